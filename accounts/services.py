@@ -1,0 +1,140 @@
+"""Every write about people: profiles, avatars, follows, blocks, notifications."""
+
+import uuid
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from spaces_project.errors import ServiceError
+
+from .images import AvatarError, make_avatar_thumbnails
+from .models import AVATAR_SIZES, Block, Follow, Notification, User
+
+
+def user_update_profile(*, user: User, display_name: str, bio: str) -> User:
+    user.display_name = display_name.strip()
+    user.bio = bio.strip()
+    user.full_clean(exclude=["password"])
+    user.save(update_fields=["display_name", "bio"])
+    return user
+
+
+def user_set_avatar(*, user: User, raw: bytes) -> User:
+    """Validate and re-encode an uploaded avatar; on any problem nothing is saved."""
+    try:
+        thumbnails = make_avatar_thumbnails(raw, AVATAR_SIZES, max_bytes=settings.AVATAR_MAX_BYTES)
+    except AvatarError as error:
+        raise ServiceError("invalid_image", str(error), field="avatar") from None
+    old_files = [getattr(user, f"avatar_{size}") for size in AVATAR_SIZES]
+    token = uuid.uuid4().hex[:12]
+    for thumbnail in thumbnails:
+        field = getattr(user, f"avatar_{thumbnail.size}")
+        field.save(f"{user.pk}-{token}-{thumbnail.size}.jpg", ContentFile(thumbnail.data), save=False)
+    user.save(update_fields=[f"avatar_{size}" for size in AVATAR_SIZES])
+    for old in old_files:
+        if old:
+            old.storage.delete(old.name)
+    return user
+
+
+def user_remove_avatar(*, user: User) -> User:
+    for size in AVATAR_SIZES:
+        field = getattr(user, f"avatar_{size}")
+        if field:
+            field.delete(save=False)
+    user.save(update_fields=[f"avatar_{size}" for size in AVATAR_SIZES])
+    return user
+
+
+def follow_create(*, follower: User, followee: User) -> Follow:
+    """Follow `followee`; following twice is the same as following once."""
+    if follower.pk == followee.pk:
+        raise ServiceError("self_follow", "You cannot follow yourself.")
+    if Block.objects.filter(
+        Q(blocker=follower, blocked=followee) | Q(blocker=followee, blocked=follower)
+    ).exists():
+        raise ServiceError("blocked", "You cannot follow this account.")
+    try:
+        with transaction.atomic():
+            follow, created = Follow.objects.get_or_create(follower=follower, followee=followee)
+    except IntegrityError:
+        return Follow.objects.get(follower=follower, followee=followee)
+    if created:
+        notification_create(
+            recipient=followee,
+            kind=Notification.Kind.NEW_FOLLOWER,
+            actor=follower,
+            text=f"{follower.name} (@{follower.handle}) followed you",
+            url=f"/@{follower.handle}/",
+        )
+    return follow
+
+
+def follow_delete(*, follower: User, followee: User) -> None:
+    Follow.objects.filter(follower=follower, followee=followee).delete()
+
+
+@transaction.atomic
+def block_create(*, blocker: User, blocked: User) -> Block:
+    """Block `blocked`: follows are removed both ways and neither sees the other's rooms."""
+    if blocker.pk == blocked.pk:
+        raise ServiceError("self_block", "You cannot block yourself.")
+    block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    Follow.objects.filter(
+        Q(follower=blocker, followee=blocked) | Q(follower=blocked, followee=blocker)
+    ).delete()
+    return block
+
+
+def block_delete(*, blocker: User, blocked: User) -> None:
+    Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+
+
+def notification_create(
+    *,
+    recipient: User,
+    kind: str,
+    text: str,
+    actor: User | None = None,
+    room=None,
+    url: str = "",
+    email: bool = False,
+) -> Notification:
+    notification = Notification.objects.create(
+        recipient=recipient, kind=kind, actor=actor, room=room, text=text[:200], url=url
+    )
+    if email and recipient.email:
+        transaction.on_commit(
+            lambda: send_mail(
+                subject=f"Spaces: {text[:80]}",
+                message=f"{text}\n\n{url}",
+                from_email=None,
+                recipient_list=[recipient.email],
+                fail_silently=True,
+            )
+        )
+    return notification
+
+
+def notifications_mark_read(*, user: User) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+@transaction.atomic
+def user_suspend(*, user: User) -> User:
+    """Suspend an account: it can no longer host."""
+    user.is_suspended = True
+    user.suspended_at = timezone.now()
+    user.save(update_fields=["is_suspended", "suspended_at"])
+    return user
+
+
+def user_unsuspend(*, user: User) -> User:
+    user.is_suspended = False
+    user.suspended_at = None
+    user.save(update_fields=["is_suspended", "suspended_at"])
+    return user

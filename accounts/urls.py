@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("@<str:handle>/", views.profile, name="profile"),
+    path("@<str:handle>/followers/", views.followers, name="followers"),
+    path("@<str:handle>/following/", views.following, name="following"),
+    path("@<str:handle>/follow/", views.follow, name="follow"),
+    path("@<str:handle>/unfollow/", views.unfollow, name="unfollow"),
+    path("@<str:handle>/block/", views.block, name="block"),
+    path("@<str:handle>/unblock/", views.unblock, name="unblock"),
+    path("settings/profile/", views.profile_edit, name="profile_edit"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/read/", views.notifications_read, name="notifications_read"),
+]

@@ -1,0 +1,117 @@
+from django.conf import settings
+from django.db import models
+
+
+class Report(models.Model):
+    class TargetType(models.TextChoices):
+        ROOM = "room", "Room"
+        USER = "user", "User"
+        RECORDING = "recording", "Recording"
+
+    class Reason(models.TextChoices):
+        SPAM = "spam", "Spam or scam"
+        HARASSMENT = "harassment", "Harassment or bullying"
+        HATE = "hate", "Hateful conduct"
+        VIOLENCE = "violence", "Violence or threats"
+        SEXUAL = "sexual", "Sexual content"
+        SELF_HARM = "self_harm", "Self-harm"
+        MISINFORMATION = "misinformation", "Misleading information"
+        IMPERSONATION = "impersonation", "Impersonation"
+        OTHER = "other", "Something else"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+        DISMISSED = "dismissed", "Dismissed"
+
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports_made"
+    )
+    target_type = models.CharField(max_length=16, choices=TargetType.choices)
+    target_room = models.ForeignKey(
+        "rooms.Room", on_delete=models.CASCADE, null=True, blank=True, related_name="reports"
+    )
+    target_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="reports_against",
+    )
+    target_recording = models.ForeignKey(
+        "recordings.Recording", on_delete=models.CASCADE, null=True, blank=True, related_name="reports"
+    )
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    note = models.TextField(max_length=2000, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reports_assigned",
+        limit_choices_to={"is_staff": True},
+    )
+    resolution_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        target_type="room",
+                        target_room__isnull=False,
+                        target_user__isnull=True,
+                        target_recording__isnull=True,
+                    )
+                    | models.Q(
+                        target_type="user",
+                        target_room__isnull=True,
+                        target_user__isnull=False,
+                        target_recording__isnull=True,
+                    )
+                    | models.Q(
+                        target_type="recording",
+                        target_room__isnull=True,
+                        target_user__isnull=True,
+                        target_recording__isnull=False,
+                    )
+                ),
+                name="report_exactly_one_target",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Report #{self.pk} ({self.get_reason_display()}) on {self.target}"
+
+    @property
+    def target(self):
+        return self.target_room or self.target_user or self.target_recording
+
+
+class AuditLogEntry(models.Model):
+    """One moderator action; written by the moderation services, never edited."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="audit_entries"
+    )
+    action = models.CharField(max_length=64)
+    target_repr = models.CharField(max_length=200)
+    report = models.ForeignKey(
+        Report, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_entries"
+    )
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.target_repr}"

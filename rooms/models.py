@@ -1,0 +1,147 @@
+from django.conf import settings
+from django.db import models
+
+MAX_TITLE_LENGTH = 70
+MAX_TOPICS = 3
+MAX_COHOSTS = 2
+MAX_SPEAKERS = 10
+MAX_STAGE = 1 + MAX_COHOSTS + MAX_SPEAKERS
+MAX_SCHEDULE_DAYS = 30
+MAX_UPCOMING_PER_HOST = 10
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=40, unique=True)
+    slug = models.SlugField(max_length=40, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Room(models.Model):
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        LIVE = "live", "Live"
+        ENDED = "ended", "Ended"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class SpeakerPolicy(models.TextChoices):
+        EVERYONE = "everyone", "Everyone"
+        FOLLOWED = "followed", "People the host follows"
+        INVITED = "invited", "Only people the host invites"
+
+    title = models.CharField(max_length=MAX_TITLE_LENGTH)
+    description = models.TextField(max_length=1000, blank=True)
+    host = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosted_rooms")
+    topics = models.ManyToManyField(Tag, through="RoomTopic", related_name="rooms", blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED)
+    speaker_policy = models.CharField(
+        "who may speak", max_length=16, choices=SpeakerPolicy.choices, default=SpeakerPolicy.EVERYONE
+    )
+    is_recorded = models.BooleanField("record this room", default=False)
+    allow_anonymous = models.BooleanField("visitors who are not signed in may listen", default=True)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state="scheduled", scheduled_for__isnull=False, started_at__isnull=True)
+                | models.Q(state="live", started_at__isnull=False, ended_at__isnull=True)
+                | models.Q(state="ended", started_at__isnull=False, ended_at__isnull=False)
+                | models.Q(state="cancelled", started_at__isnull=True),
+                name="room_state_times_consistent",
+            ),
+            models.CheckConstraint(condition=~models.Q(title=""), name="room_title_not_empty"),
+        ]
+        indexes = [
+            models.Index(fields=["state", "-started_at"]),
+            models.Index(fields=["state", "scheduled_for"]),
+            models.Index(fields=["host", "state"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_live(self) -> bool:
+        return self.state == self.State.LIVE
+
+    @property
+    def is_over(self) -> bool:
+        return self.state in (self.State.ENDED, self.State.CANCELLED)
+
+
+class RoomTopic(models.Model):
+    """A room's topic in one of its three slots; the slot bounds the count in the database."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="room_topics")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="room_topics")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "tag"], name="roomtopic_unique_tag"),
+            models.UniqueConstraint(fields=["room", "position"], name="roomtopic_unique_slot"),
+            models.CheckConstraint(
+                condition=models.Q(position__gte=1, position__lte=MAX_TOPICS),
+                name="roomtopic_at_most_three",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room} #{self.tag}"
+
+
+class Participant(models.Model):
+    """A signed-in person's place in a room. Anonymous listeners live only in presence."""
+
+    class Role(models.TextChoices):
+        HOST = "host", "Host"
+        COHOST = "cohost", "Co-host"
+        SPEAKER = "speaker", "Speaker"
+        LISTENER = "listener", "Listener"
+
+    STAGE_ROLES = (Role.HOST, Role.COHOST, Role.SPEAKER)
+    MODERATOR_ROLES = (Role.HOST, Role.COHOST)
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.LISTENER)
+    hand_raised_at = models.DateTimeField(null=True, blank=True)
+    invited_to_speak_at = models.DateTimeField(null=True, blank=True)
+    is_muted = models.BooleanField(default=True)
+    is_removed = models.BooleanField(default=False)
+    joined_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="participant_unique"),
+            models.UniqueConstraint(
+                fields=["room"], condition=models.Q(role="host"), name="participant_one_host"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(role="host", is_removed=True), name="participant_host_not_removed"
+            ),
+        ]
+        indexes = [models.Index(fields=["room", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room} as {self.role}"
+
+    @property
+    def on_stage(self) -> bool:
+        return self.role in self.STAGE_ROLES
+
+    @property
+    def hand_raised(self) -> bool:
+        return self.hand_raised_at is not None

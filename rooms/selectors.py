@@ -1,0 +1,142 @@
+"""Reads about rooms. Every list and page that shows rooms goes through here."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from accounts.models import Follow, User
+from accounts.selectors import blocked_user_ids
+from spaces_project.errors import NotFound
+
+from .models import Participant, Room, RoomTopic, Tag
+
+# A scheduled room stays listed as upcoming for a while after its time, until the host starts it.
+UPCOMING_GRACE = timedelta(hours=1)
+
+
+def _with_card_data(rooms: QuerySet[Room]) -> QuerySet[Room]:
+    """What a room card shows, fetched in a fixed number of queries whatever the count."""
+    return (
+        rooms.select_related("host")
+        .prefetch_related(Prefetch("room_topics", queryset=RoomTopic.objects.select_related("tag")))
+        .annotate(
+            participant_count=Count("participants", filter=Q(participants__is_removed=False), distinct=True)
+        )
+    )
+
+
+def rooms_visible_to(*, viewer) -> QuerySet[Room]:
+    """Rooms `viewer` may see: never those of a host they blocked or who blocked them."""
+    rooms = Room.objects.all()
+    hidden = blocked_user_ids(user=viewer)
+    if hidden:
+        rooms = rooms.exclude(host_id__in=hidden)
+    return rooms
+
+
+def room_get_for_viewer(*, room_id: int, viewer) -> Room:
+    """Return the room if `viewer` may see it; raise NotFound otherwise (never reveal it exists)."""
+    room = rooms_visible_to(viewer=viewer).select_related("host").filter(pk=room_id).first()
+    if room is None:
+        raise NotFound("This room does not exist.")
+    return room
+
+
+@dataclass
+class HomeSections:
+    followed_live: list[Room]
+    live: QuerySet[Room]
+    upcoming: QuerySet[Room]
+
+
+def live_rooms(*, viewer) -> QuerySet[Room]:
+    return _with_card_data(rooms_visible_to(viewer=viewer).filter(state=Room.State.LIVE)).order_by(
+        "-started_at", "-pk"
+    )
+
+
+def upcoming_rooms(*, viewer) -> QuerySet[Room]:
+    return _with_card_data(
+        rooms_visible_to(viewer=viewer).filter(
+            state=Room.State.SCHEDULED, scheduled_for__gte=timezone.now() - UPCOMING_GRACE
+        )
+    ).order_by("scheduled_for", "pk")
+
+
+def home_sections(*, viewer, followed_limit: int = 12) -> HomeSections:
+    """The home page: live rooms of people you follow, then all other live rooms, then upcoming."""
+    live = live_rooms(viewer=viewer)
+    followed_live: list[Room] = []
+    if getattr(viewer, "is_authenticated", False):
+        follows_host = Exists(Follow.objects.filter(follower=viewer, followee=OuterRef("host_id")))
+        followed_live = list(live.filter(follows_host)[:followed_limit])
+        live = live.exclude(pk__in=[room.pk for room in followed_live])
+    return HomeSections(followed_live=followed_live, live=live, upcoming=upcoming_rooms(viewer=viewer))
+
+
+def _live_then_upcoming_then_ended(rooms: QuerySet[Room]) -> QuerySet[Room]:
+    order = Case(
+        When(state=Room.State.LIVE, then=Value(0)),
+        When(state=Room.State.SCHEDULED, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    return (
+        _with_card_data(rooms.filter(state__in=[Room.State.LIVE, Room.State.SCHEDULED, Room.State.ENDED]))
+        .annotate(state_order=order)
+        .order_by("state_order", "-started_at", "scheduled_for", "-pk")
+    )
+
+
+def rooms_for_topic(*, tag: Tag, viewer) -> QuerySet[Room]:
+    return _live_then_upcoming_then_ended(rooms_visible_to(viewer=viewer).filter(room_topics__tag=tag))
+
+
+def search_rooms(*, query: str, viewer) -> QuerySet[Room]:
+    """Rooms whose title, host handle or name, or topic matches `query` (live first)."""
+    query = " ".join(query.split())[:100]
+    if not query:
+        return Room.objects.none()
+    term = query.lstrip("@#")
+    matches = (
+        Q(title__icontains=query)
+        | Q(host__handle__iexact=term)
+        | Q(host__display_name__icontains=query)
+        | Exists(RoomTopic.objects.filter(room=OuterRef("pk"), tag__name__icontains=term))
+    )
+    return _live_then_upcoming_then_ended(rooms_visible_to(viewer=viewer).filter(matches))
+
+
+def rooms_of_user(*, user: User, viewer) -> dict[str, QuerySet[Room]]:
+    """A profile's live, upcoming and ended rooms, as `viewer` may see them."""
+    base = _with_card_data(rooms_visible_to(viewer=viewer).filter(host=user))
+    return {
+        "live": base.filter(state=Room.State.LIVE).order_by("-started_at"),
+        "upcoming": base.filter(state=Room.State.SCHEDULED).order_by("scheduled_for"),
+        "ended": base.filter(state=Room.State.ENDED).order_by("-ended_at"),
+    }
+
+
+def room_roster(*, room: Room) -> dict[str, list[Participant]]:
+    """Who is on stage and listening, as stored (the live roster comes from presence)."""
+    participants = list(
+        room.participants.filter(is_removed=False).select_related("user").order_by("joined_at", "pk")
+    )
+    order = {Participant.Role.HOST: 0, Participant.Role.COHOST: 1, Participant.Role.SPEAKER: 2}
+    stage = sorted((p for p in participants if p.on_stage), key=lambda p: (order[p.role], p.joined_at))
+    listeners = [p for p in participants if not p.on_stage]
+    return {"stage": stage, "listeners": listeners}
+
+
+def tags_popular(*, limit: int = 20) -> QuerySet[Tag]:
+    return (
+        Tag.objects.annotate(
+            live_count=Count(
+                "room_topics", filter=Q(room_topics__room__state__in=[Room.State.LIVE, Room.State.SCHEDULED])
+            )
+        )
+        .filter(live_count__gt=0)
+        .order_by("-live_count", "name")[:limit]
+    )

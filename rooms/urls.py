@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "rooms"
+urlpatterns = [
+    path("new/", views.room_create, name="create"),
+    path("search/", views.search, name="search"),
+    path("topics/<slug:slug>/", views.topic, name="topic"),
+    path("<int:pk>/", views.room_detail, name="detail"),
+    path("<int:pk>/edit/", views.room_edit, name="edit"),
+    path("<int:pk>/start/", views.room_start, name="start"),
+    path("<int:pk>/end/", views.room_end, name="end"),
+    path("<int:pk>/cancel/", views.room_cancel, name="cancel"),
+]
