@@ -1,6 +1,8 @@
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
+from django.conf import settings
 
+from .models import User
 from .services import user_update_profile
 
 
@@ -9,11 +11,47 @@ class SignupForm(AllauthSignupForm):
 
     display_name = forms.CharField(max_length=50, required=False, label="Display name")
 
+    field_order = ["email", "username", "display_name", "password1", "password2"]
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = "Handle"
         self.fields["username"].help_text = "Your @handle: letters, digits and underscores."
         self.fields["username"].widget.attrs["placeholder"] = "handle"
+        self.fields["display_name"].help_text = "Shown above your @handle. You can change it later."
+        self.fields["display_name"].widget.attrs.setdefault("autocomplete", "name")
+        self.order_fields(self.field_order)
 
     def custom_signup(self, request, user):
         user_update_profile(user=user, display_name=self.cleaned_data.get("display_name", ""), bio="")
+
+
+class ProfileForm(forms.Form):
+    display_name = forms.CharField(
+        max_length=User._meta.get_field("display_name").max_length,
+        required=False,
+        label="Display name",
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    bio = forms.CharField(
+        max_length=User._meta.get_field("bio").max_length,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="A line or two about you, shown on your profile.",
+    )
+    # A plain FileField: the image itself is judged by the avatar service, not by the form.
+    avatar = forms.FileField(
+        required=False,
+        label="New avatar",
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/gif,image/webp"}),
+        help_text="JPEG, PNG, GIF or WebP. It is cropped to a square.",
+    )
+    remove_avatar = forms.BooleanField(required=False, label="Remove my avatar")
+
+    def clean_avatar(self):
+        upload = self.cleaned_data.get("avatar")
+        # Judge the size from the upload's metadata, before reading a byte of it into memory.
+        if upload and upload.size > settings.AVATAR_MAX_BYTES:
+            limit_mb = settings.AVATAR_MAX_BYTES // (1024 * 1024)
+            raise forms.ValidationError(f"The image is too large: at most {limit_mb} MB.", code="too_large")
+        return upload

@@ -41,7 +41,9 @@ def make_avatar_thumbnails(raw: bytes, sizes: tuple[int, ...], *, max_bytes: int
             image = image.convert("RGB")
     except AvatarError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise AvatarError("The image has too many pixels.") from None
+    except UnidentifiedImageError:
         raise AvatarError("The file is not an image we can read.") from None
     except (OSError, SyntaxError, ValueError):
         raise AvatarError("The image is damaged or not an image.") from None

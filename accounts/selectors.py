@@ -2,11 +2,24 @@
 
 from django.db.models import Q, QuerySet
 
+from spaces_project.errors import NotFound
+
 from .models import Block, Follow, Notification, User
 
 
 def user_get_by_handle(*, handle: str) -> User | None:
     return User.objects.filter(handle__iexact=handle, is_active=True).first()
+
+
+def profile_get_for_viewer(*, handle: str, viewer) -> User:
+    """Return the profile `viewer` asked for; raise NotFound if it does not exist or its owner blocked them.
+
+    The person who blocked still sees the other's profile, so that they can unblock.
+    """
+    user = user_get_by_handle(handle=handle)
+    if user is None or has_blocked(blocker=user, blocked=viewer):
+        raise NotFound("This account does not exist.")
+    return user
 
 
 def blocked_user_ids(*, user) -> set[int]:
@@ -47,12 +60,37 @@ def follower_count(*, user: User) -> int:
     return Follow.objects.filter(followee=user).count()
 
 
-def followers_of(*, user: User) -> QuerySet[User]:
-    return User.objects.filter(following_links__followee=user).order_by("-following_links__created_at")
+def following_count(*, user: User) -> int:
+    return Follow.objects.filter(follower=user).count()
 
 
-def following_of(*, user: User) -> QuerySet[User]:
-    return User.objects.filter(follower_links__follower=user).order_by("-follower_links__created_at")
+def followed_among(*, user, ids: list[int]) -> set[int]:
+    """Which of the users `ids` `user` follows (for follow buttons on a list of people)."""
+    if not getattr(user, "is_authenticated", False) or not ids:
+        return set()
+    return set(
+        Follow.objects.filter(follower=user, followee_id__in=ids).values_list("followee_id", flat=True)
+    )
+
+
+def _people_visible_to(people: QuerySet[User], viewer) -> QuerySet[User]:
+    people = people.filter(is_active=True)
+    hidden = blocked_user_ids(user=viewer) if viewer is not None else set()
+    return people.exclude(pk__in=hidden) if hidden else people
+
+
+def followers_of(*, user: User, viewer=None) -> QuerySet[User]:
+    """Newest followers first; with `viewer`, without people blocked either way."""
+    people = User.objects.filter(following_links__followee=user).order_by(
+        "-following_links__created_at", "-pk"
+    )
+    return _people_visible_to(people, viewer)
+
+
+def following_of(*, user: User, viewer=None) -> QuerySet[User]:
+    """Newest follows first; with `viewer`, without people blocked either way."""
+    people = User.objects.filter(follower_links__follower=user).order_by("-follower_links__created_at", "-pk")
+    return _people_visible_to(people, viewer)
 
 
 def unread_notification_count(*, user) -> int:

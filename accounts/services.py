@@ -3,6 +3,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -11,42 +12,92 @@ from django.utils import timezone
 
 from spaces_project.errors import ServiceError
 
-from .images import AvatarError, make_avatar_thumbnails
+from .images import AvatarError, Thumbnail, make_avatar_thumbnails
 from .models import AVATAR_SIZES, Block, Follow, Notification, User
 
 
 def user_update_profile(*, user: User, display_name: str, bio: str) -> User:
+    previous = (user.display_name, user.bio)
     user.display_name = display_name.strip()
     user.bio = bio.strip()
-    user.full_clean(exclude=["password"])
+    try:
+        user.full_clean(exclude=["password"])
+    except ValidationError as error:
+        user.display_name, user.bio = previous
+        field, messages = next(iter(error.message_dict.items()))
+        raise ServiceError("invalid_profile", messages[0], field=field) from None
     user.save(update_fields=["display_name", "bio"])
     return user
 
 
-def user_set_avatar(*, user: User, raw: bytes) -> User:
-    """Validate and re-encode an uploaded avatar; on any problem nothing is saved."""
+def _avatar_thumbnails(raw: bytes) -> list[Thumbnail]:
     try:
-        thumbnails = make_avatar_thumbnails(raw, AVATAR_SIZES, max_bytes=settings.AVATAR_MAX_BYTES)
+        return make_avatar_thumbnails(raw, AVATAR_SIZES, max_bytes=settings.AVATAR_MAX_BYTES)
     except AvatarError as error:
         raise ServiceError("invalid_image", str(error), field="avatar") from None
-    old_files = [getattr(user, f"avatar_{size}") for size in AVATAR_SIZES]
+
+
+def _store_avatar(*, user: User, thumbnails: list[Thumbnail]) -> None:
+    old_names = [getattr(user, f"avatar_{size}").name for size in AVATAR_SIZES]
     token = uuid.uuid4().hex[:12]
-    for thumbnail in thumbnails:
-        field = getattr(user, f"avatar_{thumbnail.size}")
-        field.save(f"{user.pk}-{token}-{thumbnail.size}.jpg", ContentFile(thumbnail.data), save=False)
-    user.save(update_fields=[f"avatar_{size}" for size in AVATAR_SIZES])
-    for old in old_files:
-        if old:
-            old.storage.delete(old.name)
+    written = []
+    try:
+        for thumbnail in thumbnails:
+            field = getattr(user, f"avatar_{thumbnail.size}")
+            field.save(f"{user.pk}-{token}-{thumbnail.size}.jpg", ContentFile(thumbnail.data), save=False)
+            written.append(field.name)
+        user.save(update_fields=[f"avatar_{size}" for size in AVATAR_SIZES])
+    except Exception:
+        # Files are not transactional: do not leave orphans behind a failed save.
+        storage = user._meta.get_field("avatar_64").storage
+        for name in written:
+            storage.delete(name)
+        raise
+    _delete_files_on_commit(user=user, names=old_names)
+
+
+def _delete_files_on_commit(*, user: User, names: list[str]) -> None:
+    # Old files go only once the new state is committed, so a rollback never points at a missing file.
+    storage = user._meta.get_field("avatar_64").storage
+    names = [name for name in names if name]
+    if names:
+
+        def delete_old_files() -> None:
+            for name in names:
+                storage.delete(name)
+
+        transaction.on_commit(delete_old_files)
+
+
+def user_set_avatar(*, user: User, raw: bytes) -> User:
+    """Validate and re-encode an uploaded avatar; on any problem nothing is saved."""
+    _store_avatar(user=user, thumbnails=_avatar_thumbnails(raw))
+    return user
+
+
+@transaction.atomic
+def user_edit_profile(
+    *, user: User, display_name: str, bio: str, avatar: bytes | None = None, remove_avatar: bool = False
+) -> User:
+    """Save the profile form: name, bio and avatar together, or nothing at all.
+
+    The avatar is checked before anything is written, so a refused image leaves the profile untouched.
+    """
+    thumbnails = _avatar_thumbnails(avatar) if avatar is not None else None
+    user_update_profile(user=user, display_name=display_name, bio=bio)
+    if thumbnails is not None:
+        _store_avatar(user=user, thumbnails=thumbnails)
+    elif remove_avatar:
+        user_remove_avatar(user=user)
     return user
 
 
 def user_remove_avatar(*, user: User) -> User:
+    old_names = [getattr(user, f"avatar_{size}").name for size in AVATAR_SIZES]
     for size in AVATAR_SIZES:
-        field = getattr(user, f"avatar_{size}")
-        if field:
-            field.delete(save=False)
+        setattr(user, f"avatar_{size}", "")
     user.save(update_fields=[f"avatar_{size}" for size in AVATAR_SIZES])
+    _delete_files_on_commit(user=user, names=old_names)
     return user
 
 
@@ -87,6 +138,9 @@ def block_create(*, blocker: User, blocked: User) -> Block:
     Follow.objects.filter(
         Q(follower=blocker, followee=blocked) | Q(follower=blocked, followee=blocker)
     ).delete()
+    from rooms.services import room_remove_blocked  # rooms depends on accounts, not the reverse
+
+    room_remove_blocked(host=blocker, blocked=blocked)
     return block
 
 

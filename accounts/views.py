@@ -1,9 +1,194 @@
-from django.http import Http404
+"""Profiles, the social graph and notifications. Rules live in services and selectors."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from rooms.selectors import rooms_of_user
+from spaces_project.errors import NotFound, ServiceError
+
+from . import selectors, services
+from .forms import ProfileForm
+from .models import User
+
+PAGE_SIZE = 20
 
 
-def _todo(request, *args, **kwargs):
-    raise Http404
+def _profile_or_404(request: HttpRequest, handle: str) -> User:
+    try:
+        return selectors.profile_get_for_viewer(handle=handle, viewer=request.user)
+    except NotFound:
+        raise Http404("This account does not exist.") from None
 
 
-profile = followers = following = follow = unfollow = block = unblock = _todo
-profile_edit = notifications = notifications_read = _todo
+def _page(request: HttpRequest, items, param: str = "page"):
+    return Paginator(items, PAGE_SIZE).get_page(request.GET.get(param))
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+def profile(request: HttpRequest, handle: str) -> HttpResponse:
+    person = _profile_or_404(request, handle)
+    if person.handle != handle:
+        return redirect("accounts:profile", handle=person.handle, permanent=True)
+    viewer = request.user
+    is_me = viewer.is_authenticated and viewer.pk == person.pk
+    rooms = rooms_of_user(user=person, viewer=viewer)
+    context = {
+        "person": person,
+        "is_me": is_me,
+        "follower_count": selectors.follower_count(user=person),
+        "following_count": selectors.following_count(user=person),
+        "viewer_follows": selectors.is_following(follower=viewer, followee=person),
+        "viewer_blocked": selectors.has_blocked(blocker=viewer, blocked=person),
+        "follows_viewer": viewer.is_authenticated
+        and not is_me
+        and selectors.is_following(follower=person, followee=viewer),
+        "live_rooms": rooms["live"],
+        "upcoming_rooms": rooms["upcoming"],
+        "ended_page": _page(request, rooms["ended"]),
+    }
+    return render(request, "accounts/profile.html", context)
+
+
+def _people_page(request: HttpRequest, handle: str, *, which: str) -> HttpResponse:
+    person = _profile_or_404(request, handle)
+    list_of = selectors.followers_of if which == "followers" else selectors.following_of
+    page = _page(request, list_of(user=person, viewer=request.user))
+    followed = selectors.followed_among(user=request.user, ids=[p.pk for p in page.object_list])
+    context = {
+        "person": person,
+        "which": which,
+        "page": page,
+        "followed_ids": followed,
+        "follower_count": selectors.follower_count(user=person),
+        "following_count": selectors.following_count(user=person),
+    }
+    return render(request, "accounts/people.html", context)
+
+
+def followers(request: HttpRequest, handle: str) -> HttpResponse:
+    return _people_page(request, handle, which="followers")
+
+
+def following(request: HttpRequest, handle: str) -> HttpResponse:
+    return _people_page(request, handle, which="following")
+
+
+def _graph_action(request: HttpRequest, handle: str, action) -> HttpResponse:
+    """Run a follow/block action on `handle` and go back where the button was."""
+    profile_url = reverse("accounts:profile", kwargs={"handle": handle})
+    if not request.user.is_authenticated:
+        # After signing in, land on the profile (the action itself is POST only).
+        return redirect_to_login(profile_url)
+    person = _profile_or_404(request, handle)
+    profile_url = reverse("accounts:profile", kwargs={"handle": person.handle})
+    try:
+        text = action(viewer=request.user, person=person)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, text)
+    return redirect(_safe_next(request, profile_url))
+
+
+def _do_follow(*, viewer: User, person: User) -> str:
+    services.follow_create(follower=viewer, followee=person)
+    return f"You follow @{person.handle}."
+
+
+def _do_unfollow(*, viewer: User, person: User) -> str:
+    services.follow_delete(follower=viewer, followee=person)
+    return f"You no longer follow @{person.handle}."
+
+
+def _do_block(*, viewer: User, person: User) -> str:
+    services.block_create(blocker=viewer, blocked=person)
+    return f"You blocked @{person.handle}. Neither of you will see the other's rooms."
+
+
+def _do_unblock(*, viewer: User, person: User) -> str:
+    services.block_delete(blocker=viewer, blocked=person)
+    return f"You unblocked @{person.handle}."
+
+
+@require_POST
+def follow(request: HttpRequest, handle: str) -> HttpResponse:
+    return _graph_action(request, handle, _do_follow)
+
+
+@require_POST
+def unfollow(request: HttpRequest, handle: str) -> HttpResponse:
+    return _graph_action(request, handle, _do_unfollow)
+
+
+@require_POST
+def block(request: HttpRequest, handle: str) -> HttpResponse:
+    return _graph_action(request, handle, _do_block)
+
+
+@require_POST
+def unblock(request: HttpRequest, handle: str) -> HttpResponse:
+    return _graph_action(request, handle, _do_unblock)
+
+
+@login_required
+def profile_edit(request: HttpRequest) -> HttpResponse:
+    # Always the signed-in user's own profile: there is no way to name another one.
+    user = request.user
+    if request.method == "POST":
+        form = ProfileForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["avatar"]
+            try:
+                services.user_edit_profile(
+                    user=user,
+                    display_name=form.cleaned_data["display_name"],
+                    bio=form.cleaned_data["bio"],
+                    avatar=upload.read() if upload else None,
+                    remove_avatar=form.cleaned_data["remove_avatar"],
+                )
+            except ServiceError as error:
+                user.refresh_from_db()
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                messages.success(request, "Your profile is saved.")
+                return redirect("accounts:profile", handle=user.handle)
+    else:
+        form = ProfileForm(initial={"display_name": user.display_name, "bio": user.bio})
+    return render(request, "accounts/profile_edit.html", {"form": form})
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    page = _page(request, selectors.notifications_for(user=request.user))
+    allowed_hosts = {request.get_host()}
+    for notification in page.object_list:
+        # Links are written by our services, but never render a javascript: or foreign URL.
+        notification.link = (
+            notification.url if url_has_allowed_host_and_scheme(notification.url, allowed_hosts) else ""
+        )
+    return render(request, "accounts/notifications.html", {"page": page})
+
+
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("accounts:notifications"))
+    count = services.notifications_mark_read(user=request.user)
+    if count:
+        messages.success(request, "All notifications are marked as read.")
+    return redirect("accounts:notifications")

@@ -83,6 +83,15 @@ class Report(models.Model):
                 ),
                 name="report_exactly_one_target",
             ),
+            # One open report per person and target; a closed report does not block a new one.
+            *(
+                models.UniqueConstraint(
+                    fields=["reporter", field],
+                    condition=models.Q(status="open"),
+                    name=f"report_one_open_per_{field}",
+                )
+                for field in ("target_room", "target_user", "target_recording")
+            ),
         ]
         indexes = [models.Index(fields=["status", "-created_at"])]
 

@@ -145,3 +145,22 @@ class Participant(models.Model):
     @property
     def hand_raised(self) -> bool:
         return self.hand_raised_at is not None
+
+
+MAX_PINNED_LINKS = 3
+
+
+class PinnedLink(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="pinned_links")
+    title = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    pinned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.title

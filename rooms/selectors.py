@@ -3,12 +3,25 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Follow, User
 from accounts.selectors import blocked_user_ids
-from spaces_project.errors import NotFound
+from spaces_project.errors import NotFound, ServiceError
 
 from .models import Participant, Room, RoomTopic, Tag
 
@@ -20,9 +33,24 @@ def _with_card_data(rooms: QuerySet[Room]) -> QuerySet[Room]:
     """What a room card shows, fetched in a fixed number of queries whatever the count."""
     return (
         rooms.select_related("host")
-        .prefetch_related(Prefetch("room_topics", queryset=RoomTopic.objects.select_related("tag")))
+        # A plain list (to_attr): a prefetch into the related manager builds a filtered queryset
+        # per room, which cost more than rendering the card.
+        .prefetch_related(
+            Prefetch("room_topics", queryset=RoomTopic.objects.select_related("tag"), to_attr="card_topics")
+        )
+        # A subquery, not a join with GROUP BY: the join counted every matching room's participants
+        # before LIMIT, so a page of 24 cards cost as much as the whole list (bench/pages.py).
         .annotate(
-            participant_count=Count("participants", filter=Q(participants__is_removed=False), distinct=True)
+            participant_count=Coalesce(
+                Subquery(
+                    Participant.objects.filter(room=OuterRef("pk"), is_removed=False)
+                    .order_by()
+                    .values("room")
+                    .annotate(count=Count("pk"))
+                    .values("count")
+                ),
+                0,
+            )
         )
     )
 
@@ -41,6 +69,14 @@ def room_get_for_viewer(*, room_id: int, viewer) -> Room:
     room = rooms_visible_to(viewer=viewer).select_related("host").filter(pk=room_id).first()
     if room is None:
         raise NotFound("This room does not exist.")
+    return room
+
+
+def room_get_for_host(*, room_id: int, actor) -> Room:
+    """Return the room for its host to manage. NotFound if `actor` may not see it; not_allowed if not the host."""
+    room = room_get_for_viewer(room_id=room_id, viewer=actor)
+    if not getattr(actor, "is_authenticated", False) or actor.pk != room.host_id:
+        raise ServiceError("not_allowed", "Only the host can manage this room.")
     return room
 
 
@@ -140,3 +176,72 @@ def tags_popular(*, limit: int = 20) -> QuerySet[Tag]:
         .filter(live_count__gt=0)
         .order_by("-live_count", "name")[:limit]
     )
+
+
+LISTENERS_SHOWN = 100
+
+
+def room_live_state(
+    *, room_id: int, viewer_id: int | None, present_user_ids: set[int], anonymous: int
+) -> dict:
+    """The `room.snapshot` event for one viewer (see rooms/protocol.py)."""
+    from .events import links_payload, participant_payload
+
+    room = Room.objects.select_related("host").get(pk=room_id)
+    participants = list(
+        Participant.objects.filter(room_id=room_id, is_removed=False)
+        .select_related("user")
+        .order_by("joined_at", "pk")
+    )
+    order = {Participant.Role.HOST: 0, Participant.Role.COHOST: 1, Participant.Role.SPEAKER: 2}
+    stage = sorted(
+        (
+            p
+            for p in participants
+            if p.on_stage and (p.user_id in present_user_ids or p.role == Participant.Role.HOST)
+        ),
+        key=lambda p: order[p.role],
+    )
+    audience = [p for p in participants if not p.on_stage and p.user_id in present_user_ids]
+    you = next((p for p in participants if p.user_id == viewer_id), None)
+    return {
+        "type": "room.snapshot",
+        "room": {
+            "id": room.pk,
+            "title": room.title,
+            "state": room.state,
+            "host_id": room.host_id,
+            "speaker_policy": room.speaker_policy,
+            "is_recorded": room.is_recorded,
+        },
+        "you": participant_payload(you) if you else None,
+        "stage": [participant_payload(p) for p in stage],
+        "listeners": [participant_payload(p) for p in audience[:LISTENERS_SHOWN]],
+        "listener_count": len(audience) + anonymous,
+        "hands": [
+            p.user_id
+            for p in sorted(
+                (p for p in participants if p.hand_raised and p.user_id in present_user_ids),
+                key=lambda p: p.hand_raised_at,
+            )
+        ],
+        "links": links_payload(room_id),
+    }
+
+
+def room_listeners_event(*, room_id: int, present_user_ids: set[int], anonymous: int) -> dict:
+    """The `room.listeners` event: the audience as it is now."""
+    from .events import participant_payload
+
+    audience = list(
+        Participant.objects.filter(
+            room_id=room_id, is_removed=False, user_id__in=present_user_ids, role=Participant.Role.LISTENER
+        )
+        .select_related("user")
+        .order_by("joined_at", "pk")
+    )
+    return {
+        "type": "room.listeners",
+        "listener_count": len(audience) + anonymous,
+        "listeners": [participant_payload(p) for p in audience[:LISTENERS_SHOWN]],
+    }

@@ -12,12 +12,14 @@ from accounts.selectors import follower_count
 from accounts.tasks import send_notification_emails
 from spaces_project.errors import ServiceError
 
+from .events import participant_updated, publish_on_commit
 from .models import (
     MAX_SCHEDULE_DAYS,
     MAX_TITLE_LENGTH,
     MAX_TOPICS,
     MAX_UPCOMING_PER_HOST,
     Participant,
+    PinnedLink,
     Room,
     RoomTopic,
     Tag,
@@ -198,9 +200,15 @@ def room_end(*, room: Room, actor: User) -> Room:
 def _room_close(room: Room) -> Room:
     if room.state != Room.State.LIVE:
         raise ServiceError("bad_state", "Only a live room can be ended.")
+    from .protocol import CLOSE_ENDED
+
     room.state = Room.State.ENDED
     room.ended_at = timezone.now()
     room.save(update_fields=["state", "ended_at"])
+    Participant.objects.filter(room=room).exclude(hand_raised_at=None, invited_to_speak_at=None).update(
+        hand_raised_at=None, invited_to_speak_at=None
+    )
+    publish_on_commit(room.pk, {"type": "room.ended", "room_id": room.pk}, close=CLOSE_ENDED)
     return room
 
 
@@ -259,3 +267,474 @@ def room_update(
     room.save()
     _set_topics(room, tags_from_names(topics))
     return room
+
+
+# ---------------------------------------------------------------------------------------------
+# Live rooms: every websocket action is one of these. Each locks the room row, so stage changes
+# are serialized and the stage limits hold however many requests arrive at once.
+# ---------------------------------------------------------------------------------------------
+
+
+def _live_room_for_update(room_id: int) -> Room:
+    room = Room.objects.select_for_update().filter(pk=room_id).first()
+    if room is None:
+        raise ServiceError("not_found", "This room does not exist.")
+    if room.state != Room.State.LIVE:
+        raise ServiceError("not_live", "This room is not live.")
+    return room
+
+
+def _participant(room: Room, user_id: int, *, for_update: bool = True) -> Participant:
+    queryset = Participant.objects.select_related("user")
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    participant = queryset.filter(room=room, user_id=user_id, is_removed=False).first()
+    if participant is None:
+        raise ServiceError("not_in_room", "That person is not in this room.")
+    return participant
+
+
+def _require_moderator(room: Room, actor: User) -> Participant:
+    participant = _participant(room, actor.pk)
+    if participant.role not in Participant.MODERATOR_ROLES:
+        raise ServiceError("not_allowed", "Only the host or a co-host can do that.")
+    return participant
+
+
+def _check_may_act_on(actor: Participant, target: Participant) -> None:
+    """Co-hosts act on speakers and listeners; only the host acts on co-hosts; nobody on the host."""
+    if target.role == Participant.Role.HOST:
+        raise ServiceError("not_allowed", "Nobody can do that to the host.")
+    if target.role == Participant.Role.COHOST and actor.role != Participant.Role.HOST:
+        raise ServiceError("not_allowed", "Only the host can do that to a co-host.")
+
+
+def _check_stage_has_room_for(room: Room, role: str) -> None:
+    from .models import MAX_COHOSTS, MAX_SPEAKERS
+
+    limit = MAX_COHOSTS if role == Participant.Role.COHOST else MAX_SPEAKERS
+    taken = Participant.objects.filter(room=room, role=role, is_removed=False).count()
+    if taken >= limit:
+        what = "co-hosts" if role == Participant.Role.COHOST else "speakers"
+        raise ServiceError("stage_full", f"The stage is full: at most {limit} {what}.")
+
+
+def _check_speaker_policy(room: Room, user: User) -> None:
+    if room.speaker_policy == Room.SpeakerPolicy.INVITED:
+        raise ServiceError("not_allowed", "Only people the host invites can speak in this room.")
+    if (
+        room.speaker_policy == Room.SpeakerPolicy.FOLLOWED
+        and not Follow.objects.filter(follower_id=room.host_id, followee=user).exists()
+    ):
+        raise ServiceError("not_allowed", "Only people the host follows can ask to speak in this room.")
+
+
+def participant_check_may_join(*, room: Room, user) -> None:
+    """Raise unless `user` (possibly anonymous) may be in the live room `room`."""
+    from accounts.selectors import is_blocked_between
+
+    if room.state != Room.State.LIVE:
+        raise ServiceError("not_live", "This room is not live.")
+    if not getattr(user, "is_authenticated", False):
+        if not room.allow_anonymous:
+            raise ServiceError("sign_in_required", "Sign in to listen to this room.")
+        return
+    if user.is_suspended:
+        raise ServiceError("suspended", "Your account is suspended.")
+    if is_blocked_between(a=user, b=room.host):
+        raise ServiceError("not_found", "This room does not exist.")
+    if Participant.objects.filter(room=room, user=user, is_removed=True).exists():
+        raise ServiceError("removed", "You were removed from this room.")
+
+
+@transaction.atomic
+def participant_join(*, room_id: int, user) -> Participant | None:
+    """Seat `user` in the live room, keeping the place and role they had. None for anonymous."""
+    room = Room.objects.select_related("host").filter(pk=room_id).first()
+    if room is None:
+        raise ServiceError("not_found", "This room does not exist.")
+    participant_check_may_join(room=room, user=user)
+    if not getattr(user, "is_authenticated", False):
+        return None
+    participant, created = Participant.objects.select_related("user").get_or_create(room=room, user=user)
+    if not created and participant.on_stage:
+        participant_updated(participant)
+    return participant
+
+
+@transaction.atomic
+def participant_leave(*, room_id: int, user: User, quiet: bool) -> None:
+    """Leave on purpose: a speaker goes back to the audience; a dropped connection keeps the place."""
+    participant = Participant.objects.select_for_update().filter(room_id=room_id, user=user).first()
+    if participant is None or participant.is_removed:
+        return
+    if (
+        participant.role == Participant.Role.SPEAKER
+        or participant.hand_raised
+        or participant.invited_to_speak_at
+    ):
+        if participant.role == Participant.Role.SPEAKER:
+            participant.role = Participant.Role.LISTENER
+        participant.is_muted = True
+        participant.hand_raised_at = None
+        participant.invited_to_speak_at = None
+        participant.save(
+            update_fields=["role", "is_muted", "hand_raised_at", "invited_to_speak_at", "updated_at"]
+        )
+    if not quiet:
+        publish_on_commit(room_id, {"type": "room.participant_left", "user_id": user.pk})
+
+
+@transaction.atomic
+def participant_raise_hand(*, room_id: int, actor: User) -> Participant:
+    room = _live_room_for_update(room_id)
+    participant = _participant(room, actor.pk)
+    if participant.on_stage:
+        raise ServiceError("already_on_stage", "You are already on stage.")
+    _check_speaker_policy(room, actor)
+    if participant.hand_raised_at is None:
+        participant.hand_raised_at = timezone.now()
+        participant.save(update_fields=["hand_raised_at", "updated_at"])
+        participant_updated(participant)
+    return participant
+
+
+@transaction.atomic
+def participant_lower_hand(*, room_id: int, actor: User) -> Participant:
+    room = _live_room_for_update(room_id)
+    participant = _participant(room, actor.pk)
+    if participant.hand_raised_at is not None:
+        participant.hand_raised_at = None
+        participant.save(update_fields=["hand_raised_at", "updated_at"])
+        participant_updated(participant)
+    return participant
+
+
+def _bring_on_stage(room: Room, participant: Participant) -> None:
+    _check_stage_has_room_for(room, Participant.Role.SPEAKER)
+    participant.role = Participant.Role.SPEAKER
+    participant.is_muted = True
+    participant.hand_raised_at = None
+    participant.invited_to_speak_at = None
+    participant.save(
+        update_fields=["role", "is_muted", "hand_raised_at", "invited_to_speak_at", "updated_at"]
+    )
+    participant_updated(participant)
+
+
+@transaction.atomic
+def speak_request_approve(*, room_id: int, actor: User, user_id: int) -> Participant:
+    room = _live_room_for_update(room_id)
+    _require_moderator(room, actor)
+    target = _participant(room, user_id)
+    if target.on_stage:
+        raise ServiceError("already_on_stage", "They are already on stage.")
+    if target.hand_raised_at is None:
+        raise ServiceError("no_request", "They have not asked to speak.")
+    _bring_on_stage(room, target)
+    return target
+
+
+@transaction.atomic
+def speak_request_decline(*, room_id: int, actor: User, user_id: int) -> Participant:
+    room = _live_room_for_update(room_id)
+    _require_moderator(room, actor)
+    target = _participant(room, user_id)
+    if target.hand_raised_at is None:
+        raise ServiceError("no_request", "They have not asked to speak.")
+    target.hand_raised_at = None
+    target.save(update_fields=["hand_raised_at", "updated_at"])
+    participant_updated(target)
+    publish_on_commit(room_id, {"type": "room.request_declined", "to_user_id": user_id}, to=user_id)
+    return target
+
+
+@transaction.atomic
+def speaker_invite(*, room_id: int, actor: User, user_id: int) -> Participant:
+    from accounts.services import notification_create
+
+    room = _live_room_for_update(room_id)
+    _require_moderator(room, actor)
+    target = _participant(room, user_id)
+    if target.on_stage:
+        raise ServiceError("already_on_stage", "They are already on stage.")
+    _check_stage_has_room_for(room, Participant.Role.SPEAKER)
+    target.invited_to_speak_at = timezone.now()
+    target.save(update_fields=["invited_to_speak_at", "updated_at"])
+    participant_updated(target)
+    publish_on_commit(
+        room_id,
+        {"type": "room.speak_invited", "to_user_id": user_id, "by": actor.name, "recorded": room.is_recorded},
+        to=user_id,
+    )
+    notification_create(
+        recipient=target.user,
+        kind=Notification.Kind.SPEAK_INVITE,
+        actor=actor,
+        room=room,
+        text=f"{actor.name} invited you to speak in {room.title}",
+        url=f"/rooms/{room.pk}/",
+    )
+    return target
+
+
+@transaction.atomic
+def speaker_invite_accept(*, room_id: int, actor: User) -> Participant:
+    room = _live_room_for_update(room_id)
+    participant = _participant(room, actor.pk)
+    if participant.invited_to_speak_at is None:
+        raise ServiceError("not_invited", "You have not been invited to speak.")
+    if participant.on_stage:
+        raise ServiceError("already_on_stage", "You are already on stage.")
+    _bring_on_stage(room, participant)
+    return participant
+
+
+@transaction.atomic
+def speaker_invite_decline(*, room_id: int, actor: User) -> Participant:
+    room = _live_room_for_update(room_id)
+    participant = _participant(room, actor.pk)
+    if participant.invited_to_speak_at is not None:
+        participant.invited_to_speak_at = None
+        participant.save(update_fields=["invited_to_speak_at", "updated_at"])
+        participant_updated(participant)
+    return participant
+
+
+@transaction.atomic
+def participant_set_muted(*, room_id: int, actor: User, muted: bool) -> Participant:
+    """A stage member mutes or unmutes themself."""
+    room = _live_room_for_update(room_id)
+    participant = _participant(room, actor.pk)
+    if not participant.on_stage:
+        raise ServiceError("not_on_stage", "Only people on stage have a microphone.")
+    if participant.is_muted != muted:
+        participant.is_muted = muted
+        participant.save(update_fields=["is_muted", "updated_at"])
+        participant_updated(participant)
+    return participant
+
+
+@transaction.atomic
+def speaker_mute(*, room_id: int, actor: User, user_id: int) -> Participant:
+    """Host or co-host mutes someone on stage. Nobody but the speaker can unmute them."""
+    room = _live_room_for_update(room_id)
+    moderator = _require_moderator(room, actor)
+    target = _participant(room, user_id)
+    if target.pk != moderator.pk:
+        _check_may_act_on(moderator, target)
+    if not target.on_stage:
+        raise ServiceError("not_on_stage", "They are not on stage.")
+    if not target.is_muted:
+        target.is_muted = True
+        target.save(update_fields=["is_muted", "updated_at"])
+        participant_updated(target)
+    return target
+
+
+@transaction.atomic
+def speakers_mute_all(*, room_id: int, actor: User) -> int:
+    room = _live_room_for_update(room_id)
+    moderator = _require_moderator(room, actor)
+    muted = 0
+    for target in _stage_members(room):
+        if target.pk == moderator.pk or target.is_muted or target.role == Participant.Role.HOST:
+            continue
+        if target.role == Participant.Role.COHOST and moderator.role != Participant.Role.HOST:
+            continue
+        target.is_muted = True
+        target.save(update_fields=["is_muted", "updated_at"])
+        participant_updated(target)
+        muted += 1
+    return muted
+
+
+def _stage_members(room: Room) -> list[Participant]:
+    return list(
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(room=room, role__in=Participant.STAGE_ROLES, is_removed=False)
+    )
+
+
+@transaction.atomic
+def speaker_move_to_audience(*, room_id: int, actor: User, user_id: int) -> Participant:
+    """Host or co-host moves a speaker back to the audience; a stage member may step down."""
+    room = _live_room_for_update(room_id)
+    if actor.pk == user_id:
+        target = _participant(room, user_id)
+        if target.role == Participant.Role.HOST:
+            raise ServiceError("not_allowed", "The host stays on stage.")
+    else:
+        moderator = _require_moderator(room, actor)
+        target = _participant(room, user_id)
+        _check_may_act_on(moderator, target)
+    if not target.on_stage:
+        raise ServiceError("not_on_stage", "They are not on stage.")
+    target.role = Participant.Role.LISTENER
+    target.is_muted = True
+    target.save(update_fields=["role", "is_muted", "updated_at"])
+    participant_updated(target)
+    return target
+
+
+@transaction.atomic
+def participant_remove(*, room_id: int, actor: User, user_id: int) -> Participant:
+    """Remove someone from the room; they are disconnected and cannot come back."""
+    from .protocol import CLOSE_REMOVED
+
+    room = _live_room_for_update(room_id)
+    moderator = _require_moderator(room, actor)
+    if actor.pk == user_id:
+        raise ServiceError("not_allowed", "You cannot remove yourself; leave instead.")
+    target = _participant(room, user_id)
+    _check_may_act_on(moderator, target)
+    _remove_participant(target, close_code=CLOSE_REMOVED)
+    return target
+
+
+def _remove_participant(target: Participant, *, close_code: int) -> None:
+    target.role = Participant.Role.LISTENER
+    target.is_muted = True
+    target.is_removed = True
+    target.hand_raised_at = None
+    target.invited_to_speak_at = None
+    target.save()
+    publish_on_commit(target.room_id, {"type": "room.participant_left", "user_id": target.user_id})
+    publish_on_commit(
+        target.room_id,
+        {"type": "error", "code": "removed", "message": "You were removed from this room."},
+        to=target.user_id,
+        close=close_code,
+    )
+
+
+@transaction.atomic
+def room_remove_blocked(*, host: User, blocked: User) -> None:
+    """After `host` blocks `blocked`, take them out of the host's live rooms at once."""
+    from .protocol import CLOSE_NOT_FOUND
+
+    for participant in Participant.objects.select_for_update().filter(
+        room__host=host, room__state=Room.State.LIVE, user=blocked, is_removed=False
+    ):
+        _remove_participant(participant, close_code=CLOSE_NOT_FOUND)
+
+
+@transaction.atomic
+def cohost_add(*, room_id: int, actor: User, user_id: int) -> Participant:
+    room = _live_room_for_update(room_id)
+    if actor.pk != room.host_id:
+        raise ServiceError("not_allowed", "Only the host can add co-hosts.")
+    target = _participant(room, user_id)
+    if target.role in (Participant.Role.HOST, Participant.Role.COHOST):
+        raise ServiceError("already_cohost", "They are already a host of this room.")
+    _check_stage_has_room_for(room, Participant.Role.COHOST)
+    target.role = Participant.Role.COHOST
+    target.hand_raised_at = None
+    target.invited_to_speak_at = None
+    target.save(update_fields=["role", "hand_raised_at", "invited_to_speak_at", "updated_at"])
+    participant_updated(target)
+    return target
+
+
+@transaction.atomic
+def cohost_remove(*, room_id: int, actor: User, user_id: int) -> Participant:
+    """The host takes co-host rights away; the person stays on stage as a speaker if there is room."""
+    from .models import MAX_SPEAKERS
+
+    room = _live_room_for_update(room_id)
+    if actor.pk != room.host_id:
+        raise ServiceError("not_allowed", "Only the host can remove co-hosts.")
+    target = _participant(room, user_id)
+    if target.role != Participant.Role.COHOST:
+        raise ServiceError("not_cohost", "They are not a co-host.")
+    speakers = Participant.objects.filter(room=room, role=Participant.Role.SPEAKER, is_removed=False).count()
+    target.role = Participant.Role.SPEAKER if speakers < MAX_SPEAKERS else Participant.Role.LISTENER
+    target.save(update_fields=["role", "updated_at"])
+    participant_updated(target)
+    return target
+
+
+@transaction.atomic
+def room_set_speaker_policy(*, room_id: int, actor: User, policy: str) -> Room:
+    room = _live_room_for_update(room_id)
+    _require_moderator(room, actor)
+    if policy not in Room.SpeakerPolicy.values:
+        raise ServiceError("bad_policy", "Choose everyone, followed or invited.")
+    if room.speaker_policy != policy:
+        room.speaker_policy = policy
+        room.save(update_fields=["speaker_policy"])
+        publish_on_commit(room.pk, {"type": "room.settings", "speaker_policy": policy})
+    return room
+
+
+def reaction_send(*, room_id: int, actor: User, emoji: str) -> None:
+    """Show `emoji` on the sender's avatar for everyone; rate-limited per person and room."""
+    from .protocol import REACTION_BURST, REACTION_RATE_PER_SECOND, REACTIONS
+    from .ratelimit import get_rate_limiter
+
+    if emoji not in REACTIONS:
+        raise ServiceError("bad_emoji", "That reaction is not available.")
+    if not Participant.objects.filter(
+        room_id=room_id, user=actor, is_removed=False, room__state=Room.State.LIVE
+    ).exists():
+        raise ServiceError("not_in_room", "Join the room to react.")
+    if not get_rate_limiter().allow(
+        f"reaction:{room_id}:{actor.pk}", per_second=REACTION_RATE_PER_SECOND, burst=REACTION_BURST
+    ):
+        raise ServiceError("rate_limited", "Slow down: at most one reaction a second.")
+    publish_on_commit(room_id, {"type": "room.reaction", "user_id": actor.pk, "emoji": emoji})
+
+
+@transaction.atomic
+def link_pin(*, room_id: int, actor: User, title: str, url: str) -> PinnedLink:
+    from django.core.exceptions import ValidationError
+    from django.core.validators import URLValidator
+
+    from .events import links_payload
+    from .models import MAX_PINNED_LINKS
+
+    room = _live_room_for_update(room_id)
+    _require_moderator(room, actor)
+    title = " ".join(title.split())[:100]
+    url = url.strip()
+    if not title:
+        raise ServiceError("title_required", "Give the link a title.")
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise ServiceError("bad_url", "Pin an http or https link.") from None
+    if len(url) > 500:
+        raise ServiceError("bad_url", "That link is too long.")
+    if PinnedLink.objects.filter(room=room).count() >= MAX_PINNED_LINKS:
+        raise ServiceError("too_many_links", f"At most {MAX_PINNED_LINKS} links can be pinned.")
+    link = PinnedLink.objects.create(room=room, title=title, url=url, pinned_by=actor)
+    publish_on_commit(room.pk, {"type": "room.links", "links": links_payload(room.pk)})
+    return link
+
+
+@transaction.atomic
+def link_unpin(*, room_id: int, actor: User, link_id: int) -> None:
+    from .events import links_payload
+
+    room = _live_room_for_update(room_id)
+    _require_moderator(room, actor)
+    deleted, _ = PinnedLink.objects.filter(room=room, pk=link_id).delete()
+    if not deleted:
+        raise ServiceError("not_found", "That link is not pinned.")
+    publish_on_commit(room.pk, {"type": "room.links", "links": links_payload(room.pk)})
+
+
+def room_end_by_id(*, room_id: int, actor: User) -> Room:
+    room = Room.objects.filter(pk=room_id).first()
+    if room is None:
+        raise ServiceError("not_found", "This room does not exist.")
+    return room_end(room=room, actor=actor)
+
+
+def participant_disconnected(*, room_id: int, user_id: int) -> None:
+    """The person's last connection closed without leaving: keep their place, tell the room."""
+    if Participant.objects.filter(
+        room_id=room_id, user_id=user_id, is_removed=False, role__in=Participant.STAGE_ROLES
+    ).exists():
+        publish_on_commit(room_id, {"type": "room.participant_left", "user_id": user_id})

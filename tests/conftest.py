@@ -59,3 +59,9 @@ def page(browser):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run browser tests last: Playwright's sync API keeps an event loop running in this thread
+    for as long as the browser is open, and async tests cannot start while it does."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -3,16 +3,21 @@ from django.db import migrations
 
 MODERATORS = "Moderators"
 
-# Just what working the report queue needs: see people, rooms and recordings; work reports;
-# read the audit log. Acting on accounts and rooms goes through admin actions that check these.
+# Just what working the report queue needs: see people, rooms and recordings (and who follows,
+# blocks and notifies whom, to judge harassment and spam reports); work reports; read the audit
+# log. Acting on accounts and rooms goes through admin actions that check these.
 PERMISSIONS = [
     ("moderation", "view_report"),
     ("moderation", "change_report"),
     ("moderation", "view_auditlogentry"),
     ("accounts", "view_user"),
     ("accounts", "change_user"),
+    ("accounts", "view_follow"),
+    ("accounts", "view_block"),
+    ("accounts", "view_notification"),
     ("rooms", "view_room"),
     ("rooms", "change_room"),
+    ("rooms", "view_roomtopic"),
     ("rooms", "view_participant"),
     ("rooms", "view_tag"),
     ("recordings", "view_recording"),

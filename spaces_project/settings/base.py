@@ -139,6 +139,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Spaces <noreply@local
 
 # Product rules that an operator may tune.
 MIN_FOLLOWERS_TO_HOST = int(os.environ.get("MIN_FOLLOWERS_TO_HOST", "0"))
+# Room sockets beat this often; a connection that misses two beats leaves the roster.
+ROOM_HEARTBEAT_SECONDS = float(os.environ.get("ROOM_HEARTBEAT_SECONDS", "10"))
 
 # Redis is optional: without it the channel layer lives in memory and Celery runs
 # tasks in-process, so one command runs the whole site on one machine.

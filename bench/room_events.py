@@ -1,0 +1,827 @@
+"""Event fan-out in one live room: N listener sockets, 200 events, latency, loss, memory, connects.
+
+    .venv/bin/python bench/room_events.py                  # starts daphne on a free port
+    .venv/bin/python bench/room_events.py --listeners 200  # a smaller room
+    .venv/bin/python bench/room_events.py --target ws://127.0.0.1:8000 --server-pid 1234
+
+What it does, all on 127.0.0.1 and bounded by --timeout (300 s):
+
+1. Drops and recreates its own PostgreSQL database (`bench_room_events` next to the one
+   DATABASE_URL names, or --db-name), migrates it and seeds a live room: a host, speakers on stage,
+   "reactors" and "hand raisers" (signed-in people who send the events), and a few signed-in
+   listeners. Every signed-in socket carries a real Django session cookie. The bulk of the
+   listeners are anonymous (the room allows them), as most of a large audience would be.
+   With --target nothing is dropped: the accounts and room are added to the database DATABASE_URL
+   names, which must be the one the target server uses.
+2. Starts daphne (settings `spaces_project.settings.bench`: DEBUG off, Redis channel layer, room
+   bus and presence in Redis) and clears the room's Redis keys.
+3. Connects the actors, reads the server's RSS, connects the listeners from --workers client
+   processes (the `websockets` library; one asyncio process cannot both drive a thousand sockets
+   and time them fairly on two cores), waits, reads the RSS again: kib_per_socket is the
+   difference over the number of listeners.
+4. Sends --events actions at --rate a second, round robin: emoji reactions from the reactors
+   (each stays under the 1 a second limit), hand raises and lowers, a speaker unmuting and the
+   host muting them again. Each action produces one event every listener must receive; an event
+   is matched by its content and its occurrence on that socket. Latency is from just before the
+   actor's send to the moment the listener's client hands the frame over (CLOCK_MONOTONIC, shared
+   by all processes), so it includes the client's own scheduling delay: it errs high, not low.
+   lost = listeners x events sent - events received.
+5. Closes the listeners and then opens --burst sockets at the same instant (asyncio.gather in each
+   worker, one shared start time): connect_failures counts handshakes refused or failed, sockets
+   closed before their snapshot, and snapshots not received within --connect-timeout.
+
+Every socket beats (`heartbeat`) every `heartbeat_seconds` from its snapshot. The last line
+printed is one JSON object with the figures.
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PATTERN = "RHRURHRMRH"  # 5 reactions, 3 hand raises or lowers, 1 unmute, 1 mute in every ten
+REACTION_SPACING_SECONDS = 1.5  # per reactor: under the 1 a second limit, with room for jitter
+
+TARGETS = {"listeners": 1000, "p99_ms": 250, "lost": 0, "kib_per_socket": 64, "connect_failures": 0}
+
+
+def event_key(event: dict) -> tuple | None:
+    """What identifies an event the benchmark caused; None for the others (room.listeners...)."""
+    kind = event.get("type")
+    if kind == "room.reaction":
+        return ("reaction", event["user_id"], event["emoji"])
+    if kind == "room.participant_updated":
+        p = event["participant"]
+        return ("participant", p["user_id"], p["role"], p["muted"], p["hand_raised"])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Client side: one socket, used by the workers (listeners) and the driver (actors).
+# ---------------------------------------------------------------------------------------------
+
+
+class Client:
+    def __init__(self, url: str, origin: str, cookie: str | None = None) -> None:
+        self.url = url
+        self.origin = origin
+        self.cookie = cookie
+        self.ws = None
+        self.snapshot: dict | None = None
+        self.seen: Counter = Counter()  # key -> occurrences so far
+        self.received: list[tuple[tuple, int, float]] = []  # (key, occurrence, monotonic time)
+        self.errors: list[dict] = []
+        self.close_code: int | None = None
+        self.tasks: list[asyncio.Task] = []
+
+    async def open(self, timeout: float) -> None:
+        """Connect and wait for the snapshot; raise on anything else."""
+        from websockets.asyncio.client import connect
+
+        headers = {"Cookie": self.cookie} if self.cookie else None
+        self.ws = await connect(
+            self.url,
+            origin=self.origin,
+            additional_headers=headers,
+            compression=None,
+            ping_interval=None,  # daphne pings us; the protocol's heartbeat is what counts
+            open_timeout=timeout,
+            max_queue=1024,
+            proxy=None,
+        )
+        async with asyncio.timeout(timeout):
+            while True:
+                event = json.loads(await self.ws.recv())
+                if event.get("type") == "room.snapshot":
+                    self.snapshot = event
+                    break
+        interval = float(self.snapshot["heartbeat_seconds"])
+        self.tasks = [
+            asyncio.create_task(self._read()),
+            asyncio.create_task(self._beat(interval)),
+        ]
+
+    async def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for raw in self.ws:
+                now = time.monotonic()
+                event = json.loads(raw)
+                key = event_key(event)
+                if key is not None:
+                    self.seen[key] += 1
+                    self.received.append((key, self.seen[key], now))
+                elif event.get("type") == "error":
+                    self.errors.append(event)
+        except ConnectionClosed:
+            pass
+        self.close_code = self.ws.close_code
+
+    async def _beat(self, interval: float) -> None:
+        await asyncio.sleep(random.uniform(0.2, interval))
+        while True:
+            await self.ws.send('{"type":"heartbeat"}')
+            await asyncio.sleep(interval)
+
+    async def send(self, message: dict) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def close(self) -> None:
+        for task in self.tasks[1:]:
+            task.cancel()
+        if self.ws is not None:
+            try:
+                await asyncio.wait_for(self.ws.close(), 5)
+            except Exception:
+                pass
+        for task in self.tasks:
+            task.cancel()
+
+
+def _percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+def _failure_reason(error: BaseException) -> str:
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+    if isinstance(error, InvalidStatus):
+        return f"http {error.response.status_code}"
+    if isinstance(error, ConnectionClosed):
+        return f"closed {error.rcvd.code if error.rcvd else 'abnormally'} before snapshot"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    return type(error).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker processes: hold the listeners, answer the driver's commands over a pipe.
+# ---------------------------------------------------------------------------------------------
+
+
+def worker_main(conn, url: str, origin: str, cookies: list[str | None], args: dict) -> None:
+    try:
+        asyncio.run(_worker(conn, url, origin, cookies, args))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _worker(conn, url: str, origin: str, cookies: list[str | None], args: dict) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = args["deadline"]
+    clients: list[Client] = []
+
+    async def connect_one(client: Client, limit: asyncio.Semaphore | None) -> tuple[str | None, float]:
+        started = time.monotonic()
+        try:
+            if limit is None:
+                await client.open(args["connect_timeout"])
+            else:
+                async with limit:
+                    await client.open(args["connect_timeout"])
+            return None, (time.monotonic() - started) * 1000
+        except Exception as error:  # every failure is counted, whatever its kind
+            return _failure_reason(error), (time.monotonic() - started) * 1000
+
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            command, payload = await asyncio.wait_for(loop.run_in_executor(None, conn.recv), remaining)
+        except (TimeoutError, EOFError):
+            break
+        if command == "connect":
+            clients = [Client(url, origin, cookie) for cookie in cookies]
+            limit = asyncio.Semaphore(args["connect_concurrency"])
+            results = await asyncio.gather(*(connect_one(c, limit) for c in clients))
+            failures = Counter(reason for reason, _ in results if reason)
+            conn.send({"ok": sum(1 for r, _ in results if r is None), "failures": dict(failures)})
+        elif command == "count":
+            conn.send(sum(len(c.received) for c in clients))
+        elif command == "results":
+            sent: dict = payload  # (key, occurrence) -> send time
+            latencies, matched, unexpected = [], 0, 0
+            for client in clients:
+                for key, n, at in client.received:
+                    t0 = sent.get((key, n))
+                    if t0 is None:
+                        unexpected += 1
+                        continue
+                    matched += 1
+                    latencies.append((at - t0) * 1000)
+            closed = Counter(c.close_code for c in clients if c.ws is not None and c.close_code is not None)
+            conn.send(
+                {
+                    "latencies": latencies,
+                    "matched": matched,
+                    "unexpected": unexpected,
+                    "closed_early": dict(closed),
+                    "cpu_seconds": time.process_time(),
+                }
+            )
+        elif command == "close":
+            await asyncio.gather(*(c.close() for c in clients))
+            clients = []
+            conn.send("closed")
+        elif command == "burst":
+            count, start_at = payload
+            burst = [Client(url, origin) for _ in range(count)]
+            await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+            results = await asyncio.gather(*(connect_one(c, None) for c in burst))
+            failures = Counter(reason for reason, _ in results if reason)
+            await asyncio.gather(*(c.close() for c in burst))
+            conn.send({"failures": dict(failures), "connect_ms": [ms for r, ms in results if r is None]})
+        elif command == "exit":
+            break
+    for client in clients:
+        await client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver: database, server, actors, schedule, figures.
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listeners", type=int, default=1000)
+    parser.add_argument("--signed-in", type=int, default=20, help="listeners that are signed in")
+    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=10.0, help="actions per second")
+    parser.add_argument("--burst", type=int, default=500, help="sockets connecting at once")
+    parser.add_argument("--workers", type=int, default=2, help="client processes for the listeners")
+    parser.add_argument("--connect-concurrency", type=int, default=50, help="per worker, listener phase")
+    parser.add_argument("--connect-timeout", type=float, default=20.0)
+    parser.add_argument("--speakers", type=int, default=4)
+    parser.add_argument("--reactors", type=int, default=10)
+    parser.add_argument("--hand-raisers", type=int, default=6)
+    parser.add_argument("--timeout", type=float, default=300.0, help="the whole run, seconds")
+    parser.add_argument("--db-name", default="bench_room_events")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    parser.add_argument("--target", help="ws://127.0.0.1:PORT of a running server instead of starting one")
+    parser.add_argument("--server-pid", type=int, help="with --target: the server's pid, for memory")
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
+    args = parser.parse_args()
+    if args.target and not args.target.startswith(("ws://127.", "ws://localhost", "ws://[::1]")):
+        parser.error("--target must be on this machine (ws://127.0.0.1:PORT)")
+    if not args.redis_url.startswith(("redis://127.", "redis://localhost")):
+        parser.error("--redis-url must be on this machine")
+    return args
+
+
+def database_urls(db_name: str) -> tuple[str, str]:
+    """(admin URL, bench URL) next to the server DATABASE_URL names."""
+    base = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/"
+    parts = urlsplit(base)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise SystemExit("DATABASE_URL must be a PostgreSQL URL")
+    if parts.hostname not in ("127.0.0.1", "localhost", None):
+        raise SystemExit("the benchmark only uses a database on this machine")
+    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{db_name}"))
+
+
+def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if not drop_only:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django(database_url: str, redis_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["REDIS_URL"] = redis_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "spaces_project.settings.bench"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def seed(args: argparse.Namespace, *, migrate: bool) -> dict:
+    """Create the people and the live room; return ids and session cookies."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth.hashers import make_password
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    if migrate:
+        call_command("migrate", verbosity=0, interactive=False)
+    from accounts.models import User
+    from rooms.models import Participant, Room
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    tag = f"b{int(time.time()) % 100000}"  # unique handles, so --target can run more than once
+    password = make_password(None)  # unusable: these accounts only ever sign in by session
+
+    def people(kind: str, count: int) -> list:
+        return User.objects.bulk_create(
+            User(
+                handle=f"{tag}_{kind}{i}",
+                email=f"{tag}_{kind}{i}@bench.invalid",
+                display_name=f"Bench {kind} {i}",
+                password=password,
+            )
+            for i in range(count)
+        )
+
+    host = people("host", 1)[0]
+    speakers = people("speaker", args.speakers)
+    reactors = people("reactor", args.reactors)
+    raisers = people("raiser", args.hand_raisers)
+    signed_in = people("listener", args.signed_in)
+    room = Room.objects.create(
+        title="Benchmark room", host=host, state=Room.State.LIVE, started_at=timezone.now(), allow_anonymous=True
+    )
+    Participant.objects.create(room=room, user=host, role=Participant.Role.HOST)
+    Participant.objects.bulk_create(
+        Participant(room=room, user=user, role=Participant.Role.SPEAKER, is_muted=True) for user in speakers
+    )
+
+    def cookie(user) -> str:
+        session = store()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.save()
+        return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+    def accounts(users: list) -> list[tuple[int, str]]:
+        return [(user.pk, cookie(user)) for user in users]
+
+    return {
+        "room_id": room.pk,
+        "host": accounts([host])[0],
+        "speakers": accounts(speakers),
+        "reactors": accounts(reactors),
+        "raisers": accounts(raisers),
+        "listeners": [c for _, c in accounts(signed_in)],
+    }
+
+
+def clear_room_keys(redis_url: str, room_id: int) -> None:
+    """A fresh database reuses room ids: forget what an earlier run left in Redis for this room."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for pattern in (f"spaces:presence:{room_id}:*", f"spaces:lock:*:{room_id}", f"spaces:flag:*:{room_id}"):
+        keys = list(client.scan_iter(pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    keys = list(client.scan_iter(f"spaces:rate:reaction:{room_id}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_daphne(port: int, database_url: str, redis_url: str, log_path: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "spaces_project.settings.bench",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "spaces_project.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"daphne exited with {process.returncode}; see {log_path}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("daphne did not start within 30 s")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def rss_kib(pid: int) -> int:
+    total = 0
+    for member in _tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            pass
+    return total / ticks
+
+
+class Driver:
+    def __init__(self, args: argparse.Namespace, url: str, origin: str, seeded: dict, server_pid: int | None):
+        self.args = args
+        self.url = url
+        self.origin = origin
+        self.seeded = seeded
+        self.server_pid = server_pid
+        self.pipes: list = []
+        self.workers: list = []
+        self.figures: dict = {}
+
+    def ask(self, command: str, payload=None, timeout: float = 60) -> list:
+        for pipe in self.pipes:
+            pipe.send((command, payload))
+        answers = []
+        deadline = time.monotonic() + timeout
+        for pipe in self.pipes:
+            if not pipe.poll(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"a worker did not answer {command!r} within {timeout:.0f} s")
+            answers.append(pipe.recv())
+        return answers
+
+    async def ask_async(self, command: str, payload=None, timeout: float = 60) -> list:
+        return await asyncio.get_running_loop().run_in_executor(None, self.ask, command, payload, timeout)
+
+    def start_workers(self, deadline: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        cookies: list[str | None] = list(self.seeded["listeners"])
+        cookies += [None] * (self.args.listeners - len(cookies))
+        random.Random(7).shuffle(cookies)
+        shares = [cookies[i :: self.args.workers] for i in range(self.args.workers)]
+        options = {
+            "deadline": deadline,
+            "connect_timeout": self.args.connect_timeout,
+            "connect_concurrency": self.args.connect_concurrency,
+        }
+        for share in shares:
+            parent, child = context.Pipe()
+            process = context.Process(
+                target=worker_main, args=(child, self.url, self.origin, share, options), daemon=True
+            )
+            process.start()
+            self.pipes.append(parent)
+            self.workers.append(process)
+
+    def stop_workers(self) -> None:
+        for pipe in self.pipes:
+            try:
+                pipe.send(("exit", None))
+            except OSError:
+                pass
+        for process in self.workers:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+
+    async def run(self) -> dict:
+        args, seeded = self.args, self.seeded
+        figures = self.figures
+        deadline = time.monotonic() + args.timeout - 20
+        self.start_workers(deadline)
+
+        # Actors first, so that their own joins are over before any listener is there.
+        host = Client(self.url, self.origin, seeded["host"][1])
+        speakers = [Client(self.url, self.origin, c) for _, c in seeded["speakers"]]
+        reactors = [Client(self.url, self.origin, c) for _, c in seeded["reactors"]]
+        raisers = [Client(self.url, self.origin, c) for _, c in seeded["raisers"]]
+        actors = [host, *speakers, *reactors, *raisers]
+        for actor in actors:
+            await actor.open(args.connect_timeout)
+        assert host.snapshot["you"]["role"] == "host", host.snapshot["you"]
+        assert all(s.snapshot["you"]["role"] == "speaker" for s in speakers)
+        await asyncio.sleep(2)
+
+        rss_before = rss_kib(self.server_pid) if self.server_pid else None
+        started = time.monotonic()
+        connected = await self.ask_async("connect", timeout=args.timeout)
+        figures["connect_seconds"] = time.monotonic() - started
+        figures["listeners_connected"] = sum(a["ok"] for a in connected)
+        figures["listener_connect_failures"] = dict(sum((Counter(a["failures"]) for a in connected), Counter()))
+        await asyncio.sleep(3)  # the audience broadcast and any lazy allocation settle
+        rss_after = rss_kib(self.server_pid) if self.server_pid else None
+        if rss_before is not None:
+            figures["rss_before_mib"] = rss_before / 1024
+            figures["rss_after_mib"] = rss_after / 1024
+            figures["kib_per_socket"] = round((rss_after - rss_before) / max(args.listeners, 1), 1)
+        else:
+            figures["kib_per_socket"] = None
+
+        sent = await self.send_events(host, speakers, reactors, raisers)
+        expected = figures["listeners_connected"] * len(sent)
+
+        # Drain: wait until every listener has every event, or 15 s after the last send.
+        drain_until = time.monotonic() + 15
+        while time.monotonic() < drain_until:
+            if sum(await self.ask_async("count")) >= expected:
+                break
+            await asyncio.sleep(0.25)
+        if self.server_pid:
+            figures["server_cpu_seconds_events"] = cpu_seconds(self.server_pid) - figures.pop("_cpu_at_start")
+        results = await self.ask_async("results", sent, timeout=120)
+        latencies = [ms for r in results for ms in r["latencies"]]
+        received = sum(r["matched"] for r in results)
+        figures["events"] = len(sent)
+        figures["expected"] = expected
+        figures["received"] = received
+        figures["unexpected"] = sum(r["unexpected"] for r in results)
+        figures["lost"] = args.listeners * len(sent) - received
+        figures["closed_early"] = dict(sum((Counter(r["closed_early"]) for r in results), Counter()))
+        figures["client_cpu_seconds"] = [round(r["cpu_seconds"], 1) for r in results]
+        for p in (50, 95, 99):
+            value = _percentile(latencies, p)
+            figures[f"p{p}_ms"] = round(value, 1) if value is not None else None
+        figures["max_ms"] = round(max(latencies), 1) if latencies else None
+        figures["actor_errors"] = Counter(
+            e.get("code") for actor in actors for e in actor.errors
+        )
+
+        await self.ask_async("close", timeout=60)
+        await self.wait_room_empty()
+        start_at = time.monotonic() + 1.0
+        share = [args.burst // args.workers + (1 if i < args.burst % args.workers else 0) for i in range(args.workers)]
+        for pipe, count in zip(self.pipes, share):
+            pipe.send(("burst", (count, start_at)))
+        bursts = []
+        for pipe in self.pipes:
+            if not pipe.poll(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError("a worker did not finish the connect burst")
+            bursts.append(pipe.recv())
+        failures = sum((Counter(b["failures"]) for b in bursts), Counter())
+        connect_ms = [ms for b in bursts for ms in b["connect_ms"]]
+        figures["connect_failures"] = sum(failures.values())
+        figures["connect_failure_reasons"] = dict(failures)
+        figures["burst_connect_p50_ms"] = round(_percentile(connect_ms, 50) or 0, 1)
+        figures["burst_connect_p99_ms"] = round(_percentile(connect_ms, 99) or 0, 1)
+        figures["burst_connect_max_ms"] = round(max(connect_ms), 1) if connect_ms else None
+
+        for actor in actors:
+            await actor.close()
+        return figures
+
+    async def wait_room_empty(self) -> None:
+        """Let the server finish tearing the listeners down before the burst."""
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(self.args.redis_url)
+        key = f"spaces:presence:{self.seeded['room_id']}:conns"
+        actors = 1 + self.args.speakers + self.args.reactors + self.args.hand_raisers
+        try:
+            for _ in range(60):
+                if await client.hlen(key) <= actors:
+                    break
+                await asyncio.sleep(0.25)
+            await asyncio.sleep(1)
+        finally:
+            await client.aclose()
+
+    async def send_events(self, host: Client, speakers: list, reactors: list, raisers: list) -> dict:
+        """Send the actions on schedule; return {(event key, occurrence): send time}."""
+        from rooms.protocol import REACTIONS
+
+        args = self.args
+        sent: dict = {}
+        occurrences: Counter = Counter()
+        ids = {
+            "host": self.seeded["host"][0],
+            "speakers": [i for i, _ in self.seeded["speakers"]],
+            "reactors": [i for i, _ in self.seeded["reactors"]],
+            "raisers": [i for i, _ in self.seeded["raisers"]],
+        }
+        hands = [False] * len(raisers)
+        reactor_free_at = [0.0] * len(reactors)
+        next_reactor = next_raiser = next_speaker = 0
+        unmuted: list[int] = []  # speakers unmuted and not yet muted by the host, in order
+        counts: Counter = Counter()
+        if self.server_pid:
+            self.figures["_cpu_at_start"] = cpu_seconds(self.server_pid)
+        t0 = time.monotonic() + 0.5
+        for i in range(args.events):
+            kind = PATTERN[i % len(PATTERN)]
+            await asyncio.sleep(max(0.0, t0 + i / args.rate - time.monotonic()))
+            if kind == "R":
+                r = next_reactor
+                next_reactor = (next_reactor + 1) % len(reactors)
+                await asyncio.sleep(max(0.0, reactor_free_at[r] - time.monotonic()))
+                emoji = REACTIONS[(i // len(reactors)) % len(REACTIONS)]
+                key, actor, message = ("reaction", ids["reactors"][r], emoji), reactors[r], {"emoji": emoji}
+                message["type"] = "reaction.send"
+                reactor_free_at[r] = time.monotonic() + REACTION_SPACING_SECONDS
+            elif kind == "H":
+                h = next_raiser
+                next_raiser = (next_raiser + 1) % len(raisers)
+                hands[h] = not hands[h]
+                key = ("participant", ids["raisers"][h], "listener", True, hands[h])
+                actor, message = raisers[h], {"type": "hand.raise" if hands[h] else "hand.lower"}
+            elif kind == "U":
+                s = next_speaker
+                next_speaker = (next_speaker + 1) % len(speakers)
+                unmuted.append(s)
+                key = ("participant", ids["speakers"][s], "speaker", False, False)
+                actor, message = speakers[s], {"type": "mic.unmute"}
+            else:  # "M": the host mutes the speaker who unmuted first; wait until that unmute is in
+                s = unmuted.pop(0)
+                speaker_id = ids["speakers"][s]
+                unmute_key = ("participant", speaker_id, "speaker", False, False)
+                wait_until = time.monotonic() + 5
+                while host.seen[unmute_key] < occurrences[unmute_key] and time.monotonic() < wait_until:
+                    await asyncio.sleep(0.005)
+                key = ("participant", speaker_id, "speaker", True, False)
+                actor, message = host, {"type": "speaker.mute", "user_id": speaker_id}
+            occurrences[key] += 1
+            counts[kind] += 1
+            sent[(key, occurrences[key])] = time.monotonic()
+            await actor.send(message)
+        self.figures["actions"] = {
+            "reactions": counts["R"],
+            "hand_raises_and_lowers": counts["H"],
+            "speaker_unmutes": counts["U"],
+            "host_mutes": counts["M"],
+        }
+        self.figures["send_seconds"] = time.monotonic() - t0
+        return sent
+
+
+def report(args: argparse.Namespace, figures: dict, mode: str) -> dict:
+    line = {
+        "listeners": args.listeners,
+        "events": figures.get("events"),
+        "lost": figures.get("lost"),
+        "p50_ms": figures.get("p50_ms"),
+        "p95_ms": figures.get("p95_ms"),
+        "p99_ms": figures.get("p99_ms"),
+        "kib_per_socket": figures.get("kib_per_socket"),
+        "connect_failures": figures.get("connect_failures"),
+    }
+    anonymous = args.listeners - min(args.signed_in, args.listeners)
+    print(f"server: {mode}")
+    print(
+        f"listeners: {args.listeners} ({anonymous} anonymous, {args.listeners - anonymous} signed in) "
+        f"in {args.workers} client processes; connected {figures.get('listeners_connected')} "
+        f"in {figures.get('connect_seconds', 0):.1f} s; refused {figures.get('listener_connect_failures')}"
+    )
+    print(
+        f"actors: 1 host, {args.speakers} speakers, {args.reactors} reactors, {args.hand_raisers} hand raisers "
+        f"(signed in, not counted as listeners)"
+    )
+    print(
+        f"events: {figures.get('events')} at {args.rate:g}/s, sent in {figures.get('send_seconds', 0):.1f} s: "
+        f"{figures.get('actions')}; refused by the server: {dict(figures.get('actor_errors', {})) or 'none'}"
+    )
+    print(
+        f"deliveries: expected {args.listeners * (figures.get('events') or 0)}, received {figures.get('received')}, "
+        f"lost {figures.get('lost')}, unmatched {figures.get('unexpected')}, "
+        f"sockets closed during the run {figures.get('closed_early') or 'none'}"
+    )
+    print(
+        f"latency (send -> listener has the frame): p50 {figures.get('p50_ms')} ms, p95 {figures.get('p95_ms')} ms, "
+        f"p99 {figures.get('p99_ms')} ms, max {figures.get('max_ms')} ms"
+    )
+    if figures.get("kib_per_socket") is not None:
+        print(
+            f"server memory: RSS {figures['rss_before_mib']:.1f} MiB -> {figures['rss_after_mib']:.1f} MiB "
+            f"with the listeners: {figures['kib_per_socket']} KiB per socket"
+        )
+    else:
+        print("server memory: not measured (give --server-pid with --target)")
+    if "server_cpu_seconds_events" in figures:
+        print(
+            f"CPU during the events: server {figures['server_cpu_seconds_events']:.1f} s; "
+            f"client processes (whole run) {figures.get('client_cpu_seconds')} s"
+        )
+    print(
+        f"connect burst: {args.burst} at once, {figures.get('connect_failures')} failed "
+        f"{figures.get('connect_failure_reasons') or ''}; connect+snapshot p50 {figures.get('burst_connect_p50_ms')} ms, "
+        f"p99 {figures.get('burst_connect_p99_ms')} ms, max {figures.get('burst_connect_max_ms')} ms"
+    )
+    misses = []
+    if (line["p99_ms"] or 1e9) > TARGETS["p99_ms"]:
+        misses.append(f"p99 {line['p99_ms']} ms > {TARGETS['p99_ms']} ms")
+    if line["lost"] != 0:
+        misses.append(f"lost {line['lost']}")
+    if line["kib_per_socket"] is not None and line["kib_per_socket"] > TARGETS["kib_per_socket"]:
+        misses.append(f"{line['kib_per_socket']} KiB per socket > {TARGETS['kib_per_socket']}")
+    if line["connect_failures"] != 0:
+        misses.append(f"{line['connect_failures']} connect failures")
+    print("targets: " + ("all met" if not misses else "MISSED: " + "; ".join(misses)))
+    return line
+
+
+def main() -> int:
+    args = parse_args()
+    run_deadline = time.monotonic() + args.timeout
+    admin_url, bench_url = database_urls(args.db_name)
+    daphne = None
+    if args.target:
+        setup_django(os.environ.get("DATABASE_URL") or bench_url, args.redis_url)
+        seeded = seed(args, migrate=False)
+        url_base, server_pid, mode = args.target.rstrip("/"), args.server_pid, f"running server {args.target}"
+    else:
+        recreate_database(admin_url, args.db_name)
+        setup_django(bench_url, args.redis_url)
+        seeded = seed(args, migrate=True)
+        clear_room_keys(args.redis_url, seeded["room_id"])
+        port = free_port()
+        log_path = ROOT / "test-artifacts" / "bench-room-events-daphne.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        daphne = start_daphne(port, bench_url, args.redis_url, log_path)
+        url_base, server_pid = f"ws://127.0.0.1:{port}", daphne.pid
+        mode = f"daphne pid {daphne.pid} on 127.0.0.1:{port} (log {log_path.relative_to(ROOT)})"
+    host = urlsplit(url_base).netloc
+    url = f"{url_base}/ws/rooms/{seeded['room_id']}/"
+    driver = Driver(args, url, f"http://{host}", seeded, server_pid)
+    failed = None
+    try:
+        remaining = run_deadline - time.monotonic() - 10
+        figures = asyncio.run(asyncio.wait_for(driver.run(), remaining))
+    except BaseException as error:  # still report what we have, and clean up
+        failed = error
+        figures = driver.figures
+    finally:
+        driver.stop_workers()
+        if daphne is not None:
+            stop_process(daphne)
+            from django.db import connections
+
+            connections.close_all()
+            if not args.keep_db:
+                recreate_database(admin_url, args.db_name, drop_only=True)
+    if failed is not None:
+        print(f"benchmark did not finish: {type(failed).__name__}: {failed}", file=sys.stderr)
+    line = report(args, figures, mode)
+    print(json.dumps(line))
+    return 1 if failed is not None else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

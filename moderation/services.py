@@ -1,0 +1,197 @@
+"""Every write about reports and moderator actions. The report form and Django admin both call these."""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import user_suspend, user_unsuspend
+from recordings.models import Recording
+from rooms.models import Room
+from rooms.services import room_force_end
+from spaces_project.errors import ServiceError
+
+from .models import AuditLogEntry, Report
+from .selectors import has_open_report, live_rooms_hosted_by, report_target_for_viewer, user_is_moderator
+
+MAX_NOTE_LENGTH = 2000
+
+
+def _require_moderator(moderator) -> None:
+    if not user_is_moderator(user=moderator):
+        raise ServiceError("not_moderator", "Only moderators can do this.")
+
+
+def _audit(*, actor: User, action: str, target, report: Report | None = None, detail: str = "") -> None:
+    AuditLogEntry.objects.create(
+        actor=actor, action=action, target_repr=str(target)[:200], report=report, detail=detail
+    )
+
+
+def report_create(*, reporter, target_type: str, target_id: int, reason: str, note: str) -> Report:
+    """File a report on a room, a user or a recording that `reporter` can see."""
+    if not getattr(reporter, "is_authenticated", False):
+        raise ServiceError("not_signed_in", "Sign in to report something.")
+    target = report_target_for_viewer(target_type=target_type, target_id=target_id, viewer=reporter)
+    if target_type == Report.TargetType.USER and target.pk == reporter.pk:
+        raise ServiceError("self_report", "You cannot report yourself.")
+    if reason not in Report.Reason.values:
+        raise ServiceError("bad_reason", "Choose a reason.", field="reason")
+    note = note.strip()
+    if len(note) > MAX_NOTE_LENGTH:
+        raise ServiceError("note_too_long", f"A note has at most {MAX_NOTE_LENGTH} characters.", field="note")
+    duplicate = ServiceError(
+        "already_reported", "You have already reported this; our moderators will look at it."
+    )
+    if has_open_report(reporter=reporter, target_type=target_type, target=target):
+        raise duplicate
+    try:
+        with transaction.atomic():
+            return Report.objects.create(
+                reporter=reporter,
+                target_type=target_type,
+                reason=reason,
+                note=note,
+                **{f"target_{target_type}": target},
+            )
+    except IntegrityError:
+        # Two submissions raced past the check; the database kept one.
+        raise duplicate from None
+
+
+def _locked_report(report: Report) -> Report:
+    return Report.objects.select_for_update().get(pk=report.pk)
+
+
+@transaction.atomic
+def report_assign(*, moderator: User, report: Report, assignee: User | None = None) -> Report:
+    """Give an open report to `assignee` (by default the moderator themself)."""
+    _require_moderator(moderator)
+    assignee = assignee or moderator
+    if not user_is_moderator(user=assignee):
+        raise ServiceError("assignee_not_moderator", f"{assignee} is not a moderator.")
+    report = _locked_report(report)
+    if report.status != Report.Status.OPEN:
+        raise ServiceError("report_closed", f"Report #{report.pk} is already closed.")
+    report.assignee = assignee
+    report.save(update_fields=["assignee", "updated_at"])
+    _audit(actor=moderator, action="report_assigned", target=report, report=report, detail=f"to {assignee}")
+    return report
+
+
+def _report_close(*, moderator: User, report: Report, status: str, note: str, action: str) -> Report:
+    _require_moderator(moderator)
+    report = _locked_report(report)
+    if report.status != Report.Status.OPEN:
+        raise ServiceError("report_closed", f"Report #{report.pk} is already closed.")
+    report.status = status
+    report.resolution_note = note.strip()
+    report.closed_at = timezone.now()
+    if report.assignee_id is None:
+        report.assignee = moderator
+    report.save(update_fields=["status", "resolution_note", "closed_at", "assignee", "updated_at"])
+    _audit(actor=moderator, action=action, target=report, report=report, detail=report.resolution_note)
+    return report
+
+
+@transaction.atomic
+def report_resolve(*, moderator: User, report: Report, note: str = "") -> Report:
+    """Close an open report as acted upon."""
+    return _report_close(
+        moderator=moderator, report=report, status=Report.Status.RESOLVED, note=note, action="report_resolved"
+    )
+
+
+@transaction.atomic
+def report_dismiss(*, moderator: User, report: Report, note: str = "") -> Report:
+    """Close an open report as needing no action."""
+    return _report_close(
+        moderator=moderator,
+        report=report,
+        status=Report.Status.DISMISSED,
+        note=note,
+        action="report_dismissed",
+    )
+
+
+def _resolve_if_open(*, moderator: User, report: Report | None, note: str) -> None:
+    """Acting on a report settles it; a report already closed keeps its outcome."""
+    if report is not None and Report.objects.filter(pk=report.pk, status=Report.Status.OPEN).exists():
+        report_resolve(moderator=moderator, report=report, note=note)
+
+
+@transaction.atomic
+def moderation_end_room(*, moderator: User, room: Room, report: Report | None = None) -> Room:
+    """End a live room on a moderator's decision."""
+    _require_moderator(moderator)
+    room = room_force_end(room=room)
+    _audit(actor=moderator, action="room_ended", target=f"room #{room.pk} {room}", report=report)
+    _resolve_if_open(moderator=moderator, report=report, note="Room ended.")
+    return room
+
+
+@transaction.atomic
+def moderation_suspend_user(*, moderator: User, user: User, report: Report | None = None) -> User:
+    """Suspend an account and end the live rooms it hosts."""
+    _require_moderator(moderator)
+    if user.pk == moderator.pk:
+        raise ServiceError("self_suspend", "You cannot suspend yourself.")
+    # Moderators cannot silence each other; only a superuser may suspend staff.
+    if (user.is_staff or user.is_superuser) and not moderator.is_superuser:
+        raise ServiceError("staff_account", f"Only an administrator can suspend the staff account {user}.")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.is_suspended:
+        raise ServiceError("already_suspended", f"{user} is already suspended.")
+    user = user_suspend(user=user)
+    ended = []
+    for room in live_rooms_hosted_by(user=user):
+        try:
+            ended.append(room_force_end(room=room))
+        except ServiceError:
+            pass  # The host ended it meanwhile; nothing left to do for this room.
+    detail = "; ".join(f"ended room #{room.pk} {room}" for room in ended)
+    _audit(
+        actor=moderator,
+        action="user_suspended",
+        target=f"user #{user.pk} {user}",
+        report=report,
+        detail=detail,
+    )
+    _resolve_if_open(moderator=moderator, report=report, note="Account suspended.")
+    return user
+
+
+@transaction.atomic
+def moderation_unsuspend_user(*, moderator: User, user: User) -> User:
+    """Lift a suspension."""
+    _require_moderator(moderator)
+    if (user.is_staff or user.is_superuser) and not moderator.is_superuser:
+        raise ServiceError("staff_account", f"Only an administrator can change the staff account {user}.")
+    if not user.is_suspended:
+        raise ServiceError("not_suspended", f"{user} is not suspended.")
+    user = user_unsuspend(user=user)
+    _audit(actor=moderator, action="user_unsuspended", target=f"user #{user.pk} {user}")
+    return user
+
+
+@transaction.atomic
+def moderation_remove_recording(
+    *, moderator: User, recording: Recording, report: Report | None = None
+) -> Recording:
+    """Take a replay down for everyone. The audio is kept so the decision can be reviewed."""
+    _require_moderator(moderator)
+    recording = Recording.objects.select_for_update().select_related("room").get(pk=recording.pk)
+    if recording.status == Recording.Status.REMOVED:
+        raise ServiceError("already_removed", f"{recording} is already removed.")
+    previous = recording.status
+    # The recordings app has no service for this yet; a removal is a moderation decision only.
+    recording.status = Recording.Status.REMOVED
+    recording.save(update_fields=["status"])
+    _audit(
+        actor=moderator,
+        action="recording_removed",
+        target=f"recording #{recording.pk} of room #{recording.room_id} {recording.room}",
+        report=report,
+        detail=f"was {previous}",
+    )
+    _resolve_if_open(moderator=moderator, report=report, note="Recording removed.")
+    return recording

@@ -1,0 +1,37 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+
+from moderation import services as moderation_services
+from spaces_project.errors import ServiceError
+
+from .models import Recording
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "host", "status", "duration_ms", "play_count", "created_at", "published_at")
+    list_filter = ("status",)
+    search_fields = ("room__title", "room__host__handle")
+    list_select_related = ("room__host",)
+    raw_id_fields = ("room",)
+    # Recordings are made and published by the finalizing task; moderators remove them by action.
+    readonly_fields = ("room", "status", "duration_ms", "play_count", "created_at", "published_at")
+    date_hierarchy = "created_at"
+    actions = ["remove_recordings"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="host", ordering="room__host__handle")
+    def host(self, recording: Recording):
+        return recording.room.host
+
+    @admin.action(description="Remove the selected recordings", permissions=["change"])
+    def remove_recordings(self, request, queryset: QuerySet[Recording]):
+        for recording in queryset:
+            try:
+                moderation_services.moderation_remove_recording(moderator=request.user, recording=recording)
+            except ServiceError as error:
+                messages.error(request, error.message)
+            else:
+                messages.success(request, f"Removed the {recording}.")

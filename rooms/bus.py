@@ -1,0 +1,234 @@
+"""Deliver room events to every socket in a room: once to each web process, then locally.
+
+Per-member ``group_send`` through channels-redis copies every message per socket, drops silently
+past a channel's capacity and tops out near 2-3k deliveries a second (PITFALLS.md), which a room of
+a thousand listeners exceeds. So each web process subscribes once per room it has sockets in (Redis
+pub/sub), decodes each message once, and writes it to its own sockets in order.
+
+With no Redis configured the bus is in-process: publishing hands the message to the event loop the
+sockets live on.
+
+A message on the bus is an envelope ``{"event": {...}, "to": user_id|None, "close": code|None}``:
+``to`` limits delivery to one person's sockets, ``close`` closes the matching sockets after the
+event is delivered. Consumers attached to the bus provide ``user_id``, ``async send_event_text(str)``
+and ``async close_from_bus(code)``.
+"""
+
+import asyncio
+import json
+import logging
+import weakref
+from collections import defaultdict
+from typing import Any, Protocol
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "spaces:room:"
+RESYNC_EVENT = {"type": "room.resync"}
+
+
+class BusMember(Protocol):
+    user_id: int | None
+
+    async def send_event_text(self, text: str) -> None: ...
+
+    async def close_from_bus(self, code: int) -> None: ...
+
+
+def room_channel(room_id: int) -> str:
+    return f"{CHANNEL_PREFIX}{room_id}"
+
+
+def envelope(event: dict, *, to: int | None = None, close: int | None = None) -> dict[str, Any]:
+    return {"event": event, "to": to, "close": close}
+
+
+class _LoopFanout:
+    """The sockets of one event loop, by room, and an ordered queue of envelopes to deliver."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.rooms: dict[int, set[BusMember]] = defaultdict(set)
+        self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        self.worker = loop.create_task(self._deliver_forever())
+
+    async def _deliver_forever(self) -> None:
+        while True:
+            room_id, raw = await self.queue.get()
+            try:
+                await self.deliver(room_id, raw)
+            except Exception:  # one bad message must not stop delivery for the process
+                logger.exception("room bus delivery failed for room %s", room_id)
+
+    async def deliver(self, room_id: int, raw: str) -> None:
+        members = self.rooms.get(room_id)
+        if not members:
+            return
+        message = json.loads(raw)
+        event = message.get("event")
+        text = json.dumps(event, ensure_ascii=False, separators=(",", ":")) if event else None
+        to = message.get("to")
+        close = message.get("close")
+        for member in list(members):
+            if to is not None and member.user_id != to:
+                continue
+            if text is not None:
+                await member.send_event_text(text)
+            if close:
+                await member.close_from_bus(close)
+
+    async def deliver_to_all(self, event: dict) -> None:
+        text = json.dumps(event)
+        for members in list(self.rooms.values()):
+            for member in list(members):
+                await member.send_event_text(text)
+
+
+class MemoryBus:
+    """One process: publishing puts the envelope on the queue of the loop that holds the sockets."""
+
+    def __init__(self) -> None:
+        self._fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopFanout] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _fanout(self) -> _LoopFanout:
+        loop = asyncio.get_running_loop()
+        fanout = self._fanouts.get(loop)
+        if fanout is None:
+            fanout = self._fanouts[loop] = _LoopFanout(loop)
+        return fanout
+
+    async def attach(self, room_id: int, member: BusMember) -> None:
+        self._fanout().rooms[room_id].add(member)
+
+    async def detach(self, room_id: int, member: BusMember) -> None:
+        members = self._fanout().rooms.get(room_id)
+        if members is not None:
+            members.discard(member)
+            if not members:
+                del self._fanout().rooms[room_id]
+
+    def publish(self, room_id: int, message: dict) -> None:
+        """Send `message` to the room. Safe from any thread."""
+        raw = json.dumps(message)
+        for fanout in list(self._fanouts.values()):
+            if room_id in fanout.rooms and not fanout.loop.is_closed():
+                fanout.loop.call_soon_threadsafe(fanout.queue.put_nowait, (room_id, raw))
+
+
+class RedisBus:
+    """Many processes: Redis pub/sub, one subscription per room per process."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.url = url
+        self._publisher = redis.Redis.from_url(url)
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RedisLoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _state(self) -> "_RedisLoopState":
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None:
+            state = self._states[loop] = _RedisLoopState(self.url, loop)
+        return state
+
+    async def attach(self, room_id: int, member: BusMember) -> None:
+        await self._state().attach(room_id, member)
+
+    async def detach(self, room_id: int, member: BusMember) -> None:
+        await self._state().detach(room_id, member)
+
+    def publish(self, room_id: int, message: dict) -> None:
+        """Send `message` to the room. Safe from any thread; blocks for one Redis round trip."""
+        self._publisher.publish(room_channel(room_id), json.dumps(message))
+
+
+class _RedisLoopState:
+    def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.url = url
+        self.fanout = _LoopFanout(loop)
+        self.pubsub = None
+        self.reader: asyncio.Task | None = None
+        self.ready = asyncio.Event()
+        self.lock = asyncio.Lock()
+
+    async def attach(self, room_id: int, member: BusMember) -> None:
+        async with self.lock:
+            first = room_id not in self.fanout.rooms
+            self.fanout.rooms[room_id].add(member)
+            await self._ensure_reader()
+            if first:
+                await self.pubsub.subscribe(room_channel(room_id))
+
+    async def detach(self, room_id: int, member: BusMember) -> None:
+        async with self.lock:
+            members = self.fanout.rooms.get(room_id)
+            if members is None:
+                return
+            members.discard(member)
+            if not members:
+                del self.fanout.rooms[room_id]
+                if self.pubsub is not None:
+                    try:
+                        await self.pubsub.unsubscribe(room_channel(room_id))
+                    except Exception:
+                        logger.warning("could not unsubscribe from room %s", room_id)
+
+    async def _ensure_reader(self) -> None:
+        if self.reader is None or self.reader.done():
+            await self._connect()
+            self.reader = asyncio.get_running_loop().create_task(self._read_forever())
+
+    async def _connect(self) -> None:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(self.url, socket_timeout=None, health_check_interval=15)
+        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+        channels = [room_channel(room_id) for room_id in self.fanout.rooms]
+        if channels:
+            await self.pubsub.subscribe(*channels)
+
+    async def _read_forever(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                message = await self.pubsub.get_message(timeout=None)
+                backoff = 0.2
+                if message is None or message.get("type") != "message":
+                    continue
+                channel = message["channel"]
+                if isinstance(channel, bytes):
+                    channel = channel.decode()
+                room_id = int(channel.removeprefix(CHANNEL_PREFIX))
+                data = message["data"]
+                self.fanout.queue.put_nowait((room_id, data.decode() if isinstance(data, bytes) else data))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis went away. Messages published meanwhile are lost, so once we are
+                # subscribed again every socket is told to re-read the room's state.
+                logger.warning("room bus lost Redis; reconnecting in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                try:
+                    async with self.lock:
+                        await self._connect()
+                    await self.fanout.deliver_to_all(RESYNC_EVENT)
+                except Exception:
+                    logger.warning("room bus reconnect failed")
+
+
+_bus: MemoryBus | RedisBus | None = None
+
+
+def get_bus() -> MemoryBus | RedisBus:
+    global _bus
+    if _bus is None:
+        _bus = RedisBus(settings.REDIS_URL) if settings.REDIS_URL else MemoryBus()
+    return _bus

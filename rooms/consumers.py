@@ -1,0 +1,259 @@
+"""The room websocket: authenticate, keep presence, dispatch each message to a service.
+
+The protocol (messages, events, close codes) is documented in rooms/protocol.py.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from spaces_project.errors import ServiceError
+
+from . import protocol, selectors, services
+from .bus import get_bus
+from .presence import get_presence
+
+logger = logging.getLogger(__name__)
+
+# The close code for each reason a service refuses a connection.
+CLOSE_FOR_ERROR = {
+    "sign_in_required": protocol.CLOSE_SIGN_IN_REQUIRED,
+    "removed": protocol.CLOSE_REMOVED,
+    "not_found": protocol.CLOSE_NOT_FOUND,
+    "suspended": protocol.CLOSE_SUSPENDED,
+    "not_live": protocol.CLOSE_NOT_LIVE,
+}
+
+# Messages a person may send per second on one socket (a burst of twice that is allowed).
+MESSAGES_PER_SECOND = 20
+LISTENERS_BROADCAST_SECONDS = 0.5
+
+
+def heartbeat_seconds() -> float:
+    return float(getattr(settings, "ROOM_HEARTBEAT_SECONDS", 10))
+
+
+def _user_actions() -> dict:
+    """Message type -> the service that carries it out, called with (room_id, actor, fields)."""
+    return {
+        "hand.raise": lambda r, a, f: services.participant_raise_hand(room_id=r, actor=a),
+        "hand.lower": lambda r, a, f: services.participant_lower_hand(room_id=r, actor=a),
+        "request.approve": lambda r, a, f: services.speak_request_approve(room_id=r, actor=a, **f),
+        "request.decline": lambda r, a, f: services.speak_request_decline(room_id=r, actor=a, **f),
+        "speaker.invite": lambda r, a, f: services.speaker_invite(room_id=r, actor=a, **f),
+        "invite.accept": lambda r, a, f: services.speaker_invite_accept(room_id=r, actor=a),
+        "invite.decline": lambda r, a, f: services.speaker_invite_decline(room_id=r, actor=a),
+        "mic.mute": lambda r, a, f: services.participant_set_muted(room_id=r, actor=a, muted=True),
+        "mic.unmute": lambda r, a, f: services.participant_set_muted(room_id=r, actor=a, muted=False),
+        "speaker.mute": lambda r, a, f: services.speaker_mute(room_id=r, actor=a, **f),
+        "speakers.mute_all": lambda r, a, f: services.speakers_mute_all(room_id=r, actor=a),
+        "speaker.to_audience": lambda r, a, f: services.speaker_move_to_audience(room_id=r, actor=a, **f),
+        "participant.remove": lambda r, a, f: services.participant_remove(room_id=r, actor=a, **f),
+        "cohost.add": lambda r, a, f: services.cohost_add(room_id=r, actor=a, **f),
+        "cohost.remove": lambda r, a, f: services.cohost_remove(room_id=r, actor=a, **f),
+        "room.speaker_policy": lambda r, a, f: services.room_set_speaker_policy(room_id=r, actor=a, **f),
+        "reaction.send": lambda r, a, f: services.reaction_send(room_id=r, actor=a, **f),
+        "link.pin": lambda r, a, f: services.link_pin(room_id=r, actor=a, **f),
+        "link.unpin": lambda r, a, f: services.link_unpin(room_id=r, actor=a, **f),
+        "room.end": lambda r, a, f: services.room_end_by_id(room_id=r, actor=a),
+    }
+
+
+USER_ACTIONS = _user_actions()
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    room_id: int
+    user_id: int | None = None
+    joined = False
+
+    async def connect(self) -> None:
+        self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
+        self.user = self.scope.get("user")
+        self.user_id = self.user.pk if getattr(self.user, "is_authenticated", False) else None
+        self.conn_id = uuid.uuid4().hex
+        self.last_beat = time.monotonic()
+        self.quiet_leave = False
+        self.closing = False
+        self.tokens = float(MESSAGES_PER_SECOND * 2)
+        self.tokens_at = time.monotonic()
+        # Accept first so that a refusal reaches the page as a close code it can explain.
+        await self.accept()
+        try:
+            await database_sync_to_async(services.participant_join)(room_id=self.room_id, user=self.user)
+        except ServiceError as error:
+            await self.close(code=CLOSE_FOR_ERROR.get(error.code, protocol.CLOSE_NOT_FOUND))
+            return
+        await get_bus().attach(self.room_id, self)
+        await get_presence().add(self.room_id, self.conn_id, self.user_id)
+        self.joined = True
+        await self.send_snapshot()
+        self.schedule_listeners_broadcast()
+        self.watchdog = asyncio.get_running_loop().create_task(self.watch_heartbeats())
+
+    async def disconnect(self, code: int) -> None:
+        if not self.joined:
+            return
+        self.joined = False
+        self.watchdog.cancel()
+        await get_bus().detach(self.room_id, self)
+        change = await get_presence().remove(self.room_id, self.conn_id)
+        if change is not None:
+            await self.person_changed(change.user_id, gone=change.person_changed)
+
+    async def person_changed(self, user_id: int | None, *, gone: bool) -> None:
+        """After a connection went away: announce a stage member who left, update the audience."""
+        if gone and user_id is not None and not self.quiet_leave:
+            await database_sync_to_async(services.participant_disconnected)(
+                room_id=self.room_id, user_id=user_id
+            )
+        self.schedule_listeners_broadcast()
+
+    # -- frames from the browser ------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.joined:
+            return
+        if bytes_data is not None:
+            await self.send_error("binary_not_accepted", "This socket does not take binary frames.")
+            return
+        if not self.take_token():
+            await self.send_error("rate_limited", "Too many messages; slow down.")
+            return
+        try:
+            kind, fields, ref = protocol.parse_message(text_data or "")
+        except protocol.ProtocolError as error:
+            await self.send_error(error.code, error.message, error.ref)
+            return
+        try:
+            await self.handle(kind, fields)
+        except ServiceError as error:
+            await self.send_error(error.code, error.message, ref)
+
+    async def handle(self, kind: str, fields: dict) -> None:
+        if kind == "heartbeat":
+            self.last_beat = time.monotonic()
+            change = await get_presence().beat(self.room_id, self.conn_id, self.user_id)
+            if change.person_changed:  # Redis lost us (a restart): we are back.
+                self.schedule_listeners_broadcast()
+            return
+        if kind == "snapshot.request":
+            await self.send_snapshot()
+            return
+        if kind == "leave":
+            if self.user_id is not None:
+                await database_sync_to_async(services.participant_leave)(
+                    room_id=self.room_id, user=self.user, quiet=fields["quiet"]
+                )
+            self.quiet_leave = True  # announced (or not) by the service already
+            await self.close(code=1000)
+            return
+        if self.user_id is None:
+            raise ServiceError("sign_in_required", "Sign in to do that.")
+        await database_sync_to_async(USER_ACTIONS[kind])(self.room_id, self.user, fields)
+
+    def take_token(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(MESSAGES_PER_SECOND * 2, self.tokens + (now - self.tokens_at) * MESSAGES_PER_SECOND)
+        self.tokens_at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    # -- frames to the browser -----------------------------------------------------------------
+
+    async def send_error(self, code: str, message: str, ref: str | None = None) -> None:
+        frame = {"type": "error", "code": code, "message": message}
+        if ref is not None:
+            frame["ref"] = ref
+        await self.send_json(frame)
+
+    async def send_json(self, data: dict) -> None:
+        import json
+
+        await self.send(text_data=json.dumps(data, ensure_ascii=False))
+
+    async def send_snapshot(self) -> None:
+        present = await get_presence().snapshot(self.room_id)
+        state = await database_sync_to_async(selectors.room_live_state)(
+            room_id=self.room_id,
+            viewer_id=self.user_id,
+            present_user_ids=present.user_ids,
+            anonymous=present.anonymous,
+        )
+        state["heartbeat_seconds"] = heartbeat_seconds()
+        await self.send_json(state)
+
+    # Called by the room bus.
+    async def send_event_text(self, text: str) -> None:
+        if self.joined and not self.closing:
+            await self.send(text_data=text)
+
+    async def close_from_bus(self, code: int) -> None:
+        if self.joined and not self.closing:
+            self.closing = True
+            self.quiet_leave = code == protocol.CLOSE_REMOVED or code == protocol.CLOSE_NOT_FOUND
+            await self.close(code=code)
+
+    # -- presence ------------------------------------------------------------------------------
+
+    async def watch_heartbeats(self) -> None:
+        """Close this socket when its browser stops beating; sweep connections other processes lost."""
+        interval = heartbeat_seconds()
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                if time.monotonic() - self.last_beat > 2 * interval:
+                    self.closing = True
+                    await self.close(code=protocol.CLOSE_HEARTBEAT_TIMEOUT)
+                    return
+                await self.sweep(interval)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            logger.exception("heartbeat watchdog failed in room %s", self.room_id)
+
+    async def sweep(self, interval: float) -> None:
+        store = get_presence()
+        if not await store.claim_sweep(self.room_id, interval):
+            return
+        for conn in await store.stale(self.room_id, time.time() - 2 * interval):
+            change = await store.remove(self.room_id, conn)
+            if change is not None:
+                await self.person_changed(change.user_id, gone=change.person_changed)
+
+    def schedule_listeners_broadcast(self) -> None:
+        asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
+
+
+async def broadcast_listeners(room_id: int) -> None:
+    """Publish the audience at most every LISTENERS_BROADCAST_SECONDS per room, across processes.
+
+    Every change raises a flag; one process at a time holds the room's lock and publishes until no
+    flag is left, so a burst of a thousand joins costs a few broadcasts, not a thousand.
+    """
+    store = get_presence()
+    pending = f"listeners:{room_id}"
+    await store.flag(pending)
+    try:
+        while await store.claim(pending, 10):
+            try:
+                while await store.take_flag(pending):
+                    await asyncio.sleep(LISTENERS_BROADCAST_SECONDS)
+                    present = await store.snapshot(room_id)
+                    event = await database_sync_to_async(selectors.room_listeners_event)(
+                        room_id=room_id, present_user_ids=present.user_ids, anonymous=present.anonymous
+                    )
+                    await database_sync_to_async(get_bus().publish)(room_id, {"event": event})
+            finally:
+                await store.release(pending)
+            if not await store.has_flag(pending):
+                return
+    except Exception:
+        logger.exception("listener broadcast failed in room %s", room_id)

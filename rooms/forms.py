@@ -1,0 +1,120 @@
+"""Forms that parse what a host typed; the rules themselves live in rooms.services."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django import forms
+from django.utils import timezone
+
+from spaces_project.errors import ServiceError
+
+from .models import MAX_TITLE_LENGTH, MAX_TOPICS, Room
+
+DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _zone(name: str):
+    """The browser's time zone by IANA name, or UTC when it is missing or unknown."""
+    try:
+        return ZoneInfo(name) if name else timezone.get_fixed_timezone(0)
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.get_fixed_timezone(0)
+
+
+class RoomForm(forms.Form):
+    """Create or edit a room. Fields a room's state no longer allows are removed by the caller."""
+
+    WHEN_NOW = "now"
+    WHEN_SCHEDULE = "schedule"
+
+    title = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={"maxlength": MAX_TITLE_LENGTH, "required": True, "data-counter": "title-counter"}
+        ),
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "maxlength": 1000}))
+    topics = forms.CharField(
+        required=False,
+        help_text=f"Up to {MAX_TOPICS}, separated by commas, for example: python, music.",
+        widget=forms.TextInput(attrs={"placeholder": "python, music", "autocomplete": "off"}),
+    )
+    when = forms.ChoiceField(
+        label="When",
+        choices=[(WHEN_NOW, "Start now"), (WHEN_SCHEDULE, "Schedule for later")],
+        initial=WHEN_NOW,
+        widget=forms.RadioSelect,
+    )
+    scheduled_for = forms.DateTimeField(
+        label="Starts at",
+        required=False,
+        input_formats=[DATETIME_LOCAL_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
+    )
+    # Filled with the browser's IANA time zone by a small script; without it times are read as UTC.
+    tz = forms.CharField(required=False, widget=forms.HiddenInput, initial="UTC")
+    speaker_policy = forms.ChoiceField(
+        label="Who may speak",
+        choices=[
+            (Room.SpeakerPolicy.EVERYONE, "Everyone"),
+            (Room.SpeakerPolicy.FOLLOWED, "People I follow"),
+            (Room.SpeakerPolicy.INVITED, "Only people I invite"),
+        ],
+        initial=Room.SpeakerPolicy.EVERYONE,
+        widget=forms.RadioSelect,
+    )
+    is_recorded = forms.BooleanField(
+        label="Record this room",
+        required=False,
+        help_text="Recording can only be switched on before the room starts.",
+    )
+    allow_anonymous = forms.BooleanField(
+        label="Allow listeners who are not signed in", required=False, initial=True
+    )
+
+    def __init__(self, *args, room: Room | None = None, **kwargs):
+        if room is not None:
+            kwargs.setdefault("initial", initial_for(room))
+        super().__init__(*args, **kwargs)
+        self.fields["title"].label = f"Title (at most {MAX_TITLE_LENGTH} characters)"
+        if room is not None:
+            del self.fields["when"]
+            if room.state != Room.State.SCHEDULED:
+                del self.fields["scheduled_for"]
+                del self.fields["is_recorded"]
+            elif not self.is_bound and room.scheduled_for:
+                # The script shows this instant in the browser's zone (and sets `tz` to match).
+                self.fields["scheduled_for"].widget.attrs["data-utc"] = room.scheduled_for.isoformat()
+
+    def topic_names(self) -> list[str]:
+        return [name for name in self.cleaned_data.get("topics", "").split(",") if name.strip()]
+
+    def starts_now(self) -> bool:
+        return self.cleaned_data.get("when", self.WHEN_NOW) == self.WHEN_NOW
+
+    def scheduled_for_aware(self) -> datetime | None:
+        value = self.cleaned_data.get("scheduled_for")
+        if value is None:
+            return None
+        if timezone.is_aware(value):
+            value = timezone.make_naive(value, timezone.get_fixed_timezone(0))
+        return value.replace(tzinfo=_zone(self.cleaned_data.get("tz", "")))
+
+    def add_service_error(self, error: ServiceError) -> None:
+        """Show a refusal from a service next to the field it concerns, or above the form."""
+        self.add_error(error.field if error.field in self.fields else None, error.message)
+
+
+def initial_for(room: Room) -> dict:
+    scheduled = room.scheduled_for
+    return {
+        "title": room.title,
+        "description": room.description,
+        "topics": ", ".join(rt.tag.name for rt in room.room_topics.select_related("tag")),
+        "scheduled_for": scheduled.astimezone(timezone.get_fixed_timezone(0)) if scheduled else None,
+        "tz": "UTC",
+        "speaker_policy": room.speaker_policy,
+        "is_recorded": room.is_recorded,
+        "allow_anonymous": room.allow_anonymous,
+    }

@@ -1,0 +1,227 @@
+"""Who is in a room right now, kept with heartbeats.
+
+Group membership is not presence: a web process that dies leaves its sockets in channel groups
+for a day (PITFALLS.md). Here every connection is an entry with the time of its last heartbeat;
+an entry that misses two beats is swept away. A person with two tabs open is one participant:
+the roster counts people, not connections. Anonymous listeners are counted by connection.
+
+Two stores with the same interface: Redis (several web processes) and memory (embedded mode).
+"""
+
+import asyncio
+import time
+import weakref
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+
+@dataclass
+class Snapshot:
+    user_ids: set[int] = field(default_factory=set)
+    anonymous: int = 0
+
+
+@dataclass
+class Change:
+    """The result of adding or removing a connection."""
+
+    user_id: int | None
+    # True when the person had no other connection (arrived) or has none left (gone).
+    person_changed: bool
+
+
+class MemoryPresence:
+    def __init__(self) -> None:
+        self.connections: dict[int, dict[str, int | None]] = defaultdict(dict)
+        self.beats: dict[int, dict[str, float]] = defaultdict(dict)
+        self.locks: dict[str, float] = {}
+        self.flags: set[str] = set()
+
+    async def add(self, room_id: int, conn: str, user_id: int | None, now: float | None = None) -> Change:
+        now = time.time() if now is None else now
+        arrived = user_id is not None and user_id not in self.connections[room_id].values()
+        self.connections[room_id][conn] = user_id
+        self.beats[room_id][conn] = now
+        return Change(user_id, arrived)
+
+    async def beat(self, room_id: int, conn: str, user_id: int | None, now: float | None = None) -> Change:
+        if conn not in self.connections[room_id]:
+            return await self.add(room_id, conn, user_id, now)
+        self.beats[room_id][conn] = time.time() if now is None else now
+        return Change(user_id, False)
+
+    async def remove(self, room_id: int, conn: str) -> Change | None:
+        if conn not in self.connections[room_id]:
+            return None
+        user_id = self.connections[room_id].pop(conn)
+        self.beats[room_id].pop(conn, None)
+        gone = user_id is not None and user_id not in self.connections[room_id].values()
+        if not self.connections[room_id]:
+            del self.connections[room_id]
+            del self.beats[room_id]
+        return Change(user_id, gone)
+
+    async def stale(self, room_id: int, older_than: float) -> list[str]:
+        return [conn for conn, beat in self.beats.get(room_id, {}).items() if beat < older_than]
+
+    async def snapshot(self, room_id: int) -> Snapshot:
+        values = list(self.connections.get(room_id, {}).values())
+        return Snapshot({v for v in values if v is not None}, sum(1 for v in values if v is None))
+
+    async def claim_sweep(self, room_id: int, seconds: float) -> bool:
+        return await self.claim(f"sweep:{room_id}", seconds)
+
+    async def claim(self, name: str, seconds: float) -> bool:
+        now = time.monotonic()
+        if self.locks.get(name, 0) > now:
+            return False
+        self.locks[name] = now + seconds
+        return True
+
+    async def release(self, name: str) -> None:
+        self.locks.pop(name, None)
+
+    async def flag(self, name: str) -> None:
+        self.flags.add(name)
+
+    async def take_flag(self, name: str) -> bool:
+        if name in self.flags:
+            self.flags.discard(name)
+            return True
+        return False
+
+    async def has_flag(self, name: str) -> bool:
+        return name in self.flags
+
+    async def clear(self, room_id: int) -> None:
+        self.connections.pop(room_id, None)
+        self.beats.pop(room_id, None)
+
+
+# KEYS: conns hash, beats zset, users hash, anon counter. ARGV: conn, user ('' = anonymous), now.
+# Returns 1 when the user arrived (their first connection), else 0.
+_ADD = """
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if existing then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[2] == '' then
+  redis.call('INCR', KEYS[4])
+  return 0
+end
+local n = redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+if n == 1 then return 1 end
+return 0
+"""
+
+# Returns {user, gone} or false when the connection was not there (removed twice).
+_REMOVE = """
+local user = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if not user then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if user == '' then
+  redis.call('DECR', KEYS[4])
+  return {'', 0}
+end
+local n = redis.call('HINCRBY', KEYS[3], user, -1)
+if n <= 0 then
+  redis.call('HDEL', KEYS[3], user)
+  return {user, 1}
+end
+return {user, 0}
+"""
+
+
+class RedisPresence:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        # An asyncio Redis client belongs to one event loop (production has one per process;
+        # tests have one per test).
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @property
+    def redis(self):
+        import redis.asyncio as aioredis
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = aioredis.Redis.from_url(
+                self.url,
+                socket_timeout=None,
+                max_connections=int(getattr(settings, "REDIS_MAX_CONNECTIONS", 1000)),
+            )
+            client.add_script = client.register_script(_ADD)
+            client.remove_script = client.register_script(_REMOVE)
+            self._clients[loop] = client
+        return client
+
+    @staticmethod
+    def _keys(room_id: int) -> list[str]:
+        base = f"spaces:presence:{room_id}"
+        return [f"{base}:conns", f"{base}:beats", f"{base}:users", f"{base}:anon"]
+
+    async def add(self, room_id: int, conn: str, user_id: int | None, now: float | None = None) -> Change:
+        now = time.time() if now is None else now
+        user = "" if user_id is None else str(user_id)
+        arrived = await self.redis.add_script(keys=self._keys(room_id), args=[conn, user, now])
+        return Change(user_id, bool(arrived))
+
+    async def beat(self, room_id: int, conn: str, user_id: int | None, now: float | None = None) -> Change:
+        # The same script: after a Redis restart a beat puts the connection back.
+        return await self.add(room_id, conn, user_id, now)
+
+    async def remove(self, room_id: int, conn: str) -> Change | None:
+        result = await self.redis.remove_script(keys=self._keys(room_id), args=[conn])
+        if not result:
+            return None
+        user, gone = result
+        user = user.decode() if isinstance(user, bytes) else user
+        return Change(int(user) if user else None, bool(gone))
+
+    async def stale(self, room_id: int, older_than: float) -> list[str]:
+        conns = await self.redis.zrangebyscore(self._keys(room_id)[1], "-inf", f"({older_than}")
+        return [c.decode() if isinstance(c, bytes) else c for c in conns]
+
+    async def snapshot(self, room_id: int) -> Snapshot:
+        keys = self._keys(room_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hkeys(keys[2])
+            pipe.get(keys[3])
+            users, anon = await pipe.execute()
+        return Snapshot({int(u) for u in users}, max(int(anon or 0), 0))
+
+    async def claim_sweep(self, room_id: int, seconds: float) -> bool:
+        """True for at most one caller per room every `seconds`, across all processes."""
+        return await self.claim(f"sweep:{room_id}", seconds)
+
+    async def claim(self, name: str, seconds: float) -> bool:
+        return bool(await self.redis.set(f"spaces:lock:{name}", "1", nx=True, px=int(seconds * 1000)))
+
+    async def release(self, name: str) -> None:
+        await self.redis.delete(f"spaces:lock:{name}")
+
+    async def flag(self, name: str) -> None:
+        await self.redis.set(f"spaces:flag:{name}", "1", ex=60)
+
+    async def take_flag(self, name: str) -> bool:
+        return bool(await self.redis.getdel(f"spaces:flag:{name}"))
+
+    async def has_flag(self, name: str) -> bool:
+        return bool(await self.redis.exists(f"spaces:flag:{name}"))
+
+    async def clear(self, room_id: int) -> None:
+        await self.redis.delete(*self._keys(room_id))
+
+
+_presence: MemoryPresence | RedisPresence | None = None
+
+
+def get_presence() -> MemoryPresence | RedisPresence:
+    global _presence
+    if _presence is None:
+        _presence = RedisPresence(settings.REDIS_URL) if settings.REDIS_URL else MemoryPresence()
+    return _presence

@@ -1,0 +1,169 @@
+"""The room websocket protocol: every message a client may send, every event the server sends.
+
+This module is the one list. `static/js/room.js` and the tests follow it.
+
+Connecting
+    ``/ws/rooms/<room_id>/`` with the site's session cookie and an allowed ``Origin``. A refused
+    connection is accepted and then closed at once with one of the close codes below, so the page
+    can tell the person why. A connection from a foreign Origin is refused at the handshake (403).
+
+Frames
+    Text frames are JSON objects with a ``type`` and, optionally, a ``ref`` (any string up to 64
+    characters) that the server copies into an error frame about that message. Text frames longer
+    than ``MAX_TEXT_FRAME_BYTES`` get an ``error`` frame with code ``too_large``; daphne itself closes
+    the connection (1009) for a message over 1 MiB. Binary frames carry audio (see ``rooms/audio``).
+
+Client -> server messages (``type``: fields)
+    heartbeat:                        every ``heartbeat_seconds`` (told in the snapshot)
+    snapshot.request:                 ask for a fresh ``room.snapshot``
+    leave:             quiet (bool)   leave the room; ``quiet`` announces nothing to the others
+    hand.raise / hand.lower:          a listener asks to speak / withdraws
+    request.approve:   user_id        host or co-host brings a raised hand on stage
+    request.decline:   user_id        host or co-host declines a raised hand
+    speaker.invite:    user_id        host or co-host invites a listener to speak
+    invite.accept / invite.decline:   the invited listener answers
+    mic.mute / mic.unmute:            a stage member mutes or unmutes themself
+    speaker.mute:      user_id        host or co-host mutes a stage member (cannot unmute)
+    speakers.mute_all:                host or co-host mutes everyone else on stage
+    speaker.to_audience: user_id      host or co-host moves a speaker back (or a speaker steps down)
+    participant.remove: user_id       host or co-host removes someone; they cannot rejoin
+    cohost.add / cohost.remove: user_id   host only; at most 2 co-hosts
+    room.speaker_policy: policy       "everyone" | "followed" | "invited"; host or co-host
+    reaction.send:     emoji          one of ``REACTIONS``; at most 1 a second, burst of 5
+    link.pin:          title, url     host or co-host; http(s) only; at most 3 pinned
+    link.unpin:        link_id        host or co-host
+    room.end:                         host only
+
+Server -> client events (``type``: fields)
+    room.snapshot:        room, you, stage, listeners, listener_count, hands, links,
+                          heartbeat_seconds — the whole state; sent on connect and on request
+    room.participant_updated: participant — someone's role, mute, hand or invitation changed
+    room.participant_left:    user_id — a signed-in person left (not sent for a quiet leave)
+    room.listeners:       listener_count, listeners — the audience, at most twice a second
+    room.speak_invited:   to_user_id, by — only the invited person receives it
+    room.request_declined: to_user_id — only the person whose hand was declined receives it
+    room.reaction:        user_id, emoji
+    room.links:           links
+    room.settings:        speaker_policy
+    room.ended:           — the host ended the room; the socket then closes with ``CLOSE_ENDED``
+    room.resync:          — the server lost events (for example Redis restarted); ask for a snapshot
+    error:                code, message, ref (the ``ref`` of the message it answers, if any)
+
+A participant is ``{user_id, handle, name, avatar, role, muted, hand_raised, invited}``.
+"""
+
+import json
+from dataclasses import dataclass
+
+MAX_TEXT_FRAME_BYTES = 64 * 1024
+MAX_REF_LENGTH = 64
+
+# Close codes (4000-4999 are the application's own).
+CLOSE_SIGN_IN_REQUIRED = 4001  # anonymous visitor; the host does not allow anonymous listeners
+CLOSE_REMOVED = 4003  # removed from this room by the host or a co-host
+CLOSE_NOT_FOUND = 4004  # no such room, or one the person may not see (blocked)
+CLOSE_SUSPENDED = 4005  # the account is suspended
+CLOSE_HEARTBEAT_TIMEOUT = 4008  # no heartbeat for two intervals
+CLOSE_NOT_LIVE = 4009  # the room is scheduled, ended or cancelled
+CLOSE_ENDED = 4010  # the host ended the room while you were in it
+
+CLOSE_REASONS = {
+    CLOSE_SIGN_IN_REQUIRED: "Sign in to listen to this room.",
+    CLOSE_REMOVED: "You were removed from this room.",
+    CLOSE_NOT_FOUND: "This room does not exist.",
+    CLOSE_SUSPENDED: "Your account is suspended.",
+    CLOSE_HEARTBEAT_TIMEOUT: "The connection stopped responding.",
+    CLOSE_NOT_LIVE: "This room is not live.",
+    CLOSE_ENDED: "The room has ended.",
+}
+
+REACTIONS = ("😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋")
+REACTION_RATE_PER_SECOND = 1.0
+REACTION_BURST = 5
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    fields: dict[str, type]
+    needs_user: bool = True
+
+
+MESSAGES: dict[str, MessageSpec] = {
+    "heartbeat": MessageSpec({}, needs_user=False),
+    "snapshot.request": MessageSpec({}, needs_user=False),
+    "leave": MessageSpec({"quiet": bool}, needs_user=False),
+    "hand.raise": MessageSpec({}),
+    "hand.lower": MessageSpec({}),
+    "request.approve": MessageSpec({"user_id": int}),
+    "request.decline": MessageSpec({"user_id": int}),
+    "speaker.invite": MessageSpec({"user_id": int}),
+    "invite.accept": MessageSpec({}),
+    "invite.decline": MessageSpec({}),
+    "mic.mute": MessageSpec({}),
+    "mic.unmute": MessageSpec({}),
+    "speaker.mute": MessageSpec({"user_id": int}),
+    "speakers.mute_all": MessageSpec({}),
+    "speaker.to_audience": MessageSpec({"user_id": int}),
+    "participant.remove": MessageSpec({"user_id": int}),
+    "cohost.add": MessageSpec({"user_id": int}),
+    "cohost.remove": MessageSpec({"user_id": int}),
+    "room.speaker_policy": MessageSpec({"policy": str}),
+    "reaction.send": MessageSpec({"emoji": str}),
+    "link.pin": MessageSpec({"title": str, "url": str}),
+    "link.unpin": MessageSpec({"link_id": int}),
+    "room.end": MessageSpec({}),
+}
+
+EVENTS = (
+    "room.snapshot",
+    "room.participant_updated",
+    "room.participant_left",
+    "room.listeners",
+    "room.speak_invited",
+    "room.request_declined",
+    "room.reaction",
+    "room.links",
+    "room.settings",
+    "room.ended",
+    "room.resync",
+    "error",
+)
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+def parse_message(text: str) -> tuple[str, dict, str | None]:
+    """Validate one text frame; return (type, fields, ref) or raise ProtocolError."""
+    if len(text.encode("utf-8", errors="surrogatepass")) > MAX_TEXT_FRAME_BYTES:
+        raise ProtocolError("too_large", f"Messages are limited to {MAX_TEXT_FRAME_BYTES // 1024} KiB.")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError("malformed", "Messages must be JSON objects.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("malformed", "Messages must be JSON objects.")
+    ref = data.get("ref")
+    if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF_LENGTH):
+        raise ProtocolError("bad_field", f"ref must be a string of at most {MAX_REF_LENGTH} characters.")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("missing_field", "Every message needs a type.", ref)
+    spec = MESSAGES.get(kind)
+    if spec is None:
+        raise ProtocolError("unknown_type", f"Unknown message type {kind[:40]!r}.", ref)
+    fields = {}
+    for name, expected in spec.fields.items():
+        if name not in data:
+            raise ProtocolError("missing_field", f"{kind} needs {name}.", ref)
+        value = data[name]
+        # bool is an int in Python; a user id of `true` is still wrong.
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ProtocolError("bad_field", f"{name} must be a {expected.__name__}.", ref)
+        fields[name] = value
+    return kind, fields, ref

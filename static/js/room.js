@@ -1,0 +1,836 @@
+// The live room page: one websocket to /ws/rooms/<id>/ speaking the protocol of rooms/protocol.py.
+// The server is the source of truth: every change is rendered from a server event, never guessed,
+// except the listener count between two `room.listeners` broadcasts (see moveBetweenLists).
+
+// Kept in step with rooms/protocol.py (tests/browser/test_room_js_in_step.py checks it).
+const REACTIONS = ["😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋"];
+const REACTION_NAMES = ["Laugh", "Wow", "Sad", "Love", "100", "Clap", "Solidarity", "Thumbs up", "Thumbs down", "Wave"];
+const CLOSE_SIGN_IN_REQUIRED = 4001;
+const CLOSE_REMOVED = 4003;
+const CLOSE_NOT_FOUND = 4004;
+const CLOSE_SUSPENDED = 4005;
+const CLOSE_NOT_LIVE = 4009;
+const CLOSE_ENDED = 4010;
+const CLOSE_REASONS = {
+  [CLOSE_SIGN_IN_REQUIRED]: "Sign in to listen to this room.",
+  [CLOSE_REMOVED]: "You were removed from this room.",
+  [CLOSE_NOT_FOUND]: "This room does not exist.",
+  [CLOSE_SUSPENDED]: "Your account is suspended.",
+};
+// Reconnecting cannot help after these: the answer would be the same.
+const FINAL_CLOSE_CODES = new Set([
+  CLOSE_SIGN_IN_REQUIRED, CLOSE_REMOVED, CLOSE_NOT_FOUND, CLOSE_SUSPENDED, CLOSE_NOT_LIVE, CLOSE_ENDED,
+]);
+
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 10_000;
+const BACKOFF_JITTER = 0.3;
+const REACTION_SHOWN_MS = 2400;
+const TOAST_SHOWN_MS = 5000;
+
+const ROLE_LABELS = { host: "Host", cohost: "Co-host", speaker: "Speaker", listener: "Listener" };
+const ROLE_ORDER = { host: 0, cohost: 1, speaker: 2 };
+const onStage = (p) => p.role in ROLE_ORDER;
+const isModerator = (p) => p && (p.role === "host" || p.role === "cohost");
+
+// Icons are constant markup (Feather icons, MIT), never built from user data.
+const ICONS = {
+  mic: '<path d="M12 1a3 3 0 0 0-3 3v8a3 3 0 0 0 6 0V4a3 3 0 0 0-3-3z"/><path d="M19 10v2a7 7 0 0 1-14 0v-2"/><path d="M12 19v4M8 23h8"/>',
+  micOff: '<path d="M1 1l22 22"/><path d="M9 9v3a3 3 0 0 0 5.12 2.12M15 9.34V4a3 3 0 0 0-5.94-.6"/><path d="M17 16.95A7 7 0 0 1 5 12v-2m14 0v2a7 7 0 0 1-.11 1.23"/><path d="M12 19v4M8 23h8"/>',
+  more: '<circle cx="5" cy="12" r="1.6"/><circle cx="12" cy="12" r="1.6"/><circle cx="19" cy="12" r="1.6"/>',
+};
+
+function icon(name) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", `icon icon-${name}`);
+  svg.innerHTML = ICONS[name];
+  return svg;
+}
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name === "class") el.className = value;
+    else if (name === "text") el.textContent = value;
+    else if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(el.dataset, value);
+    else el.setAttribute(name, value === true ? "" : value);
+  }
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+class LiveRoom {
+  constructor(root) {
+    this.root = root;
+    this.shell = root.querySelector("[data-live-shell]");
+    this.wsPath = root.dataset.wsPath;
+    this.profileUrl = this.shell.dataset.profileUrl;
+    this.signInUrl = this.shell.dataset.signInUrl;
+    this.socket = null;
+    this.attempt = 0;
+    this.reconnectTimer = null;
+    this.heartbeatTimer = null;
+    this.everConnected = false;
+    this.finished = false; // ended, left, removed...: no more reconnects
+    this.leaving = false;
+    this.state = null;
+    this.people = new Map(); // user_id -> latest participant payload seen
+    this.el = {
+      banner: this.shell.querySelector("[data-testid=reconnecting]"),
+      stage: this.shell.querySelector("[data-roster=stage]"),
+      stageCount: this.shell.querySelector("[data-stage-count]"),
+      listeners: this.shell.querySelector("[data-roster=listeners]"),
+      listenersEmpty: this.shell.querySelector("[data-roster-empty]"),
+      listenerCount: this.shell.querySelector("[data-testid=listener-count]"),
+      hands: this.shell.querySelector("[data-hands]"),
+      handList: this.shell.querySelector("[data-hand-list]"),
+      handCount: this.shell.querySelector("[data-hand-count]"),
+      handsEmpty: this.shell.querySelector("[data-hands-empty]"),
+      links: this.shell.querySelector("[data-links]"),
+      linkList: this.shell.querySelector("[data-link-list]"),
+      pinForm: this.shell.querySelector("[data-pin-form]"),
+      tools: this.shell.querySelector("[data-moderator-tools]"),
+      policy: this.shell.querySelector("[data-testid=speaker-policy]"),
+      muteAll: this.shell.querySelector("[data-testid=mute-all]"),
+      controls: this.shell.querySelector("[data-controls]"),
+      roleControls: this.shell.querySelector("[data-role-controls]"),
+      reactions: this.shell.querySelector("[data-reactions]"),
+      toasts: this.shell.querySelector("[data-toasts]"),
+      floatArea: this.shell.querySelector("[data-reaction-float]"),
+      dialog: this.shell.querySelector("[data-confirm]"),
+    };
+    this.buildReactionBar();
+    this.el.policy.addEventListener("change", () => this.send("room.speaker_policy", { policy: this.el.policy.value }));
+    this.el.muteAll.addEventListener("click", () => this.send("speakers.mute_all"));
+    this.el.pinForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const form = this.el.pinForm;
+      const title = form.elements.title.value.trim();
+      const url = form.elements.url.value.trim();
+      if (!title || !url) {
+        this.toast("Give the link a title and an http(s) address.", { kind: "error" });
+        return;
+      }
+      this.send("link.pin", { title, url });
+      form.reset();
+    });
+    window.addEventListener("online", () => this.reconnectNow());
+    window.addEventListener("pagehide", () => {
+      this.finished = true;
+      this.socket?.close(1000);
+    });
+    // A page restored from the back/forward cache has a closed socket and stale state.
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted) window.location.reload();
+    });
+  }
+
+  // -- connection -----------------------------------------------------------------------------
+
+  connect() {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${window.location.host}${this.wsPath}`);
+    this.socket = socket;
+    socket.addEventListener("message", (event) => {
+      let data;
+      try {
+        data = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      this.handle(data);
+    });
+    socket.addEventListener("close", (event) => {
+      if (socket === this.socket) this.closed(event.code);
+    });
+  }
+
+  closed(code) {
+    this.socket = null;
+    clearInterval(this.heartbeatTimer);
+    this.setConnected(false);
+    if (this.finished) return;
+    if (this.leaving) {
+      this.finish("left");
+      return;
+    }
+    if (code === CLOSE_ENDED || code === CLOSE_NOT_LIVE) {
+      this.showEnded();
+      return;
+    }
+    if (FINAL_CLOSE_CODES.has(code)) {
+      this.finish("refused", CLOSE_REASONS[code], code === CLOSE_SIGN_IN_REQUIRED);
+      return;
+    }
+    this.scheduleReconnect();
+  }
+
+  scheduleReconnect() {
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
+    const delay = base * (1 + BACKOFF_JITTER * (2 * Math.random() - 1));
+    this.attempt += 1;
+    this.el.banner.hidden = false;
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  reconnectNow() {
+    if (this.reconnectTimer !== null && !this.finished) this.connect();
+  }
+
+  send(type, fields = {}) {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) {
+      this.toast("Not connected right now; trying again…", { kind: "error" });
+      return false;
+    }
+    this.socket.send(JSON.stringify({ type, ...fields }));
+    return true;
+  }
+
+  setConnected(connected) {
+    this.el.controls.classList.toggle("is-offline", !connected);
+    this.el.controls.querySelectorAll("button, select").forEach((control) => {
+      control.disabled = !connected;
+    });
+    if (connected) this.el.banner.hidden = true;
+  }
+
+  // -- events from the server -----------------------------------------------------------------
+
+  handle(event) {
+    switch (event.type) {
+      case "room.snapshot":
+        return this.applySnapshot(event);
+      case "room.participant_updated":
+        return this.participantUpdated(event.participant);
+      case "room.participant_left":
+        return this.participantLeft(event.user_id);
+      case "room.listeners":
+        event.listeners.forEach((p) => this.people.set(p.user_id, p));
+        this.state.listeners = event.listeners;
+        this.state.listener_count = event.listener_count;
+        return this.renderListeners();
+      case "room.speak_invited":
+        return this.showInvitation(event.by, event.recorded ?? this.state.room.is_recorded);
+      case "room.request_declined":
+        return this.toast("The host declined your request to speak this time.", { testid: "request-declined" });
+      case "room.reaction":
+        return this.showReaction(event.user_id, event.emoji);
+      case "room.links":
+        this.state.links = event.links;
+        return this.renderLinks();
+      case "room.settings":
+        this.state.room.speaker_policy = event.speaker_policy;
+        this.renderControls();
+        return this.renderTools();
+      case "room.ended":
+        return this.showEnded();
+      case "room.resync":
+        return this.send("snapshot.request");
+      case "error":
+        // A removal is explained by the close that follows it.
+        if (event.code !== "removed") this.toast(event.message, { kind: "error" });
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  applySnapshot(snapshot) {
+    const first = this.state === null;
+    this.state = snapshot;
+    this.people.clear();
+    [...snapshot.stage, ...snapshot.listeners].forEach((p) => this.people.set(p.user_id, p));
+    if (snapshot.you) this.people.set(snapshot.you.user_id, snapshot.you);
+    this.attempt = 0;
+    this.everConnected = true;
+    if (first) {
+      // Replace the server-rendered roster (first paint, and pages without JavaScript).
+      this.el.stage.replaceChildren();
+      this.el.listeners.replaceChildren();
+      this.el.controls.hidden = false;
+      this.hideHttpEndForm();
+    }
+    this.setConnected(true);
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => this.send("heartbeat"), snapshot.heartbeat_seconds * 1000);
+    this.renderAll();
+    if (snapshot.you?.invited) this.showInvitation(null, snapshot.room.is_recorded);
+    else this.dismissInvitation();
+  }
+
+  participantUpdated(p) {
+    const s = this.state;
+    const before = this.people.get(p.user_id);
+    this.people.set(p.user_id, p);
+    const youBefore = s.you;
+    if (s.you && s.you.user_id === p.user_id) s.you = p;
+    const wasOnStage = s.stage.some((m) => m.user_id === p.user_id);
+    if (onStage(p)) {
+      const index = s.stage.findIndex((m) => m.user_id === p.user_id);
+      if (index >= 0) s.stage[index] = p;
+      else s.stage.push(p);
+      s.stage.sort((a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role]);
+      this.moveBetweenLists(p, { toStage: true });
+    } else {
+      s.stage = s.stage.filter((m) => m.user_id !== p.user_id);
+      const index = s.listeners.findIndex((m) => m.user_id === p.user_id);
+      if (index >= 0) s.listeners[index] = p;
+      else if (wasOnStage) this.moveBetweenLists(p, { toStage: false });
+    }
+    s.hands = s.hands.filter((id) => id !== p.user_id);
+    if (p.hand_raised && !onStage(p)) s.hands.push(p.user_id);
+    if (youBefore && youBefore.user_id === p.user_id) this.youChanged(youBefore, p);
+    else if (before && before.invited !== p.invited) this.renderListeners();
+    this.renderAll();
+  }
+
+  // `room.listeners` arrives only when someone connects or disconnects, so a change of role
+  // moves the person between the lists here; the next broadcast corrects any difference.
+  moveBetweenLists(p, { toStage }) {
+    const s = this.state;
+    const inList = s.listeners.some((m) => m.user_id === p.user_id);
+    if (toStage && inList) {
+      s.listeners = s.listeners.filter((m) => m.user_id !== p.user_id);
+      s.listener_count = Math.max(0, s.listener_count - 1);
+    } else if (!toStage && !inList) {
+      s.listeners.push(p);
+      s.listener_count += 1;
+    }
+  }
+
+  youChanged(before, now) {
+    if (!onStage(before) && onStage(now)) {
+      this.dismissInvitation();
+      this.toast("You're on stage. Your mic is off: unmute when you're ready.", { testid: "on-stage" });
+    } else if (onStage(before) && !onStage(now)) {
+      this.toast("You're back in the audience.");
+    } else if (before.role !== now.role) {
+      this.toast(now.role === "cohost" ? "You're now a co-host." : `You're now a ${ROLE_LABELS[now.role].toLowerCase()}.`);
+    } else if (!before.muted && now.muted && onStage(now) && this.pendingMute !== true) {
+      this.toast("A host muted your mic.");
+    }
+    if (before.invited && !now.invited) this.dismissInvitation();
+    this.pendingMute = false;
+  }
+
+  participantLeft(userId) {
+    const s = this.state;
+    s.stage = s.stage.filter((m) => m.user_id !== userId);
+    const count = s.listeners.length;
+    s.listeners = s.listeners.filter((m) => m.user_id !== userId);
+    if (s.listeners.length < count) s.listener_count = Math.max(0, s.listener_count - 1);
+    s.hands = s.hands.filter((id) => id !== userId);
+    this.renderAll();
+  }
+
+  // -- rendering ------------------------------------------------------------------------------
+
+  renderAll() {
+    this.renderStage();
+    this.renderHands();
+    this.renderListeners();
+    this.renderLinks();
+    this.renderTools();
+    this.renderControls();
+  }
+
+  renderStage() {
+    const stage = this.state.stage;
+    syncList(this.el.stage, stage, (p) => this.buildStageMember(p), (el, p) => this.updateStageMember(el, p));
+    this.el.stageCount.textContent = `${stage.length}`;
+  }
+
+  renderListeners() {
+    const s = this.state;
+    syncList(this.el.listeners, s.listeners, (p) => this.buildListener(p), (el, p) => this.updateListener(el, p));
+    this.el.listenerCount.textContent = `${s.listener_count}`;
+    const hidden = s.listener_count - s.listeners.length;
+    this.el.listenersEmpty.hidden = s.listener_count > 0;
+    this.el.listeners.dataset.more = hidden > 0 ? `and ${hidden} more` : "";
+  }
+
+  renderHands() {
+    const you = this.state.you;
+    const show = isModerator(you);
+    this.el.hands.hidden = !show;
+    if (!show) return;
+    const requests = this.state.hands.map((id) => this.people.get(id) || { user_id: id, name: "Someone", handle: "", avatar: "" });
+    syncList(this.el.handList, requests, (p) => this.buildHandRequest(p), (el, p) => updatePerson(el, p, this.profileUrl));
+    this.el.handCount.textContent = `${requests.length}`;
+    this.el.handsEmpty.hidden = requests.length > 0;
+  }
+
+  renderLinks() {
+    const links = this.state.links;
+    const moderator = isModerator(this.state.you);
+    const key = JSON.stringify([links, moderator]);
+    if (key === this.linksKey) return;
+    this.linksKey = key;
+    this.el.links.hidden = links.length === 0 && !moderator;
+    this.el.pinForm.hidden = !moderator;
+    this.el.linkList.replaceChildren(
+      ...links.map((link) => {
+        let host = "";
+        try {
+          host = new URL(link.url).host;
+        } catch {
+          host = "";
+        }
+        return h(
+          "li",
+          { class: "pinned-link", "data-testid": `link-${link.id}` },
+          h("span", { class: "pin", "aria-hidden": "true", text: "📌" }),
+          h(
+            "a",
+            { href: link.url, target: "_blank", rel: "noopener noreferrer nofollow ugc" },
+            h("span", { class: "link-title", text: link.title }),
+            h("small", { class: "link-host", text: host }),
+          ),
+          moderator &&
+            h("button", {
+              type: "button",
+              class: "button-small button-ghost",
+              text: "Unpin",
+              "aria-label": `Unpin ${link.title}`,
+              onclick: () => this.send("link.unpin", { link_id: link.id }),
+            }),
+        );
+      }),
+    );
+  }
+
+  renderTools() {
+    const moderator = isModerator(this.state.you);
+    this.el.tools.hidden = !moderator;
+    if (moderator) this.el.policy.value = this.state.room.speaker_policy;
+  }
+
+  renderControls() {
+    const s = this.state;
+    const you = s.you;
+    // Rebuild only when something shown changed, so keyboard focus is not lost on every event.
+    const key = JSON.stringify([you?.role, you?.muted, you?.hand_raised, s.room.speaker_policy]);
+    if (key === this.controlsKey) return;
+    this.controlsKey = key;
+    const buttons = [];
+    if (you === null) {
+      buttons.push(h("a", { class: "button button-primary", href: this.signInUrl, text: "Sign in to react or speak" }));
+    } else if (onStage(you)) {
+      buttons.push(
+        h(
+          "button",
+          {
+            type: "button",
+            class: you.muted ? "mic-button is-muted" : "mic-button is-live",
+            "data-testid": "mic-toggle",
+            "aria-label": you.muted ? "Unmute your mic" : "Mute your mic",
+            onclick: () => {
+              this.pendingMute = !you.muted;
+              this.send(you.muted ? "mic.unmute" : "mic.mute");
+            },
+          },
+          icon(you.muted ? "micOff" : "mic"),
+          h("span", { text: you.muted ? "Unmute" : "Mute" }),
+        ),
+      );
+      if (you.role !== "host") {
+        buttons.push(
+          button("Step down", "step-down", () => this.send("speaker.to_audience", { user_id: you.user_id }), {
+            label: "Step down to the audience",
+          }),
+        );
+      }
+    } else if (you.hand_raised) {
+      buttons.push(button("✋ Lower hand", "lower-hand", () => this.send("hand.lower"), { label: "Lower your hand", cls: "is-raised" }));
+    } else if (s.room.speaker_policy === "invited") {
+      buttons.push(h("span", { class: "control-note", text: "Only people the host invites can speak." }));
+    } else {
+      buttons.push(button("✋ Raise hand", "raise-hand", () => this.raiseHand(), { label: "Raise your hand to ask to speak" }));
+    }
+    buttons.push(h("span", { class: "control-spacer" }));
+    if (you?.role === "host") {
+      buttons.push(button("End room", "end-room", () => this.confirmEnd(), { cls: "button-danger" }));
+    }
+    buttons.push(
+      button("Leave quietly", "leave-quietly", () => this.leave(true), { cls: "button-ghost", label: "Leave quietly, without telling the room" }),
+      button("Leave", "leave", () => this.leave(false), { cls: "button-ghost" }),
+    );
+    this.el.roleControls.replaceChildren(...buttons);
+    this.el.reactions.hidden = you === null;
+    this.setConnected(this.socket?.readyState === WebSocket.OPEN);
+  }
+
+  buildReactionBar() {
+    this.el.reactions.replaceChildren(
+      ...REACTIONS.map((emoji, index) =>
+        h("button", {
+          type: "button",
+          class: "reaction-button",
+          "data-testid": `reaction-${index}`,
+          "aria-label": `React: ${REACTION_NAMES[index]}`,
+          title: REACTION_NAMES[index],
+          text: emoji,
+          onclick: () => this.send("reaction.send", { emoji }),
+        }),
+      ),
+    );
+  }
+
+  buildStageMember(p) {
+    return h(
+      "li",
+      { class: "stage-member", dataset: { userId: p.user_id }, "data-testid": `stage-member-${p.user_id}` },
+      h("div", { class: "avatar-wrap" }, avatar(p, 72), h("span", { class: "mic-badge" })),
+      h("a", { class: "member-name", href: "#" }),
+      h("span", { class: "role-badge" }),
+      h("span", { class: "mic-state visually-hidden" }),
+      h("div", { class: "member-actions" }),
+    );
+  }
+
+  updateStageMember(el, p) {
+    updatePerson(el, p, this.profileUrl);
+    const badge = el.querySelector(".role-badge");
+    badge.textContent = ROLE_LABELS[p.role];
+    badge.className = `role-badge role-${p.role}`;
+    const mic = el.querySelector(".mic-badge");
+    mic.replaceChildren(icon(p.muted ? "micOff" : "mic"));
+    mic.className = p.muted ? "mic-badge is-muted" : "mic-badge is-live";
+    el.classList.toggle("is-muted", p.muted);
+    el.querySelector(".mic-state").textContent = p.muted ? "mic off" : "mic on";
+    this.renderMemberMenu(el, p, this.stageActions(p));
+  }
+
+  buildListener(p) {
+    return h(
+      "li",
+      { class: "person-row listener", dataset: { userId: p.user_id }, "data-testid": `listener-${p.user_id}` },
+      h("div", { class: "avatar-wrap" }, avatar(p, 36)),
+      h("span", { class: "who" }, h("a", { class: "member-name", href: "#" }), h("small", { class: "member-handle" })),
+      h("span", { class: "listener-flags" }),
+      h("div", { class: "member-actions" }),
+    );
+  }
+
+  updateListener(el, p) {
+    updatePerson(el, p, this.profileUrl);
+    const you = this.state.you;
+    const flags = [];
+    // Raised hands are for the hosts to see (and for the person themself).
+    if (p.hand_raised && (isModerator(you) || you?.user_id === p.user_id)) {
+      flags.push(h("span", { class: "flag", title: "Hand raised", text: "✋" }), h("span", { class: "visually-hidden", text: "hand raised" }));
+    }
+    if (p.invited && isModerator(you)) flags.push(h("span", { class: "pill", text: "Invited" }));
+    if (you?.user_id === p.user_id) flags.push(h("span", { class: "pill", text: "You" }));
+    el.querySelector(".listener-flags").replaceChildren(...flags);
+    this.renderMemberMenu(el, p, this.listenerActions(p));
+  }
+
+  buildHandRequest(p) {
+    return h(
+      "li",
+      { class: "person-row hand-request", dataset: { userId: p.user_id }, "data-testid": `hand-request-${p.user_id}` },
+      h("div", { class: "avatar-wrap" }, avatar(p, 36)),
+      h("span", { class: "who" }, h("a", { class: "member-name", href: "#" }), h("small", { text: "wants to speak" })),
+      h(
+        "span",
+        { class: "request-actions" },
+        h("button", {
+          type: "button",
+          class: "button-small button-primary",
+          "data-testid": "approve",
+          text: "Approve",
+          "aria-label": `Approve ${p.name}'s request to speak`,
+          onclick: () => this.send("request.approve", { user_id: p.user_id }),
+        }),
+        h("button", {
+          type: "button",
+          class: "button-small",
+          "data-testid": "decline",
+          text: "Decline",
+          "aria-label": `Decline ${p.name}'s request to speak`,
+          onclick: () => this.send("request.decline", { user_id: p.user_id }),
+        }),
+      ),
+    );
+  }
+
+  // What the viewer may do to a person; the server checks again (services.py holds the rules).
+  stageActions(p) {
+    const you = this.state.you;
+    if (!isModerator(you) || p.user_id === you.user_id || p.role === "host") return [];
+    if (p.role === "cohost" && you.role !== "host") return [];
+    const actions = [];
+    if (!p.muted) actions.push(["Mute", "mute", () => this.send("speaker.mute", { user_id: p.user_id })]);
+    actions.push(["Move to audience", "to-audience", () => this.send("speaker.to_audience", { user_id: p.user_id })]);
+    if (you.role === "host") {
+      if (p.role === "cohost") actions.push(["Remove co-host", "cohost-remove", () => this.send("cohost.remove", { user_id: p.user_id })]);
+      else actions.push(["Make co-host", "cohost-add", () => this.send("cohost.add", { user_id: p.user_id })]);
+    }
+    actions.push(["Remove from room…", "remove", () => this.confirmRemove(p), "danger"]);
+    return actions;
+  }
+
+  listenerActions(p) {
+    const you = this.state.you;
+    if (!isModerator(you) || p.user_id === you.user_id) return [];
+    const actions = [];
+    if (!p.invited) actions.push(["Invite to speak", "invite", () => this.send("speaker.invite", { user_id: p.user_id })]);
+    if (you.role === "host") actions.push(["Make co-host", "cohost-add", () => this.send("cohost.add", { user_id: p.user_id })]);
+    actions.push(["Remove from room…", "remove", () => this.confirmRemove(p), "danger"]);
+    return actions;
+  }
+
+  renderMemberMenu(el, p, actions) {
+    const holder = el.querySelector(".member-actions");
+    if (actions.length === 0) {
+      holder.replaceChildren();
+      return;
+    }
+    let menu = holder.querySelector("details");
+    if (!menu) {
+      menu = h(
+        "details",
+        { class: "member-menu" },
+        h("summary", { "data-testid": "member-menu" }, icon("more"), h("span", { class: "visually-hidden" })),
+        h("div", { class: "menu-body", role: "group" }),
+      );
+      menu.addEventListener("keydown", (event) => {
+        if (event.key === "Escape" && menu.open) {
+          menu.open = false;
+          menu.querySelector("summary").focus();
+        }
+      });
+      holder.replaceChildren(menu);
+    }
+    menu.querySelector("summary .visually-hidden").textContent = `Actions for ${p.name}`;
+    menu.querySelector(".menu-body").setAttribute("aria-label", `Actions for ${p.name}`);
+    menu.querySelector(".menu-body").replaceChildren(
+      ...actions.map(([label, testid, run, kind]) =>
+        h("button", {
+          type: "button",
+          class: kind === "danger" ? "button-small button-danger" : "button-small",
+          "data-testid": testid,
+          text: label,
+          onclick: () => {
+            menu.open = false;
+            run();
+          },
+        }),
+      ),
+    );
+  }
+
+  // -- actions --------------------------------------------------------------------------------
+
+  raiseHand() {
+    if (!this.state.room.is_recorded) {
+      this.send("hand.raise");
+      return;
+    }
+    this.confirm({
+      title: "This room is being recorded",
+      text: "If the host brings you on stage, your voice will be in the recording.",
+      action: "Raise hand",
+      danger: false,
+      run: () => this.send("hand.raise"),
+    });
+  }
+
+  confirmRemove(p) {
+    this.confirm({
+      title: `Remove ${p.name}?`,
+      text: "They leave the room at once and cannot come back to it.",
+      action: "Remove",
+      run: () => this.send("participant.remove", { user_id: p.user_id }),
+    });
+  }
+
+  confirmEnd() {
+    this.confirm({
+      title: "End this room for everyone?",
+      text: this.state.room.is_recorded
+        ? "Everyone is told the room has ended. The recording stops and is published as a replay."
+        : "Everyone is told the room has ended.",
+      action: this.state.room.is_recorded ? "End room and recording" : "End room",
+      run: () => this.send("room.end"),
+    });
+  }
+
+  confirm({ title, text, action, run, danger = true }) {
+    const dialog = this.el.dialog;
+    dialog.querySelector("[data-confirm-title]").textContent = title;
+    dialog.querySelector("[data-confirm-text]").textContent = text;
+    const ok = dialog.querySelector("[data-testid=confirm-ok]");
+    ok.textContent = action;
+    ok.className = danger ? "button-danger" : "button-primary";
+    dialog.returnValue = "";
+    dialog.onclose = () => {
+      if (dialog.returnValue === "ok") run();
+    };
+    dialog.showModal();
+  }
+
+  leave(quiet) {
+    this.leaving = true;
+    if (!this.send("leave", { quiet })) this.finish("left");
+  }
+
+  showInvitation(by, recorded) {
+    if (this.el.toasts.querySelector("[data-testid=invite-toast]")) return;
+    const who = by ? `${by} invited you` : "You're invited";
+    const message = h("div", { class: "toast-text" }, h("strong", { text: `${who} to speak.` }));
+    if (recorded) message.append(h("p", { class: "toast-rec", text: "This room is being recorded: your voice will be in the recording." }));
+    const toast = h(
+      "div",
+      { class: "toast toast-invite", "data-testid": "invite-toast", role: "group", "aria-label": "Invitation to speak" },
+      message,
+      h(
+        "div",
+        { class: "toast-actions" },
+        h("button", { type: "button", class: "button-small button-primary", "data-testid": "invite-accept", text: "Join the stage", onclick: () => this.send("invite.accept") }),
+        h("button", {
+          type: "button",
+          class: "button-small",
+          "data-testid": "invite-decline",
+          text: "Not now",
+          onclick: () => {
+            this.send("invite.decline");
+            toast.remove();
+          },
+        }),
+      ),
+    );
+    this.el.toasts.append(toast);
+  }
+
+  dismissInvitation() {
+    this.el.toasts.querySelector("[data-testid=invite-toast]")?.remove();
+  }
+
+  toast(text, { kind = "info", testid = "toast" } = {}) {
+    const toast = h("div", { class: `toast toast-${kind}`, "data-testid": testid }, h("span", { class: "toast-text", text }));
+    toast.append(h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss", text: "×", onclick: () => toast.remove() }));
+    this.el.toasts.append(toast);
+    setTimeout(() => toast.remove(), TOAST_SHOWN_MS);
+  }
+
+  showReaction(userId, emoji) {
+    const anchor = this.shell.querySelector(
+      `[data-roster] [data-user-id="${CSS.escape(String(userId))}"] .avatar-wrap`,
+    );
+    const bubble = h("span", { class: "reaction-bubble", "data-testid": "reaction-bubble", "aria-hidden": "true", text: emoji });
+    if (anchor) {
+      anchor.append(bubble);
+    } else {
+      const person = this.people.get(userId);
+      if (person) bubble.append(h("small", { text: person.name }));
+      bubble.style.left = `${10 + Math.random() * 70}%`;
+      this.el.floatArea.append(bubble);
+    }
+    setTimeout(() => bubble.remove(), REACTION_SHOWN_MS);
+  }
+
+  // -- the end of the room, or of being in it -------------------------------------------------
+
+  hideHttpEndForm() {
+    // The host card's End form reloads the page; the control bar ends the room without reload.
+    document.querySelectorAll(".host-controls .confirm").forEach((el) => {
+      el.hidden = true;
+    });
+  }
+
+  showEnded() {
+    if (this.finished) return;
+    this.stop();
+    const recorded = this.state?.room.is_recorded;
+    this.root.replaceChildren(
+      h(
+        "section",
+        { class: "card notice ended-view", "data-testid": "room-ended", role: "status", tabindex: "-1" },
+        h("h2", { text: "This room has ended" }),
+        h("p", { text: recorded ? "Thanks for listening. The replay will appear on this page once it is ready." : "Thanks for listening." }),
+        h("p", {}, h("a", { class: "button", href: "/", text: "Find another room" })),
+      ),
+    );
+    const pill = document.querySelector(".room-head .pill-live");
+    if (pill) {
+      pill.textContent = "Ended";
+      pill.className = "pill pill-muted";
+    }
+    document.querySelectorAll(".host-controls, .share").forEach((el) => {
+      el.hidden = true;
+    });
+  }
+
+  finish(kind, reason = "", signIn = false) {
+    this.stop();
+    const body =
+      kind === "left"
+        ? [
+            h("h2", { text: "You left the room" }),
+            h("p", {}, h("button", { type: "button", class: "button-primary", "data-testid": "rejoin", text: "Rejoin", onclick: () => window.location.reload() }), " ", h("a", { class: "button", href: "/", text: "Back to rooms" })),
+          ]
+        : [
+            h("h2", { text: reason || "You are no longer in this room." }),
+            signIn ? h("p", {}, h("a", { class: "button button-primary", href: this.signInUrl, text: "Sign in" })) : h("p", {}, h("a", { class: "button", href: "/", text: "Back to rooms" })),
+          ];
+    this.shell.replaceChildren(h("section", { class: "card notice", "data-testid": "room-left", role: "status" }, ...body));
+  }
+
+  stop() {
+    this.finished = true;
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.reconnectTimer);
+    this.el.banner.hidden = true;
+    if (this.socket && this.socket.readyState <= WebSocket.OPEN) this.socket.close(1000);
+  }
+}
+
+function button(text, testid, onclick, { cls = "", label = null } = {}) {
+  return h("button", { type: "button", class: cls, "data-testid": testid, "aria-label": label, text, onclick });
+}
+
+function avatar(p, size) {
+  if (p.avatar) return h("img", { class: "avatar", src: p.avatar, width: size, height: size, alt: "" });
+  const initial = h("span", { class: "avatar avatar-initial", "aria-hidden": "true", text: (p.name || "?").charAt(0).toUpperCase() });
+  initial.style.width = initial.style.height = `${size}px`;
+  initial.style.fontSize = `${Math.round(size / 2.4)}px`;
+  initial.dataset.hue = `${p.user_id % 6}`;
+  return initial;
+}
+
+function updatePerson(el, p, profileUrl) {
+  const link = el.querySelector(".member-name");
+  link.textContent = p.name;
+  if (p.handle) link.href = profileUrl.replace("__handle__", encodeURIComponent(p.handle));
+  const handle = el.querySelector(".member-handle");
+  if (handle) handle.textContent = p.handle ? `@${p.handle}` : "";
+}
+
+// Update `list` to show `items` in order, reusing each person's element so that an open menu,
+// focus and a floating reaction survive the update.
+function syncList(list, items, build, update) {
+  const existing = new Map();
+  for (const child of list.children) existing.set(child.dataset.userId, child);
+  items.forEach((item, index) => {
+    const key = String(item.user_id);
+    let el = existing.get(key);
+    existing.delete(key);
+    if (!el) el = build(item);
+    update(el, item);
+    if (list.children[index] !== el) list.insertBefore(el, list.children[index] || null);
+  });
+  existing.forEach((el) => el.remove());
+}
+
+const root = document.getElementById("live-room");
+if (root && root.querySelector("[data-live-shell]") && !root.querySelector("[data-join-refusal]")) {
+  new LiveRoom(root).connect();
+}

@@ -1,0 +1,185 @@
+"""A real ASGI server for browser tests that need websockets, and signing people in without the form.
+
+pytest-django's `live_server` is a WSGI server: it cannot carry the room socket. `asgi_live_server`
+runs daphne in a separate process against the test database, so the test database must be a real
+one on disk that both processes see (PostgreSQL), and the test must commit its data
+(`transactional_db`, which the fixture pulls in).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import import_module
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.db import connection
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 20
+
+
+class AsgiLiveServer:
+    """Daphne serving the site from a separate process; `stop()` and `start()` restart it on the same port."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+        self.log_dir = Path(tempfile.mkdtemp(prefix="daphne-"))
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def sign_in(self, context, user) -> None:
+        """Give the Playwright browser context a signed-in session for `user`."""
+        context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session_key_for(user), "url": self.url}]
+        )
+
+    def start(self) -> None:
+        # Another process may take a free port before daphne binds it: try another one.
+        for attempt in range(3):
+            port = self.port or _free_port()
+            log = self.log_dir / f"daphne-{port}-{attempt}.log"
+            with log.open("w") as out:
+                self.process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "daphne",
+                        "-b",
+                        self.host,
+                        "-p",
+                        str(port),
+                        "tests.browser.asgi:application",
+                    ],
+                    cwd=BASE_DIR,
+                    env=self.env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                _wait_until_listening(self.process, port, log)
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+                continue
+            self.port = port
+            return
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+def session_key_for(user) -> str:
+    """Create a session in which `user` is signed in, as django.contrib.auth.login would."""
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return session.session_key
+
+
+def _test_database_url() -> str:
+    """The URL of the database pytest-django created, for the server process to use."""
+    db = connection.settings_dict
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(db.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = db.get("HOST") or "localhost"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{credentials}{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _forget_live_state(redis_url: str) -> None:
+    """Drop presence, locks and rate limits that an earlier run left for room ids this run reuses."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter("spaces:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def _wait_until_listening(process: subprocess.Popen, port: int, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(
+        f"daphne did not listen on {port} within {STARTUP_SECONDS}s:\n{log.read_text()[-4000:]}"
+    )
+
+
+@pytest.fixture(scope="session")
+def _daphne(django_db_setup, django_db_blocker):
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "asgi_live_server needs a database two processes can share: run with "
+            "DATABASE_URL=postgres://... (the in-memory SQLite test database exists only in this process)"
+        )
+    redis_url = settings.REDIS_URL
+    if redis_url:
+        _forget_live_state(redis_url)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": redis_url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    # The Playwright fixture allows sync ORM calls in this process; the server must not hide such bugs.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    server = AsgiLiveServer(env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        if redis_url:
+            _forget_live_state(redis_url)
+
+
+@pytest.fixture
+def asgi_live_server(_daphne, transactional_db):
+    """Daphne serving the whole site (pages, static files, websockets) on 127.0.0.1:<free port>.
+
+    Data the test creates is committed, so the server sees it; the test database is flushed after.
+    """
+    if _daphne.process is None:  # a test stopped it and failed before starting it again
+        _daphne.start()
+    return _daphne

@@ -1,0 +1,171 @@
+"""The live room page in real browsers, against daphne: what each person sees change without reloads."""
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from rooms.models import Participant, PinnedLink
+from tests.factories import RoomFactory, UserFactory
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DESKTOP = {"width": 1200, "height": 900}
+PHONE = {"width": 360, "height": 740}
+
+
+@pytest.fixture
+def open_room(browser, asgi_live_server):
+    """Open a room page as `user` in a browser context of its own; contexts close after the test."""
+    contexts = []
+
+    def open_as(user, room, viewport=DESKTOP):
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        asgi_live_server.sign_in(context, user)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{asgi_live_server.url}/rooms/{room.pk}/")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def test_hand_raised_approved_reaction_seen_and_room_ended(open_room):
+    host = UserFactory(display_name="Hana Host")
+    leo = UserFactory(display_name="Leo Listener")
+    room = RoomFactory(host=host, title="Tea and tech")
+    host_page = open_room(host, room)
+    expect(host_page.get_by_test_id(f"stage-member-{host.pk}")).to_contain_text("Host")
+    listener_page = open_room(leo, room)
+
+    expect(host_page.get_by_test_id("listener-count")).to_have_text("1")
+    expect(host_page.get_by_test_id(f"listener-{leo.pk}")).to_contain_text("Leo Listener")
+    expect(listener_page.get_by_test_id("mic-toggle")).to_have_count(0)
+
+    listener_page.get_by_test_id("raise-hand").click()
+    expect(listener_page.get_by_test_id("lower-hand")).to_be_visible()
+    request = host_page.get_by_test_id(f"hand-request-{leo.pk}")
+    expect(request).to_contain_text("Leo Listener")
+    # Raised hands are for the hosts: the listener's own page has no approve button.
+    expect(listener_page.get_by_test_id("approve")).to_have_count(0)
+    request.get_by_test_id("approve").click()
+
+    mic = listener_page.get_by_test_id("mic-toggle")
+    expect(mic).to_have_text("Unmute")
+    expect(listener_page.get_by_test_id("raise-hand")).to_have_count(0)
+    speaker_on_host_page = host_page.get_by_test_id(f"stage-member-{leo.pk}")
+    expect(speaker_on_host_page).to_contain_text("Speaker")
+    expect(speaker_on_host_page).to_contain_text("mic off")
+    expect(host_page.get_by_test_id(f"hand-request-{leo.pk}")).to_have_count(0)
+    expect(host_page.get_by_test_id("listener-count")).to_have_text("0")
+
+    mic.click()
+    expect(mic).to_have_text("Mute")
+    expect(speaker_on_host_page).to_contain_text("mic on")
+
+    listener_page.get_by_test_id("reaction-5").click()
+    expect(speaker_on_host_page.get_by_test_id("reaction-bubble")).to_have_text("👏")
+    host_page.get_by_test_id("reaction-7").click()
+    expect(
+        listener_page.get_by_test_id(f"stage-member-{host.pk}").get_by_test_id("reaction-bubble")
+    ).to_have_text("👍")
+
+    host_page.get_by_test_id("end-room").click()
+    host_page.get_by_test_id("confirm-ok").click()
+    expect(listener_page.get_by_test_id("room-ended")).to_contain_text("This room has ended")
+    expect(listener_page.get_by_test_id("mic-toggle")).to_have_count(0)
+    expect(listener_page.locator(".room-head .pill-live")).to_have_count(0)
+    expect(host_page.get_by_test_id("room-ended")).to_be_visible()
+    expect(host_page.get_by_test_id("end-room")).to_have_count(0)
+    room.refresh_from_db()
+    assert room.state == "ended"
+
+
+def test_declined_hand_and_removal_are_told_and_do_not_reconnect(open_room):
+    host = UserFactory(display_name="Hana Host")
+    mia = UserFactory(display_name="Mia Listener")
+    room = RoomFactory(host=host)
+    host_page = open_room(host, room)
+    listener_page = open_room(mia, room)
+
+    listener_page.get_by_test_id("raise-hand").click()
+    host_page.get_by_test_id(f"hand-request-{mia.pk}").get_by_test_id("decline").click()
+    expect(listener_page.get_by_test_id("request-declined")).to_contain_text("declined")
+    expect(listener_page.get_by_test_id("raise-hand")).to_be_visible()
+
+    listener = host_page.get_by_test_id(f"listener-{mia.pk}")
+    listener.get_by_test_id("member-menu").click()
+    listener.get_by_test_id("remove").click()
+    expect(host_page.get_by_role("dialog")).to_contain_text("Remove Mia Listener?")
+    host_page.get_by_test_id("confirm-ok").click()
+
+    expect(listener_page.get_by_test_id("room-left")).to_contain_text("You were removed from this room.")
+    expect(host_page.get_by_test_id(f"listener-{mia.pk}")).to_have_count(0)
+    expect(host_page.get_by_test_id("listener-count")).to_have_text("0")
+    # A removal is final: the page does not try again.
+    listener_page.wait_for_timeout(1500)
+    expect(listener_page.get_by_test_id("reconnecting")).to_be_hidden()
+    assert Participant.objects.get(room=room, user=mia).is_removed
+
+
+def test_invitation_in_a_recorded_room_warns_before_the_stage(open_room):
+    host = UserFactory(display_name="Hana Host")
+    ivy = UserFactory(display_name="Ivy Invitee")
+    room = RoomFactory(host=host, is_recorded=True)
+    host_page = open_room(host, room)
+    listener_page = open_room(ivy, room)
+
+    listener = host_page.get_by_test_id(f"listener-{ivy.pk}")
+    listener.get_by_test_id("member-menu").click()
+    listener.get_by_test_id("invite").click()
+    invitation = listener_page.get_by_test_id("invite-toast")
+    expect(invitation).to_contain_text("Hana Host invited you to speak")
+    expect(invitation).to_contain_text("This room is being recorded")
+    invitation.get_by_test_id("invite-accept").click()
+    expect(listener_page.get_by_test_id("mic-toggle")).to_be_visible()
+    expect(invitation).to_have_count(0)
+    expect(host_page.get_by_test_id(f"stage-member-{ivy.pk}")).to_contain_text("Speaker")
+
+
+def test_pinned_link_reaches_everyone_and_error_frames_show(open_room):
+    host = UserFactory(display_name="Hana Host")
+    leo = UserFactory()
+    room = RoomFactory(host=host)
+    host_page = open_room(host, room)
+    listener_page = open_room(leo, room)
+    expect(listener_page.locator("[data-links]")).to_be_hidden()
+
+    host_page.get_by_label("Link title").fill("Show notes")
+    host_page.get_by_label("Address").fill("https://example.com/notes")
+    host_page.get_by_test_id("pin-link").click()
+    link = listener_page.get_by_role("link", name="Show notes")
+    expect(link).to_have_attribute("href", "https://example.com/notes")
+    assert PinnedLink.objects.filter(room=room, title="Show notes").exists()
+
+    host_page.get_by_role("button", name="Unpin Show notes").click()
+    expect(link).to_have_count(0)
+
+    # The reaction limit is a burst of 5: the sixth quick reaction is refused with a toast.
+    for _ in range(7):
+        listener_page.get_by_test_id("reaction-0").click()
+    expect(listener_page.get_by_test_id("toast").filter(has_text="Slow down")).to_be_visible()
+
+
+def test_phone_width_has_no_sideways_scroll(open_room):
+    host = UserFactory(display_name="Hana Host")
+    room = RoomFactory(host=host, title="A room with a rather long title for a small phone")
+    page = open_room(host, room, viewport=PHONE)
+    listener_page = open_room(UserFactory(display_name="Pat Phone"), room, viewport=PHONE)
+    expect(listener_page.get_by_test_id("raise-hand")).to_be_visible()
+    expect(page.get_by_test_id("end-room")).to_be_visible()
+    expect(page.get_by_test_id("listener-count")).to_have_text("1")
+    for each in (page, listener_page):
+        assert each.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        expect(each.get_by_test_id("reaction-9")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "live-room-phone-host.png", full_page=True)
+    listener_page.screenshot(path=ARTIFACTS / "live-room-phone-listener.png", full_page=True)

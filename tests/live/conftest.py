@@ -1,0 +1,13 @@
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+
+@pytest.fixture(autouse=True)
+async def close_worker_thread_connections():
+    """Close the DB connection that consumers opened in asgiref's worker thread.
+
+    Otherwise PostgreSQL refuses to drop the test database at the end ("being accessed").
+    """
+    yield
+    await sync_to_async(connections.close_all)()

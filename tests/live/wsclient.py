@@ -1,0 +1,116 @@
+"""Connect to room sockets through the real ASGI application, as a browser would."""
+
+import asyncio
+import json
+
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+
+from spaces_project.asgi import application
+
+ORIGIN = "http://127.0.0.1:8000"
+
+
+def _session_for(user) -> str:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return session.session_key
+
+
+class RoomSocket:
+    """One browser tab's socket to a room, with helpers to wait for events."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.communicator = communicator
+        self.seen: list[dict] = []
+
+    async def send(self, message: dict) -> None:
+        await self.communicator.send_to(text_data=json.dumps(message))
+
+    async def send_raw(self, text: str) -> None:
+        await self.communicator.send_to(text_data=text)
+
+    async def receive(self, timeout: float = 3) -> dict:
+        frame = await self.communicator.receive_output(timeout)
+        if frame["type"] == "websocket.close":
+            raise ConnectionClosed(frame.get("code"))
+        event = json.loads(frame["text"])
+        self.seen.append(event)
+        return event
+
+    async def wait_for(self, kind: str, timeout: float = 3, **match) -> dict:
+        """Return the next event of `kind` whose fields match; other events are skipped."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"no {kind} {match} within {timeout}s; saw {[e['type'] for e in self.seen]}"
+                )
+            event = await self.receive(remaining)
+            if event["type"] == kind and all(_matches(event, k, v) for k, v in match.items()):
+                return event
+
+    async def expect_nothing(self, kind: str, within: float = 0.5) -> None:
+        """Assert no `kind` event arrives within `within` seconds (others are skipped)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        # receive_output() with a timeout cancels the application when it expires: poll instead.
+        while (remaining := deadline - loop.time()) > 0:
+            if await self.communicator.receive_nothing(timeout=min(remaining, 0.05), interval=0.01):
+                continue
+            event = await self.receive(1)
+            assert event["type"] != kind, f"unexpected {event}"
+
+    async def wait_closed(self, timeout: float = 3) -> int | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                await self.receive(max(deadline - loop.time(), 0.01))
+            except ConnectionClosed as closed:
+                return closed.code
+
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+class ConnectionClosed(Exception):
+    def __init__(self, code: int | None) -> None:
+        super().__init__(f"closed with {code}")
+        self.code = code
+
+
+def _matches(event: dict, key: str, value) -> bool:
+    """Match a field of the event, or of the participant it carries."""
+    if key not in event and "participant" in event:
+        return event["participant"].get(key) == value
+    return event.get(key) == value
+
+
+async def open_socket(
+    room_id: int, user=None, *, origin: str = ORIGIN, timeout: float = 30
+) -> tuple[bool, RoomSocket]:
+    headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1:8000")]
+    if user is not None:
+        session_key = await database_sync_to_async(_session_for)(user)
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
+    communicator = WebsocketCommunicator(application, f"/ws/rooms/{room_id}/", headers=headers)
+    connected, _ = await communicator.connect(timeout=timeout)
+    return connected, RoomSocket(communicator)
+
+
+async def join(room_id: int, user=None) -> RoomSocket:
+    """Connect and read the snapshot; fail if the server refuses."""
+    connected, socket = await open_socket(room_id, user)
+    assert connected, "handshake refused"
+    snapshot = await socket.wait_for("room.snapshot")
+    socket.snapshot = snapshot
+    return socket
