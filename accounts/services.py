@@ -180,10 +180,13 @@ def notifications_mark_read(*, user: User) -> int:
 
 @transaction.atomic
 def user_suspend(*, user: User) -> User:
-    """Suspend an account: it can no longer host."""
+    """Suspend an account: it can no longer host, and its open room sockets close at once."""
+    from rooms.services import participant_disconnect_everywhere  # rooms depends on accounts
+
     user.is_suspended = True
     user.suspended_at = timezone.now()
     user.save(update_fields=["is_suspended", "suspended_at"])
+    participant_disconnect_everywhere(user=user)
     return user
 
 

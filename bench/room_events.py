@@ -131,10 +131,15 @@ class Client:
         self.close_code = self.ws.close_code
 
     async def _beat(self, interval: float) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         await asyncio.sleep(random.uniform(0.2, interval))
-        while True:
-            await self.ws.send('{"type":"heartbeat"}')
-            await asyncio.sleep(interval)
+        try:
+            while True:
+                await self.ws.send('{"type":"heartbeat"}')
+                await asyncio.sleep(interval)
+        except ConnectionClosed:
+            pass  # the reader records the close code
 
     async def send(self, message: dict) -> None:
         await self.ws.send(json.dumps(message))
@@ -157,6 +162,10 @@ def _percentile(values: list[float], p: float) -> float | None:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
     return ordered[rank]
+
+
+def progress(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def _failure_reason(error: BaseException) -> str:
@@ -214,11 +223,14 @@ async def _worker(conn, url: str, origin: str, cookies: list[str | None], args: 
             results = await asyncio.gather(*(connect_one(c, limit) for c in clients))
             failures = Counter(reason for reason, _ in results if reason)
             conn.send({"ok": sum(1 for r, _ in results if r is None), "failures": dict(failures)})
+        elif command == "cpu":
+            conn.send(time.process_time())
         elif command == "count":
             conn.send(sum(len(c.received) for c in clients))
         elif command == "results":
             sent: dict = payload  # (key, occurrence) -> send time
             latencies, matched, unexpected = [], 0, 0
+            first: dict = {}  # (key, occurrence) -> earliest and latest arrival in this worker
             for client in clients:
                 for key, n, at in client.received:
                     t0 = sent.get((key, n))
@@ -227,10 +239,13 @@ async def _worker(conn, url: str, origin: str, cookies: list[str | None], args: 
                         continue
                     matched += 1
                     latencies.append((at - t0) * 1000)
+                    low, high = first.get((key, n), (at, at))
+                    first[(key, n)] = (min(low, at), max(high, at))
             closed = Counter(c.close_code for c in clients if c.ws is not None and c.close_code is not None)
             conn.send(
                 {
                     "latencies": latencies,
+                    "spread": first,
                     "matched": matched,
                     "unexpected": unexpected,
                     "closed_early": dict(closed),
@@ -268,6 +283,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=10.0, help="actions per second")
     parser.add_argument("--burst", type=int, default=500, help="sockets connecting at once")
     parser.add_argument("--workers", type=int, default=2, help="client processes for the listeners")
+    parser.add_argument(
+        "--server-processes", type=int, default=1, help="daphne processes sharing one listening socket"
+    )
     parser.add_argument("--connect-concurrency", type=int, default=50, help="per worker, listener phase")
     parser.add_argument("--connect-timeout", type=float, default=20.0)
     parser.add_argument("--speakers", type=int, default=4)
@@ -353,8 +371,16 @@ def seed(args: argparse.Namespace, *, migrate: bool) -> dict:
     reactors = people("reactor", args.reactors)
     raisers = people("raiser", args.hand_raisers)
     signed_in = people("listener", args.signed_in)
+    # Room events travel on Redis pub/sub channels named after the room id, and pub/sub ignores the
+    # database number in REDIS_URL: a fresh database's room 1 would hear every other room 1 on
+    # this Redis (test runs, a dev server). A random id far above theirs keeps the room to itself.
     room = Room.objects.create(
-        title="Benchmark room", host=host, state=Room.State.LIVE, started_at=timezone.now(), allow_anonymous=True
+        id=random.randrange(900_000_000, 2_000_000_000),
+        title="Benchmark room",
+        host=host,
+        state=Room.State.LIVE,
+        started_at=timezone.now(),
+        allow_anonymous=True,
     )
     Participant.objects.create(room=room, user=host, role=Participant.Role.HOST)
     Participant.objects.bulk_create(
@@ -403,7 +429,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_daphne(port: int, database_url: str, redis_url: str, log_path: Path) -> subprocess.Popen:
+def start_daphne(
+    port: int, database_url: str, redis_url: str, log_path: Path, listener: socket.socket | None = None
+) -> subprocess.Popen:
+    """One daphne process on 127.0.0.1:port, or accepting on the shared `listener` socket."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "spaces_project.settings.bench",
@@ -413,13 +442,15 @@ def start_daphne(port: int, database_url: str, redis_url: str, log_path: Path) -
         "PYTHONUNBUFFERED": "1",
     }
     log = open(log_path, "w")
+    where = ["--fd", str(listener.fileno())] if listener else ["-b", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "spaces_project.asgi:application"],
+        [str(ROOT / ".venv/bin/daphne"), *where, "spaces_project.asgi:application"],
         cwd=ROOT,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        pass_fds=[listener.fileno()] if listener else [],
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -464,9 +495,17 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def rss_kib(pid: int) -> int:
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
+def rss_kib(pids: list[int]) -> int:
     total = 0
-    for member in _tree(pid):
+    for member in (m for pid in pids for m in _tree(pid)):
         try:
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -476,10 +515,10 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pids: list[int]) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
-    for member in _tree(pid):
+    for member in (m for pid in pids for m in _tree(pid)):
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime
@@ -489,12 +528,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Driver:
-    def __init__(self, args: argparse.Namespace, url: str, origin: str, seeded: dict, server_pid: int | None):
+    def __init__(self, args: argparse.Namespace, url: str, origin: str, seeded: dict, server_pids: list[int]):
         self.args = args
         self.url = url
         self.origin = origin
         self.seeded = seeded
-        self.server_pid = server_pid
+        self.server_pids = server_pids
         self.pipes: list = []
         self.workers: list = []
         self.figures: dict = {}
@@ -562,14 +601,17 @@ class Driver:
         assert all(s.snapshot["you"]["role"] == "speaker" for s in speakers)
         await asyncio.sleep(2)
 
-        rss_before = rss_kib(self.server_pid) if self.server_pid else None
+        rss_before = rss_kib(self.server_pids) if self.server_pids else None
+        progress(f"connecting {args.listeners} listeners")
         started = time.monotonic()
         connected = await self.ask_async("connect", timeout=args.timeout)
         figures["connect_seconds"] = time.monotonic() - started
         figures["listeners_connected"] = sum(a["ok"] for a in connected)
-        figures["listener_connect_failures"] = dict(sum((Counter(a["failures"]) for a in connected), Counter()))
+        figures["listener_connect_failures"] = dict(
+            sum((Counter(a["failures"]) for a in connected), Counter())
+        )
         await asyncio.sleep(3)  # the audience broadcast and any lazy allocation settle
-        rss_after = rss_kib(self.server_pid) if self.server_pid else None
+        rss_after = rss_kib(self.server_pids) if self.server_pids else None
         if rss_before is not None:
             figures["rss_before_mib"] = rss_before / 1024
             figures["rss_after_mib"] = rss_after / 1024
@@ -577,6 +619,7 @@ class Driver:
         else:
             figures["kib_per_socket"] = None
 
+        progress(f"sending {args.events} events")
         sent = await self.send_events(host, speakers, reactors, raisers)
         expected = figures["listeners_connected"] * len(sent)
 
@@ -586,8 +629,17 @@ class Driver:
             if sum(await self.ask_async("count")) >= expected:
                 break
             await asyncio.sleep(0.25)
-        if self.server_pid:
-            figures["server_cpu_seconds_events"] = cpu_seconds(self.server_pid) - figures.pop("_cpu_at_start")
+        if self.server_pids:
+            figures["server_cpu_seconds_events"] = cpu_seconds(self.server_pids) - figures.pop(
+                "_cpu_at_start"
+            )
+        figures["client_cpu_seconds_events"] = sum(await self.ask_async("cpu")) - figures.pop(
+            "_clients_at_start"
+        )
+        busy0, total0 = figures.pop("_machine_at_start")
+        busy1, total1 = machine_busy_seconds()
+        figures["events_wall_seconds"] = (total1 - total0) / os.cpu_count()
+        figures["machine_busy_percent"] = round(100 * (busy1 - busy0) / max(total1 - total0, 1e-9), 1)
         results = await self.ask_async("results", sent, timeout=120)
         latencies = [ms for r in results for ms in r["latencies"]]
         received = sum(r["matched"] for r in results)
@@ -602,15 +654,32 @@ class Driver:
             value = _percentile(latencies, p)
             figures[f"p{p}_ms"] = round(value, 1) if value is not None else None
         figures["max_ms"] = round(max(latencies), 1) if latencies else None
-        figures["actor_errors"] = Counter(
-            e.get("code") for actor in actors for e in actor.errors
-        )
+        # Where the time goes: the host's own socket sees each event as soon as the server publishes
+        # it (the action's trip through the server), and the spread is first to last listener of
+        # the same event (the fan-out).
+        host_seen = {(key, n): at for key, n, at in host.received}
+        publish = [(host_seen[k] - t0) * 1000 for k, t0 in sent.items() if k in host_seen]
+        spans: dict = {}
+        for r in results:
+            for k, (low, high) in r["spread"].items():
+                a, b = spans.get(k, (low, high))
+                spans[k] = (min(a, low), max(b, high))
+        spread = [(high - low) * 1000 for low, high in spans.values()]
+        figures["host_sees_p50_ms"] = round(_percentile(publish, 50) or 0, 1)
+        figures["host_sees_p99_ms"] = round(_percentile(publish, 99) or 0, 1)
+        figures["spread_p50_ms"] = round(_percentile(spread, 50) or 0, 1)
+        figures["spread_p99_ms"] = round(_percentile(spread, 99) or 0, 1)
+        figures["actor_errors"] = Counter(e.get("code") for actor in actors for e in actor.errors)
 
         await self.ask_async("close", timeout=60)
         await self.wait_room_empty()
+        progress(f"connect burst of {args.burst}")
         start_at = time.monotonic() + 1.0
-        share = [args.burst // args.workers + (1 if i < args.burst % args.workers else 0) for i in range(args.workers)]
-        for pipe, count in zip(self.pipes, share):
+        share = [
+            args.burst // args.workers + (1 if i < args.burst % args.workers else 0)
+            for i in range(args.workers)
+        ]
+        for pipe, count in zip(self.pipes, share, strict=True):
             pipe.send(("burst", (count, start_at)))
         bursts = []
         for pipe in self.pipes:
@@ -663,8 +732,10 @@ class Driver:
         next_reactor = next_raiser = next_speaker = 0
         unmuted: list[int] = []  # speakers unmuted and not yet muted by the host, in order
         counts: Counter = Counter()
-        if self.server_pid:
-            self.figures["_cpu_at_start"] = cpu_seconds(self.server_pid)
+        if self.server_pids:
+            self.figures["_cpu_at_start"] = cpu_seconds(self.server_pids)
+        self.figures["_clients_at_start"] = sum(await self.ask_async("cpu"))
+        self.figures["_machine_at_start"] = machine_busy_seconds()
         t0 = time.monotonic() + 0.5
         for i in range(args.events):
             kind = PATTERN[i % len(PATTERN)]
@@ -747,6 +818,11 @@ def report(args: argparse.Namespace, figures: dict, mode: str) -> dict:
         f"latency (send -> listener has the frame): p50 {figures.get('p50_ms')} ms, p95 {figures.get('p95_ms')} ms, "
         f"p99 {figures.get('p99_ms')} ms, max {figures.get('max_ms')} ms"
     )
+    print(
+        f"  of which: the host's socket has it after p50 {figures.get('host_sees_p50_ms')} ms, "
+        f"p99 {figures.get('host_sees_p99_ms')} ms (the action through the server); first to last listener "
+        f"p50 {figures.get('spread_p50_ms')} ms, p99 {figures.get('spread_p99_ms')} ms (the fan-out)"
+    )
     if figures.get("kib_per_socket") is not None:
         print(
             f"server memory: RSS {figures['rss_before_mib']:.1f} MiB -> {figures['rss_after_mib']:.1f} MiB "
@@ -754,10 +830,12 @@ def report(args: argparse.Namespace, figures: dict, mode: str) -> dict:
         )
     else:
         print("server memory: not measured (give --server-pid with --target)")
-    if "server_cpu_seconds_events" in figures:
+    if "client_cpu_seconds_events" in figures:
         print(
-            f"CPU during the events: server {figures['server_cpu_seconds_events']:.1f} s; "
-            f"client processes (whole run) {figures.get('client_cpu_seconds')} s"
+            f"CPU while the events were sent and drained ({figures['events_wall_seconds']:.1f} s on "
+            f"{os.cpu_count()} cores, {figures['machine_busy_percent']}% busy): "
+            f"server {figures.get('server_cpu_seconds_events', float('nan')):.1f} s, "
+            f"listener clients {figures['client_cpu_seconds_events']:.1f} s"
         )
     print(
         f"connect burst: {args.burst} at once, {figures.get('connect_failures')} failed "
@@ -781,44 +859,65 @@ def main() -> int:
     args = parse_args()
     run_deadline = time.monotonic() + args.timeout
     admin_url, bench_url = database_urls(args.db_name)
-    daphne = None
-    if args.target:
-        setup_django(os.environ.get("DATABASE_URL") or bench_url, args.redis_url)
-        seeded = seed(args, migrate=False)
-        url_base, server_pid, mode = args.target.rstrip("/"), args.server_pid, f"running server {args.target}"
-    else:
-        recreate_database(admin_url, args.db_name)
-        setup_django(bench_url, args.redis_url)
-        seeded = seed(args, migrate=True)
-        clear_room_keys(args.redis_url, seeded["room_id"])
-        port = free_port()
-        log_path = ROOT / "test-artifacts" / "bench-room-events-daphne.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        daphne = start_daphne(port, bench_url, args.redis_url, log_path)
-        url_base, server_pid = f"ws://127.0.0.1:{port}", daphne.pid
-        mode = f"daphne pid {daphne.pid} on 127.0.0.1:{port} (log {log_path.relative_to(ROOT)})"
-    host = urlsplit(url_base).netloc
-    url = f"{url_base}/ws/rooms/{seeded['room_id']}/"
-    driver = Driver(args, url, f"http://{host}", seeded, server_pid)
+    daphnes: list[subprocess.Popen] = []
+    driver = None
     failed = None
+    mode = f"running server {args.target}"
     try:
+        if args.target:
+            setup_django(os.environ.get("DATABASE_URL") or bench_url, args.redis_url)
+            seeded = seed(args, migrate=False)
+            url_base, server_pids = args.target.rstrip("/"), [args.server_pid] if args.server_pid else []
+        else:
+            progress(f"creating database {args.db_name}")
+            recreate_database(admin_url, args.db_name)
+            setup_django(bench_url, args.redis_url)
+            seeded = seed(args, migrate=True)
+            clear_room_keys(args.redis_url, seeded["room_id"])
+            port = free_port()
+            log_path = ROOT / "test-artifacts" / "bench-room-events-daphne.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            if args.server_processes == 1:
+                daphnes.append(start_daphne(port, bench_url, args.redis_url, log_path))
+            else:
+                # The processes share one listening socket; the kernel hands each connection to one.
+                listener = socket.socket()
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind(("127.0.0.1", port))
+                listener.listen(1024)
+                for n in range(args.server_processes):
+                    log = log_path.with_name(f"{log_path.stem}-{n}.log")
+                    daphnes.append(start_daphne(port, bench_url, args.redis_url, log, listener))
+                listener.close()
+            url_base, server_pids = f"ws://127.0.0.1:{port}", [d.pid for d in daphnes]
+            mode = (
+                f"daphne pid {' '.join(map(str, server_pids))} on 127.0.0.1:{port} "
+                f"(log {log_path.relative_to(ROOT).parent}/{log_path.stem}*)"
+            )
+        from django.conf import settings
+
+        mode += f"; DEBUG {settings.DEBUG}, CONN_MAX_AGE {settings.DATABASES['default']['CONN_MAX_AGE']}"
+        url = f"{url_base}/ws/rooms/{seeded['room_id']}/"
+        driver = Driver(args, url, f"http://{urlsplit(url_base).netloc}", seeded, server_pids)
         remaining = run_deadline - time.monotonic() - 10
-        figures = asyncio.run(asyncio.wait_for(driver.run(), remaining))
+        asyncio.run(asyncio.wait_for(driver.run(), remaining))
     except BaseException as error:  # still report what we have, and clean up
         failed = error
-        figures = driver.figures
     finally:
-        driver.stop_workers()
-        if daphne is not None:
+        if driver is not None:
+            driver.stop_workers()
+        for daphne in daphnes:
             stop_process(daphne)
-            from django.db import connections
+        if not args.target:
+            if "django.db" in sys.modules:
+                from django.db import connections
 
-            connections.close_all()
+                connections.close_all()
             if not args.keep_db:
                 recreate_database(admin_url, args.db_name, drop_only=True)
     if failed is not None:
         print(f"benchmark did not finish: {type(failed).__name__}: {failed}", file=sys.stderr)
-    line = report(args, figures, mode)
+    line = report(args, driver.figures if driver else {}, mode)
     print(json.dumps(line))
     return 1 if failed is not None else 0
 

@@ -4,7 +4,7 @@ from django.db.models import Count, QuerySet
 from moderation import services as moderation_services
 from spaces_project.errors import ServiceError
 
-from .models import Participant, Room, RoomTopic, Tag
+from .models import Participant, PinnedLink, Room, RoomTopic, Tag
 
 
 @admin.register(Tag)
@@ -40,6 +40,14 @@ class ParticipantInline(admin.TabularInline):
         return super().get_queryset(request).select_related("user")
 
 
+class PinnedLinkInline(admin.TabularInline):
+    model = PinnedLink
+    extra = 0
+    fields = ("title", "url", "pinned_by", "created_at")
+    raw_id_fields = ("pinned_by",)
+    readonly_fields = ("created_at",)
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
     list_display = ("title", "host", "state", "speaker_policy", "is_recorded", "started_at", "scheduled_for")
@@ -50,7 +58,7 @@ class RoomAdmin(admin.ModelAdmin):
     # The state and its times change only through the services (start, end, cancel).
     readonly_fields = ("state", "is_recorded", "scheduled_for", "started_at", "ended_at", "created_at")
     date_hierarchy = "created_at"
-    inlines = [RoomTopicInline, ParticipantInline]
+    inlines = [RoomTopicInline, PinnedLinkInline, ParticipantInline]
     actions = ["end_rooms"]
 
     def has_add_permission(self, request):

@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -32,6 +33,9 @@ CLOSE_FOR_ERROR = {
 # Messages a person may send per second on one socket (a burst of twice that is allowed).
 MESSAGES_PER_SECOND = 20
 LISTENERS_BROADCAST_SECONDS = 0.5
+
+# Room id -> when this process may next try to claim the room's sweep (see RoomConsumer.sweep).
+_next_sweep: dict[int, float] = {}
 
 
 def heartbeat_seconds() -> float:
@@ -113,6 +117,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 room_id=self.room_id, user_id=user_id
             )
         self.schedule_listeners_broadcast()
+
+    async def dispatch(self, message: dict) -> None:
+        # channels' dispatch first hops to the database thread to close stale connections, for
+        # every frame. Here every database call goes through database_sync_to_async, which does
+        # that itself, and the hop for each heartbeat of a thousand sockets queued behind real
+        # queries on that one thread (bench/room_events.py).
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # -- frames from the browser ------------------------------------------------------------
 
@@ -220,6 +234,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.exception("heartbeat watchdog failed in room %s", self.room_id)
 
     async def sweep(self, interval: float) -> None:
+        # One sweep per room per interval is enough; without this gate every socket's watchdog
+        # asked Redis for the claim, a thousand round trips per interval in a full room.
+        now = time.monotonic()
+        if _next_sweep.get(self.room_id, 0.0) > now:
+            return
+        if len(_next_sweep) > 10_000:
+            for room_id in [r for r, at in _next_sweep.items() if at <= now]:
+                del _next_sweep[room_id]
+        _next_sweep[self.room_id] = now + interval
         store = get_presence()
         if not await store.claim_sweep(self.room_id, interval):
             return

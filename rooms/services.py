@@ -381,6 +381,8 @@ def participant_leave(*, room_id: int, user: User, quiet: bool) -> None:
         participant.save(
             update_fields=["role", "is_muted", "hand_raised_at", "invited_to_speak_at", "updated_at"]
         )
+        # Even a quiet leave must take the person off everyone's stage and hand list.
+        participant_updated(participant)
     if not quiet:
         publish_on_commit(room_id, {"type": "room.participant_left", "user_id": user.pk})
 
@@ -738,3 +740,19 @@ def participant_disconnected(*, room_id: int, user_id: int) -> None:
         room_id=room_id, user_id=user_id, is_removed=False, role__in=Participant.STAGE_ROLES
     ).exists():
         publish_on_commit(room_id, {"type": "room.participant_left", "user_id": user_id})
+
+
+def participant_disconnect_everywhere(*, user: User) -> None:
+    """Close every room socket `user` has open (their account was suspended)."""
+    from .protocol import CLOSE_SUSPENDED
+
+    room_ids = Participant.objects.filter(user=user, room__state=Room.State.LIVE).values_list(
+        "room_id", flat=True
+    )
+    for room_id in room_ids:
+        publish_on_commit(
+            room_id,
+            {"type": "error", "code": "suspended", "message": "Your account is suspended."},
+            to=user.pk,
+            close=CLOSE_SUSPENDED,
+        )

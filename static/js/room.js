@@ -89,7 +89,6 @@ class LiveRoom {
       hands: this.shell.querySelector("[data-hands]"),
       handList: this.shell.querySelector("[data-hand-list]"),
       handCount: this.shell.querySelector("[data-hand-count]"),
-      handsEmpty: this.shell.querySelector("[data-hands-empty]"),
       links: this.shell.querySelector("[data-links]"),
       linkList: this.shell.querySelector("[data-link-list]"),
       pinForm: this.shell.querySelector("[data-pin-form]"),
@@ -115,8 +114,18 @@ class LiveRoom {
         this.toast("Give the link a title and an http(s) address.", { kind: "error" });
         return;
       }
-      this.send("link.pin", { title, url });
-      form.reset();
+      if (this.send("link.pin", { title, url })) {
+        form.reset();
+        form.closest("details").open = false;
+      }
+    });
+    // Escape closes an open menu and gives focus back to the button that opened it.
+    this.shell.addEventListener("keydown", (event) => {
+      const menu = event.target.closest?.("details[open]");
+      if (event.key === "Escape" && menu) {
+        menu.open = false;
+        menu.querySelector("summary").focus();
+      }
     });
     window.addEventListener("online", () => this.reconnectNow());
     window.addEventListener("pagehide", () => {
@@ -357,13 +366,12 @@ class LiveRoom {
 
   renderHands() {
     const you = this.state.you;
-    const show = isModerator(you);
-    this.el.hands.hidden = !show;
-    if (!show) return;
+    // Only the hosts see raised hands, and only when there are some.
+    this.el.hands.hidden = !isModerator(you) || this.state.hands.length === 0;
+    if (!isModerator(you)) return;
     const requests = this.state.hands.map((id) => this.people.get(id) || { user_id: id, name: "Someone", handle: "", avatar: "" });
     syncList(this.el.handList, requests, (p) => this.buildHandRequest(p), (el, p) => updatePerson(el, p, this.profileUrl));
     this.el.handCount.textContent = `${requests.length}`;
-    this.el.handsEmpty.hidden = requests.length > 0;
   }
 
   renderLinks() {
@@ -372,8 +380,7 @@ class LiveRoom {
     const key = JSON.stringify([links, moderator]);
     if (key === this.linksKey) return;
     this.linksKey = key;
-    this.el.links.hidden = links.length === 0 && !moderator;
-    this.el.pinForm.hidden = !moderator;
+    this.el.links.hidden = links.length === 0;
     this.el.linkList.replaceChildren(
       ...links.map((link) => {
         let host = "";
@@ -458,8 +465,20 @@ class LiveRoom {
       buttons.push(button("End room", "end-room", () => this.confirmEnd(), { cls: "button-danger" }));
     }
     buttons.push(
-      button("Leave quietly", "leave-quietly", () => this.leave(true), { cls: "button-ghost", label: "Leave quietly, without telling the room" }),
-      button("Leave", "leave", () => this.leave(false), { cls: "button-ghost" }),
+      h(
+        "details",
+        { class: "leave-menu" },
+        h("summary", { class: "button button-ghost", "data-testid": "leave-menu" }, "Leave"),
+        h(
+          "div",
+          { class: "menu-body", role: "group", "aria-label": "Leave the room" },
+          button("Leave", "leave", () => this.leave(false), { cls: "button-small" }),
+          button("Leave quietly", "leave-quietly", () => this.leave(true), {
+            cls: "button-small",
+            label: "Leave quietly, without telling the room",
+          }),
+        ),
+      ),
     );
     this.el.roleControls.replaceChildren(...buttons);
     this.el.reactions.hidden = you === null;
@@ -601,12 +620,6 @@ class LiveRoom {
         h("summary", { "data-testid": "member-menu" }, icon("more"), h("span", { class: "visually-hidden" })),
         h("div", { class: "menu-body", role: "group" }),
       );
-      menu.addEventListener("keydown", (event) => {
-        if (event.key === "Escape" && menu.open) {
-          menu.open = false;
-          menu.querySelector("summary").focus();
-        }
-      });
       holder.replaceChildren(menu);
     }
     menu.querySelector("summary .visually-hidden").textContent = `Actions for ${p.name}`;

@@ -17,13 +17,14 @@ PHONE = {"width": 360, "height": 740}
 
 @pytest.fixture
 def open_room(browser, asgi_live_server):
-    """Open a room page as `user` in a browser context of its own; contexts close after the test."""
+    """Open a room page as `user` (None: a visitor not signed in) in a browser context of its own."""
     contexts = []
 
     def open_as(user, room, viewport=DESKTOP):
         context = browser.new_context(viewport=viewport)
         contexts.append(context)
-        asgi_live_server.sign_in(context, user)
+        if user is not None:
+            asgi_live_server.sign_in(context, user)
         page = context.new_page()
         page.set_default_timeout(10_000)
         page.goto(f"{asgi_live_server.url}/rooms/{room.pk}/")
@@ -139,11 +140,17 @@ def test_pinned_link_reaches_everyone_and_error_frames_show(open_room):
     listener_page = open_room(leo, room)
     expect(listener_page.locator("[data-links]")).to_be_hidden()
 
+    host_page.get_by_test_id("pin-open").click()
     host_page.get_by_label("Link title").fill("Show notes")
     host_page.get_by_label("Address").fill("https://example.com/notes")
     host_page.get_by_test_id("pin-link").click()
     link = listener_page.get_by_role("link", name="Show notes")
     expect(link).to_have_attribute("href", "https://example.com/notes")
+    visitor_page = open_room(None, room)
+    expect(visitor_page.get_by_role("link", name="Show notes")).to_be_visible()
+    expect(visitor_page.get_by_role("link", name="Sign in to react or speak")).to_be_visible()
+    expect(visitor_page.get_by_test_id("reaction-0")).to_be_hidden()
+    expect(host_page.get_by_test_id("listener-count")).to_have_text("2")
     assert PinnedLink.objects.filter(room=room, title="Show notes").exists()
 
     host_page.get_by_role("button", name="Unpin Show notes").click()
@@ -167,5 +174,90 @@ def test_phone_width_has_no_sideways_scroll(open_room):
         assert each.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         expect(each.get_by_test_id("reaction-9")).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=ARTIFACTS / "live-room-phone-host.png", full_page=True)
-    listener_page.screenshot(path=ARTIFACTS / "live-room-phone-listener.png", full_page=True)
+    for each, name in ((page, "host"), (listener_page, "listener")):
+        each.locator("#stage-title").evaluate("title => title.scrollIntoView()")
+        each.screenshot(path=ARTIFACTS / f"live-room-phone-{name}.png")
+
+    listener_page.get_by_test_id("leave-menu").click()
+    listener_page.get_by_test_id("leave-quietly").click()
+    expect(listener_page.get_by_test_id("room-left")).to_contain_text("You left the room")
+    expect(page.get_by_test_id("listener-count")).to_have_text("0")
+
+
+def test_page_reconnects_and_rereads_the_room_after_the_server_restarts(open_room, asgi_live_server):
+    host = UserFactory(display_name="Hana Host")
+    leo = UserFactory(display_name="Leo Listener")
+    room = RoomFactory(host=host)
+    page = open_room(leo, room)
+    expect(page.get_by_test_id("raise-hand")).to_be_visible()
+
+    asgi_live_server.stop()
+    expect(page.get_by_test_id("reconnecting")).to_be_visible()
+    # Changed while the page was away: only the snapshot sent after reconnecting can show it.
+    PinnedLink.objects.create(room=room, title="Agenda", url="https://example.com/agenda", pinned_by=host)
+    Participant.objects.filter(room=room, user=leo).update(role=Participant.Role.SPEAKER)
+    asgi_live_server.start()
+
+    expect(page.get_by_test_id("reconnecting")).to_be_hidden()
+    expect(page.get_by_role("link", name="Agenda")).to_be_visible()
+    expect(page.get_by_test_id("mic-toggle")).to_be_visible()
+    expect(page.get_by_test_id(f"stage-member-{leo.pk}")).to_contain_text("Speaker")
+
+
+def test_desktop_room_with_stage_and_audience(open_room):
+    """The host's view of a busy room; the screenshot is the one in the README (docs/live-room.png)."""
+    from rooms import services
+
+    host = UserFactory(display_name="Hana Okafor", handle="hana")
+    diego = UserFactory(display_name="Diego Ramos", handle="diego")
+    mia = UserFactory(display_name="Mia Chen", handle="mia")
+    sam = UserFactory(display_name="Sam Patel", handle="sam")
+    room = services.room_create(
+        host=host,
+        title="Self-hosting a podcast studio",
+        description="Mics, rooms and open formats: how we record a weekly show on our own server.",
+        topics=["Podcasting", "Open source", "Audio"],
+        is_recorded=True,
+    )
+    Participant.objects.create(room=room, user=diego, role=Participant.Role.SPEAKER, is_muted=False)
+    PinnedLink.objects.create(
+        room=room, title="Show notes and gear list", url="https://example.com/notes", pinned_by=host
+    )
+    host_page = open_room(host, room, viewport={"width": 1280, "height": 1300})
+    diego_page = open_room(diego, room)
+    mia_page = open_room(mia, room)
+    sam_page = open_room(sam, room)
+
+    expect(host_page.get_by_test_id("listener-count")).to_have_text("2")
+    expect(host_page.get_by_test_id(f"stage-member-{diego.pk}")).to_contain_text("mic on")
+    sam_page.get_by_test_id("raise-hand").click()
+    host_page.get_by_test_id("confirm-ok").wait_for(state="hidden")
+    sam_page.get_by_test_id("confirm-ok").click()  # a recorded room warns before the hand goes up
+    expect(host_page.get_by_test_id(f"hand-request-{sam.pk}")).to_be_visible()
+    expect(mia_page.get_by_test_id(f"hand-request-{sam.pk}")).to_have_count(0)
+    diego_page.get_by_test_id("reaction-5").click()
+    mia_page.get_by_test_id("reaction-3").click()
+    expect(
+        host_page.get_by_test_id(f"stage-member-{diego.pk}").get_by_test_id("reaction-bubble")
+    ).to_have_text("👏")
+    # The whole page in one view, so that the sticky control bar sits where the page ends.
+    height = host_page.evaluate("document.documentElement.scrollHeight")
+    host_page.set_viewport_size({"width": 1280, "height": height})
+    host_page.wait_for_timeout(300)
+    ARTIFACTS.mkdir(exist_ok=True)
+    host_page.screenshot(path=ARTIFACTS / "live-room-desktop.png")
+
+
+def test_speaker_who_leaves_quietly_leaves_the_stage_for_everyone(open_room):
+    host = UserFactory(display_name="Hana Host")
+    sid = UserFactory(display_name="Sid Speaker")
+    room = RoomFactory(host=host)
+    Participant.objects.create(room=room, user=sid, role=Participant.Role.SPEAKER)
+    host_page = open_room(host, room)
+    speaker_page = open_room(sid, room)
+    expect(host_page.get_by_test_id(f"stage-member-{sid.pk}")).to_be_visible()
+
+    speaker_page.get_by_test_id("leave-menu").click()
+    speaker_page.get_by_test_id("leave-quietly").click()
+    expect(speaker_page.get_by_test_id("room-left")).to_contain_text("You left the room")
+    expect(host_page.get_by_test_id(f"stage-member-{sid.pk}")).to_have_count(0)

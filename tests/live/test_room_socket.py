@@ -532,3 +532,13 @@ async def test_five_hundred_sockets_connecting_at_once_all_succeed():
 def test_origin_constant_matches_allowed_hosts(settings):
     host = ORIGIN.split("//")[1].split(":")[0]
     assert host in settings.ALLOWED_HOSTS
+
+
+async def test_suspending_a_user_closes_their_open_sockets_within_a_second():
+    room = await make_room()
+    bad = await make_user()
+    socket = await join(room.pk, bad)
+    started = time.monotonic()
+    await db(user_suspend)(user=bad)
+    assert await socket.wait_closed(timeout=1) == protocol.CLOSE_SUSPENDED
+    assert time.monotonic() - started < 1

@@ -7,7 +7,7 @@ from accounts.services import block_create, follow_create
 from moderation.models import AuditLogEntry, Report
 from moderation.services import report_create, report_dismiss
 from recordings.models import Recording
-from rooms.models import Participant, Room, RoomTopic, Tag
+from rooms.models import Participant, PinnedLink, Room, RoomTopic, Tag
 from tests.factories import RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +20,9 @@ def world(user, other_user, moderator):
     tag = Tag.objects.create(name="Music", slug="music")
     RoomTopic.objects.create(room=room, tag=tag, position=1)
     Participant.objects.create(room=room, user=user)
+    PinnedLink.objects.create(
+        room=room, title="Buy cheap pills", url="https://spam.example/", pinned_by=room.host
+    )
     recording = Recording.objects.create(room=RoomFactory(), status=Recording.Status.READY)
     follow_create(follower=user, followee=room.host)  # also makes a notification
     block_create(blocker=other_user, blocked=room.host)
@@ -71,6 +74,14 @@ def test_every_changelist_and_change_page_loads(client, world, who, request):
         assert obj in changelist.context["cl"].result_list, model
         change = client.get(_admin_url(model, "change", obj.pk))
         assert change.status_code == 200, model
+
+
+def test_room_page_shows_topics_pinned_links_and_participants(client, world, moderator):
+    client.force_login(moderator)
+    page = client.get(_admin_url(Room, "change", world[Room].pk)).content.decode()
+    assert "Music" in page
+    assert "Buy cheap pills" in page
+    assert f"@{world[User].handle}" in page
 
 
 def test_changelist_filters_and_search_work(client, world, moderator):
@@ -258,9 +269,7 @@ class TestReportQueueActions:
     def test_staff_with_admin_rights_but_not_a_moderator_is_refused(self, csrf_client, reports):
         # The admin lets them run the action; the service still says no.
         clerk = UserFactory(is_staff=True)
-        clerk.user_permissions.add(
-            *Permission.objects.filter(codename__in=["view_report", "change_report"])
-        )
+        clerk.user_permissions.add(*Permission.objects.filter(codename__in=["view_report", "change_report"]))
         csrf_client.force_login(clerk)
         response = _action(csrf_client, Report, "suspend_reported_user", [reports["user"]])
         assert any("Only moderators can do this." in m for m in _messages(response))

@@ -118,7 +118,8 @@ def test_room_hidden_by_a_block_is_404(csrf_client, user):
     other_room = RoomFactory()
     csrf_client.get(_url("room", other_room.pk))
     response = csrf_client.post(
-        _url("room", room.pk), {"reason": "spam", "csrfmiddlewaretoken": csrf_client.cookies["csrftoken"].value}
+        _url("room", room.pk),
+        {"reason": "spam", "csrfmiddlewaretoken": csrf_client.cookies["csrftoken"].value},
     )
     assert response.status_code == 404
     assert not Report.objects.exists()

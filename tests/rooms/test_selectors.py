@@ -90,7 +90,7 @@ class TestHome:
             sections = selectors.home_sections(viewer=user)
             with CaptureQueriesContext(connection) as captured:
                 for room in [*sections.followed_live, *sections.live, *sections.upcoming]:
-                    room.host.handle, [rt.tag.name for rt in room.room_topics.all()], room.participant_count
+                    room.host.handle, [rt.tag.name for rt in room.card_topics], room.participant_count
             return len(captured)
 
         def add_rooms(count):
