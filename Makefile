@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint format bench-pages clean
+.PHONY: run demo test lint format bench-pages bench-room-events clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ format: $(VENV)/.installed-test
 
 bench-pages: $(VENV)/.installed-test
 	$(BIN)/python bench/pages.py
+
+# Starts its own daphne and throwaway database; needs PostgreSQL and Redis (REDIS_URL, DATABASE_URL).
+bench-room-events: $(VENV)/.installed-test
+	$(BIN)/python bench/room_events.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache

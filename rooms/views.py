@@ -14,12 +14,17 @@ from .forms import RoomForm
 from .models import Room, Tag
 
 ROOMS_PER_PAGE = 24
+# The home page shows a dozen cards a section, like the products' "live now" rows; each section
+# pages on. Every card costs render time, and home is the page everyone loads.
+HOME_ROOMS_PER_SECTION = 12
 POPULAR_TOPICS_SHOWN = 12
 
 
-def _paginate(request: HttpRequest, rooms: QuerySet[Room], param: str = "page") -> Page:
+def _paginate(
+    request: HttpRequest, rooms: QuerySet[Room], param: str = "page", per_page: int = ROOMS_PER_PAGE
+) -> Page:
     """One page of `rooms`, read from `?<param>=`, with links that keep the other query parameters."""
-    page = Paginator(rooms, ROOMS_PER_PAGE).get_page(request.GET.get(param))
+    page = Paginator(rooms, per_page).get_page(request.GET.get(param))
 
     def url_for(number: int) -> str:
         query = request.GET.copy()
@@ -36,11 +41,11 @@ def _forbidden(request: HttpRequest, error: ServiceError) -> HttpResponse:
 
 
 def home(request):
-    sections = selectors.home_sections(viewer=request.user)
+    sections = selectors.home_sections(viewer=request.user, followed_limit=HOME_ROOMS_PER_SECTION)
     context = {
         "followed_live": sections.followed_live,
-        "live_page": _paginate(request, sections.live, "page"),
-        "upcoming_page": _paginate(request, sections.upcoming, "upcoming_page"),
+        "live_page": _paginate(request, sections.live, "page", HOME_ROOMS_PER_SECTION),
+        "upcoming_page": _paginate(request, sections.upcoming, "upcoming_page", HOME_ROOMS_PER_SECTION),
         "popular_topics": selectors.tags_popular(limit=POPULAR_TOPICS_SHOWN),
     }
     return render(request, "rooms/home.html", context)

@@ -292,12 +292,12 @@ class TestLists:
         client.logout()
         assert "Live now from people you follow" not in client.get(reverse("home")).content.decode()
 
-    def test_home_paginates_live_rooms_24_at_a_time(self, client):
-        for _ in range(25):
+    def test_home_paginates_live_rooms_12_at_a_time(self, client):
+        for _ in range(13):
             RoomFactory()
         RoomFactory(scheduled=True, title="Upcoming one")
         first = client.get(reverse("home"))
-        assert cards(first) == 24 + 1
+        assert cards(first) == 12 + 1
         assert "?page=2" in first.content.decode()
         second = client.get(reverse("home"), {"page": 2})
         assert cards(second) == 1 + 1
@@ -305,12 +305,12 @@ class TestLists:
         assert client.get(reverse("home"), {"page": "junk"}).status_code == 200
 
     def test_upcoming_pages_separately(self, client):
-        for hours in range(1, 27):
+        for hours in range(1, 15):
             RoomFactory(
                 scheduled=True, scheduled_for=timezone.now() + timedelta(hours=hours), title=f"Up {hours:02}"
             )
         page = client.get(reverse("home"), {"upcoming_page": 2}).content.decode()
-        assert "Up 25" in page and "Up 26" in page and "Up 01" not in page
+        assert "Up 13" in page and "Up 14" in page and "Up 01" not in page
 
     def test_home_queries_do_not_grow_with_the_number_of_rooms(self, client, user):
         client.force_login(user)

@@ -1,0 +1,48 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "spaces_project.settings.production",
+    "SECRET_KEY": "k7#Qm2!vX9pLr4@Zt8$Wc1^Yn6&Bh3*Jd5(Fs0)Ge2_Ua7+Ro4=Ti9-Ek1~Ol",
+    "ALLOWED_HOSTS": "spaces.example.org",
+    "DATABASE_URL": "sqlite:////tmp/spaces-check.sqlite3",
+}
+
+
+def run_manage(*args: str, env: dict) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "REDIS_URL")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True
+    )
+
+
+def test_production_settings_pass_check_deploy_without_warnings():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "override, complaint",
+    [({"SECRET_KEY": ""}, "SECRET_KEY"), ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS")],
+)
+def test_production_refuses_unsafe_configuration(override, complaint):
+    result = run_manage("check", env={**PRODUCTION_ENV, **override})
+    assert result.returncode != 0
+    assert complaint in result.stderr
+
+
+def test_redis_channel_layer_avoids_the_known_redis_py_8_traps():
+    result = run_manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; h = settings.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0];"
+        "print(h['socket_timeout'], h['max_connections'] >= 500)",
+        env={"DJANGO_SETTINGS_MODULE": "spaces_project.settings.local", "REDIS_URL": "redis://127.0.0.1:6379/0"},
+    )
+    assert result.stdout.split()[-2:] == ["None", "True"], result.stdout + result.stderr
