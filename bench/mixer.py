@@ -194,14 +194,20 @@ def main() -> None:
             f"  {name:13s} best {min(runs):5.1f} %  median {statistics.median(runs):5.1f} %  "
             f"of one core | voices talking on average {facts['mean_talking']:.1f}, "
             f"uplink DTX packets {100 * facts['dtx_share']:.0f} %, encodes/tick {encodes_per_tick:.2f} "
-            f"(primes {stats['prime_encodes'] / ticks:.2f}), silent program frames "
-            f"{100 * stats['silent_frames'] / ticks / (1 + args.speakers):.0f} %, "
+            f"(primes {stats['prime_encodes'] / ticks:.2f}), encodes skipped for silence/tick "
+            f"{stats['silent_frames'] / ticks:.2f}, "
             f"downlink {8 * stats['downlink_bytes'] / args.seconds / (1 + args.speakers) / 1000:.1f} kbit/s "
             f"per stream, late {stats['late']}, lost {stats['lost']}"
         )
     headline = names[0]
     print(
-        f"headline: {headline} (every speaker sending continuously with natural pauses in each voice), "
+        f"headline: {headline} ("
+        + (
+            "every speaker sending continuously with natural pauses in each voice"
+            if args.active is None
+            else f"{args.active} speakers talking with natural pauses, the rest silent on stage"
+        )
+        + "), "
         f"median of {args.repeat} runs; target <= 15 % of one core"
     )
     summary = {

@@ -10,15 +10,20 @@ sockets live on.
 
 A message on the bus is an envelope ``{"event": {...}, "to": user_id|None, "close": code|None}``:
 ``to`` limits delivery to one person's sockets, ``close`` closes the matching sockets after the
-event is delivered. Consumers attached to the bus provide ``user_id``, ``async send_event_text(str)``
-and ``async close_from_bus(code)``.
+event is delivered. Event observers (an embedded room mixer) see every event of a room.
+
+Audio bundles from a room's mixer travel the same way on a second channel per room, as bytes: a
+4-byte receiver id (0 = the program mix) and the bundle (rooms/audio/wire.py). Each socket gets the
+stream it plays (`audio_receiver`), and the bytes are written as they came, never copied per socket.
 """
 
 import asyncio
 import json
 import logging
+import struct
 import weakref
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -31,43 +36,67 @@ RESYNC_EVENT = {"type": "room.resync"}
 
 class BusMember(Protocol):
     user_id: int | None
+    # Which audio stream the socket plays: 0 = the program mix, its user id = its mix-minus,
+    # None = no audio.
+    audio_receiver: int | None
 
-    async def send_event_text(self, text: str) -> None: ...
+    async def send_event(self, text: str, event: dict) -> None: ...
+
+    async def send_audio(self, bundle: bytes) -> None: ...
 
     async def close_from_bus(self, code: int) -> None: ...
+
+
+AUDIO_PREFIX = "spaces:audio:"
 
 
 def room_channel(room_id: int) -> str:
     return f"{CHANNEL_PREFIX}{room_id}"
 
 
+def audio_channel(room_id: int) -> str:
+    return f"{AUDIO_PREFIX}{room_id}"
+
+
 def envelope(event: dict, *, to: int | None = None, close: int | None = None) -> dict[str, Any]:
     return {"event": event, "to": to, "close": close}
 
 
+EventObserver = Callable[[dict], None]
+_RECEIVER = struct.Struct(">I")
+
+
 class _LoopFanout:
-    """The sockets of one event loop, by room, and an ordered queue of envelopes to deliver."""
+    """The sockets of one event loop, by room, and an ordered queue of messages to deliver."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.rooms: dict[int, set[BusMember]] = defaultdict(set)
-        self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        self.observers: dict[int, list[EventObserver]] = defaultdict(list)
+        self.queue: asyncio.Queue[tuple[int, str | bytes]] = asyncio.Queue()
         self.worker = loop.create_task(self._deliver_forever())
 
     async def _deliver_forever(self) -> None:
         while True:
             room_id, raw = await self.queue.get()
             try:
-                await self.deliver(room_id, raw)
+                if isinstance(raw, bytes):
+                    receiver, bundle = _RECEIVER.unpack_from(raw)[0], raw[_RECEIVER.size :]
+                    await self.deliver_audio(room_id, receiver, bundle)
+                else:
+                    await self.deliver(room_id, raw)
             except Exception:  # one bad message must not stop delivery for the process
                 logger.exception("room bus delivery failed for room %s", room_id)
 
     async def deliver(self, room_id: int, raw: str) -> None:
+        message = json.loads(raw)
+        event = message.get("event")
+        for observe in list(self.observers.get(room_id, ())):
+            if event:
+                observe(event)
         members = self.rooms.get(room_id)
         if not members:
             return
-        message = json.loads(raw)
-        event = message.get("event")
         text = json.dumps(event, ensure_ascii=False, separators=(",", ":")) if event else None
         to = message.get("to")
         close = message.get("close")
@@ -75,18 +104,47 @@ class _LoopFanout:
             if to is not None and member.user_id != to:
                 continue
             if text is not None:
-                await member.send_event_text(text)
+                await member.send_event(text, event)
             if close:
                 await member.close_from_bus(close)
+
+    async def deliver_audio(self, room_id: int, receiver: int, bundle: bytes) -> None:
+        for member in list(self.rooms.get(room_id, ())):
+            if member.audio_receiver == receiver:
+                await member.send_audio(bundle)
 
     async def deliver_to_all(self, event: dict) -> None:
         text = json.dumps(event)
         for members in list(self.rooms.values()):
             for member in list(members):
-                await member.send_event_text(text)
+                await member.send_event(text, event)
 
 
-class MemoryBus:
+class _BusBase:
+    """What both buses share: the per-loop fan-out and its observers."""
+
+    def _fanout(self) -> _LoopFanout:
+        raise NotImplementedError
+
+    def add_event_observer(self, room_id: int, observer: EventObserver) -> None:
+        self._fanout().observers[room_id].append(observer)
+
+    def remove_event_observer(self, room_id: int, observer: EventObserver) -> None:
+        observers = self._fanout().observers.get(room_id)
+        if observers and observer in observers:
+            observers.remove(observer)
+            if not observers:
+                del self._fanout().observers[room_id]
+
+    def has_local_members(self, room_id: int) -> bool:
+        return bool(self._fanout().rooms.get(room_id))
+
+    async def deliver_audio_locally(self, room_id: int, receiver: int, bundle: bytes) -> None:
+        """Hand a bundle to this process's sockets (the embedded mixer's way out)."""
+        await self._fanout().deliver_audio(room_id, receiver, bundle)
+
+
+class MemoryBus(_BusBase):
     """One process: publishing puts the envelope on the queue of the loop that holds the sockets."""
 
     def __init__(self) -> None:
@@ -115,11 +173,11 @@ class MemoryBus:
         """Send `message` to the room. Safe from any thread."""
         raw = json.dumps(message)
         for fanout in list(self._fanouts.values()):
-            if room_id in fanout.rooms and not fanout.loop.is_closed():
+            if (room_id in fanout.rooms or room_id in fanout.observers) and not fanout.loop.is_closed():
                 fanout.loop.call_soon_threadsafe(fanout.queue.put_nowait, (room_id, raw))
 
 
-class RedisBus:
+class RedisBus(_BusBase):
     """Many processes: Redis pub/sub, one subscription per room per process."""
 
     def __init__(self, url: str) -> None:
@@ -137,6 +195,9 @@ class RedisBus:
         if state is None:
             state = self._states[loop] = _RedisLoopState(self.url, loop)
         return state
+
+    def _fanout(self) -> _LoopFanout:
+        return self._state().fanout
 
     async def attach(self, room_id: int, member: BusMember) -> None:
         await self._state().attach(room_id, member)
@@ -164,7 +225,7 @@ class _RedisLoopState:
             self.fanout.rooms[room_id].add(member)
             await self._ensure_reader()
             if first:
-                await self.pubsub.subscribe(room_channel(room_id))
+                await self.pubsub.subscribe(room_channel(room_id), audio_channel(room_id))
 
     async def detach(self, room_id: int, member: BusMember) -> None:
         async with self.lock:
@@ -176,7 +237,7 @@ class _RedisLoopState:
                 del self.fanout.rooms[room_id]
                 if self.pubsub is not None:
                     try:
-                        await self.pubsub.unsubscribe(room_channel(room_id))
+                        await self.pubsub.unsubscribe(room_channel(room_id), audio_channel(room_id))
                     except Exception:
                         logger.warning("could not unsubscribe from room %s", room_id)
 
@@ -190,7 +251,9 @@ class _RedisLoopState:
 
         client = aioredis.Redis.from_url(self.url, socket_timeout=None, health_check_interval=15)
         self.pubsub = client.pubsub(ignore_subscribe_messages=True)
-        channels = [room_channel(room_id) for room_id in self.fanout.rooms]
+        channels = [
+            name for room_id in self.fanout.rooms for name in (room_channel(room_id), audio_channel(room_id))
+        ]
         if channels:
             await self.pubsub.subscribe(*channels)
 
@@ -205,9 +268,14 @@ class _RedisLoopState:
                 channel = message["channel"]
                 if isinstance(channel, bytes):
                     channel = channel.decode()
-                room_id = int(channel.removeprefix(CHANNEL_PREFIX))
                 data = message["data"]
-                self.fanout.queue.put_nowait((room_id, data.decode() if isinstance(data, bytes) else data))
+                if channel.startswith(AUDIO_PREFIX):
+                    self.fanout.queue.put_nowait((int(channel.removeprefix(AUDIO_PREFIX)), bytes(data)))
+                else:
+                    room_id = int(channel.removeprefix(CHANNEL_PREFIX))
+                    self.fanout.queue.put_nowait(
+                        (room_id, data.decode() if isinstance(data, bytes) else data)
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception:

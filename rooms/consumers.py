@@ -16,7 +16,9 @@ from django.conf import settings
 from spaces_project.errors import ServiceError
 
 from . import protocol, selectors, services
+from .audio import wire
 from .bus import get_bus
+from .mixing import get_audio_uplink
 from .presence import get_presence
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,9 @@ CLOSE_FOR_ERROR = {
 
 # Messages a person may send per second on one socket (a burst of twice that is allowed).
 MESSAGES_PER_SECOND = 20
+# Audio frames a speaker may send per second: 50 is real time; the rest absorbs a network burst.
+AUDIO_FRAMES_PER_SECOND = 50
+AUDIO_BURST = 100
 LISTENERS_BROADCAST_SECONDS = 0.5
 
 # Room id -> when this process may next try to claim the room's sweep (see RoomConsumer.sweep).
@@ -75,6 +80,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int
     user_id: int | None = None
     joined = False
+    on_stage = False
+    muted = True
 
     async def connect(self) -> None:
         self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
@@ -86,6 +93,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.tokens = float(MESSAGES_PER_SECOND * 2)
         self.tokens_at = time.monotonic()
+        self.audio_tokens = float(AUDIO_BURST)
+        self.audio_tokens_at = time.monotonic()
+        self.audio_dropped: dict[str, int] = {}
         # Accept first so that a refusal reaches the page as a close code it can explain.
         await self.accept()
         try:
@@ -96,6 +106,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await get_bus().attach(self.room_id, self)
         await get_presence().add(self.room_id, self.conn_id, self.user_id)
         self.joined = True
+        get_audio_uplink().room_opened(self.room_id)
         await self.send_snapshot()
         self.schedule_listeners_broadcast()
         self.watchdog = asyncio.get_running_loop().create_task(self.watch_heartbeats())
@@ -134,7 +145,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not self.joined:
             return
         if bytes_data is not None:
-            await self.send_error("binary_not_accepted", "This socket does not take binary frames.")
+            await self.receive_audio(bytes_data)
             return
         if not self.take_token():
             await self.send_error("rate_limited", "Too many messages; slow down.")
@@ -171,6 +182,34 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise ServiceError("sign_in_required", "Sign in to do that.")
         await database_sync_to_async(USER_ACTIONS[kind])(self.room_id, self.user, fields)
 
+    async def receive_audio(self, data: bytes) -> None:
+        """Forward a speaker's frame to the mixer; drop (and count) everything else, silently.
+
+        The mixer checks again against the stage it knows, so a frame that slips through in the
+        instant of a mute is still not heard.
+        """
+        if self.user_id is None or not self.on_stage or self.muted:
+            self.drop_audio("not_allowed")
+            return
+        now = time.monotonic()
+        self.audio_tokens = min(
+            AUDIO_BURST, self.audio_tokens + (now - self.audio_tokens_at) * AUDIO_FRAMES_PER_SECOND
+        )
+        self.audio_tokens_at = now
+        if self.audio_tokens < 1:
+            self.drop_audio("rate")
+            return
+        self.audio_tokens -= 1
+        try:
+            wire.decode_uplink(data)
+        except wire.WireError:
+            self.drop_audio("malformed")
+            return
+        await get_audio_uplink().send(self.room_id, wire.tag_user(self.user_id, data))
+
+    def drop_audio(self, reason: str) -> None:
+        self.audio_dropped[reason] = self.audio_dropped.get(reason, 0) + 1
+
     def take_token(self) -> bool:
         now = time.monotonic()
         self.tokens = min(MESSAGES_PER_SECOND * 2, self.tokens + (now - self.tokens_at) * MESSAGES_PER_SECOND)
@@ -202,12 +241,32 @@ class RoomConsumer(AsyncWebsocketConsumer):
             anonymous=present.anonymous,
         )
         state["heartbeat_seconds"] = heartbeat_seconds()
+        if state["you"] is not None:
+            self.track_self(state["you"])
         await self.send_json(state)
 
+    def track_self(self, participant: dict) -> None:
+        self.on_stage = participant["role"] in ("host", "cohost", "speaker")
+        self.muted = participant["muted"]
+
     # Called by the room bus.
-    async def send_event_text(self, text: str) -> None:
+    @property
+    def audio_receiver(self) -> int | None:
+        if not self.joined or self.closing:
+            return None
+        return self.user_id if self.on_stage else 0
+
+    async def send_event(self, text: str, event: dict) -> None:
         if self.joined and not self.closing:
+            if (
+                event.get("type") == "room.participant_updated"
+                and event["participant"]["user_id"] == self.user_id
+            ):
+                self.track_self(event["participant"])
             await self.send(text_data=text)
+
+    async def send_audio(self, bundle: bytes) -> None:
+        await self.send(bytes_data=bundle)
 
     async def close_from_bus(self, code: int) -> None:
         if self.joined and not self.closing:

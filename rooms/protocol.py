@@ -11,7 +11,14 @@ Frames
     Text frames are JSON objects with a ``type`` and, optionally, a ``ref`` (any string up to 64
     characters) that the server copies into an error frame about that message. Text frames longer
     than ``MAX_TEXT_FRAME_BYTES`` get an ``error`` frame with code ``too_large``; daphne itself closes
-    the connection (1009) for a message over 1 MiB. Binary frames carry audio (see ``rooms/audio``).
+    the connection (1009) for a message over 1 MiB.
+
+Audio
+    Binary frames carry audio, in the format of ``rooms/audio/wire.py``. A stage member who is not
+    muted sends one uplink frame per 20 ms; every other binary frame (a listener's, a muted
+    speaker's, a malformed or oversized one, more than 50 a second beyond a burst of 100) is
+    dropped and counted, with no reply. The server sends downlink bundles (~60 ms each): the
+    program mix to listeners, and to each stage member the mix without their own voice.
 
 Client -> server messages (``type``: fields)
     heartbeat:                        every ``heartbeat_seconds`` (told in the snapshot)
@@ -46,6 +53,8 @@ Server -> client events (``type``: fields)
     room.links:           links
     room.settings:        speaker_policy
     room.ended:           — the host ended the room; the socket then closes with ``CLOSE_ENDED``
+    room.levels:          levels — [[user_id, 0..1], ...] who is speaking how loudly, ~4 a second,
+                          sent only when it changes (people below 0.05 are left out)
     room.resync:          — the server lost events (for example Redis restarted); ask for a snapshot
     error:                code, message, ref (the ``ref`` of the message it answers, if any)
 
@@ -125,6 +134,7 @@ EVENTS = (
     "room.links",
     "room.settings",
     "room.ended",
+    "room.levels",
     "room.resync",
     "error",
 )

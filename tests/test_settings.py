@@ -43,6 +43,9 @@ def test_redis_channel_layer_avoids_the_known_redis_py_8_traps():
         "-c",
         "from django.conf import settings; h = settings.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0];"
         "print(h['socket_timeout'], h['max_connections'] >= 500)",
-        env={"DJANGO_SETTINGS_MODULE": "spaces_project.settings.local", "REDIS_URL": "redis://127.0.0.1:6379/0"},
+        env={
+            "DJANGO_SETTINGS_MODULE": "spaces_project.settings.local",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+        },
     )
     assert result.stdout.split()[-2:] == ["None", "True"], result.stdout + result.stderr

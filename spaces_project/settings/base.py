@@ -141,6 +141,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Spaces <noreply@local
 MIN_FOLLOWERS_TO_HOST = int(os.environ.get("MIN_FOLLOWERS_TO_HOST", "0"))
 # Room sockets beat this often; a connection that misses two beats leaves the roster.
 ROOM_HEARTBEAT_SECONDS = float(os.environ.get("ROOM_HEARTBEAT_SECONDS", "10"))
+# Where room mixers run: "embedded" (in the web process) or "external" (`manage.py run_mixer`
+# processes, which need Redis). Empty: external when REDIS_URL is set, embedded otherwise.
+AUDIO_MIXER = os.environ.get("AUDIO_MIXER", "")
 
 # Redis is optional: without it the channel layer lives in memory and Celery runs
 # tasks in-process, so one command runs the whole site on one machine.

@@ -400,14 +400,6 @@ async def test_bad_messages_get_an_error_frame_and_change_nothing(frame, code):
     await g.close()
 
 
-async def test_binary_frames_are_refused_on_the_event_socket():
-    room = await make_room()
-    g = await join(room.pk, await make_user())
-    await g.communicator.send_to(bytes_data=b"\x00\x01")
-    assert (await g.wait_for("error"))["code"] == "binary_not_accepted"
-    await g.close()
-
-
 async def test_flooding_gets_rate_limited():
     room = await make_room()
     g = await join(room.pk, await make_user())

@@ -114,3 +114,19 @@ async def join(room_id: int, user=None) -> RoomSocket:
     snapshot = await socket.wait_for("room.snapshot")
     socket.snapshot = snapshot
     return socket
+
+
+async def next_bundle(socket: RoomSocket, timeout: float = 3) -> bytes:
+    """The next binary (audio) frame on the socket; text events on the way are kept in `seen`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise AssertionError("no audio within the time")
+        frame = await socket.communicator.receive_output(remaining)
+        if frame["type"] == "websocket.close":
+            raise ConnectionClosed(frame.get("code"))
+        if frame.get("bytes") is not None:
+            return frame["bytes"]
+        socket.seen.append(json.loads(frame["text"]))

@@ -1,0 +1,134 @@
+"""Drive one room's mixer on a 20 ms clock inside an asyncio loop. No Django here.
+
+The runner owns a `RoomMixer` and keeps it fed: uplink frames are pushed as they arrive, the stage
+(who may be heard, who gets a mix-minus stream) follows the room's events and a periodic reload,
+and every 20 ms `tick` runs and its bundles go to `send_bundle`. Speaking levels go to
+`send_levels` a few times a second, only when they changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from . import wire
+from .mixer import RoomMixer
+
+logger = logging.getLogger(__name__)
+
+StageLoader = Callable[[], Awaitable[tuple[set[int], set[int]]]]
+BundleSink = Callable[[int, bytes], Awaitable[None]]
+LevelsSink = Callable[[dict[int, float]], Awaitable[None]]
+
+TICK_S = wire.FRAME_MS / 1000
+LEVELS_EVERY_TICKS = 12  # about four updates a second
+STAGE_RELOAD_S = 2.0
+# If the loop falls this far behind (a stalled process), skip ahead instead of bursting to catch up.
+MAX_LAG_S = 0.2
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+class RoomAudioRunner:
+    def __init__(
+        self,
+        room_id: int,
+        *,
+        load_stage: StageLoader,
+        send_bundle: BundleSink,
+        send_levels: LevelsSink,
+        mixer: RoomMixer | None = None,
+    ) -> None:
+        self.room_id = room_id
+        self.mixer = mixer or RoomMixer()
+        self.load_stage = load_stage
+        self.send_bundle = send_bundle
+        self.send_levels = send_levels
+        self.stopped = asyncio.Event()
+        self._last_levels: dict[int, float] = {}
+        self._stage_roles: dict[int, tuple[bool, bool]] = {}  # user -> (on stage, muted)
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def push(self, tagged: bytes) -> None:
+        self.mixer.push_tagged(tagged, now_ms())
+
+    def observe_event(self, event: dict) -> None:
+        """Apply a room event at once, so a mute or a demotion silences the next tick."""
+        kind = event.get("type")
+        if kind == "room.participant_updated":
+            person = event["participant"]
+            on_stage = person["role"] in ("host", "cohost", "speaker")
+            self._stage_roles[person["user_id"]] = (on_stage, bool(person["muted"]))
+            self._apply_stage()
+        elif kind == "room.participant_left":
+            # A stage member whose connection dropped keeps their place; their frames just stop.
+            pass
+        elif kind == "room.ended":
+            self.stop()
+
+    def set_stage(self, stage: set[int], allowed: set[int]) -> None:
+        self._stage_roles = {user: (True, user not in allowed) for user in stage}
+        self._apply_stage()
+
+    def _apply_stage(self) -> None:
+        stage = {user for user, (on, _) in self._stage_roles.items() if on}
+        allowed = {user for user, (on, muted) in self._stage_roles.items() if on and not muted}
+        self.mixer.set_stage(stage)
+        self.mixer.set_allowed(allowed)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    # -- the clock ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        reloader = loop.create_task(self._reload_stage_forever())
+        try:
+            await self._tick_forever(loop)
+        finally:
+            reloader.cancel()
+
+    async def _tick_forever(self, loop: asyncio.AbstractEventLoop) -> None:
+        next_at = loop.time()
+        ticks = 0
+        while not self.stopped.is_set():
+            next_at += TICK_S
+            delay = next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif -delay > MAX_LAG_S:
+                next_at = loop.time()
+            try:
+                for receiver, bundle in self.mixer.tick(now_ms()):
+                    await self.send_bundle(receiver, bundle)
+                ticks += 1
+                if ticks % LEVELS_EVERY_TICKS == 0:
+                    await self._publish_levels()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("mixer tick failed in room %s", self.room_id)
+
+    async def _publish_levels(self) -> None:
+        levels = {user: round(level, 2) for user, level in self.mixer.levels().items() if level >= 0.05}
+        if levels != self._last_levels:
+            self._last_levels = levels
+            await self.send_levels(levels)
+
+    async def _reload_stage_forever(self) -> None:
+        """Events make changes immediate; the reload makes the mixer right even if one was missed."""
+        while not self.stopped.is_set():
+            try:
+                stage, allowed = await self.load_stage()
+                self.set_stage(stage, allowed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("could not load the stage of room %s", self.room_id)
+            await asyncio.sleep(STAGE_RELOAD_S)

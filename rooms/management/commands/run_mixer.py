@@ -1,0 +1,30 @@
+import asyncio
+import os
+import signal
+import socket
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from rooms.mixing import MixerProcess
+
+
+class Command(BaseCommand):
+    help = "Mix the audio of live rooms. Run several: they share rooms through leases in Redis."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", default=f"{socket.gethostname()}:{os.getpid()}")
+        parser.add_argument("--max-rooms", type=int, default=200)
+
+    def handle(self, *args, name, max_rooms, **options):
+        if not settings.REDIS_URL:
+            raise CommandError("run_mixer needs REDIS_URL; without Redis the web process mixes rooms itself.")
+        self.stdout.write(f"mixer {name} running")
+        asyncio.run(self._run(name, max_rooms))
+
+    async def _run(self, name: str, max_rooms: int) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await MixerProcess(settings.REDIS_URL, name=name, max_rooms=max_rooms).run(stop=stop)

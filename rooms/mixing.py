@@ -1,0 +1,310 @@
+"""Where room mixers run, and how audio reaches them and comes back.
+
+Two modes, chosen by whether Redis is configured (``settings.AUDIO_MIXER``):
+
+* ``external`` (Redis): ``manage.py run_mixer`` processes hold the room mixers. A web process
+  publishes each allowed uplink frame on ``spaces:up:<room>``; the mixer holding that room's lease
+  publishes bundles on ``spaces:audio:<room>``, which each web process receives once and writes to
+  its own sockets (rooms/bus.py). Several mixer processes share rooms through leases in Redis; a
+  mixer that dies stops renewing, and another takes its rooms over.
+* ``embedded`` (no Redis): the mixer of a room runs as a task in the web process's event loop, so
+  ``make run`` gives working audio on one machine with no server besides itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from .audio.runner import RoomAudioRunner
+from .bus import get_bus
+from .models import Participant, Room
+
+logger = logging.getLogger(__name__)
+
+UPLINK_PREFIX = "spaces:up:"
+AUDIO_PREFIX = "spaces:audio:"
+# An embedded mixer with no socket left in its room stops after this long.
+EMBEDDED_IDLE_S = 30.0
+
+
+def mixer_mode() -> str:
+    return getattr(settings, "AUDIO_MIXER", "") or ("external" if settings.REDIS_URL else "embedded")
+
+
+def load_stage(room_id: int) -> tuple[set[int], set[int]]:
+    """(everyone on stage, those of them who are unmuted). Raise Room.DoesNotExist if gone."""
+    rows = Participant.objects.filter(
+        room_id=room_id, role__in=Participant.STAGE_ROLES, is_removed=False, room__state=Room.State.LIVE
+    ).values_list("user_id", "is_muted")
+    stage = {user for user, _ in rows}
+    return stage, {user for user, muted in rows if not muted}
+
+
+def room_is_live(room_id: int) -> bool:
+    return Room.objects.filter(pk=room_id, state=Room.State.LIVE).exists()
+
+
+def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
+    async def loader():
+        return await database_sync_to_async(load_stage)(room_id)
+
+    return RoomAudioRunner(room_id, load_stage=loader, send_bundle=send_bundle, send_levels=send_levels)
+
+
+def levels_event(levels: dict[int, float]) -> dict:
+    return {"type": "room.levels", "levels": [[user, level] for user, level in sorted(levels.items())]}
+
+
+# -- embedded mode ---------------------------------------------------------------------------
+
+
+class EmbeddedMixers:
+    """Room mixers running in this process, one per room per event loop."""
+
+    def __init__(self) -> None:
+        self._runners: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def _for_loop(self) -> dict[int, RoomAudioRunner]:
+        loop = asyncio.get_running_loop()
+        runners = self._runners.get(loop)
+        if runners is None:
+            runners = self._runners[loop] = {}
+        return runners
+
+    def ensure(self, room_id: int) -> RoomAudioRunner:
+        runners = self._for_loop()
+        runner = runners.get(room_id)
+        if runner is None or runner.stopped.is_set():
+            bus = get_bus()
+
+            async def send_bundle(receiver: int, bundle: bytes) -> None:
+                await bus.deliver_audio_locally(room_id, receiver, bundle)
+
+            async def send_levels(levels: dict[int, float]) -> None:
+                bus.publish(room_id, {"event": levels_event(levels)})
+
+            runner = runners[room_id] = make_runner(room_id, send_bundle=send_bundle, send_levels=send_levels)
+            asyncio.get_running_loop().create_task(self._run(room_id, runner))
+        return runner
+
+    async def _run(self, room_id: int, runner: RoomAudioRunner) -> None:
+        bus = get_bus()
+        bus.add_event_observer(room_id, runner.observe_event)
+        watcher = asyncio.get_running_loop().create_task(self._stop_when_idle(room_id, runner))
+        try:
+            await runner.run()
+        finally:
+            watcher.cancel()
+            bus.remove_event_observer(room_id, runner.observe_event)
+            if self._for_loop().get(room_id) is runner:
+                del self._for_loop()[room_id]
+
+    async def _stop_when_idle(self, room_id: int, runner: RoomAudioRunner) -> None:
+        idle_since = None
+        loop = asyncio.get_running_loop()
+        while not runner.stopped.is_set():
+            await asyncio.sleep(1.0)
+            if get_bus().has_local_members(room_id):
+                idle_since = None
+            elif idle_since is None:
+                idle_since = loop.time()
+            elif loop.time() - idle_since > EMBEDDED_IDLE_S:
+                runner.stop()
+
+    def push(self, room_id: int, tagged: bytes) -> None:
+        runner = self._for_loop().get(room_id)
+        if runner is not None:
+            runner.push(tagged)
+
+
+# -- external mode: the web side -------------------------------------------------------------
+
+
+class RedisUplink:
+    """Publish uplink frames for the mixer process that holds the room."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def _client(self):
+        import redis.asyncio as aioredis
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = aioredis.Redis.from_url(
+                self.url,
+                socket_timeout=None,
+                max_connections=int(getattr(settings, "REDIS_MAX_CONNECTIONS", 1000)),
+            )
+        return client
+
+    async def send(self, room_id: int, tagged: bytes) -> None:
+        await self._client().publish(f"{UPLINK_PREFIX}{room_id}", tagged)
+
+
+class AudioUplink:
+    """The one way a web process hands an allowed speaker's frame to the room's mixer."""
+
+    def __init__(self) -> None:
+        self.embedded = EmbeddedMixers() if mixer_mode() == "embedded" else None
+        self.redis = RedisUplink(settings.REDIS_URL) if self.embedded is None else None
+
+    def room_opened(self, room_id: int) -> None:
+        """A socket joined a live room: make sure an embedded mixer runs for it."""
+        if self.embedded is not None:
+            self.embedded.ensure(room_id)
+
+    async def send(self, room_id: int, tagged: bytes) -> None:
+        if self.embedded is not None:
+            self.embedded.push(room_id, tagged)
+        else:
+            await self.redis.send(room_id, tagged)
+
+
+_uplink: AudioUplink | None = None
+
+
+def get_audio_uplink() -> AudioUplink:
+    global _uplink
+    embedded = mixer_mode() == "embedded"
+    if _uplink is None or (_uplink.embedded is not None) != embedded:  # settings changed (tests)
+        _uplink = AudioUplink()
+    return _uplink
+
+
+# -- external mode: the mixer process --------------------------------------------------------
+
+LEASE_PREFIX = "spaces:mixer:lease:"
+LEASE_MS = 3000
+RENEW_EVERY_S = 1.0
+# Renew only a lease we still hold; give it up only if it is ours.
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def live_room_ids() -> list[int]:
+    return list(Room.objects.filter(state=Room.State.LIVE).values_list("pk", flat=True))
+
+
+class MixerProcess:
+    """Hold the leases of as many live rooms as this process can get, and mix them.
+
+    Every RENEW_EVERY_S it renews its leases (a lease it lost stops that room's mixer) and tries to
+    take the lease of every live room nobody holds, so a dead process's rooms move within
+    LEASE_MS + RENEW_EVERY_S.
+    """
+
+    def __init__(self, url: str, *, name: str, max_rooms: int = 200) -> None:
+        import redis.asyncio as aioredis
+
+        self.url = url
+        self.name = name
+        self.max_rooms = max_rooms
+        self.redis = aioredis.Redis.from_url(url, socket_timeout=None)
+        self.renew = self.redis.register_script(_RENEW)
+        self.release = self.redis.register_script(_RELEASE)
+        self.runners: dict[int, RoomAudioRunner] = {}
+        self.tasks: dict[int, asyncio.Task] = {}
+        self.pubsub = None
+
+    async def run(self, *, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await self.pubsub.subscribe("spaces:mixer:hello")  # a pubsub needs a channel to read
+        reader = asyncio.get_running_loop().create_task(self._read_forever())
+        try:
+            while not stop.is_set():
+                try:
+                    await self._keep_leases()
+                except Exception:
+                    logger.exception("mixer %s: lease round failed", self.name)
+                try:
+                    await asyncio.wait_for(stop.wait(), RENEW_EVERY_S)
+                except TimeoutError:
+                    pass
+        finally:
+            reader.cancel()
+            for room_id in list(self.runners):
+                await self._drop(room_id)
+
+    async def _keep_leases(self) -> None:
+        for room_id in list(self.runners):
+            held = await self.renew(keys=[f"{LEASE_PREFIX}{room_id}"], args=[self.name, LEASE_MS])
+            if not held or self.runners[room_id].stopped.is_set():
+                await self._drop(room_id)
+        live = await database_sync_to_async(live_room_ids)()
+        for room_id in set(self.runners) - set(live):
+            await self._drop(room_id)
+        for room_id in live:
+            if room_id in self.runners or len(self.runners) >= self.max_rooms:
+                continue
+            if await self.redis.set(f"{LEASE_PREFIX}{room_id}", self.name, nx=True, px=LEASE_MS):
+                await self._take(room_id)
+
+    async def _take(self, room_id: int) -> None:
+        async def send_bundle(receiver: int, bundle: bytes) -> None:
+            await self.redis.publish(f"{AUDIO_PREFIX}{room_id}", receiver.to_bytes(4, "big") + bundle)
+
+        async def send_levels(levels: dict[int, float]) -> None:
+            message = {"event": levels_event(levels), "to": None, "close": None}
+            await self.redis.publish(f"spaces:room:{room_id}", json.dumps(message))
+
+        runner = make_runner(room_id, send_bundle=send_bundle, send_levels=send_levels)
+        self.runners[room_id] = runner
+        await self.pubsub.subscribe(f"{UPLINK_PREFIX}{room_id}", f"spaces:room:{room_id}")
+        self.tasks[room_id] = asyncio.get_running_loop().create_task(runner.run())
+        logger.info("mixer %s: took room %s", self.name, room_id)
+
+    async def _drop(self, room_id: int) -> None:
+        runner = self.runners.pop(room_id, None)
+        task = self.tasks.pop(room_id, None)
+        if runner is not None:
+            runner.stop()
+        if task is not None:
+            task.cancel()
+        try:
+            await self.pubsub.unsubscribe(f"{UPLINK_PREFIX}{room_id}", f"spaces:room:{room_id}")
+            await self.release(keys=[f"{LEASE_PREFIX}{room_id}"], args=[self.name])
+        except Exception:
+            logger.warning("mixer %s: could not release room %s", self.name, room_id)
+        logger.info("mixer %s: released room %s", self.name, room_id)
+
+    async def _read_forever(self) -> None:
+        while True:
+            try:
+                message = await self.pubsub.get_message(timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("mixer %s: lost Redis; resubscribing", self.name)
+                await asyncio.sleep(0.5)
+                try:
+                    await self.pubsub.subscribe(
+                        "spaces:mixer:hello",
+                        *(f"{UPLINK_PREFIX}{r}" for r in self.runners),
+                        *(f"spaces:room:{r}" for r in self.runners),
+                    )
+                except Exception:
+                    pass
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            channel = message["channel"].decode()
+            if channel.startswith(UPLINK_PREFIX):
+                runner = self.runners.get(int(channel.removeprefix(UPLINK_PREFIX)))
+                if runner is not None:
+                    runner.push(message["data"])
+            elif channel.startswith("spaces:room:"):
+                runner = self.runners.get(int(channel.removeprefix("spaces:room:")))
+                if runner is not None:
+                    event = json.loads(message["data"]).get("event")
+                    if event:
+                        runner.observe_event(event)
