@@ -22,8 +22,7 @@ $(VENV)/.installed-test: requirements.txt requirements-test.txt | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	@echo "Spaces is running at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) spaces_project.asgi:application
+	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 demo: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput

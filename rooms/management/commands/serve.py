@@ -1,0 +1,74 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the whole application: daphne (pages and websockets) and, when Redis is configured, "
+        "a room mixer process and a Celery worker. Without Redis the web process mixes rooms and "
+        "runs tasks itself. Ctrl-C stops everything."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", default="8000")
+
+    def handle(self, *args, host, port, **options):
+        python = sys.executable
+        bin_dir = os.path.dirname(python)
+        commands = {
+            "web": [
+                os.path.join(bin_dir, "daphne"),
+                "-b",
+                host,
+                "-p",
+                str(port),
+                "spaces_project.asgi:application",
+            ]
+        }
+        if settings.REDIS_URL:
+            commands["mixer"] = [python, "manage.py", "run_mixer"]
+            commands["worker"] = [
+                os.path.join(bin_dir, "celery"),
+                "-A",
+                "spaces_project",
+                "worker",
+                "-l",
+                "info",
+                "-c",
+                "2",
+            ]
+        processes = {name: subprocess.Popen(command) for name, command in commands.items()}
+        self.stdout.write(
+            f"Spaces is running at http://{host}:{port}/ ({', '.join(processes)}); Ctrl-C stops it."
+        )
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        self.stderr.write(f"{name} exited with {process.returncode}; stopping.")
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.terminate()
+            for process in processes.values():
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
