@@ -119,6 +119,8 @@ class Client:
         try:
             async for raw in self.ws:
                 now = time.monotonic()
+                if isinstance(raw, bytes):
+                    continue  # audio (rooms/audio); this benchmark times events only
                 event = json.loads(raw)
                 key = event_key(event)
                 if key is not None:

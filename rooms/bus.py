@@ -30,8 +30,19 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_PREFIX = "spaces:room:"
 RESYNC_EVENT = {"type": "room.resync"}
+
+
+def namespace() -> str:
+    """The prefix of every pub/sub channel: Redis scopes keys by database number, but not pub/sub
+    channels, so two sites (or test runs) on one Redis must not hear each other's rooms."""
+    from urllib.parse import urlparse
+
+    database = (urlparse(settings.REDIS_URL).path or "/0").strip("/") or "0"
+    return f"spaces:{database}:"
+
+
+CHANNEL_PREFIX = namespace() + "room:"
 
 
 class BusMember(Protocol):
@@ -47,7 +58,7 @@ class BusMember(Protocol):
     async def close_from_bus(self, code: int) -> None: ...
 
 
-AUDIO_PREFIX = "spaces:audio:"
+AUDIO_PREFIX = namespace() + "audio:"
 
 
 def room_channel(room_id: int) -> str:
@@ -103,15 +114,23 @@ class _LoopFanout:
         for member in list(members):
             if to is not None and member.user_id != to:
                 continue
-            if text is not None:
-                await member.send_event(text, event)
-            if close:
-                await member.close_from_bus(close)
+            # A socket that closed while the event went out raises (autobahn's Disconnected);
+            # it must not cost the members after it in this loop their copy.
+            try:
+                if text is not None:
+                    await member.send_event(text, event)
+                if close:
+                    await member.close_from_bus(close)
+            except Exception:
+                logger.debug("room bus could not deliver to one member of room %s", room_id, exc_info=True)
 
     async def deliver_audio(self, room_id: int, receiver: int, bundle: bytes) -> None:
         for member in list(self.rooms.get(room_id, ())):
             if member.audio_receiver == receiver:
-                await member.send_audio(bundle)
+                try:
+                    await member.send_audio(bundle)
+                except Exception:  # a socket closing mid-send must not cost the others
+                    logger.debug("could not send audio to one member of room %s", room_id, exc_info=True)
 
     async def deliver_to_all(self, event: dict) -> None:
         text = json.dumps(event)

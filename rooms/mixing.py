@@ -22,13 +22,12 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from .audio.runner import RoomAudioRunner
-from .bus import get_bus
+from .bus import AUDIO_PREFIX, CHANNEL_PREFIX, get_bus, namespace
 from .models import Participant, Room
 
 logger = logging.getLogger(__name__)
 
-UPLINK_PREFIX = "spaces:up:"
-AUDIO_PREFIX = "spaces:audio:"
+UPLINK_PREFIX = namespace() + "up:"
 # An embedded mixer with no socket left in its room stops after this long.
 EMBEDDED_IDLE_S = 30.0
 
@@ -142,7 +141,7 @@ class RedisUplink:
             client = self._clients[loop] = aioredis.Redis.from_url(
                 self.url,
                 socket_timeout=None,
-                max_connections=int(getattr(settings, "REDIS_MAX_CONNECTIONS", 1000)),
+                max_connections=settings.REDIS_MAX_CONNECTIONS,
             )
         return client
 
@@ -183,6 +182,7 @@ def get_audio_uplink() -> AudioUplink:
 # -- external mode: the mixer process --------------------------------------------------------
 
 LEASE_PREFIX = "spaces:mixer:lease:"
+HELLO_CHANNEL = namespace() + "mixer:hello"
 LEASE_MS = 3000
 RENEW_EVERY_S = 1.0
 # Renew only a lease we still hold; give it up only if it is ours.
@@ -218,7 +218,7 @@ class MixerProcess:
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await self.pubsub.subscribe("spaces:mixer:hello")  # a pubsub needs a channel to read
+        await self.pubsub.subscribe(HELLO_CHANNEL)  # a pubsub needs a channel to read
         reader = asyncio.get_running_loop().create_task(self._read_forever())
         try:
             while not stop.is_set():
@@ -255,11 +255,11 @@ class MixerProcess:
 
         async def send_levels(levels: dict[int, float]) -> None:
             message = {"event": levels_event(levels), "to": None, "close": None}
-            await self.redis.publish(f"spaces:room:{room_id}", json.dumps(message))
+            await self.redis.publish(f"{CHANNEL_PREFIX}{room_id}", json.dumps(message))
 
         runner = make_runner(room_id, send_bundle=send_bundle, send_levels=send_levels)
         self.runners[room_id] = runner
-        await self.pubsub.subscribe(f"{UPLINK_PREFIX}{room_id}", f"spaces:room:{room_id}")
+        await self.pubsub.subscribe(f"{UPLINK_PREFIX}{room_id}", f"{CHANNEL_PREFIX}{room_id}")
         self.tasks[room_id] = asyncio.get_running_loop().create_task(runner.run())
         logger.info("mixer %s: took room %s", self.name, room_id)
 
@@ -271,7 +271,7 @@ class MixerProcess:
         if task is not None:
             task.cancel()
         try:
-            await self.pubsub.unsubscribe(f"{UPLINK_PREFIX}{room_id}", f"spaces:room:{room_id}")
+            await self.pubsub.unsubscribe(f"{UPLINK_PREFIX}{room_id}", f"{CHANNEL_PREFIX}{room_id}")
             await self.release(keys=[f"{LEASE_PREFIX}{room_id}"], args=[self.name])
         except Exception:
             logger.warning("mixer %s: could not release room %s", self.name, room_id)
@@ -288,9 +288,9 @@ class MixerProcess:
                 await asyncio.sleep(0.5)
                 try:
                     await self.pubsub.subscribe(
-                        "spaces:mixer:hello",
+                        HELLO_CHANNEL,
                         *(f"{UPLINK_PREFIX}{r}" for r in self.runners),
-                        *(f"spaces:room:{r}" for r in self.runners),
+                        *(f"{CHANNEL_PREFIX}{r}" for r in self.runners),
                     )
                 except Exception:
                     pass
@@ -302,8 +302,8 @@ class MixerProcess:
                 runner = self.runners.get(int(channel.removeprefix(UPLINK_PREFIX)))
                 if runner is not None:
                     runner.push(message["data"])
-            elif channel.startswith("spaces:room:"):
-                runner = self.runners.get(int(channel.removeprefix("spaces:room:")))
+            elif channel.startswith(CHANNEL_PREFIX):
+                runner = self.runners.get(int(channel.removeprefix(CHANNEL_PREFIX)))
                 if runner is not None:
                     event = json.loads(message["data"]).get("event")
                     if event:

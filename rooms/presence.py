@@ -149,11 +149,16 @@ class RedisPresence:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = aioredis.Redis.from_url(
+            # A blocking pool: when a thousand sockets leave at once, more commands are in flight
+            # than the pool holds, and the plain pool raised MaxConnectionsError for the excess
+            # (bench/room_events.py). These wait for a free connection instead.
+            pool = aioredis.BlockingConnectionPool.from_url(
                 self.url,
                 socket_timeout=None,
-                max_connections=int(getattr(settings, "REDIS_MAX_CONNECTIONS", 1000)),
+                max_connections=settings.REDIS_MAX_CONNECTIONS,
+                timeout=20,
             )
+            client = aioredis.Redis(connection_pool=pool)
             client.add_script = client.register_script(_ADD)
             client.remove_script = client.register_script(_REMOVE)
             self._clients[loop] = client

@@ -106,7 +106,9 @@ class RoomAudioRunner:
                 next_at = loop.time()
             try:
                 for receiver, bundle in self.mixer.tick(now_ms()):
-                    await self.send_bundle(receiver, bundle)
+                    # Silence costs nothing on the wire: players treat a gap as quiet.
+                    if not wire.bundle_is_silent(bundle):
+                        await self.send_bundle(receiver, bundle)
                 ticks += 1
                 if ticks % LEVELS_EVERY_TICKS == 0:
                     await self._publish_levels()

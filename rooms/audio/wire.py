@@ -168,3 +168,9 @@ def opus_packet_samples(packet: bytes) -> int:
     if samples > 5760:  # 120 ms, the longest packet RFC 6716 allows
         raise WireError("Opus packet longer than 120 ms")
     return samples
+
+
+def bundle_is_silent(data: bytes) -> bool:
+    """True when every frame of the bundle is "no packet" (length 0)."""
+    count = data[_DOWNLINK_HEADER.size - 1]
+    return len(data) == _DOWNLINK_HEADER.size + count * _LENGTH.size

@@ -148,6 +148,7 @@ AUDIO_MIXER = os.environ.get("AUDIO_MIXER", "")
 # Redis is optional: without it the channel layer lives in memory and Celery runs
 # tasks in-process, so one command runs the whole site on one machine.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_MAX_CONNECTIONS = int(os.environ.get("REDIS_MAX_CONNECTIONS", "1000"))
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -160,7 +161,7 @@ if REDIS_URL:
                         # every consumer idle that long (channels_redis#422).
                         "socket_timeout": None,
                         # redis-py 8 caps the async pool at 100: a reconnect burst fails.
-                        "max_connections": int(os.environ.get("REDIS_MAX_CONNECTIONS", "1000")),
+                        "max_connections": REDIS_MAX_CONNECTIONS,
                     }
                 ],
                 "capacity": 300,

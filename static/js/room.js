@@ -146,7 +146,10 @@ class LiveRoom {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
     const socket = new WebSocket(`${scheme}//${window.location.host}${this.wsPath}`);
     this.socket = socket;
+    socket.binaryType = "arraybuffer";
     socket.addEventListener("message", (event) => {
+      // Binary frames are audio (rooms/audio/wire.py), for the audio player, not for the page.
+      if (typeof event.data !== "string") return;
       let data;
       try {
         data = JSON.parse(event.data);
@@ -239,6 +242,8 @@ class LiveRoom {
         return this.renderTools();
       case "room.ended":
         return this.showEnded();
+      case "room.levels":
+        return this.showLevels(event.levels);
       case "room.resync":
         return this.send("snapshot.request");
       case "error":
@@ -748,6 +753,17 @@ class LiveRoom {
       this.el.floatArea.append(bubble);
     }
     setTimeout(() => bubble.remove(), REACTION_SHOWN_MS);
+  }
+
+  // Who is speaking: a ring on the avatar that grows with the voice. People absent from the
+  // list are quiet (the server leaves out levels below 0.05 and sends only changes).
+  showLevels(levels) {
+    const loud = new Map(levels.map(([userId, level]) => [String(userId), level]));
+    for (const member of this.el.stage.children) {
+      const level = loud.get(member.dataset.userId) || 0;
+      member.classList.toggle("is-speaking", level > 0);
+      member.style.setProperty("--level", level.toFixed(2));
+    }
   }
 
   // -- the end of the room, or of being in it -------------------------------------------------

@@ -20,9 +20,13 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.db import connection
+from playwright.sync_api import expect
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 20
+
+# Events cross two processes (and Redis, when set): a loaded CI machine needs more than 5 s.
+expect.set_options(timeout=10_000)
 
 
 class AsgiLiveServer:

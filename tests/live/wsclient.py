@@ -29,6 +29,7 @@ class RoomSocket:
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
         self.seen: list[dict] = []
+        self.audio_frames = 0
 
     async def send(self, message: dict) -> None:
         await self.communicator.send_to(text_data=json.dumps(message))
@@ -37,9 +38,16 @@ class RoomSocket:
         await self.communicator.send_to(text_data=text)
 
     async def receive(self, timeout: float = 3) -> dict:
-        frame = await self.communicator.receive_output(timeout)
-        if frame["type"] == "websocket.close":
-            raise ConnectionClosed(frame.get("code"))
+        """The next event; audio frames on the way are counted and skipped."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self.communicator.receive_output(max(deadline - loop.time(), 0.001))
+            if frame["type"] == "websocket.close":
+                raise ConnectionClosed(frame.get("code"))
+            if frame.get("text") is not None:
+                break
+            self.audio_frames += 1
         event = json.loads(frame["text"])
         self.seen.append(event)
         return event
