@@ -74,6 +74,15 @@ def _user_actions() -> dict:
 
 
 USER_ACTIONS = _user_actions()
+# Actions that move someone between the stage and the audience (or out of the room).
+AUDIENCE_CHANGING = {
+    "request.approve",
+    "invite.accept",
+    "speaker.to_audience",
+    "participant.remove",
+    "cohost.add",
+    "cohost.remove",
+}
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -181,6 +190,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.user_id is None:
             raise ServiceError("sign_in_required", "Sign in to do that.")
         await database_sync_to_async(USER_ACTIONS[kind])(self.room_id, self.user, fields)
+        if kind in AUDIENCE_CHANGING:
+            self.schedule_listeners_broadcast()
 
     async def receive_audio(self, data: bytes) -> None:
         """Forward a speaker's frame to the mixer; drop (and count) everything else, silently.

@@ -45,9 +45,12 @@ Server -> client events (``type``: fields)
     room.snapshot:        room, you, stage, listeners, listener_count, hands, links,
                           heartbeat_seconds — the whole state; sent on connect and on request
     room.participant_updated: participant — someone's role, mute, hand or invitation changed
-    room.participant_left:    user_id — a signed-in person left (not sent for a quiet leave)
+    room.participant_left:    user_id — a signed-in person left (not sent for a quiet leave; a stage
+                          member who leaves quietly is still shown stepping down, through
+                          ``room.participant_updated``)
     room.listeners:       listener_count, listeners — the audience, at most twice a second
-    room.speak_invited:   to_user_id, by — only the invited person receives it
+    room.speak_invited:   to_user_id, by, recorded — only the invited person receives it; ``recorded``
+                          tells them the room is recorded before they take the stage
     room.request_declined: to_user_id — only the person whose hand was declined receives it
     room.reaction:        user_id, emoji
     room.links:           links

@@ -534,3 +534,16 @@ async def test_suspending_a_user_closes_their_open_sockets_within_a_second():
     await db(user_suspend)(user=bad)
     assert await socket.wait_closed(timeout=1) == protocol.CLOSE_SUSPENDED
     assert time.monotonic() - started < 1
+
+
+async def test_approving_a_listener_updates_the_audience_list():
+    room = await make_room()
+    guest = await make_user()
+    host, g = await join(room.pk, room.host), await join(room.pk, guest)
+    await host.wait_for("room.listeners", listener_count=1)
+    await g.send({"type": "hand.raise"})
+    await host.wait_for("room.participant_updated", user_id=guest.pk, hand_raised=True)
+    await host.send({"type": "request.approve", "user_id": guest.pk})
+    event = await host.wait_for("room.listeners", listener_count=0)
+    assert event["listeners"] == []
+    await close_all(host, g)
