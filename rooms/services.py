@@ -275,6 +275,18 @@ def room_update(
 # ---------------------------------------------------------------------------------------------
 
 
+def _change(participant: Participant, **changes) -> bool:
+    """Apply `changes` to the participant; save and announce them only if something changed."""
+    changed = [field for field, value in changes.items() if getattr(participant, field) != value]
+    if not changed:
+        return False
+    for field in changed:
+        setattr(participant, field, changes[field])
+    participant.save(update_fields=[*changed, "updated_at"])
+    participant_updated(participant)
+    return True
+
+
 def _live_room_for_update(room_id: int) -> Room:
     room = Room.objects.select_for_update().filter(pk=room_id).first()
     if room is None:
@@ -368,21 +380,10 @@ def participant_leave(*, room_id: int, user: User, quiet: bool) -> None:
     participant = Participant.objects.select_for_update().filter(room_id=room_id, user=user).first()
     if participant is None or participant.is_removed:
         return
-    if (
-        participant.role == Participant.Role.SPEAKER
-        or participant.hand_raised
-        or participant.invited_to_speak_at
-    ):
-        if participant.role == Participant.Role.SPEAKER:
-            participant.role = Participant.Role.LISTENER
-        participant.is_muted = True
-        participant.hand_raised_at = None
-        participant.invited_to_speak_at = None
-        participant.save(
-            update_fields=["role", "is_muted", "hand_raised_at", "invited_to_speak_at", "updated_at"]
-        )
-        # Even a quiet leave must take the person off everyone's stage and hand list.
-        participant_updated(participant)
+    # Even a quiet leave takes the person off everyone's stage and hand list (announced by _change).
+    # Whoever comes back after leaving on purpose comes back muted.
+    role = Participant.Role.LISTENER if participant.role == Participant.Role.SPEAKER else participant.role
+    _change(participant, role=role, is_muted=True, hand_raised_at=None, invited_to_speak_at=None)
     if not quiet:
         publish_on_commit(room_id, {"type": "room.participant_left", "user_id": user.pk})
 
@@ -395,9 +396,7 @@ def participant_raise_hand(*, room_id: int, actor: User) -> Participant:
         raise ServiceError("already_on_stage", "You are already on stage.")
     _check_speaker_policy(room, actor)
     if participant.hand_raised_at is None:
-        participant.hand_raised_at = timezone.now()
-        participant.save(update_fields=["hand_raised_at", "updated_at"])
-        participant_updated(participant)
+        _change(participant, hand_raised_at=timezone.now())
     return participant
 
 
@@ -405,23 +404,19 @@ def participant_raise_hand(*, room_id: int, actor: User) -> Participant:
 def participant_lower_hand(*, room_id: int, actor: User) -> Participant:
     room = _live_room_for_update(room_id)
     participant = _participant(room, actor.pk)
-    if participant.hand_raised_at is not None:
-        participant.hand_raised_at = None
-        participant.save(update_fields=["hand_raised_at", "updated_at"])
-        participant_updated(participant)
+    _change(participant, hand_raised_at=None)
     return participant
 
 
 def _bring_on_stage(room: Room, participant: Participant) -> None:
     _check_stage_has_room_for(room, Participant.Role.SPEAKER)
-    participant.role = Participant.Role.SPEAKER
-    participant.is_muted = True
-    participant.hand_raised_at = None
-    participant.invited_to_speak_at = None
-    participant.save(
-        update_fields=["role", "is_muted", "hand_raised_at", "invited_to_speak_at", "updated_at"]
+    _change(
+        participant,
+        role=Participant.Role.SPEAKER,
+        is_muted=True,
+        hand_raised_at=None,
+        invited_to_speak_at=None,
     )
-    participant_updated(participant)
 
 
 @transaction.atomic
@@ -444,9 +439,7 @@ def speak_request_decline(*, room_id: int, actor: User, user_id: int) -> Partici
     target = _participant(room, user_id)
     if target.hand_raised_at is None:
         raise ServiceError("no_request", "They have not asked to speak.")
-    target.hand_raised_at = None
-    target.save(update_fields=["hand_raised_at", "updated_at"])
-    participant_updated(target)
+    _change(target, hand_raised_at=None)
     publish_on_commit(room_id, {"type": "room.request_declined", "to_user_id": user_id}, to=user_id)
     return target
 
@@ -461,9 +454,7 @@ def speaker_invite(*, room_id: int, actor: User, user_id: int) -> Participant:
     if target.on_stage:
         raise ServiceError("already_on_stage", "They are already on stage.")
     _check_stage_has_room_for(room, Participant.Role.SPEAKER)
-    target.invited_to_speak_at = timezone.now()
-    target.save(update_fields=["invited_to_speak_at", "updated_at"])
-    participant_updated(target)
+    _change(target, invited_to_speak_at=timezone.now())
     publish_on_commit(
         room_id,
         {"type": "room.speak_invited", "to_user_id": user_id, "by": actor.name, "recorded": room.is_recorded},
@@ -496,10 +487,7 @@ def speaker_invite_accept(*, room_id: int, actor: User) -> Participant:
 def speaker_invite_decline(*, room_id: int, actor: User) -> Participant:
     room = _live_room_for_update(room_id)
     participant = _participant(room, actor.pk)
-    if participant.invited_to_speak_at is not None:
-        participant.invited_to_speak_at = None
-        participant.save(update_fields=["invited_to_speak_at", "updated_at"])
-        participant_updated(participant)
+    _change(participant, invited_to_speak_at=None)
     return participant
 
 
@@ -510,10 +498,7 @@ def participant_set_muted(*, room_id: int, actor: User, muted: bool) -> Particip
     participant = _participant(room, actor.pk)
     if not participant.on_stage:
         raise ServiceError("not_on_stage", "Only people on stage have a microphone.")
-    if participant.is_muted != muted:
-        participant.is_muted = muted
-        participant.save(update_fields=["is_muted", "updated_at"])
-        participant_updated(participant)
+    _change(participant, is_muted=muted)
     return participant
 
 
@@ -527,10 +512,7 @@ def speaker_mute(*, room_id: int, actor: User, user_id: int) -> Participant:
         _check_may_act_on(moderator, target)
     if not target.on_stage:
         raise ServiceError("not_on_stage", "They are not on stage.")
-    if not target.is_muted:
-        target.is_muted = True
-        target.save(update_fields=["is_muted", "updated_at"])
-        participant_updated(target)
+    _change(target, is_muted=True)
     return target
 
 
@@ -544,9 +526,7 @@ def speakers_mute_all(*, room_id: int, actor: User) -> int:
             continue
         if target.role == Participant.Role.COHOST and moderator.role != Participant.Role.HOST:
             continue
-        target.is_muted = True
-        target.save(update_fields=["is_muted", "updated_at"])
-        participant_updated(target)
+        _change(target, is_muted=True)
         muted += 1
     return muted
 
@@ -573,10 +553,7 @@ def speaker_move_to_audience(*, room_id: int, actor: User, user_id: int) -> Part
         _check_may_act_on(moderator, target)
     if not target.on_stage:
         raise ServiceError("not_on_stage", "They are not on stage.")
-    target.role = Participant.Role.LISTENER
-    target.is_muted = True
-    target.save(update_fields=["role", "is_muted", "updated_at"])
-    participant_updated(target)
+    _change(target, role=Participant.Role.LISTENER, is_muted=True)
     return target
 
 
@@ -631,11 +608,7 @@ def cohost_add(*, room_id: int, actor: User, user_id: int) -> Participant:
     if target.role in (Participant.Role.HOST, Participant.Role.COHOST):
         raise ServiceError("already_cohost", "They are already a host of this room.")
     _check_stage_has_room_for(room, Participant.Role.COHOST)
-    target.role = Participant.Role.COHOST
-    target.hand_raised_at = None
-    target.invited_to_speak_at = None
-    target.save(update_fields=["role", "hand_raised_at", "invited_to_speak_at", "updated_at"])
-    participant_updated(target)
+    _change(target, role=Participant.Role.COHOST, hand_raised_at=None, invited_to_speak_at=None)
     return target
 
 
@@ -651,9 +624,7 @@ def cohost_remove(*, room_id: int, actor: User, user_id: int) -> Participant:
     if target.role != Participant.Role.COHOST:
         raise ServiceError("not_cohost", "They are not a co-host.")
     speakers = Participant.objects.filter(room=room, role=Participant.Role.SPEAKER, is_removed=False).count()
-    target.role = Participant.Role.SPEAKER if speakers < MAX_SPEAKERS else Participant.Role.LISTENER
-    target.save(update_fields=["role", "updated_at"])
-    participant_updated(target)
+    _change(target, role=Participant.Role.SPEAKER if speakers < MAX_SPEAKERS else Participant.Role.LISTENER)
     return target
 
 
