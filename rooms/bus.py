@@ -75,6 +75,31 @@ def envelope(event: dict, *, to: int | None = None, close: int | None = None) ->
 
 EventObserver = Callable[[dict], None]
 _RECEIVER = struct.Struct(">I")
+MAX_BATCH = 64
+
+
+def _coalesce(items: list[tuple[int, str | bytes]]) -> list[tuple[int, str | bytes | list[dict]]]:
+    """Merge runs of broadcast events (no `to`, no `close`) for the same room into lists."""
+    out: list[tuple[int, str | bytes | list[dict]]] = []
+    for room_id, raw in items:
+        if isinstance(raw, bytes):
+            out.append((room_id, raw))
+            continue
+        message = json.loads(raw)
+        event = message.get("event")
+        if not event or message.get("to") is not None or message.get("close"):
+            out.append((room_id, raw))
+            continue
+        previous = out[-1] if out else None
+        if previous and previous[0] == room_id and isinstance(previous[1], list):
+            previous[1].append(event)
+        else:
+            out.append((room_id, [event]))
+    # A single event stays a plain frame.
+    return [
+        (room_id, json.dumps({"event": p[0]}) if isinstance(p, list) and len(p) == 1 else p)
+        for room_id, p in out
+    ]
 
 
 class _LoopFanout:
@@ -89,15 +114,36 @@ class _LoopFanout:
 
     async def _deliver_forever(self) -> None:
         while True:
-            room_id, raw = await self.queue.get()
+            items = [await self.queue.get()]
+            # When delivery falls behind, take everything already waiting: consecutive events for
+            # the same room go out as one frame per socket (each frame costs the server far more
+            # than its bytes), so a backlog shrinks instead of growing. Nothing waits to be batched.
+            while not self.queue.empty() and len(items) < MAX_BATCH:
+                items.append(self.queue.get_nowait())
+            for room_id, payload in _coalesce(items) if len(items) > 1 else items:
+                try:
+                    if isinstance(payload, bytes):
+                        receiver, bundle = _RECEIVER.unpack_from(payload)[0], payload[_RECEIVER.size :]
+                        await self.deliver_audio(room_id, receiver, bundle)
+                    elif isinstance(payload, list):
+                        await self.deliver_batch(room_id, payload)
+                    else:
+                        await self.deliver(room_id, payload)
+                except Exception:  # one bad message must not stop delivery for the process
+                    logger.exception("room bus delivery failed for room %s", room_id)
+
+    async def deliver_batch(self, room_id: int, events: list[dict]) -> None:
+        """Several broadcast events for one room, as one `room.batch` frame per socket."""
+        for event in events:
+            for observe in list(self.observers.get(room_id, ())):
+                observe(event)
+        batch = {"type": "room.batch", "events": events}
+        text = json.dumps(batch, ensure_ascii=False, separators=(",", ":"))
+        for member in list(self.rooms.get(room_id, ())):
             try:
-                if isinstance(raw, bytes):
-                    receiver, bundle = _RECEIVER.unpack_from(raw)[0], raw[_RECEIVER.size :]
-                    await self.deliver_audio(room_id, receiver, bundle)
-                else:
-                    await self.deliver(room_id, raw)
-            except Exception:  # one bad message must not stop delivery for the process
-                logger.exception("room bus delivery failed for room %s", room_id)
+                await member.send_event(text, batch)
+            except Exception:
+                logger.debug("room bus could not deliver to one member of room %s", room_id, exc_info=True)
 
     async def deliver(self, room_id: int, raw: str) -> None:
         message = json.loads(raw)

@@ -21,6 +21,7 @@ import weakref
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from .audio.mixer import RoomMixer
 from .audio.runner import RoomAudioRunner
 from .bus import AUDIO_PREFIX, CHANNEL_PREFIX, get_bus, namespace
 from .models import Participant, Room
@@ -53,7 +54,13 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
     async def loader():
         return await database_sync_to_async(load_stage)(room_id)
 
-    return RoomAudioRunner(room_id, load_stage=loader, send_bundle=send_bundle, send_levels=send_levels)
+    return RoomAudioRunner(
+        room_id,
+        load_stage=loader,
+        send_bundle=send_bundle,
+        send_levels=send_levels,
+        mixer=RoomMixer(bundle_frames=getattr(settings, "AUDIO_BUNDLE_FRAMES", 3)),
+    )
 
 
 def levels_event(levels: dict[int, float]) -> dict:

@@ -59,6 +59,8 @@ Server -> client events (``type``: fields)
     room.levels:          levels — [[user_id, 0..1], ...] who is speaking how loudly, ~4 a second,
                           sent only when it changes (people below 0.05 are left out)
     room.resync:          — the server lost events (for example Redis restarted); ask for a snapshot
+    room.batch:           events — several of the events above, in order, in one frame; the server
+                          batches only when delivery falls behind, never by waiting
     error:                code, message, ref (the ``ref`` of the message it answers, if any)
 
 A participant is ``{user_id, handle, name, avatar, role, muted, hand_raised, invited}``.
@@ -139,6 +141,7 @@ EVENTS = (
     "room.ended",
     "room.levels",
     "room.resync",
+    "room.batch",
     "error",
 )
 

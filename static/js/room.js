@@ -2,6 +2,8 @@
 // The server is the source of truth: every change is rendered from a server event, never guessed,
 // except the listener count between two `room.listeners` broadcasts (see moveBetweenLists).
 
+import { RoomAudio } from "./audio.js";
+
 // Kept in step with rooms/protocol.py (tests/browser/test_room_js_in_step.py checks it).
 const REACTIONS = ["😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋"];
 const REACTION_NAMES = ["Laugh", "Wow", "Sad", "Love", "100", "Clap", "Solidarity", "Thumbs up", "Thumbs down", "Wave"];
@@ -27,6 +29,7 @@ const BACKOFF_MAX_MS = 10_000;
 const BACKOFF_JITTER = 0.3;
 const REACTION_SHOWN_MS = 2400;
 const TOAST_SHOWN_MS = 5000;
+const UNMUTE_ANSWER_MS = 5000;
 
 const ROLE_LABELS = { host: "Host", cohost: "Co-host", speaker: "Speaker", listener: "Listener" };
 const ROLE_ORDER = { host: 0, cohost: 1, speaker: 2 };
@@ -102,6 +105,11 @@ class LiveRoom {
       floatArea: this.shell.querySelector("[data-reaction-float]"),
       dialog: this.shell.querySelector("[data-confirm]"),
     };
+    this.audio = new RoomAudio({
+      area: this.shell.querySelector("[data-audio]"),
+      send: (frame, maxBacklog) => this.sendAudio(frame, maxBacklog),
+      onMicLost: () => this.send("mic.mute"),
+    });
     this.buildReactionBar();
     this.el.policy.addEventListener("change", () => this.send("room.speaker_policy", { policy: this.el.policy.value }));
     this.el.muteAll.addEventListener("click", () => this.send("speakers.mute_all"));
@@ -149,7 +157,10 @@ class LiveRoom {
     socket.binaryType = "arraybuffer";
     socket.addEventListener("message", (event) => {
       // Binary frames are audio (rooms/audio/wire.py), for the audio player, not for the page.
-      if (typeof event.data !== "string") return;
+      if (typeof event.data !== "string") {
+        this.audio.receive(event.data);
+        return;
+      }
       let data;
       try {
         data = JSON.parse(event.data);
@@ -204,6 +215,14 @@ class LiveRoom {
     return true;
   }
 
+  // An uplink audio frame; dropped rather than queued when the socket is not keeping up.
+  sendAudio(frame, maxBacklog) {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN || socket.bufferedAmount > maxBacklog) return false;
+    socket.send(frame);
+    return true;
+  }
+
   setConnected(connected) {
     this.el.controls.classList.toggle("is-offline", !connected);
     this.el.controls.querySelectorAll("button, select").forEach((control) => {
@@ -216,6 +235,8 @@ class LiveRoom {
 
   handle(event) {
     switch (event.type) {
+      case "room.batch":
+        return event.events.forEach((inner) => this.handle(inner));
       case "room.snapshot":
         return this.applySnapshot(event);
       case "room.participant_updated":
@@ -257,6 +278,7 @@ class LiveRoom {
 
   applySnapshot(snapshot) {
     const first = this.state === null;
+    this.audio.markSnapshot();
     this.state = snapshot;
     this.people.clear();
     [...snapshot.stage, ...snapshot.listeners].forEach((p) => this.people.set(p.user_id, p));
@@ -274,6 +296,7 @@ class LiveRoom {
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(() => this.send("heartbeat"), snapshot.heartbeat_seconds * 1000);
     this.renderAll();
+    this.syncAudio();
     if (snapshot.you?.invited) this.showInvitation(null, snapshot.room.is_recorded);
     else this.dismissInvitation();
   }
@@ -299,7 +322,10 @@ class LiveRoom {
     }
     s.hands = s.hands.filter((id) => id !== p.user_id);
     if (p.hand_raised && !onStage(p)) s.hands.push(p.user_id);
-    if (youBefore && youBefore.user_id === p.user_id) this.youChanged(youBefore, p);
+    if (youBefore && youBefore.user_id === p.user_id) {
+      this.youChanged(youBefore, p);
+      this.syncAudio();
+    }
     else if (before && before.invited !== p.invited) this.renderListeners();
     this.renderAll();
   }
@@ -331,6 +357,38 @@ class LiveRoom {
     }
     if (before.invited && !now.invited) this.dismissInvitation();
     this.pendingMute = false;
+  }
+
+  // The microphone follows the server: on only while it says you are on stage and unmuted.
+  syncAudio() {
+    const you = this.state.you;
+    const stage = { onStage: Boolean(you && onStage(you)), muted: you ? you.muted : true };
+    this.audio.setStage(stage).then((ok) => {
+      // Unmuted (a reload while speaking, say) but the mic would not start: say so to the room.
+      if (!ok && this.state.you && !this.state.you.muted) {
+        this.pendingMute = true;
+        this.send("mic.mute");
+      }
+    });
+  }
+
+  async toggleMic() {
+    const you = this.state.you;
+    if (you.muted) {
+      // Ask for the microphone first: if it is refused, the room never sees you unmuted.
+      if (!(await this.audio.startMic())) {
+        this.toast(this.audio.messages.speak || "Your microphone could not be started.", { kind: "error", testid: "mic-error" });
+        return;
+      }
+      this.pendingMute = false;
+      // If the server refuses (an error frame says why), do not keep the microphone open.
+      if (this.send("mic.unmute")) setTimeout(() => this.state.you?.muted && this.audio.stopMic(), UNMUTE_ANSWER_MS);
+      else this.audio.stopMic();
+    } else {
+      this.audio.stopMic();
+      this.pendingMute = true;
+      this.send("mic.mute");
+    }
   }
 
   participantLeft(userId) {
@@ -442,10 +500,7 @@ class LiveRoom {
             class: you.muted ? "mic-button is-muted" : "mic-button is-live",
             "data-testid": "mic-toggle",
             "aria-label": you.muted ? "Unmute your mic" : "Mute your mic",
-            onclick: () => {
-              this.pendingMute = !you.muted;
-              this.send(you.muted ? "mic.unmute" : "mic.mute");
-            },
+            onclick: () => this.toggleMic(),
           },
           icon(you.muted ? "micOff" : "mic"),
           h("span", { text: you.muted ? "Unmute" : "Mute" }),
@@ -815,6 +870,7 @@ class LiveRoom {
 
   stop() {
     this.finished = true;
+    this.audio.close();
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.reconnectTimer);
     this.el.banner.hidden = true;

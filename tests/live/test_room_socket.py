@@ -547,3 +547,44 @@ async def test_approving_a_listener_updates_the_audience_list():
     event = await host.wait_for("room.listeners", listener_count=0)
     assert event["listeners"] == []
     await close_all(host, g)
+
+
+async def test_events_queued_behind_a_slow_delivery_arrive_in_order_in_one_batch():
+    from rooms.bus import _LoopFanout
+
+    class Member:
+        user_id = None
+        audio_receiver = 0
+
+        def __init__(self):
+            self.frames = []
+
+        async def send_event(self, text, event):
+            self.frames.append(json.loads(text))
+
+        async def close_from_bus(self, code):
+            pass
+
+    fanout = _LoopFanout(asyncio.get_running_loop())
+    member = Member()
+    fanout.rooms[7].add(member)
+    for n in range(3):  # queued while the worker is busy elsewhere: no await in between
+        fanout.queue.put_nowait(
+            (7, json.dumps({"event": {"type": "room.reaction", "user_id": n, "emoji": "👍"}}))
+        )
+    fanout.queue.put_nowait(
+        (7, json.dumps({"event": {"type": "error", "code": "x"}, "to": 5, "close": None}))
+    )
+    await asyncio.sleep(0.05)
+    assert member.frames == [
+        {
+            "type": "room.batch",
+            "events": [{"type": "room.reaction", "user_id": n, "emoji": "👍"} for n in range(3)],
+        }
+    ]
+    fanout.queue.put_nowait(
+        (7, json.dumps({"event": {"type": "room.reaction", "user_id": 9, "emoji": "👋"}}))
+    )
+    await asyncio.sleep(0.05)
+    assert member.frames[-1] == {"type": "room.reaction", "user_id": 9, "emoji": "👋"}
+    fanout.worker.cancel()

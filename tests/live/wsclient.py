@@ -29,6 +29,8 @@ class RoomSocket:
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
         self.seen: list[dict] = []
+        self.pending: list[dict] = []
+        self.batches = 0
         self.audio_frames = 0
 
     async def send(self, message: dict) -> None:
@@ -38,7 +40,11 @@ class RoomSocket:
         await self.communicator.send_to(text_data=text)
 
     async def receive(self, timeout: float = 3) -> dict:
-        """The next event; audio frames on the way are counted and skipped."""
+        """The next event (the events of a `room.batch` one by one); audio frames are skipped."""
+        if self.pending:
+            event = self.pending.pop(0)
+            self.seen.append(event)
+            return event
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -49,6 +55,10 @@ class RoomSocket:
                 break
             self.audio_frames += 1
         event = json.loads(frame["text"])
+        if event["type"] == "room.batch":
+            self.batches += 1
+            self.pending.extend(event["events"][1:])
+            event = event["events"][0]
         self.seen.append(event)
         return event
 
@@ -72,7 +82,9 @@ class RoomSocket:
         deadline = loop.time() + within
         # receive_output() with a timeout cancels the application when it expires: poll instead.
         while (remaining := deadline - loop.time()) > 0:
-            if await self.communicator.receive_nothing(timeout=min(remaining, 0.05), interval=0.01):
+            if not self.pending and await self.communicator.receive_nothing(
+                timeout=min(remaining, 0.05), interval=0.01
+            ):
                 continue
             event = await self.receive(1)
             assert event["type"] != kind, f"unexpected {event}"
