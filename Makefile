@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint format bench-pages bench-room-events clean
+.PHONY: run demo test lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ bench-pages: $(VENV)/.installed-test
 # Starts its own daphne and throwaway database; needs PostgreSQL and Redis (REDIS_URL, DATABASE_URL).
 bench-room-events: $(VENV)/.installed-test
 	$(BIN)/python bench/room_events.py $(BENCH_ARGS)
+
+# Start their own daphne, `run_mixer` and throwaway database; need PostgreSQL and Redis.
+bench-audio-latency: $(VENV)/.installed-test
+	$(BIN)/python bench/audio_latency.py $(BENCH_ARGS)
+
+bench-audio-fanout: $(VENV)/.installed-test
+	$(BIN)/python bench/audio_fanout.py --listeners 2000 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache

@@ -76,6 +76,9 @@ def envelope(event: dict, *, to: int | None = None, close: int | None = None) ->
 EventObserver = Callable[[dict], None]
 _RECEIVER = struct.Struct(">I")
 MAX_BATCH = 64
+# A fan-out to a thousand sockets takes tens of milliseconds; let the loop breathe (a speaker's
+# uplink frames, heartbeats) every so many sockets.
+YIELD_EVERY = 200
 
 
 def _coalesce(items: list[tuple[int, str | bytes]]) -> list[tuple[int, str | bytes | list[dict]]]:
@@ -139,7 +142,9 @@ class _LoopFanout:
                 observe(event)
         batch = {"type": "room.batch", "events": events}
         text = json.dumps(batch, ensure_ascii=False, separators=(",", ":"))
-        for member in list(self.rooms.get(room_id, ())):
+        for number, member in enumerate(list(self.rooms.get(room_id, ()))):
+            if number % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             try:
                 await member.send_event(text, batch)
             except Exception:
@@ -157,7 +162,9 @@ class _LoopFanout:
         text = json.dumps(event, ensure_ascii=False, separators=(",", ":")) if event else None
         to = message.get("to")
         close = message.get("close")
-        for member in list(members):
+        for number, member in enumerate(list(members)):
+            if number % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             if to is not None and member.user_id != to:
                 continue
             # A socket that closed while the event went out raises (autobahn's Disconnected);
@@ -171,7 +178,9 @@ class _LoopFanout:
                 logger.debug("room bus could not deliver to one member of room %s", room_id, exc_info=True)
 
     async def deliver_audio(self, room_id: int, receiver: int, bundle: bytes) -> None:
-        for member in list(self.rooms.get(room_id, ())):
+        for number, member in enumerate(list(self.rooms.get(room_id, ()))):
+            if number % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             if member.audio_receiver == receiver:
                 try:
                     await member.send_audio(bundle)
@@ -203,6 +212,9 @@ class _BusBase:
 
     def has_local_members(self, room_id: int) -> bool:
         return bool(self._fanout().rooms.get(room_id))
+
+    def local_members(self, room_id: int) -> list[BusMember]:
+        return list(self._fanout().rooms.get(room_id, ()))
 
     async def deliver_audio_locally(self, room_id: int, receiver: int, bundle: bytes) -> None:
         """Hand a bundle to this process's sockets (the embedded mixer's way out)."""

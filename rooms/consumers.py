@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 import uuid
+import weakref
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -38,9 +39,6 @@ MESSAGES_PER_SECOND = 20
 AUDIO_FRAMES_PER_SECOND = 50
 AUDIO_BURST = 100
 LISTENERS_BROADCAST_SECONDS = 0.5
-
-# Room id -> when this process may next try to claim the room's sweep (see RoomConsumer.sweep).
-_next_sweep: dict[int, float] = {}
 
 
 def heartbeat_seconds() -> float:
@@ -115,16 +113,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await get_bus().attach(self.room_id, self)
         await get_presence().add(self.room_id, self.conn_id, self.user_id)
         self.joined = True
+        RoomKeeper.ensure(self.room_id)
         get_audio_uplink().room_opened(self.room_id)
         await self.send_snapshot()
         self.schedule_listeners_broadcast()
-        self.watchdog = asyncio.get_running_loop().create_task(self.watch_heartbeats())
 
     async def disconnect(self, code: int) -> None:
         if not self.joined:
             return
         self.joined = False
-        self.watchdog.cancel()
         await get_bus().detach(self.room_id, self)
         change = await get_presence().remove(self.room_id, self.conn_id)
         if change is not None:
@@ -171,10 +168,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def handle(self, kind: str, fields: dict) -> None:
         if kind == "heartbeat":
+            # Only noted here: the room's keeper refreshes presence for all of this process's
+            # sockets in one Redis call per interval, not one per beat.
             self.last_beat = time.monotonic()
-            change = await get_presence().beat(self.room_id, self.conn_id, self.user_id)
-            if change.person_changed:  # Redis lost us (a restart): we are back.
-                self.schedule_listeners_broadcast()
             return
         if kind == "snapshot.request":
             await self.send_snapshot()
@@ -287,42 +283,76 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # -- presence ------------------------------------------------------------------------------
 
-    async def watch_heartbeats(self) -> None:
-        """Close this socket when its browser stops beating; sweep connections other processes lost."""
-        interval = heartbeat_seconds()
+    def schedule_listeners_broadcast(self) -> None:
+        asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
+
+
+class RoomKeeper:
+    """One task per room per process: keeps this process's sockets present in the roster.
+
+    Every half interval it refreshes the presence of every local socket that beat recently (one
+    Redis call), closes local sockets that missed two beats, and, at most once per interval across
+    all processes, sweeps connections nobody refreshes any more (those of a dead web process).
+    """
+
+    _running: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Task]]" = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    def ensure(cls, room_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        tasks = cls._running.setdefault(loop, {})
+        task = tasks.get(room_id)
+        if task is None or task.done():
+            tasks[room_id] = loop.create_task(cls(room_id).run())
+
+    def __init__(self, room_id: int) -> None:
+        self.room_id = room_id
+
+    async def run(self) -> None:
+        store = get_presence()
         try:
             while True:
-                await asyncio.sleep(interval)
-                if time.monotonic() - self.last_beat > 2 * interval:
-                    self.closing = True
-                    await self.close(code=protocol.CLOSE_HEARTBEAT_TIMEOUT)
+                interval = heartbeat_seconds()
+                await asyncio.sleep(interval / 2)
+                members = get_bus().local_members(self.room_id)
+                if not members:
                     return
-                await self.sweep(interval)
+                now = time.monotonic()
+                fresh, stale = [], []
+                for member in members:
+                    (stale if now - member.last_beat > 2 * interval else fresh).append(member)
+                for member in stale:
+                    member.closing = True
+                    await member.close(code=protocol.CLOSE_HEARTBEAT_TIMEOUT)
+                if await store.beat_many(self.room_id, [(m.conn_id, m.user_id) for m in fresh]):
+                    # Redis had lost some of us (a restart): the roster changed back.
+                    asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
+                if await store.claim_sweep(self.room_id, interval):
+                    await self.sweep(store, interval)
         except asyncio.CancelledError:
             pass
         except Exception:
-            logger.exception("heartbeat watchdog failed in room %s", self.room_id)
+            logger.exception("presence keeper failed in room %s", self.room_id)
+        finally:
+            tasks = self._running.get(asyncio.get_running_loop(), {})
+            if tasks.get(self.room_id) is asyncio.current_task():
+                del tasks[self.room_id]
 
-    async def sweep(self, interval: float) -> None:
-        # One sweep per room per interval is enough; without this gate every socket's watchdog
-        # asked Redis for the claim, a thousand round trips per interval in a full room.
-        now = time.monotonic()
-        if _next_sweep.get(self.room_id, 0.0) > now:
-            return
-        if len(_next_sweep) > 10_000:
-            for room_id in [r for r, at in _next_sweep.items() if at <= now]:
-                del _next_sweep[room_id]
-        _next_sweep[self.room_id] = now + interval
-        store = get_presence()
-        if not await store.claim_sweep(self.room_id, interval):
-            return
+    async def sweep(self, store, interval: float) -> None:
+        removed = False
         for conn in await store.stale(self.room_id, time.time() - 2 * interval):
             change = await store.remove(self.room_id, conn)
-            if change is not None:
-                await self.person_changed(change.user_id, gone=change.person_changed)
-
-    def schedule_listeners_broadcast(self) -> None:
-        asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
+            if change is None:
+                continue
+            removed = True
+            if change.person_changed and change.user_id is not None:
+                await database_sync_to_async(services.participant_disconnected)(
+                    room_id=self.room_id, user_id=change.user_id
+                )
+        if removed:
+            await broadcast_listeners(self.room_id)
 
 
 async def broadcast_listeners(room_id: int) -> None:

@@ -59,7 +59,9 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
         load_stage=loader,
         send_bundle=send_bundle,
         send_levels=send_levels,
-        mixer=RoomMixer(bundle_frames=getattr(settings, "AUDIO_BUNDLE_FRAMES", 3)),
+        mixer=RoomMixer(
+            bundle_frames=settings.AUDIO_BUNDLE_FRAMES, stage_bundle_frames=settings.AUDIO_STAGE_BUNDLE_FRAMES
+        ),
     )
 
 
@@ -133,27 +135,52 @@ class EmbeddedMixers:
 
 
 class RedisUplink:
-    """Publish uplink frames for the mixer process that holds the room."""
+    """Publish uplink frames for the mixer process that holds the room.
+
+    A speaker's socket must not wait for Redis on every 20 ms frame (behind a busy fan-out those
+    waits add up until frames miss the mixer's jitter buffer): frames go on a queue, and one task
+    per process publishes them in order, pipelining whatever has accumulated.
+    """
+
+    MAX_QUEUED = 2000  # about 40 s of one speaker; past that the oldest frames are useless anyway
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def _client(self):
+    def _state(self) -> tuple[asyncio.Queue, asyncio.Task]:
         import redis.asyncio as aioredis
 
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = aioredis.Redis.from_url(
-                self.url,
-                socket_timeout=None,
-                max_connections=settings.REDIS_MAX_CONNECTIONS,
-            )
-        return client
+        state = self._states.get(loop)
+        if state is None or state[1].done():
+            client = aioredis.Redis.from_url(self.url, socket_timeout=None)
+            queue: asyncio.Queue = asyncio.Queue(maxsize=self.MAX_QUEUED)
+            state = self._states[loop] = (queue, loop.create_task(self._publish_forever(client, queue)))
+        return state
 
     async def send(self, room_id: int, tagged: bytes) -> None:
-        await self._client().publish(f"{UPLINK_PREFIX}{room_id}", tagged)
+        queue, _ = self._state()
+        try:
+            queue.put_nowait((f"{UPLINK_PREFIX}{room_id}", tagged))
+        except asyncio.QueueFull:
+            logger.warning("uplink queue full: dropping a frame for room %s", room_id)
+
+    @staticmethod
+    async def _publish_forever(client, queue: asyncio.Queue) -> None:
+        while True:
+            items = [await queue.get()]
+            while not queue.empty() and len(items) < 100:
+                items.append(queue.get_nowait())
+            try:
+                async with client.pipeline(transaction=False) as pipe:
+                    for channel, data in items:
+                        pipe.publish(channel, data)
+                    await pipe.execute()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("could not publish %d uplink frames", len(items))
 
 
 class AudioUplink:

@@ -52,6 +52,17 @@ class MemoryPresence:
         self.beats[room_id][conn] = time.time() if now is None else now
         return Change(user_id, False)
 
+    async def beat_many(
+        self, room_id: int, members: list[tuple[str, int | None]], now: float | None = None
+    ) -> int:
+        """Refresh many connections at once; returns how many had to be added back."""
+        added = 0
+        for conn, user_id in members:
+            if conn not in self.connections[room_id]:
+                added += 1
+            await self.beat(room_id, conn, user_id, now)
+        return added
+
     async def remove(self, room_id: int, conn: str) -> Change | None:
         if conn not in self.connections[room_id]:
             return None
@@ -116,6 +127,21 @@ if n == 1 then return 1 end
 return 0
 """
 
+# ARGV: now, then (conn, user) pairs. Refresh each beat; put back a connection Redis lost (a
+# restart) as _ADD would. Returns how many were put back.
+_BEAT_MANY = """
+local added = 0
+for i = 2, #ARGV, 2 do
+  local conn, user = ARGV[i], ARGV[i + 1]
+  redis.call('ZADD', KEYS[2], ARGV[1], conn)
+  if redis.call('HSETNX', KEYS[1], conn, user) == 1 then
+    added = added + 1
+    if user == '' then redis.call('INCR', KEYS[4]) else redis.call('HINCRBY', KEYS[3], user, 1) end
+  end
+end
+return added
+"""
+
 # Returns {user, gone} or false when the connection was not there (removed twice).
 _REMOVE = """
 local user = redis.call('HGET', KEYS[1], ARGV[1])
@@ -160,6 +186,7 @@ class RedisPresence:
             )
             client = aioredis.Redis(connection_pool=pool)
             client.add_script = client.register_script(_ADD)
+            client.beat_many_script = client.register_script(_BEAT_MANY)
             client.remove_script = client.register_script(_REMOVE)
             self._clients[loop] = client
         return client
@@ -178,6 +205,18 @@ class RedisPresence:
     async def beat(self, room_id: int, conn: str, user_id: int | None, now: float | None = None) -> Change:
         # The same script: after a Redis restart a beat puts the connection back.
         return await self.add(room_id, conn, user_id, now)
+
+    async def beat_many(
+        self, room_id: int, members: list[tuple[str, int | None]], now: float | None = None
+    ) -> int:
+        """Refresh many connections in one round trip; returns how many had to be added back."""
+        if not members:
+            return 0
+        now = time.time() if now is None else now
+        args: list = [now]
+        for conn, user_id in members:
+            args += [conn, "" if user_id is None else str(user_id)]
+        return int(await self.redis.beat_many_script(keys=self._keys(room_id), args=args))
 
     async def remove(self, room_id: int, conn: str) -> Change | None:
         result = await self.redis.remove_script(keys=self._keys(room_id), args=[conn])

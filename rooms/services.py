@@ -144,10 +144,14 @@ def _check_not_already_live(host: User) -> None:
 
 
 def _room_went_live(room: Room) -> None:
-    """Seat the host and tell the host's followers. Call inside `transaction.atomic`."""
+    """Seat the host, open the recording if it is recorded, and tell the host's followers.
+    Call inside `transaction.atomic`."""
+    from recordings.services import recording_start_capture  # recordings depends on rooms
+
     Participant.objects.update_or_create(
         room=room, user=room.host, defaults={"role": Participant.Role.HOST, "is_removed": False}
     )
+    recording_start_capture(room=room)
     follower_ids = list(Follow.objects.filter(followee=room.host).values_list("follower_id", flat=True))
     if not follower_ids:
         return
@@ -200,6 +204,8 @@ def room_end(*, room: Room, actor: User) -> Room:
 def _room_close(room: Room) -> Room:
     if room.state != Room.State.LIVE:
         raise ServiceError("bad_state", "Only a live room can be ended.")
+    from recordings.services import recording_end_capture  # recordings depends on rooms
+
     from .protocol import CLOSE_ENDED
 
     room.state = Room.State.ENDED
@@ -209,6 +215,9 @@ def _room_close(room: Room) -> Room:
         hand_raised_at=None, invited_to_speak_at=None
     )
     publish_on_commit(room.pk, {"type": "room.ended", "room_id": room.pk}, close=CLOSE_ENDED)
+    # After room.ended in commit order: the mixer closes the capture when it hears that event, and
+    # finalizing starts once the capture is closed.
+    recording_end_capture(room=room)
     return room
 
 

@@ -122,11 +122,23 @@ class _Output:
     in_use: bool = False  # encoded the previous frame (else its listener was sent the program)
 
 
+@dataclass(slots=True)
+class _Frame:
+    """One mixed 20 ms frame on its way into bundles."""
+
+    sequence: int
+    mixed_ms: float
+    program: bytes
+    own: dict[int, bytes]  # stage members whose mix-minus differs from the program
+    voices: dict[int, float]  # who was heard, with their capture times
+
+
 class RoomMixer:
     def __init__(
         self,
         *,
         bundle_frames: int = 3,
+        stage_bundle_frames: int | None = None,
         jitter_ms: float = 60.0,
         bitrate: int = 32_000,
         complexity: int = 1,
@@ -140,9 +152,17 @@ class RoomMixer:
         on_program_packet: ProgramSink | None = None,
         codec_backend: str | None = None,
     ) -> None:
-        if not 1 <= bundle_frames <= wire.MAX_BUNDLE_FRAMES:
+        stage_bundle_frames = bundle_frames if stage_bundle_frames is None else stage_bundle_frames
+        if not (
+            1 <= bundle_frames <= wire.MAX_BUNDLE_FRAMES
+            and 1 <= stage_bundle_frames <= wire.MAX_BUNDLE_FRAMES
+        ):
             raise ValueError("bundle_frames out of range")
+        # Listeners' program bundles and stage members' mix-minus bundles may differ in length:
+        # a longer bundle halves the frames a web process writes to each of many listeners, while
+        # people on stage, talking with each other, keep the shorter delay.
         self.bundle_frames = bundle_frames
+        self.stage_bundle_frames = stage_bundle_frames
         self.jitter_ms = jitter_ms
         self.gate = 10 ** (gate_dbfs / 20)
         self.gate_hangover_frames = gate_hangover_frames
@@ -163,12 +183,9 @@ class RoomMixer:
         self._members: dict[int, _Output] = {}
         self._sequence = start_sequence & 0xFFFFFFFF
         self._previous_program = _SILENCE
-        # The bundle being filled: per frame the program packet, the members' own packets and who spoke.
-        self._bundle_sequence = self._sequence
-        self._bundle_mixed_ms = 0.0
-        self._bundle_program: list[bytes] = []
-        self._bundle_own: dict[int, dict[int, bytes]] = {}
-        self._bundle_voices: list[dict[int, float]] = []
+        # Frames not yet sent, for the program bundle and for the stage's mix-minus bundles.
+        self._program_pending: list[_Frame] = []
+        self._stage_pending: list[_Frame] = []
 
     # -- configuration -------------------------------------------------------------------------------
 
@@ -335,12 +352,9 @@ class RoomMixer:
         program = self._program
         program_packet, program_pcm = self._encode(program, total)
         self.last_program_pcm = program_pcm
-        if not self._bundle_program:
-            self._bundle_sequence = self._sequence
-            self._bundle_mixed_ms = now_ms
-        self._bundle_program.append(program_packet)
-        self._bundle_voices.append(voices)
-        index = len(self._bundle_program) - 1
+        frame = _Frame(self._sequence, now_ms, program_packet, {}, voices)
+        self._program_pending.append(frame)
+        self._stage_pending.append(frame)
 
         for user_id in self._stage:
             member = self._members.get(user_id)
@@ -366,50 +380,44 @@ class RoomMixer:
                     member.silent_run += 1
             member.in_use = True
             rest = None if len(heard) == 1 else total - own
-            self._bundle_own.setdefault(user_id, {})[index], _ = self._encode(member, rest)
+            frame.own[user_id], _ = self._encode(member, rest)
 
         self._previous_program = program_pcm
         self.voices = frozenset(voices)
         if self.on_program_packet is not None:
             self.on_program_packet(self._sequence, now_ms, program_packet, self.voices)
         self._sequence = (self._sequence + 1) & 0xFFFFFFFF
-        if len(self._bundle_program) < self.bundle_frames:
-            return []
-        return self._flush_bundle()
+        out: list[tuple[int, bytes]] = []
+        if len(self._program_pending) >= self.bundle_frames:
+            out += self._flush_program()
+        if len(self._stage_pending) >= self.stage_bundle_frames:
+            out += self._flush_stage()
+        return out
 
-    def _flush_bundle(self) -> list[tuple[int, bytes]]:
-        packets = self._bundle_program
-        voice_frames = self._bundle_voices
-        everyone = [captured for frame in voice_frames for captured in frame.values()]
-        out = [
-            (
-                0,
-                wire.encode_bundle(
-                    mix_minus=False,
-                    sequence=self._bundle_sequence,
-                    mixed_ms=self._bundle_mixed_ms,
-                    oldest_capture_ms=min(everyone, default=0.0),
-                    packets=packets,
-                ),
-            )
-        ]
-        for user_id in sorted(self._stage):
-            own = self._bundle_own.get(user_id, {})
-            others = [c for frame in voice_frames for u, c in frame.items() if u != user_id]
-            out.append(
-                (
-                    user_id,
-                    wire.encode_bundle(
-                        mix_minus=True,
-                        sequence=self._bundle_sequence,
-                        mixed_ms=self._bundle_mixed_ms,
-                        oldest_capture_ms=min(others, default=0.0),
-                        packets=[own.get(i, packet) for i, packet in enumerate(packets)],
-                    ),
-                )
-            )
+    def _flush_program(self) -> list[tuple[int, bytes]]:
+        frames, self._program_pending = self._program_pending, []
         self.stats["bundles"] += 1
-        self._bundle_program = []
-        self._bundle_own = {}
-        self._bundle_voices = []
+        everyone = [captured for frame in frames for captured in frame.voices.values()]
+        bundle = wire.encode_bundle(
+            mix_minus=False,
+            sequence=frames[0].sequence,
+            mixed_ms=frames[0].mixed_ms,
+            oldest_capture_ms=min(everyone, default=0.0),
+            packets=[frame.program for frame in frames],
+        )
+        return [(0, bundle)]
+
+    def _flush_stage(self) -> list[tuple[int, bytes]]:
+        frames, self._stage_pending = self._stage_pending, []
+        out = []
+        for user_id in sorted(self._stage):
+            others = [c for frame in frames for u, c in frame.voices.items() if u != user_id]
+            bundle = wire.encode_bundle(
+                mix_minus=True,
+                sequence=frames[0].sequence,
+                mixed_ms=frames[0].mixed_ms,
+                oldest_capture_ms=min(others, default=0.0),
+                packets=[frame.own.get(user_id, frame.program) for frame in frames],
+            )
+            out.append((user_id, bundle))
         return out

@@ -23,7 +23,10 @@ BundleSink = Callable[[int, bytes], Awaitable[None]]
 LevelsSink = Callable[[dict[int, float]], Awaitable[None]]
 
 TICK_S = wire.FRAME_MS / 1000
-LEVELS_EVERY_TICKS = 12  # about four updates a second
+# Speaking indicators: twice a second, in quarter steps, sent only when they change. Every update
+# is a frame to every listener, and frames are what a web process spends its time on.
+LEVELS_EVERY_TICKS = 25
+LEVEL_STEPS = 4
 STAGE_RELOAD_S = 2.0
 # If the loop falls this far behind (a stalled process), skip ahead instead of bursting to catch up.
 MAX_LAG_S = 0.2
@@ -118,7 +121,11 @@ class RoomAudioRunner:
                 logger.exception("mixer tick failed in room %s", self.room_id)
 
     async def _publish_levels(self) -> None:
-        levels = {user: round(level, 2) for user, level in self.mixer.levels().items() if level >= 0.05}
+        levels = {}
+        for user, level in self.mixer.levels().items():
+            step = round(level * LEVEL_STEPS) / LEVEL_STEPS
+            if step > 0:
+                levels[user] = step
         if levels != self._last_levels:
             self._last_levels = levels
             await self.send_levels(levels)

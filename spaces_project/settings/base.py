@@ -144,6 +144,20 @@ ROOM_HEARTBEAT_SECONDS = float(os.environ.get("ROOM_HEARTBEAT_SECONDS", "10"))
 # Where room mixers run: "embedded" (in the web process) or "external" (`manage.py run_mixer`
 # processes, which need Redis). Empty: external when REDIS_URL is set, embedded otherwise.
 AUDIO_MIXER = os.environ.get("AUDIO_MIXER", "")
+# 20 ms frames per downlink message. Web processes pay per message sent (~50-80 us in daphne), so
+# bigger bundles carry more listeners per core, at 20 ms of extra delay per frame (bench/audio_*.py).
+# Listeners get 100 ms bundles; people on stage, who talk with each other, 60 ms.
+AUDIO_BUNDLE_FRAMES = int(os.environ.get("AUDIO_BUNDLE_FRAMES", "5"))
+AUDIO_STAGE_BUNDLE_FRAMES = int(os.environ.get("AUDIO_STAGE_BUNDLE_FRAMES", "3"))
+
+# Replays. The audio goes out through a view that checks who may listen; by default Django streams
+# it (with HTTP Range). Behind nginx set "x-accel-redirect" (and an `internal` location at
+# RECORDINGS_ACCEL_PREFIX aliased to MEDIA_ROOT/recordings/), behind Apache or lighttpd "x-sendfile".
+RECORDINGS_SENDFILE = os.environ.get("RECORDINGS_SENDFILE", "")
+RECORDINGS_ACCEL_PREFIX = os.environ.get("RECORDINGS_ACCEL_PREFIX", "/protected-recordings/")
+# A capture whose last segment has not changed for this long is complete even without its end mark
+# (its mixer died); a live capture is written every second.
+RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "5"))
 
 # Redis is optional: without it the channel layer lives in memory and Celery runs
 # tasks in-process, so one command runs the whole site on one machine.

@@ -1,5 +1,8 @@
 """Test settings: the real PostgreSQL and Redis when DATABASE_URL / REDIS_URL point at them."""
 
+import os
+from pathlib import Path
+
 from .base import *  # noqa: F403
 
 SECRET_KEY = "test-only-key"
@@ -7,13 +10,24 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-MEDIA_ROOT = BASE_DIR / "test-artifacts" / "media"  # noqa: F405
+# A test that starts other processes (a Celery worker) gives them its own MEDIA_ROOT.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "test-artifacts" / "media"))  # noqa: F405
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 STATIC_ROOT = BASE_DIR / "test-artifacts" / "static"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-# Tasks run in-process unless a test starts a real worker (tests that do set this back).
-CELERY_TASK_ALWAYS_EAGER = True
+# Tasks run in-process unless a test starts a real worker: it gives that worker
+# CELERY_TASK_ALWAYS_EAGER=0 and its own queue, and a short visibility timeout so that a task whose
+# worker was killed is delivered again soon (tests/recordings/test_worker.py).
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)  # noqa: F405
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+}
+# Makes finalizing slow enough for a test to kill the worker in the middle of it.
+RECORDINGS_FINALIZE_TEST_DELAY_S = float(os.environ.get("RECORDINGS_FINALIZE_TEST_DELAY_S", "0"))
+# A test capture that is not closed is given up on quickly.
+RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "1"))
 CELERY_TASK_EAGER_PROPAGATES = True

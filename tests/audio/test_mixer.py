@@ -84,6 +84,22 @@ def test_bundles_carry_consecutive_frames_and_the_oldest_capture_time():
     assert bundles[1].mixed_ms - bundles[0].mixed_ms == 60
 
 
+def test_listeners_and_stage_get_bundles_of_their_own_length_covering_every_frame():
+    room = open_room([A, B], stage=[A, B], bundle_frames=5, stage_bundle_frames=3)
+    room.run({A: uplinks(tone(440, 30)), B: uplinks(tone(880, 30), first_seq=500)})
+    assert {len(b.packets) for b in room.bundles[0]} == {5}
+    assert {len(b.packets) for b in room.bundles[A]} == {3}
+    assert [b.mix_minus for b in room.bundles[A]] == [True] * len(room.bundles[A])
+    # No frame is skipped or sent twice in either stream.
+    for receiver, step in ((0, 5), (A, 3)):
+        sequences = [b.sequence for b in room.bundles[receiver]]
+        assert sequences == list(range(sequences[0], sequences[0] + step * len(sequences), step))
+    assert len(room.streams[0]) == 30 and len(room.streams[A]) == 30
+    late = slice(10, 30)  # after the jitter buffer has filled
+    assert amplitude_at(room.audio(A, late.start, late.stop), 880) > 0.05
+    assert amplitude_at(room.audio(A, late.start, late.stop), 440) < 0.01
+
+
 def test_the_program_is_observable_packet_by_packet_for_recording():
     room = open_room([A, B], stage=[B])
     room.run({A: uplinks(tone(440, 30)), B: uplinks(tone(880, 30))})
