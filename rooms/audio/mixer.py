@@ -120,6 +120,7 @@ class _Output:
     limiter: Limiter = field(default_factory=Limiter)
     silent_run: int = 0
     in_use: bool = False  # encoded the previous frame (else its listener was sent the program)
+    tail: int = 0  # frames encoded since its member was last heard
 
 
 @dataclass(slots=True)
@@ -360,9 +361,17 @@ class RoomMixer:
             member = self._members.get(user_id)
             own = heard.get(user_id)
             if own is None:
+                if member is not None and member.in_use and member.tail < self.silence_hangover_frames:
+                    # They just stopped. The program encoder's look-ahead still carries the end of
+                    # their voice into its next packets, so keep their own stream (now the program
+                    # mix itself) going until that tail has passed.
+                    member.tail += 1
+                    frame.own[user_id], _ = self._encode(member, total)
+                    continue
                 # Their voice is not in the program, so the program is exactly their mix-minus.
                 if member is not None:
                     member.in_use = False
+                    member.tail = 0
                     member.limiter.gain = program.limiter.gain
                 self.stats["reused_packets"] += 1
                 continue
@@ -379,6 +388,7 @@ class RoomMixer:
                     self._prime(member, _SILENCE)
                     member.silent_run += 1
             member.in_use = True
+            member.tail = 0
             rest = None if len(heard) == 1 else total - own
             frame.own[user_id], _ = self._encode(member, rest)
 

@@ -325,8 +325,7 @@ class LiveRoom {
     if (youBefore && youBefore.user_id === p.user_id) {
       this.youChanged(youBefore, p);
       this.syncAudio();
-    }
-    else if (before && before.invited !== p.invited) this.renderListeners();
+    } else if (before && before.invited !== p.invited) this.renderListeners();
     this.renderAll();
   }
 

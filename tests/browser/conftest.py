@@ -178,6 +178,37 @@ def _daphne(django_db_setup, django_db_blocker):
             _forget_live_state(redis_url)
 
 
+@pytest.fixture(scope="session")
+def room_audio_mixer(_daphne):
+    """Mix the rooms' audio for browser tests the way the server is configured to.
+
+    Without Redis, daphne mixes in its own process (embedded mode) and there is nothing to start.
+    With Redis (CI), web processes expect `manage.py run_mixer` processes, as in production: start
+    one with the server's environment. Yields the process, or None in embedded mode.
+    """
+    if not _daphne.env.get("REDIS_URL"):
+        yield None
+        return
+    log = _daphne.log_dir / "mixer.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_mixer", "--name", "browser-tests"],
+            cwd=BASE_DIR,
+            env=_daphne.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture
 def asgi_live_server(_daphne, transactional_db):
     """Daphne serving the whole site (pages, static files, websockets) on 127.0.0.1:<free port>.

@@ -1,0 +1,717 @@
+// Live audio for the room page: the speaker's microphone up, the room's mix down, over the room's
+// websocket in the binary format of rooms/audio/wire.py. /work/shared/AUDIO.md has the design.
+//
+// Up: getUserMedia -> MediaStreamTrackProcessor (or capture-worklet.js) -> 20 ms frames at 48 kHz
+//     -> WebCodecs AudioEncoder (Opus) -> one uplink frame per packet, sent only while the server
+//     says this person is on stage and unmuted.
+// Down: bundles -> WebCodecs AudioDecoder -> playout-worklet.js (the adaptive jitter buffer)
+//     -> AnalyserNode -> the speakers, or, for a speaker whose browser cannot cancel echo from
+//     any output ("all"), through a loopback RTCPeerConnection into an <audio> element, the only
+//     playback Chrome's echo canceller hears.
+//
+// window.spacesAudio exposes the analyser, counters and marks, for people debugging and for tests.
+
+const SAMPLE_RATE = 48_000;
+const FRAME_SAMPLES = 960; // 20 ms
+const FRAME_S = FRAME_SAMPLES / SAMPLE_RATE;
+const UPLINK = 0x01;
+const DOWNLINK = 0x02;
+const FLAG_MIX_MINUS = 0x01;
+const UPLINK_HEADER_BYTES = 13;
+const DOWNLINK_HEADER_BYTES = 23;
+const MAX_OPUS_PACKET = 1275;
+// A new capture jumps the sequence by more than the server's resync threshold (50 frames), so the
+// mixer starts a fresh decoder for the new encoder instead of decoding it against the old state.
+const SEQUENCE_JUMP_ON_RESTART = 1000;
+// Past this much unsent data the network is not keeping up: drop frames rather than queue delay.
+const MAX_SOCKET_BACKLOG = 32 * 1024;
+const MAX_ENCODE_QUEUE = 10;
+const MAX_CAPTURE_LAG_MS = 60;
+const MAX_DECODE_QUEUE = 50;
+// Bundles that arrive before the play-out worklet is loaded; older ones are stale anyway.
+const MAX_EARLY_BUNDLES = 8;
+
+const ENCODER_CONFIG = {
+  codec: "opus",
+  sampleRate: SAMPLE_RATE,
+  numberOfChannels: 1,
+  bitrate: 32_000,
+  // DTX off: browsers' Opus DTX turns a steady voice or tone into comfort noise after about a
+  // second, and the mixer's own gate already makes silence cost nothing downstream.
+  opus: { frameDuration: 20_000, useinbandfec: true, usedtx: false },
+};
+const DECODER_CONFIG = { codec: "opus", sampleRate: SAMPLE_RATE, numberOfChannels: 1 };
+const MIC_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 };
+
+const MESSAGES = {
+  micRefused: "Microphone access was refused. Allow the microphone for this site in your browser's settings, then unmute again.",
+  micMissing: "No microphone was found. Connect one, then unmute again.",
+  micBusy: "Your microphone could not be started: another app may be using it.",
+  micFailed: "Your microphone could not be started.",
+  micLost: "Your microphone stopped. Unmute again to speak.",
+  insecure: "Speaking needs a secure (https) connection to this site.",
+  headphones: "🎧 Use headphones for the best sound.",
+};
+
+// -- the wire format (rooms/audio/wire.py) ---------------------------------------------------------
+
+export function encodeUplink(sequence, capturedMs, packet) {
+  const frame = new Uint8Array(UPLINK_HEADER_BYTES + packet.byteLength);
+  const view = new DataView(frame.buffer);
+  view.setUint8(0, UPLINK);
+  view.setUint32(1, sequence >>> 0);
+  view.setFloat64(5, capturedMs);
+  frame.set(packet, UPLINK_HEADER_BYTES);
+  return frame.buffer;
+}
+
+export function parseBundle(buffer) {
+  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < DOWNLINK_HEADER_BYTES) return null;
+  const view = new DataView(buffer);
+  const count = view.getUint8(22);
+  if (view.getUint8(0) !== DOWNLINK || count < 1) return null;
+  const packets = [];
+  let offset = DOWNLINK_HEADER_BYTES;
+  for (let i = 0; i < count; i += 1) {
+    if (offset + 2 > buffer.byteLength) return null;
+    const length = view.getUint16(offset);
+    offset += 2;
+    if (offset + length > buffer.byteLength) return null;
+    packets.push(new Uint8Array(buffer, offset, length));
+    offset += length;
+  }
+  return {
+    mixMinus: (view.getUint8(1) & FLAG_MIX_MINUS) !== 0,
+    sequence: view.getUint32(2),
+    mixedMs: view.getFloat64(6),
+    oldestCaptureMs: view.getFloat64(14),
+    packets,
+  };
+}
+
+// -- what this browser can do ----------------------------------------------------------------------
+
+function listeningGaps() {
+  const missing = [];
+  if (!window.AudioContext) missing.push("Web Audio");
+  else if (!window.AudioWorkletNode) missing.push("AudioWorklet");
+  if (!window.AudioDecoder) missing.push("WebCodecs audio decoding (AudioDecoder)");
+  return missing;
+}
+
+function speakingGaps() {
+  const missing = [];
+  if (!window.AudioEncoder) missing.push("WebCodecs audio encoding (AudioEncoder)");
+  if (!window.MediaStreamTrackProcessor && !window.AudioWorkletNode) missing.push("AudioWorklet");
+  return missing;
+}
+
+function cannot(what, missing) {
+  return `${what} doesn't work in this browser: it lacks ${missing.join(" and ")}. Try a recent Chrome, Edge, Firefox or Safari.`;
+}
+
+// -- sample-rate conversion --------------------------------------------------------------------------
+
+// Linear interpolation, carried across calls. Good enough for speech between 44.1 and 48 kHz, and
+// only used when the microphone or the output does not run at 48 kHz already.
+class Resampler {
+  constructor(from, to) {
+    this.step = from / to;
+    this.position = 0; // in input samples, relative to the start of the next input chunk
+    this.last = 0; // the previous chunk's last sample
+  }
+
+  process(input) {
+    if (this.step === 1) return input;
+    const count = Math.max(0, Math.ceil((input.length - this.position) / this.step));
+    const output = new Float32Array(count);
+    let position = this.position;
+    for (let i = 0; i < count; i += 1) {
+      const index = Math.floor(position);
+      const fraction = position - index;
+      const a = index - 1 < 0 ? this.last : input[index - 1];
+      const b = input[index] ?? input[input.length - 1];
+      output[i] = a + (b - a) * fraction;
+      position += this.step;
+    }
+    this.position = position - input.length;
+    this.last = input[input.length - 1] ?? this.last;
+    return output;
+  }
+}
+
+// Cut captured audio (any rate, any chunk size) into 20 ms frames at 48 kHz, each with the
+// capture time of its first sample (ms since the epoch).
+class FrameCollector {
+  constructor(onFrame) {
+    this.onFrame = onFrame;
+    this.rate = 0;
+    this.resampler = null;
+    this.frame = new Float32Array(FRAME_SAMPLES);
+    this.filled = 0;
+    this.frameStartMs = 0;
+  }
+
+  push(pcm, rate, startMs) {
+    if (rate !== this.rate) {
+      this.rate = rate;
+      this.resampler = new Resampler(rate, SAMPLE_RATE);
+    }
+    const samples = this.resampler.process(pcm);
+    let offset = 0;
+    while (offset < samples.length) {
+      if (this.filled === 0) this.frameStartMs = startMs + (offset / SAMPLE_RATE) * 1000;
+      const take = Math.min(samples.length - offset, FRAME_SAMPLES - this.filled);
+      this.frame.set(samples.subarray(offset, offset + take), this.filled);
+      this.filled += take;
+      offset += take;
+      if (this.filled === FRAME_SAMPLES) {
+        this.onFrame(this.frame, this.frameStartMs);
+        this.frame = new Float32Array(FRAME_SAMPLES);
+        this.filled = 0;
+      }
+    }
+  }
+}
+
+// -- the room's audio ------------------------------------------------------------------------------
+
+export class RoomAudio {
+  // area: the page's audio area ([data-listen] button, [data-audio-status], [data-headphones]).
+  // send(ArrayBuffer, maxBacklog): put an uplink frame on the room socket; false if it could not.
+  // onMicLost(): the microphone stopped by itself (unplugged, revoked): tell the room you're muted.
+  constructor({ area, send, onMicLost }) {
+    this.area = area;
+    this.send = send;
+    this.onMicLost = onMicLost;
+    this.el = {
+      listen: area.querySelector("[data-listen]"),
+      status: area.querySelector("[data-audio-status]"),
+      headphones: area.querySelector("[data-headphones]"),
+    };
+    this.el.listen.addEventListener("click", () => this.resume());
+    this.context = null;
+    this.playout = null;
+    this.analyser = null;
+    this.decoder = null;
+    this.decodeQueue = []; // frames in play order: {pcm, gap, pending}
+    this.early = [];
+    this.expectedSequence = null;
+    this.downResampler = null;
+    this.capture = null;
+    this.starting = null;
+    this.sequence = Math.floor(Math.random() * 0x7fffffff);
+    this.stage = { onStage: false, muted: true };
+    this.loopback = null;
+    this.echoMode = "none"; // "all" | "loopback" | "none": how echo is kept out of the speaker's voice
+    this.closed = false;
+    this.stats = {
+      bundles: 0,
+      malformed: 0,
+      frames: 0,
+      silent_frames: 0,
+      decode_errors: 0,
+      dropped_decodes: 0,
+      sent: 0,
+      unsent: 0,
+      encode_errors: 0,
+      last_bundle_delay_ms: null, // from the oldest voice's capture to this page
+      capture_to_send_ms: null,
+      capture_skipped: 0,
+      read_lag_ms: null,
+    };
+    this.marks = { snapshot: null, firstBundle: null, firstAudio: null };
+    this.playoutStats = null;
+    this.messages = { listen: "", speak: "" };
+    window.spacesAudio = this;
+
+    const missing = listeningGaps();
+    if (missing.length) {
+      this.setMessage("listen", cannot("Listening to live audio", missing));
+      this.ready = Promise.resolve(false);
+    } else {
+      this.ready = this.startPlayback().catch((error) => {
+        console.error("live audio: playback could not start", error);
+        this.setMessage("listen", "Live audio could not start in this browser.");
+        return false;
+      });
+    }
+    // Any interaction may unlock audio the browser held back for want of a gesture.
+    const unlock = () => this.resume();
+    document.addEventListener("pointerdown", unlock, { capture: true });
+    document.addEventListener("keydown", unlock, { capture: true });
+  }
+
+  // -- playback --------------------------------------------------------------------------------
+
+  async startPlayback() {
+    if (!(await AudioDecoder.isConfigSupported(DECODER_CONFIG)).supported) {
+      this.setMessage("listen", cannot("Listening to live audio", ["an Opus decoder for WebCodecs"]));
+      return false;
+    }
+    try {
+      this.context = new AudioContext({ sampleRate: SAMPLE_RATE, latencyHint: "interactive" });
+    } catch {
+      this.context = new AudioContext({ latencyHint: "interactive" });
+    }
+    const context = this.context;
+    await context.audioWorklet.addModule(new URL("playout-worklet.js", import.meta.url));
+    await context.audioWorklet.addModule(new URL("capture-worklet.js", import.meta.url));
+    this.playout = new AudioWorkletNode(context, "spaces-playout", {
+      numberOfInputs: 0,
+      numberOfOutputs: 1,
+      outputChannelCount: [1],
+    });
+    this.playout.port.onmessage = (event) => {
+      if (event.data.stats) this.playoutStats = event.data.stats;
+    };
+    this.analyser = context.createAnalyser();
+    this.analyser.fftSize = 2048;
+    this.analyser.smoothingTimeConstant = 0.2;
+    this.playout.connect(this.analyser);
+    this.analyser.connect(context.destination);
+    if (context.sampleRate !== SAMPLE_RATE) this.downResampler = new Resampler(SAMPLE_RATE, context.sampleRate);
+    context.addEventListener("statechange", () => this.showListenButton());
+    this.showListenButton();
+    const early = this.early;
+    this.early = [];
+    early.forEach((buffer) => this.receive(buffer));
+    return true;
+  }
+
+  showListenButton() {
+    if (this.closed || !this.context) return;
+    const blocked = this.context.state === "suspended" || this.loopback?.blocked;
+    this.el.listen.hidden = !blocked;
+  }
+
+  // Browsers start audio only after a gesture: this is called from the "Tap to listen" button and
+  // from any click or key on the page.
+  resume() {
+    if (this.closed || !this.context) return;
+    if (this.context.state === "suspended") this.context.resume().then(() => this.showListenButton());
+    if (this.loopback?.blocked) {
+      this.loopback.element.play().then(
+        () => {
+          this.loopback.blocked = false;
+          this.showListenButton();
+        },
+        () => {},
+      );
+    }
+  }
+
+  markSnapshot() {
+    this.marks.snapshot ??= performance.now();
+    // A fresh socket: whatever comes next does not continue what came before.
+    this.expectedSequence = null;
+  }
+
+  // A binary frame from the room socket.
+  receive(buffer) {
+    if (this.closed) return;
+    if (!this.playout) {
+      this.early.push(buffer);
+      if (this.early.length > MAX_EARLY_BUNDLES) this.early.shift();
+      return;
+    }
+    const bundle = parseBundle(buffer);
+    if (bundle === null) {
+      this.stats.malformed += 1;
+      return;
+    }
+    this.stats.bundles += 1;
+    this.marks.firstBundle ??= performance.now();
+    if (bundle.oldestCaptureMs > 0) this.stats.last_bundle_delay_ms = Date.now() - bundle.oldestCaptureMs;
+    // The server sends nothing while the room is silent, so a jump in the sequence is a pause of
+    // that length; a jump backwards is a new mixer (it took the room over): start afresh.
+    let gap = -1;
+    if (this.expectedSequence !== null) {
+      const ahead = (bundle.sequence - this.expectedSequence) >>> 0;
+      if (ahead < 0x80000000) gap = ahead * FRAME_S;
+    }
+    this.expectedSequence = (bundle.sequence + bundle.packets.length) >>> 0;
+    bundle.packets.forEach((packet, index) => this.queueFrame(packet, bundle.sequence + index, index === 0 ? gap : 0));
+    this.drain();
+  }
+
+  queueFrame(packet, sequence, gap) {
+    this.stats.frames += 1;
+    if (packet.byteLength === 0) {
+      // "No packet": the mix was silent here.
+      this.stats.silent_frames += 1;
+      this.decodeQueue.push({ pcm: new Float32Array(FRAME_SAMPLES), gap, pending: false });
+      return;
+    }
+    const decoder = this.getDecoder();
+    if (decoder === null || decoder.decodeQueueSize > MAX_DECODE_QUEUE) {
+      this.stats.dropped_decodes += 1;
+      this.decodeQueue.push({ pcm: new Float32Array(FRAME_SAMPLES), gap, pending: false });
+      return;
+    }
+    this.decodeQueue.push({ pcm: null, gap, pending: true });
+    try {
+      decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: (sequence >>> 0) * 20_000, data: packet }));
+    } catch (error) {
+      this.decoderFailed(error);
+    }
+  }
+
+  getDecoder() {
+    if (this.decoder && this.decoder.state === "configured") return this.decoder;
+    try {
+      this.decoder = new AudioDecoder({
+        output: (data) => this.decoded(data),
+        error: (error) => this.decoderFailed(error),
+      });
+      this.decoder.configure(DECODER_CONFIG);
+    } catch (error) {
+      console.error("live audio: no decoder", error);
+      this.decoder = null;
+    }
+    return this.decoder;
+  }
+
+  decoded(data) {
+    const pcm = new Float32Array(data.numberOfFrames);
+    data.copyTo(pcm, { planeIndex: 0, format: "f32-planar" });
+    data.close();
+    const entry = this.decodeQueue.find((e) => e.pending);
+    if (entry) {
+      entry.pcm = pcm;
+      entry.pending = false;
+      this.drain();
+    }
+  }
+
+  decoderFailed(error) {
+    this.stats.decode_errors += 1;
+    console.warn("live audio: decoder error", error);
+    // What it still owed is lost: play it as silence and start a new decoder with the next packet.
+    for (const entry of this.decodeQueue) {
+      if (entry.pending) {
+        entry.pcm = new Float32Array(FRAME_SAMPLES);
+        entry.pending = false;
+      }
+    }
+    this.decoder = null;
+    this.drain();
+  }
+
+  // Hand decoded frames to the play-out buffer in order.
+  drain() {
+    const queue = this.decodeQueue;
+    let sent = 0;
+    while (sent < queue.length && !queue[sent].pending) {
+      const { gap } = queue[sent];
+      let pcm = queue[sent].pcm;
+      if (this.downResampler) pcm = this.downResampler.process(pcm);
+      if (this.marks.firstAudio === null && pcm.some((sample) => sample !== 0)) this.marks.firstAudio = performance.now();
+      this.playout.port.postMessage({ pcm, gap }, [pcm.buffer]);
+      sent += 1;
+    }
+    if (sent) queue.splice(0, sent);
+  }
+
+  // -- speaking --------------------------------------------------------------------------------
+
+  // Follow the server's view of this person. Frames go out only while it says "on stage,
+  // unmuted"; the mic is released as soon as it says otherwise (a host muted you, moved you
+  // back to the audience...). Returns a promise that is false if the mic should be on but
+  // could not start, so the page can tell the server it is muted after all.
+  async setStage({ onStage, muted }) {
+    this.stage = { onStage, muted };
+    this.el.headphones.hidden = !onStage;
+    if (!onStage) this.setMessage("speak", "");
+    else {
+      const missing = speakingGaps();
+      if (missing.length) this.setMessage("speak", cannot("Speaking", missing));
+    }
+    if (!onStage || muted) {
+      this.stopMic();
+      if (!onStage) this.setLoopback(false);
+      return true;
+    }
+    if (this.capture || this.starting) return (await this.starting) ?? true;
+    return this.startMic();
+  }
+
+  get sending() {
+    return this.stage.onStage && !this.stage.muted && this.capture !== null;
+  }
+
+  // Start the microphone; show why not and return false if it cannot.
+  startMic() {
+    if (this.capture) return Promise.resolve(true);
+    if (!this.starting) {
+      this.starting = this.openMic().finally(() => {
+        this.starting = null;
+      });
+    }
+    return this.starting;
+  }
+
+  async openMic() {
+    this.resume();
+    const missing = speakingGaps();
+    if (missing.length) {
+      this.setMessage("speak", cannot("Speaking", missing));
+      return false;
+    }
+    if (!navigator.mediaDevices?.getUserMedia) {
+      this.setMessage("speak", window.isSecureContext ? cannot("Speaking", ["microphone access"]) : MESSAGES.insecure);
+      return false;
+    }
+    if (!(await AudioEncoder.isConfigSupported(ENCODER_CONFIG)).supported) {
+      this.setMessage("speak", cannot("Speaking", ["an Opus encoder for WebCodecs"]));
+      return false;
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: MIC_CONSTRAINTS });
+    } catch (error) {
+      this.setMessage("speak", micErrorMessage(error));
+      return false;
+    }
+    const track = stream.getAudioTracks()[0];
+    if (!track) {
+      this.setMessage("speak", MESSAGES.micMissing);
+      return false;
+    }
+    if (this.closed) {
+      track.stop();
+      return false;
+    }
+    // Chrome cancels echo only from audio that WebRTC plays, unless it offers "all" (any output).
+    // Chromium 156 offers [true, false, "remote-only"], so the loopback below is what works today.
+    const offered = track.getCapabilities?.().echoCancellation ?? [];
+    this.echoMode = "loopback";
+    if (Array.isArray(offered) && offered.includes("all")) {
+      try {
+        await track.applyConstraints({ ...MIC_CONSTRAINTS, echoCancellation: "all" });
+        if (track.getSettings().echoCancellation === "all") this.echoMode = "all";
+      } catch {
+        // keep the loopback
+      }
+    }
+    this.setLoopback(this.echoMode === "loopback");
+
+    const capture = { track, stream, encoder: null, stop: [], captureTimes: [] };
+    capture.encoder = new AudioEncoder({
+      output: (chunk) => this.encoded(capture, chunk),
+      error: (error) => {
+        this.stats.encode_errors += 1;
+        console.error("live audio: encoder error", error);
+        if (this.capture === capture) {
+          this.stopMic();
+          this.setMessage("speak", MESSAGES.micFailed);
+          this.onMicLost?.();
+        }
+      },
+    });
+    capture.encoder.configure(ENCODER_CONFIG);
+    const collector = new FrameCollector((frame, startMs) => this.encode(capture, frame, startMs));
+    track.addEventListener("ended", () => {
+      if (this.capture !== capture) return;
+      this.stopMic();
+      this.setMessage("speak", MESSAGES.micLost);
+      this.onMicLost?.();
+    });
+    this.sequence = (this.sequence + SEQUENCE_JUMP_ON_RESTART) >>> 0;
+    this.capture = capture;
+    if (window.MediaStreamTrackProcessor) this.readTrack(capture, track, collector);
+    else this.captureWithWorklet(capture, stream, collector);
+    this.setMessage("speak", "");
+    return true;
+  }
+
+  async readTrack(capture, track, collector) {
+    const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+    // Chrome stamps AudioData on the performance.now() clock, so the lag is absolute; a browser
+    // with another clock would show a constant offset, which minLag takes out.
+    let minLag = Infinity;
+    capture.stop.push(() => reader.cancel().catch(() => {}));
+    try {
+      while (this.capture === capture) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        // A page that was busy finds old audio queued: drop it rather than send it late forever.
+        const lag = performance.now() - value.timestamp / 1000;
+        minLag = Math.min(minLag, lag);
+        this.stats.read_lag_ms = lag;
+        if (lag - Math.max(0, minLag) > MAX_CAPTURE_LAG_MS) {
+          value.close();
+          this.stats.capture_skipped += 1;
+          continue;
+        }
+        const pcm = new Float32Array(value.numberOfFrames);
+        value.copyTo(pcm, { planeIndex: 0, format: "f32-planar" });
+        // AudioData timestamps are microseconds on the performance.now() clock.
+        collector.push(pcm, value.sampleRate, performance.timeOrigin + value.timestamp / 1000);
+        value.close();
+      }
+    } catch (error) {
+      if (this.capture === capture) console.error("live audio: capture failed", error);
+    }
+  }
+
+  captureWithWorklet(capture, stream, collector) {
+    const context = this.context;
+    const source = context.createMediaStreamSource(stream);
+    const node = new AudioWorkletNode(context, "spaces-capture", { numberOfOutputs: 1 });
+    const sink = context.createGain();
+    sink.gain.value = 0; // the node must be pulled by the graph, but its output is not for hearing
+    source.connect(node).connect(sink).connect(context.destination);
+    node.port.onmessage = (event) => {
+      const { pcm } = event.data;
+      const startMs = performance.timeOrigin + performance.now() - (pcm.length / context.sampleRate) * 1000;
+      collector.push(pcm, context.sampleRate, startMs);
+    };
+    capture.stop.push(() => {
+      node.port.onmessage = null;
+      source.disconnect();
+      node.disconnect();
+      sink.disconnect();
+    });
+  }
+
+  encode(capture, frame, startMs) {
+    const encoder = capture.encoder;
+    if (this.capture !== capture || encoder.state !== "configured") return;
+    if (!this.sending || encoder.encodeQueueSize > MAX_ENCODE_QUEUE) return;
+    const data = new AudioData({
+      format: "f32-planar",
+      sampleRate: SAMPLE_RATE,
+      numberOfFrames: FRAME_SAMPLES,
+      numberOfChannels: 1,
+      timestamp: Math.round((startMs - performance.timeOrigin) * 1000),
+      data: frame,
+    });
+    encoder.encode(data);
+    data.close();
+    // Chrome stamps encoded chunks by counting from the first input, so after any frame that was
+    // not encoded (muted, skipped) its timestamps lag behind; keep each frame's own capture time.
+    capture.captureTimes.push(startMs);
+  }
+
+  encoded(capture, chunk) {
+    const capturedMs = capture.captureTimes.shift() ?? performance.timeOrigin + chunk.timestamp / 1000;
+    // Muting stops frames here at once, before the server has even heard of it.
+    if (this.capture !== capture || !this.sending) return;
+    if (chunk.byteLength === 0 || chunk.byteLength > MAX_OPUS_PACKET) return;
+    const packet = new Uint8Array(chunk.byteLength);
+    chunk.copyTo(packet);
+    this.stats.capture_to_send_ms = performance.timeOrigin + performance.now() - capturedMs;
+    this.sequence = (this.sequence + 1) >>> 0;
+    if (this.send(encodeUplink(this.sequence, capturedMs, packet), MAX_SOCKET_BACKLOG)) this.stats.sent += 1;
+    else this.stats.unsent += 1;
+  }
+
+  // Release the microphone: frames stop at once and the browser's mic indicator goes off.
+  stopMic() {
+    const capture = this.capture;
+    if (!capture) return;
+    this.capture = null;
+    capture.stop.forEach((stop) => stop());
+    capture.track.stop();
+    if (capture.encoder.state !== "closed") capture.encoder.close();
+  }
+
+  // -- echo: play through WebRTC so Chrome's echo canceller hears it ------------------------------
+
+  setLoopback(on) {
+    if (!this.context || !this.analyser) return;
+    if (on && !this.loopback) {
+      this.loopback = { ready: false };
+      this.openLoopback(this.loopback).catch((error) => {
+        console.warn("live audio: echo loopback failed; playing directly", error);
+        this.closeLoopback();
+      });
+    } else if (!on && this.loopback) {
+      this.closeLoopback();
+    }
+  }
+
+  async openLoopback(loopback) {
+    const destination = this.context.createMediaStreamDestination();
+    const sender = new RTCPeerConnection();
+    const receiver = new RTCPeerConnection();
+    Object.assign(loopback, { destination, sender, receiver, element: new Audio(), blocked: false });
+    sender.addEventListener("icecandidate", (e) => e.candidate && receiver.addIceCandidate(e.candidate).catch(() => {}));
+    receiver.addEventListener("icecandidate", (e) => e.candidate && sender.addIceCandidate(e.candidate).catch(() => {}));
+    const track = new Promise((resolve) => receiver.addEventListener("track", (e) => resolve(e.streams[0] ?? new MediaStream([e.track]))));
+    destination.stream.getAudioTracks().forEach((t) => sender.addTrack(t, destination.stream));
+    const offer = await sender.createOffer();
+    await sender.setLocalDescription(offer);
+    await receiver.setRemoteDescription(offer);
+    const answer = await receiver.createAnswer();
+    await receiver.setLocalDescription(answer);
+    await sender.setRemoteDescription(answer);
+    const stream = await track;
+    if (this.loopback !== loopback) return;
+    loopback.element.srcObject = stream;
+    try {
+      await loopback.element.play();
+    } catch {
+      loopback.blocked = true;
+    }
+    if (this.loopback !== loopback) return;
+    // Switch the output only now, so the room is never silent while the loopback connects.
+    this.analyser.disconnect();
+    this.analyser.connect(destination);
+    loopback.ready = true;
+    this.showListenButton();
+  }
+
+  closeLoopback() {
+    const loopback = this.loopback;
+    this.loopback = null;
+    if (!loopback) return;
+    if (loopback.ready && this.analyser) {
+      this.analyser.disconnect();
+      this.analyser.connect(this.context.destination);
+    }
+    loopback.sender?.close();
+    loopback.receiver?.close();
+    if (loopback.element) loopback.element.srcObject = null;
+    this.showListenButton();
+  }
+
+  // -- messages and the end -------------------------------------------------------------------
+
+  setMessage(kind, text) {
+    this.messages[kind] = text;
+    const shown = [this.messages.listen, this.messages.speak].filter(Boolean).join(" ");
+    this.el.status.textContent = shown;
+    this.el.status.hidden = !shown;
+  }
+
+  close() {
+    if (this.closed) return;
+    this.stopMic();
+    this.closeLoopback();
+    this.closed = true;
+    if (this.decoder && this.decoder.state !== "closed") this.decoder.close();
+    this.context?.close();
+    this.el.listen.hidden = true;
+    this.el.headphones.hidden = true;
+  }
+}
+
+function micErrorMessage(error) {
+  switch (error?.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return MESSAGES.micRefused;
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return MESSAGES.micMissing;
+    case "NotReadableError":
+    case "AbortError":
+      return MESSAGES.micBusy;
+    default:
+      return MESSAGES.micFailed;
+  }
+}
+
+export { MESSAGES as AUDIO_MESSAGES };
