@@ -6,6 +6,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import user_suspend, user_unsuspend
 from recordings.models import Recording
+from recordings.services import recording_remove
 from rooms.models import Room
 from rooms.services import room_force_end
 from spaces_project.errors import ServiceError
@@ -177,15 +178,13 @@ def moderation_unsuspend_user(*, moderator: User, user: User) -> User:
 def moderation_remove_recording(
     *, moderator: User, recording: Recording, report: Report | None = None
 ) -> Recording:
-    """Take a replay down for everyone. The audio is kept so the decision can be reviewed."""
+    """Take a replay down for everyone; its files are deleted once this commits."""
     _require_moderator(moderator)
     recording = Recording.objects.select_for_update().select_related("room").get(pk=recording.pk)
     if recording.status == Recording.Status.REMOVED:
         raise ServiceError("already_removed", f"{recording} is already removed.")
     previous = recording.status
-    # The recordings app has no service for this yet; a removal is a moderation decision only.
-    recording.status = Recording.Status.REMOVED
-    recording.save(update_fields=["status"])
+    recording = recording_remove(recording=recording)
     _audit(
         actor=moderator,
         action="recording_removed",

@@ -4,6 +4,7 @@ from django.db.models import QuerySet
 from moderation import services as moderation_services
 from spaces_project.errors import ServiceError
 
+from . import services
 from .models import Recording
 
 
@@ -15,9 +16,25 @@ class RecordingAdmin(admin.ModelAdmin):
     list_select_related = ("room__host",)
     raw_id_fields = ("room",)
     # Recordings are made and published by the finalizing task; moderators remove them by action.
-    readonly_fields = ("room", "status", "duration_ms", "play_count", "created_at", "published_at")
+    readonly_fields = (
+        "room",
+        "status",
+        "duration_ms",
+        "play_count",
+        "created_at",
+        "published_at",
+        "processing_started_at",
+        "finalize_attempts",
+        "finalized_at",
+        "artwork_at",
+        "size_bytes",
+        "segment_count",
+        "capture_notes",
+        "failure_reason",
+    )
+    exclude = ("peaks", "turns")
     date_hierarchy = "created_at"
-    actions = ["remove_recordings"]
+    actions = ["remove_recordings", "process_again"]
 
     def has_add_permission(self, request):
         return False
@@ -35,3 +52,13 @@ class RecordingAdmin(admin.ModelAdmin):
                 messages.error(request, error.message)
             else:
                 messages.success(request, f"Removed the {recording}.")
+
+    @admin.action(description="Run the finalizing chain again (after a failure)", permissions=["change"])
+    def process_again(self, request, queryset: QuerySet[Recording]):
+        for recording in queryset:
+            try:
+                services.recording_retry(recording_id=recording.pk)
+            except ServiceError as error:
+                messages.error(request, error.message)
+            else:
+                messages.success(request, f"Processing the {recording} again.")

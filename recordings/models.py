@@ -2,7 +2,11 @@ from django.db import models
 
 
 class Recording(models.Model):
-    """The recording of one room; finalized and published by Celery after the room ends."""
+    """The recording of one room; finalized and published by Celery after the room ends.
+
+    Its files live under MEDIA_ROOT/recordings/<room id>/ with fixed names (see services.RecordingFiles),
+    so every run of the finalizing tasks writes the same files.
+    """
 
     class Status(models.TextChoices):
         CAPTURING = "capturing", "Capturing"
@@ -17,6 +21,19 @@ class Recording(models.Model):
     play_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Progress of the finalizing chain (finalize -> artwork -> publish); each step sets its time once.
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    finalize_attempts = models.PositiveSmallIntegerField(default=0)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    artwork_at = models.DateTimeField(null=True, blank=True)
+    size_bytes = models.PositiveBigIntegerField("replay size in bytes", default=0)
+    segment_count = models.PositiveSmallIntegerField(default=0)
+    # What finalizing noticed in the capture (a torn last page after a mixer crash, missing frames).
+    capture_notes = models.TextField(blank=True)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    # Waveform peaks 0..1 for the player, and who spoke when: [[user id, start ms, end ms], ...].
+    peaks = models.JSONField(default=list, blank=True)
+    turns = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "-published_at"])]

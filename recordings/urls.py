@@ -1,2 +1,15 @@
+from django.urls import path
+
+from . import views
+
 app_name = "recordings"
-urlpatterns: list = []
+urlpatterns = [
+    path("<int:pk>/", views.recording_detail, name="detail"),
+    path("<int:pk>/status/", views.recording_status, name="status"),
+    path("<int:pk>/audio/", views.recording_stream, name="stream"),
+    path("<int:pk>/cover.jpg", views.recording_cover, name="cover"),
+    path("<int:pk>/waveform.png", views.recording_waveform, name="waveform"),
+    path("<int:pk>/play/", views.recording_play, name="play"),
+    path("<int:pk>/download/", views.recording_download, name="download"),
+    path("<int:pk>/delete/", views.recording_delete, name="delete"),
+]

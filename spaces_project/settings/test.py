@@ -19,10 +19,9 @@ STORAGES = {
 STATIC_ROOT = BASE_DIR / "test-artifacts" / "static"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Tasks run in-process unless a test starts a real worker: it gives that worker
-# CELERY_TASK_ALWAYS_EAGER=0 and its own queue, and a short visibility timeout so that a task whose
-# worker was killed is delivered again soon (tests/recordings/test_worker.py).
+# CELERY_TASK_ALWAYS_EAGER=0, and a short visibility timeout so that a task whose worker was killed
+# is delivered again soon (tests/recordings/test_worker.py).
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)  # noqa: F405
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
 }

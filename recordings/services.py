@@ -1,0 +1,338 @@
+"""Every write about recordings: capture bookkeeping, the finalizing chain's steps, plays, removal.
+
+The chain (recordings/tasks.py) is finalize -> artwork -> publish. Each step locks the recording's row,
+checks the state it expects and records that it is done, so any step, or the whole chain, can run
+again (a retry, a redelivery after a worker was killed) without doing anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Follow, Notification, User
+from rooms.models import Room
+from spaces_project.errors import NotFound, ServiceError
+
+from . import artwork, finalize
+from .models import Recording
+
+logger = logging.getLogger(__name__)
+
+SESSION_PLAYED_KEY = "recordings_played"
+
+
+# -- where the files are -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordingFiles:
+    """A room's recording files: one fixed name each, so every run of a task writes the same files."""
+
+    room_id: int
+
+    @property
+    def directory(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / "recordings" / str(self.room_id)
+
+    @property
+    def capture(self) -> Path:
+        return self.directory / "capture"
+
+    @property
+    def original(self) -> Path:
+        return self.directory / finalize.ORIGINAL_NAME
+
+    @property
+    def replay(self) -> Path:
+        return self.directory / finalize.REPLAY_NAME
+
+    @property
+    def cover(self) -> Path:
+        return self.directory / "cover.jpg"
+
+    @property
+    def waveform(self) -> Path:
+        return self.directory / "waveform.png"
+
+
+def capture_directory(room_id: int) -> Path:
+    """Where the mixer writes a room's capture segments (recordings.capture.CaptureWriter)."""
+    return RecordingFiles(room_id).capture
+
+
+def room_is_recorded(room_id: int) -> bool:
+    """Whether a mixer running the room now should capture its program mix."""
+    return Room.objects.filter(pk=room_id, is_recorded=True, state=Room.State.LIVE).exists()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+# -- the room's life -------------------------------------------------------------------------------------
+
+
+def recording_start_capture(*, room: Room) -> Recording | None:
+    """Open the recording of a recorded room that just went live. Call inside `transaction.atomic`."""
+    if not room.is_recorded:
+        return None
+    recording, _ = Recording.objects.get_or_create(room=room)
+    return recording
+
+
+def recording_end_capture(*, room: Room) -> Recording | None:
+    """The recorded room ended: mark its recording as processing and, once this transaction commits,
+    start the finalizing chain. Call inside `transaction.atomic`, after the room is ended."""
+    if not room.is_recorded:
+        return None
+    recording, _ = Recording.objects.get_or_create(room=room)
+    recording = Recording.objects.select_for_update().get(pk=recording.pk)
+    if recording.status != Recording.Status.CAPTURING:
+        return recording
+    recording.status = Recording.Status.PROCESSING
+    recording.processing_started_at = timezone.now()
+    recording.save(update_fields=["status", "processing_started_at"])
+    recording_id = recording.pk
+    # robust: a broker that is down (or, without Redis, a failure in the in-process chain) must not
+    # turn the host's "End room" into an error; the recording stays "processing" and can be rerun.
+    transaction.on_commit(lambda: recording_process(recording_id=recording_id), robust=True)
+    return recording
+
+
+def recording_process(*, recording_id: int) -> None:
+    """Dispatch the finalizing chain (run it again to resume one that stopped; every step is idempotent).
+
+    Without a broker (no REDIS_URL) the chain runs here and now, synchronously.
+    """
+    from celery import chain
+
+    from .tasks import finalize_recording, make_recording_artwork, publish_recording
+
+    chain(
+        finalize_recording.si(recording_id),
+        make_recording_artwork.si(recording_id),
+        publish_recording.si(recording_id),
+    ).apply_async()
+
+
+# -- the chain's steps ------------------------------------------------------------------------------------
+
+
+def _tags_for(recording: Recording) -> finalize.ReplayTags:
+    room = recording.room
+    topics = [rt.tag.name for rt in room.room_topics.select_related("tag")]
+    day = (room.started_at or recording.created_at).date().isoformat()
+    return finalize.ReplayTags(
+        title=room.title,
+        artist=room.host.name,
+        date=day,
+        topics=topics,
+        comment=f"Recorded live on Spaces, hosted by {room.host.name} (@{room.host.handle}).",
+    )
+
+
+def _cover_for(tags: finalize.ReplayTags) -> bytes:
+    return artwork.render_cover(title=tags.title, host=tags.artist, topics=tags.topics)
+
+
+def _wait_for_capture_to_close(directory: Path) -> None:
+    """The mixer closes the capture when it hears the room ended, a moment after the commit that
+    dispatched us; a mixer that died never will, and a quiet period says so."""
+    quiet_s = settings.RECORDINGS_CAPTURE_QUIET_S
+    deadline = time.monotonic() + quiet_s + 2
+    while not finalize.capture_is_closed(directory, quiet_s=quiet_s) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def recording_finalize(*, recording_id: int) -> Recording | None:
+    """Step 1: check the capture and write the original (Ogg Opus) and the replay (M4A), both tagged.
+
+    Holds the recording's row lock while it works, so a second run (a duplicate delivery) waits and
+    then finds the work done.
+    """
+    with transaction.atomic():
+        recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
+        if recording is None or recording.status != Recording.Status.PROCESSING or recording.finalized_at:
+            return recording
+        recording.finalize_attempts = F("finalize_attempts") + 1
+        recording.save(update_fields=["finalize_attempts"])
+    files = RecordingFiles(recording.room_id)
+    _wait_for_capture_to_close(files.capture)
+    with transaction.atomic():
+        recording = (
+            Recording.objects.select_for_update().select_related("room__host").filter(pk=recording_id).first()
+        )
+        if recording is None or recording.status != Recording.Status.PROCESSING or recording.finalized_at:
+            return recording
+        tags = _tags_for(recording)
+        tags.cover_jpeg = _cover_for(tags)
+        delay = getattr(settings, "RECORDINGS_FINALIZE_TEST_DELAY_S", 0)
+        try:
+            result = finalize.finalize_capture(
+                files.capture,
+                files.directory,
+                tags=tags,
+                pause=(lambda: time.sleep(delay)) if delay else None,
+            )
+        except finalize.FinalizeError as error:
+            logger.warning("recording %s cannot be finalized: %s", recording_id, error)
+            recording.status = Recording.Status.FAILED
+            recording.failure_reason = str(error)[:300]
+            recording.save(update_fields=["status", "failure_reason"])
+            return recording
+        recording.duration_ms = result.duration_ms
+        recording.size_bytes = result.replay_bytes
+        recording.segment_count = len(result.segments)
+        recording.capture_notes = "\n".join(result.problems)
+        recording.peaks = result.peaks
+        recording.turns = [list(turn) for turn in result.turns]
+        recording.finalized_at = timezone.now()
+        logger.info(
+            "recording %s finalized: %d ms in %d segment(s)%s",
+            recording_id,
+            result.duration_ms,
+            len(result.segments),
+            f" ({'; '.join(result.problems)})" if result.problems else "",
+        )
+        recording.save(
+            update_fields=[
+                "duration_ms",
+                "size_bytes",
+                "segment_count",
+                "capture_notes",
+                "peaks",
+                "turns",
+                "finalized_at",
+            ]
+        )
+        return recording
+
+
+@transaction.atomic
+def recording_make_artwork(*, recording_id: int) -> Recording | None:
+    """Step 2: the cover image and the waveform image for the replay page."""
+    recording = (
+        Recording.objects.select_for_update().select_related("room__host").filter(pk=recording_id).first()
+    )
+    if recording is None or recording.status != Recording.Status.PROCESSING or not recording.finalized_at:
+        return recording
+    files = RecordingFiles(recording.room_id)
+    if recording.artwork_at and files.cover.exists() and files.waveform.exists():
+        return recording
+    _write_atomic(files.cover, _cover_for(_tags_for(recording)))
+    _write_atomic(files.waveform, artwork.render_waveform(recording.peaks))
+    recording.artwork_at = timezone.now()
+    recording.save(update_fields=["artwork_at"])
+    return recording
+
+
+@transaction.atomic
+def recording_publish(*, recording_id: int) -> Recording | None:
+    """Step 3: make the replay visible and tell the host's followers, once."""
+    from accounts.services import notification_create
+
+    recording = (
+        Recording.objects.select_for_update().select_related("room__host").filter(pk=recording_id).first()
+    )
+    if (
+        recording is None
+        or recording.status != Recording.Status.PROCESSING
+        or not recording.finalized_at
+        or not recording.artwork_at
+    ):
+        return recording
+    recording.status = Recording.Status.READY
+    recording.published_at = timezone.now()
+    recording.save(update_fields=["status", "published_at"])
+    room = recording.room
+    host = room.host
+    url = f"/recordings/{recording.pk}/"
+    for follow in Follow.objects.filter(followee=host).select_related("follower"):
+        notification_create(
+            recipient=follow.follower,
+            kind=Notification.Kind.RECORDING_READY,
+            actor=host,
+            room=room,
+            text=f"Replay of {host.name}'s room is ready: {room.title}",
+            url=url,
+        )
+    return recording
+
+
+@transaction.atomic
+def recording_retry(*, recording_id: int) -> Recording:
+    """Run the chain again for a recording that failed or got stuck (from the admin)."""
+    recording = Recording.objects.select_for_update().get(pk=recording_id)
+    if recording.status not in (Recording.Status.FAILED, Recording.Status.PROCESSING):
+        raise ServiceError("bad_state", f"The {recording} is {recording.get_status_display().lower()}.")
+    recording.status = Recording.Status.PROCESSING
+    recording.failure_reason = ""
+    recording.save(update_fields=["status", "failure_reason"])
+    transaction.on_commit(lambda: recording_process(recording_id=recording_id), robust=True)
+    return recording
+
+
+def recording_fail(*, recording_id: int, reason: str) -> None:
+    """The chain gave up (retries exhausted): say so instead of showing 'processing' for ever."""
+    Recording.objects.filter(pk=recording_id, status=Recording.Status.PROCESSING).update(
+        status=Recording.Status.FAILED, failure_reason=reason[:300]
+    )
+
+
+# -- listeners and the host ----------------------------------------------------------------------------------
+
+
+def recording_count_play(*, recording: Recording, session) -> bool:
+    """Count a play once per viewer session (signed in or not); return whether this one counted."""
+    if recording.status != Recording.Status.READY:
+        raise ServiceError("not_ready", "This replay is not ready yet.")
+    played = list(session.get(SESSION_PLAYED_KEY, []))
+    if recording.pk in played:
+        return False
+    Recording.objects.filter(pk=recording.pk).update(play_count=F("play_count") + 1)
+    session[SESSION_PLAYED_KEY] = (played + [recording.pk])[-500:]
+    return True
+
+
+def recording_remove(*, recording: Recording) -> Recording:
+    """Take a recording down for everyone and delete its files once the transaction commits.
+
+    Call inside `transaction.atomic` with the row locked (select_for_update): a finalizing step that
+    holds the lock finishes first, and the ones after it see "removed" and stop.
+    """
+    recording.status = Recording.Status.REMOVED
+    recording.save(update_fields=["status"])
+    directory = RecordingFiles(recording.room_id).directory
+    transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
+    return recording
+
+
+@transaction.atomic
+def recording_delete(*, recording_id: int, actor: User) -> Recording:
+    """The host deletes their recording: gone for everyone, files removed."""
+    recording = Recording.objects.select_for_update().select_related("room").filter(pk=recording_id).first()
+    if recording is None or recording.status == Recording.Status.REMOVED:
+        raise NotFound("This recording does not exist.")
+    if not getattr(actor, "is_authenticated", False) or actor.pk != recording.room.host_id:
+        raise ServiceError("not_allowed", "Only the host can delete this recording.")
+    return recording_remove(recording=recording)

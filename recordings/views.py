@@ -1,0 +1,136 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from spaces_project.errors import NotFound, ServiceError
+
+from . import selectors, services
+from .models import Recording
+from .streaming import serve_file
+
+STATUS_POLL_MS = 2000
+
+
+def _refused(request: HttpRequest, error: ServiceError) -> HttpResponse:
+    if isinstance(error, NotFound):
+        raise Http404(error.message)
+    context = {"message": error.message, "sign_in": error.code == "sign_in_required"}
+    return render(request, "recordings/refused.html", context, status=403)
+
+
+def _for_listener(request: HttpRequest, pk: int) -> Recording:
+    return selectors.recording_get_for_listener(recording_id=pk, viewer=request.user)
+
+
+def recording_detail(request, pk):
+    try:
+        recording = _for_listener(request, pk)
+    except ServiceError as error:
+        return _refused(request, error)
+    room = recording.room
+    turns = selectors.recording_turns(recording=recording)
+    context = {
+        "recording": recording,
+        "room": room,
+        "topics": [rt.tag for rt in room.room_topics.select_related("tag")],
+        "is_host": request.user.is_authenticated and request.user.pk == room.host_id,
+        "steps": selectors.recording_progress(recording=recording),
+        "status": selectors.recording_status_payload(recording=recording),
+        "speakers": selectors.recording_speakers(turns=turns, duration_ms=recording.duration_ms),
+        "turns": turns,
+        "poll_ms": STATUS_POLL_MS,
+        "duration_label": selectors.clock(recording.duration_ms),
+    }
+    return render(request, "recordings/recording_detail.html", context)
+
+
+@require_GET
+def recording_status(request, pk):
+    try:
+        recording = _for_listener(request, pk)
+    except NotFound:
+        raise Http404 from None
+    except ServiceError as error:
+        return JsonResponse({"error": error.code, "message": error.message}, status=403)
+    return JsonResponse(selectors.recording_status_payload(recording=recording))
+
+
+def _ready_file(request: HttpRequest, pk: int, which: str, content_type: str) -> HttpResponse:
+    try:
+        recording = _for_listener(request, pk)
+    except NotFound:
+        raise Http404 from None
+    except ServiceError as error:
+        return HttpResponse(error.message, status=403, content_type="text/plain")
+    if recording.status != Recording.Status.READY:
+        raise Http404("This replay is not ready yet.")
+    files = services.RecordingFiles(recording.room_id)
+    path = getattr(files, which)
+    if not path.exists():
+        raise Http404("This file is missing.")
+    return serve_file(request, path, content_type=content_type, relative_to=files.directory.parent)
+
+
+@require_http_methods(["GET", "HEAD"])
+def recording_stream(request, pk):
+    """The replay's audio for the player: permission checked on every request, Range supported."""
+    return _ready_file(request, pk, "replay", "audio/mp4")
+
+
+@require_http_methods(["GET", "HEAD"])
+def recording_cover(request, pk):
+    return _ready_file(request, pk, "cover", "image/jpeg")
+
+
+@require_http_methods(["GET", "HEAD"])
+def recording_waveform(request, pk):
+    return _ready_file(request, pk, "waveform", "image/png")
+
+
+@require_POST
+def recording_play(request, pk):
+    """The player started: count one play per viewer session."""
+    try:
+        recording = _for_listener(request, pk)
+        counted = services.recording_count_play(recording=recording, session=request.session)
+    except NotFound:
+        raise Http404 from None
+    except ServiceError as error:
+        return JsonResponse({"error": error.code, "message": error.message}, status=403)
+    recording.refresh_from_db(fields=["play_count"])
+    return JsonResponse({"counted": counted, "play_count": recording.play_count})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def recording_download(request, pk):
+    try:
+        recording = selectors.recording_get_for_host(recording_id=pk, actor=request.user)
+    except ServiceError as error:
+        return _refused(request, error)
+    if recording.status != Recording.Status.READY:
+        raise Http404("This replay is not ready yet.")
+    files = services.RecordingFiles(recording.room_id)
+    name = f"{slugify(recording.room.title) or 'replay'}-{recording.room.started_at:%Y-%m-%d}.m4a"
+    return serve_file(
+        request,
+        files.replay,
+        content_type="audio/mp4",
+        attachment_name=name,
+        relative_to=files.directory.parent,
+    )
+
+
+@login_required
+@require_POST
+def recording_delete(request, pk):
+    try:
+        recording = services.recording_delete(recording_id=pk, actor=request.user)
+    except ServiceError as error:
+        return _refused(request, error)
+    messages.success(request, "The recording is deleted.")
+    return redirect(reverse("rooms:detail", args=[recording.room_id]))

@@ -1,0 +1,125 @@
+// The replay page: progress while the recording is processed, then the player (speed, waveform seek,
+// who-spoke-when timeline) and the play count. The page works without this script too: the <audio>
+// element has its own controls, and a <noscript> refresh follows the progress.
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
+}
+
+function followProgress(section) {
+  const url = section.dataset.statusUrl;
+  const every = Number(section.dataset.pollMs) || 2000;
+  const list = section.querySelector(".progress-steps");
+  async function poll() {
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (response.ok) {
+        const status = await response.json();
+        if (status.ready || status.failed) {
+          window.location.reload();
+          return;
+        }
+        list.replaceChildren(
+          ...status.steps.map((step) => {
+            const item = document.createElement("li");
+            item.className = step.done ? "is-done" : step.active ? "is-active" : "";
+            item.textContent = step.label;
+            const note = document.createElement("span");
+            note.className = "visually-hidden";
+            note.textContent = step.done ? " (done)" : step.active ? " (in progress)" : "";
+            item.append(note);
+            return item;
+          }),
+        );
+      }
+    } catch (error) {
+      // Offline for a moment: try again on the next beat.
+    }
+    setTimeout(poll, every);
+  }
+  setTimeout(poll, every);
+}
+
+function setUpPlayer(section) {
+  const audio = section.querySelector("audio");
+  const wave = section.querySelector("#replay-waveform");
+  const progress = wave.querySelector(".waveform-progress");
+  const current = section.querySelector("[data-current]");
+  const durationMs = Number(wave.dataset.durationMs) || 0;
+  const duration = () => (Number.isFinite(audio.duration) && audio.duration > 0 ? audio.duration : durationMs / 1000);
+
+  function seek(seconds) {
+    audio.currentTime = Math.min(Math.max(0, seconds), duration());
+    render();
+  }
+  function render() {
+    const fraction = duration() ? audio.currentTime / duration() : 0;
+    progress.style.width = `${(fraction * 100).toFixed(2)}%`;
+    current.textContent = clock(audio.currentTime);
+    wave.setAttribute("aria-valuenow", String(Math.round(audio.currentTime * 1000)));
+    wave.setAttribute("aria-valuetext", clock(audio.currentTime));
+  }
+  audio.addEventListener("timeupdate", render);
+  // The total stays the server's figure (the captured length): the browser's may round a frame down.
+  audio.addEventListener("loadedmetadata", render);
+
+  wave.addEventListener("click", (event) => {
+    const box = wave.getBoundingClientRect();
+    seek(((event.clientX - box.left) / box.width) * duration());
+  });
+  wave.addEventListener("keydown", (event) => {
+    const steps = { ArrowLeft: -5, ArrowDown: -5, ArrowRight: 5, ArrowUp: 5, PageDown: -30, PageUp: 30 };
+    if (event.key in steps) seek(audio.currentTime + steps[event.key]);
+    else if (event.key === "Home") seek(0);
+    else if (event.key === "End") seek(duration());
+    else if (event.key === " " || event.key === "Enter") audio.paused ? audio.play() : audio.pause();
+    else return;
+    event.preventDefault();
+  });
+
+  section.querySelectorAll("[data-speed]").forEach((button) => {
+    button.addEventListener("click", () => {
+      audio.playbackRate = Number(button.dataset.speed);
+      section.querySelectorAll("[data-speed]").forEach((other) => other.setAttribute("aria-pressed", String(other === button)));
+    });
+  });
+
+  document.querySelectorAll("[data-seek-ms]").forEach((button) => {
+    button.addEventListener("click", () => {
+      seek(Number(button.dataset.seekMs) / 1000);
+      audio.play().catch(() => {});
+    });
+  });
+
+  // One play per viewer session is counted by the server; the page asks once, at the first start.
+  let counted = false;
+  audio.addEventListener("play", async () => {
+    if (counted) return;
+    counted = true;
+    const token = section.querySelector("[name=csrfmiddlewaretoken]")?.value || "";
+    try {
+      const response = await fetch(section.dataset.playUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": token, Accept: "application/json" },
+      });
+      if (response.ok) {
+        const result = await response.json();
+        const count = document.querySelector("[data-play-count]");
+        if (count) count.textContent = String(result.play_count);
+      }
+    } catch (error) {
+      counted = false;
+    }
+  });
+  render();
+}
+
+const progress = document.querySelector(".replay-progress[data-status-url]");
+if (progress) followProgress(progress);
+const player = document.querySelector(".replay-player");
+if (player) setUpPlayer(player);
