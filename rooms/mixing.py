@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import weakref
 
 from channels.db import database_sync_to_async
@@ -50,9 +51,22 @@ def room_is_live(room_id: int) -> bool:
     return Room.objects.filter(pk=room_id, state=Room.State.LIVE).exists()
 
 
+def open_capture(room_id: int):
+    """A capture writer for the room's recording, or None when the room is not being recorded."""
+    from recordings.capture import CaptureWriter
+    from recordings.services import capture_directory, room_is_recorded
+
+    if not room_is_recorded(room_id):
+        return None
+    return CaptureWriter(capture_directory(room_id), started_ms=time.time() * 1000, auto_flush=False)
+
+
 def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
     async def loader():
         return await database_sync_to_async(load_stage)(room_id)
+
+    async def capture():
+        return await database_sync_to_async(open_capture)(room_id)
 
     return RoomAudioRunner(
         room_id,
@@ -62,6 +76,7 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
         mixer=RoomMixer(
             bundle_frames=settings.AUDIO_BUNDLE_FRAMES, stage_bundle_frames=settings.AUDIO_STAGE_BUNDLE_FRAMES
         ),
+        open_capture=capture,
     )
 
 
@@ -303,7 +318,11 @@ class MixerProcess:
         if runner is not None:
             runner.stop()
         if task is not None:
-            task.cancel()
+            # Let the runner finish its tick and close the recording's segment cleanly.
+            try:
+                await asyncio.wait_for(task, 3)
+            except (TimeoutError, asyncio.CancelledError, Exception):
+                task.cancel()
         try:
             await self.pubsub.unsubscribe(f"{UPLINK_PREFIX}{room_id}", f"{CHANNEL_PREFIX}{room_id}")
             await self.release(keys=[f"{LEASE_PREFIX}{room_id}"], args=[self.name])

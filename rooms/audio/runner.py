@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from . import wire
 from .mixer import RoomMixer
@@ -19,6 +20,8 @@ from .mixer import RoomMixer
 logger = logging.getLogger(__name__)
 
 StageLoader = Callable[[], Awaitable[tuple[set[int], set[int]]]]
+# Returns a capture writer (write/flush/close, see recordings/capture.py) when the room is recorded.
+CaptureOpener = Callable[[], Awaitable["Capture | None"]]
 BundleSink = Callable[[int, bytes], Awaitable[None]]
 LevelsSink = Callable[[dict[int, float]], Awaitable[None]]
 
@@ -30,6 +33,17 @@ LEVEL_STEPS = 4
 STAGE_RELOAD_S = 2.0
 # If the loop falls this far behind (a stalled process), skip ahead instead of bursting to catch up.
 MAX_LAG_S = 0.2
+# A recording is flushed to disk (and fsynced, off the event loop) this often: a mixer that dies
+# loses at most this much of it.
+CAPTURE_FLUSH_TICKS = 50
+
+
+class Capture(Protocol):
+    def write(self, sequence: int, mixed_ms: float, packet: bytes, voices: frozenset[int]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def now_ms() -> float:
@@ -45,12 +59,16 @@ class RoomAudioRunner:
         send_bundle: BundleSink,
         send_levels: LevelsSink,
         mixer: RoomMixer | None = None,
+        open_capture: CaptureOpener | None = None,
     ) -> None:
         self.room_id = room_id
         self.mixer = mixer or RoomMixer()
         self.load_stage = load_stage
         self.send_bundle = send_bundle
         self.send_levels = send_levels
+        self.open_capture = open_capture
+        self.capture: Capture | None = None
+        self._flushing: asyncio.Future | None = None
         self.stopped = asyncio.Event()
         self._last_levels: dict[int, float] = {}
         self._stage_roles: dict[int, tuple[bool, bool]] = {}  # user -> (on stage, muted)
@@ -91,11 +109,24 @@ class RoomAudioRunner:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.open_capture is not None:
+            self.capture = await self.open_capture()
+            if self.capture is not None:
+                self.mixer.on_program_packet = self.capture.write
         reloader = loop.create_task(self._reload_stage_forever())
         try:
             await self._tick_forever(loop)
         finally:
             reloader.cancel()
+            if self.capture is not None:
+                self.mixer.on_program_packet = None
+                if self._flushing is not None:
+                    await asyncio.shield(self._flushing)
+                await loop.run_in_executor(None, self.capture.close)
+
+    def _flush_capture(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.capture is not None and (self._flushing is None or self._flushing.done()):
+            self._flushing = loop.run_in_executor(None, self.capture.flush)
 
     async def _tick_forever(self, loop: asyncio.AbstractEventLoop) -> None:
         next_at = loop.time()
@@ -115,6 +146,8 @@ class RoomAudioRunner:
                 ticks += 1
                 if ticks % LEVELS_EVERY_TICKS == 0:
                     await self._publish_levels()
+                if ticks % CAPTURE_FLUSH_TICKS == 0:
+                    self._flush_capture(loop)
             except asyncio.CancelledError:
                 raise
             except Exception:
