@@ -110,7 +110,8 @@ async def test_a_speaker_is_heard_by_listeners_and_not_by_themself(embedded):
     assert heard_at - joined_at < 1.0 + 0.3  # the tone started right after the join
     assert listener_ear.heard(440) > HEARD
     assert listener_ear.mix_minus == {False}
-    assert host_ear.mix_minus == {True}
+    # Alone on stage, the host's mix-minus is silence, which is not sent at all.
+    assert host_ear.mix_minus <= {True}
     assert host_ear.heard(440) < HEARD / 4, "the host hears their own voice"
     host_ear.stop(), listener_ear.stop()
     await host.close(), await listener.close()

@@ -588,3 +588,18 @@ async def test_events_queued_behind_a_slow_delivery_arrive_in_order_in_one_batch
     await asyncio.sleep(0.05)
     assert member.frames[-1] == {"type": "room.reaction", "user_id": 9, "emoji": "👋"}
     fanout.worker.cancel()
+
+
+async def test_a_stale_or_forged_session_cookie_connects_as_an_anonymous_listener():
+    from channels.testing import WebsocketCommunicator
+
+    from spaces_project.asgi import application
+
+    room = await make_room()
+    headers = [(b"origin", ORIGIN.encode()), (b"host", b"127.0.0.1:8000"), (b"cookie", b"sessionid=forged")]
+    communicator = WebsocketCommunicator(application, f"/ws/rooms/{room.pk}/", headers=headers)
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    snapshot = json.loads((await communicator.receive_output(5))["text"])
+    assert snapshot["type"] == "room.snapshot" and snapshot["you"] is None
+    await communicator.disconnect()
