@@ -366,7 +366,9 @@ class LeanListener(asyncio.Protocol):
             elif opcode == 1:
                 self.text_frames += 1
                 self.text_bytes += length
-                if not self.snapshot:
+                if self.snapshot:
+                    self.on_text(bytes(buf[start : start + length]))
+                else:
                     event = json.loads(bytes(buf[start : start + length]))
                     if event.get("type") == "room.snapshot":
                         self.snapshot = True
@@ -386,6 +388,9 @@ class LeanListener(asyncio.Protocol):
                 self.transport.close()
             offset = start + length
         del buf[:offset]
+
+    def on_text(self, payload: bytes) -> None:
+        """A text frame after the snapshot; subclasses that time events read them here."""
 
     def _beat(self, interval: float) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -415,13 +420,15 @@ class LeanListener(asyncio.Protocol):
             self.transport.close()
 
 
-async def open_lean(port: int, path: str, cookie: str | None, timeout: float) -> LeanListener:
+async def open_lean(
+    port: int, path: str, cookie: str | None, timeout: float, protocol_class: type = LeanListener
+) -> LeanListener:
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
     host = f"127.0.0.1:{port}"
     _, protocol = await asyncio.wait_for(
         loop.create_connection(
-            lambda: LeanListener(path, host, f"http://{host}", cookie, ready), "127.0.0.1", port
+            lambda: protocol_class(path, host, f"http://{host}", cookie, ready), "127.0.0.1", port
         ),
         timeout,
     )

@@ -189,6 +189,49 @@ def _failure_reason(error: BaseException) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+class LeanClient:
+    """A listener socket on the lean asyncio client of bench/_audio.py: the load generator should
+    not spend more CPU than the server it measures (the `websockets` client took half a core for
+    a thousand listeners). Same interface as Client for what the workers use."""
+
+    def __init__(self, url: str, origin: str, cookie: str | None = None) -> None:
+        from urllib.parse import urlparse
+
+        parsed = urlparse(url)
+        self.port, self.path, self.cookie = parsed.port, parsed.path, cookie
+        self.ws = None
+        self.seen: Counter = Counter()
+        self.received: list[tuple[tuple, int, float]] = []
+        self.errors: list[dict] = []
+
+    @property
+    def close_code(self) -> int | None:
+        return self.ws.close_code if self.ws is not None else None
+
+    async def open(self, timeout: float) -> None:
+        from _audio import LeanListener, open_lean
+
+        client = self
+
+        class Listener(LeanListener):
+            def on_text(self, payload: bytes) -> None:
+                now = time.monotonic()
+                event = json.loads(payload)
+                for each in event["events"] if event.get("type") == "room.batch" else (event,):
+                    key = event_key(each)
+                    if key is not None:
+                        client.seen[key] += 1
+                        client.received.append((key, client.seen[key], now))
+                    elif each.get("type") == "error":
+                        client.errors.append(each)
+
+        self.ws = await open_lean(self.port, self.path, self.cookie, timeout, protocol_class=Listener)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            self.ws.close()
+
+
 def worker_main(conn, url: str, origin: str, cookies: list[str | None], args: dict) -> None:
     try:
         asyncio.run(_worker(conn, url, origin, cookies, args))
@@ -222,7 +265,7 @@ async def _worker(conn, url: str, origin: str, cookies: list[str | None], args: 
         except (TimeoutError, EOFError):
             break
         if command == "connect":
-            clients = [Client(url, origin, cookie) for cookie in cookies]
+            clients = [LeanClient(url, origin, cookie) for cookie in cookies]
             limit = asyncio.Semaphore(args["connect_concurrency"])
             results = await asyncio.gather(*(connect_one(c, limit) for c in clients))
             failures = Counter(reason for reason, _ in results if reason)
@@ -288,7 +331,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=500, help="sockets connecting at once")
     parser.add_argument("--workers", type=int, default=2, help="client processes for the listeners")
     parser.add_argument(
-        "--server-processes", type=int, default=1, help="daphne processes sharing one listening socket"
+        "--server-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="daphne processes sharing one listening socket (default: one per core, as in production)",
     )
     parser.add_argument("--connect-concurrency", type=int, default=50, help="per worker, listener phase")
     parser.add_argument("--connect-timeout", type=float, default=20.0)
