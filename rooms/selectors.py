@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import (
     Case,
     Count,
@@ -55,10 +56,14 @@ def _with_card_data(rooms: QuerySet[Room]) -> QuerySet[Room]:
     )
 
 
-def rooms_visible_to(*, viewer) -> QuerySet[Room]:
-    """Rooms `viewer` may see: never those of a host they blocked or who blocked them."""
+def rooms_visible_to(*, viewer, hidden: set[int] | None = None) -> QuerySet[Room]:
+    """Rooms `viewer` may see: never those of a host they blocked or who blocked them.
+
+    `hidden`, when given, is `blocked_user_ids(user=viewer)` already read for this request.
+    """
     rooms = Room.objects.all()
-    hidden = blocked_user_ids(user=viewer)
+    if hidden is None:
+        hidden = blocked_user_ids(user=viewer)
     if hidden:
         rooms = rooms.exclude(host_id__in=hidden)
     return rooms
@@ -87,15 +92,15 @@ class HomeSections:
     upcoming: QuerySet[Room]
 
 
-def live_rooms(*, viewer) -> QuerySet[Room]:
-    return _with_card_data(rooms_visible_to(viewer=viewer).filter(state=Room.State.LIVE)).order_by(
-        "-started_at", "-pk"
-    )
-
-
-def upcoming_rooms(*, viewer) -> QuerySet[Room]:
+def live_rooms(*, viewer, hidden: set[int] | None = None) -> QuerySet[Room]:
     return _with_card_data(
-        rooms_visible_to(viewer=viewer).filter(
+        rooms_visible_to(viewer=viewer, hidden=hidden).filter(state=Room.State.LIVE)
+    ).order_by("-started_at", "-pk")
+
+
+def upcoming_rooms(*, viewer, hidden: set[int] | None = None) -> QuerySet[Room]:
+    return _with_card_data(
+        rooms_visible_to(viewer=viewer, hidden=hidden).filter(
             state=Room.State.SCHEDULED, scheduled_for__gte=timezone.now() - UPCOMING_GRACE
         )
     ).order_by("scheduled_for", "pk")
@@ -103,13 +108,17 @@ def upcoming_rooms(*, viewer) -> QuerySet[Room]:
 
 def home_sections(*, viewer, followed_limit: int = 12) -> HomeSections:
     """The home page: live rooms of people you follow, then all other live rooms, then upcoming."""
-    live = live_rooms(viewer=viewer)
+    hidden = blocked_user_ids(user=viewer)
+    live = live_rooms(viewer=viewer, hidden=hidden)
     followed_live: list[Room] = []
     if getattr(viewer, "is_authenticated", False):
-        follows_host = Exists(Follow.objects.filter(follower=viewer, followee=OuterRef("host_id")))
-        followed_live = list(live.filter(follows_host)[:followed_limit])
+        # A semi-join on the viewer's followees, not a correlated EXISTS per live room.
+        followed = Follow.objects.filter(follower=viewer).values("followee_id")
+        followed_live = list(live.filter(host_id__in=followed)[:followed_limit])
         live = live.exclude(pk__in=[room.pk for room in followed_live])
-    return HomeSections(followed_live=followed_live, live=live, upcoming=upcoming_rooms(viewer=viewer))
+    return HomeSections(
+        followed_live=followed_live, live=live, upcoming=upcoming_rooms(viewer=viewer, hidden=hidden)
+    )
 
 
 def _live_then_upcoming_then_ended(rooms: QuerySet[Room]) -> QuerySet[Room]:
@@ -166,16 +175,26 @@ def room_roster(*, room: Room) -> dict[str, list[Participant]]:
     return {"stage": stage, "listeners": listeners}
 
 
-def tags_popular(*, limit: int = 20) -> QuerySet[Tag]:
-    return (
-        Tag.objects.annotate(
-            live_count=Count(
-                "room_topics", filter=Q(room_topics__room__state__in=[Room.State.LIVE, Room.State.SCHEDULED])
+POPULAR_TAGS_CACHE_SECONDS = 30
+
+
+def tags_popular(*, limit: int = 20) -> list[Tag]:
+    """Topics with the most live and upcoming rooms. Counting them scans every room's topics, and
+    a row of topic links need not be fresher than half a minute, so the list is cached."""
+
+    def count() -> list[Tag]:
+        return list(
+            Tag.objects.annotate(
+                live_count=Count(
+                    "room_topics",
+                    filter=Q(room_topics__room__state__in=[Room.State.LIVE, Room.State.SCHEDULED]),
+                )
             )
+            .filter(live_count__gt=0)
+            .order_by("-live_count", "name")[:limit]
         )
-        .filter(live_count__gt=0)
-        .order_by("-live_count", "name")[:limit]
-    )
+
+    return cache.get_or_set(f"rooms:popular-tags:{limit}", count, POPULAR_TAGS_CACHE_SECONDS)
 
 
 LISTENERS_SHOWN = 100
