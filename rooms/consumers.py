@@ -324,6 +324,13 @@ class RoomKeeper:
                 for member in members:
                     (stale if now - member.last_beat > 2 * interval else fresh).append(member)
                 for member in stale:
+                    logger.info(
+                        "room %s: closing a socket (user %s) silent for %.1f s; audio frames dropped %s",
+                        self.room_id,
+                        member.user_id,
+                        now - member.last_beat,
+                        member.audio_dropped,
+                    )
                     member.closing = True
                     await member.close(code=protocol.CLOSE_HEARTBEAT_TIMEOUT)
                 if await store.beat_many(self.room_id, [(m.conn_id, m.user_id) for m in fresh]):

@@ -144,10 +144,13 @@ ROOM_HEARTBEAT_SECONDS = float(os.environ.get("ROOM_HEARTBEAT_SECONDS", "10"))
 # Where room mixers run: "embedded" (in the web process) or "external" (`manage.py run_mixer`
 # processes, which need Redis). Empty: external when REDIS_URL is set, embedded otherwise.
 AUDIO_MIXER = os.environ.get("AUDIO_MIXER", "")
-# 20 ms frames per downlink message. Web processes pay per message sent (~50-80 us in daphne), so
-# bigger bundles carry more listeners per core, at 20 ms of extra delay per frame (bench/audio_*.py).
-# Listeners get 100 ms bundles; people on stage, who talk with each other, 60 ms.
-AUDIO_BUNDLE_FRAMES = int(os.environ.get("AUDIO_BUNDLE_FRAMES", "5"))
+# 20 ms frames per downlink message. A web process pays per message sent (~70 us in daphne,
+# whatever its size), so bigger bundles carry more listeners per core, at 20 ms of extra delay per
+# frame. Measured (bench/audio_fanout.py): with 100 ms bundles daphne needs 86 % of a core for
+# 1,000 listeners, so 2,000 do not fit on two cores beside their clients; 200 ms bundles halve
+# that, and listeners (whose budget is 1 s, bench/audio_latency.py) still hear the room in ~0.4 s.
+# People on stage, who talk with each other, get 60 ms bundles.
+AUDIO_BUNDLE_FRAMES = int(os.environ.get("AUDIO_BUNDLE_FRAMES", "10"))
 AUDIO_STAGE_BUNDLE_FRAMES = int(os.environ.get("AUDIO_STAGE_BUNDLE_FRAMES", "3"))
 
 # Replays. The audio goes out through a view that checks who may listen; by default Django streams
