@@ -162,7 +162,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-class Driver:
+class Driver(base.WorkerPipes):
     def __init__(self, args, port: int, seeded: dict, daphne_pids: list[int], mixer_pid: int) -> None:
         self.args, self.port, self.seeded = args, port, seeded
         self.daphne_pids, self.mixer_pid = daphne_pids, mixer_pid
@@ -192,20 +192,6 @@ class Driver:
             process.start()
             self.pipes.append(parent)
             self.workers.append(process)
-
-    def ask(self, command: str, payload=None, timeout: float = 60) -> list:
-        for pipe in self.pipes:
-            pipe.send((command, payload))
-        answers = []
-        deadline = time.monotonic() + timeout
-        for pipe in self.pipes:
-            if not pipe.poll(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"a worker did not answer {command!r} within {timeout:.0f} s")
-            answers.append(pipe.recv())
-        return answers
-
-    async def ask_async(self, command: str, payload=None, timeout: float = 60) -> list:
-        return await asyncio.get_running_loop().run_in_executor(None, self.ask, command, payload, timeout)
 
     def stop_workers(self) -> None:
         for pipe in self.pipes:

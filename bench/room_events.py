@@ -586,16 +586,10 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-class Driver:
-    def __init__(self, args: argparse.Namespace, url: str, origin: str, seeded: dict, server_pids: list[int]):
-        self.args = args
-        self.url = url
-        self.origin = origin
-        self.seeded = seeded
-        self.server_pids = server_pids
-        self.pipes: list = []
-        self.workers: list = []
-        self.figures: dict = {}
+class WorkerPipes:
+    """Talk to the client worker processes: send each a command, gather their answers."""
+
+    pipes: list
 
     def ask(self, command: str, payload=None, timeout: float = 60) -> list:
         for pipe in self.pipes:
@@ -610,6 +604,18 @@ class Driver:
 
     async def ask_async(self, command: str, payload=None, timeout: float = 60) -> list:
         return await asyncio.get_running_loop().run_in_executor(None, self.ask, command, payload, timeout)
+
+
+class Driver(WorkerPipes):
+    def __init__(self, args: argparse.Namespace, url: str, origin: str, seeded: dict, server_pids: list[int]):
+        self.args = args
+        self.url = url
+        self.origin = origin
+        self.seeded = seeded
+        self.server_pids = server_pids
+        self.pipes: list = []
+        self.workers: list = []
+        self.figures: dict = {}
 
     def start_workers(self, deadline: float) -> None:
         context = multiprocessing.get_context("spawn")
