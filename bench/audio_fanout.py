@@ -193,17 +193,6 @@ class Driver(base.WorkerPipes):
             self.pipes.append(parent)
             self.workers.append(process)
 
-    def stop_workers(self) -> None:
-        for pipe in self.pipes:
-            try:
-                pipe.send(("exit", None))
-            except OSError:
-                pass
-        for process in self.workers:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-
     async def monitor(self, ready: asyncio.Event) -> None:
         """Record every program bundle the mixer publishes (what each web process receives once)."""
         import redis.asyncio as aioredis

@@ -590,6 +590,18 @@ class WorkerPipes:
     """Talk to the client worker processes: send each a command, gather their answers."""
 
     pipes: list
+    workers: list
+
+    def stop_workers(self) -> None:
+        for pipe in self.pipes:
+            try:
+                pipe.send(("exit", None))
+            except OSError:
+                pass
+        for process in self.workers:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
 
     def ask(self, command: str, payload=None, timeout: float = 60) -> list:
         for pipe in self.pipes:
@@ -636,17 +648,6 @@ class Driver(WorkerPipes):
             process.start()
             self.pipes.append(parent)
             self.workers.append(process)
-
-    def stop_workers(self) -> None:
-        for pipe in self.pipes:
-            try:
-                pipe.send(("exit", None))
-            except OSError:
-                pass
-        for process in self.workers:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
 
     async def run(self) -> dict:
         args, seeded = self.args, self.seeded

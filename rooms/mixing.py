@@ -47,10 +47,6 @@ def load_stage(room_id: int) -> tuple[set[int], set[int]]:
     return stage, {user for user, muted in rows if not muted}
 
 
-def room_is_live(room_id: int) -> bool:
-    return Room.objects.filter(pk=room_id, state=Room.State.LIVE).exists()
-
-
 def open_capture(room_id: int):
     """A capture writer for the room's recording, or None when the room is not being recorded."""
     from recordings.capture import CaptureWriter
@@ -202,29 +198,37 @@ class AudioUplink:
     """The one way a web process hands an allowed speaker's frame to the room's mixer."""
 
     def __init__(self) -> None:
-        self.embedded = EmbeddedMixers() if mixer_mode() == "embedded" else None
-        self.redis = RedisUplink(settings.REDIS_URL) if self.embedded is None else None
+        self._embedded: EmbeddedMixers | None = None
+        self._redis: RedisUplink | None = None
+
+    def _mixers(self) -> EmbeddedMixers | None:
+        """This process's embedded mixers, or None when mixer processes do the mixing."""
+        if mixer_mode() != "embedded":
+            return None
+        if self._embedded is None:
+            self._embedded = EmbeddedMixers()
+        return self._embedded
 
     def room_opened(self, room_id: int) -> None:
         """A socket joined a live room: make sure an embedded mixer runs for it."""
-        if self.embedded is not None:
-            self.embedded.ensure(room_id)
+        mixers = self._mixers()
+        if mixers is not None:
+            mixers.ensure(room_id)
 
     async def send(self, room_id: int, tagged: bytes) -> None:
-        if self.embedded is not None:
-            self.embedded.push(room_id, tagged)
-        else:
-            await self.redis.send(room_id, tagged)
+        mixers = self._mixers()
+        if mixers is not None:
+            mixers.push(room_id, tagged)
+            return
+        if self._redis is None:
+            self._redis = RedisUplink(settings.REDIS_URL)
+        await self._redis.send(room_id, tagged)
 
 
-_uplink: AudioUplink | None = None
+_uplink = AudioUplink()
 
 
 def get_audio_uplink() -> AudioUplink:
-    global _uplink
-    embedded = mixer_mode() == "embedded"
-    if _uplink is None or (_uplink.embedded is not None) != embedded:  # settings changed (tests)
-        _uplink = AudioUplink()
     return _uplink
 
 

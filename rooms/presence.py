@@ -46,21 +46,18 @@ class MemoryPresence:
         self.beats[room_id][conn] = now
         return Change(user_id, arrived)
 
-    async def beat(self, room_id: int, conn: str, user_id: int | None, now: float | None = None) -> Change:
-        if conn not in self.connections[room_id]:
-            return await self.add(room_id, conn, user_id, now)
-        self.beats[room_id][conn] = time.time() if now is None else now
-        return Change(user_id, False)
-
     async def beat_many(
         self, room_id: int, members: list[tuple[str, int | None]], now: float | None = None
     ) -> int:
-        """Refresh many connections at once; returns how many had to be added back."""
+        """Refresh many connections at once, putting back any that were lost; returns how many were."""
+        now = time.time() if now is None else now
         added = 0
         for conn, user_id in members:
-            if conn not in self.connections[room_id]:
+            if conn in self.connections[room_id]:
+                self.beats[room_id][conn] = now
+            else:
                 added += 1
-            await self.beat(room_id, conn, user_id, now)
+                await self.add(room_id, conn, user_id, now)
         return added
 
     async def remove(self, room_id: int, conn: str) -> Change | None:
@@ -105,10 +102,6 @@ class MemoryPresence:
 
     async def has_flag(self, name: str) -> bool:
         return name in self.flags
-
-    async def clear(self, room_id: int) -> None:
-        self.connections.pop(room_id, None)
-        self.beats.pop(room_id, None)
 
 
 # KEYS: conns hash, beats zset, users hash, anon counter. ARGV: conn, user ('' = anonymous), now.
@@ -202,10 +195,6 @@ class RedisPresence:
         arrived = await self.redis.add_script(keys=self._keys(room_id), args=[conn, user, now])
         return Change(user_id, bool(arrived))
 
-    async def beat(self, room_id: int, conn: str, user_id: int | None, now: float | None = None) -> Change:
-        # The same script: after a Redis restart a beat puts the connection back.
-        return await self.add(room_id, conn, user_id, now)
-
     async def beat_many(
         self, room_id: int, members: list[tuple[str, int | None]], now: float | None = None
     ) -> int:
@@ -256,9 +245,6 @@ class RedisPresence:
 
     async def has_flag(self, name: str) -> bool:
         return bool(await self.redis.exists(f"spaces:flag:{name}"))
-
-    async def clear(self, room_id: int) -> None:
-        await self.redis.delete(*self._keys(room_id))
 
 
 _presence: MemoryPresence | RedisPresence | None = None
