@@ -53,7 +53,6 @@ const MESSAGES = {
   micFailed: "Your microphone could not be started.",
   micLost: "Your microphone stopped. Unmute again to speak.",
   insecure: "Speaking needs a secure (https) connection to this site.",
-  headphones: "🎧 Use headphones for the best sound.",
 };
 
 // -- the wire format (rooms/audio/wire.py) ---------------------------------------------------------

@@ -36,19 +36,25 @@ const ROLE_ORDER = { host: 0, cohost: 1, speaker: 2 };
 const onStage = (p) => p.role in ROLE_ORDER;
 const isModerator = (p) => p && (p.role === "host" || p.role === "cohost");
 
-// Icons are constant markup (Feather icons, MIT), never built from user data.
-const ICONS = {
-  mic: '<path d="M12 1a3 3 0 0 0-3 3v8a3 3 0 0 0 6 0V4a3 3 0 0 0-3-3z"/><path d="M19 10v2a7 7 0 0 1-14 0v-2"/><path d="M12 19v4M8 23h8"/>',
-  micOff: '<path d="M1 1l22 22"/><path d="M9 9v3a3 3 0 0 0 5.12 2.12M15 9.34V4a3 3 0 0 0-5.94-.6"/><path d="M17 16.95A7 7 0 0 1 5 12v-2m14 0v2a7 7 0 0 1-.11 1.23"/><path d="M12 19v4M8 23h8"/>',
-  more: '<circle cx="5" cy="12" r="1.6"/><circle cx="12" cy="12" r="1.6"/><circle cx="19" cy="12" r="1.6"/>',
-};
-
-function icon(name) {
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("aria-hidden", "true");
+// An interface icon from the page's sprite (templates/_icons.html), as the `icon` template tag
+// draws it: decoration beside words that say the same, or, with a label, an image of that name.
+const SVG = "http://www.w3.org/2000/svg";
+function icon(name, label = "") {
+  const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("class", `icon icon-${name}`);
-  svg.innerHTML = ICONS[name];
+  if (label) {
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", label);
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = label;
+    svg.append(title);
+  } else {
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+  }
+  const use = document.createElementNS(SVG, "use");
+  use.setAttribute("href", `#icon-${name}`);
+  svg.append(use);
   return svg;
 }
 
@@ -454,7 +460,7 @@ class LiveRoom {
         return h(
           "li",
           { class: "pinned-link", "data-testid": `link-${link.id}` },
-          h("span", { class: "pin", "aria-hidden": "true", text: "📌" }),
+          h("span", { class: "pin" }, icon("pin")),
           h(
             "a",
             { href: link.url, target: "_blank", rel: "noopener noreferrer nofollow ugc" },
@@ -513,11 +519,11 @@ class LiveRoom {
         );
       }
     } else if (you.hand_raised) {
-      buttons.push(button("✋ Lower hand", "lower-hand", () => this.send("hand.lower"), { label: "Lower your hand", cls: "is-raised" }));
+      buttons.push(button("Lower hand", "lower-hand", () => this.send("hand.lower"), { label: "Lower your hand", cls: "is-raised", icon: "hand" }));
     } else if (s.room.speaker_policy === "invited") {
       buttons.push(h("span", { class: "control-note", text: "Only people the host invites can speak." }));
     } else {
-      buttons.push(button("✋ Raise hand", "raise-hand", () => this.raiseHand(), { label: "Raise your hand to ask to speak" }));
+      buttons.push(button("Raise hand", "raise-hand", () => this.raiseHand(), { label: "Raise your hand to ask to speak", icon: "hand" }));
     }
     buttons.push(h("span", { class: "control-spacer" }));
     if (you?.role === "host") {
@@ -602,7 +608,7 @@ class LiveRoom {
     const flags = [];
     // Raised hands are for the hosts to see (and for the person themself).
     if (p.hand_raised && (isModerator(you) || you?.user_id === p.user_id)) {
-      flags.push(h("span", { class: "flag", title: "Hand raised", text: "✋" }), h("span", { class: "visually-hidden", text: "hand raised" }));
+      flags.push(h("span", { class: "flag", title: "Hand raised" }, icon("hand", "Hand raised")));
     }
     if (p.invited && isModerator(you)) flags.push(h("span", { class: "pill", text: "Invited" }));
     if (you?.user_id === p.user_id) flags.push(h("span", { class: "pill", text: "You" }));
@@ -877,8 +883,8 @@ class LiveRoom {
   }
 }
 
-function button(text, testid, onclick, { cls = "", label = null } = {}) {
-  return h("button", { type: "button", class: cls, "data-testid": testid, "aria-label": label, text, onclick });
+function button(text, testid, onclick, { cls = "", label = null, icon: name = null } = {}) {
+  return h("button", { type: "button", class: cls, "data-testid": testid, "aria-label": label, onclick }, name && icon(name), text);
 }
 
 function avatar(p, size) {

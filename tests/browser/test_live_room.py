@@ -262,3 +262,68 @@ def test_speaker_who_leaves_quietly_leaves_the_stage_for_everyone(open_room):
     speaker_page.get_by_test_id("leave-quietly").click()
     expect(speaker_page.get_by_test_id("room-left")).to_contain_text("You left the room")
     expect(host_page.get_by_test_id(f"stage-member-{sid.pk}")).to_have_count(0)
+
+
+# What a person sees drawn with an emoji font, outside the reactions (the one place emoji belong),
+# and every interface icon that has no accessible name or does not draw.
+ICON_AUDIT = r"""
+() => {
+  const emoji = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (node.parentElement.closest("[data-reactions], .reaction-bubble, script, style")) continue;
+    if (/\p{Extended_Pictographic}/u.test(node.textContent)) emoji.push(node.textContent.trim());
+  }
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.closest("[data-reactions], .reaction-bubble")) continue;
+    for (const pseudo of ["::before", "::after"]) {
+      const content = getComputedStyle(el, pseudo).content;
+      if (/\p{Extended_Pictographic}/u.test(content)) emoji.push(content);
+    }
+  }
+  const unnamed = [];
+  const blank = [];
+  for (const svg of document.querySelectorAll("svg.icon")) {
+    const box = svg.getBoundingClientRect();
+    if (box.width === 0) continue; // not shown
+    // An icon alone is an image with a name; one beside words is hidden, and the words are there.
+    const holder = svg.parentElement.closest("a, button, summary, p, li");
+    const named = svg.getAttribute("role") === "img"
+      ? Boolean(svg.getAttribute("aria-label") && svg.querySelector("title"))
+      : svg.getAttribute("aria-hidden") === "true" &&
+        Boolean((holder?.getAttribute("aria-label") || holder?.textContent || "").trim());
+    if (!named) unnamed.push(svg.outerHTML.slice(0, 80));
+    const use = svg.querySelector("use");
+    if (!use || use.getBBox().width === 0) blank.push(svg.outerHTML.slice(0, 80));
+  }
+  return { emoji, unnamed, blank };
+}
+"""
+
+
+def test_interface_icons_are_drawn_as_named_svg_and_only_reactions_are_emoji(open_room):
+    host = UserFactory(display_name="Hana Host")
+    leo = UserFactory(display_name="Leo Listener")
+    room = RoomFactory(host=host, title="Icons everywhere")
+    PinnedLink.objects.create(room=room, title="Agenda", url="https://example.com/agenda", pinned_by=host)
+    host_page = open_room(host, room)
+    listener_page = open_room(leo, room)
+
+    raise_hand = listener_page.get_by_role("button", name="Raise your hand to ask to speak")
+    expect(raise_hand.locator("svg.icon-hand")).to_have_count(1)
+    raise_hand.click()
+    expect(listener_page.get_by_role("button", name="Lower your hand").locator("svg.icon-hand")).to_have_count(1)
+    listener_on_host_page = host_page.get_by_test_id(f"listener-{leo.pk}")
+    expect(listener_on_host_page.get_by_role("img", name="Hand raised")).to_be_visible()
+    expect(host_page.get_by_role("link", name="Notifications").locator("svg.icon-bell")).to_be_visible()
+    expect(host_page.get_by_test_id("pin-open").locator("svg.icon-pin")).to_be_visible()
+    expect(host_page.get_by_test_id("pin-open")).to_have_text("Pin a link")
+    expect(host_page.get_by_test_id(f"stage-member-{host.pk}").locator(".mic-badge svg.icon-micOff")).to_be_visible()
+    expect(listener_page.locator(".pinned-link", has_text="Agenda").locator("svg.icon-pin")).to_be_visible()
+    # The reactions are still emoji.
+    expect(listener_page.get_by_test_id("reaction-5")).to_have_text("👏")
+
+    for page in (host_page, listener_page):
+        audit = page.evaluate(ICON_AUDIT)
+        assert audit == {"emoji": [], "unnamed": [], "blank": []}
