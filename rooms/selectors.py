@@ -164,6 +164,15 @@ def rooms_of_user(*, user: User, viewer) -> dict[str, QuerySet[Room]]:
     }
 
 
+def room_recording(*, room: Room):
+    """The recording of a recorded room, unless it was removed; None otherwise."""
+    if not room.is_recorded:
+        return None
+    from recordings.selectors import recording_of_room  # recordings depends on rooms
+
+    return recording_of_room(room=room)
+
+
 def room_roster(*, room: Room) -> dict[str, list[Participant]]:
     """Who is on stage and listening, as stored (the live roster comes from presence)."""
     participants = list(

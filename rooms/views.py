@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from spaces_project.errors import NotFound, ServiceError
@@ -167,8 +168,12 @@ def room_detail(request, pk):
             services.participant_check_may_join(room=room, user=request.user)
         except ServiceError as error:
             join_refusal = error.message
+    # The recording (absent for a room that is not recorded) promises, and then links, the replay.
+    recording = selectors.room_recording(room=room)
     context = {
         "room": room,
+        "recording": recording,
+        "live_for_s": int((timezone.now() - room.started_at).total_seconds()) if room.is_live else 0,
         "topics": [rt.tag for rt in room.room_topics.select_related("tag")],
         "stage": roster["stage"],
         "listeners": roster["listeners"],

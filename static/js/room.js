@@ -3,6 +3,7 @@
 // except the listener count between two `room.listeners` broadcasts (see moveBetweenLists).
 
 import { RoomAudio } from "./audio.js";
+import { waitForReplay } from "./replay-wait.js";
 
 // Kept in step with rooms/protocol.py (tests/browser/test_room_js_in_step.py checks it).
 const REACTIONS = ["😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋"];
@@ -87,6 +88,9 @@ class LiveRoom {
     this.finished = false; // ended, left, removed...: no more reconnects
     this.leaving = false;
     this.state = null;
+    // A host goes live muted: say so until they unmute the first time (in this room, this tab).
+    this.unmutedKey = `spaces:unmuted:${root.dataset.roomId}`;
+    this.everUnmuted = readSession(this.unmutedKey);
     this.people = new Map(); // user_id -> latest participant payload seen
     this.el = {
       banner: this.shell.querySelector("[data-testid=reconnecting]"),
@@ -289,6 +293,7 @@ class LiveRoom {
     this.people.clear();
     [...snapshot.stage, ...snapshot.listeners].forEach((p) => this.people.set(p.user_id, p));
     if (snapshot.you) this.people.set(snapshot.you.user_id, snapshot.you);
+    this.noteUnmuted(snapshot.you);
     this.attempt = 0;
     this.everConnected = true;
     if (first) {
@@ -329,6 +334,7 @@ class LiveRoom {
     s.hands = s.hands.filter((id) => id !== p.user_id);
     if (p.hand_raised && !onStage(p)) s.hands.push(p.user_id);
     if (youBefore && youBefore.user_id === p.user_id) {
+      this.noteUnmuted(p);
       this.youChanged(youBefore, p);
       this.syncAudio();
     } else if (before && before.invited !== p.invited) this.renderListeners();
@@ -347,6 +353,12 @@ class LiveRoom {
       s.listeners.push(p);
       s.listener_count += 1;
     }
+  }
+
+  noteUnmuted(you) {
+    if (this.everUnmuted || !you || you.muted || !onStage(you)) return;
+    this.everUnmuted = true;
+    writeSession(this.unmutedKey);
   }
 
   youChanged(before, now) {
@@ -490,10 +502,14 @@ class LiveRoom {
     const s = this.state;
     const you = s.you;
     // Rebuild only when something shown changed, so keyboard focus is not lost on every event.
-    const key = JSON.stringify([you?.role, you?.muted, you?.hand_raised, s.room.speaker_policy]);
+    const mutedHint = you?.role === "host" && you.muted && !this.everUnmuted;
+    const key = JSON.stringify([you?.role, you?.muted, you?.hand_raised, s.room.speaker_policy, mutedHint]);
     if (key === this.controlsKey) return;
     this.controlsKey = key;
     const buttons = [];
+    if (mutedHint) {
+      buttons.push(h("p", { class: "live-hint", role: "status", "data-testid": "muted-hint", text: "You're live and muted. Unmute to talk." }));
+    }
     if (you === null) {
       buttons.push(h("a", { class: "button button-primary", href: this.signInUrl, text: "Sign in to react or speak" }));
     } else if (onStage(you)) {
@@ -838,24 +854,50 @@ class LiveRoom {
   showEnded() {
     if (this.finished) return;
     this.stop();
-    const recorded = this.state?.room.is_recorded;
+    const { replayStatusUrl, replayUrl } = this.root.dataset;
+    const recorded = this.state?.room.is_recorded && replayStatusUrl;
+    const replay = recorded
+      ? h(
+          "div",
+          { class: "replay-wait", "data-testid": "replay-wait", dataset: { statusUrl: replayStatusUrl, replayUrl } },
+          h("p", { text: "Thanks for listening. The replay will appear on this page once it is ready." }),
+        )
+      : h("p", { text: "Thanks for listening." });
     this.root.replaceChildren(
       h(
         "section",
         { class: "card notice ended-view", "data-testid": "room-ended", role: "status", tabindex: "-1" },
         h("h2", { text: "This room has ended" }),
-        h("p", { text: recorded ? "Thanks for listening. The replay will appear on this page once it is ready." : "Thanks for listening." }),
+        replay,
         h("p", {}, h("a", { class: "button", href: "/", text: "Find another room" })),
       ),
     );
+    if (recorded) waitForReplay(replay);
     const pill = document.querySelector(".room-head .pill-live");
     if (pill) {
       pill.textContent = "Ended";
       pill.className = "pill pill-muted";
     }
+    this.showRanFor();
     document.querySelectorAll(".host-controls, .share").forEach((el) => {
       el.hidden = true;
     });
+  }
+
+  // "Live since 14:05" becomes "Ran 14:05 – 14:52 · 47 min", as the page of an ended room says.
+  // The length is counted from the server's figure when the page was made, not the local clock.
+  showRanFor() {
+    const when = document.querySelector(".room-head .room-when[data-live-for-s]");
+    const started = when?.querySelector("time");
+    if (!started) return;
+    const ranS = Number(when.dataset.liveForS) + performance.now() / 1000;
+    const end = new Date(new Date(started.getAttribute("datetime")).getTime() + ranS * 1000);
+    const ended = h("time", {
+      datetime: end.toISOString(),
+      text: end.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+    });
+    when.replaceChildren("Ran ", started, " – ", ended, ` · ${durationLabel(ranS)}`);
+    delete when.dataset.liveForS;
   }
 
   finish(kind, reason = "", signIn = false) {
@@ -880,6 +922,32 @@ class LiveRoom {
     clearTimeout(this.reconnectTimer);
     this.el.banner.hidden = true;
     if (this.socket && this.socket.readyState <= WebSocket.OPEN) this.socket.close(1000);
+  }
+}
+
+// How long a room ran, as rooms_tags.duration says it.
+function durationLabel(seconds) {
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 1) return "less than a minute";
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  if (!hours) return `${rest} min`;
+  return rest ? `${hours} h ${rest} min` : `${hours} h`;
+}
+
+function readSession(key) {
+  try {
+    return window.sessionStorage.getItem(key) !== null;
+  } catch {
+    return false;
+  }
+}
+
+function writeSession(key) {
+  try {
+    window.sessionStorage.setItem(key, "1");
+  } catch {
+    // Storage refused (private mode): the hint just comes back after a reload.
   }
 }
 

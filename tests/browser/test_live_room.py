@@ -1,5 +1,6 @@
 """The live room page in real browsers, against daphne: what each person sees change without reloads."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -75,9 +76,14 @@ def test_hand_raised_approved_reaction_seen_and_room_ended(open_room):
         listener_page.get_by_test_id(f"stage-member-{host.pk}").get_by_test_id("reaction-bubble")
     ).to_have_text("👍")
 
+    expect(listener_page.locator(".room-head .room-when")).to_contain_text("Live since")
     host_page.get_by_test_id("end-room").click()
     host_page.get_by_test_id("confirm-ok").click()
     expect(listener_page.get_by_test_id("room-ended")).to_contain_text("This room has ended")
+    # Beside the "Ended" pill: when it ran and for how long, not "Live since".
+    ran = re.compile(r"^Ran .+ – .+ · (less than a minute|\d+ min)$")
+    expect(listener_page.locator(".room-head .room-when")).to_have_text(ran)
+    expect(listener_page.locator(".room-head .pill")).to_have_text("Ended")
     expect(listener_page.get_by_test_id("mic-toggle")).to_have_count(0)
     expect(listener_page.locator(".room-head .pill-live")).to_have_count(0)
     expect(host_page.get_by_test_id("room-ended")).to_be_visible()
@@ -327,3 +333,42 @@ def test_interface_icons_are_drawn_as_named_svg_and_only_reactions_are_emoji(ope
     for page in (host_page, listener_page):
         audit = page.evaluate(ICON_AUDIT)
         assert audit == {"emoji": [], "unnamed": [], "blank": []}
+
+
+def test_the_host_goes_live_muted_and_is_told_until_they_unmute(browser, asgi_live_server):
+    host = UserFactory(display_name="Hana Host")
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        asgi_live_server.sign_in(context, host)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{asgi_live_server.url}/rooms/new/")
+        page.locator('input[name="title"]').fill("Morning news")
+        page.locator("form button[type=submit]", has_text="Create room").click()
+        hint = page.get_by_test_id("muted-hint")
+        expect(hint).to_have_text("You're live and muted. Unmute to talk.")
+        expect(hint).to_be_visible()
+        mic = page.get_by_test_id("mic-toggle")
+        expect(mic).to_have_text("Unmute")
+
+        mic.click()
+        expect(mic).to_have_text("Mute")
+        expect(hint).to_have_count(0)
+        mic.click()
+        expect(mic).to_have_text("Unmute")
+        expect(page.get_by_test_id("muted-hint")).to_have_count(0)  # only until the first unmute
+        page.reload()
+        expect(page.get_by_test_id("mic-toggle")).to_have_text("Unmute")
+        page.wait_for_timeout(500)
+        expect(page.get_by_test_id("muted-hint")).to_have_count(0)
+
+        # A listener is not told anything of the kind.
+        listener_context = browser.new_context(viewport=DESKTOP)
+        asgi_live_server.sign_in(listener_context, UserFactory())
+        listener_page = listener_context.new_page()
+        listener_page.goto(page.url)
+        expect(listener_page.get_by_test_id("raise-hand")).to_be_visible()
+        expect(listener_page.get_by_test_id("muted-hint")).to_have_count(0)
+        listener_context.close()
+    finally:
+        context.close()
