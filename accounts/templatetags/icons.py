@@ -23,5 +23,7 @@ def icon(name: str, label: str = "", css: str = "") -> SafeString:
             name,
         )
     return format_html(
-        '<svg class="{}" aria-hidden="true" focusable="false"><use href="#icon-{}"></use></svg>', classes, name
+        '<svg class="{}" aria-hidden="true" focusable="false"><use href="#icon-{}"></use></svg>',
+        classes,
+        name,
     )

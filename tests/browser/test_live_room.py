@@ -319,13 +319,17 @@ def test_interface_icons_are_drawn_as_named_svg_and_only_reactions_are_emoji(ope
     raise_hand = listener_page.get_by_role("button", name="Raise your hand to ask to speak")
     expect(raise_hand.locator("svg.icon-hand")).to_have_count(1)
     raise_hand.click()
-    expect(listener_page.get_by_role("button", name="Lower your hand").locator("svg.icon-hand")).to_have_count(1)
+    expect(
+        listener_page.get_by_role("button", name="Lower your hand").locator("svg.icon-hand")
+    ).to_have_count(1)
     listener_on_host_page = host_page.get_by_test_id(f"listener-{leo.pk}")
     expect(listener_on_host_page.get_by_role("img", name="Hand raised")).to_be_visible()
     expect(host_page.get_by_role("link", name="Notifications").locator("svg.icon-bell")).to_be_visible()
     expect(host_page.get_by_test_id("pin-open").locator("svg.icon-pin")).to_be_visible()
     expect(host_page.get_by_test_id("pin-open")).to_have_text("Pin a link")
-    expect(host_page.get_by_test_id(f"stage-member-{host.pk}").locator(".mic-badge svg.icon-micOff")).to_be_visible()
+    expect(
+        host_page.get_by_test_id(f"stage-member-{host.pk}").locator(".mic-badge svg.icon-micOff")
+    ).to_be_visible()
     expect(listener_page.locator(".pinned-link", has_text="Agenda").locator("svg.icon-pin")).to_be_visible()
     # The reactions are still emoji.
     expect(listener_page.get_by_test_id("reaction-5")).to_have_text("👏")

@@ -277,7 +277,9 @@ class TestRoomPage:
     def test_ended_room_says_when_it_ran_and_for_how_long(self, client):
         ended = timezone.now()
         room = RoomFactory(
-            state=Room.State.ENDED, started_at=ended - timedelta(hours=1, minutes=5, seconds=30), ended_at=ended
+            state=Room.State.ENDED,
+            started_at=ended - timedelta(hours=1, minutes=5, seconds=30),
+            ended_at=ended,
         )
         page = client.get(reverse("rooms:detail", args=[room.pk])).content.decode()
         when = re.search(r'<p class="room-when"[^>]*>(.*?)</p>', page, re.S).group(1)
