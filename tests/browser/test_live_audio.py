@@ -10,6 +10,7 @@ Without Redis daphne mixes in-process; with Redis (CI) a `manage.py run_mixer` p
 """
 
 import re
+import shutil
 import time
 import wave
 
@@ -17,6 +18,9 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
+from recordings.models import Recording
+from recordings.services import RecordingFiles
+from rooms import services as room_services
 from rooms.models import Participant
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import RoomFactory, UserFactory
@@ -268,6 +272,34 @@ def test_a_second_speaker_is_heard_by_everyone_else_and_silenced_by_a_host_mute(
     # The guest's page released the microphone as soon as the server said it was muted.
     expect(guest_page.get_by_test_id("mic-toggle")).to_have_text("Unmute")
     assert guest_page.evaluate("window.spacesAudio.capture === null")
+
+
+def test_the_ended_view_shows_the_replay_as_soon_as_it_is_published(open_room):
+    """Issue 16: people still on an ended recorded room's page were promised a replay that only a
+    reload showed. Here the whole chain is real: the mixer captures the host's voice, ending the
+    room finalizes the recording (Celery runs eagerly inside the server) and publishes it."""
+    host = UserFactory(display_name="Hana Host")
+    room = room_services.room_create(host=host, title="Taped live", is_recorded=True)
+    # Room ids come round again in a new test database: no capture left from an earlier run.
+    shutil.rmtree(RecordingFiles(room.pk).directory, ignore_errors=True)
+    host_page = open_room(host, room, mic=HOST_HZ)
+    unmute(host_page)
+    listener_page = open_room(UserFactory(display_name="Leo Listener"), room, mic=None)
+    wait_heard(listener_page, HOST_HZ)
+    listener_page.wait_for_timeout(1000)
+
+    host_page.get_by_test_id("end-room").click()
+    host_page.get_by_test_id("confirm-ok").click()
+    ended = listener_page.get_by_test_id("room-ended")
+    expect(ended).to_contain_text("The replay will appear on this page once it is ready")
+    replay_link = listener_page.get_by_test_id("replay-link")
+    expect(replay_link).to_be_visible(timeout=60_000)
+    assert Recording.objects.get(room=room).status == Recording.Status.READY
+    expect(ended).to_contain_text("The replay is ready.")
+    expect(host_page.get_by_test_id("replay-link")).to_be_visible()
+    replay_link.click()
+    expect(listener_page.locator("#replay-title")).to_have_text("Taped live")
+    expect(listener_page.locator("audio#replay-audio")).to_be_attached()
 
 
 def test_a_listener_cannot_inject_audio(open_room):
