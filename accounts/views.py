@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from recordings.selectors import replays_of_user
 from rooms.selectors import rooms_of_user
 from spaces_project.errors import NotFound, ServiceError
 
@@ -46,7 +47,7 @@ def profile(request: HttpRequest, handle: str) -> HttpResponse:
         return redirect("accounts:profile", handle=person.handle, permanent=True)
     viewer = request.user
     is_me = viewer.is_authenticated and viewer.pk == person.pk
-    rooms = rooms_of_user(user=person, viewer=viewer)
+    tab = "replays" if request.GET.get("tab") == "replays" else "rooms"
     context = {
         "person": person,
         "is_me": is_me,
@@ -57,10 +58,17 @@ def profile(request: HttpRequest, handle: str) -> HttpResponse:
         "follows_viewer": viewer.is_authenticated
         and not is_me
         and selectors.is_following(follower=person, followee=viewer),
-        "live_rooms": rooms["live"],
-        "upcoming_rooms": rooms["upcoming"],
-        "ended_page": _page(request, rooms["ended"]),
+        "tab": tab,
     }
+    if tab == "replays":
+        context["replays_page"] = _page(request, replays_of_user(user=person, viewer=viewer))
+    else:
+        rooms = rooms_of_user(user=person, viewer=viewer)
+        context.update(
+            live_rooms=rooms["live"],
+            upcoming_rooms=rooms["upcoming"],
+            ended_page=_page(request, rooms["ended"]),
+        )
     return render(request, "accounts/profile.html", context)
 
 

@@ -6,7 +6,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from spaces_project.errors import NotFound, ServiceError
 
@@ -42,14 +43,25 @@ def _forbidden(request: HttpRequest, error: ServiceError) -> HttpResponse:
 
 
 def home(request):
-    sections = selectors.home_sections(viewer=request.user, followed_limit=HOME_ROOMS_PER_SECTION)
+    sections = selectors.home_sections(
+        viewer=request.user, followed_limit=HOME_ROOMS_PER_SECTION, replays_limit=HOME_ROOMS_PER_SECTION
+    )
     context = {
         "followed_live": sections.followed_live,
+        "replays": sections.replays,
         "live_page": _paginate(request, sections.live, "page", HOME_ROOMS_PER_SECTION),
         "upcoming_page": _paginate(request, sections.upcoming, "upcoming_page", HOME_ROOMS_PER_SECTION),
         "popular_topics": selectors.tags_popular(limit=POPULAR_TOPICS_SHOWN),
     }
     return render(request, "rooms/home.html", context)
+
+
+@require_GET
+@never_cache
+def live_bar(request):
+    """The header's live row alone, for static/js/live-bar.js to refresh it without a reload."""
+    bar = selectors.live_bar(viewer=request.user)
+    return render(request, "rooms/_live_bar.html", {"live_bar": bar})
 
 
 def topic(request, slug):

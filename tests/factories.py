@@ -50,3 +50,22 @@ class RoomFactory(factory.django.DjangoModelFactory):
             Participant.objects.get_or_create(
                 room=obj, user=obj.host, defaults={"role": Participant.Role.HOST}
             )
+
+
+class ReplayFactory(factory.django.DjangoModelFactory):
+    """A published replay (the recording row as the finalizing chain leaves it, without its files)
+    of an ended recorded room. For lists; tests/recordings makes real ones through the chain."""
+
+    class Meta:
+        model = "recordings.Recording"
+
+    room = factory.SubFactory(
+        RoomFactory,
+        state=Room.State.ENDED,
+        is_recorded=True,
+        started_at=factory.LazyFunction(lambda: timezone.now() - timedelta(hours=2)),
+        ended_at=factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1)),
+    )
+    status = "ready"
+    duration_ms = 45 * 60 * 1000
+    published_at = factory.LazyFunction(timezone.now)

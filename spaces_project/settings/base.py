@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.header",
+                "rooms.context_processors.header",
             ],
         },
     },
@@ -117,6 +118,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# How often every page's header refreshes who is live now (the ringed avatars).
+LIVE_BAR_REFRESH_S = float(os.environ.get("LIVE_BAR_REFRESH_S", "30"))
 # Files browsers ask for at the site's root (/favicon.ico, /apple-touch-icon.png), served by WhiteNoise.
 WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 MEDIA_URL = os.environ.get("MEDIA_URL", "/media/")

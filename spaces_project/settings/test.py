@@ -30,3 +30,5 @@ RECORDINGS_FINALIZE_TEST_DELAY_S = float(os.environ.get("RECORDINGS_FINALIZE_TES
 # A test capture that is not closed is given up on quickly.
 RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "1"))
 CELERY_TASK_EAGER_PROPAGATES = True
+# Browser tests watch the header's live row change without waiting half a minute.
+LIVE_BAR_REFRESH_S = float(os.environ.get("LIVE_BAR_REFRESH_S", "2"))
