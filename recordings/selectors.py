@@ -54,7 +54,12 @@ def replays_visible_to(*, viewer, hidden: set[int] | None = None) -> QuerySet[Re
 
     `hidden`, when given, is `blocked_user_ids(user=viewer)` already read for this request.
     """
-    replays = Recording.objects.filter(status=Recording.Status.READY).select_related("room__host")
+    replays = (
+        Recording.objects.filter(status=Recording.Status.READY)
+        .select_related("room__host")
+        # What a list does not show and can be long: the waveform, who spoke when.
+        .defer("peaks", "turns", "capture_notes", "failure_reason")
+    )
     if hidden is None:
         hidden = blocked_user_ids(user=viewer)
     if hidden:

@@ -164,18 +164,16 @@ def live_bar(*, viewer, limit: int = 5) -> LiveBar:
     )
     if hidden:
         on_stage = on_stage.exclude(room__host_id__in=hidden).exclude(user_id__in=hidden)
+    # One pass over everyone who qualifies (a few ints each), then the handful shown, in full.
     hosts_first = Case(When(role=Participant.Role.HOST, then=Value(0)), default=Value(1))
-    # A person is on one stage at a time, but nothing forbids two: show each person once.
-    rows = on_stage.select_related("user", "room").order_by(hosts_first, "-room__started_at", "-pk")
-    items: list[LiveBarItem] = []
-    seen: set[int] = set()
-    for participant in rows[: limit * 2]:
-        if participant.user_id not in seen and len(items) < limit:
-            seen.add(participant.user_id)
-            items.append(LiveBarItem(person=participant.user, room=participant.room))
-    # Counted even when the row is not full, so every page costs the same number of queries.
-    total = on_stage.values("user_id").distinct().count()
-    return LiveBar(items=items, more=max(0, total - len(items)), followed=True)
+    rows = on_stage.order_by(hosts_first, "-room__started_at", "-pk").values_list("pk", "user_id")
+    chosen: dict[int, int] = {}  # user id -> participant id; a person on two stages is shown once
+    for participant_id, user_id in rows:
+        chosen.setdefault(user_id, participant_id)
+    shown = list(chosen.values())[:limit]
+    participants = {p.pk: p for p in Participant.objects.filter(pk__in=shown).select_related("user", "room")}
+    items = [LiveBarItem(person=participants[pk].user, room=participants[pk].room) for pk in shown]
+    return LiveBar(items=items, more=len(chosen) - len(items), followed=True)
 
 
 def _live_bar_popular(*, limit: int) -> LiveBar:

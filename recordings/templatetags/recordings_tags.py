@@ -1,5 +1,4 @@
 from django import template
-from django.utils import dateformat
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -27,7 +26,8 @@ def replay_card(recording) -> SafeString:
         '<p class="room-host">{} <a href="{}">{}</a> <span class="handle">@{}</span></p></article>',
         recording.pk,
         recorded.isoformat(),
-        dateformat.format(recorded, "D j M, H:i"),
+        # As dateformat's "D j M, H:i", for a fraction of its cost; the page shows local time anyway.
+        f"{recorded:%a} {recorded.day} {recorded:%b, %H:%M}",
         duration(recording.duration_ms / 1000),
         plays,
         "" if plays == 1 else "s",
