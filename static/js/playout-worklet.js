@@ -53,6 +53,7 @@ class PlayoutProcessor extends AudioWorkletProcessor {
     this.floor = MIN_RESERVE_S * sampleRate;
     this.bundles = []; // [arrival frame, bundle length in samples] over the last BUNDLE_MEMORY_S
     this.lastArrival = -Infinity; // when the latest bundle landed, in frames (currentFrame)
+    this.dryAt = -Infinity; // when the buffer last ran dry
     this.playing = false;
     this.heard = false; // this stream has been heard since it (re)started from nothing
     this.starved = false; // ran dry while the stream was continuing
@@ -158,7 +159,8 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       }
       return true;
     }
-    return currentFrame - this.lastArrival >= this.reserve;
+    // After running dry, wait a reserve from then too: frames still being decoded catch up.
+    return currentFrame - Math.max(this.lastArrival, this.dryAt) >= this.reserve;
   }
 
   process(inputs, outputs) {
@@ -198,6 +200,7 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       if (take < frames) {
         this.playing = false;
         this.starved = true;
+        this.dryAt = currentFrame;
         this.slack = Infinity;
       }
     }
