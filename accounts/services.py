@@ -1,6 +1,7 @@
 """Every write about people: profiles, avatars, follows, blocks, notifications."""
 
 import uuid
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -178,16 +179,27 @@ def notifications_mark_read(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
 
 
-@transaction.atomic
-def user_suspend(*, user: User) -> User:
-    """Suspend an account: it can no longer host, and its open room sockets close at once."""
-    from rooms.services import participant_disconnect_everywhere  # rooms depends on accounts
+@dataclass
+class Suspension:
+    user: User
+    ended_rooms: list = field(default_factory=list)  # the live rooms it hosted, now ended
 
+
+@transaction.atomic
+def user_suspend(*, user: User) -> Suspension:
+    """Suspend an account, with all that follows, at once: it can no longer sign in (accounts/adapter.py
+    reads the flag) nor host or join a room, its open room sockets close, and the live rooms it hosts
+    end. Every path that suspends someone (the moderation services behind admin actions) calls this."""
+    from rooms.services import participant_disconnect_everywhere, rooms_force_end_hosted_by
+
+    if User.objects.select_for_update().get(pk=user.pk).is_suspended:
+        raise ServiceError("already_suspended", f"{user} is already suspended.")
     user.is_suspended = True
     user.suspended_at = timezone.now()
     user.save(update_fields=["is_suspended", "suspended_at"])
+    # Sockets first: in a room they host, they hear why they are leaving before the room ends.
     participant_disconnect_everywhere(user=user)
-    return user
+    return Suspension(user=user, ended_rooms=rooms_force_end_hosted_by(host=user))
 
 
 def user_unsuspend(*, user: User) -> User:

@@ -4,14 +4,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from rooms.selectors import rooms_of_user
-from spaces_project.errors import NotFound, ServiceError
+from spaces_project.refusals import into_form, refusal_redirect
 
 from . import selectors, services
 from .forms import ProfileForm
@@ -21,10 +21,8 @@ PAGE_SIZE = 20
 
 
 def _profile_or_404(request: HttpRequest, handle: str) -> User:
-    try:
-        return selectors.profile_get_for_viewer(handle=handle, viewer=request.user)
-    except NotFound:
-        raise Http404("This account does not exist.") from None
+    """The profile `handle` names; a 404 (NotFound) when it does not exist for this viewer."""
+    return selectors.profile_get_for_viewer(handle=handle, viewer=request.user)
 
 
 def _page(request: HttpRequest, items, param: str = "page"):
@@ -95,14 +93,13 @@ def _graph_action(request: HttpRequest, handle: str, action) -> HttpResponse:
         # After signing in, land on the profile (the action itself is POST only).
         return redirect_to_login(profile_url)
     person = _profile_or_404(request, handle)
-    profile_url = reverse("accounts:profile", kwargs={"handle": person.handle})
-    try:
-        text = action(viewer=request.user, person=person)
-    except ServiceError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, text)
-    return redirect(_safe_next(request, profile_url))
+    messages.success(request, action(viewer=request.user, person=person))
+    return redirect(_back(request, person.handle))
+
+
+def _back(request: HttpRequest, handle: str) -> str:
+    """Where a follow or block button sends the person back to: the page it was on, or the profile."""
+    return _safe_next(request, reverse("accounts:profile", kwargs={"handle": handle}))
 
 
 def _do_follow(*, viewer: User, person: User) -> str:
@@ -126,21 +123,25 @@ def _do_unblock(*, viewer: User, person: User) -> str:
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def follow(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_follow)
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def unfollow(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_unfollow)
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def block(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_block)
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def unblock(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_unblock)
 
@@ -153,20 +154,20 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
         form = ProfileForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["avatar"]
-            try:
-                services.user_edit_profile(
+            saved = into_form(
+                form,
+                lambda: services.user_edit_profile(
                     user=user,
                     display_name=form.cleaned_data["display_name"],
                     bio=form.cleaned_data["bio"],
                     avatar=upload.read() if upload else None,
                     remove_avatar=form.cleaned_data["remove_avatar"],
-                )
-            except ServiceError as error:
-                user.refresh_from_db()
-                form.add_error(error.field if error.field in form.fields else None, error.message)
-            else:
+                ),
+            )
+            if saved is not None:
                 messages.success(request, "Your profile is saved.")
                 return redirect("accounts:profile", handle=user.handle)
+            user.refresh_from_db()  # the page header shows the saved name, not the refused one
     else:
         form = ProfileForm(initial={"display_name": user.display_name, "bio": user.bio})
     return render(request, "accounts/profile_edit.html", {"form": form})
