@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -157,22 +156,10 @@ def notification_create(
     actor: User | None = None,
     room=None,
     url: str = "",
-    email: bool = False,
 ) -> Notification:
-    notification = Notification.objects.create(
+    return Notification.objects.create(
         recipient=recipient, kind=kind, actor=actor, room=room, text=text[:200], url=url
     )
-    if email and recipient.email:
-        transaction.on_commit(
-            lambda: send_mail(
-                subject=f"Spaces: {text[:80]}",
-                message=f"{text}\n\n{url}",
-                from_email=None,
-                recipient_list=[recipient.email],
-                fail_silently=True,
-            )
-        )
-    return notification
 
 
 def notifications_mark_read(*, user: User) -> int:
