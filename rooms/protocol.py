@@ -64,10 +64,24 @@ Server -> client events (``type``: fields)
     error:                code, message, ref (the ``ref`` of the message it answers, if any)
 
 A participant is ``{user_id, handle, name, avatar, role, muted, hand_raised, invited}``.
+
+The per-person channel
+    ``/ws/me/`` with the session cookie: every signed-in page keeps one socket, in the channel
+    layer group ``user.<id>`` (accounts/events.py), and ``static/js/notifications.js`` reads it. An
+    anonymous connection is closed with ``CLOSE_SIGN_IN_REQUIRED``. The page sends nothing; the
+    server sends (``USER_EVENTS``):
+
+    user.snapshot:        unread_count — on connect (and so after every reconnect)
+    user.notification:    notification, unread_count — a new in-app notification;
+                          ``notification`` is ``{id, kind, text, url, created_at, actor}``, ``actor``
+                          ``{handle, name, avatar}`` or null, ``url`` a path on this site
+    user.unread:          unread_count — the count changed without a new notification (read elsewhere)
+    user.reminder_count:  room_id, count — to a host: how many people set a reminder for their room
 """
 
 import json
 from dataclasses import dataclass
+from typing import TypedDict
 
 MAX_TEXT_FRAME_BYTES = 64 * 1024
 MAX_REF_LENGTH = 64
@@ -183,3 +197,41 @@ def parse_message(text: str) -> tuple[str, dict, str | None]:
             raise ProtocolError("bad_field", f"{name} must be a {expected.__name__}.", ref)
         fields[name] = value
     return kind, fields, ref
+
+
+# -- The per-person channel ----------------------------------------------------------------------
+
+USER_SOCKET_PATH = "/ws/me/"
+
+USER_EVENTS = ("user.snapshot", "user.notification", "user.unread", "user.reminder_count")
+
+
+class NotificationActor(TypedDict):
+    handle: str
+    name: str
+    avatar: str
+
+
+class NotificationPayload(TypedDict):
+    id: int
+    kind: str
+    text: str
+    url: str
+    created_at: str
+    actor: NotificationActor | None
+
+
+def user_snapshot(*, unread_count: int) -> dict:
+    return {"type": "user.snapshot", "unread_count": unread_count}
+
+
+def user_notification(*, notification: NotificationPayload, unread_count: int) -> dict:
+    return {"type": "user.notification", "notification": notification, "unread_count": unread_count}
+
+
+def user_unread(*, unread_count: int) -> dict:
+    return {"type": "user.unread", "unread_count": unread_count}
+
+
+def user_reminder_count(*, room_id: int, count: int) -> dict:
+    return {"type": "user.reminder_count", "room_id": room_id, "count": count}

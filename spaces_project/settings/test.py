@@ -30,3 +30,6 @@ RECORDINGS_FINALIZE_TEST_DELAY_S = float(os.environ.get("RECORDINGS_FINALIZE_TES
 # A test capture that is not closed is given up on quickly.
 RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "1"))
 CELERY_TASK_EAGER_PROPAGATES = True
+# The web processes that browser tests start run no periodic work unless a test asks for it.
+EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", False)  # noqa: F405
+SITE_URL = "http://testserver"
