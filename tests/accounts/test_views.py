@@ -332,7 +332,10 @@ def test_notifications_page_lists_and_marks_read(csrf_client, user):
     assert "javascript:" not in html
 
     services.notify(
-        recipients=[user.pk], kind=Notification.Kind.ROOM_INVITE, text="Join my room", url=profile_url(follower)
+        recipients=[user.pk],
+        kind=Notification.Kind.ROOM_INVITE,
+        text="Join my room",
+        url=profile_url(follower),
     )
     response = csrf_client.get(reverse("accounts:notifications"))
     html = response.content.decode()
