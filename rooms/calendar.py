@@ -7,7 +7,7 @@ stale event. Times are written in UTC.
 """
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -28,7 +28,8 @@ def room_uid(room: Room) -> str:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.get_fixed_timezone(0)).replace(microsecond=0)
+    # datetime.UTC itself: icalendar writes "Z" for it, but a TZID=+0000 for an offset-0 zone.
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def room_event(room: Room, *, stamp: datetime) -> Event:
