@@ -11,9 +11,17 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from rooms import protocol
+from rooms.selectors import reminder_counts_of_host
 
 from .events import note_consumer_loop, user_group
 from .selectors import unread_notification_count
+
+
+def _snapshot(user) -> dict:
+    return protocol.user_snapshot(
+        unread_count=unread_notification_count(user=user),
+        reminder_counts=reminder_counts_of_host(host=user),
+    )
 
 
 class UserConsumer(AsyncWebsocketConsumer):
@@ -30,8 +38,7 @@ class UserConsumer(AsyncWebsocketConsumer):
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         # The state right now, also after a reconnect, when events may have been missed.
-        count = await database_sync_to_async(unread_notification_count)(user=user)
-        await self.send_json(protocol.user_snapshot(unread_count=count))
+        await self.send_json(await database_sync_to_async(_snapshot)(user))
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:

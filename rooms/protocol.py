@@ -71,7 +71,9 @@ The per-person channel
     anonymous connection is closed with ``CLOSE_SIGN_IN_REQUIRED``. The page sends nothing; the
     server sends (``USER_EVENTS``):
 
-    user.snapshot:        unread_count — on connect (and so after every reconnect)
+    user.snapshot:        unread_count, reminder_counts — on connect (and so after every
+                          reconnect); ``reminder_counts`` is ``[{room_id, count}]`` for the person's
+                          own scheduled rooms
     user.notification:    notification, unread_count — a new in-app notification;
                           ``notification`` is ``{id, kind, text, url, created_at, actor}``, ``actor``
                           ``{handle, name, avatar}`` or null, ``url`` a path on this site
@@ -221,8 +223,13 @@ class NotificationPayload(TypedDict):
     actor: NotificationActor | None
 
 
-def user_snapshot(*, unread_count: int) -> dict:
-    return {"type": "user.snapshot", "unread_count": unread_count}
+class ReminderCount(TypedDict):
+    room_id: int
+    count: int
+
+
+def user_snapshot(*, unread_count: int, reminder_counts: list[ReminderCount]) -> dict:
+    return {"type": "user.snapshot", "unread_count": unread_count, "reminder_counts": reminder_counts}
 
 
 def user_notification(*, notification: NotificationPayload, unread_count: int) -> dict:

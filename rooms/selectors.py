@@ -273,6 +273,17 @@ def reminder_count(*, room: Room) -> int:
     return Reminder.objects.filter(room=room).count()
 
 
+def reminder_counts_of_host(*, host) -> list[dict]:
+    """How many people wait for each of `host`'s scheduled rooms (for the host's open pages)."""
+    return [
+        {"room_id": room_id, "count": count}
+        for room_id, count in Room.objects.filter(host=host, state=Room.State.SCHEDULED)
+        .annotate(count=Count("reminders"))
+        .order_by("pk")
+        .values_list("pk", "count")
+    ]
+
+
 def has_reminder(*, room: Room, user) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False

@@ -92,6 +92,10 @@ function setReminderCount(roomId, count) {
 function handle(event) {
   switch (event.type) {
     case "user.snapshot":
+      setUnread(event.unread_count);
+      for (const { room_id: roomId, count } of event.reminder_counts) setReminderCount(roomId, count);
+      document.documentElement.dataset.userChannel = "open"; // (tests wait for this)
+      break;
     case "user.unread":
       setUnread(event.unread_count);
       break;
@@ -126,6 +130,7 @@ function connect() {
     handle(event);
   });
   socket.addEventListener("close", (close) => {
+    delete document.documentElement.dataset.userChannel;
     if (leaving || close.code === CLOSE_SIGN_IN_REQUIRED) return;
     // Jittered backoff: a server restart must not bring every page back in the same instant.
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);

@@ -60,7 +60,22 @@ async def test_the_unread_count_comes_on_connect(sockets):
     await db(notify)(recipients=[person.pk], kind=Notification.Kind.REMINDER, text="One")
     await db(notify)(recipients=[person.pk], kind=Notification.Kind.REMINDER, text="Two")
     socket = await sockets(person)
-    assert await socket.wait_for("user.snapshot") == {"type": "user.snapshot", "unread_count": 2}
+    assert await socket.wait_for("user.snapshot") == {
+        "type": "user.snapshot",
+        "unread_count": 2,
+        "reminder_counts": [],
+    }
+
+
+async def test_a_host_page_learns_its_reminder_counts_on_connect(sockets):
+    room = await db(RoomFactory)(scheduled=True)
+    other = await db(RoomFactory)(scheduled=True, host=room.host)
+    await db(reminder_set)(room_id=room.pk, user=await db(UserFactory)())
+    snapshot = await (await sockets(room.host)).wait_for("user.snapshot")
+    assert snapshot["reminder_counts"] == [
+        {"room_id": room.pk, "count": 1},
+        {"room_id": other.pk, "count": 0},
+    ]
 
 
 async def test_a_new_notification_reaches_every_page_of_its_recipient_and_nobody_else(sockets):
