@@ -5,7 +5,6 @@ sends is ignored. Delivery goes through the channel layer group ``user.<id>`` (a
 """
 
 import asyncio
-import json
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -13,12 +12,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from rooms import protocol
 from rooms.selectors import reminder_counts_of_host
 
-from .events import note_consumer_loop, user_group
+from .events import note_consumer_loop
 from .selectors import unread_notification_count
 
 
-def _snapshot(user) -> dict:
-    return protocol.user_snapshot(
+def _snapshot(user) -> protocol.UserSnapshot:
+    return protocol.UserSnapshot(
         unread_count=unread_notification_count(user=user),
         reminder_counts=reminder_counts_of_host(host=user),
     )
@@ -35,10 +34,11 @@ class UserConsumer(AsyncWebsocketConsumer):
             await self.close(code=protocol.CLOSE_SIGN_IN_REQUIRED)
             return
         note_consumer_loop(asyncio.get_running_loop())
-        self.group = user_group(user.pk)
+        self.group = protocol.user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         # The state right now, also after a reconnect, when events may have been missed.
-        await self.send_json(await database_sync_to_async(_snapshot)(user))
+        snapshot = await database_sync_to_async(_snapshot)(user)
+        await self.send(text_data=snapshot.encode())
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
@@ -49,7 +49,5 @@ class UserConsumer(AsyncWebsocketConsumer):
         return  # the page only listens on this socket
 
     async def user_event(self, message: dict) -> None:
-        await self.send_json(message["event"])
-
-    async def send_json(self, data: dict) -> None:
-        await self.send(text_data=json.dumps(data, ensure_ascii=False))
+        """A per-person event from the channel layer (protocol.user_envelope): pass it on."""
+        await self.send(text_data=protocol.encode(message["event"]))

@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 from django.db.models import Count, Q, QuerySet
 
+from rooms import protocol  # the realtime contract: no Django, no models
 from spaces_project.errors import NotFound
 
 from .models import Block, Follow, Notification, NotificationPreference, User
@@ -161,20 +162,18 @@ def unread_counts(*, user_ids) -> dict[int, int]:
     )
 
 
-def notification_payload(notification: Notification) -> dict:
+def notification_payload(notification: Notification) -> protocol.NotificationInfo:
     """A notification as the page shows it (rooms/protocol.py `user.notification`)."""
     actor = notification.actor
-    return {
-        "id": notification.pk,
-        "kind": notification.kind,
-        "text": notification.text,
-        "url": notification.url,
-        "created_at": notification.created_at.isoformat(),
-        "actor": None
+    return protocol.NotificationInfo(
+        id=notification.pk,
+        kind=notification.kind,
+        text=notification.text,
+        url=notification.url,
+        created_at=notification.created_at.isoformat(),
+        actor=None
         if actor is None
-        else {
-            "handle": actor.handle,
-            "name": actor.name,
-            "avatar": actor.avatar_128.url if actor.avatar_128 else "",
-        },
-    }
+        else protocol.NotificationActor(
+            handle=actor.handle, name=actor.name, avatar=actor.avatar_128.url if actor.avatar_128 else ""
+        ),
+    )

@@ -250,7 +250,7 @@ def notifications_push(*, notification_ids: list[int]) -> None:
         for row in rows:
             send_to_user(
                 row.recipient_id,
-                protocol.user_notification(
+                protocol.UserNotification(
                     notification=notification_payload(row), unread_count=counts.get(row.recipient_id, 0)
                 ),
             )
@@ -264,7 +264,7 @@ def notifications_mark_read(*, user: User) -> int:
     count = Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
     if count:
         # Every other open page of theirs clears its badge too.
-        send_to_user_on_commit(user.pk, protocol.user_unread(unread_count=0))
+        send_to_user_on_commit(user.pk, protocol.UserUnread(unread_count=0))
     return count
 
 

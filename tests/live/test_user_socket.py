@@ -8,39 +8,26 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.conf import settings
 
 from accounts.models import Notification, NotificationPreference
 from accounts.services import follow_create, notifications_mark_read, notify
 from rooms import protocol
 from rooms.services import reminder_set
-from spaces_project.asgi import application
 from tests.factories import RoomFactory, UserFactory
 
-from .wsclient import ORIGIN, RoomSocket, _session_for
+from .wsclient import UserSocket, open_user_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 db = database_sync_to_async
 
 
-async def open_user_socket(user=None) -> RoomSocket:
-    headers = [(b"origin", ORIGIN.encode()), (b"host", b"127.0.0.1:8000")]
-    if user is not None:
-        session_key = await db(_session_for)(user)
-        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
-    communicator = WebsocketCommunicator(application, protocol.USER_SOCKET_PATH, headers=headers)
-    connected, _ = await communicator.connect(timeout=30)
-    assert connected
-    return RoomSocket(communicator)
-
-
 @pytest.fixture
 async def sockets():
-    opened: list[RoomSocket] = []
+    """Open per-person sockets (every frame held to the protocol); all closed at the end."""
+    opened: list[UserSocket] = []
 
-    async def open_for(user=None) -> RoomSocket:
+    async def open_for(user=None) -> UserSocket:
         socket = await open_user_socket(user)
         opened.append(socket)
         return socket
@@ -92,7 +79,7 @@ async def test_a_new_notification_reaches_every_page_of_its_recipient_and_nobody
         note = event["notification"]
         assert note["kind"] == "new_follower" and note["url"] == f"/@{follower.handle}/"
         assert note["actor"]["handle"] == follower.handle and f"@{follower.handle}" in note["text"]
-        assert set(note) == set(protocol.NotificationPayload.__annotations__)
+        assert set(note) == set(protocol.NotificationInfo.__annotations__)
     await elsewhere.expect_nothing("user.notification", within=0.5)
 
 

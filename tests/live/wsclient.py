@@ -1,4 +1,9 @@
-"""Connect to room sockets through the real ASGI application, as a browser would."""
+"""Connect to room sockets through the real ASGI application, as a browser would.
+
+Every text frame a socket receives is checked against the declarations of rooms/protocol.py: a frame
+of an undeclared type, or a declared event with a field its constructor does not define (or without
+one it does), fails the test that received it. So every test here is also a contract test.
+"""
 
 import asyncio
 import json
@@ -9,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
+from rooms import protocol
 from spaces_project.asgi import application
 
 ORIGIN = "http://127.0.0.1:8000"
@@ -25,6 +31,8 @@ def _session_for(user) -> str:
 
 class RoomSocket:
     """One browser tab's socket to a room, with helpers to wait for events."""
+
+    events = protocol.EVENTS  # what the server may send on it
 
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
@@ -54,7 +62,7 @@ class RoomSocket:
             if frame.get("text") is not None:
                 break
             self.audio_frames += 1
-        event = json.loads(frame["text"])
+        event = read_event(frame["text"], self.events)
         if event["type"] == "room.batch":
             self.batches += 1
             self.pending.extend(event["events"][1:])
@@ -100,6 +108,30 @@ class RoomSocket:
 
     async def close(self) -> None:
         await self.communicator.disconnect()
+
+
+def read_event(text: str, events=protocol.EVENTS) -> dict:
+    """Decode a text frame from the server, and hold it to the protocol."""
+    event = json.loads(text)
+    protocol.check_event(event, events=events)
+    return event
+
+
+class UserSocket(RoomSocket):
+    """One page's socket to the per-person channel (/ws/me/)."""
+
+    events = protocol.USER_EVENTS
+
+
+async def open_user_socket(user=None, *, origin: str = ORIGIN) -> UserSocket:
+    headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1:8000")]
+    if user is not None:
+        session_key = await database_sync_to_async(_session_for)(user)
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
+    communicator = WebsocketCommunicator(application, protocol.USER_SOCKET_PATH, headers=headers)
+    connected, _ = await communicator.connect(timeout=30)
+    assert connected, "handshake refused"
+    return UserSocket(communicator)
 
 
 class ConnectionClosed(Exception):
@@ -149,4 +181,4 @@ async def next_bundle(socket: RoomSocket, timeout: float = 3) -> bytes:
             raise ConnectionClosed(frame.get("code"))
         if frame.get("bytes") is not None:
             return frame["bytes"]
-        socket.seen.append(json.loads(frame["text"]))
+        socket.seen.append(read_event(frame["text"]))
