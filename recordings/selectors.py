@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Follow, User
 from accounts.selectors import blocked_user_ids, is_blocked_between
-from rooms.models import Participant, Room
+from rooms.models import Participant
 from spaces_project.errors import NotFound, ServiceError
 
 from .models import Recording
@@ -105,10 +105,6 @@ def recording_get_for_host(*, recording_id: int, actor) -> Recording:
     if not getattr(actor, "is_authenticated", False) or actor.pk != recording.room.host_id:
         raise ServiceError("not_allowed", "Only the host can do that.")
     return recording
-
-
-def recording_of_room(*, room: Room) -> Recording | None:
-    return Recording.objects.exclude(status=Recording.Status.REMOVED).filter(room=room).first()
 
 
 @dataclass
