@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Follow, User
 from accounts.selectors import blocked_user_ids, is_blocked_between
-from rooms.models import Participant
+from rooms.models import Participant, Room
 from spaces_project.errors import NotFound, ServiceError
 
 from .models import Recording
@@ -47,6 +47,11 @@ def recording_get_for_listener(*, recording_id: int, viewer) -> Recording:
     if Participant.objects.filter(room=room, user=viewer, is_removed=True).exists():
         raise ServiceError("removed", "You were removed from this room, so you cannot replay it.")
     return recording
+
+
+def recording_of_room(*, room: Room) -> Recording | None:
+    """The room's recording, unless it was removed."""
+    return Recording.objects.exclude(status=Recording.Status.REMOVED).filter(room=room).first()
 
 
 def replays_visible_to(*, viewer, hidden: set[int] | None = None) -> QuerySet[Recording]:
