@@ -483,7 +483,11 @@ def test_a_new_listener_hears_no_gap_in_the_first_seconds(open_room, record_prop
     expect(host_page.get_by_test_id(f"stage-member-{host.pk}")).to_have_class(SPEAKING)
 
     counted, skipped = [], 0
+    host_stats = (
+        "(({ sent, unsent, capture_skipped }) => ({ sent, unsent, capture_skipped }))(spacesAudio.stats)"
+    )
     for attempt in range(1, MAX_ATTEMPTS + 1):
+        host_before = host_page.evaluate(host_stats)
         listener_page = open_room(UserFactory(), room, mic=None, script=TAP)
         listener_page.wait_for_function("window.__tap.done === true", timeout=20_000)
         tap = listener_page.evaluate(
@@ -497,12 +501,14 @@ def test_a_new_listener_hears_no_gap_in_the_first_seconds(open_room, record_prop
             })"""
         )
         listener_page.context.close()
+        host_after = host_page.evaluate(host_stats)
+        uplink = {key: host_after[key] - host_before[key] for key in host_after}
         source_gaps = tap["page"]["silent_frames"] + tap["page"]["dropped_decodes"]
         print(
             f"join {attempt:2d}{' (the mix itself had gaps: not counted)' if source_gaps else ''}: "
             f"longest silence {tap['longest_ms']:6.1f} ms, gaps > 40 ms: {tap['gaps']}, first audio "
             f"{tap['after_snapshot_ms']:4.0f} ms after the snapshot, {tap['after_first_bundle_ms']:4.0f} ms "
-            f"after the first bundle; page {tap['page']}; play-out {tap['playout']}"
+            f"after the first bundle; page {tap['page']}; play-out {tap['playout']}; host's uplink {uplink}"
         )
         if source_gaps:
             skipped += 1
