@@ -164,6 +164,9 @@ def live_bar(*, viewer, limit: int = 5) -> LiveBar:
     )
     if hidden:
         on_stage = on_stage.exclude(room__host_id__in=hidden).exclude(user_id__in=hidden)
+    # Not a room the viewer was removed from: they could not go back in.
+    removed = Participant.objects.filter(room_id=OuterRef("room_id"), user=viewer, is_removed=True)
+    on_stage = on_stage.exclude(Exists(removed))
     # One pass over everyone who qualifies (a few ints each), then the handful shown, in full.
     hosts_first = Case(When(role=Participant.Role.HOST, then=Value(0)), default=Value(1))
     rows = on_stage.order_by(hosts_first, "-room__started_at", "-pk").values_list("pk", "user_id")

@@ -65,6 +65,13 @@ def test_blocked_either_way_is_left_out(user):
     assert people(live_bar(viewer=user)) == []
 
 
+def test_not_a_room_you_were_removed_from(user):
+    room = RoomFactory(host=followed(user, "host"))
+    assert people(live_bar(viewer=user)) == ["host"]
+    Participant.objects.create(room=room, user=user, is_removed=True)
+    assert people(live_bar(viewer=user)) == []
+
+
 def test_signed_out_visitors_see_the_most_popular_live_rooms():
     quiet = RoomFactory(title="Quiet")
     busy = RoomFactory(title="Busy")
