@@ -113,12 +113,29 @@ class Notification(models.Model):
     room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     text = models.CharField(max_length=200)
     url = models.CharField(max_length=300, blank=True)
+
+    class EmailStatus(models.TextChoices):
+        NONE = "", "Not emailed"
+        PENDING = "pending", "Email to send"
+        SENT = "sent", "Email sent"
+        FAILED = "failed", "Email failed"
+
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # Each email is sent once: the sending task marks it sent in the same transaction that locks it,
+    # so a task delivered again (its worker was killed) skips what went out already.
+    email_status = models.CharField(max_length=8, choices=EmailStatus.choices, default="", blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["recipient", "read_at"])]
+        indexes = [
+            models.Index(fields=["recipient", "read_at"]),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(email_status="pending"),
+                name="notification_email_pending",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.text

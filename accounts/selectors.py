@@ -101,3 +101,17 @@ def unread_notification_count(*, user) -> int:
 
 def notifications_for(*, user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user).select_related("actor", "room")
+
+
+def notification_emails_stuck(*, older_than_s: float, limit: int = 5000) -> list[int]:
+    """Notifications whose email has waited longer than `older_than_s` (its dispatch was lost)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    return list(
+        Notification.objects.filter(email_status=Notification.EmailStatus.PENDING, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -174,6 +174,54 @@ def notification_create(
     return notification
 
 
+def notification_email_send(*, notification_id: int, connection) -> bool:
+    """Send the email of one pending notification, once; return whether it went out.
+
+    The notification's row stays locked while the message is handed to the mail server and is marked
+    sent in the same transaction: a second delivery of the sending task (its worker was killed) skips
+    it, or, if it is being sent right now, leaves it to the one sending it. A mail server that cannot
+    be reached raises, and the notification stays pending for the task's retry.
+    """
+    import smtplib
+
+    from django.core.mail import EmailMessage
+
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("recipient")
+            .filter(pk=notification_id, email_status=Notification.EmailStatus.PENDING)
+            .first()
+        )
+        if notification is None:
+            return False
+        if notification.read_at is not None or not notification.recipient.email:
+            notification.email_status = Notification.EmailStatus.NONE
+            notification.save(update_fields=["email_status"])
+            return False
+        message = EmailMessage(
+            subject=f"Spaces: {notification.text[:80]}",
+            body=f"{notification.text}\n\n{notification.url}",
+            to=[notification.recipient.email],
+            connection=connection,
+        )
+        try:
+            message.send()
+        except smtplib.SMTPRecipientsRefused:
+            notification.email_status = Notification.EmailStatus.FAILED
+        else:
+            notification.email_status = Notification.EmailStatus.SENT
+        notification.save(update_fields=["email_status"])
+        return notification.email_status == Notification.EmailStatus.SENT
+
+
+def notification_emails_fail(*, notification_ids: list[int]) -> int:
+    """Give up on the emails of these notifications that are still pending."""
+    return Notification.objects.filter(
+        pk__in=notification_ids, email_status=Notification.EmailStatus.PENDING
+    ).update(email_status=Notification.EmailStatus.FAILED)
+
+
 def notifications_mark_read(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
 

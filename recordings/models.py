@@ -23,6 +23,8 @@ class Recording(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     # Progress of the finalizing chain (finalize -> artwork -> publish); each step sets its time once.
     processing_started_at = models.DateTimeField(null=True, blank=True)
+    # When the chain was last handed to the broker; a recording processing long after it is stuck.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     finalize_attempts = models.PositiveSmallIntegerField(default=0)
     finalized_at = models.DateTimeField(null=True, blank=True)
     artwork_at = models.DateTimeField(null=True, blank=True)

@@ -13,11 +13,12 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Follow, Notification, User
@@ -122,7 +123,9 @@ def recording_end_capture(*, room: Room) -> Recording | None:
 def recording_process(*, recording_id: int) -> None:
     """Dispatch the finalizing chain (run it again to resume one that stopped; every step is idempotent).
 
-    Without a broker (no REDIS_URL) the chain runs here and now, synchronously.
+    Without a broker (no REDIS_URL) the chain runs here and now, synchronously. Raises when the
+    broker is down: the recording's dispatch time is then left as it was, and
+    `recordings_redispatch_stuck` dispatches it again later.
     """
     from celery import chain
 
@@ -133,6 +136,26 @@ def recording_process(*, recording_id: int) -> None:
         make_recording_artwork.si(recording_id),
         publish_recording.si(recording_id),
     ).apply_async()
+    Recording.objects.filter(pk=recording_id).update(dispatched_at=timezone.now())
+
+
+def recordings_redispatch_stuck() -> list[int]:
+    """Dispatch again every recording still processing `RECORDINGS_STUCK_AFTER_S` after its chain
+    was last dispatched, or never dispatched at all (the broker was down when the room ended).
+
+    Called by a periodic task; a recording whose chain was only slow is not harmed, since every step
+    locks the recording and does nothing twice.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.RECORDINGS_STUCK_AFTER_S)
+    stuck = list(
+        Recording.objects.filter(status=Recording.Status.PROCESSING, processing_started_at__lt=cutoff)
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff))
+        .values_list("pk", flat=True)
+    )
+    for recording_id in stuck:
+        logger.warning("recording %s is stuck in processing; dispatching its chain again", recording_id)
+        recording_process(recording_id=recording_id)
+    return stuck
 
 
 # -- the chain's steps ------------------------------------------------------------------------------------

@@ -28,9 +28,12 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from spaces_project.redis_options import async_options, sync_options
+
 logger = logging.getLogger(__name__)
 
 RESYNC_EVENT = {"type": "room.resync"}
+RECONNECT_MAX_S = 1.0
 
 
 def namespace() -> str:
@@ -191,7 +194,10 @@ class _LoopFanout:
         text = json.dumps(event)
         for members in list(self.rooms.values()):
             for member in list(members):
-                await member.send_event(text, event)
+                try:
+                    await member.send_event(text, event)
+                except Exception:
+                    logger.debug("room bus could not deliver to one member", exc_info=True)
 
 
 class _BusBase:
@@ -213,6 +219,14 @@ class _BusBase:
     def has_local_members(self, room_id: int) -> bool:
         return bool(self._fanout().rooms.get(room_id))
 
+    def _all_fanouts(self) -> list[_LoopFanout]:
+        raise NotImplementedError
+
+    def attached_count(self) -> int:
+        """How many sockets this process has attached, in every room (for /healthz and the fault
+        tests: a socket that went away must not stay attached). Safe from any thread."""
+        return sum(len(members) for fanout in self._all_fanouts() for members in list(fanout.rooms.values()))
+
     def local_members(self, room_id: int) -> list[BusMember]:
         return list(self._fanout().rooms.get(room_id, ()))
 
@@ -228,6 +242,9 @@ class MemoryBus(_BusBase):
         self._fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopFanout] = (
             weakref.WeakKeyDictionary()
         )
+
+    def _all_fanouts(self) -> list[_LoopFanout]:
+        return list(self._fanouts.values())
 
     def _fanout(self) -> _LoopFanout:
         loop = asyncio.get_running_loop()
@@ -261,7 +278,7 @@ class RedisBus(_BusBase):
         import redis
 
         self.url = url
-        self._publisher = redis.Redis.from_url(url)
+        self._publisher = redis.Redis.from_url(url, **sync_options())
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RedisLoopState] = (
             weakref.WeakKeyDictionary()
         )
@@ -275,6 +292,9 @@ class RedisBus(_BusBase):
 
     def _fanout(self) -> _LoopFanout:
         return self._state().fanout
+
+    def _all_fanouts(self) -> list[_LoopFanout]:
+        return [state.fanout for state in list(self._states.values())]
 
     async def attach(self, room_id: int, member: BusMember) -> None:
         await self._state().attach(room_id, member)
@@ -326,7 +346,17 @@ class _RedisLoopState:
     async def _connect(self) -> None:
         import redis.asyncio as aioredis
 
-        client = aioredis.Redis.from_url(self.url, socket_timeout=None, health_check_interval=15)
+        if self.pubsub is not None:
+            old, self.pubsub = self.pubsub, None
+            try:
+                await old.aclose()
+            except Exception:
+                pass
+        # No retries on this connection: a silent reconnect would resubscribe without telling us
+        # that messages were lost, and the sockets would never re-read their rooms.
+        client = aioredis.Redis.from_url(
+            self.url, **{**async_options(), "retry": None, "retry_on_error": None}
+        )
         self.pubsub = client.pubsub(ignore_subscribe_messages=True)
         channels = [
             name for room_id in self.fanout.rooms for name in (room_channel(room_id), audio_channel(room_id))
@@ -360,7 +390,9 @@ class _RedisLoopState:
                 # subscribed again every socket is told to re-read the room's state.
                 logger.warning("room bus lost Redis; reconnecting in %.1fs", backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                # Capped low: every socket of the process waits for this reconnect to hear its
+                # room again, and one attempt a second per process costs Redis nothing.
+                backoff = min(backoff * 2, RECONNECT_MAX_S)
                 try:
                     async with self.lock:
                         await self._connect()
@@ -377,3 +409,8 @@ def get_bus() -> MemoryBus | RedisBus:
     if _bus is None:
         _bus = RedisBus(settings.REDIS_URL) if settings.REDIS_URL else MemoryBus()
     return _bus
+
+
+def attached_count() -> int:
+    """How many sockets this process has attached to the bus (0 before the first one)."""
+    return _bus.attached_count() if _bus is not None else 0

@@ -89,6 +89,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
     joined = False
     on_stage = False
     muted = True
+    # What this socket has registered, so that every way out undoes exactly that.
+    attached = False
+    present = False
+    # Room sockets hear their rooms through the room bus, never through the channel layer; without
+    # a channel layer subscription a Redis restart does not kill every socket (channels closes a
+    # consumer whose layer read fails with 1011), and the bus tells the sockets to resync instead.
+    channel_layer_alias = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        # A consumer that dies from an exception never runs disconnect(): undo its registrations
+        # on every way out, or the bus and the roster keep a socket that is gone.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.unregister()
 
     async def connect(self) -> None:
         self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
@@ -110,7 +125,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except ServiceError as error:
             await self.close(code=CLOSE_FOR_ERROR.get(error.code, protocol.CLOSE_NOT_FOUND))
             return
+        self.attached = True
         await get_bus().attach(self.room_id, self)
+        self.present = True
         await get_presence().add(self.room_id, self.conn_id, self.user_id)
         self.joined = True
         RoomKeeper.ensure(self.room_id)
@@ -119,13 +136,26 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.schedule_listeners_broadcast()
 
     async def disconnect(self, code: int) -> None:
-        if not self.joined:
-            return
+        await self.unregister()
+
+    async def unregister(self) -> None:
+        """Leave the bus and the roster. Safe to call more than once, and when Redis is down."""
         self.joined = False
-        await get_bus().detach(self.room_id, self)
-        change = await get_presence().remove(self.room_id, self.conn_id)
-        if change is not None:
-            await self.person_changed(change.user_id, gone=change.person_changed)
+        if self.attached:
+            self.attached = False
+            try:
+                await get_bus().detach(self.room_id, self)
+            except Exception:
+                logger.warning("room %s: could not detach a socket from the bus", self.room_id, exc_info=True)
+        if self.present:
+            self.present = False
+            try:
+                change = await get_presence().remove(self.room_id, self.conn_id)
+                if change is not None:
+                    await self.person_changed(change.user_id, gone=change.person_changed)
+            except Exception:
+                # Redis is away: the connection's entry stops beating and the sweep removes it.
+                logger.warning("room %s: could not take a socket off the roster", self.room_id)
 
     async def person_changed(self, user_id: int | None, *, gone: bool) -> None:
         """After a connection went away: announce a stage member who left, update the audience."""
@@ -247,6 +277,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             present_user_ids=present.user_ids,
             anonymous=present.anonymous,
         )
+        if state["room"]["state"] != "live":
+            # The room ended while this socket missed the event (Redis was away when it went out):
+            # close it the way the event would have.
+            self.closing = True
+            ended = state["room"]["state"] == "ended"
+            await self.close(code=protocol.CLOSE_ENDED if ended else protocol.CLOSE_NOT_LIVE)
+            return
         state["heartbeat_seconds"] = heartbeat_seconds()
         if state["you"] is not None:
             self.track_self(state["you"])
@@ -312,6 +349,7 @@ class RoomKeeper:
 
     async def run(self) -> None:
         store = get_presence()
+        failing = False
         try:
             while True:
                 interval = heartbeat_seconds()
@@ -319,33 +357,51 @@ class RoomKeeper:
                 members = get_bus().local_members(self.room_id)
                 if not members:
                     return
-                now = time.monotonic()
-                fresh, stale = [], []
-                for member in members:
-                    (stale if now - member.last_beat > 2 * interval else fresh).append(member)
-                for member in stale:
-                    logger.info(
-                        "room %s: closing a socket (user %s) silent for %.1f s; audio frames dropped %s",
-                        self.room_id,
-                        member.user_id,
-                        now - member.last_beat,
-                        member.audio_dropped,
-                    )
-                    member.closing = True
-                    await member.close(code=protocol.CLOSE_HEARTBEAT_TIMEOUT)
-                if await store.beat_many(self.room_id, [(m.conn_id, m.user_id) for m in fresh]):
-                    # Redis had lost some of us (a restart): the roster changed back.
-                    asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
-                if await store.claim_sweep(self.room_id, interval):
-                    await self.sweep(store, interval)
+                try:
+                    await self.keep(store, members, interval)
+                    if failing:
+                        logger.info("presence keeper of room %s works again", self.room_id)
+                    failing = False
+                except Exception:
+                    # Redis is away (a restart): keep going, the next round puts the roster back.
+                    if not failing:
+                        logger.warning(
+                            "presence keeper of room %s failed; retrying", self.room_id, exc_info=True
+                        )
+                    failing = True
         except asyncio.CancelledError:
             pass
-        except Exception:
-            logger.exception("presence keeper failed in room %s", self.room_id)
         finally:
             tasks = self._running.get(asyncio.get_running_loop(), {})
             if tasks.get(self.room_id) is asyncio.current_task():
                 del tasks[self.room_id]
+
+    async def keep(self, store, members: list, interval: float) -> None:
+        now = time.monotonic()
+        fresh, stale = [], []
+        for member in members:
+            (stale if now - member.last_beat > 2 * interval else fresh).append(member)
+        for member in stale:
+            logger.info(
+                "room %s: closing a socket (user %s) silent for %.1f s; audio frames dropped %s",
+                self.room_id,
+                member.user_id,
+                now - member.last_beat,
+                member.audio_dropped,
+            )
+            member.closing = True
+            try:
+                await member.close(code=protocol.CLOSE_HEARTBEAT_TIMEOUT)
+            except Exception:
+                pass  # the socket is gone already
+            # Whether or not the socket is still there to hear the close, it leaves the bus and
+            # the roster now: a consumer that died must not be "closed" every round for ever.
+            await member.unregister()
+        if await store.beat_many(self.room_id, [(m.conn_id, m.user_id) for m in fresh]):
+            # Redis had lost some of us (a restart): the roster changed back.
+            asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
+        if await store.claim_sweep(self.room_id, interval):
+            await self.sweep(store, interval)
 
     async def sweep(self, store, interval: float) -> None:
         removed = False

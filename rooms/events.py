@@ -9,7 +9,10 @@ from .models import Participant, PinnedLink
 def publish_on_commit(room_id: int, event: dict, *, to: int | None = None, close: int | None = None) -> None:
     """Publish `event` to the room once the current transaction commits (at once outside one)."""
     message = envelope(event, to=to, close=close)
-    transaction.on_commit(lambda: get_bus().publish(room_id, message))
+    # robust: when Redis is away the publish fails, and Django would skip every hook after a failing
+    # one (the one that starts finalizing a recording, a task dispatch). The change is committed;
+    # sockets that missed the event re-read the room when the bus is back (room.resync).
+    transaction.on_commit(lambda: get_bus().publish(room_id, message), robust=True)
 
 
 def person_payload(user) -> dict:

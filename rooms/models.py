@@ -46,6 +46,9 @@ class Room(models.Model):
     scheduled_for = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Since when a live room has had no host or co-host connected (None: someone is there). Set and
+    # cleared by a periodic task; a room unattended for ROOM_ABANDONED_MINUTES ends by itself.
+    unattended_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

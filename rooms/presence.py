@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from spaces_project.redis_options import async_options
+
 
 @dataclass
 class Snapshot:
@@ -173,9 +175,9 @@ class RedisPresence:
             # (bench/room_events.py). These wait for a free connection instead.
             pool = aioredis.BlockingConnectionPool.from_url(
                 self.url,
-                socket_timeout=None,
                 max_connections=settings.REDIS_MAX_CONNECTIONS,
                 timeout=20,
+                **async_options(),
             )
             client = aioredis.Redis(connection_pool=pool)
             client.add_script = client.register_script(_ADD)
@@ -245,6 +247,33 @@ class RedisPresence:
 
     async def has_flag(self, name: str) -> bool:
         return bool(await self.redis.exists(f"spaces:flag:{name}"))
+
+
+def present_user_ids(room_ids: list[int]) -> dict[int, set[int]]:
+    """The signed-in people connected to each room now, read from synchronous code (a Celery task).
+
+    Raises when Redis does not answer: an empty roster read during an outage must not look like
+    everyone left.
+    """
+    store = get_presence()
+    if isinstance(store, MemoryPresence):
+        return {
+            room_id: {u for u in store.connections.get(room_id, {}).values() if u is not None}
+            for room_id in room_ids
+        }
+    import redis
+
+    from spaces_project.redis_options import sync_options
+
+    client = redis.Redis.from_url(store.url, **sync_options())
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                pipe.hkeys(RedisPresence._keys(room_id)[2])
+            rows = pipe.execute()
+    finally:
+        client.close()
+    return {room_id: {int(user) for user in users} for room_id, users in zip(room_ids, rows, strict=True)}
 
 
 _presence: MemoryPresence | RedisPresence | None = None

@@ -11,6 +11,7 @@ from accounts.models import Follow, Notification, User
 from accounts.selectors import follower_count
 from accounts.tasks import send_notification_emails
 from spaces_project.errors import ServiceError
+from spaces_project.tasks import dispatch_on_commit
 
 from .events import participant_updated, publish_on_commit
 from .models import (
@@ -165,12 +166,13 @@ def _room_went_live(room: Room) -> None:
             room=room,
             text=text[:200],
             url=url,
+            email_status=Notification.EmailStatus.PENDING,
         )
         for follower_id in follower_ids
     )
     ids = [n.pk for n in created if n.pk]
     if ids:
-        send_notification_emails.delay_on_commit(ids)
+        dispatch_on_commit(send_notification_emails, ids)
 
 
 def _require_host(room: Room, actor: User, action: str) -> None:
@@ -219,6 +221,51 @@ def _room_close(room: Room) -> Room:
     # finalizing starts once the capture is closed.
     recording_end_capture(room=room)
     return room
+
+
+def rooms_end_abandoned(*, now: datetime | None = None) -> list[int]:
+    """End the live rooms that have had no host or co-host connected for ROOM_ABANDONED_MINUTES, as
+    if the host had ended them (recording included); return their ids. Called by a periodic task.
+
+    Each call notes which live rooms are unattended now (`Room.unattended_since`) and clears the
+    mark of those whose host or a co-host is back. When the roster cannot be read (Redis is down)
+    it raises and changes nothing: an outage must not look like every host left.
+    """
+    from .presence import present_user_ids
+
+    now = now or timezone.now()
+    live = dict(Room.objects.filter(state=Room.State.LIVE).values_list("pk", "unattended_since"))
+    if not live:
+        return []
+    present = present_user_ids(list(live))
+    moderators: dict[int, set[int]] = {room_id: set() for room_id in live}
+    for room_id, user_id in Participant.objects.filter(
+        room_id__in=list(live), role__in=Participant.MODERATOR_ROLES, is_removed=False
+    ).values_list("room_id", "user_id"):
+        moderators[room_id].add(user_id)
+    limit = timedelta(minutes=settings.ROOM_ABANDONED_MINUTES)
+    ended = []
+    for room_id, since in live.items():
+        if moderators[room_id] & present[room_id]:
+            if since is not None:
+                Room.objects.filter(pk=room_id).update(unattended_since=None)
+        elif since is None:
+            Room.objects.filter(pk=room_id, state=Room.State.LIVE, unattended_since=None).update(
+                unattended_since=now
+            )
+        elif now - since >= limit and room_end_abandoned(room_id=room_id):
+            ended.append(room_id)
+    return ended
+
+
+@transaction.atomic
+def room_end_abandoned(*, room_id: int) -> bool:
+    """End a live room nobody runs any more (see rooms_end_abandoned); False if it changed meanwhile."""
+    room = Room.objects.select_for_update().filter(pk=room_id, state=Room.State.LIVE).first()
+    if room is None or room.unattended_since is None:
+        return False
+    _room_close(room)
+    return True
 
 
 @transaction.atomic

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from spaces_project.redis_options import sync_options
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
@@ -44,6 +46,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before anything that reads the host, the session or the scheme: load balancers call it often.
+    "spaces_project.middleware.HealthCheckMiddleware",
+    "spaces_project.middleware.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -54,6 +59,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
+
+# How many proxies in front of the web processes append to X-Forwarded-For (nginx in front: 1; a
+# load balancer in front of nginx: 2). The client's address is the entry that many places from the
+# right (spaces_project/middleware.py); it becomes REMOTE_ADDR for Django, allauth's rate limits and
+# the admin. 0 trusts no header: REMOTE_ADDR is the socket's peer. allauth's own
+# ALLAUTH_TRUSTED_PROXY_COUNT stays 0 on purpose: it reads the REMOTE_ADDR resolved here, so
+# there is one rule, not two that could disagree.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 ROOT_URLCONF = "spaces_project.urls"
 ASGI_APPLICATION = "spaces_project.asgi.application"
@@ -161,6 +174,15 @@ RECORDINGS_ACCEL_PREFIX = os.environ.get("RECORDINGS_ACCEL_PREFIX", "/protected-
 # A capture whose last segment has not changed for this long is complete even without its end mark
 # (its mixer died); a live capture is written every second.
 RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "5"))
+# A recording still "processing" this long after its chain was last dispatched is dispatched again
+# (its dispatch was lost: the broker was down when the host ended the room). Every step is
+# idempotent, so a chain that was only slow is not harmed.
+RECORDINGS_STUCK_AFTER_S = float(os.environ.get("RECORDINGS_STUCK_AFTER_S", "600"))
+# A live room with no host or co-host connected for this long ends by itself, as if the host had
+# ended it (X Spaces ends a Space whose host has left).
+ROOM_ABANDONED_MINUTES = float(os.environ.get("ROOM_ABANDONED_MINUTES", "10"))
+# Notification emails still waiting this long after they were queued are queued again.
+NOTIFICATION_EMAIL_STUCK_AFTER_S = float(os.environ.get("NOTIFICATION_EMAIL_STUCK_AFTER_S", "600"))
 
 # Redis is optional: without it the channel layer lives in memory and Celery runs
 # tasks in-process, so one command runs the whole site on one machine.
@@ -188,8 +210,10 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Misses instead of raising while Redis is away: pages that only read keep working.
+            "BACKEND": "spaces_project.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": sync_options(socket_timeout=1.0),
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -208,6 +232,29 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
+# Every task has a time limit (tasks that need longer set their own): a task that hangs must not
+# hold a worker for ever. The soft limit raises inside the task, the hard one kills its process.
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "120"))
+CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "150"))
+# A task whose every delivery kills its worker is given up after this many deliveries and its
+# object marked failed (spaces_project/tasks.py), instead of being delivered for ever.
+TASK_MAX_DELIVERIES = int(os.environ.get("TASK_MAX_DELIVERIES", "3"))
+# Timed work runs under `celery beat`, one entry per task: an ETA longer than the broker's visibility
+# timeout would run again and again.
+CELERY_BEAT_SCHEDULE = {
+    "recordings-redispatch-stuck": {
+        "task": "recordings.tasks.redispatch_stuck_recordings",
+        "schedule": float(os.environ.get("RECORDINGS_REDISPATCH_EVERY_S", "60")),
+    },
+    "rooms-end-abandoned": {
+        "task": "rooms.tasks.end_abandoned_rooms",
+        "schedule": float(os.environ.get("ROOM_ABANDONED_CHECK_EVERY_S", "60")),
+    },
+    "accounts-redispatch-pending-emails": {
+        "task": "accounts.tasks.redispatch_pending_emails",
+        "schedule": float(os.environ.get("NOTIFICATION_EMAIL_REDISPATCH_EVERY_S", "60")),
+    },
+}
 
 LOGGING = {
     "version": 1,
