@@ -139,17 +139,22 @@ class Processes:
             )
         process = self.running[name] = Process(name, popen, log)
         if ready is not None:
-            deadline = time.monotonic() + timeout
-            while not ready(process):
-                if not process.alive():
-                    raise RuntimeError(f"{name} exited with {popen.returncode}:\n{process.output()[-3000:]}")
-                if time.monotonic() > deadline:
-                    self.stop(name)
-                    raise RuntimeError(
-                        f"{name} did not become ready in {timeout} s:\n{process.output()[-3000:]}"
-                    )
-                time.sleep(0.1)
+            self.wait_ready(name, ready, timeout)
         return process
+
+    def wait_ready(self, name: str, ready: Callable[[Process], bool], timeout: float = 60) -> None:
+        """Wait until `ready(process)`; raise with the end of its log if it exits or takes too long."""
+        process = self.running[name]
+        deadline = time.monotonic() + timeout
+        while not ready(process):
+            if not process.alive():
+                raise RuntimeError(
+                    f"{name} exited with {process.popen.returncode}:\n{process.output()[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                self.stop(name)
+                raise RuntimeError(f"{name} did not become ready in {timeout} s:\n{process.output()[-3000:]}")
+            time.sleep(0.1)
 
     def __getitem__(self, name: str) -> Process:
         return self.running[name]

@@ -152,6 +152,7 @@ def start_units(processes: harness.Processes, rendered: dict[str, Path], env: di
     systemd = rendered["systemd/spaces-web@.service"].parent
     target = (systemd / "spaces.target").read_text()
     wanted = re.search(r"^Wants=(.*)$", target, re.M).group(1).split()
+    waiting = []
     for unit_name in wanted:
         template, _, instance = unit_name.removesuffix(".service").partition("@")
         unit_file = systemd / (f"{template}@.service" if instance else f"{template}.service")
@@ -167,9 +168,11 @@ def start_units(processes: harness.Processes, rendered: dict[str, Path], env: di
             ready = lambda p: " ready." in p.output()  # noqa: E731
         else:
             ready = lambda p: "beat: Starting" in p.output()  # noqa: E731
-        processes.start(
-            name, unit["argv"], env=harness.base_env(**env), cwd=unit["cwd"], ready=ready, timeout=90
-        )
+        processes.start(name, unit["argv"], env=harness.base_env(**env), cwd=unit["cwd"])
+        waiting.append((name, ready))
+    # All at once, as systemd starts a target's units; then wait for each to be ready.
+    for name, ready in waiting:
+        processes.wait_ready(name, ready, timeout=120)
 
 
 # -- the visit --------------------------------------------------------------------------------------
