@@ -407,9 +407,35 @@ class Browser:
     def get(self, path: str, **kwargs) -> Response:
         return self.request("GET", path, **kwargs)
 
-    def post_form(self, path: str, fields: dict, **kwargs) -> Response:
-        """GET the form first (for its CSRF cookie and token), then POST `fields` with the token."""
-        page = self.get(path)
+    def set_cookie(self, name: str, value: str) -> None:
+        """Give the browser a cookie for the site (a session made elsewhere)."""
+        host = urllib.parse.urlsplit(self.origin).hostname or "localhost"
+        domain = host if "." in host else f"{host}.local"  # how CookieJar names dotless hosts
+        self.jar.set_cookie(
+            http.cookiejar.Cookie(
+                0,
+                name,
+                value,
+                None,
+                False,
+                domain,
+                False,
+                False,
+                "/",
+                True,
+                False,
+                None,
+                False,
+                None,
+                None,
+                {},
+            )
+        )
+
+    def post_form(self, path: str, fields: dict, *, form_path: str | None = None, **kwargs) -> Response:
+        """GET the page with the form first (`form_path`, by default `path`) for its CSRF cookie and
+        token, then POST `fields` to `path` with the token, as submitting the form does."""
+        page = self.get(form_path or path)
         match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         token = match.group(1) if match else (self.cookie("csrftoken") or "")
         return self.request("POST", path, data={"csrfmiddlewaretoken": token, **fields}, **kwargs)

@@ -293,7 +293,7 @@ async def live_room(origin: str, browser: harness.Browser, room_id: int, timer: 
         await asyncio.sleep(1.5)  # the mixer flushes the recording every second
         # "Yes, end the room and recording": the room page's form posts to its action.
         answer = await asyncio.to_thread(
-            browser.request, "POST", f"/rooms/{room_id}/end/", data=_csrf(browser)
+            browser.post_form, f"/rooms/{room_id}/end/", {}, form_path=f"/rooms/{room_id}/"
         )
         check(answer.status == 302, f"ending the room answered {answer.status}")
         await listener.wait(lambda: listener.finished, 15, "the listener's socket to close")
@@ -303,10 +303,6 @@ async def live_room(origin: str, browser: harness.Browser, room_id: int, timer: 
     finally:
         await host.stop()
         await listener.stop()
-
-
-def _csrf(browser: harness.Browser) -> dict:
-    return {"csrfmiddlewaretoken": browser.cookie("csrftoken") or ""}
 
 
 def visit(origin: str, http_origin: str, mail_dir: Path, media_root: Path, timer: Timer) -> dict:

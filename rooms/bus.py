@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 RESYNC_EVENT = {"type": "room.resync"}
 RECONNECT_MAX_S = 1.0
+IDLE_PING_S = 10.0
 
 
 def namespace() -> str:
@@ -353,11 +354,22 @@ class _RedisLoopState:
             except Exception:
                 pass
         # No retries on this connection: a silent reconnect would resubscribe without telling us
-        # that messages were lost, and the sockets would never re-read their rooms.
+        # that messages were lost, and the sockets would never re-read their rooms. No health
+        # checks either: redis-py's reads the connection from whichever coroutine sends a command,
+        # while _read_forever is reading it ("readuntil() called while another coroutine is
+        # already waiting"); _read_forever PINGs a quiet connection itself.
         client = aioredis.Redis.from_url(
-            self.url, **{**async_options(), "retry": None, "retry_on_error": None}
+            self.url,
+            **{
+                **async_options(),
+                "retry": None,
+                "retry_on_error": None,
+                "health_check_interval": 0,
+                "socket_keepalive": True,
+            },
         )
-        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+        # Every reply is a message (subscribe confirmations too): None means the read timed out.
+        self.pubsub = client.pubsub(ignore_subscribe_messages=False)
         channels = [
             name for room_id in self.fanout.rooms for name in (room_channel(room_id), audio_channel(room_id))
         ]
@@ -366,11 +378,22 @@ class _RedisLoopState:
 
     async def _read_forever(self) -> None:
         backoff = 0.2
+        unanswered = 0
         while True:
             try:
-                message = await self.pubsub.get_message(timeout=None)
+                message = await self.pubsub.get_message(timeout=IDLE_PING_S)
+                if message is None:
+                    # Quiet for a while: a connection that a network fault cut without a word
+                    # would leave every socket of this process deaf. PING it; no answer (a
+                    # "pong" message) by the next quiet period means it is gone.
+                    if unanswered:
+                        raise ConnectionError("the room bus connection does not answer")
+                    unanswered += 1
+                    await self.pubsub.ping()
+                    continue
+                unanswered = 0
                 backoff = 0.2
-                if message is None or message.get("type") != "message":
+                if message.get("type") != "message":
                     continue
                 channel = message["channel"]
                 if isinstance(channel, bytes):

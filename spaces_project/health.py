@@ -26,13 +26,16 @@ def _redis():
     with _redis_lock:
         if _redis_client is None:
             import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
 
-            # No retries: a health check reports what it sees, now.
+            # One retry, at once: after a Redis restart the pooled connection is dead and the
+            # retry takes a fresh one; a Redis that is really down fails both, quickly.
             _redis_client = redis.Redis.from_url(
                 settings.REDIS_URL,
                 socket_connect_timeout=REDIS_TIMEOUT_S,
                 socket_timeout=REDIS_TIMEOUT_S,
-                retry=None,
+                retry=Retry(NoBackoff(), 1),
             )
         return _redis_client
 
