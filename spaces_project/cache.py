@@ -26,13 +26,13 @@ class _Unavailable(RedisError):
 
 class ResilientRedisCache(RedisCache):
     _last_logged = 0.0
-    # After a failure, Redis is left alone this long: every page of an outage would otherwise pay
-    # for a connection attempt (and its retries) per cache call.
+    # After a failure, this Redis is left alone this long: every page of an outage would otherwise
+    # pay for a connection attempt (and its retries) per cache call.
     _down_until = 0.0
 
     @property
     def _cache(self):
-        if time.monotonic() < ResilientRedisCache._down_until:
+        if time.monotonic() < self._down_until:
             raise _Unavailable("Redis failed a moment ago")
         client = self.__dict__.get("_client")
         if client is None:
@@ -42,7 +42,7 @@ class ResilientRedisCache(RedisCache):
     def _unavailable(self, operation: str, error: Exception) -> None:
         now = time.monotonic()
         if not isinstance(error, _Unavailable):
-            ResilientRedisCache._down_until = now + RETRY_AFTER_S
+            self._down_until = now + RETRY_AFTER_S
         if now - ResilientRedisCache._last_logged >= LOG_EVERY_S:
             ResilientRedisCache._last_logged = now
             logger.warning("cache unavailable (%s): %s: %s", operation, type(error).__name__, error)
