@@ -22,6 +22,7 @@ from .audio import wire
 from .bus import get_bus
 from .mixing import get_audio_uplink
 from .presence import get_presence
+from .snapshots import get_room_views
 
 logger = logging.getLogger(__name__)
 
@@ -255,14 +256,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # -- frames to the browser -----------------------------------------------------------------
 
     async def send_snapshot(self) -> None:
-        present = await get_presence().snapshot(self.room_id)
-        snapshot = await database_sync_to_async(selectors.room_live_state)(
-            room_id=self.room_id,
-            viewer_id=self.user_id,
-            present_user_ids=present.user_ids,
-            anonymous=present.anonymous,
-            heartbeat_seconds=heartbeat_seconds(),
+        # Shared with the other sockets of the room asking now (a reconnect storm): one read.
+        view = await get_room_views().view_for(
+            self.room_id, self.user_id, heartbeat_seconds=heartbeat_seconds()
         )
+        snapshot = view.for_viewer(self.user_id)
         if snapshot.room["state"] != "live":
             # The room ended while this socket missed the event (Redis was away when it went out):
             # close it the way the event would have.
@@ -272,7 +270,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         if snapshot.you is not None:
             self.track_self(snapshot.you)
-        await self.send(text_data=snapshot.encode())
+        await self.send(text_data=view.encode_for(self.user_id))
 
     def track_self(self, participant: protocol.ParticipantInfo) -> None:
         self.on_stage = protocol.is_on_stage(participant["role"])
