@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = (
         "Run the whole application: daphne (pages and websockets) and, when Redis is configured, "
-        "a room mixer process and a Celery worker. Without Redis the web process mixes rooms and "
+        "a room mixer process, a Celery worker and Celery beat. Without Redis the web process mixes rooms and "
         "runs tasks itself. Ctrl-C stops everything."
     )
 
@@ -43,6 +43,17 @@ class Command(BaseCommand):
                 "info",
                 "-c",
                 "2",
+            ]
+            # Timed work: abandoned rooms, recordings and emails whose dispatch was lost.
+            commands["beat"] = [
+                os.path.join(bin_dir, "celery"),
+                "-A",
+                "spaces_project",
+                "beat",
+                "-l",
+                "info",
+                "--schedule",
+                str(settings.BASE_DIR / "celerybeat-schedule"),
             ]
         processes = {name: subprocess.Popen(command) for name, command in commands.items()}
         self.stdout.write(
