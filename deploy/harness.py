@@ -265,8 +265,11 @@ def self_signed_certificate(directory: Path, host: str = "localhost") -> tuple[P
             "openssl",
             "req",
             "-x509",
+            # ECDSA: a reconnect storm is hundreds of TLS handshakes at once, each far cheaper than RSA's.
             "-newkey",
-            "rsa:2048",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
             "-nodes",
             "-days",
             "2",
@@ -467,6 +470,8 @@ class RoomClient:
         self.keep_audio = keep_audio
         self.snapshots: list[tuple[float, dict]] = []
         self.closes: list[tuple[float, int | None]] = []
+        self.attempts: list[float] = []  # when each connection attempt started
+        self.opened: list[float] = []  # when each handshake completed
         self.events: list[tuple[float, dict]] = []
         self.audio: list[tuple[float, bytes]] = []
         self.connect_failures = 0
@@ -542,6 +547,7 @@ class RoomClient:
             code = None
             try:
                 headers = {"Cookie": self.cookie} if self.cookie else None
+                self.attempts.append(time.monotonic())
                 async with connect(
                     self.url,
                     origin=self.origin,
@@ -553,6 +559,7 @@ class RoomClient:
                     max_queue=4096,
                     proxy=None,
                 ) as ws:
+                    self.opened.append(time.monotonic())
                     self.ws = ws
                     beat = None
                     try:

@@ -103,9 +103,11 @@ def template_values(env: dict[str, str], *, env_file: Path | None = None) -> dic
         "MEDIA_ROOT": need("MEDIA_ROOT").rstrip("/"),
         "MEDIA_URL": media_url,
         "RECORDINGS_ACCEL_PREFIX": accel,
-        # A process that is down is skipped for a few seconds, then tried again (a restart is ~2 s).
+        # max_fails=0: a process is never marked down, only skipped for the request it refused (a
+        # refused connect to a dead socket costs microseconds). Marking down a live process whose
+        # backlog overflowed in a reconnect storm would leave nginx with no live process at all.
         "WEB_UPSTREAMS": "\n".join(
-            f"    server unix:{run_dir}/web{n}.sock max_fails=1 fail_timeout=5s;" for n in range(1, web + 1)
+            f"    server unix:{run_dir}/web{n}.sock max_fails=0;" for n in range(1, web + 1)
         ),
         "WEB_UNITS": " ".join(f"spaces-web@{n}.service" for n in range(1, web + 1)),
         "MIXER_UNITS": " ".join(f"spaces-mixer@{n}.service" for n in range(1, mixers + 1)),

@@ -114,7 +114,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Accept first so that a refusal reaches the page as a close code it can explain.
         await self.accept()
         try:
-            await database_sync_to_async(services.participant_join)(room_id=self.room_id, user=self.user)
+            if self.user_id is None:
+                # Anonymous listeners, most of a big room, all arrive at once when a web process
+                # restarts: they are checked against the room as read once for everyone's snapshot
+                # (rooms/snapshots.py), not with a database read each.
+                view = await get_room_views().view_for(
+                    self.room_id, None, heartbeat_seconds=heartbeat_seconds()
+                )
+                services.participant_check_may_join(room=view.room, user=self.user)
+            else:
+                await database_sync_to_async(services.participant_join)(room_id=self.room_id, user=self.user)
         except ServiceError as error:
             await self.refuse(error)
             return

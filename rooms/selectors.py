@@ -206,6 +206,7 @@ LISTENERS_SHOWN = 100
 class RoomLiveView:
     """A room's live state as read once, from which every viewer's `room.snapshot` is made."""
 
+    room: Room
     snapshot: protocol.RoomSnapshot  # with `you` left empty
     people: dict[int, protocol.ParticipantInfo]  # every participant still in the room, by user id
     _anonymous_text: str | None = field(default=None, compare=False, repr=False)
@@ -226,10 +227,13 @@ class RoomLiveView:
 def room_live_view(
     *, room_id: int, present_user_ids: set[int], anonymous: int, heartbeat_seconds: float
 ) -> RoomLiveView:
-    """The room's live state, the same for every viewer but for their own entry."""
+    """The room's live state, the same for every viewer but for their own entry. NotFound if the room
+    does not exist."""
     from .events import links_payload, participant_payload
 
-    room = Room.objects.select_related("host").get(pk=room_id)
+    room = Room.objects.select_related("host").filter(pk=room_id).first()
+    if room is None:
+        raise NotFound("This room does not exist.")
     participants = list(
         Participant.objects.filter(room_id=room_id, is_removed=False)
         .select_related("user")
@@ -268,7 +272,7 @@ def room_live_view(
         links=links_payload(room_id),
         heartbeat_seconds=heartbeat_seconds,
     )
-    return RoomLiveView(snapshot=snapshot, people=payloads)
+    return RoomLiveView(room=room, snapshot=snapshot, people=payloads)
 
 
 def room_live_state(

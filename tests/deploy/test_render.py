@@ -36,12 +36,12 @@ def test_the_site_balances_over_one_socket_per_web_process(rendered):
     )
 
 
-def test_a_unit_runs_daphne_on_its_socket_with_proxy_headers(rendered):
+def test_a_unit_runs_daphne_on_its_socket_with_a_long_backlog_and_proxy_headers(rendered):
     unit = render.unit_command(rendered["systemd/spaces-web@.service"], instance="2")
     assert unit["argv"] == [
         "/srv/spaces/.venv/bin/daphne",
-        "--unix-socket",
-        "/run/spaces/web2.sock",
+        "--endpoint",
+        "unix:/run/spaces/web2.sock:backlog=1024",
         "--proxy-headers",
         "spaces_project.asgi:application",
     ]
