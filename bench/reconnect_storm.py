@@ -336,6 +336,9 @@ def main() -> int:
             reconnect_timeout=args.reconnect_timeout,
         )
     except BaseException as error:
+        import traceback
+
+        traceback.print_exc()
         failed = error
     finally:
         from django.db import connections

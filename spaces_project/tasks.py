@@ -1,5 +1,5 @@
-"""What every Celery task of the project shares: dispatch after commit that cannot break the
-request, redelivery when a worker dies, and a limit on deliveries that never finish."""
+"""What the project's Celery tasks share: redelivery when a worker dies, and a limit on deliveries
+that never finish."""
 
 import logging
 from collections.abc import Sequence
@@ -7,21 +7,10 @@ from collections.abc import Sequence
 from celery import Task
 from celery.exceptions import Ignore
 from django.conf import settings
-from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
 DELIVERY_KEY_TTL_S = 24 * 3600
-
-
-def dispatch_on_commit(task: Task, *args) -> None:
-    """Queue `task` with `args` once the current transaction commits (at once outside one).
-
-    robust: a broker that is down must not turn the request into a 500 after its transaction has
-    committed, nor skip the on-commit hooks registered after this one. Whatever was not queued is
-    picked up by a periodic task (each task that can be lost says which).
-    """
-    transaction.on_commit(lambda: task.delay(*args), robust=True)
 
 
 class _DeliveryCounter:

@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # A ServiceError that leaves a view becomes the answer that view declared (refusals.py).
+    "spaces_project.refusals.RefusalMiddleware",
 ]
 
 # How many proxies in front of the web processes append to X-Forwarded-For (nginx in front: 1; a
@@ -119,6 +121,7 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_USERNAME_MIN_LENGTH = 2
 ACCOUNT_USERNAME_VALIDATORS = "accounts.validators.handle_validators"
 ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = os.environ.get("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
 
@@ -151,6 +154,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Spaces <noreply@localhost>")
 # For EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend (the production smoke test).
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "sent-mail"))
+# The site's address as people reach it: links in emails and calendar files, and the domain of
+# calendar event UIDs (which must never change for a room).
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Product rules that an operator may tune.
 MIN_FOLLOWERS_TO_HOST = int(os.environ.get("MIN_FOLLOWERS_TO_HOST", "0"))
@@ -183,8 +189,10 @@ RECORDINGS_STUCK_AFTER_S = float(os.environ.get("RECORDINGS_STUCK_AFTER_S", "600
 # A live room with no host or co-host connected for this long ends by itself, as if the host had
 # ended it (X Spaces ends a Space whose host has left).
 ROOM_ABANDONED_MINUTES = float(os.environ.get("ROOM_ABANDONED_MINUTES", "10"))
-# Notification emails still waiting this long after they were queued are queued again.
+# Notification emails still waiting this long after they were made are queued again, and a live
+# room not announced this long after it went live is announced (their tasks were lost).
 NOTIFICATION_EMAIL_STUCK_AFTER_S = float(os.environ.get("NOTIFICATION_EMAIL_STUCK_AFTER_S", "600"))
+ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S = float(os.environ.get("ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S", "120"))
 
 # Redis is optional: without it the channel layer lives in memory and Celery runs
 # tasks in-process, so one command runs the whole site on one machine.
@@ -241,22 +249,38 @@ CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "150"))
 # A task whose every delivery kills its worker is given up after this many deliveries and its
 # object marked failed (spaces_project/tasks.py), instead of being delivered for ever.
 TASK_MAX_DELIVERIES = int(os.environ.get("TASK_MAX_DELIVERIES", "3"))
-# Timed work runs under `celery beat`, one entry per task: an ETA longer than the broker's visibility
-# timeout would run again and again.
+# Timed work runs under `celery beat` (an ETA beyond the broker's visibility timeout is delivered
+# again and again); without Redis the web process runs the same schedule itself
+# (spaces_project/embedded_beat.py). One entry per task.
+DUE_NOTICES_EVERY_S = float(os.environ.get("DUE_NOTICES_EVERY_S", "20"))
 CELERY_BEAT_SCHEDULE = {
-    "recordings-redispatch-stuck": {
-        "task": "recordings.tasks.redispatch_stuck_recordings",
-        "schedule": float(os.environ.get("RECORDINGS_REDISPATCH_EVERY_S", "60")),
+    # Reminders at a room's start, the host's notice 30 minutes ahead.
+    "send-due-notices": {
+        "task": "rooms.tasks.send_due_notices",
+        "schedule": DUE_NOTICES_EVERY_S,
+        # A tick that waited longer than its interval is stale: the next one does the same work.
+        "options": {"expires": DUE_NOTICES_EVERY_S},
     },
+    # Live rooms nobody runs any more end by themselves.
     "rooms-end-abandoned": {
         "task": "rooms.tasks.end_abandoned_rooms",
         "schedule": float(os.environ.get("ROOM_ABANDONED_CHECK_EVERY_S", "60")),
+    },
+    # Work whose task was lost because the broker was down when it was queued.
+    "recordings-redispatch-stuck": {
+        "task": "recordings.tasks.redispatch_stuck_recordings",
+        "schedule": float(os.environ.get("RECORDINGS_REDISPATCH_EVERY_S", "60")),
     },
     "accounts-redispatch-pending-emails": {
         "task": "accounts.tasks.redispatch_pending_emails",
         "schedule": float(os.environ.get("NOTIFICATION_EMAIL_REDISPATCH_EVERY_S", "60")),
     },
+    "rooms-announce-missed": {
+        "task": "rooms.tasks.announce_missed_rooms",
+        "schedule": float(os.environ.get("ROOM_LIVE_ANNOUNCE_REDISPATCH_EVERY_S", "60")),
+    },
 }
+EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", not REDIS_URL)
 
 LOGGING = {
     "version": 1,

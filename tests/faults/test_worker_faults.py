@@ -52,23 +52,21 @@ def test_notification_emails_survive_a_worker_killed_mid_task_without_sending_tw
         redis_server.url(),
         media_root,
         TEST_EMAIL_BACKEND="tests.faults.mail.SlowFileBackend",
-        EMAIL_FILE_PATH=str(mail_dir),
+        TEST_EMAIL_FILE_PATH=str(mail_dir),
         SLOW_MAIL_SECONDS=1.5,
     )
     host = UserFactory()
     fans = [UserFactory() for _ in range(3)]
     ids = [
         Notification.objects.create(
-            recipient=fan, kind="host_live", actor=host, text="Live now", email_status="pending"
+            recipient=fan, kind="host_live", actor=host, text="Live now", email_wanted=True
         ).pk
         for fan in fans
     ]
     start_worker(processes, env)
     queue(env, f"from accounts.tasks import send_notification_emails; send_notification_emails.delay({ids})")
     # The first email went out and was marked; the worker dies while sending the second.
-    harness.wait_for(
-        lambda: Notification.objects.get(pk=ids[0]).email_status == "sent", 60, "the first email"
-    )
+    harness.wait_for(lambda: Notification.objects.get(pk=ids[0]).emailed_at, 60, "the first email")
     processes.kill("worker")
     assert mails(mail_dir) == [fans[0].email]
     # The task was not acknowledged: once the broker's visibility timeout passes, another worker
@@ -76,7 +74,7 @@ def test_notification_emails_survive_a_worker_killed_mid_task_without_sending_tw
     started = time.monotonic()
     start_worker(processes, env)
     harness.wait_for(
-        lambda: all(n.email_status == "sent" for n in Notification.objects.filter(pk__in=ids)),
+        lambda: all(n.emailed_at for n in Notification.objects.filter(pk__in=ids)),
         60,
         "every email",
     )
