@@ -27,6 +27,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -129,6 +130,7 @@ def run_storm(
     work: Path | None = None,
 ) -> dict:
     """Run the restart against `database_url` (migrated; Django set up for it); return the figures."""
+    keep = work is not None
     work = Path(work or tempfile.mkdtemp(prefix="spaces-storm-"))
     figures: dict = {"storm_listeners": listeners}
     room_id = seed_room()
@@ -168,6 +170,15 @@ def run_storm(
 
         def start_web(instance: int) -> float:
             unit = render.unit_command(unit_file, instance=str(instance))
+            if instance == 2 and os.environ.get("STORM_PROFILE"):
+                unit["argv"] = [
+                    sys.executable,
+                    "-m",
+                    "cProfile",
+                    "-o",
+                    os.environ["STORM_PROFILE"],
+                    *unit["argv"],
+                ]
             path = work / "run" / f"web{instance}.sock"
             started = time.monotonic()
             processes.start(
@@ -234,20 +245,6 @@ def run_storm(
                 if any(t >= restarted_at for t in s)
             ]
             closed = [min(t for t in c if t >= restarted_at) - restarted_at for c, _ in dropped]
-            if os.environ.get("STORM_TRACE"):
-                for c, s, a, o in reports[:: max(1, len(reports) // 10)]:
-                    rel = lambda ts: [round(t - restarted_at, 2) for t in ts if t >= restarted_at - 1]  # noqa: E731
-                    print(
-                        "trace closes",
-                        rel(c),
-                        "attempts",
-                        rel(a),
-                        "opened",
-                        rel(o),
-                        "snaps",
-                        rel(s),
-                        file=sys.stderr,
-                    )
             figures.update(
                 {
                     "dropped_p50_s": round(percentile(closed, 0.50), 2),
@@ -259,6 +256,8 @@ def run_storm(
                     "reconnect_max_s": round(max(times), 2) if times else None,
                 }
             )
+            if os.environ.get("STORM_PROFILE"):
+                time.sleep(1)
             figures["after_restart_sockets"] = [
                 _health(work / "run" / f"web{n}.sock")["room_sockets"] for n in (1, 2)
             ]
@@ -273,6 +272,9 @@ def run_storm(
                 process.join(10)
                 if process.is_alive():
                     process.kill()
+    figures["storm_load_average"] = round(os.getloadavg()[0], 1)
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
     return figures
 
 

@@ -17,6 +17,9 @@ from accounts.routing import websocket_urlpatterns as user_websockets  # noqa: E
 from rooms.middleware import SessionAuthMiddleware  # noqa: E402
 from rooms.routing import websocket_urlpatterns as room_websockets  # noqa: E402
 from spaces_project.embedded_beat import start_embedded_beat  # noqa: E402
+from spaces_project.websocket_tuning import quiet_autobahn_debug_formatting  # noqa: E402
+
+quiet_autobahn_debug_formatting()
 
 # Everything imported so far lives as long as the process: keep the garbage collector's full
 # collections from walking it again and again (they show up as latency spikes).

@@ -116,3 +116,13 @@ def test_healthz_answers_503_naming_redis_when_redis_does_not_answer(client, set
     body = json.loads(answer.content)
     assert body["status"] == "failing" and body["database"] == "ok"
     assert body["redis"].startswith("down: ConnectionError")
+
+
+def test_the_websocket_layer_does_not_format_debug_messages_nobody_logs():
+    import autobahn.util
+    import autobahn.websocket.protocol
+
+    import spaces_project.asgi  # noqa: F401  (the web process's entry point applies it)
+
+    assert "\x1b[" not in autobahn.util.hl("room")  # no terminal colours
+    assert autobahn.websocket.protocol.pformat([("a", 1)]) == ""
