@@ -256,8 +256,6 @@ def run_storm(
                     "reconnect_max_s": round(max(times), 2) if times else None,
                 }
             )
-            if os.environ.get("STORM_PROFILE"):
-                time.sleep(1)
             figures["after_restart_sockets"] = [
                 _health(work / "run" / f"web{n}.sock")["room_sockets"] for n in (1, 2)
             ]
