@@ -170,15 +170,6 @@ def run_storm(
 
         def start_web(instance: int) -> float:
             unit = render.unit_command(unit_file, instance=str(instance))
-            if instance == 2 and os.environ.get("STORM_PROFILE"):
-                unit["argv"] = [
-                    sys.executable,
-                    "-m",
-                    "cProfile",
-                    "-o",
-                    os.environ["STORM_PROFILE"],
-                    *unit["argv"],
-                ]
             path = work / "run" / f"web{instance}.sock"
             started = time.monotonic()
             processes.start(
