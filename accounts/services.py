@@ -16,7 +16,14 @@ from .images import AvatarError, Thumbnail, make_avatar_thumbnails
 from .models import AVATAR_SIZES, Block, Follow, Notification, User
 
 
+def require_not_suspended(user) -> None:
+    """Refuse a suspended account: it may read and leave, not act on others or change its face."""
+    if getattr(user, "is_suspended", False):
+        raise ServiceError("suspended", "Your account is suspended.")
+
+
 def user_update_profile(*, user: User, display_name: str, bio: str) -> User:
+    require_not_suspended(user)
     previous = (user.display_name, user.bio)
     user.display_name = display_name.strip()
     user.bio = bio.strip()
@@ -71,6 +78,7 @@ def _delete_files_on_commit(*, user: User, names: list[str]) -> None:
 
 def user_set_avatar(*, user: User, raw: bytes) -> User:
     """Validate and re-encode an uploaded avatar; on any problem nothing is saved."""
+    require_not_suspended(user)
     _store_avatar(user=user, thumbnails=_avatar_thumbnails(raw))
     return user
 
@@ -83,6 +91,7 @@ def user_edit_profile(
 
     The avatar is checked before anything is written, so a refused image leaves the profile untouched.
     """
+    require_not_suspended(user)
     thumbnails = _avatar_thumbnails(avatar) if avatar is not None else None
     user_update_profile(user=user, display_name=display_name, bio=bio)
     if thumbnails is not None:
@@ -93,6 +102,7 @@ def user_edit_profile(
 
 
 def user_remove_avatar(*, user: User) -> User:
+    require_not_suspended(user)
     old_names = [getattr(user, f"avatar_{size}").name for size in AVATAR_SIZES]
     for size in AVATAR_SIZES:
         setattr(user, f"avatar_{size}", "")
@@ -103,6 +113,7 @@ def user_remove_avatar(*, user: User) -> User:
 
 def follow_create(*, follower: User, followee: User) -> Follow:
     """Follow `followee`; following twice is the same as following once."""
+    require_not_suspended(follower)
     if follower.pk == followee.pk:
         raise ServiceError("self_follow", "You cannot follow yourself.")
     if Block.objects.filter(

@@ -1,6 +1,9 @@
 """Reads for moderation: who is a moderator, and what a person may report."""
 
+from datetime import timedelta
+
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import User
 from recordings.models import Recording
@@ -52,10 +55,16 @@ def report_target_for_viewer(*, target_type: str, target_id: int, viewer) -> Rep
     raise NotFound("There is nothing of that kind to report.")
 
 
-def has_open_report(*, reporter: User, target_type: str, target: ReportTarget) -> bool:
+def open_report_by(*, reporter: User, target_type: str, target: ReportTarget) -> Report | None:
     return Report.objects.filter(
         reporter=reporter, status=Report.Status.OPEN, **{f"target_{target_type}": target}
-    ).exists()
+    ).first()
+
+
+def reports_touched_recently(*, reporter: User, hours: int = 1) -> int:
+    """Reports `reporter` filed or changed in the last `hours`."""
+    since = timezone.now() - timedelta(hours=hours)
+    return Report.objects.filter(reporter=reporter, updated_at__gte=since).count()
 
 
 def live_rooms_hosted_by(*, user: User) -> QuerySet[Room]:

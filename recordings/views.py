@@ -32,6 +32,7 @@ def recording_detail(request, pk):
     except ServiceError as error:
         return _refused(request, error)
     room = recording.room
+    services.recording_note_view(recording=recording, session=request.session)
     turns = selectors.recording_turns(recording=recording)
     context = {
         "recording": recording,
@@ -96,7 +97,9 @@ def recording_play(request, pk):
     """The player started: count one play per viewer session."""
     try:
         recording = _for_listener(request, pk)
-        counted = services.recording_count_play(recording=recording, session=request.session)
+        counted = services.recording_count_play(
+            recording=recording, session=request.session, address=request.META.get("REMOTE_ADDR", "")
+        )
     except NotFound:
         raise Http404 from None
     except ServiceError as error:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from spaces_project.errors import ServiceError
 
-from .models import MAX_TITLE_LENGTH, MAX_TOPICS, Room
+from .models import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, MAX_TOPICS, Room
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -40,7 +40,9 @@ class RoomForm(forms.Form):
             attrs={"maxlength": MAX_TITLE_LENGTH, "required": True, "data-counter": "title-counter"}
         ),
     )
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "maxlength": 1000}))
+    description = forms.CharField(
+        required=False, max_length=MAX_DESCRIPTION_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )
     topics = forms.CharField(
         required=False,
         help_text=f"Up to {MAX_TOPICS}, separated by commas, for example: python, music.",

@@ -160,13 +160,15 @@ def room_detail(request, pk):
         room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
     except NotFound:
         raise Http404 from None
-    roster = selectors.room_roster(room=room) if room.is_live else {"stage": [], "listeners": []}
     join_refusal = ""
     if room.is_live:
         try:
             services.participant_check_may_join(room=room, user=request.user)
         except ServiceError as error:
             join_refusal = error.message
+    # Whoever may not join does not see who is in the room either (the socket would refuse them).
+    may_see_roster = room.is_live and not join_refusal
+    roster = selectors.room_roster(room=room) if may_see_roster else {"stage": [], "listeners": []}
     context = {
         "room": room,
         "topics": [rt.tag for rt in room.room_topics.select_related("tag")],

@@ -129,13 +129,23 @@ def _matches(event: dict, key: str, value) -> bool:
 
 
 async def open_socket(
-    room_id: int, user=None, *, origin: str = ORIGIN, timeout: float = 30
+    room_id: int,
+    user=None,
+    *,
+    origin: str = ORIGIN,
+    timeout: float = 30,
+    client: str | None = None,
+    session_key: str | None = None,
 ) -> tuple[bool, RoomSocket]:
+    """Open a room socket; `client` is the visitor's address (daphne puts it in the scope)."""
     headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1:8000")]
-    if user is not None:
+    if user is not None and session_key is None:
         session_key = await database_sync_to_async(_session_for)(user)
+    if session_key is not None:
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
     communicator = WebsocketCommunicator(application, f"/ws/rooms/{room_id}/", headers=headers)
+    if client is not None:
+        communicator.scope["client"] = (client, 50000)
     connected, _ = await communicator.connect(timeout=timeout)
     return connected, RoomSocket(communicator)
 
