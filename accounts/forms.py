@@ -55,3 +55,12 @@ class ProfileForm(forms.Form):
             limit_mb = settings.AVATAR_MAX_BYTES // (1024 * 1024)
             raise forms.ValidationError(f"The image is too large: at most {limit_mb} MB.", code="too_large")
         return upload
+
+
+class DeleteAccountForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    confirm = forms.BooleanField(label="I understand that this cannot be undone.")

@@ -1,10 +1,11 @@
 """Reads about people and the social graph."""
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from spaces_project.errors import NotFound
 
-from .models import Block, Follow, Notification, User
+from .models import Block, DataExport, Follow, Notification, User
 
 
 def user_get_by_handle(*, handle: str) -> User | None:
@@ -101,3 +102,21 @@ def unread_notification_count(*, user) -> int:
 
 def notifications_for(*, user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user).select_related("actor", "room")
+
+
+def latest_data_export(*, user) -> DataExport | None:
+    return DataExport.objects.filter(user=user).first()
+
+
+def data_export_get_for_owner(*, export_id: int, user) -> DataExport:
+    """An archive, for the person it belongs to only; NotFound for everyone else."""
+    if not getattr(user, "is_authenticated", False):
+        raise NotFound("This archive does not exist.")
+    export = DataExport.objects.filter(pk=export_id, user=user).first()
+    if export is None:
+        raise NotFound("This archive does not exist.")
+    return export
+
+
+def data_export_expired(*, export: DataExport) -> bool:
+    return export.expires_at is not None and export.expires_at <= timezone.now()

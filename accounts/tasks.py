@@ -23,3 +23,18 @@ def send_notification_emails(notification_ids: list[int]) -> int:
     if not messages:
         return 0
     return send_mass_mail(messages, fail_silently=True)
+
+
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def build_data_export(export_id: int) -> None:
+    """Build one person's data archive (idempotent: see accounts.services.data_export_build)."""
+    from .services import data_export_build
+
+    data_export_build(export_id=export_id)
+
+
+@shared_task(ignore_result=True)
+def purge_expired_data_exports() -> int:
+    from .services import data_export_purge_expired
+
+    return data_export_purge_expired()

@@ -12,6 +12,12 @@ urlpatterns = [
     path("@<str:handle>/block/", views.block, name="block"),
     path("@<str:handle>/unblock/", views.unblock, name="unblock"),
     path("settings/profile/", views.profile_edit, name="profile_edit"),
+    path("settings/account/", views.account_settings, name="settings"),
+    path("settings/account/sign-out-everywhere/", views.sign_out_everywhere, name="sign_out_everywhere"),
+    path("settings/account/delete/", views.account_delete, name="delete"),
+    path("settings/export/", views.data_export_start, name="export_start"),
+    path("settings/export/<int:pk>/status/", views.data_export_status, name="export_status"),
+    path("settings/export/<int:pk>/download/", views.data_export_download, name="export_download"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
 ]

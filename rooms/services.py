@@ -730,15 +730,16 @@ def participant_disconnected(*, room_id: int, user_id: int) -> None:
         publish_on_commit(room_id, protocol.ParticipantLeft(user_id=user_id))
 
 
-def participant_disconnect_everywhere(*, user: User) -> None:
-    """Close every room socket `user` has open (their account was suspended)."""
+def participant_disconnect_everywhere(
+    *, user: User, code: str = "suspended", message: str = "Your account is suspended."
+) -> None:
+    """Close every room socket `user` has open (suspended, signed out everywhere, deleted).
+
+    Sockets close once the transaction commits, within the bus's delivery time (well under a second).
+    """
+    close = protocol.close_code_for(code) if code in protocol.CLOSE_FOR_REFUSAL else protocol.CLOSE_SIGNED_OUT
     room_ids = Participant.objects.filter(user=user, room__state=Room.State.LIVE).values_list(
         "room_id", flat=True
     )
     for room_id in room_ids:
-        publish_on_commit(
-            room_id,
-            protocol.Error(code="suspended", message="Your account is suspended."),
-            to=user.pk,
-            close=protocol.CLOSE_SUSPENDED,
-        )
+        publish_on_commit(room_id, protocol.Error(code=code, message=message), to=user.pk, close=close)

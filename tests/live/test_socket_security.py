@@ -142,3 +142,48 @@ async def test_frames_over_the_size_cap_are_refused_and_the_socket_lives_on():
     await socket.send({"type": "link.pin", "title": "Docs", "url": "https://example.com/"})
     assert (await socket.wait_for("room.links"))["links"][0]["title"] == "Docs"
     await socket.close()
+
+
+async def test_signing_out_everywhere_closes_the_persons_sockets():
+    from accounts.services import user_sign_out_everywhere
+
+    room = await db(RoomFactory)()
+    person = await db(UserFactory)()
+    socket = await join(room.pk, person)
+    host = await join(room.pk, room.host)
+    started = asyncio.get_running_loop().time()
+    await db(user_sign_out_everywhere)(user=person)
+    assert await socket.wait_closed() == protocol.CLOSE_SIGNED_OUT
+    assert asyncio.get_running_loop().time() - started < 3
+    # Only theirs: the host stays.
+    await host.send({"type": "snapshot.request"})
+    await host.wait_for("room.snapshot")
+    await host.close()
+
+
+async def test_a_password_change_closes_the_persons_sockets():
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.factories import PASSWORD
+
+    room = await db(RoomFactory)()
+    person = await db(UserFactory)()
+    socket = await join(room.pk, person)
+
+    def change_password() -> int:
+        client = Client()
+        client.force_login(person)
+        client.get(reverse("account_change_password"))
+        return client.post(
+            reverse("account_change_password"),
+            {
+                "oldpassword": PASSWORD,
+                "password1": "a-new-long-passphrase-42",
+                "password2": "a-new-long-passphrase-42",
+                "csrfmiddlewaretoken": client.cookies["csrftoken"].value,
+            },
+        ).status_code
+
+    assert await db(change_password)() == 302
+    assert await socket.wait_closed() == protocol.CLOSE_SIGNED_OUT
