@@ -243,7 +243,7 @@ def _admin_routes(world: dict) -> list[str]:
             continue
         model = next((m for m in ADMIN_OBJECT_IDS if f"/{m.replace('_', '/', 1)}/" in f"/{route[6:]}"), None)
         object_id = world[ADMIN_OBJECT_IDS[model]].pk if model else 1
-        urls.append(re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(object_id), route))
+        urls.append(re.sub(r"<(?:\w+:)?\w+>", str(object_id), route))
     return ["/" + url for url in urls]
 
 
