@@ -53,10 +53,6 @@ def is_following(*, follower, followee) -> bool:
     return Follow.objects.filter(follower=follower, followee=followee).exists()
 
 
-def followed_ids(*, user) -> QuerySet:
-    return Follow.objects.filter(follower=user).values("followee_id")
-
-
 def follower_count(*, user: User) -> int:
     return Follow.objects.filter(followee=user).count()
 

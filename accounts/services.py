@@ -5,13 +5,13 @@ import secrets
 import shutil
 import uuid
 import zipfile
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -173,38 +173,37 @@ def notification_create(
     actor: User | None = None,
     room=None,
     url: str = "",
-    email: bool = False,
 ) -> Notification:
-    notification = Notification.objects.create(
+    return Notification.objects.create(
         recipient=recipient, kind=kind, actor=actor, room=room, text=text[:200], url=url
     )
-    if email and recipient.email:
-        transaction.on_commit(
-            lambda: send_mail(
-                subject=f"Spaces: {text[:80]}",
-                message=f"{text}\n\n{url}",
-                from_email=None,
-                recipient_list=[recipient.email],
-                fail_silently=True,
-            )
-        )
-    return notification
 
 
 def notifications_mark_read(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
 
 
-@transaction.atomic
-def user_suspend(*, user: User) -> User:
-    """Suspend an account: it can no longer host, and its open room sockets close at once."""
-    from rooms.services import participant_disconnect_everywhere  # rooms depends on accounts
+@dataclass
+class Suspension:
+    user: User
+    ended_rooms: list = field(default_factory=list)  # the live rooms it hosted, now ended
 
+
+@transaction.atomic
+def user_suspend(*, user: User) -> Suspension:
+    """Suspend an account, with all that follows, at once: it can no longer sign in (accounts/adapter.py
+    reads the flag) nor host or join a room, its open room sockets close, and the live rooms it hosts
+    end. Every path that suspends someone (the moderation services behind admin actions) calls this."""
+    from rooms.services import participant_disconnect_everywhere, rooms_force_end_hosted_by
+
+    if User.objects.select_for_update().get(pk=user.pk).is_suspended:
+        raise ServiceError("already_suspended", f"{user} is already suspended.")
     user.is_suspended = True
     user.suspended_at = timezone.now()
     user.save(update_fields=["is_suspended", "suspended_at"])
+    # Sockets first: in a room they host, they hear why they are leaving before the room ends.
     participant_disconnect_everywhere(user=user)
-    return user
+    return Suspension(user=user, ended_rooms=rooms_force_end_hosted_by(host=user))
 
 
 def user_unsuspend(*, user: User) -> User:
@@ -324,7 +323,7 @@ def data_export_purge_expired() -> int:
 
 
 @transaction.atomic
-def user_delete_account(*, user: User, password: str) -> None:
+def user_delete_account(*, user: User, password: str) -> bool:
     """Delete `user` for good, after they confirmed with their password.
 
     Their live rooms end (everyone in them is told, as when a host ends a room), their recordings,
@@ -357,3 +356,4 @@ def user_delete_account(*, user: User, password: str) -> None:
             storage.delete(name)
 
     transaction.on_commit(delete_files)
+    return True

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from recordings.streaming import serve_file
 from rooms.selectors import rooms_of_user
-from spaces_project.errors import NotFound, ServiceError
+from spaces_project.refusals import into_form, refusal_redirect
 
 from . import selectors, services
 from .forms import DeleteAccountForm, ProfileForm
@@ -23,10 +23,8 @@ PAGE_SIZE = 20
 
 
 def _profile_or_404(request: HttpRequest, handle: str) -> User:
-    try:
-        return selectors.profile_get_for_viewer(handle=handle, viewer=request.user)
-    except NotFound:
-        raise Http404("This account does not exist.") from None
+    """The profile `handle` names; a 404 (NotFound) when it does not exist for this viewer."""
+    return selectors.profile_get_for_viewer(handle=handle, viewer=request.user)
 
 
 def _page(request: HttpRequest, items, param: str = "page"):
@@ -97,14 +95,13 @@ def _graph_action(request: HttpRequest, handle: str, action) -> HttpResponse:
         # After signing in, land on the profile (the action itself is POST only).
         return redirect_to_login(profile_url)
     person = _profile_or_404(request, handle)
-    profile_url = reverse("accounts:profile", kwargs={"handle": person.handle})
-    try:
-        text = action(viewer=request.user, person=person)
-    except ServiceError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, text)
-    return redirect(_safe_next(request, profile_url))
+    messages.success(request, action(viewer=request.user, person=person))
+    return redirect(_back(request, person.handle))
+
+
+def _back(request: HttpRequest, handle: str) -> str:
+    """Where a follow or block button sends the person back to: the page it was on, or the profile."""
+    return _safe_next(request, reverse("accounts:profile", kwargs={"handle": handle}))
 
 
 def _do_follow(*, viewer: User, person: User) -> str:
@@ -128,21 +125,25 @@ def _do_unblock(*, viewer: User, person: User) -> str:
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def follow(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_follow)
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def unfollow(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_unfollow)
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def block(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_block)
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def unblock(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_unblock)
 
@@ -155,20 +156,20 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
         form = ProfileForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["avatar"]
-            try:
-                services.user_edit_profile(
+            saved = into_form(
+                form,
+                lambda: services.user_edit_profile(
                     user=user,
                     display_name=form.cleaned_data["display_name"],
                     bio=form.cleaned_data["bio"],
                     avatar=upload.read() if upload else None,
                     remove_avatar=form.cleaned_data["remove_avatar"],
-                )
-            except ServiceError as error:
-                user.refresh_from_db()
-                form.add_error(error.field if error.field in form.fields else None, error.message)
-            else:
+                ),
+            )
+            if saved is not None:
                 messages.success(request, "Your profile is saved.")
                 return redirect("accounts:profile", handle=user.handle)
+            user.refresh_from_db()  # the page header shows the saved name, not the refused one
     else:
         form = ProfileForm(initial={"display_name": user.display_name, "bio": user.bio})
     return render(request, "accounts/profile_edit.html", {"form": form})
@@ -226,10 +227,8 @@ def data_export_start(request: HttpRequest) -> HttpResponse:
 
 
 def _own_export(request: HttpRequest, pk: int):
-    try:
-        return selectors.data_export_get_for_owner(export_id=pk, user=request.user)
-    except NotFound:
-        raise Http404("This archive does not exist.") from None
+    """The archive `pk`, for its owner; everyone else gets a 404 (NotFound, refusals.py)."""
+    return selectors.data_export_get_for_owner(export_id=pk, user=request.user)
 
 
 @require_GET
@@ -262,11 +261,11 @@ def data_export_download(request: HttpRequest, pk: int) -> HttpResponse:
 def account_delete(request: HttpRequest) -> HttpResponse:
     form = DeleteAccountForm(request.POST)
     if form.is_valid():
-        try:
-            services.user_delete_account(user=request.user, password=form.cleaned_data["password"])
-        except ServiceError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
-        else:
+        deleted = into_form(
+            form,
+            lambda: services.user_delete_account(user=request.user, password=form.cleaned_data["password"]),
+        )
+        if deleted:
             logout(request)
             messages.success(request, "Your account and everything in it are deleted. Goodbye.")
             return redirect("home")

@@ -2,13 +2,12 @@
 
 from datetime import timedelta
 
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
 from recordings.models import Recording
 from rooms.models import Room
-from rooms.selectors import room_get_for_viewer, rooms_of_user
+from rooms.selectors import room_get_for_viewer
 from spaces_project.errors import NotFound
 
 from .models import Report
@@ -65,8 +64,3 @@ def reports_touched_recently(*, reporter: User, hours: int = 1) -> int:
     """Reports `reporter` filed or changed in the last `hours`."""
     since = timezone.now() - timedelta(hours=hours)
     return Report.objects.filter(reporter=reporter, updated_at__gte=since).count()
-
-
-def live_rooms_hosted_by(*, user: User) -> QuerySet[Room]:
-    # A host always sees their own rooms, so their own view is the complete list.
-    return rooms_of_user(user=user, viewer=user)["live"]

@@ -190,14 +190,8 @@ def recording_finalize(*, recording_id: int) -> Recording | None:
             return recording
         tags = _tags_for(recording)
         tags.cover_jpeg = _cover_for(tags)
-        delay = getattr(settings, "RECORDINGS_FINALIZE_TEST_DELAY_S", 0)
         try:
-            result = finalize.finalize_capture(
-                files.capture,
-                files.directory,
-                tags=tags,
-                pause=(lambda: time.sleep(delay)) if delay else None,
-            )
+            result = finalize.finalize_capture(files.capture, files.directory, tags=tags)
         except finalize.FinalizeError as error:
             logger.warning("recording %s cannot be finalized: %s", recording_id, error)
             recording.status = Recording.Status.FAILED

@@ -6,31 +6,23 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from spaces_project.errors import NotFound, ServiceError
+from spaces_project.refusals import refusal_json, refusal_page, refusal_text
 
 from . import selectors, services
 from .models import Recording
 from .streaming import serve_file
 
 STATUS_POLL_MS = 2000
-
-
-def _refused(request: HttpRequest, error: ServiceError) -> HttpResponse:
-    if isinstance(error, NotFound):
-        raise Http404(error.message)
-    context = {"message": error.message, "sign_in": error.code == "sign_in_required"}
-    return render(request, "recordings/refused.html", context, status=403)
+REFUSED_PAGE = "recordings/refused.html"
 
 
 def _for_listener(request: HttpRequest, pk: int) -> Recording:
     return selectors.recording_get_for_listener(recording_id=pk, viewer=request.user)
 
 
+@refusal_page(REFUSED_PAGE)
 def recording_detail(request, pk):
-    try:
-        recording = _for_listener(request, pk)
-    except ServiceError as error:
-        return _refused(request, error)
+    recording = _for_listener(request, pk)
     room = recording.room
     services.recording_note_view(recording=recording, session=request.session)
     turns = selectors.recording_turns(recording=recording)
@@ -50,23 +42,14 @@ def recording_detail(request, pk):
 
 
 @require_GET
+@refusal_json
 def recording_status(request, pk):
-    try:
-        recording = _for_listener(request, pk)
-    except NotFound:
-        raise Http404 from None
-    except ServiceError as error:
-        return JsonResponse({"error": error.code, "message": error.message}, status=403)
+    recording = _for_listener(request, pk)
     return JsonResponse(selectors.recording_status_payload(recording=recording))
 
 
 def _ready_file(request: HttpRequest, pk: int, which: str, content_type: str) -> HttpResponse:
-    try:
-        recording = _for_listener(request, pk)
-    except NotFound:
-        raise Http404 from None
-    except ServiceError as error:
-        return HttpResponse(error.message, status=403, content_type="text/plain")
+    recording = _for_listener(request, pk)
     if recording.status != Recording.Status.READY:
         raise Http404("This replay is not ready yet.")
     files = services.RecordingFiles(recording.room_id)
@@ -77,44 +60,41 @@ def _ready_file(request: HttpRequest, pk: int, which: str, content_type: str) ->
 
 
 @require_http_methods(["GET", "HEAD"])
+@refusal_text
 def recording_stream(request, pk):
     """The replay's audio for the player: permission checked on every request, Range supported."""
     return _ready_file(request, pk, "replay", "audio/mp4")
 
 
 @require_http_methods(["GET", "HEAD"])
+@refusal_text
 def recording_cover(request, pk):
     return _ready_file(request, pk, "cover", "image/jpeg")
 
 
 @require_http_methods(["GET", "HEAD"])
+@refusal_text
 def recording_waveform(request, pk):
     return _ready_file(request, pk, "waveform", "image/png")
 
 
 @require_POST
+@refusal_json
 def recording_play(request, pk):
     """The player started: count one play per viewer session."""
-    try:
-        recording = _for_listener(request, pk)
-        counted = services.recording_count_play(
-            recording=recording, session=request.session, address=request.META.get("REMOTE_ADDR", "")
-        )
-    except NotFound:
-        raise Http404 from None
-    except ServiceError as error:
-        return JsonResponse({"error": error.code, "message": error.message}, status=403)
+    recording = _for_listener(request, pk)
+    counted = services.recording_count_play(
+        recording=recording, session=request.session, address=request.META.get("REMOTE_ADDR", "")
+    )
     recording.refresh_from_db(fields=["play_count"])
     return JsonResponse({"counted": counted, "play_count": recording.play_count})
 
 
 @login_required
 @require_http_methods(["GET", "HEAD"])
+@refusal_page(REFUSED_PAGE)
 def recording_download(request, pk):
-    try:
-        recording = selectors.recording_get_for_host(recording_id=pk, actor=request.user)
-    except ServiceError as error:
-        return _refused(request, error)
+    recording = selectors.recording_get_for_host(recording_id=pk, actor=request.user)
     if recording.status != Recording.Status.READY:
         raise Http404("This replay is not ready yet.")
     files = services.RecordingFiles(recording.room_id)
@@ -130,10 +110,8 @@ def recording_download(request, pk):
 
 @login_required
 @require_POST
+@refusal_page(REFUSED_PAGE)
 def recording_delete(request, pk):
-    try:
-        recording = services.recording_delete(recording_id=pk, actor=request.user)
-    except ServiceError as error:
-        return _refused(request, error)
+    recording = services.recording_delete(recording_id=pk, actor=request.user)
     messages.success(request, "The recording is deleted.")
     return redirect(reverse("rooms:detail", args=[recording.room_id]))

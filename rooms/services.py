@@ -240,6 +240,18 @@ def room_force_end(*, room: Room) -> Room:
 
 
 @transaction.atomic
+def rooms_force_end_hosted_by(*, host: User) -> list[Room]:
+    """End every live room `host` hosts (their account was suspended); return those it ended."""
+    ended = []
+    for room in Room.objects.filter(host=host, state=Room.State.LIVE):
+        try:
+            ended.append(room_force_end(room=room))
+        except ServiceError:
+            pass  # The host ended it meanwhile; nothing left to do for this room.
+    return ended
+
+
+@transaction.atomic
 def room_cancel(*, room: Room, actor: User) -> Room:
     room = Room.objects.select_for_update().get(pk=room.pk)
     _require_host(room, actor, "cancel")
@@ -333,22 +345,42 @@ def _require_moderator(room: Room, actor: User) -> Participant:
     return participant
 
 
-def _check_may_act_on(actor: Participant, target: Participant) -> None:
+def _require_host_in_room(room: Room, actor: User, message: str) -> Participant:
+    participant = _participant(room, actor.pk)
+    if participant.role != Participant.Role.HOST:
+        raise ServiceError("not_allowed", message)
+    return participant
+
+
+def _refusal_to_act_on(actor: Participant, target: Participant) -> ServiceError | None:
     """Co-hosts act on speakers and listeners; only the host acts on co-hosts; nobody on the host."""
     if target.role == Participant.Role.HOST:
-        raise ServiceError("not_allowed", "Nobody can do that to the host.")
+        return ServiceError("not_allowed", "Nobody can do that to the host.")
     if target.role == Participant.Role.COHOST and actor.role != Participant.Role.HOST:
-        raise ServiceError("not_allowed", "Only the host can do that to a co-host.")
+        return ServiceError("not_allowed", "Only the host can do that to a co-host.")
+    return None
+
+
+def _check_may_act_on(actor: Participant, target: Participant) -> None:
+    refusal = _refusal_to_act_on(actor, target)
+    if refusal is not None:
+        raise refusal
+
+
+def _stage_limit(role: str) -> int:
+    from .models import MAX_COHOSTS, MAX_SPEAKERS
+
+    return MAX_COHOSTS if role == Participant.Role.COHOST else MAX_SPEAKERS
+
+
+def _stage_has_room_for(room: Room, role: str) -> bool:
+    return Participant.objects.filter(room=room, role=role, is_removed=False).count() < _stage_limit(role)
 
 
 def _check_stage_has_room_for(room: Room, role: str) -> None:
-    from .models import MAX_COHOSTS, MAX_SPEAKERS
-
-    limit = MAX_COHOSTS if role == Participant.Role.COHOST else MAX_SPEAKERS
-    taken = Participant.objects.filter(room=room, role=role, is_removed=False).count()
-    if taken >= limit:
+    if not _stage_has_room_for(room, role):
         what = "co-hosts" if role == Participant.Role.COHOST else "speakers"
-        raise ServiceError("stage_full", f"The stage is full: at most {limit} {what}.")
+        raise ServiceError("stage_full", f"The stage is full: at most {_stage_limit(role)} {what}.")
 
 
 def _check_speaker_policy(room: Room, user: User) -> None:
@@ -361,22 +393,30 @@ def _check_speaker_policy(room: Room, user: User) -> None:
         raise ServiceError("not_allowed", "Only people the host follows can ask to speak in this room.")
 
 
-def participant_check_may_join(*, room: Room, user) -> None:
-    """Raise unless `user` (possibly anonymous) may be in the live room `room`."""
+def participant_join_refusal(*, room: Room, user) -> ServiceError | None:
+    """Why `user` (possibly anonymous) may not be in the live room `room`, or None if they may."""
     from accounts.selectors import is_blocked_between
 
     if room.state != Room.State.LIVE:
-        raise ServiceError("not_live", "This room is not live.")
+        return ServiceError("not_live", "This room is not live.")
     if not getattr(user, "is_authenticated", False):
         if not room.allow_anonymous:
-            raise ServiceError("sign_in_required", "Sign in to listen to this room.")
-        return
+            return ServiceError("sign_in_required", "Sign in to listen to this room.")
+        return None
     if user.is_suspended:
-        raise ServiceError("suspended", "Your account is suspended.")
+        return ServiceError("suspended", "Your account is suspended.")
     if is_blocked_between(a=user, b=room.host):
-        raise ServiceError("not_found", "This room does not exist.")
+        return ServiceError("not_found", "This room does not exist.")
     if Participant.objects.filter(room=room, user=user, is_removed=True).exists():
-        raise ServiceError("removed", "You were removed from this room.")
+        return ServiceError("removed", "You were removed from this room.")
+    return None
+
+
+def participant_check_may_join(*, room: Room, user) -> None:
+    """Raise unless `user` (possibly anonymous) may be in the live room `room`."""
+    refusal = participant_join_refusal(room=room, user=user)
+    if refusal is not None:
+        raise refusal
 
 
 @transaction.atomic
@@ -538,13 +578,12 @@ def speaker_mute(*, room_id: int, actor: User, user_id: int) -> Participant:
 
 @transaction.atomic
 def speakers_mute_all(*, room_id: int, actor: User) -> int:
+    """Host or co-host mutes everyone else on stage they may mute one by one (`speaker_mute`)."""
     room = _live_room_for_update(room_id)
     moderator = _require_moderator(room, actor)
     muted = 0
     for target in _stage_members(room):
-        if target.pk == moderator.pk or target.is_muted or target.role == Participant.Role.HOST:
-            continue
-        if target.role == Participant.Role.COHOST and moderator.role != Participant.Role.HOST:
+        if target.pk == moderator.pk or target.is_muted or _refusal_to_act_on(moderator, target):
             continue
         _change(target, is_muted=True)
         muted += 1
@@ -619,8 +658,7 @@ def room_remove_blocked(*, host: User, blocked: User) -> None:
 @transaction.atomic
 def cohost_add(*, room_id: int, actor: User, user_id: int) -> Participant:
     room = _live_room_for_update(room_id)
-    if actor.pk != room.host_id:
-        raise ServiceError("not_allowed", "Only the host can add co-hosts.")
+    _require_host_in_room(room, actor, "Only the host can add co-hosts.")
     target = _participant(room, user_id)
     if target.role in (Participant.Role.HOST, Participant.Role.COHOST):
         raise ServiceError("already_cohost", "They are already a host of this room.")
@@ -631,17 +669,17 @@ def cohost_add(*, room_id: int, actor: User, user_id: int) -> Participant:
 
 @transaction.atomic
 def cohost_remove(*, room_id: int, actor: User, user_id: int) -> Participant:
-    """The host takes co-host rights away; the person stays on stage as a speaker if there is room."""
-    from .models import MAX_SPEAKERS
-
+    """The host takes co-host rights away; the person stays on stage as a speaker if there is room,
+    and goes back to the audience (muted) if the ten speakers' places are taken."""
     room = _live_room_for_update(room_id)
-    if actor.pk != room.host_id:
-        raise ServiceError("not_allowed", "Only the host can remove co-hosts.")
+    _require_host_in_room(room, actor, "Only the host can remove co-hosts.")
     target = _participant(room, user_id)
     if target.role != Participant.Role.COHOST:
         raise ServiceError("not_cohost", "They are not a co-host.")
-    speakers = Participant.objects.filter(room=room, role=Participant.Role.SPEAKER, is_removed=False).count()
-    _change(target, role=Participant.Role.SPEAKER if speakers < MAX_SPEAKERS else Participant.Role.LISTENER)
+    if _stage_has_room_for(room, Participant.Role.SPEAKER):
+        _change(target, role=Participant.Role.SPEAKER)
+    else:
+        _change(target, role=Participant.Role.LISTENER, is_muted=True)
     return target
 
 
@@ -743,3 +781,56 @@ def participant_disconnect_everywhere(
     )
     for room_id in room_ids:
         publish_on_commit(room_id, protocol.Error(code=code, message=message), to=user.pk, close=close)
+
+
+# ---------------------------------------------------------------------------------------------
+# A site moderator's changes to a live room (Django admin). Call from moderation services only:
+# they check the moderator and write the audit log. Each change is announced like any other.
+# ---------------------------------------------------------------------------------------------
+
+
+def _live_participant_for_update(participant: Participant) -> tuple[Room, Participant]:
+    room = _live_room_for_update(participant.room_id)
+    return room, _participant(room, participant.user_id)
+
+
+@transaction.atomic
+def participant_force_mute(*, participant: Participant) -> Participant:
+    """Mute a stage member, the host included."""
+    _, target = _live_participant_for_update(participant)
+    if not target.on_stage:
+        raise ServiceError("not_on_stage", f"{target.user} is not on stage.")
+    _change(target, is_muted=True)
+    return target
+
+
+@transaction.atomic
+def participant_force_to_audience(*, participant: Participant) -> Participant:
+    """Move a co-host or speaker back to the audience. The host stays: end the room instead."""
+    _, target = _live_participant_for_update(participant)
+    if target.role == Participant.Role.HOST:
+        raise ServiceError("not_allowed", "The host stays on stage; end the room instead.")
+    if not target.on_stage:
+        raise ServiceError("not_on_stage", f"{target.user} is not on stage.")
+    _change(target, role=Participant.Role.LISTENER, is_muted=True)
+    return target
+
+
+@transaction.atomic
+def participant_force_remove(*, participant: Participant) -> Participant:
+    """Remove someone from the room for good; their sockets close. The host stays: end the room instead."""
+    _, target = _live_participant_for_update(participant)
+    if target.role == Participant.Role.HOST:
+        raise ServiceError("not_allowed", "The host cannot be removed; end the room instead.")
+    _remove_participant(target, close_code=protocol.CLOSE_REMOVED)
+    return target
+
+
+@transaction.atomic
+def links_force_unpin(*, room: Room) -> int:
+    """Unpin every link of a live room; return how many there were."""
+    room = _live_room_for_update(room.pk)
+    deleted, _ = PinnedLink.objects.filter(room=room).delete()
+    if deleted:
+        publish_on_commit(room.pk, protocol.Links(links=[]))
+    return deleted

@@ -2,12 +2,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from spaces_project.errors import NotFound, ServiceError
+from spaces_project.refusals import into_form, refusal_page, refusal_redirect
 
 from . import selectors, services
 from .forms import RoomForm
@@ -34,10 +34,6 @@ def _paginate(
     page.previous_url = url_for(page.previous_page_number()) if page.has_previous() else ""
     page.next_url = url_for(page.next_page_number()) if page.has_next() else ""
     return page
-
-
-def _forbidden(request: HttpRequest, error: ServiceError) -> HttpResponse:
-    return render(request, "rooms/forbidden.html", {"message": error.message}, status=403)
 
 
 def home(request):
@@ -67,8 +63,9 @@ def search(request):
 def room_create(request):
     form = RoomForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            room = services.room_create(
+        room = into_form(
+            form,
+            lambda: services.room_create(
                 host=request.user,
                 title=form.cleaned_data["title"],
                 description=form.cleaned_data["description"],
@@ -78,30 +75,26 @@ def room_create(request):
                 speaker_policy=form.cleaned_data["speaker_policy"],
                 is_recorded=form.cleaned_data["is_recorded"],
                 allow_anonymous=form.cleaned_data["allow_anonymous"],
-            )
-        except ServiceError as error:
-            form.add_service_error(error)
-        else:
+            ),
+        )
+        if room is not None:
             messages.success(request, "Your room is live." if room.is_live else "Your room is scheduled.")
             return redirect("rooms:detail", pk=room.pk)
     return render(request, "rooms/room_form.html", {"form": form, "room": None})
 
 
 @login_required
+@refusal_page()
 def room_edit(request, pk):
-    try:
-        room = selectors.room_get_for_host(room_id=pk, actor=request.user)
-    except NotFound:
-        raise Http404 from None
-    except ServiceError as error:
-        return _forbidden(request, error)
+    room = selectors.room_get_for_host(room_id=pk, actor=request.user)
     if room.is_over:
         messages.error(request, "An ended or cancelled room cannot be edited.")
         return redirect("rooms:detail", pk=room.pk)
     form = RoomForm(request.POST or None, room=room)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.room_update(
+        updated = into_form(
+            form,
+            lambda: services.room_update(
                 room=room,
                 actor=request.user,
                 title=form.cleaned_data["title"],
@@ -111,10 +104,9 @@ def room_edit(request, pk):
                 allow_anonymous=form.cleaned_data["allow_anonymous"],
                 scheduled_for=form.scheduled_for_aware() if "scheduled_for" in form.fields else None,
                 is_recorded=form.cleaned_data["is_recorded"] if "is_recorded" in form.fields else None,
-            )
-        except ServiceError as error:
-            form.add_service_error(error)
-        else:
+            ),
+        )
+        if updated is not None:
             messages.success(request, "Room updated.")
             return redirect("rooms:detail", pk=room.pk)
     return render(request, "rooms/room_form.html", {"form": form, "room": room})
@@ -122,52 +114,43 @@ def room_edit(request, pk):
 
 def _host_action(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:
     """Run a host-only state change. Hidden rooms 404, anyone but the host gets 403."""
-    try:
-        room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
-    except NotFound:
-        raise Http404 from None
-    try:
-        action(room=room, actor=request.user)
-    except ServiceError as error:
-        if error.code == "not_allowed":
-            return _forbidden(request, error)
-        messages.error(request, error.message)
-    else:
-        messages.success(request, done)
+    room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
+    action(room=room, actor=request.user)
+    messages.success(request, done)
     return redirect("rooms:detail", pk=room.pk)
+
+
+def _back_to_room(request: HttpRequest, pk: int) -> str:
+    return reverse("rooms:detail", args=[pk])
 
 
 @require_POST
 @login_required
+@refusal_redirect(to=_back_to_room)
 def room_start(request, pk):
     return _host_action(request, pk, services.room_start, "Your room is live.")
 
 
 @require_POST
 @login_required
+@refusal_redirect(to=_back_to_room)
 def room_end(request, pk):
     return _host_action(request, pk, services.room_end, "The room has ended.")
 
 
 @require_POST
 @login_required
+@refusal_redirect(to=_back_to_room)
 def room_cancel(request, pk):
     return _host_action(request, pk, services.room_cancel, "The room is cancelled.")
 
 
 def room_detail(request, pk):
-    try:
-        room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
-    except NotFound:
-        raise Http404 from None
-    join_refusal = ""
-    if room.is_live:
-        try:
-            services.participant_check_may_join(room=room, user=request.user)
-        except ServiceError as error:
-            join_refusal = error.message
+    room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
+    refusal = services.participant_join_refusal(room=room, user=request.user) if room.is_live else None
+    join_refusal = refusal.message if refusal else ""
     # Whoever may not join does not see who is in the room either (the socket would refuse them).
-    may_see_roster = room.is_live and not join_refusal
+    may_see_roster = room.is_live and refusal is None
     roster = selectors.room_roster(room=room) if may_see_roster else {"stage": [], "listeners": []}
     context = {
         "room": room,

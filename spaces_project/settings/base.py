@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # A ServiceError that leaves a view becomes the answer that view declared (refusals.py).
+    "spaces_project.refusals.RefusalMiddleware",
 ]
 
 ROOT_URLCONF = "spaces_project.urls"

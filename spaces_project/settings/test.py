@@ -25,8 +25,6 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)  # noqa: F
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
 }
-# Makes finalizing slow enough for a test to kill the worker in the middle of it.
-RECORDINGS_FINALIZE_TEST_DELAY_S = float(os.environ.get("RECORDINGS_FINALIZE_TEST_DELAY_S", "0"))
 # A test capture that is not closed is given up on quickly.
 RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "1"))
 CELERY_TASK_EAGER_PROPAGATES = True

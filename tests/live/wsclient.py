@@ -18,6 +18,9 @@ from rooms import protocol
 from spaces_project.asgi import application
 
 ORIGIN = "http://127.0.0.1:8000"
+# Every socket a test opens, so that a fixture (tests/live/conftest.py) closes those the test did not,
+# however it ended.
+OPEN_SOCKETS: list["RoomSocket"] = []
 
 
 def _session_for(user) -> str:
@@ -38,6 +41,7 @@ class RoomSocket:
         self.pending: list[dict] = []
         self.batches = 0
         self.audio_frames = 0
+        self.closed = False
 
     async def send(self, message: dict) -> None:
         await self.communicator.send_to(text_data=json.dumps(message))
@@ -105,7 +109,13 @@ class RoomSocket:
                 return closed.code
 
     async def close(self) -> None:
-        await self.communicator.disconnect()
+        """Disconnect, as a closing tab does. Closing twice does nothing."""
+        if self.closed:
+            return
+        self.closed = True
+        future = self.communicator.future
+        if not (future.done() and future.cancelled()):
+            await self.communicator.disconnect()
 
 
 def read_event(text: str) -> dict:
@@ -134,20 +144,24 @@ async def open_socket(
     *,
     origin: str = ORIGIN,
     timeout: float = 30,
+    cookie: str | None = None,
     client: str | None = None,
-    session_key: str | None = None,
 ) -> tuple[bool, RoomSocket]:
-    """Open a room socket; `client` is the visitor's address (daphne puts it in the scope)."""
+    """Open a socket as `user` (anonymous if None; `cookie` sends that Cookie header as it is;
+    `client` is the visitor address daphne would put in the scope)."""
     headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1:8000")]
-    if user is not None and session_key is None:
+    if user is not None:
         session_key = await database_sync_to_async(_session_for)(user)
-    if session_key is not None:
-        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
+        cookie = f"{settings.SESSION_COOKIE_NAME}={session_key}"
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode()))
     communicator = WebsocketCommunicator(application, f"/ws/rooms/{room_id}/", headers=headers)
     if client is not None:
         communicator.scope["client"] = (client, 50000)
+    socket = RoomSocket(communicator)
+    OPEN_SOCKETS.append(socket)
     connected, _ = await communicator.connect(timeout=timeout)
-    return connected, RoomSocket(communicator)
+    return connected, socket
 
 
 async def join(room_id: int, user=None) -> RoomSocket:

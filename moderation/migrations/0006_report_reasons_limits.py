@@ -19,7 +19,7 @@ def fold_retired_reasons(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('moderation', '0004_moderators_see_pinned_links'),
+        ('moderation', '0005_moderators_act_on_participants'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
