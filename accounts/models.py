@@ -45,6 +45,9 @@ class User(AbstractUser):
     avatar_256 = models.ImageField(upload_to="avatars/", blank=True)
     is_suspended = models.BooleanField(default=False)
     suspended_at = models.DateTimeField(null=True, blank=True)
+    # Told to the person when sign-in is refused; an empty end date means until a moderator lifts it.
+    suspension_reason = models.CharField(max_length=300, blank=True)
+    suspended_until = models.DateTimeField(null=True, blank=True)
     # Raised to sign the person out everywhere: it is part of every session's auth hash.
     session_generation = models.PositiveIntegerField(default=0)
 

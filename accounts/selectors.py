@@ -116,3 +116,14 @@ def data_export_get_for_owner(*, export_id: int, user) -> DataExport:
 
 def data_export_expired(*, export: DataExport) -> bool:
     return export.expires_at is not None and export.expires_at <= timezone.now()
+
+
+def suspension_message(*, user: User) -> str:
+    """What a suspended person is told when they try to sign in."""
+    text = "Your account is suspended"
+    if user.suspended_until:
+        text += f" until {user.suspended_until:%d %B %Y, %H:%M} UTC"
+    text += "."
+    if user.suspension_reason:
+        text += f" Reason: {user.suspension_reason}"
+    return text

@@ -6,7 +6,7 @@ import shutil
 import uuid
 import zipfile
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -190,17 +190,34 @@ class Suspension:
 
 
 @transaction.atomic
-def user_suspend(*, user: User) -> Suspension:
+def user_suspend(*, user: User, reason: str = "", until: datetime | None = None) -> Suspension:
     """Suspend an account, with all that follows, at once: it can no longer sign in (accounts/adapter.py
-    reads the flag) nor host or join a room, its open room sockets close, and the live rooms it hosts
-    end. Every path that suspends someone (the moderation services behind admin actions) calls this."""
+    reads the flag and tells the reason and end date) nor host or join a room, every session ends, its
+    open room sockets close, and the live rooms it hosts end. Every path that suspends someone (the
+    moderation services behind admin actions) calls this. `until` None: until lifted."""
     from rooms.services import participant_disconnect_everywhere, rooms_force_end_hosted_by
 
     if User.objects.select_for_update().get(pk=user.pk).is_suspended:
         raise ServiceError("already_suspended", f"{user} is already suspended.")
+    reason = " ".join(reason.split())
+    if len(reason) > 300:
+        raise ServiceError("reason_too_long", "A reason has at most 300 characters.", field="reason")
+    if until is not None and until <= timezone.now():
+        raise ServiceError("until_in_past", "The end of a suspension must be in the future.", field="until")
     user.is_suspended = True
     user.suspended_at = timezone.now()
-    user.save(update_fields=["is_suspended", "suspended_at"])
+    user.suspension_reason = reason
+    user.suspended_until = until
+    user.session_generation += 1  # every session ends: the person is signed out everywhere
+    user.save(
+        update_fields=[
+            "is_suspended",
+            "suspended_at",
+            "suspension_reason",
+            "suspended_until",
+            "session_generation",
+        ]
+    )
     # Sockets first: in a room they host, they hear why they are leaving before the room ends.
     participant_disconnect_everywhere(user=user)
     return Suspension(user=user, ended_rooms=rooms_force_end_hosted_by(host=user))
@@ -209,8 +226,25 @@ def user_suspend(*, user: User) -> Suspension:
 def user_unsuspend(*, user: User) -> User:
     user.is_suspended = False
     user.suspended_at = None
-    user.save(update_fields=["is_suspended", "suspended_at"])
+    user.suspension_reason = ""
+    user.suspended_until = None
+    user.save(update_fields=["is_suspended", "suspended_at", "suspension_reason", "suspended_until"])
     return user
+
+
+def user_lift_suspension_if_over(*, user: User) -> bool:
+    """Lift a suspension whose end date has passed (at sign-in, and by the periodic task)."""
+    if user.is_suspended and user.suspended_until is not None and user.suspended_until <= timezone.now():
+        user_unsuspend(user=user)
+        return True
+    return False
+
+
+def users_lift_expired_suspensions() -> int:
+    lifted = 0
+    for user in User.objects.filter(is_suspended=True, suspended_until__lte=timezone.now()):
+        lifted += user_lift_suspension_if_over(user=user)
+    return lifted
 
 
 @transaction.atomic

@@ -38,3 +38,11 @@ def purge_expired_data_exports() -> int:
     from .services import data_export_purge_expired
 
     return data_export_purge_expired()
+
+
+@shared_task(ignore_result=True)
+def lift_expired_suspensions() -> int:
+    """Lift suspensions whose end date has passed (beat; sign-in also lifts them on the spot)."""
+    from .services import users_lift_expired_suspensions
+
+    return users_lift_expired_suspensions()

@@ -1,5 +1,7 @@
 """Every write about reports and moderator actions. The report form and Django admin both call these."""
 
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -145,7 +147,14 @@ def moderation_end_room(*, moderator: User, room: Room, report: Report | None = 
 
 
 @transaction.atomic
-def moderation_suspend_user(*, moderator: User, user: User, report: Report | None = None) -> User:
+def moderation_suspend_user(
+    *,
+    moderator: User,
+    user: User,
+    report: Report | None = None,
+    reason: str = "",
+    until: datetime | None = None,
+) -> User:
     """Suspend an account (everything that follows is `accounts.services.user_suspend`), audited."""
     _require_moderator(moderator)
     if user.pk == moderator.pk:
@@ -153,9 +162,15 @@ def moderation_suspend_user(*, moderator: User, user: User, report: Report | Non
     # Moderators cannot silence each other; only a superuser may suspend staff.
     if (user.is_staff or user.is_superuser) and not moderator.is_superuser:
         raise ServiceError("staff_account", f"Only an administrator can suspend the staff account {user}.")
-    suspension = user_suspend(user=user)
+    suspension = user_suspend(user=user, reason=reason, until=until)
     user = suspension.user
-    detail = "; ".join(f"ended room #{room.pk} {room}" for room in suspension.ended_rooms)
+    detail = "; ".join(
+        [
+            f"reason: {user.suspension_reason or '(none given)'}",
+            f"until: {user.suspended_until:%Y-%m-%d %H:%M} UTC" if until else "until lifted",
+            *(f"ended room #{room.pk} {room}" for room in suspension.ended_rooms),
+        ]
+    )
     _audit(
         actor=moderator,
         action="user_suspended",
