@@ -47,3 +47,45 @@ def test_a_person_exports_their_data_and_downloads_the_archive(browser, asgi_liv
         assert "Birds, mostly." in archive.read("profile.json").decode()
         assert "Dawn chorus" in archive.read("rooms/hosted.json").decode()
     context.close()
+
+
+def test_a_moderator_suspends_a_host_from_admin_and_the_listeners_page_shows_the_room_ended(
+    browser, asgi_live_server
+):
+    from django.contrib.auth.models import Group
+
+    from accounts.models import User
+    from moderation.models import AuditLogEntry
+    from moderation.services import report_create
+
+    host = UserFactory(display_name="Loud Host")
+    room = RoomFactory(host=host, title="Shouting hour")
+    listener = UserFactory()
+    report = report_create(
+        reporter=listener, target_type="room", target_id=room.pk, reason="harassment", note=""
+    )
+    moderator = UserFactory(is_staff=True)
+    moderator.groups.add(Group.objects.get(name="Moderators"))
+
+    listener_context = browser.new_context()
+    asgi_live_server.sign_in(listener_context, listener)
+    listener_page = listener_context.new_page()
+    listener_page.goto(f"{asgi_live_server.url}/rooms/{room.pk}/")
+    expect(listener_page.get_by_test_id("listener-count")).to_have_text("1")
+
+    moderator_context = browser.new_context()
+    asgi_live_server.sign_in(moderator_context, moderator)
+    admin = moderator_context.new_page()
+    admin.goto(f"{asgi_live_server.url}/admin/moderation/report/")
+    admin.locator(f'input[name="_selected_action"][value="{report.pk}"]').check()
+    admin.select_option('select[name="action"]', "suspend_reported_user")
+    admin.get_by_role("button", name="Go").click()
+    admin.get_by_label("Reason").fill("Harassing the audience")
+    admin.get_by_role("button", name="Suspend").click()
+    expect(admin.locator(".messagelist")).to_contain_text("suspended")
+
+    expect(listener_page.get_by_test_id("room-ended")).to_contain_text("This room has ended", timeout=5_000)
+    assert User.objects.get(pk=host.pk).is_suspended
+    assert AuditLogEntry.objects.filter(action="user_suspended", actor=moderator).exists()
+    listener_context.close()
+    moderator_context.close()
