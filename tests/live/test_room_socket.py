@@ -445,7 +445,7 @@ async def test_reconnecting_restores_place_and_role():
 
 
 async def test_socket_idle_for_eight_seconds_still_receives_the_next_event():
-    # PITFALLS: redis-py 8's 5 s socket timeout closes idle consumers with 1011.
+    # docs/architecture.md, "Pitfalls": redis-py 8's 5 s socket timeout closes idle consumers with 1011.
     room = await make_room()
     idle, actor = await make_user(), await make_user()
     i, a = await join(room.pk, idle), await join(room.pk, actor)
@@ -497,7 +497,7 @@ async def _beat(socket, every: float) -> None:
 
 
 async def test_five_hundred_sockets_connecting_at_once_all_succeed():
-    # PITFALLS: redis-py 8's async pool allows 100 connections; a burst past that fails.
+    # docs/architecture.md, "Pitfalls": redis-py 8's async pool allows 100 connections; a burst fails.
     room = await make_room()
     results = await asyncio.gather(*(open_socket(room.pk) for _ in range(500)))
     sockets = [socket for _, socket in results]
