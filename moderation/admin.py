@@ -187,31 +187,14 @@ class ReportAdmin(admin.ModelAdmin):
     def suspend_reported_user(self, request, queryset):
         """Ask for the reason and the end date first (an intermediate page), then suspend."""
         queryset = queryset.select_related("target_user", "target_room__host", "target_recording__room__host")
-        form = SuspendForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-
-            def act(report):
-                user = services.moderation_suspend_user(
-                    moderator=request.user,
-                    user=_reported_person(report),
-                    report=report,
-                    reason=form.cleaned_data["reason"],
-                    until=form.cleaned_data["until"],
-                )
-                return f"suspended {user}."
-
-            self._each(request, queryset, act)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Suspend",
-            "form": form,
-            "reports": queryset,
-            "people": sorted({str(_reported_person(r)) for r in queryset}),
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/moderation/suspend.html", context)
+        return suspend_with_reason(
+            self,
+            request,
+            queryset,
+            action="suspend_reported_user",
+            person_of=_reported_person,
+            report_of=lambda r: r,
+        )
 
     @admin.action(description="Lift the suspension of the reported person", permissions=["change"])
     def lift_suspension_of_reported_user(self, request, queryset):
@@ -236,6 +219,45 @@ class ReportAdmin(admin.ModelAdmin):
             return f"removed the {report.target_recording}."
 
         self._each(request, queryset, act)
+
+
+def suspend_with_reason(modeladmin, request, queryset, *, action: str, person_of, report_of):
+    """The suspend action of the queue and of the people list: an intermediate page asks for the reason
+    and an optional end date; its submission suspends each selected person through the service."""
+    form = SuspendForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+
+        def act(obj) -> str:
+            user = services.moderation_suspend_user(
+                moderator=request.user,
+                user=person_of(obj),
+                report=report_of(obj),
+                reason=form.cleaned_data["reason"],
+                until=form.cleaned_data["until"],
+            )
+            return f"suspended {user}."
+
+        for_each(
+            request,
+            queryset,
+            act,
+            label=lambda obj: f"Report #{obj.pk}" if isinstance(obj, Report) else str(obj),
+        )
+        return None
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Suspend",
+        "form": form,
+        "objects": queryset,
+        "reports": [report_of(obj) for obj in queryset if report_of(obj) is not None],
+        "people": sorted({str(person_of(obj)) for obj in queryset}),
+        "action": action,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "opts": opts,
+        "cancel_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+    }
+    return TemplateResponse(request, "admin/moderation/suspend.html", context)
 
 
 def _reported_person(report: Report):

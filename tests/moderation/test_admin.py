@@ -302,7 +302,7 @@ def test_room_and_recording_and_user_admin_actions(csrf_client, moderator):
 
     _action(csrf_client, Room, "end_rooms", [room])
     _action(csrf_client, Recording, "remove_recordings", [recording])
-    _action(csrf_client, User, "suspend_users", [person])
+    _action(csrf_client, User, "suspend_users", [person], extra={"apply": "1", "reason": "Spam", "until": ""})
 
     room.refresh_from_db()
     recording.refresh_from_db()
