@@ -36,6 +36,10 @@ class AuditLogInline(admin.TabularInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+
 class SuspendForm(forms.Form):
     """What a moderator tells a person they suspend: shown to them when sign-in is refused."""
 
@@ -44,7 +48,7 @@ class SuspendForm(forms.Form):
         label="Until (UTC, optional)",
         required=False,
         help_text="Leave empty to suspend until a moderator lifts it. Format: 2026-12-31 18:00.",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        widget=DateTimeLocalInput(format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
     )
 

@@ -6,7 +6,6 @@ the console. Either fails the test. The live room is exercised with its socket a
 """
 
 import pytest
-from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
 from accounts.models import DataExport
@@ -54,10 +53,10 @@ class Watcher:
 
 
 @pytest.fixture
-def people(transactional_db, settings, tmp_path):
+def people(transactional_db, moderators_group):
     host = UserFactory(display_name="Hosting Hana")
     moderator = UserFactory(is_staff=True)
-    moderator.groups.add(Group.objects.get(name="Moderators"))
+    moderator.groups.add(moderators_group)
     follow_create(follower=moderator, followee=host)
     notification_create(
         recipient=host, kind="new_follower", text="Someone followed you", url=f"/@{moderator.handle}/"

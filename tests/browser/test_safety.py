@@ -50,10 +50,8 @@ def test_a_person_exports_their_data_and_downloads_the_archive(browser, asgi_liv
 
 
 def test_a_moderator_suspends_a_host_from_admin_and_the_listeners_page_shows_the_room_ended(
-    browser, asgi_live_server
+    browser, asgi_live_server, moderators_group
 ):
-    from django.contrib.auth.models import Group
-
     from accounts.models import User
     from moderation.models import AuditLogEntry
     from moderation.services import report_create
@@ -65,7 +63,7 @@ def test_a_moderator_suspends_a_host_from_admin_and_the_listeners_page_shows_the
         reporter=listener, target_type="room", target_id=room.pk, reason="harassment", note=""
     )
     moderator = UserFactory(is_staff=True)
-    moderator.groups.add(Group.objects.get(name="Moderators"))
+    moderator.groups.add(moderators_group)
 
     listener_context = browser.new_context()
     asgi_live_server.sign_in(listener_context, listener)
