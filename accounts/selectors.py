@@ -1,11 +1,14 @@
 """Reads about people and the social graph."""
 
-from django.db.models import Q, QuerySet
+from typing import NamedTuple
+
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from rooms import protocol  # the realtime contract: no Django, no models
 from spaces_project.errors import NotFound
 
-from .models import Block, DataExport, Follow, Notification, User
+from .models import Block, DataExport, Follow, Notification, NotificationPreference, User
 
 
 def user_get_by_handle(*, handle: str) -> User | None:
@@ -93,11 +96,11 @@ def following_of(*, user: User, viewer=None) -> QuerySet[User]:
 def unread_notification_count(*, user) -> int:
     if not getattr(user, "is_authenticated", False):
         return 0
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+    return Notification.objects.filter(recipient=user, in_app=True, read_at__isnull=True).count()
 
 
 def notifications_for(*, user: User) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient=user).select_related("actor", "room")
+    return Notification.objects.filter(recipient=user, in_app=True).select_related("actor", "room")
 
 
 def latest_data_export(*, user) -> DataExport | None:
@@ -127,3 +130,76 @@ def suspension_message(*, user: User) -> str:
     if user.suspension_reason:
         text += f" Reason: {user.suspension_reason}"
     return text
+
+
+# -- notifications ------------------------------------------------------------------------------
+
+
+class NotificationChoice(NamedTuple):
+    in_app: bool
+    email: bool
+
+
+# What a person gets before choosing: everything in the app; by email what brings them to a room
+# (PRODUCT: going live, reminders, invitations), not followers or published recordings.
+DEFAULT_CHOICES: dict[str, NotificationChoice] = {
+    Notification.Kind.REMINDER: NotificationChoice(True, True),
+    Notification.Kind.HOST_LIVE: NotificationChoice(True, True),
+    Notification.Kind.ROOM_INVITE: NotificationChoice(True, True),
+    Notification.Kind.SPEAK_INVITE: NotificationChoice(True, True),
+    Notification.Kind.RECORDING_READY: NotificationChoice(True, False),
+    Notification.Kind.NEW_FOLLOWER: NotificationChoice(True, False),
+}
+
+
+def notification_choices_for(*, user_ids: list[int], kind: str) -> dict[int, NotificationChoice]:
+    """How each active user of `user_ids` wants `kind` delivered (inactive accounts are left out)."""
+    default = DEFAULT_CHOICES[kind]
+    choices = {
+        pk: default
+        for pk in User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True)
+    }
+    for user_id, in_app, email in NotificationPreference.objects.filter(
+        user_id__in=list(choices), kind=kind
+    ).values_list("user_id", "in_app", "email"):
+        choices[user_id] = NotificationChoice(in_app, email)
+    return choices
+
+
+def notification_preferences(*, user: User) -> list[tuple[str, str, NotificationChoice]]:
+    """(kind, label, choice) for every kind, in the order the settings page lists them."""
+    chosen = {
+        kind: NotificationChoice(in_app, email)
+        for kind, in_app, email in NotificationPreference.objects.filter(user=user).values_list(
+            "kind", "in_app", "email"
+        )
+    }
+    return [
+        (kind, label, chosen.get(kind, DEFAULT_CHOICES[kind])) for kind, label in Notification.Kind.choices
+    ]
+
+
+def unread_counts(*, user_ids) -> dict[int, int]:
+    return dict(
+        Notification.objects.filter(recipient_id__in=list(user_ids), in_app=True, read_at__isnull=True)
+        .values("recipient_id")
+        .annotate(count=Count("pk"))
+        .values_list("recipient_id", "count")
+    )
+
+
+def notification_payload(notification: Notification) -> protocol.NotificationInfo:
+    """A notification as the page shows it (rooms/protocol.py `user.notification`)."""
+    actor = notification.actor
+    return protocol.NotificationInfo(
+        id=notification.pk,
+        kind=notification.kind,
+        text=notification.text,
+        url=notification.url,
+        created_at=notification.created_at.isoformat(),
+        actor=None
+        if actor is None
+        else protocol.NotificationActor(
+            handle=actor.handle, name=actor.name, avatar=actor.avatar_128.url if actor.avatar_128 else ""
+        ),
+    )

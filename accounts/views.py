@@ -9,15 +9,17 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from recordings.streaming import serve_file
-from rooms.selectors import rooms_of_user
-from spaces_project.refusals import into_form, refusal_redirect
+from rooms.calendar import calendar_ics
+from rooms.selectors import calendar_rooms_of_host, rooms_of_user
+from spaces_project.refusals import into_form, refusal_page, refusal_redirect
 
 from . import selectors, services
-from .forms import DeleteAccountForm, ProfileForm
-from .models import User
+from .forms import DeleteAccountForm, NotificationSettingsForm, ProfileForm
+from .models import Notification, User
 
 PAGE_SIZE = 20
 
@@ -60,8 +62,19 @@ def profile(request: HttpRequest, handle: str) -> HttpResponse:
         "live_rooms": rooms["live"],
         "upcoming_rooms": rooms["upcoming"],
         "ended_page": _page(request, rooms["ended"]),
+        "calendar_url": request.build_absolute_uri(reverse("accounts:calendar", args=[person.handle])),
     }
     return render(request, "accounts/profile.html", context)
+
+
+def host_calendar(request: HttpRequest, handle: str) -> HttpResponse:
+    """A subscribable iCalendar feed of the host's scheduled rooms (calendar apps fetch it anonymously)."""
+    person = _profile_or_404(request, handle)
+    rooms = calendar_rooms_of_host(host=person, viewer=request.user)
+    body = calendar_ics(rooms, name=f"Spaces: rooms by {person.name} (@{person.handle})")
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{person.handle}.ics"'
+    return response
 
 
 def _people_page(request: HttpRequest, handle: str, *, which: str) -> HttpResponse:
@@ -272,3 +285,37 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     export = selectors.latest_data_export(user=request.user)
     context = {"export": export, "delete_form": form, "export_expired": False}
     return render(request, "accounts/account_settings.html", context, status=400)
+
+
+@login_required
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    preferences = selectors.notification_preferences(user=request.user)
+    form = NotificationSettingsForm(request.POST or None, preferences=preferences)
+    if request.method == "POST" and form.is_valid():
+        saved = into_form(
+            form,
+            lambda: services.notification_preferences_set(user=request.user, choices=form.choices()) or True,
+        )
+        if saved:
+            messages.success(request, "Your notification settings are saved.")
+            return redirect("accounts:notification_settings")
+    return render(request, "accounts/notification_settings.html", {"form": form, "rows": form.rows()})
+
+
+# A mail program's one-click unsubscribe (RFC 8058) POSTs with no session and no CSRF token: the
+# signed link is the authorization. GET only shows a button, because link scanners follow GETs.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@refusal_page("accounts/unsubscribe.html")
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "POST":
+        person, kind = services.notification_unsubscribe(token=token)
+    else:
+        person, kind = services.unsubscribe_check(token=token)
+    context = {
+        "person": person,
+        "kind_label": Notification.Kind(kind).label.lower(),
+        "done": request.method == "POST",
+        "token": token,
+    }
+    return render(request, "accounts/unsubscribe.html", context)

@@ -247,7 +247,7 @@ def recording_make_artwork(*, recording_id: int) -> Recording | None:
 @transaction.atomic
 def recording_publish(*, recording_id: int) -> Recording | None:
     """Step 3: make the replay visible and tell the host's followers, once."""
-    from accounts.services import notification_create
+    from accounts.services import notify
 
     recording = (
         Recording.objects.select_for_update().select_related("room__host").filter(pk=recording_id).first()
@@ -264,16 +264,15 @@ def recording_publish(*, recording_id: int) -> Recording | None:
     recording.save(update_fields=["status", "published_at"])
     room = recording.room
     host = room.host
-    url = f"/recordings/{recording.pk}/"
-    for follow in Follow.objects.filter(followee=host).select_related("follower"):
-        notification_create(
-            recipient=follow.follower,
-            kind=Notification.Kind.RECORDING_READY,
-            actor=host,
-            room=room,
-            text=f"Replay of {host.name}'s room is ready: {room.title}",
-            url=url,
-        )
+    notify(
+        recipients=Follow.objects.filter(followee=host).values_list("follower_id", flat=True),
+        kind=Notification.Kind.RECORDING_READY,
+        actor=host,
+        room=room,
+        text=f"Replay of {host.name}'s room is ready: {room.title}",
+        url=f"/recordings/{recording.pk}/",
+        key=f"recording:{recording.pk}",
+    )
     return recording
 
 

@@ -1,15 +1,23 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from spaces_project.refusals import into_form, refusal_page, refusal_redirect
+from spaces_project.refusals import (
+    into_form,
+    refusal_json_or_redirect,
+    refusal_page,
+    refusal_redirect,
+    wants_json,
+)
 
 from . import selectors, services
+from .calendar import calendar_ics
 from .forms import RoomForm
 from .models import Room, Tag
 
@@ -152,14 +160,88 @@ def room_detail(request, pk):
     # Whoever may not join does not see who is in the room either (the socket would refuse them).
     may_see_roster = room.is_live and refusal is None
     roster = selectors.room_roster(room=room) if may_see_roster else {"stage": [], "listeners": []}
+    is_host = request.user.is_authenticated and request.user.pk == room.host_id
+    scheduled = room.state == Room.State.SCHEDULED
+    can_invite = selectors.may_invite(room=room, user=request.user)
     context = {
         "room": room,
         "topics": [rt.tag for rt in room.room_topics.select_related("tag")],
         "stage": roster["stage"],
         "listeners": roster["listeners"],
         "join_refusal": join_refusal,
-        "is_host": request.user.is_authenticated and request.user.pk == room.host_id,
+        "is_host": is_host,
         "share_url": request.build_absolute_uri(reverse("rooms:detail", args=[room.pk])),
         "ws_path": f"/ws/rooms/{room.pk}/",
+        "reminder_count": selectors.reminder_count(room=room) if scheduled and is_host else 0,
+        "has_reminder": scheduled and selectors.has_reminder(room=room, user=request.user),
+        "can_invite": can_invite,
+        "invite_suggestions": selectors.invite_suggestions(room=room, actor=request.user)
+        if can_invite
+        else [],
+        "invitees": selectors.room_invitees(room=room) if can_invite else [],
     }
     return render(request, "rooms/room_detail.html", context)
+
+
+def _room_action(request: HttpRequest, pk: int, action, done) -> HttpResponse:
+    """Run a person's action on a room they can see, then go back to the room page."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("rooms:detail", args=[pk]))
+    result = action(room_id=pk, user=request.user)
+    messages.success(request, done(result) if callable(done) else done)
+    return redirect("rooms:detail", pk=pk)
+
+
+@require_POST
+@refusal_redirect(to=_back_to_room)
+def reminder_set(request, pk):
+    return _room_action(
+        request, pk, services.reminder_set, "Reminder set: you will be notified when the room starts."
+    )
+
+
+@require_POST
+@refusal_redirect(to=_back_to_room)
+def reminder_delete(request, pk):
+    return _room_action(request, pk, services.reminder_delete, "Reminder removed.")
+
+
+@require_POST
+@refusal_json_or_redirect(to=_back_to_room)
+def room_invite(request, pk):
+    """Invite someone by @handle. The live room page posts with fetch (a reload would cut the
+    host's audio) and reads a JSON answer; without script the form posts and comes back."""
+    if not request.user.is_authenticated:
+        if wants_json(request):
+            return JsonResponse({"ok": False, "message": "Sign in to invite people."}, status=403)
+        return redirect_to_login(reverse("rooms:detail", args=[pk]))
+    handle = request.POST.get("handle", "")
+    invitee, invited_now = services.room_invite(room_id=pk, actor=request.user, handle=handle)
+    message = (
+        f"Invited @{invitee.handle}: they will get a notification with the link."
+        if invited_now
+        else f"@{invitee.handle} is already invited."
+    )
+    if wants_json(request):
+        return JsonResponse(
+            {"ok": True, "invited": invited_now, "handle": invitee.handle, "message": message}
+        )
+    messages.success(request, message)
+    return redirect("rooms:detail", pk=pk)
+
+
+def invite_suggestions(request, pk):
+    """People the inviter follows who could be invited, for the invite field (JSON)."""
+    room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
+    if not selectors.may_invite(room=room, user=request.user):
+        return JsonResponse({"people": []}, status=403)
+    people = selectors.invite_suggestions(room=room, actor=request.user, query=request.GET.get("q", ""))
+    return JsonResponse({"people": [{"handle": p.handle, "name": p.name} for p in people]})
+
+
+def room_calendar(request, pk):
+    """The room as an .ics file, to add to a calendar."""
+    room = selectors.room_for_calendar(room_id=pk, viewer=request.user)
+    response = HttpResponse(calendar_ics([room]), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="room-{room.pk}.ics"'
+    return response

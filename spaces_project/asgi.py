@@ -12,8 +12,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from accounts.routing import websocket_urlpatterns as user_websockets  # noqa: E402
 from rooms.middleware import SessionAuthMiddleware  # noqa: E402
-from rooms.routing import websocket_urlpatterns  # noqa: E402
+from rooms.routing import websocket_urlpatterns as room_websockets  # noqa: E402
+from spaces_project.embedded_beat import start_embedded_beat  # noqa: E402
 from spaces_project.websocket import ExactOriginValidator  # noqa: E402
 
 # Everything imported so far lives as long as the process: keep the garbage collector's full
@@ -24,6 +26,11 @@ gc.freeze()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": ExactOriginValidator(SessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": ExactOriginValidator(
+            SessionAuthMiddleware(URLRouter([*room_websockets, *user_websockets]))
+        ),
     }
 )
+
+# Without Redis there is no Celery beat: this process runs the periodic work itself.
+start_embedded_beat()

@@ -9,6 +9,7 @@ person joined, an error frame after), and Django admin actions go through `for_e
     @refusal_page("recordings/refused.html")   # 403 page with the message (the default: refused.html)
     @refusal_redirect(to=lambda request, pk: ...)  # the message, and back to where the person was
     @refusal_json                              # 403 {"error": code, "message": ...}
+    @refusal_json_or_redirect(to=...)          # JSON for a fetch (Accept: application/json), else redirect
     @refusal_text                              # 403 text/plain (files: audio, images)
 
 A view that saves a form hands the service call to `into_form`, which puts a refusal on the form.
@@ -29,7 +30,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Answer:
-    kind: str  # "page", "redirect", "json" or "text"
+    kind: str  # "page", "redirect", "json", "json_or_redirect" or "text"
     template: str = "refused.html"
     redirect_to: Callable[..., str] | None = None
 
@@ -58,6 +59,16 @@ def refusal_redirect(*, to: Callable[..., str], template: str = "refused.html"):
     return _declare(Answer("redirect", template=template, redirect_to=to))
 
 
+def refusal_json_or_redirect(*, to: Callable[..., str], template: str = "refused.html"):
+    """JSON for a script that asked for it (``Accept: application/json``), a redirect otherwise: for
+    forms that a page posts with fetch and that still work without script."""
+    return _declare(Answer("json_or_redirect", template=template, redirect_to=to))
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return request.headers.get("Accept", "").startswith("application/json")
+
+
 refusal_json = _declare(Answer("json"))
 refusal_text = _declare(Answer("text"))
 
@@ -66,6 +77,8 @@ def answer(request: HttpRequest, error: ServiceError, how: Answer = PAGE) -> Htt
     """The HTTP answer to `error` for a view that answers as `how` says."""
     if isinstance(error, NotFound):
         raise Http404(error.message)
+    if how.kind == "json_or_redirect":
+        how = Answer("json") if wants_json(request) else Answer("redirect", how.template, how.redirect_to)
     if how.kind == "json":
         return JsonResponse({"error": error.code, "message": error.message}, status=403)
     if how.kind == "text":

@@ -47,6 +47,11 @@ ROUTES = {
     "rooms:start": Route("room", "POST", "owner"),
     "rooms:end": Route("room", "POST", "owner"),
     "rooms:cancel": Route("room", "POST", "owner"),
+    "rooms:calendar": Route("scheduled_room", "GET", "see"),
+    "rooms:reminder_set": Route("scheduled_room", "POST", "see"),
+    "rooms:reminder_delete": Route("scheduled_room", "POST", "see"),
+    "rooms:invite": Route("room", "POST", "owner"),
+    "rooms:invite_suggestions": Route("room", "GET", "owner"),
     "recordings:detail": Route("recording", "GET", "see"),
     "recordings:status": Route("recording", "GET", "see"),
     "recordings:stream": Route("recording", "GET", "see"),
@@ -62,6 +67,7 @@ ROUTES = {
     "accounts:unfollow": Route("user", "POST", "see"),
     "accounts:block": Route("user", "POST", "see"),
     "accounts:unblock": Route("user", "POST", "see"),
+    "accounts:calendar": Route("user", "GET", "see"),
     "accounts:export_status": Route("export", "GET", "private"),
     "accounts:export_download": Route("export", "GET", "private"),
     "moderation:create[room]": Route("room", "GET", "see"),
@@ -74,6 +80,7 @@ NOT_OBJECT_IDS = {
     "rooms:topic",  # a topic's public slug
     "account_confirm_email",  # allauth's signed key
     "account_reset_password_from_key",  # allauth's signed key
+    "accounts:unsubscribe",  # a signed token, checked by its view
     "admin:app_list",
     "admin:None",  # admin's catch-all and its change-page shortcuts: checked with the admin routes
 }
@@ -120,6 +127,7 @@ def world(db, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     owner = UserFactory()
     room = RoomFactory(host=owner, allow_anonymous=False)
+    scheduled_room = RoomFactory(host=owner, allow_anonymous=False, scheduled=True)
     recording = RecordingFactory(room__host=owner, room__allow_anonymous=False)
     files = RecordingFiles(recording.room_id)
     files.directory.mkdir(parents=True)
@@ -140,6 +148,7 @@ def world(db, settings, tmp_path):
     return {
         "owner": owner,
         "room": room,
+        "scheduled_room": scheduled_room,
         "recording": recording,
         "export": export,
         "user": owner,
@@ -163,7 +172,7 @@ def _hidden(viewer: str, name: str, route: Route) -> bool:
     """May the viewer not even see the object? Then only 404 may answer."""
     if route.access == "private":
         return True
-    if route.kind in ("room", "recording"):
+    if route.kind in ("room", "scheduled_room", "recording"):
         return viewer in ("blocked_by_owner", "blocking_owner")  # blocks hide rooms both ways
     if route.kind == "user":
         # The person who blocked still sees the other's profile, to unblock them; not the reverse.

@@ -94,6 +94,7 @@ def test_every_page_loads_without_a_csp_violation(browser, asgi_live_server, roo
         "/settings/profile/",
         "/settings/account/",
         "/notifications/",
+        "/settings/notifications/",
         "/accounts/password/change/",
         "/accounts/email/",
         f"/reports/new/user/{moderator.pk}/",

@@ -35,6 +35,8 @@ def _session_for(user) -> str:
 class RoomSocket:
     """One browser tab's socket to a room, with helpers to wait for events."""
 
+    events = protocol.EVENTS  # what the server may send on it
+
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
         self.seen: list[dict] = []
@@ -64,7 +66,7 @@ class RoomSocket:
             if frame.get("text") is not None:
                 break
             self.audio_frames += 1
-        event = read_event(frame["text"])
+        event = read_event(frame["text"], self.events)
         if event["type"] == "room.batch":
             self.batches += 1
             self.pending.extend(event["events"][1:])
@@ -118,11 +120,28 @@ class RoomSocket:
             await self.communicator.disconnect()
 
 
-def read_event(text: str) -> dict:
+def read_event(text: str, events=protocol.EVENTS) -> dict:
     """Decode a text frame from the server, and hold it to the protocol."""
     event = json.loads(text)
-    protocol.check_event(event)
+    protocol.check_event(event, events=events)
     return event
+
+
+class UserSocket(RoomSocket):
+    """One page's socket to the per-person channel (/ws/me/)."""
+
+    events = protocol.USER_EVENTS
+
+
+async def open_user_socket(user=None, *, origin: str = ORIGIN) -> UserSocket:
+    headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1:8000")]
+    if user is not None:
+        session_key = await database_sync_to_async(_session_for)(user)
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
+    communicator = WebsocketCommunicator(application, protocol.USER_SOCKET_PATH, headers=headers)
+    connected, _ = await communicator.connect(timeout=30)
+    assert connected, "handshake refused"
+    return UserSocket(communicator)
 
 
 class ConnectionClosed(Exception):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0003_session_generation_data_export'),
+        ('accounts', '0004_session_generation_data_export'),
     ]
 
     operations = [
