@@ -17,7 +17,7 @@ from accounts.services import (
     data_export_purge_expired,
     data_export_request,
     follow_create,
-    notification_create,
+    notify,
 )
 from moderation.models import Report
 from moderation.services import report_create
@@ -60,7 +60,7 @@ def person(db):
     report_create(
         reporter=user, target_type="user", target_id=pest.pk, reason="spam", note="Keeps posting links"
     )
-    notification_create(recipient=user, kind="new_follower", text="Someone followed you")
+    notify(recipients=[user.pk], kind="new_follower", text="Someone followed you")
     return user
 
 

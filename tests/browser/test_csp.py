@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import DataExport
-from accounts.services import follow_create, notification_create
+from accounts.services import follow_create, notify
 from moderation.models import Report
 from recordings.services import RecordingFiles
 from tests.factories import RecordingFactory, RoomFactory, UserFactory
@@ -58,8 +58,8 @@ def people(transactional_db, moderators_group):
     moderator = UserFactory(is_staff=True)
     moderator.groups.add(moderators_group)
     follow_create(follower=moderator, followee=host)
-    notification_create(
-        recipient=host, kind="new_follower", text="Someone followed you", url=f"/@{moderator.handle}/"
+    notify(
+        recipients=[host.pk], kind="new_follower", text="Someone followed you", url=f"/@{moderator.handle}/"
     )
     return host, moderator
 
