@@ -67,6 +67,7 @@ CLOSE_SUSPENDED = 4005  # the account is suspended
 CLOSE_HEARTBEAT_TIMEOUT = 4008  # no heartbeat for two intervals
 CLOSE_NOT_LIVE = 4009  # the room is scheduled, ended or cancelled
 CLOSE_ENDED = 4010  # the host ended the room while you were in it
+CLOSE_SIGNED_OUT = 4011  # the person signed out everywhere or changed their password; reconnect
 
 CLOSE_REASONS = {
     CLOSE_SIGN_IN_REQUIRED: "Sign in to listen to this room.",
@@ -76,6 +77,7 @@ CLOSE_REASONS = {
     CLOSE_HEARTBEAT_TIMEOUT: "The connection stopped responding.",
     CLOSE_NOT_LIVE: "This room is not live.",
     CLOSE_ENDED: "The room has ended.",
+    CLOSE_SIGNED_OUT: "You were signed out.",
 }
 
 # Closes after which reconnecting cannot help: the answer would be the same. The page stops there.
