@@ -406,6 +406,19 @@ def notification_emails_send(*, notification_ids: list[int]) -> int:
     return len(to_send)
 
 
+def _close_sockets(*, user: User, code: str, message: str) -> None:
+    """Close every socket `user` has open, once the transaction commits: their room sockets (told
+    why first) and the per-person sockets of their pages. Call whenever their sessions end."""
+    from rooms import protocol
+    from rooms.services import participant_disconnect_everywhere  # rooms depends on accounts
+
+    from .events import close_user_sockets_on_commit
+
+    participant_disconnect_everywhere(user=user, code=code, message=message)
+    close = protocol.CLOSE_SUSPENDED if code == "suspended" else protocol.CLOSE_SIGNED_OUT
+    close_user_sockets_on_commit(user.pk, close)
+
+
 @dataclass
 class Suspension:
     user: User
@@ -418,7 +431,7 @@ def user_suspend(*, user: User, reason: str = "", until: datetime | None = None)
     reads the flag and tells the reason and end date) nor host or join a room, every session ends, its
     open room sockets close, and the live rooms it hosts end. Every path that suspends someone (the
     moderation services behind admin actions) calls this. `until` None: until lifted."""
-    from rooms.services import participant_disconnect_everywhere, rooms_force_end_hosted_by
+    from rooms.services import rooms_force_end_hosted_by
 
     if User.objects.select_for_update().get(pk=user.pk).is_suspended:
         raise ServiceError("already_suspended", f"{user} is already suspended.")
@@ -442,7 +455,7 @@ def user_suspend(*, user: User, reason: str = "", until: datetime | None = None)
         ]
     )
     # Sockets first: in a room they host, they hear why they are leaving before the room ends.
-    participant_disconnect_everywhere(user=user)
+    _close_sockets(user=user, code="suspended", message="Your account is suspended.")
     return Suspension(user=user, ended_rooms=rooms_force_end_hosted_by(host=user))
 
 
@@ -473,11 +486,9 @@ def users_lift_expired_suspensions() -> int:
 @transaction.atomic
 def user_sign_out_everywhere(*, user: User) -> User:
     """End every session of `user` (every browser, this one too) and close their open sockets."""
-    from rooms.services import participant_disconnect_everywhere  # rooms depends on accounts
-
     User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
     user.refresh_from_db(fields=["session_generation"])
-    participant_disconnect_everywhere(user=user, code="signed_out", message="You were signed out.")
+    _close_sockets(user=user, code="signed_out", message="You were signed out.")
     return user
 
 
@@ -485,9 +496,7 @@ def user_sign_out_everywhere(*, user: User) -> User:
 def user_password_changed(*, user: User) -> None:
     """After a password change or reset: other sessions are already invalid (the auth hash
     changed); close the sockets they opened. The page that changed it reconnects on its own."""
-    from rooms.services import participant_disconnect_everywhere
-
-    participant_disconnect_everywhere(
+    _close_sockets(
         user=user, code="signed_out", message="Your password changed; sign in again on other devices."
     )
 
@@ -590,12 +599,12 @@ def user_delete_account(*, user: User, password: str) -> bool:
     """
     from recordings.services import RecordingFiles
     from rooms.models import Room
-    from rooms.services import participant_disconnect_everywhere, room_force_end
+    from rooms.services import room_force_end
 
     if not user.check_password(password):
         raise ServiceError("wrong_password", "That is not your password.", field="password")
     user = User.objects.select_for_update().get(pk=user.pk)
-    participant_disconnect_everywhere(user=user, code="signed_out", message="This account was deleted.")
+    _close_sockets(user=user, code="signed_out", message="This account was deleted.")
     for room in Room.objects.select_for_update().filter(host=user, state=Room.State.LIVE):
         room_force_end(room=room)
     room_ids = list(Room.objects.filter(host=user).values_list("pk", flat=True))

@@ -34,8 +34,11 @@ The per-person channel
     Every signed-in page also keeps one socket to ``/ws/me/`` (``USER_SOCKET_PATH``), which carries
     that person's own events (``USER_EVENTS``): new notifications, the unread count, a host's reminder
     counts. The page sends nothing on it. An anonymous connection is closed with
-    ``CLOSE_SIGN_IN_REQUIRED``. The server delivers them through the channel layer group ``user.<id>``
-    (``user_group``, ``user_envelope``); ``static/js/notifications.js`` reads them.
+    ``CLOSE_SIGN_IN_REQUIRED``. The server delivers the events through the channel layer group
+    ``user.<id>`` (``user_group``, ``user_envelope``); ``static/js/notifications.js`` reads them.
+    When the person's sessions end, every such socket closes (``user_close_envelope``): with
+    ``CLOSE_SIGNED_OUT`` after signing out everywhere, a password change or the account's deletion,
+    with ``CLOSE_SUSPENDED`` after a suspension.
 
 Adding an event
     Declare one class below with ``@event("room.something")`` and its fields; build it where the
@@ -509,6 +512,21 @@ def user_envelope(event: ServerEvent) -> dict[str, Any]:
     if not isinstance(event, ServerEvent) or event.TYPE not in USER_EVENTS:
         raise TypeError(f"only events declared with @user_event go to a person's channel, not {event!r}")
     return {"type": USER_GROUP_MESSAGE, "event": event.payload()}
+
+
+# The channel layer message that closes every open page socket of a person (its `user_close` handler).
+# Sent when the account's sessions end (signed out everywhere, password changed, suspended, deleted):
+# the socket was authenticated by a session that is no longer valid. The page reconnects after
+# ``CLOSE_SIGNED_OUT`` and is then refused with ``CLOSE_SIGN_IN_REQUIRED`` unless it is signed in again.
+USER_CLOSE_MESSAGE = "user.close"
+USER_CLOSE_CODES = frozenset({CLOSE_SIGNED_OUT, CLOSE_SUSPENDED})
+
+
+def user_close_envelope(code: int) -> dict[str, Any]:
+    """The channel layer message that closes a person's ``/ws/me/`` sockets with `code`."""
+    if code not in USER_CLOSE_CODES:
+        raise ValueError(f"a person's channel closes with one of {sorted(USER_CLOSE_CODES)}, not {code}")
+    return {"type": USER_CLOSE_MESSAGE, "code": code}
 
 
 # -- encoding, and the envelope of the room bus -----------------------------------------------------
