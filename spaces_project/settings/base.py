@@ -234,6 +234,19 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited longer than its interval is stale: the next one does the same work.
         "options": {"expires": DUE_NOTICES_EVERY_S},
     },
+    # A suspension with an end date is lifted at the person's next sign-in too; this lifts it for
+    # everyone else's view (admin, the moderation queue) within 5 minutes of its end.
+    "lift-expired-suspensions": {
+        "task": "accounts.tasks.lift_expired_suspensions",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 5 * 60.0},
+    },
+    # A data archive's link expires after DATA_EXPORT_LINK_HOURS; its file is deleted within the hour.
+    "purge-expired-data-exports": {
+        "task": "accounts.tasks.purge_expired_data_exports",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 60 * 60.0},
+    },
 }
 EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", not REDIS_URL)
 
