@@ -41,3 +41,33 @@ def redispatch_pending_emails() -> int:
     for start in range(0, len(ids), BATCH):
         send_notification_emails.delay(ids[start : start + BATCH])
     return len(ids)
+
+
+class DataExportTask(IdempotentTask):
+    soft_time_limit = 600
+    time_limit = 660
+
+    def give_up(self, args, reason: str) -> None:
+        if args:
+            services.data_export_give_up(export_id=args[0], reason=reason)
+
+
+@shared_task(base=DataExportTask)
+def build_data_export(export_id: int) -> None:
+    """Build one person's data archive (idempotent: see accounts.services.data_export_build)."""
+    services.data_export_build(export_id=export_id)
+
+
+@shared_task(ignore_result=True)
+def purge_expired_data_exports() -> int:
+    from .services import data_export_purge_expired
+
+    return data_export_purge_expired()
+
+
+@shared_task(ignore_result=True)
+def lift_expired_suspensions() -> int:
+    """Lift suspensions whose end date has passed (beat; sign-in also lifts them on the spot)."""
+    from .services import users_lift_expired_suspensions
+
+    return users_lift_expired_suspensions()

@@ -6,8 +6,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 
-def client_address(request: HttpRequest) -> str:
-    """The address of the person making the request, as the trusted proxies saw it.
+def resolve_client_address(forwarded: str, peer: str) -> str:
+    """The address of the person making a request, as the trusted proxies saw it.
 
     Behind ``TRUSTED_PROXY_COUNT`` proxies that each append the address they received the request
     from to ``X-Forwarded-For`` (nginx's ``$proxy_add_x_forwarded_for``), the client is the entry
@@ -16,7 +16,6 @@ def client_address(request: HttpRequest) -> str:
     when neither says (daphne on a unix socket with no proxy in front).
     """
     count = settings.TRUSTED_PROXY_COUNT
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if count > 0 and forwarded:
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         if hops:
@@ -27,7 +26,13 @@ def client_address(request: HttpRequest) -> str:
                 return str(ipaddress.ip_address(candidate))
             except ValueError:
                 pass
-    return request.META.get("REMOTE_ADDR") or ""
+    return peer or ""
+
+
+def client_address(request: HttpRequest) -> str:
+    return resolve_client_address(
+        request.META.get("HTTP_X_FORWARDED_FOR", ""), request.META.get("REMOTE_ADDR", "")
+    )
 
 
 class ClientAddressMiddleware:
@@ -43,6 +48,26 @@ class ClientAddressMiddleware:
         if address:
             request.META["REMOTE_ADDR"] = address
         return self.get_response(request)
+
+
+class WebsocketClientAddressMiddleware:
+    """The same rule for websockets (ASGI): the scope's client becomes the real client address.
+    daphne's ``--proxy-headers`` takes the leftmost X-Forwarded-For entry, which the client writes;
+    the room's cap on anonymous sockets per address must not be that easy to get around."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        if settings.TRUSTED_PROXY_COUNT > 0:
+            forwarded = b",".join(
+                value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"
+            )
+            peer = (scope.get("client") or ("", 0))[0] or ""
+            address = resolve_client_address(forwarded.decode("latin1"), peer)
+            if address:
+                scope = dict(scope, client=[address, 0])
+        return await self.inner(scope, receive, send)
 
 
 class HealthCheckMiddleware:

@@ -126,3 +126,22 @@ def test_the_websocket_layer_does_not_format_debug_messages_nobody_logs():
 
     assert "\x1b[" not in autobahn.util.hl("room")  # no terminal colours
     assert autobahn.websocket.protocol.pformat([("a", 1)]) == ""
+
+
+async def test_websockets_get_the_same_client_address(settings):
+    from spaces_project.middleware import WebsocketClientAddressMiddleware
+
+    settings.TRUSTED_PROXY_COUNT = 1
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen["client"] = scope["client"]
+
+    # daphne's --proxy-headers put the leftmost entry, which the client wrote, in the scope.
+    scope = {
+        "type": "websocket",
+        "client": ["6.6.6.6", 0],
+        "headers": [(b"x-forwarded-for", b"6.6.6.6, 203.0.113.9")],
+    }
+    await WebsocketClientAddressMiddleware(app)(scope, None, None)
+    assert seen["client"] == ["203.0.113.9", 0]
