@@ -4,7 +4,7 @@ that never finish."""
 import logging
 from collections.abc import Sequence
 
-from celery import Task
+from celery.contrib.django.task import DjangoTask
 from celery.exceptions import Ignore
 from django.conf import settings
 
@@ -31,7 +31,7 @@ class _DeliveryCounter:
         return int(count)
 
 
-class IdempotentTask(Task):
+class IdempotentTask(DjangoTask):
     """A task that is safe to run twice, so it is acknowledged only once it has run.
 
     A worker killed in the middle (``kill -9``, out of memory) leaves the message to be delivered
