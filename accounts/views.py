@@ -12,6 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from recordings.selectors import replays_of_user
 from recordings.streaming import serve_file
 from rooms.calendar import calendar_ics
 from rooms.selectors import calendar_rooms_of_host, rooms_of_user
@@ -48,7 +49,7 @@ def profile(request: HttpRequest, handle: str) -> HttpResponse:
         return redirect("accounts:profile", handle=person.handle, permanent=True)
     viewer = request.user
     is_me = viewer.is_authenticated and viewer.pk == person.pk
-    rooms = rooms_of_user(user=person, viewer=viewer)
+    tab = "replays" if request.GET.get("tab") == "replays" else "rooms"
     context = {
         "person": person,
         "is_me": is_me,
@@ -59,11 +60,18 @@ def profile(request: HttpRequest, handle: str) -> HttpResponse:
         "follows_viewer": viewer.is_authenticated
         and not is_me
         and selectors.is_following(follower=person, followee=viewer),
-        "live_rooms": rooms["live"],
-        "upcoming_rooms": rooms["upcoming"],
-        "ended_page": _page(request, rooms["ended"]),
+        "tab": tab,
         "calendar_url": request.build_absolute_uri(reverse("accounts:calendar", args=[person.handle])),
     }
+    if tab == "replays":
+        context["replays_page"] = _page(request, replays_of_user(user=person, viewer=viewer))
+    else:
+        rooms = rooms_of_user(user=person, viewer=viewer)
+        context.update(
+            live_rooms=rooms["live"],
+            upcoming_rooms=rooms["upcoming"],
+            ended_page=_page(request, rooms["ended"]),
+        )
     return render(request, "accounts/profile.html", context)
 
 

@@ -21,12 +21,13 @@ The clients are Python, speaking the browsers' protocol (rooms/protocol.py, room
    raw latency = arrival of the bundle holding the click - the click's capture time (network, web
    process, Redis, mixer jitter buffer and bundling, both codecs' look-ahead).
    mouth to ear = raw + where the click sits in its bundle + the playout delay, modelled on the
-   browser's player (static/js/playout-worklet.js adapts between 150 and 500 ms): 150 ms plus the
-   jitter this client saw (p95 - min of bundle transit, arrival - mix time), at most 500 ms.
+   browser's player (static/js/playout-worklet.js): a bundle starts playing its reserve after it
+   lands (100 ms at first, at least the jitter seen), plus the jitter this client saw (p95 - min of
+   bundle transit, arrival - mix time) for a page that joined on an early bundle, at most 500 ms.
    Not included: the browser's capture and output device buffers (~10-40 ms on a typical machine).
 2. First audio. The host talks continuously; --joins times a new listener (alternately anonymous
    and signed in) opens a socket. first audio = first decoded non-silent frame's arrival - the start
-   of the websocket handshake + the player's 150 ms pre-buffer. The JSON reports the maximum.
+   of the websocket handshake + the player's starting reserve (100 ms). The JSON reports the maximum.
 
 The last line printed is one JSON object.
 """
@@ -51,7 +52,7 @@ from rooms.audio import codec, wire  # noqa: E402
 
 TARGETS = {"s2s_p95_ms": 400, "s2l_p95_ms": 1000, "first_audio_ms": 1000}
 THRESHOLD = 0.1
-PLAYOUT_MIN_S = 0.150
+PLAYOUT_MIN_S = 0.100  # playout-worklet.js START_RESERVE_S
 PLAYOUT_MAX_S = 0.500
 SILENT_RMS = 0.01
 
@@ -247,7 +248,7 @@ def report(args, figures: dict, mode: str) -> dict:
             f"max {round(max(data['raw']), 1) if data['raw'] else None} ms"
         )
         print(
-            f"  playout model: 150 ms + jitter {data['jitter_ms']:.1f} ms (p95 - min of bundle transit) = "
+            f"  playout model: {PLAYOUT_MIN_S * 1000:.0f} ms + jitter {data['jitter_ms']:.1f} ms (p95 - min of bundle transit) = "
             f"{data['playout_ms']:.1f} ms; mouth to ear p50 {pct(data['ear'], 50)} ms, "
             f"p95 {pct(data['ear'], 95)} ms, max {round(max(data['ear']), 1) if data['ear'] else None} ms"
         )
@@ -255,7 +256,7 @@ def report(args, figures: dict, mode: str) -> dict:
     if firsts or failed_joins:
         print(
             f"first audio ({len(firsts)} joins, {failed_joins} heard nothing within 5 s; handshake start -> "
-            f"first non-silent frame + 150 ms pre-buffer): p50 {pct(firsts, 50)} ms, p95 {pct(firsts, 95)} ms, "
+            f"first non-silent frame + {PLAYOUT_MIN_S * 1000:.0f} ms reserve): p50 {pct(firsts, 50)} ms, p95 {pct(firsts, 95)} ms, "
             f"max {round(max(firsts), 1) if firsts else None} ms"
         )
     misses = [

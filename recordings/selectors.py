@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from accounts.models import User
-from accounts.selectors import is_blocked_between
-from rooms.models import Participant
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from accounts.models import Follow, User
+from accounts.selectors import blocked_user_ids, is_blocked_between
+from rooms.models import Participant, Room
 from spaces_project.errors import NotFound, ServiceError
 
 from .models import Recording
@@ -43,6 +47,61 @@ def recording_get_for_listener(*, recording_id: int, viewer) -> Recording:
     if Participant.objects.filter(room=room, user=viewer, is_removed=True).exists():
         raise ServiceError("removed", "You were removed from this room, so you cannot replay it.")
     return recording
+
+
+def recording_of_room(*, room: Room) -> Recording | None:
+    """The room's recording, unless it was removed."""
+    return Recording.objects.exclude(status=Recording.Status.REMOVED).filter(room=room).first()
+
+
+def replays_visible_to(*, viewer, hidden: set[int] | None = None) -> QuerySet[Recording]:
+    """Published replays `viewer` may play: `recording_get_for_listener`'s rule, for lists.
+
+    `hidden`, when given, is `blocked_user_ids(user=viewer)` already read for this request.
+    """
+    replays = (
+        Recording.objects.filter(status=Recording.Status.READY)
+        .select_related("room__host")
+        # What a list does not show and can be long: the waveform, who spoke when.
+        .defer("peaks", "turns", "capture_notes", "failure_reason")
+    )
+    if hidden is None:
+        hidden = blocked_user_ids(user=viewer)
+    if hidden:
+        replays = replays.exclude(room__host_id__in=hidden)
+    if not getattr(viewer, "is_authenticated", False):
+        return replays.filter(room__allow_anonymous=True)
+    removed = Participant.objects.filter(room_id=OuterRef("room_id"), user=viewer, is_removed=True)
+    return replays.exclude(Exists(removed))
+
+
+# "Recent" replays of the people you follow, on the home page; older ones are on their profiles.
+FOLLOWED_REPLAYS_WITHIN = timedelta(days=30)
+
+
+def replays_for_home(*, viewer, limit: int, hidden: set[int] | None = None) -> list[Recording]:
+    """The home page's Replays row: recent replays from people `viewer` follows (newest first), then
+    the most played replays (most recent first among equals). At most two queries."""
+    visible = replays_visible_to(viewer=viewer, hidden=hidden)
+    followed: list[Recording] = []
+    if getattr(viewer, "is_authenticated", False):
+        followees = Follow.objects.filter(follower=viewer).values("followee_id")
+        followed = list(
+            visible.filter(
+                room__host_id__in=followees, published_at__gte=timezone.now() - FOLLOWED_REPLAYS_WITHIN
+            ).order_by("-published_at", "-pk")[:limit]
+        )
+    if len(followed) >= limit:
+        return followed
+    popular = visible.exclude(pk__in=[replay.pk for replay in followed]).order_by(
+        "-play_count", "-published_at", "-pk"
+    )
+    return followed + list(popular[: limit - len(followed)])
+
+
+def replays_of_user(*, user: User, viewer) -> QuerySet[Recording]:
+    """A profile's Replays tab: the rooms `user` hosted that have a replay `viewer` may play."""
+    return replays_visible_to(viewer=viewer).filter(room__host=user).order_by("-published_at", "-pk")
 
 
 def recording_get_for_host(*, recording_id: int, actor) -> Recording:

@@ -31,6 +31,21 @@ from .models import Participant, Reminder, Room, RoomTopic, Tag
 UPCOMING_GRACE = timedelta(hours=1)
 
 
+def _participant_count():
+    # A subquery, not a join with GROUP BY: the join counted every matching room's participants
+    # before LIMIT, so a page of 24 cards cost as much as the whole list (bench/pages.py).
+    return Coalesce(
+        Subquery(
+            Participant.objects.filter(room=OuterRef("pk"), is_removed=False)
+            .order_by()
+            .values("room")
+            .annotate(count=Count("pk"))
+            .values("count")
+        ),
+        0,
+    )
+
+
 def _with_card_data(rooms: QuerySet[Room]) -> QuerySet[Room]:
     """What a room card shows, fetched in a fixed number of queries whatever the count."""
     return (
@@ -40,20 +55,7 @@ def _with_card_data(rooms: QuerySet[Room]) -> QuerySet[Room]:
         .prefetch_related(
             Prefetch("room_topics", queryset=RoomTopic.objects.select_related("tag"), to_attr="card_topics")
         )
-        # A subquery, not a join with GROUP BY: the join counted every matching room's participants
-        # before LIMIT, so a page of 24 cards cost as much as the whole list (bench/pages.py).
-        .annotate(
-            participant_count=Coalesce(
-                Subquery(
-                    Participant.objects.filter(room=OuterRef("pk"), is_removed=False)
-                    .order_by()
-                    .values("room")
-                    .annotate(count=Count("pk"))
-                    .values("count")
-                ),
-                0,
-            )
-        )
+        .annotate(participant_count=_participant_count())
     )
 
 
@@ -91,6 +93,7 @@ class HomeSections:
     followed_live: list[Room]
     live: QuerySet[Room]
     upcoming: QuerySet[Room]
+    replays: list  # of recordings.models.Recording
 
 
 def live_rooms(*, viewer, hidden: set[int] | None = None) -> QuerySet[Room]:
@@ -107,8 +110,11 @@ def upcoming_rooms(*, viewer, hidden: set[int] | None = None) -> QuerySet[Room]:
     ).order_by("scheduled_for", "pk")
 
 
-def home_sections(*, viewer, followed_limit: int = 12) -> HomeSections:
-    """The home page: live rooms of people you follow, then all other live rooms, then upcoming."""
+def home_sections(*, viewer, followed_limit: int = 12, replays_limit: int = 12) -> HomeSections:
+    """The home page: live rooms of people you follow, then all other live rooms, the replays, then
+    upcoming rooms."""
+    from recordings.selectors import replays_for_home  # recordings depends on rooms
+
     hidden = blocked_user_ids(user=viewer)
     live = live_rooms(viewer=viewer, hidden=hidden)
     followed_live: list[Room] = []
@@ -118,8 +124,89 @@ def home_sections(*, viewer, followed_limit: int = 12) -> HomeSections:
         followed_live = list(live.filter(host_id__in=followed)[:followed_limit])
         live = live.exclude(pk__in=[room.pk for room in followed_live])
     return HomeSections(
-        followed_live=followed_live, live=live, upcoming=upcoming_rooms(viewer=viewer, hidden=hidden)
+        followed_live=followed_live,
+        live=live,
+        upcoming=upcoming_rooms(viewer=viewer, hidden=hidden),
+        replays=replays_for_home(viewer=viewer, limit=replays_limit, hidden=hidden),
     )
+
+
+@dataclass
+class LiveBarItem:
+    person: User  # whose ringed avatar is shown
+    room: Room  # where one click takes you
+
+
+@dataclass
+class LiveBar:
+    """The row of ringed avatars in every page's header (templates/rooms/_live_bar.html)."""
+
+    items: list[LiveBarItem]
+    more: int  # live beyond those shown: the "+N"
+    followed: bool  # people the viewer follows; otherwise the most popular live rooms
+
+
+LIVE_BAR_POPULAR_CACHE_SECONDS = 15
+
+
+def live_bar(*, viewer, limit: int = 5) -> LiveBar:
+    """Who is live now for the header: the people `viewer` follows who are on a live room's stage
+    (hosts first, then the newest rooms), or, for a visitor who is not signed in, the hosts of the
+    most popular live rooms. Two queries (three with the block list), whatever the counts."""
+    if not getattr(viewer, "is_authenticated", False):
+        return _live_bar_popular(limit=limit)
+    hidden = blocked_user_ids(user=viewer)
+    on_stage = Participant.objects.filter(
+        room__state=Room.State.LIVE,
+        role__in=Participant.STAGE_ROLES,
+        is_removed=False,
+        user_id__in=Follow.objects.filter(follower=viewer).values("followee_id"),
+    )
+    if hidden:
+        on_stage = on_stage.exclude(room__host_id__in=hidden).exclude(user_id__in=hidden)
+    # Not a room the viewer was removed from: they could not go back in.
+    removed = Participant.objects.filter(room_id=OuterRef("room_id"), user=viewer, is_removed=True)
+    on_stage = on_stage.exclude(Exists(removed))
+    # One pass over everyone who qualifies (a few ints each), then the handful shown, in full.
+    hosts_first = Case(When(role=Participant.Role.HOST, then=Value(0)), default=Value(1))
+    rows = on_stage.order_by(hosts_first, "-room__started_at", "-pk").values_list("pk", "user_id")
+    chosen: dict[int, int] = {}  # user id -> participant id; a person on two stages is shown once
+    for participant_id, user_id in rows:
+        chosen.setdefault(user_id, participant_id)
+    shown = list(chosen.values())[:limit]
+    participants = {p.pk: p for p in Participant.objects.filter(pk__in=shown).select_related("user", "room")}
+    items = [LiveBarItem(person=participants[pk].user, room=participants[pk].room) for pk in shown]
+    return LiveBar(items=items, more=len(chosen) - len(items), followed=True)
+
+
+def _live_bar_popular(*, limit: int) -> LiveBar:
+    """The same for everyone who is not signed in, so it is cached for a few seconds."""
+
+    def build() -> LiveBar:
+        live = (
+            Room.objects.filter(state=Room.State.LIVE)
+            .select_related("host")
+            .annotate(participant_count=_participant_count())
+            .order_by("-participant_count", "-started_at", "-pk")
+        )
+        rooms = list(live[:limit])
+        more = Room.objects.filter(state=Room.State.LIVE).count() - len(rooms)
+        return LiveBar(
+            items=[LiveBarItem(person=room.host, room=room) for room in rooms], more=more, followed=False
+        )
+
+    key = f"rooms:live-bar:popular:{limit}"
+    try:
+        cached = cache.get(key)
+    except Exception:  # the cache (Redis) is down: a page that only reads must still answer
+        return build()
+    if cached is None:
+        cached = build()
+        try:
+            cache.set(key, cached, LIVE_BAR_POPULAR_CACHE_SECONDS)
+        except Exception:  # as above
+            pass
+    return cached
 
 
 def _live_then_upcoming_then_ended(rooms: QuerySet[Room]) -> QuerySet[Room]:
@@ -163,6 +250,15 @@ def rooms_of_user(*, user: User, viewer) -> dict[str, QuerySet[Room]]:
         "upcoming": base.filter(state=Room.State.SCHEDULED).order_by("scheduled_for"),
         "ended": base.filter(state=Room.State.ENDED).order_by("-ended_at"),
     }
+
+
+def room_recording(*, room: Room):
+    """The recording of a recorded room, unless it was removed; None otherwise."""
+    if not room.is_recorded:
+        return None
+    from recordings.selectors import recording_of_room  # recordings depends on rooms
+
+    return recording_of_room(room=room)
 
 
 def room_roster(*, room: Room) -> dict[str, list[Participant]]:

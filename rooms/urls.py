@@ -6,6 +6,7 @@ app_name = "rooms"
 urlpatterns = [
     path("new/", views.room_create, name="create"),
     path("search/", views.search, name="search"),
+    path("live-bar/", views.live_bar, name="live_bar"),
     path("topics/<slug:slug>/", views.topic, name="topic"),
     path("<int:pk>/", views.room_detail, name="detail"),
     path("<int:pk>/edit/", views.room_edit, name="edit"),

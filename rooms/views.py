@@ -6,7 +6,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from spaces_project.refusals import (
     into_form,
@@ -45,14 +47,25 @@ def _paginate(
 
 
 def home(request):
-    sections = selectors.home_sections(viewer=request.user, followed_limit=HOME_ROOMS_PER_SECTION)
+    sections = selectors.home_sections(
+        viewer=request.user, followed_limit=HOME_ROOMS_PER_SECTION, replays_limit=HOME_ROOMS_PER_SECTION
+    )
     context = {
         "followed_live": sections.followed_live,
+        "replays": sections.replays,
         "live_page": _paginate(request, sections.live, "page", HOME_ROOMS_PER_SECTION),
         "upcoming_page": _paginate(request, sections.upcoming, "upcoming_page", HOME_ROOMS_PER_SECTION),
         "popular_topics": selectors.tags_popular(limit=POPULAR_TOPICS_SHOWN),
     }
     return render(request, "rooms/home.html", context)
+
+
+@require_GET
+@never_cache
+def live_bar(request):
+    """The header's live row alone, for static/js/live-bar.js to refresh it without a reload."""
+    bar = selectors.live_bar(viewer=request.user)
+    return render(request, "rooms/_live_bar.html", {"live_bar": bar})
 
 
 def topic(request, slug):
@@ -163,8 +176,12 @@ def room_detail(request, pk):
     is_host = request.user.is_authenticated and request.user.pk == room.host_id
     scheduled = room.state == Room.State.SCHEDULED
     can_invite = selectors.may_invite(room=room, user=request.user)
+    # The recording (absent for a room that is not recorded) promises, and then links, the replay.
+    recording = selectors.room_recording(room=room)
     context = {
         "room": room,
+        "recording": recording,
+        "live_for_s": int((timezone.now() - room.started_at).total_seconds()) if room.is_live else 0,
         "topics": [rt.tag for rt in room.room_topics.select_related("tag")],
         "stage": roster["stage"],
         "listeners": roster["listeners"],

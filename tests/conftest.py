@@ -76,3 +76,9 @@ def pytest_collection_modifyitems(config, items):
     """Run browser tests last: Playwright's sync API keeps an event loop running in this thread
     for as long as the browser is open, and async tests cannot start while it does."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+def main_html(response) -> str:
+    """The page's own content, without the site header (whose live row shows rooms of its own)."""
+    html = response.content.decode()
+    return html[html.index("<main") : html.index("</main>")]

@@ -52,8 +52,9 @@ class RoomFactory(factory.django.DjangoModelFactory):
             )
 
 
-class RecordingFactory(factory.django.DjangoModelFactory):
-    """A published replay (its row only: tests that stream audio write the files themselves)."""
+class ReplayFactory(factory.django.DjangoModelFactory):
+    """A published replay (the recording row as the finalizing chain leaves it, without its files)
+    of an ended recorded room. For lists; tests/recordings makes real ones through the chain."""
 
     class Meta:
         model = "recordings.Recording"
@@ -62,8 +63,13 @@ class RecordingFactory(factory.django.DjangoModelFactory):
         RoomFactory,
         state=Room.State.ENDED,
         is_recorded=True,
-        ended_at=factory.LazyFunction(timezone.now),
+        started_at=factory.LazyFunction(lambda: timezone.now() - timedelta(hours=2)),
+        ended_at=factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1)),
     )
     status = "ready"
-    duration_ms = 60_000
+    duration_ms = 45 * 60 * 1000
     published_at = factory.LazyFunction(timezone.now)
+
+
+# The name the moderation and security tests use for the same published replay.
+RecordingFactory = ReplayFactory

@@ -11,6 +11,29 @@ from accounts.templatetags.accounts_tags import avatar
 register = template.Library()
 
 
+@register.filter
+def duration(seconds) -> str:
+    """How long something ran, as a person says it: "less than a minute", "47 min", "1 h 5 min".
+
+    static/js/room.js says the same for a room that ends while its page is open.
+    """
+    minutes = int(seconds or 0) // 60
+    if minutes < 1:
+        return "less than a minute"
+    hours, minutes = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@register.simple_tag
+def ran_for(room) -> str:
+    """How long an ended room ran."""
+    if not room.started_at or not room.ended_at:
+        return ""
+    return duration((room.ended_at - room.started_at).total_seconds())
+
+
 @functools.lru_cache(maxsize=8192)
 def _url(name: str, arg) -> str:
     # The URLconf does not change while the site runs, and cards repeat the same hosts and topics

@@ -36,3 +36,5 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # The web processes that browser tests start run no periodic work unless a test asks for it.
 EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", False)  # noqa: F405
 SITE_URL = "http://testserver"
+# Browser tests watch the header's live row change without waiting half a minute.
+LIVE_BAR_REFRESH_S = float(os.environ.get("LIVE_BAR_REFRESH_S", "2"))

@@ -32,6 +32,9 @@ const MAX_CAPTURE_LAG_MS = 60;
 const MAX_DECODE_QUEUE = 50;
 // Bundles that arrive before the play-out worklet is loaded; older ones are stale anyway.
 const MAX_EARLY_BUNDLES = 8;
+// How late bundles arrive is judged over this much recent history (playout-worklet.js keeps that
+// much slack). One stall is remembered this long, then forgotten.
+const JITTER_MEMORY_MS = 10_000;
 
 const ENCODER_CONFIG = {
   codec: "opus",
@@ -52,7 +55,6 @@ const MESSAGES = {
   micFailed: "Your microphone could not be started.",
   micLost: "Your microphone stopped. Unmute again to speak.",
   insecure: "Speaking needs a secure (https) connection to this site.",
-  headphones: "🎧 Use headphones for the best sound.",
 };
 
 // -- the wire format (rooms/audio/wire.py) ---------------------------------------------------------
@@ -196,9 +198,10 @@ export class RoomAudio {
     this.playout = null;
     this.analyser = null;
     this.decoder = null;
-    this.decodeQueue = []; // frames in play order: {pcm, gap, pending}
-    this.early = [];
+    this.decodeQueue = []; // frames in play order: {pcm, gap, silent, bundle, pending}
+    this.early = []; // [ArrayBuffer, arrival time]
     this.expectedSequence = null;
+    this.arrivals = []; // [arrival time, arrival - the bundle's end on the mixer's clock], both ms
     this.downResampler = null;
     this.capture = null;
     this.starting = null;
@@ -218,6 +221,7 @@ export class RoomAudio {
       unsent: 0,
       encode_errors: 0,
       last_bundle_delay_ms: null, // from the oldest voice's capture to this page
+      jitter_ms: null, // the spread of bundle arrival times lately
       capture_to_send_ms: null,
       capture_skipped: 0,
       read_lag_ms: null,
@@ -277,7 +281,7 @@ export class RoomAudio {
     this.showListenButton();
     const early = this.early;
     this.early = [];
-    early.forEach((buffer) => this.receive(buffer));
+    early.forEach(([buffer, arrivedMs]) => this.receive(buffer, arrivedMs));
     return true;
   }
 
@@ -309,11 +313,11 @@ export class RoomAudio {
     this.expectedSequence = null;
   }
 
-  // A binary frame from the room socket.
-  receive(buffer) {
+  // A binary frame from the room socket (that arrived at `arrivedMs`, if it waited).
+  receive(buffer, arrivedMs = performance.now()) {
     if (this.closed) return;
     if (!this.playout) {
-      this.early.push(buffer);
+      this.early.push([buffer, arrivedMs]);
       if (this.early.length > MAX_EARLY_BUNDLES) this.early.shift();
       return;
     }
@@ -333,25 +337,48 @@ export class RoomAudio {
       if (ahead < 0x80000000) gap = ahead * FRAME_S;
     }
     this.expectedSequence = (bundle.sequence + bundle.packets.length) >>> 0;
-    bundle.packets.forEach((packet, index) => this.queueFrame(packet, bundle.sequence + index, index === 0 ? gap : 0));
+    const seconds = bundle.packets.length * FRAME_S;
+    const fresh = gap === -1 || gap * 1000 > JITTER_MEMORY_MS;
+    const info = { seconds, jitter: this.jitter(arrivedMs, bundle.sequence + bundle.packets.length, fresh) };
+    bundle.packets.forEach((packet, index) =>
+      this.queueFrame(packet, bundle.sequence + index, index === 0 ? gap : 0, index === 0 ? info : null),
+    );
     this.drain();
   }
 
-  queueFrame(packet, sequence, gap) {
+  // The spread of arrival times over the last JITTER_MEMORY_MS, in seconds: each bundle is due when
+  // its last frame has been mixed (sequence x 20 ms on the mixer's clock, whatever the offset
+  // between that clock and ours); how much later than the earliest one each arrives is its jitter.
+  jitter(arrivedMs, endSequence, fresh) {
+    if (fresh) this.arrivals = [];
+    const offset = arrivedMs - endSequence * FRAME_S * 1000;
+    this.arrivals.push([arrivedMs, offset]);
+    while (this.arrivals[0][0] < arrivedMs - JITTER_MEMORY_MS) this.arrivals.shift();
+    let earliest = Infinity;
+    let latest = -Infinity;
+    for (const [, each] of this.arrivals) {
+      earliest = Math.min(earliest, each);
+      latest = Math.max(latest, each);
+    }
+    this.stats.jitter_ms = latest - earliest;
+    return (latest - earliest) / 1000;
+  }
+
+  queueFrame(packet, sequence, gap, bundle) {
     this.stats.frames += 1;
     if (packet.byteLength === 0) {
       // "No packet": the mix was silent here.
       this.stats.silent_frames += 1;
-      this.decodeQueue.push({ pcm: new Float32Array(FRAME_SAMPLES), gap, pending: false });
+      this.decodeQueue.push({ pcm: new Float32Array(FRAME_SAMPLES), gap, silent: true, bundle, pending: false });
       return;
     }
     const decoder = this.getDecoder();
     if (decoder === null || decoder.decodeQueueSize > MAX_DECODE_QUEUE) {
       this.stats.dropped_decodes += 1;
-      this.decodeQueue.push({ pcm: new Float32Array(FRAME_SAMPLES), gap, pending: false });
+      this.decodeQueue.push({ pcm: new Float32Array(FRAME_SAMPLES), gap, silent: false, bundle, pending: false });
       return;
     }
-    this.decodeQueue.push({ pcm: null, gap, pending: true });
+    this.decodeQueue.push({ pcm: null, gap, silent: false, bundle, pending: true });
     try {
       decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: (sequence >>> 0) * 20_000, data: packet }));
     } catch (error) {
@@ -405,11 +432,11 @@ export class RoomAudio {
     const queue = this.decodeQueue;
     let sent = 0;
     while (sent < queue.length && !queue[sent].pending) {
-      const { gap } = queue[sent];
+      const { gap, silent, bundle } = queue[sent];
       let pcm = queue[sent].pcm;
       if (this.downResampler) pcm = this.downResampler.process(pcm);
       if (this.marks.firstAudio === null && pcm.some((sample) => sample !== 0)) this.marks.firstAudio = performance.now();
-      this.playout.port.postMessage({ pcm, gap }, [pcm.buffer]);
+      this.playout.port.postMessage({ pcm, gap, silent, bundle }, [pcm.buffer]);
       sent += 1;
     }
     if (sent) queue.splice(0, sent);

@@ -9,7 +9,9 @@ try {
 document.querySelectorAll("time[data-local-time]").forEach((el) => {
   const when = new Date(el.getAttribute("datetime"));
   if (isNaN(when.getTime())) return;
-  el.textContent = when.toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  el.textContent = el.dataset.localTime === "time"
+    ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : when.toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
   if (zone) el.title = zone;
 });
 if (zone) {

@@ -41,7 +41,13 @@ function avatarFor(actor) {
     span.textContent = (actor.name || "?").slice(0, 1).toUpperCase();
   } else {
     span.className = "notification-icon";
-    span.textContent = "🔔";
+    // The bell from the page's icon sprite (templates/_icons.html), not an emoji.
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "icon icon-bell");
+    const use = document.createElementNS("http://www.w3.org/2000/svg", "use");
+    use.setAttribute("href", "#icon-bell");
+    svg.append(use);
+    span.append(svg);
   }
   span.setAttribute("aria-hidden", "true");
   return span;

@@ -1,29 +1,45 @@
 // The room's play-out buffer, on the audio thread. static/js/audio.js posts decoded PCM (mono, at
 // this context's sample rate) as it arrives over the socket; this processor plays it with just
-// enough delay to ride out network jitter:
+// enough delay to ride out network jitter.
 //
-// * Play-out starts only once `target` seconds are buffered (150 ms at first). A stream that runs
-//   dry while it was still continuing (the next audio carries on from where it stopped) was an
-//   underrun: the target grows, up to 500 ms. A stream that stops because nobody spoke (the
-//   server sends nothing for silence) is not an underrun: it just starts again with the pre-buffer.
-// * After a stretch with no underrun the target shrinks slowly back towards 150 ms.
-// * When more than target + margin is buffered (a burst after a stall, or the sender's clock
-//   running ahead of ours) the oldest audio is skipped: late audio is dropped, never played late.
+// Audio arrives in bundles (200 ms for listeners, 60 ms for the stage), so what must be buffered is
+// counted in bundles: when a bundle lands, the next one is due a bundle's length later, and the
+// buffer must not run dry before then. The slack is what is still buffered when a bundle lands;
+// the reserve is the slack we aim for, enough to cover how late bundles come.
 //
-// Messages in: {pcm: Float32Array, gap: seconds} where gap is 0 for audio that continues the
-// previous chunk, the length of the silence the server skipped before it, or -1 when unknown (the
-// first audio, or after a resync). {reset: true} empties the buffer.
+// * Play-out starts a reserve after a bundle lands (by then the bundle that follows is a reserve
+//   away from running late), or at once when a bundle plus the reserve is buffered (audio that
+//   piled up before the page could play it: the oldest is dropped before anything is heard).
+//   The reserve starts at 100 ms, and never goes below the jitter audio.js has seen (the spread of
+//   bundle arrival times against their sequence numbers) nor 40 ms.
+// * A stream that runs dry while it was still continuing (the next audio carries on from where it
+//   stopped) was an underrun: the reserve grows. A stream that stops because nobody spoke (the
+//   server sends nothing for silence) is not an underrun: it just starts again as above.
+// * After a stretch with no underrun the reserve shrinks, and so does the delay: while the slack
+//   holds more than the reserve, silent frames are left out and a pause the server skipped is
+//   played shorter, so nobody hears it; and a buffer deeper than a bundle plus the reserve plus a
+//   margin (a burst after a stall, or the sender's clock running ahead of ours) drops its oldest
+//   audio: late audio is dropped, never played late.
+//
+// Messages in: {pcm: Float32Array, gap: seconds, silent, bundle: {seconds, jitter}} where gap is 0
+// for audio that continues the previous chunk, the length of the silence the server skipped before
+// it, or -1 when unknown (the first audio, or after a resync); `silent` marks a frame the mix left
+// silent; `bundle` comes with the first chunk of each bundle (its length, and the arrival jitter
+// seen lately, in seconds). {reset: true} empties the buffer.
 // Messages out, about twice a second: {stats: {...}}.
 
-const MIN_TARGET_S = 0.15;
-const MAX_TARGET_S = 0.5;
-const GROW_S = 0.04; // after each underrun
-const SHRINK_S = 0.01; // after each stable stretch
+const START_RESERVE_S = 0.1;
+const MIN_RESERVE_S = 0.04;
+const MAX_RESERVE_S = 0.5;
+const JITTER_PAD_S = 0.01; // decoding and the render quantum, on top of the arrival jitter
+const GROW_S = 0.05; // after each underrun
+const SHRINK_S = 0.01; // after each stable stretch, at least
+const SHRINK_FRACTION = 0.25; // of the way down to the floor, after each stable stretch
 const STABLE_S = 3;
-// Bundles arrive 60 ms at a time, so a healthy buffer holds at most target + 60 ms, however late
-// some bundles come; past target + 100 ms it is really too deep.
-const MARGIN_S = 0.1;
-const MAX_PAUSE_S = 1; // a longer silence is not padded: play-out restarts with the pre-buffer
+const DEFAULT_BUNDLE_S = 0.2; // until the first bundle says
+const BUNDLE_MEMORY_S = 2; // a change of bundle length (joining the stage) is followed this fast
+const MARGIN_S = 0.1; // beyond a bundle plus the reserve, the buffer is really too deep
+const MAX_PAUSE_S = 1; // a longer silence is not padded: play-out restarts as at the start
 const FADE_SAMPLES = 128; // ramp in after a restart or a skip, so neither clicks
 const STATS_EVERY_S = 0.5;
 
@@ -33,14 +49,26 @@ class PlayoutProcessor extends AudioWorkletProcessor {
     this.ring = new Float32Array(Math.ceil(sampleRate * 2));
     this.read = 0;
     this.size = 0;
-    this.target = MIN_TARGET_S * sampleRate;
+    this.reserve = START_RESERVE_S * sampleRate;
+    this.floor = MIN_RESERVE_S * sampleRate;
+    this.bundles = []; // [arrival frame, bundle length in samples] over the last BUNDLE_MEMORY_S
+    this.lastArrival = -Infinity; // when the latest bundle landed, in frames (currentFrame)
+    this.dryAt = -Infinity; // when the buffer last ran dry
     this.playing = false;
+    this.heard = false; // this stream has been heard since it (re)started from nothing
     this.starved = false; // ran dry while the stream was continuing
+    this.slack = Infinity; // the least slack seen since the delay was last adjusted
     this.fade = 0;
     this.stableSamples = 0;
     this.statsSamples = 0;
-    this.stats = { underruns: 0, skipped_ms: 0, overflow_ms: 0, restarts: 0 };
+    this.stats = { underruns: 0, skipped_ms: 0, overflow_ms: 0, shortened_ms: 0, restarts: 0 };
     this.port.onmessage = (event) => this.receive(event.data);
+  }
+
+  get bundle() {
+    let longest = 0;
+    for (const [, samples] of this.bundles) longest = Math.max(longest, samples);
+    return longest || DEFAULT_BUNDLE_S * sampleRate;
   }
 
   receive(message) {
@@ -48,23 +76,53 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       this.read = 0;
       this.size = 0;
       this.playing = false;
+      this.heard = false;
       this.starved = false;
+      this.slack = Infinity;
       return;
     }
-    const { pcm, gap } = message;
+    const { pcm, gap, bundle, silent } = message;
+    if (bundle) this.bundleLanded(bundle);
     if (gap === 0) {
       if (this.starved) {
-        // The next piece of a continuing stream came too late: we need more buffer.
+        // The next piece of a continuing stream came too late: we need more slack.
         this.stats.underruns += 1;
-        this.target = Math.min(MAX_TARGET_S * sampleRate, this.target + GROW_S * sampleRate);
+        this.reserve = Math.min(MAX_RESERVE_S * sampleRate, this.reserve + GROW_S * sampleRate);
         this.stableSamples = 0;
       }
     } else if (gap > 0 && gap <= MAX_PAUSE_S && this.playing) {
-      // A short pause the server did not send: keep the speaker's rhythm.
-      this.write(new Float32Array(Math.round(gap * sampleRate)));
+      // A pause the server did not send: keep the speaker's rhythm, less any slack we do not need.
+      const pause = Math.round(gap * sampleRate);
+      this.write(new Float32Array(pause - this.shorten(pause, true)));
+    } else if (gap !== 0 && !this.playing) {
+      this.heard = false;
     }
     this.starved = false;
+    // A silent frame (the mix was quiet) is where the delay can shrink unheard.
+    if (silent && this.playing && this.shorten(pcm.length, false) === pcm.length) return;
     this.write(pcm);
+  }
+
+  // Leave out up to `samples` of silence while the slack holds more than the reserve; return how
+  // many. `partial`: a part of it may be left out (a pause), else all of it or none (a frame).
+  shorten(samples, partial) {
+    if (this.slack === Infinity) return 0;
+    const spare = Math.max(0, this.slack - this.reserve);
+    const cut = partial ? Math.min(samples, spare) : spare >= samples ? samples : 0;
+    this.slack -= cut;
+    this.stats.shortened_ms += (cut / sampleRate) * 1000;
+    return cut;
+  }
+
+  bundleLanded({ seconds, jitter }) {
+    const now = currentFrame;
+    this.lastArrival = now;
+    this.bundles.push([now, Math.round(seconds * sampleRate)]);
+    while (this.bundles.length > 1 && this.bundles[0][0] < now - BUNDLE_MEMORY_S * sampleRate) this.bundles.shift();
+    this.floor = Math.min(MAX_RESERVE_S, Math.max(MIN_RESERVE_S, jitter + JITTER_PAD_S)) * sampleRate;
+    if (this.reserve < this.floor) this.reserve = this.floor;
+    // What is still buffered as this bundle lands is the slack the last one left.
+    if (this.playing) this.slack = Math.min(this.slack, this.size);
   }
 
   write(pcm) {
@@ -89,20 +147,40 @@ class PlayoutProcessor extends AudioWorkletProcessor {
     this.size -= count;
   }
 
+  // Start when the buffer will still hold the reserve as the next bundle lands.
+  mayStart() {
+    if (this.size === 0) return false;
+    const full = this.bundle + this.reserve;
+    if (this.size >= full) {
+      if (!this.heard) {
+        // Audio that queued up before anything was played (the page was loading): only the
+        // newest is worth hearing, and dropping the rest now is not heard as a skip.
+        this.drop(this.size - Math.round(full));
+      }
+      return true;
+    }
+    // After running dry, wait a reserve from then too: frames still being decoded catch up.
+    return currentFrame - Math.max(this.lastArrival, this.dryAt) >= this.reserve;
+  }
+
   process(inputs, outputs) {
     const output = outputs[0];
     const out = output[0];
     const frames = out.length;
-    if (!this.playing && this.size >= this.target) {
+    if (!this.playing && this.mayStart()) {
       this.playing = true;
+      this.heard = true;
       this.fade = 0;
+      this.slack = Infinity;
       this.stats.restarts += 1;
     }
-    if (this.playing && this.size > this.target + MARGIN_S * sampleRate) {
-      const excess = this.size - Math.round(this.target);
+    const deepest = this.bundle + this.reserve + MARGIN_S * sampleRate;
+    if (this.playing && this.size > deepest) {
+      const excess = this.size - Math.round(this.bundle + this.reserve);
       this.drop(excess);
       this.stats.skipped_ms += (excess / sampleRate) * 1000;
       this.fade = 0;
+      this.slack = Infinity;
     }
     if (!this.playing) {
       out.fill(0);
@@ -122,6 +200,8 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       if (take < frames) {
         this.playing = false;
         this.starved = true;
+        this.dryAt = currentFrame;
+        this.slack = Infinity;
       }
     }
     for (let channel = 1; channel < output.length; channel += 1) output[channel].set(out);
@@ -129,7 +209,9 @@ class PlayoutProcessor extends AudioWorkletProcessor {
     this.stableSamples += frames;
     if (this.stableSamples >= STABLE_S * sampleRate) {
       this.stableSamples = 0;
-      this.target = Math.max(MIN_TARGET_S * sampleRate, this.target - SHRINK_S * sampleRate);
+      // Far above the floor (after a stall, say), come down faster.
+      const step = Math.max(SHRINK_S * sampleRate, (this.reserve - this.floor) * SHRINK_FRACTION);
+      this.reserve = Math.max(this.floor, this.reserve - step);
     }
     this.statsSamples += frames;
     if (this.statsSamples >= STATS_EVERY_S * sampleRate) {
@@ -138,7 +220,10 @@ class PlayoutProcessor extends AudioWorkletProcessor {
         stats: {
           ...this.stats,
           depth_ms: (this.size / sampleRate) * 1000,
-          target_ms: (this.target / sampleRate) * 1000,
+          reserve_ms: (this.reserve / sampleRate) * 1000,
+          floor_ms: (this.floor / sampleRate) * 1000,
+          bundle_ms: (this.bundle / sampleRate) * 1000,
+          slack_ms: this.slack === Infinity ? null : (this.slack / sampleRate) * 1000,
           playing: this.playing,
         },
       });

@@ -3,6 +3,7 @@
 // except the listener count between two `room.listeners` broadcasts (see moveBetweenLists).
 
 import { RoomAudio } from "./audio.js";
+import { waitForReplay } from "./replay-wait.js";
 
 // Kept in step with rooms/protocol.py (tests/browser/test_room_js_in_step.py checks it; docs/protocol.md).
 const REACTIONS = ["😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋"];
@@ -39,19 +40,25 @@ const ROLE_ORDER = Object.fromEntries(STAGE_ROLES.map((role, index) => [role, in
 const onStage = (p) => STAGE_ROLES.includes(p.role);
 const isModerator = (p) => Boolean(p) && MODERATOR_ROLES.includes(p.role);
 
-// Icons are constant markup (Feather icons, MIT), never built from user data.
-const ICONS = {
-  mic: '<path d="M12 1a3 3 0 0 0-3 3v8a3 3 0 0 0 6 0V4a3 3 0 0 0-3-3z"/><path d="M19 10v2a7 7 0 0 1-14 0v-2"/><path d="M12 19v4M8 23h8"/>',
-  micOff: '<path d="M1 1l22 22"/><path d="M9 9v3a3 3 0 0 0 5.12 2.12M15 9.34V4a3 3 0 0 0-5.94-.6"/><path d="M17 16.95A7 7 0 0 1 5 12v-2m14 0v2a7 7 0 0 1-.11 1.23"/><path d="M12 19v4M8 23h8"/>',
-  more: '<circle cx="5" cy="12" r="1.6"/><circle cx="12" cy="12" r="1.6"/><circle cx="19" cy="12" r="1.6"/>',
-};
-
-function icon(name) {
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("aria-hidden", "true");
+// An interface icon from the page's sprite (templates/_icons.html), as the `icon` template tag
+// draws it: decoration beside words that say the same, or, with a label, an image of that name.
+const SVG = "http://www.w3.org/2000/svg";
+function icon(name, label = "") {
+  const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("class", `icon icon-${name}`);
-  svg.innerHTML = ICONS[name];
+  if (label) {
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", label);
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = label;
+    svg.append(title);
+  } else {
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+  }
+  const use = document.createElementNS(SVG, "use");
+  use.setAttribute("href", `#icon-${name}`);
+  svg.append(use);
   return svg;
 }
 
@@ -84,6 +91,9 @@ class LiveRoom {
     this.finished = false; // ended, left, removed...: no more reconnects
     this.leaving = false;
     this.state = null;
+    // A host goes live muted: say so until they unmute the first time (in this room, this tab).
+    this.unmutedKey = `spaces:unmuted:${root.dataset.roomId}`;
+    this.everUnmuted = readSession(this.unmutedKey);
     this.people = new Map(); // user_id -> latest participant payload seen
     this.el = {
       banner: this.shell.querySelector("[data-testid=reconnecting]"),
@@ -286,6 +296,7 @@ class LiveRoom {
     this.people.clear();
     [...snapshot.stage, ...snapshot.listeners].forEach((p) => this.people.set(p.user_id, p));
     if (snapshot.you) this.people.set(snapshot.you.user_id, snapshot.you);
+    this.noteUnmuted(snapshot.you);
     this.attempt = 0;
     this.everConnected = true;
     if (first) {
@@ -326,6 +337,7 @@ class LiveRoom {
     s.hands = s.hands.filter((id) => id !== p.user_id);
     if (p.hand_raised && !onStage(p)) s.hands.push(p.user_id);
     if (youBefore && youBefore.user_id === p.user_id) {
+      this.noteUnmuted(p);
       this.youChanged(youBefore, p);
       this.syncAudio();
     } else if (before && before.invited !== p.invited) this.renderListeners();
@@ -344,6 +356,12 @@ class LiveRoom {
       s.listeners.push(p);
       s.listener_count += 1;
     }
+  }
+
+  noteUnmuted(you) {
+    if (this.everUnmuted || !you || you.muted || !onStage(you)) return;
+    this.everUnmuted = true;
+    writeSession(this.unmutedKey);
   }
 
   youChanged(before, now) {
@@ -457,7 +475,7 @@ class LiveRoom {
         return h(
           "li",
           { class: "pinned-link", "data-testid": `link-${link.id}` },
-          h("span", { class: "pin", "aria-hidden": "true", text: "📌" }),
+          h("span", { class: "pin" }, icon("pin")),
           h(
             "a",
             { href: link.url, target: "_blank", rel: "noopener noreferrer nofollow ugc" },
@@ -487,10 +505,14 @@ class LiveRoom {
     const s = this.state;
     const you = s.you;
     // Rebuild only when something shown changed, so keyboard focus is not lost on every event.
-    const key = JSON.stringify([you?.role, you?.muted, you?.hand_raised, s.room.speaker_policy]);
+    const mutedHint = you?.role === "host" && you.muted && !this.everUnmuted;
+    const key = JSON.stringify([you?.role, you?.muted, you?.hand_raised, s.room.speaker_policy, mutedHint]);
     if (key === this.controlsKey) return;
     this.controlsKey = key;
     const buttons = [];
+    if (mutedHint) {
+      buttons.push(h("p", { class: "live-hint", role: "status", "data-testid": "muted-hint", text: "You're live and muted. Unmute to talk." }));
+    }
     if (you === null) {
       buttons.push(h("a", { class: "button button-primary", href: this.signInUrl, text: "Sign in to react or speak" }));
     } else if (onStage(you)) {
@@ -516,11 +538,11 @@ class LiveRoom {
         );
       }
     } else if (you.hand_raised) {
-      buttons.push(button("✋ Lower hand", "lower-hand", () => this.send("hand.lower"), { label: "Lower your hand", cls: "is-raised" }));
+      buttons.push(button("Lower hand", "lower-hand", () => this.send("hand.lower"), { label: "Lower your hand", cls: "is-raised", icon: "hand" }));
     } else if (s.room.speaker_policy === "invited") {
       buttons.push(h("span", { class: "control-note", text: "Only people the host invites can speak." }));
     } else {
-      buttons.push(button("✋ Raise hand", "raise-hand", () => this.raiseHand(), { label: "Raise your hand to ask to speak" }));
+      buttons.push(button("Raise hand", "raise-hand", () => this.raiseHand(), { label: "Raise your hand to ask to speak", icon: "hand" }));
     }
     buttons.push(h("span", { class: "control-spacer" }));
     if (you?.role === "host") {
@@ -605,7 +627,7 @@ class LiveRoom {
     const flags = [];
     // Raised hands are for the hosts to see (and for the person themself).
     if (p.hand_raised && (isModerator(you) || you?.user_id === p.user_id)) {
-      flags.push(h("span", { class: "flag", title: "Hand raised", text: "✋" }), h("span", { class: "visually-hidden", text: "hand raised" }));
+      flags.push(h("span", { class: "flag", title: "Hand raised" }, icon("hand", "Hand raised")));
     }
     if (p.invited && isModerator(you)) flags.push(h("span", { class: "pill", text: "Invited" }));
     if (you?.user_id === p.user_id) flags.push(h("span", { class: "pill", text: "You" }));
@@ -835,24 +857,50 @@ class LiveRoom {
   showEnded() {
     if (this.finished) return;
     this.stop();
-    const recorded = this.state?.room.is_recorded;
+    const { replayStatusUrl, replayUrl } = this.root.dataset;
+    const recorded = this.state?.room.is_recorded && replayStatusUrl;
+    const replay = recorded
+      ? h(
+          "div",
+          { class: "replay-wait", "data-testid": "replay-wait", dataset: { statusUrl: replayStatusUrl, replayUrl } },
+          h("p", { text: "Thanks for listening. The replay will appear on this page once it is ready." }),
+        )
+      : h("p", { text: "Thanks for listening." });
     this.root.replaceChildren(
       h(
         "section",
         { class: "card notice ended-view", "data-testid": "room-ended", role: "status", tabindex: "-1" },
         h("h2", { text: "This room has ended" }),
-        h("p", { text: recorded ? "Thanks for listening. The replay will appear on this page once it is ready." : "Thanks for listening." }),
+        replay,
         h("p", {}, h("a", { class: "button", href: "/", text: "Find another room" })),
       ),
     );
+    if (recorded) waitForReplay(replay);
     const pill = document.querySelector(".room-head .pill-live");
     if (pill) {
       pill.textContent = "Ended";
       pill.className = "pill pill-muted";
     }
+    this.showRanFor();
     document.querySelectorAll(".host-controls, .share").forEach((el) => {
       el.hidden = true;
     });
+  }
+
+  // "Live since 14:05" becomes "Ran 14:05 – 14:52 · 47 min", as the page of an ended room says.
+  // The length is counted from the server's figure when the page was made, not the local clock.
+  showRanFor() {
+    const when = document.querySelector(".room-head .room-when[data-live-for-s]");
+    const started = when?.querySelector("time");
+    if (!started) return;
+    const ranS = Number(when.dataset.liveForS) + performance.now() / 1000;
+    const end = new Date(new Date(started.getAttribute("datetime")).getTime() + ranS * 1000);
+    const ended = h("time", {
+      datetime: end.toISOString(),
+      text: end.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+    });
+    when.replaceChildren("Ran ", started, " – ", ended, ` · ${durationLabel(ranS)}`);
+    delete when.dataset.liveForS;
   }
 
   finish(kind, reason = "", signIn = false) {
@@ -880,8 +928,34 @@ class LiveRoom {
   }
 }
 
-function button(text, testid, onclick, { cls = "", label = null } = {}) {
-  return h("button", { type: "button", class: cls, "data-testid": testid, "aria-label": label, text, onclick });
+// How long a room ran, as rooms_tags.duration says it.
+function durationLabel(seconds) {
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 1) return "less than a minute";
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  if (!hours) return `${rest} min`;
+  return rest ? `${hours} h ${rest} min` : `${hours} h`;
+}
+
+function readSession(key) {
+  try {
+    return window.sessionStorage.getItem(key) !== null;
+  } catch {
+    return false;
+  }
+}
+
+function writeSession(key) {
+  try {
+    window.sessionStorage.setItem(key, "1");
+  } catch {
+    // Storage refused (private mode): the hint just comes back after a reload.
+  }
+}
+
+function button(text, testid, onclick, { cls = "", label = null, icon: name = null } = {}) {
+  return h("button", { type: "button", class: cls, "data-testid": testid, "aria-label": label, onclick }, name && icon(name), text);
 }
 
 function avatar(p, size) {

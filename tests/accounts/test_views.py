@@ -7,6 +7,7 @@ from django.utils import timezone
 from accounts import selectors, services
 from accounts.models import Block, Follow, Notification
 from rooms.models import Room
+from tests.conftest import main_html
 from tests.factories import RoomFactory, UserFactory
 
 from .conftest import csrf_token, sign_in
@@ -41,7 +42,7 @@ def test_profile_shows_the_person_and_their_rooms(client, user):
     response = client.get(profile_url(user))
 
     assert response.status_code == 200
-    html = response.content.decode()
+    html = main_html(response)
     assert f"@{user.handle}" in html and user.display_name in html and "I talk about birds." in html
     for room in (live, upcoming, ended):
         assert room.title in html

@@ -10,6 +10,7 @@ Without Redis daphne mixes in-process; with Redis (CI) a `manage.py run_mixer` p
 """
 
 import re
+import shutil
 import time
 import wave
 
@@ -17,6 +18,9 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
+from recordings.models import Recording
+from recordings.services import RecordingFiles
+from rooms import services as room_services
 from rooms.models import Participant
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import RoomFactory, UserFactory
@@ -156,12 +160,14 @@ def open_room(microphones, asgi_live_server, room_audio_mixer):
     """Open a room page as `user` in the browser whose microphone plays `mic` (a frequency or None)."""
     contexts = []
 
-    def open_as(user, room, mic=None, path=None):
+    def open_as(user, room, mic=None, path=None, script=None):
         if room_audio_mixer is not None:
             assert room_audio_mixer.poll() is None, "the mixer process died"
         context = microphones[mic].new_context(viewport={"width": 1200, "height": 900})
         contexts.append(context)
         context.add_init_script(EARS)
+        if script:
+            context.add_init_script(script)
         asgi_live_server.sign_in(context, user)
         page = context.new_page()
         page.set_default_timeout(15_000)
@@ -278,6 +284,34 @@ def test_a_second_speaker_is_heard_by_everyone_else_and_silenced_by_a_host_mute(
     assert guest_page.evaluate("window.spacesAudio.capture === null")
 
 
+def test_the_ended_view_shows_the_replay_as_soon_as_it_is_published(open_room):
+    """Issue 16: people still on an ended recorded room's page were promised a replay that only a
+    reload showed. Here the whole chain is real: the mixer captures the host's voice, ending the
+    room finalizes the recording (Celery runs eagerly inside the server) and publishes it."""
+    host = UserFactory(display_name="Hana Host")
+    room = room_services.room_create(host=host, title="Taped live", is_recorded=True)
+    # Room ids come round again in a new test database: no capture left from an earlier run.
+    shutil.rmtree(RecordingFiles(room.pk).directory, ignore_errors=True)
+    host_page = open_room(host, room, mic=HOST_HZ)
+    unmute(host_page)
+    listener_page = open_room(UserFactory(display_name="Leo Listener"), room, mic=None)
+    wait_heard(listener_page, HOST_HZ)
+    listener_page.wait_for_timeout(1000)
+
+    host_page.get_by_test_id("end-room").click()
+    host_page.get_by_test_id("confirm-ok").click()
+    ended = listener_page.get_by_test_id("room-ended")
+    expect(ended).to_contain_text("The replay will appear on this page once it is ready")
+    replay_link = listener_page.get_by_test_id("replay-link")
+    expect(replay_link).to_be_visible(timeout=60_000)
+    assert Recording.objects.get(room=room).status == Recording.Status.READY
+    expect(ended).to_contain_text("The replay is ready.")
+    expect(host_page.get_by_test_id("replay-link")).to_be_visible()
+    replay_link.click()
+    expect(listener_page.locator("#replay-title")).to_have_text("Taped live")
+    expect(listener_page.locator("audio#replay-audio")).to_be_attached()
+
+
 def test_a_listener_cannot_inject_audio(open_room):
     host = UserFactory(display_name="Hana Host")
     speaker = UserFactory()
@@ -354,3 +388,157 @@ def test_a_browser_without_webcodecs_says_what_is_missing(browser, asgi_live_ser
         expect(page.get_by_test_id("mic-toggle")).to_have_text("Unmute")
     finally:
         context.close()
+
+
+# A tap on the play-out path, exact to the sample: an AudioWorklet fed by static/js/audio.js's
+# play-out node. From the first audible sample it watches `seconds` of audio and measures the
+# longest run of digital silence (|x| < 1e-3, -60 dBFS: a playing tone never stays that quiet for
+# more than a sample or two). window.__tap.done is set when the window is over.
+TAP = """
+(() => {
+  const tap = (window.__tap = { done: false, firstAudioAt: null });
+  const code = `
+    class Tap extends AudioWorkletProcessor {
+      constructor(options) {
+        super();
+        this.window = Math.round(options.processorOptions.seconds * sampleRate);
+        this.started = false; this.seen = 0; this.run = 0; this.longest = 0; this.gaps = 0;
+        this.finished = false;
+      }
+      process(inputs) {
+        const input = inputs[0] && inputs[0][0];
+        if (this.finished || !input) return true;
+        for (let i = 0; i < input.length; i += 1) {
+          const quiet = Math.abs(input[i]) < 1e-3;
+          if (!this.started) {
+            if (quiet) continue;
+            this.started = true;
+            this.port.postMessage({ first: true });
+          }
+          if (quiet) this.run += 1;
+          else {
+            if (this.run > 0.04 * sampleRate) this.gaps += 1;
+            this.run = 0;
+          }
+          this.longest = Math.max(this.longest, this.run);
+          this.seen += 1;
+          if (this.seen >= this.window) {
+            if (this.run > 0.04 * sampleRate) this.gaps += 1;
+            this.finished = true;
+            this.port.postMessage({ longest_ms: (this.longest / sampleRate) * 1000, gaps_over_40ms: this.gaps });
+            break;
+          }
+        }
+        return true;
+      }
+    }
+    registerProcessor("test-tap", Tap);
+  `;
+  // Load the tap's module as soon as the page makes its audio context, and connect the tap the
+  // moment the page makes its play-out node, before any audio can reach it.
+  const url = URL.createObjectURL(new Blob([code], { type: "application/javascript" }));
+  const NativeContext = window.AudioContext;
+  window.AudioContext = class extends NativeContext {
+    constructor(...args) {
+      super(...args);
+      this.tapLoaded = false;
+      this.tapModule = this.audioWorklet.addModule(url).then(() => { this.tapLoaded = true; });
+    }
+  };
+  const attach = (context, playout) => {
+    const node = new AudioWorkletNode(context, "test-tap", { numberOfOutputs: 1, processorOptions: { seconds: 3 } });
+    const sink = context.createGain();
+    sink.gain.value = 0;
+    playout.connect(node);
+    node.connect(sink).connect(context.destination);
+    node.port.onmessage = (event) => {
+      if (event.data.first) tap.firstAudioAt = performance.now();
+      else {
+        const { silent_frames, dropped_decodes, decode_errors, jitter_ms } = window.spacesAudio.stats;
+        const page = { silent_frames, dropped_decodes, decode_errors, jitter_ms: Math.round(jitter_ms) };
+        Object.assign(tap, event.data, { done: true, playout: window.spacesAudio.playoutStats, page });
+      }
+    };
+    tap.attached = true;
+  };
+  const NativeNode = window.AudioWorkletNode;
+  window.AudioWorkletNode = class extends NativeNode {
+    constructor(context, name, options) {
+      super(context, name, options);
+      if (name !== "spaces-playout") return;
+      if (context.tapLoaded) attach(context, this);
+      else context.tapModule.then(() => attach(context, this));
+    }
+  };
+})();
+"""
+JOINS = 10
+MAX_ATTEMPTS = 25
+
+
+def test_a_new_listener_hears_no_gap_in_the_first_seconds(open_room, record_property):
+    """Issue 16: a listener who had just joined heard ~170 ms of silence in 4 joins out of 10.
+
+    Each join is a new person opening the room page while the host talks; the tap on the page's
+    play-out measures the first 3 s after audio starts. A join counts when the room's own audio was
+    continuous meanwhile (the host's page dropped no captured frame, no silent frame reached the
+    listener): a host whose page stalls on a busy machine is heard as a gap by everyone, and is not
+    what this test is about.
+    Ten joins must count, and in none may the page play a silence longer than 40 ms. The figures
+    of every join are printed and recorded.
+    """
+    host = UserFactory(display_name="Hana Host")
+    room = RoomFactory(host=host)
+    host_page = open_room(host, room, mic=HOST_HZ)
+    unmute(host_page)
+    expect(host_page.get_by_test_id(f"stage-member-{host.pk}")).to_have_class(SPEAKING)
+
+    counted, skipped = [], 0
+    host_stats = (
+        "(({ sent, unsent, capture_skipped }) => ({ sent, unsent, capture_skipped }))(spacesAudio.stats)"
+    )
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        host_before = host_page.evaluate(host_stats)
+        listener_page = open_room(UserFactory(), room, mic=None, script=TAP)
+        listener_page.wait_for_function("window.__tap.done === true", timeout=20_000)
+        tap = listener_page.evaluate(
+            """({
+                longest_ms: window.__tap.longest_ms,
+                gaps: window.__tap.gaps_over_40ms,
+                after_snapshot_ms: window.__tap.firstAudioAt - window.spacesAudio.marks.snapshot,
+                after_first_bundle_ms: window.__tap.firstAudioAt - window.spacesAudio.marks.firstBundle,
+                playout: window.__tap.playout,
+                page: window.__tap.page,
+            })"""
+        )
+        listener_page.context.close()
+        host_after = host_page.evaluate(host_stats)
+        uplink = {key: host_after[key] - host_before[key] for key in host_after}
+        # Frames the host's page dropped (it lagged) reach everyone as the mixer's concealment and
+        # then silence; frames this page could not decode in time, as silence.
+        source_gaps = (
+            tap["page"]["silent_frames"] + tap["page"]["dropped_decodes"] + uplink["capture_skipped"]
+        )
+        print(
+            f"join {attempt:2d}{' (the room audio itself had gaps: not counted)' if source_gaps else ''}: "
+            f"longest silence {tap['longest_ms']:6.1f} ms, gaps > 40 ms: {tap['gaps']}, first audio "
+            f"{tap['after_snapshot_ms']:4.0f} ms after the snapshot, {tap['after_first_bundle_ms']:4.0f} ms "
+            f"after the first bundle; page {tap['page']}; play-out {tap['playout']}; host's uplink {uplink}"
+        )
+        if source_gaps:
+            skipped += 1
+            continue
+        counted.append(tap)
+        if len(counted) == JOINS:
+            break
+    longest = [round(f["longest_ms"], 1) for f in counted]
+    firsts = [round(f["after_snapshot_ms"]) for f in counted]
+    record_property("longest_silence_ms_per_join", longest)
+    record_property("first_audio_after_snapshot_ms_per_join", firsts)
+    record_property("joins_not_counted", skipped)
+    print(
+        f"{len(counted)} joins counted ({skipped} not: the room audio had gaps); longest silence per join (ms): "
+        f"{longest}; first audio after the snapshot (ms): {firsts}"
+    )
+    assert len(counted) == JOINS, f"the host's own audio had gaps in {skipped} of {attempt} joins"
+    assert all(f["longest_ms"] <= 40 for f in counted), longest

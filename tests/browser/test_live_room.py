@@ -1,5 +1,6 @@
 """The live room page in real browsers, against daphne: what each person sees change without reloads."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -75,9 +76,14 @@ def test_hand_raised_approved_reaction_seen_and_room_ended(open_room):
         listener_page.get_by_test_id(f"stage-member-{host.pk}").get_by_test_id("reaction-bubble")
     ).to_have_text("👍")
 
+    expect(listener_page.locator(".room-head .room-when")).to_contain_text("Live since")
     host_page.get_by_test_id("end-room").click()
     host_page.get_by_test_id("confirm-ok").click()
     expect(listener_page.get_by_test_id("room-ended")).to_contain_text("This room has ended")
+    # Beside the "Ended" pill: when it ran and for how long, not "Live since".
+    ran = re.compile(r"^Ran .+ – .+ · (less than a minute|\d+ min)$")
+    expect(listener_page.locator(".room-head .room-when")).to_have_text(ran)
+    expect(listener_page.locator(".room-head .pill")).to_have_text("Ended")
     expect(listener_page.get_by_test_id("mic-toggle")).to_have_count(0)
     expect(listener_page.locator(".room-head .pill-live")).to_have_count(0)
     expect(host_page.get_by_test_id("room-ended")).to_be_visible()
@@ -262,3 +268,111 @@ def test_speaker_who_leaves_quietly_leaves_the_stage_for_everyone(open_room):
     speaker_page.get_by_test_id("leave-quietly").click()
     expect(speaker_page.get_by_test_id("room-left")).to_contain_text("You left the room")
     expect(host_page.get_by_test_id(f"stage-member-{sid.pk}")).to_have_count(0)
+
+
+# What a person sees drawn with an emoji font, outside the reactions (the one place emoji belong),
+# and every interface icon that has no accessible name or does not draw.
+ICON_AUDIT = r"""
+() => {
+  const emoji = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (node.parentElement.closest("[data-reactions], .reaction-bubble, script, style")) continue;
+    if (/\p{Extended_Pictographic}/u.test(node.textContent)) emoji.push(node.textContent.trim());
+  }
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.closest("[data-reactions], .reaction-bubble")) continue;
+    for (const pseudo of ["::before", "::after"]) {
+      const content = getComputedStyle(el, pseudo).content;
+      if (/\p{Extended_Pictographic}/u.test(content)) emoji.push(content);
+    }
+  }
+  const unnamed = [];
+  const blank = [];
+  for (const svg of document.querySelectorAll("svg.icon")) {
+    const box = svg.getBoundingClientRect();
+    if (box.width === 0) continue; // not shown
+    // An icon alone is an image with a name; one beside words is hidden, and the words are there.
+    const holder = svg.parentElement.closest("a, button, summary, p, li");
+    const named = svg.getAttribute("role") === "img"
+      ? Boolean(svg.getAttribute("aria-label") && svg.querySelector("title"))
+      : svg.getAttribute("aria-hidden") === "true" &&
+        Boolean((holder?.getAttribute("aria-label") || holder?.textContent || "").trim());
+    if (!named) unnamed.push(svg.outerHTML.slice(0, 80));
+    const use = svg.querySelector("use");
+    if (!use || use.getBBox().width === 0) blank.push(svg.outerHTML.slice(0, 80));
+  }
+  return { emoji, unnamed, blank };
+}
+"""
+
+
+def test_interface_icons_are_drawn_as_named_svg_and_only_reactions_are_emoji(open_room):
+    host = UserFactory(display_name="Hana Host")
+    leo = UserFactory(display_name="Leo Listener")
+    room = RoomFactory(host=host, title="Icons everywhere")
+    PinnedLink.objects.create(room=room, title="Agenda", url="https://example.com/agenda", pinned_by=host)
+    host_page = open_room(host, room)
+    listener_page = open_room(leo, room)
+
+    raise_hand = listener_page.get_by_role("button", name="Raise your hand to ask to speak")
+    expect(raise_hand.locator("svg.icon-hand")).to_have_count(1)
+    raise_hand.click()
+    expect(
+        listener_page.get_by_role("button", name="Lower your hand").locator("svg.icon-hand")
+    ).to_have_count(1)
+    listener_on_host_page = host_page.get_by_test_id(f"listener-{leo.pk}")
+    expect(listener_on_host_page.get_by_role("img", name="Hand raised")).to_be_visible()
+    expect(host_page.get_by_role("link", name="Notifications").locator("svg.icon-bell")).to_be_visible()
+    expect(host_page.get_by_test_id("pin-open").locator("svg.icon-pin")).to_be_visible()
+    expect(host_page.get_by_test_id("pin-open")).to_have_text("Pin a link")
+    expect(
+        host_page.get_by_test_id(f"stage-member-{host.pk}").locator(".mic-badge svg.icon-micOff")
+    ).to_be_visible()
+    expect(listener_page.locator(".pinned-link", has_text="Agenda").locator("svg.icon-pin")).to_be_visible()
+    # The reactions are still emoji.
+    expect(listener_page.get_by_test_id("reaction-5")).to_have_text("👏")
+
+    for page in (host_page, listener_page):
+        audit = page.evaluate(ICON_AUDIT)
+        assert audit == {"emoji": [], "unnamed": [], "blank": []}
+
+
+def test_the_host_goes_live_muted_and_is_told_until_they_unmute(browser, asgi_live_server):
+    host = UserFactory(display_name="Hana Host")
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        asgi_live_server.sign_in(context, host)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{asgi_live_server.url}/rooms/new/")
+        page.locator('input[name="title"]').fill("Morning news")
+        page.locator("form button[type=submit]", has_text="Create room").click()
+        hint = page.get_by_test_id("muted-hint")
+        expect(hint).to_have_text("You're live and muted. Unmute to talk.")
+        expect(hint).to_be_visible()
+        mic = page.get_by_test_id("mic-toggle")
+        expect(mic).to_have_text("Unmute")
+
+        mic.click()
+        expect(mic).to_have_text("Mute")
+        expect(hint).to_have_count(0)
+        mic.click()
+        expect(mic).to_have_text("Unmute")
+        expect(page.get_by_test_id("muted-hint")).to_have_count(0)  # only until the first unmute
+        page.reload()
+        expect(page.get_by_test_id("mic-toggle")).to_have_text("Unmute")
+        page.wait_for_timeout(500)
+        expect(page.get_by_test_id("muted-hint")).to_have_count(0)
+
+        # A listener is not told anything of the kind.
+        listener_context = browser.new_context(viewport=DESKTOP)
+        asgi_live_server.sign_in(listener_context, UserFactory())
+        listener_page = listener_context.new_page()
+        listener_page.goto(page.url)
+        expect(listener_page.get_by_test_id("raise-hand")).to_be_visible()
+        expect(listener_page.get_by_test_id("muted-hint")).to_have_count(0)
+        listener_context.close()
+    finally:
+        context.close()

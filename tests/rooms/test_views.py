@@ -11,7 +11,8 @@ from django.utils import timezone
 from accounts.services import block_create, follow_create
 from rooms import services
 from rooms.models import Participant, Room
-from tests.factories import RoomFactory, UserFactory
+from tests.conftest import main_html
+from tests.factories import ReplayFactory, RoomFactory, UserFactory
 
 from .conftest import csrf_post
 
@@ -274,6 +275,70 @@ class TestRoomPage:
         page = client.get(reverse("rooms:detail", args=[room.pk])).content.decode()
         assert 'datetime="2030-01-02T15:30:00+00:00"' in page
 
+    def test_ended_room_says_when_it_ran_and_for_how_long(self, client):
+        ended = timezone.now()
+        room = RoomFactory(
+            state=Room.State.ENDED,
+            started_at=ended - timedelta(hours=1, minutes=5, seconds=30),
+            ended_at=ended,
+        )
+        page = client.get(reverse("rooms:detail", args=[room.pk])).content.decode()
+        when = re.search(r'<p class="room-when"[^>]*>(.*?)</p>', page, re.S).group(1)
+        assert "Live since" not in page
+        assert when.startswith("Ran <time") and when.endswith("· 1 h 5 min")
+        assert f"{ended:%H:%M} UTC</time>" in when and 'data-local-time="time"' in when
+
+    def test_live_room_says_since_when(self, client):
+        room = RoomFactory(started_at=timezone.now() - timedelta(minutes=3))
+        page = client.get(reverse("rooms:detail", args=[room.pk])).content.decode()
+        assert re.search(r'<p class="room-when"[^>]*data-live-for-s="18\d"[^>]*>Live since', page)
+
+
+@pytest.mark.parametrize(
+    "minutes, said",
+    [(0.5, "less than a minute"), (1, "1 min"), (47, "47 min"), (60, "1 h"), (125, "2 h 5 min")],
+)
+def test_durations_are_said_as_people_say_them(minutes, said):
+    from rooms.templatetags.rooms_tags import duration
+
+    assert duration(minutes * 60) == said
+
+
+class TestEndedRoomReplay:
+    """The ended view of a recorded room promises the replay, then links it (static/js/replay-wait.js)."""
+
+    def ended_recorded_room(self):
+        from recordings.models import Recording
+
+        room = services.room_create(host=UserFactory(), title="Taped", is_recorded=True)
+        services.room_end(room=room, actor=room.host)
+        return room, Recording.objects.get(room=room)
+
+    def test_while_it_is_made_the_page_waits_for_it(self, client):
+        room, recording = self.ended_recorded_room()
+        assert recording.status == "processing"
+        page = client.get(reverse("rooms:detail", args=[room.pk])).content.decode()
+        assert "data-replay-wait" in page
+        assert f'data-status-url="/recordings/{recording.pk}/status/"' in page
+        assert f'data-replay-url="/recordings/{recording.pk}/"' in page
+        assert "js/replay-wait.js" in page
+
+    def test_once_published_it_is_linked(self, client):
+        room, recording = self.ended_recorded_room()
+        recording.status = "ready"
+        recording.save()
+        page = client.get(reverse("rooms:detail", args=[room.pk])).content.decode()
+        assert f'href="/recordings/{recording.pk}/" data-testid="replay-link">Play the replay' in page
+        assert "data-replay-wait" not in page
+
+    def test_a_live_recorded_room_tells_its_page_where_the_replay_will_be(self, client):
+        room = services.room_create(host=UserFactory(), title="Taping", is_recorded=True)
+        page = client.get(reverse("rooms:detail", args=[room.pk])).content.decode()
+        recording_id = room.recording.pk
+        assert f'data-replay-status-url="/recordings/{recording_id}/status/"' in page
+        plain = client.get(reverse("rooms:detail", args=[RoomFactory().pk])).content.decode()
+        assert "data-replay-status-url" not in plain
+
 
 class TestLists:
     def test_empty_home_invites_to_start_a_room(self, client):
@@ -326,6 +391,8 @@ class TestLists:
                 follow_create(follower=user, followee=room.host)
                 RoomFactory()
                 RoomFactory(scheduled=True)
+                ReplayFactory(room__host=room.host, play_count=3)  # a followed host's replay
+                ReplayFactory(play_count=5)  # a popular one
 
         add(2)
         home_queries()  # the popular-topics row is cached after the first view
@@ -337,7 +404,7 @@ class TestLists:
         services.room_create(host=UserFactory(), title="Pythonic", topics=["Python"])
         services.room_create(host=UserFactory(), title="Other", topics=["music"])
         response = client.get(reverse("rooms:topic", args=["python"]))
-        page = response.content.decode()
+        page = main_html(response)
         assert "Pythonic" in page and "Other" not in page
         assert client.get(reverse("rooms:topic", args=["no-such-topic"])).status_code == 404
 
