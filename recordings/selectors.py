@@ -70,16 +70,24 @@ def recording_progress(*, recording: Recording) -> list[Step]:
     done = [
         recording.status != Recording.Status.CAPTURING,
         recording.finalized_at is not None,
+        recording.transcribed_at is not None,
         recording.artwork_at is not None,
         recording.status == Recording.Status.READY,
     ]
     labels = [
         "Room ended, recording stopped",
         "Checking the capture and writing the audio",
+        "Writing the transcript",
         "Drawing the cover and the waveform",
         "Publishing the replay",
     ]
     first_open = next((i for i, is_done in enumerate(done) if not is_done), None)
+    if processing and first_open == 2:
+        from .services import recording_transcribe_progress
+
+        percent = recording_transcribe_progress(recording_id=recording.pk)
+        if percent is not None:
+            labels[2] = f"Writing the transcript ({percent}%)"
     return [
         Step(label, is_done, processing and i == first_open)
         for i, (label, is_done) in enumerate(zip(labels, done, strict=True))

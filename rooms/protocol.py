@@ -39,11 +39,13 @@ Client -> server messages (``type``: fields)
     reaction.send:     emoji          one of ``REACTIONS``; at most 1 a second, burst of 5
     link.pin:          title, url     host or co-host; http(s) only; at most 3 pinned
     link.unpin:        link_id        host or co-host
+    captions.set:      enabled (bool) host or co-host turns live captions on or off
     room.end:                         host only
 
 Server -> client events (``type``: fields)
     room.snapshot:        room, you, stage, listeners, listener_count, hands, links,
                           heartbeat_seconds — the whole state; sent on connect and on request
+                          (``room`` = {id, title, state, host_id, speaker_policy, is_recorded, captions})
     room.participant_updated: participant — someone's role, mute, hand or invitation changed
     room.participant_left:    user_id — a signed-in person left (not sent for a quiet leave; a stage
                           member who leaves quietly is still shown stepping down, through
@@ -58,6 +60,12 @@ Server -> client events (``type``: fields)
     room.ended:           — the host ended the room; the socket then closes with ``CLOSE_ENDED``
     room.levels:          levels — [[user_id, 0..1], ...] who is speaking how loudly, ~4 a second,
                           sent only when it changes (people below 0.05 are left out)
+    room.captions:        enabled — the host or a co-host turned live captions on or off (the snapshot's
+                          ``room.captions`` says the same on connect)
+    room.caption:         user_id, name, line, final, text, skipped — a caption line of one speaker:
+                          partials (``final`` false, about once a second while they talk) refine the
+                          line ``line`` until its final arrives at their pause; ``skipped`` (final,
+                          empty text) marks a stretch the recognizer could not keep up with
     room.resync:          — the server lost events (for example Redis restarted); ask for a snapshot
     room.batch:           events — several of the events above, in order, in one frame; the server
                           batches only when delivery falls behind, never by waiting
@@ -125,6 +133,7 @@ MESSAGES: dict[str, MessageSpec] = {
     "reaction.send": MessageSpec({"emoji": str}),
     "link.pin": MessageSpec({"title": str, "url": str}),
     "link.unpin": MessageSpec({"link_id": int}),
+    "captions.set": MessageSpec({"enabled": bool}),
     "room.end": MessageSpec({}),
 }
 
@@ -140,6 +149,8 @@ EVENTS = (
     "room.settings",
     "room.ended",
     "room.levels",
+    "room.captions",
+    "room.caption",
     "room.resync",
     "room.batch",
     "error",
@@ -183,3 +194,26 @@ def parse_message(text: str) -> tuple[str, dict, str | None]:
             raise ProtocolError("bad_field", f"{name} must be a {expected.__name__}.", ref)
         fields[name] = value
     return kind, fields, ref
+
+
+# -- event constructors ---------------------------------------------------------------------------
+
+
+def captions_event(*, enabled: bool) -> dict:
+    """``room.captions``: live captions were turned on or off."""
+    return {"type": "room.captions", "enabled": bool(enabled)}
+
+
+def caption_event(
+    *, user_id: int, name: str, line: str, final: bool, text: str, skipped: bool = False
+) -> dict:
+    """``room.caption``: one speaker's caption line (partial, final, or a skipped stretch)."""
+    return {
+        "type": "room.caption",
+        "user_id": user_id,
+        "name": name,
+        "line": line,
+        "final": bool(final),
+        "text": text,
+        "skipped": bool(skipped),
+    }

@@ -232,6 +232,7 @@ def room_live_state(
             "host_id": room.host_id,
             "speaker_policy": room.speaker_policy,
             "is_recorded": room.is_recorded,
+            "captions": room.captions_enabled,
         },
         "you": participant_payload(you) if you else None,
         "stage": [participant_payload(p) for p in stage],

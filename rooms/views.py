@@ -78,6 +78,7 @@ def room_create(request):
                 speaker_policy=form.cleaned_data["speaker_policy"],
                 is_recorded=form.cleaned_data["is_recorded"],
                 allow_anonymous=form.cleaned_data["allow_anonymous"],
+                captions_enabled=form.cleaned_data["captions_enabled"],
             )
         except ServiceError as error:
             form.add_service_error(error)

