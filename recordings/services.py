@@ -317,7 +317,7 @@ def _recognize_recording(recording: Recording) -> tuple[list[transcripts.Line], 
 
     if not transcripts.speech_stretches(audio):
         return [], ""
-    engine = shared_engine(settings.CAPTIONS_ENGINE)
+    engine = shared_engine(settings.CAPTIONS_ENGINE, model_dir=settings.CAPTIONS_MODEL_DIR or None)
     return transcripts.recognize(audio, engine, recording.turns, progress), engine.label
 
 

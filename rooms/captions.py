@@ -258,7 +258,9 @@ class CaptionerProcess:
         self.redis = aioredis.Redis.from_url(url, socket_timeout=None)
         self.renew = self.redis.register_script(_RENEW)
         self.release = self.redis.register_script(_RELEASE)
-        self.captioner = Captioner(engine, on_caption=sink or CaptionSink())
+        self.captioner = Captioner(
+            engine, on_caption=sink or CaptionSink(), max_delay_s=settings.CAPTIONS_MAX_DELAY_S
+        )
         self.feed = PieceFeed(self.captioner)
         self.rooms: dict[int, bytes] = {}  # room -> last stream id read
 

@@ -8,9 +8,10 @@ refines itself; once they pause for ``pause_s`` the whole utterance is recognize
 as the *final* line. A long monologue is cut into finals every ``max_utterance_s``.
 
 Recognition runs in one worker (``run_forever``, in a thread of its own) that never holds up
-``push``. When it falls behind, partial lines are simply not made, and final utterances waiting for
-it beyond ``max_backlog_s`` of audio are dropped, oldest first, and announced as *skipped* lines, so
-the captions fall behind by a bounded amount and say what they missed.
+``push``. When it falls behind, partial lines are simply not made, and a final line that would come
+more than ``max_delay_s`` after its speech ended is not made either: it is announced as a *skipped*
+line instead. Captions fall behind by a bounded amount, never for ever, and say what they missed.
+(The audio waiting is bounded too: past ``2 * max_delay_s`` of it, the oldest is dropped at once.)
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class Captioner:
         pause_s: float = 0.5,
         partial_every_s: float = 1.0,
         max_utterance_s: float = 12.0,
-        max_backlog_s: float = 8.0,
+        max_delay_s: float = 8.0,
         speech_threshold: float = 0.5,
         silence_threshold: float = 0.35,
         vad_factory: Callable[[], StreamingVad] | None = StreamingVad,
@@ -126,7 +127,7 @@ class Captioner:
         self.pause_s = pause_s
         self.partial_samples = int(partial_every_s * SAMPLE_RATE)
         self.max_utterance_samples = int(max_utterance_s * SAMPLE_RATE)
-        self.max_backlog_s = max_backlog_s
+        self.max_delay_s = max_delay_s
         self.speech_threshold = speech_threshold
         self.silence_threshold = silence_threshold
         self.vad_factory = vad_factory
@@ -223,8 +224,8 @@ class Captioner:
         utterance.chunks, utterance.samples = [audio], len(audio)
         utterance.closed_at = self.clock()
         self._finals.append(utterance)
-        # Bounded backlog: drop the oldest finals that wait beyond the limit and say so.
-        while sum(u.seconds for u in self._finals) > self.max_backlog_s and len(self._finals) > 1:
+        # Bounded memory: past twice the delay's worth of waiting audio, drop the oldest and say so.
+        while sum(u.seconds for u in self._finals) > 2 * self.max_delay_s and len(self._finals) > 1:
             dropped = self._finals.popleft()
             dropped.skipped = True
             threading.Thread(target=self._emit_dropped, args=(dropped,), daemon=True).start()
@@ -259,8 +260,12 @@ class Captioner:
     def _next_job(self) -> tuple[_Utterance, np.ndarray, bool] | None:
         """Call holding ``_wake``: the oldest final, else the most overdue partial, else None."""
         self._close_idle()
-        if self._finals:
+        while self._finals:
             utterance = self._finals.popleft()
+            if self.clock() - utterance.closed_at > self.max_delay_s:
+                # Too late to be a live caption: say it was skipped and catch up.
+                threading.Thread(target=self._emit_dropped, args=(utterance,), daemon=True).start()
+                continue
             return utterance, utterance.audio(), True
         due = [
             s.utterance
@@ -348,7 +353,7 @@ class PieceFeed:
         self.captioner.forget(room_id)
 
 
-def child_main(engine_name: str, inbox, outbox, threads: int = 1) -> None:
+def child_main(engine_name: str, inbox, outbox, model_dir: str = "", max_delay_s: float = 8.0) -> None:
     """The recognizer process of embedded mode (started by rooms/captions.py without Redis).
 
     ``inbox`` carries ``(room_id, piece bytes)`` or ``(room_id, None)`` (forget the room);
@@ -363,11 +368,11 @@ def child_main(engine_name: str, inbox, outbox, threads: int = 1) -> None:
     except OSError:
         pass
     try:
-        engine = make_engine(engine_name)
+        engine = make_engine(engine_name, model_dir=model_dir or None)
     except EngineError as error:
         outbox.put(str(error))
         return
-    captioner = Captioner(engine, on_caption=outbox.put)
+    captioner = Captioner(engine, on_caption=outbox.put, max_delay_s=max_delay_s)
     feed = PieceFeed(captioner)
     stop = threading.Event()
     threading.Thread(target=captioner.run_forever, args=(stop,), daemon=True, name="recognizer").start()

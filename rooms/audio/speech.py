@@ -239,8 +239,11 @@ class PocketSphinxEngine:
 ENGINES = {"whisper": WhisperEngine, "pocketsphinx": PocketSphinxEngine}
 
 
-def make_engine(name: str) -> Engine:
-    """Build the engine a setting names: "whisper", "pocketsphinx" or "package.module:Class"."""
+def make_engine(name: str, *, model_dir: str | Path | None = None) -> Engine:
+    """Build the engine a setting names: "whisper", "pocketsphinx" or "package.module:Class".
+    ``model_dir`` replaces the Whisper model's directory (its files must still match the pins)."""
+    if name == "whisper":
+        return WhisperEngine(Path(model_dir) if model_dir else None)
     if name in ENGINES:
         return ENGINES[name]()
     module_name, _, class_name = name.partition(":")
@@ -257,12 +260,12 @@ _shared: dict[str, Engine] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_engine(name: str) -> Engine:
+def shared_engine(name: str, *, model_dir: str | Path | None = None) -> Engine:
     """One engine per name per process, built on first use (a model loads in about a second)."""
     with _shared_lock:
         engine = _shared.get(name)
         if engine is None:
-            engine = _shared[name] = make_engine(name)
+            engine = _shared[name] = make_engine(name, model_dir=model_dir)
         return engine
 
 

@@ -26,7 +26,7 @@ class Command(BaseCommand):
             raise CommandError("run_captioner needs REDIS_URL; without Redis the web process starts its own.")
         engine_name = engine or settings.CAPTIONS_ENGINE
         try:
-            recognizer = make_engine(engine_name)
+            recognizer = make_engine(engine_name, model_dir=settings.CAPTIONS_MODEL_DIR or None)
         except EngineError as error:
             raise CommandError(str(error)) from None
         lower_priority()
