@@ -377,12 +377,12 @@ def recording_transcribe(*, recording_id: int) -> Recording | None:
 
 
 @transaction.atomic
-def transcript_line_correct(*, line_id: int, actor: User, text: str) -> TranscriptLine:
+def transcript_line_correct(*, recording_id: int, line_id: int, actor: User, text: str) -> TranscriptLine:
     """The host corrects what a line of their replay's transcript says."""
     line = (
         TranscriptLine.objects.select_for_update(of=("self",))
         .select_related("transcript__recording__room")
-        .filter(pk=line_id)
+        .filter(pk=line_id, transcript__recording_id=recording_id)
         .first()
     )
     if line is None or line.transcript.is_gone:

@@ -33,7 +33,14 @@ def recording_detail(request, pk):
         return _refused(request, error)
     room = recording.room
     turns = selectors.recording_turns(recording=recording)
+    transcript = (
+        selectors.transcript_of(recording=recording) if recording.status == Recording.Status.READY else None
+    )
+    lines = selectors.transcript_lines(transcript=transcript) if transcript else []
     context = {
+        "transcript": transcript,
+        "lines": lines,
+        "chapters": selectors.transcript_chapters(lines=lines),
         "recording": recording,
         "room": room,
         "topics": [rt.tag for rt in room.room_topics.select_related("tag")],
@@ -134,3 +141,59 @@ def recording_delete(request, pk):
         return _refused(request, error)
     messages.success(request, "The recording is deleted.")
     return redirect(reverse("rooms:detail", args=[recording.room_id]))
+
+
+def _vtt(request: HttpRequest, pk: int, build) -> HttpResponse:
+    try:
+        recording = _for_listener(request, pk)
+    except NotFound:
+        raise Http404 from None
+    except ServiceError as error:
+        return HttpResponse(error.message, status=403, content_type="text/plain")
+    text = build(recording=recording) if recording.status == Recording.Status.READY else None
+    if text is None:
+        raise Http404("This replay has no transcript.")
+    response = HttpResponse(text, content_type="text/vtt; charset=utf-8")
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def recording_captions(request, pk):
+    """The transcript as WebVTT captions, one cue per line with the speaker's voice tag."""
+    return _vtt(request, pk, selectors.transcript_vtt)
+
+
+@require_http_methods(["GET", "HEAD"])
+def recording_chapters(request, pk):
+    """WebVTT chapters: one per change of speaker."""
+    return _vtt(request, pk, selectors.transcript_chapters_vtt)
+
+
+@login_required
+@require_POST
+def transcript_line_edit(request, pk, line_id):
+    try:
+        services.transcript_line_correct(
+            recording_id=pk, line_id=line_id, actor=request.user, text=request.POST.get("text", "")
+        )
+    except NotFound:
+        raise Http404 from None
+    except ServiceError as error:
+        if error.code == "not_allowed":
+            return _refused(request, error)
+        messages.error(request, error.message)
+        return redirect(reverse("recordings:detail", args=[pk]) + f"#line-{line_id}")
+    messages.success(request, "The line is corrected.")
+    return redirect(reverse("recordings:detail", args=[pk]) + f"#line-{line_id}")
+
+
+@login_required
+@require_POST
+def transcript_delete(request, pk):
+    try:
+        services.transcript_delete(recording_id=pk, actor=request.user)
+    except ServiceError as error:
+        return _refused(request, error)
+    messages.success(request, "The transcript is deleted.")
+    return redirect("recordings:detail", pk=pk)

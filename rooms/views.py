@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from recordings import selectors as recording_selectors
 from spaces_project.errors import NotFound, ServiceError
 
 from . import selectors, services
@@ -60,7 +61,9 @@ def topic(request, slug):
 def search(request):
     query = request.GET.get("q", "").strip()
     rooms = selectors.search_rooms(query=query, viewer=request.user)
-    return render(request, "rooms/search.html", {"query": query, "page_obj": _paginate(request, rooms)})
+    said = recording_selectors.transcript_search(query=query, viewer=request.user) if query else []
+    context = {"query": query, "page_obj": _paginate(request, rooms), "said": said}
+    return render(request, "rooms/search.html", context)
 
 
 @login_required
