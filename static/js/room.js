@@ -122,9 +122,10 @@ class LiveRoom {
     this.el.policy.addEventListener("change", () => this.send("room.speaker_policy", { policy: this.el.policy.value }));
     this.el.muteAll.addEventListener("click", () => this.send("speakers.mute_all"));
     this.el.captionsToggle.addEventListener("change", () => {
-      this.send("captions.set", { enabled: this.el.captionsToggle.checked });
-      // The server's room.captions event settles the switch.
-      this.el.captionsToggle.checked = Boolean(this.state.room.captions);
+      // The server's room.captions event settles the switch (a refusal puts it back on the next render).
+      if (!this.send("captions.set", { enabled: this.el.captionsToggle.checked })) {
+        this.el.captionsToggle.checked = Boolean(this.state.room.captions);
+      }
     });
     this.el.captionsVisibility.addEventListener("click", () => {
       this.captionsHidden = !this.captionsHidden;

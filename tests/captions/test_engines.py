@@ -96,11 +96,15 @@ def test_resampling_keeps_speech_and_removes_what_16khz_cannot_carry():
     t = np.arange(48_000) / 48_000
     low, high = np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 12_000 * t)
     resampler = Resampler16k()
-    out = np.concatenate([resampler.process(chunk) for chunk in np.split((low + high).astype(np.float32), 50)])
+    out = np.concatenate(
+        [resampler.process(chunk) for chunk in np.split((low + high).astype(np.float32), 50)]
+    )
     assert abs(len(out) - 16_000) <= 1
     spectrum = np.abs(np.fft.rfft(out[100:16_000] * np.hanning(15_900)))
     freqs = np.fft.rfftfreq(15_900, 1 / 16_000)
-    assert spectrum[np.abs(freqs - 440) < 5].max() > 50 * spectrum[np.abs(freqs - 4_000) < 5].max()  # 12 kHz aliases to 4 kHz
+    assert (
+        spectrum[np.abs(freqs - 440) < 5].max() > 50 * spectrum[np.abs(freqs - 4_000) < 5].max()
+    )  # 12 kHz aliases to 4 kHz
 
 
 def test_the_captioner_sends_partials_that_refine_one_line_then_the_final(whisper):
@@ -126,7 +130,9 @@ def test_the_captioner_sends_partials_that_refine_one_line_then_the_final(whispe
 def test_two_speakers_get_separate_lines(whisper):
     lines = []
     captioner = Captioner(whisper, on_caption=lines.append)
-    first, second = (espeak(text, voice=voice, rate=SAMPLE_RATE) for text, voice in zip(SENTENCES[:2], VOICES, strict=True))
+    first, second = (
+        espeak(text, voice=voice, rate=SAMPLE_RATE) for text, voice in zip(SENTENCES[:2], VOICES, strict=True)
+    )
     pause = np.zeros(SAMPLE_RATE, np.float32)
     for user, audio in ((1, np.concatenate([first, pause])), (2, np.concatenate([second, pause]))):
         for offset in range(0, len(audio), 1600):

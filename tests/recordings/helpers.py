@@ -39,7 +39,9 @@ def capture_tone(
     return writer
 
 
-def capture_voice(directory: Path, *, speaker_id: int, pcm: np.ndarray, silent_tail_s: float = 0.5) -> CaptureWriter:
+def capture_voice(
+    directory: Path, *, speaker_id: int, pcm: np.ndarray, silent_tail_s: float = 0.5
+) -> CaptureWriter:
     """Like `capture_tone`, with the speaker saying `pcm` (48 kHz) instead of a tone."""
     frames = -(-len(pcm) // FRAME)
     pcm = np.pad(pcm.astype(np.float32), (0, frames * FRAME - len(pcm)))

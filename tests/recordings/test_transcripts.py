@@ -32,7 +32,9 @@ def spoken_recording(recorded_room, host, django_capture_on_commit_callbacks):
     import numpy as np
 
     pause = np.zeros(48_000, np.float32)
-    speech = np.concatenate([espeak(SENTENCES[0], voice=VOICES[0]), pause, espeak(SENTENCES[1], voice=VOICES[0])])
+    speech = np.concatenate(
+        [espeak(SENTENCES[0], voice=VOICES[0]), pause, espeak(SENTENCES[1], voice=VOICES[0])]
+    )
     capture_voice(capture_directory(recorded_room.pk), speaker_id=host.pk, pcm=speech)
     end_room(recorded_room, host, django_capture_on_commit_callbacks)
     recording = Recording.objects.get(room=recorded_room)
@@ -63,7 +65,9 @@ def test_the_captions_file_is_webvtt_with_voice_tags_within_the_replay(spoken_re
         assert 0 <= caption.start_in_seconds < caption.end_in_seconds <= duration_s
         assert caption.voice == "Ada Host"
     assert share_heard(SENTENCES[0], " ".join(c.text for c in captions)) >= 0.7
-    chapters = parse_vtt(client.get(reverse("recordings:chapters", args=[spoken_recording.pk])).content.decode())
+    chapters = parse_vtt(
+        client.get(reverse("recordings:chapters", args=[spoken_recording.pk])).content.decode()
+    )
     assert [c.text for c in chapters] == ["Ada Host"]
 
 
@@ -141,7 +145,9 @@ def _postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def test_live_captions_kept_with_a_recording_are_placed_in_the_replay(host, django_capture_on_commit_callbacks):
+def test_live_captions_kept_with_a_recording_are_placed_in_the_replay(
+    host, django_capture_on_commit_callbacks
+):
     room = room_services.room_create(host=host, title="Captioned", is_recorded=True, captions_enabled=True)
     speaker = UserFactory(display_name="Sam Speaker")
     speech = espeak(SENTENCES[2], voice=VOICES[1])
@@ -160,7 +166,10 @@ def test_live_captions_kept_with_a_recording_are_placed_in_the_replay(host, djan
     transcript = recording.transcript
     assert transcript.source == Transcript.Source.LIVE_CAPTIONS
     lines = list(transcript.lines.all())
-    assert [(line.text, line.start_ms) for line in lines] == [("Hello everyone.", 200), ("Thanks for having me.", 1000)]
+    assert [(line.text, line.start_ms) for line in lines] == [
+        ("Hello everyone.", 200),
+        ("Thanks for having me.", 1000),
+    ]
     assert lines[1].end_ms == recording.duration_ms  # kept within the replay
     chapters = selectors.transcript_chapters(lines=lines)
     assert [(c.speaker_name, c.start_ms) for c in chapters] == [("Ada Host", 200), ("Sam Speaker", 1000)]
