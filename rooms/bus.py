@@ -1,36 +1,36 @@
 """Deliver room events to every socket in a room: once to each web process, then locally.
 
 Per-member ``group_send`` through channels-redis copies every message per socket, drops silently
-past a channel's capacity and tops out near 2-3k deliveries a second (PITFALLS.md), which a room of
-a thousand listeners exceeds. So each web process subscribes once per room it has sockets in (Redis
+past a channel's capacity and tops out near 2-3k deliveries a second (docs/architecture.md), which a
+room of a thousand listeners exceeds. So each web process subscribes once per room it has sockets in (Redis
 pub/sub), decodes each message once, and writes it to its own sockets in order.
 
 With no Redis configured the bus is in-process: publishing hands the message to the event loop the
 sockets live on.
 
-A message on the bus is an envelope ``{"event": {...}, "to": user_id|None, "close": code|None}``:
-``to`` limits delivery to one person's sockets, ``close`` closes the matching sockets after the
-event is delivered. Event observers (an embedded room mixer) see every event of a room.
+A message on the bus is the envelope of rooms/protocol.py (``protocol.envelope``): an event, and
+optionally the one person it is for (``to``) and a code to close their sockets with (``close``).
+Event observers (an embedded room mixer) see every event of a room.
 
-Audio bundles from a room's mixer travel the same way on a second channel per room, as bytes: a
-4-byte receiver id (0 = the program mix) and the bundle (rooms/audio/wire.py). Each socket gets the
-stream it plays (`audio_receiver`), and the bytes are written as they came, never copied per socket.
+Audio bundles from a room's mixer travel the same way on a second channel per room, as bytes: the
+receiver's tag (``wire.tag``; 0 = the program mix) and the bundle (rooms/audio/wire.py). Each socket
+gets the stream it plays (`audio_receiver`), and the bytes are written as they came, never copied per
+socket.
 """
 
 import asyncio
-import json
 import logging
-import struct
 import weakref
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from django.conf import settings
 
-logger = logging.getLogger(__name__)
+from . import protocol
+from .audio import wire
 
-RESYNC_EVENT = {"type": "room.resync"}
+logger = logging.getLogger(__name__)
 
 
 def namespace() -> str:
@@ -69,39 +69,38 @@ def audio_channel(room_id: int) -> str:
     return f"{AUDIO_PREFIX}{room_id}"
 
 
-def envelope(event: dict, *, to: int | None = None, close: int | None = None) -> dict[str, Any]:
-    return {"event": event, "to": to, "close": close}
-
-
 EventObserver = Callable[[dict], None]
-_RECEIVER = struct.Struct(">I")
 MAX_BATCH = 64
 # A fan-out to a thousand sockets takes tens of milliseconds; let the loop breathe (a speaker's
 # uplink frames, heartbeats) every so many sockets.
 YIELD_EVERY = 200
 
 
-def _coalesce(items: list[tuple[int, str | bytes]]) -> list[tuple[int, str | bytes | list[dict]]]:
+Payload = bytes | protocol.Delivery | list[dict]
+
+
+def _read(items: list[tuple[int, str | bytes]]) -> list[tuple[int, Payload]]:
+    """Open each envelope once; audio stays bytes."""
+    return [
+        (room_id, raw if isinstance(raw, bytes) else protocol.open_envelope(raw)) for room_id, raw in items
+    ]
+
+
+def _coalesce(items: list[tuple[int, Payload]]) -> list[tuple[int, Payload]]:
     """Merge runs of broadcast events (no `to`, no `close`) for the same room into lists."""
-    out: list[tuple[int, str | bytes | list[dict]]] = []
-    for room_id, raw in items:
-        if isinstance(raw, bytes):
-            out.append((room_id, raw))
-            continue
-        message = json.loads(raw)
-        event = message.get("event")
-        if not event or message.get("to") is not None or message.get("close"):
-            out.append((room_id, raw))
+    out: list[tuple[int, Payload]] = []
+    for room_id, payload in items:
+        if not isinstance(payload, protocol.Delivery) or not payload.is_broadcast:
+            out.append((room_id, payload))
             continue
         previous = out[-1] if out else None
         if previous and previous[0] == room_id and isinstance(previous[1], list):
-            previous[1].append(event)
+            previous[1].append(payload.event)
         else:
-            out.append((room_id, [event]))
+            out.append((room_id, [payload.event]))
     # A single event stays a plain frame.
     return [
-        (room_id, json.dumps({"event": p[0]}) if isinstance(p, list) and len(p) == 1 else p)
-        for room_id, p in out
+        (room_id, protocol.Delivery(p[0]) if isinstance(p, list) and len(p) == 1 else p) for room_id, p in out
     ]
 
 
@@ -123,10 +122,11 @@ class _LoopFanout:
             # than its bytes), so a backlog shrinks instead of growing. Nothing waits to be batched.
             while not self.queue.empty() and len(items) < MAX_BATCH:
                 items.append(self.queue.get_nowait())
-            for room_id, payload in _coalesce(items) if len(items) > 1 else items:
+            payloads = _read(items)
+            for room_id, payload in _coalesce(payloads) if len(payloads) > 1 else payloads:
                 try:
                     if isinstance(payload, bytes):
-                        receiver, bundle = _RECEIVER.unpack_from(payload)[0], payload[_RECEIVER.size :]
+                        receiver, bundle = wire.untag(payload)
                         await self.deliver_audio(room_id, receiver, bundle)
                     elif isinstance(payload, list):
                         await self.deliver_batch(room_id, payload)
@@ -140,8 +140,8 @@ class _LoopFanout:
         for event in events:
             for observe in list(self.observers.get(room_id, ())):
                 observe(event)
-        batch = {"type": "room.batch", "events": events}
-        text = json.dumps(batch, ensure_ascii=False, separators=(",", ":"))
+        batch = protocol.Batch(events=events).payload()
+        text = protocol.encode(batch)
         for number, member in enumerate(list(self.rooms.get(room_id, ()))):
             if number % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
@@ -150,18 +150,16 @@ class _LoopFanout:
             except Exception:
                 logger.debug("room bus could not deliver to one member of room %s", room_id, exc_info=True)
 
-    async def deliver(self, room_id: int, raw: str) -> None:
-        message = json.loads(raw)
-        event = message.get("event")
+    async def deliver(self, room_id: int, delivery: protocol.Delivery) -> None:
+        event = delivery.event
         for observe in list(self.observers.get(room_id, ())):
-            if event:
-                observe(event)
+            observe(event)
         members = self.rooms.get(room_id)
         if not members:
             return
-        text = json.dumps(event, ensure_ascii=False, separators=(",", ":")) if event else None
-        to = message.get("to")
-        close = message.get("close")
+        text = protocol.encode(event)
+        to = delivery.to
+        close = delivery.close
         for number, member in enumerate(list(members)):
             if number % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
@@ -170,8 +168,7 @@ class _LoopFanout:
             # A socket that closed while the event went out raises (autobahn's Disconnected);
             # it must not cost the members after it in this loop their copy.
             try:
-                if text is not None:
-                    await member.send_event(text, event)
+                await member.send_event(text, event)
                 if close:
                     await member.close_from_bus(close)
             except Exception:
@@ -187,11 +184,11 @@ class _LoopFanout:
                 except Exception:  # a socket closing mid-send must not cost the others
                     logger.debug("could not send audio to one member of room %s", room_id, exc_info=True)
 
-    async def deliver_to_all(self, event: dict) -> None:
-        text = json.dumps(event)
+    async def deliver_to_all(self, event: protocol.ServerEvent) -> None:
+        text, payload = event.encode(), event.payload()
         for members in list(self.rooms.values()):
             for member in list(members):
-                await member.send_event(text, event)
+                await member.send_event(text, payload)
 
 
 class _BusBase:
@@ -246,12 +243,16 @@ class MemoryBus(_BusBase):
             if not members:
                 del self._fanout().rooms[room_id]
 
-    def publish(self, room_id: int, message: dict) -> None:
-        """Send `message` to the room. Safe from any thread."""
-        raw = json.dumps(message)
+    def publish(self, room_id: int, message: str) -> None:
+        """Send `message` (a ``protocol.envelope``) to the room. Safe from any thread."""
+        raw = message
         for fanout in list(self._fanouts.values()):
             if (room_id in fanout.rooms or room_id in fanout.observers) and not fanout.loop.is_closed():
                 fanout.loop.call_soon_threadsafe(fanout.queue.put_nowait, (room_id, raw))
+
+    async def publish_async(self, room_id: int, message: str) -> None:
+        """`publish`, from async code: it never blocks here."""
+        self.publish(room_id, message)
 
 
 class RedisBus(_BusBase):
@@ -282,9 +283,15 @@ class RedisBus(_BusBase):
     async def detach(self, room_id: int, member: BusMember) -> None:
         await self._state().detach(room_id, member)
 
-    def publish(self, room_id: int, message: dict) -> None:
-        """Send `message` to the room. Safe from any thread; blocks for one Redis round trip."""
-        self._publisher.publish(room_channel(room_id), json.dumps(message))
+    def publish(self, room_id: int, message: str) -> None:
+        """Send `message` (a ``protocol.envelope``) to the room. Safe from any thread; blocks for one
+        Redis round trip: call it from async code through ``publish_async``."""
+        self._publisher.publish(room_channel(room_id), message)
+
+    async def publish_async(self, room_id: int, message: str) -> None:
+        """`publish`, from async code, on this loop's own connection: never on a thread (the database
+        thread of `database_sync_to_async` least of all, where it would queue behind queries)."""
+        await self._state().publisher().publish(room_channel(room_id), message)
 
 
 class _RedisLoopState:
@@ -295,6 +302,14 @@ class _RedisLoopState:
         self.reader: asyncio.Task | None = None
         self.ready = asyncio.Event()
         self.lock = asyncio.Lock()
+        self._publisher = None
+
+    def publisher(self):
+        if self._publisher is None:
+            import redis.asyncio as aioredis
+
+            self._publisher = aioredis.Redis.from_url(self.url)
+        return self._publisher
 
     async def attach(self, room_id: int, member: BusMember) -> None:
         async with self.lock:
@@ -364,7 +379,7 @@ class _RedisLoopState:
                 try:
                     async with self.lock:
                         await self._connect()
-                    await self.fanout.deliver_to_all(RESYNC_EVENT)
+                    await self.fanout.deliver_to_all(protocol.Resync())
                 except Exception:
                     logger.warning("room bus reconnect failed")
 

@@ -28,10 +28,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from . import protocol
 from .audio.captioner import Caption, Captioner, PieceFeed, child_main
-from .bus import envelope, get_bus, namespace
+from .bus import get_bus, namespace
 from .models import Room
-from .protocol import caption_event
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class CaptionSink:
         close_old_connections()
         try:
             name = self._name(caption.user_id)
-            event = caption_event(
+            event = protocol.CaptionLine(
                 user_id=caption.user_id,
                 name=name,
                 line=f"{caption.user_id}-{caption.utterance}",
@@ -94,7 +94,7 @@ class CaptionSink:
                 text=caption.text,
                 skipped=caption.skipped,
             )
-            get_bus().publish(caption.room_id, envelope(event))
+            get_bus().publish(caption.room_id, protocol.envelope(event))
             if caption.skipped:
                 transcript_note_gap(room_id=caption.room_id)
             elif caption.final and caption.text:

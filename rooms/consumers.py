@@ -1,6 +1,7 @@
 """The room websocket: authenticate, keep presence, dispatch each message to a service.
 
-The protocol (messages, events, close codes) is documented in rooms/protocol.py.
+The protocol (messages, events, close codes) is declared in rooms/protocol.py (docs/protocol.md);
+how a message travels through here is in docs/architecture.md.
 """
 
 import asyncio
@@ -23,15 +24,6 @@ from .mixing import get_audio_uplink
 from .presence import get_presence
 
 logger = logging.getLogger(__name__)
-
-# The close code for each reason a service refuses a connection.
-CLOSE_FOR_ERROR = {
-    "sign_in_required": protocol.CLOSE_SIGN_IN_REQUIRED,
-    "removed": protocol.CLOSE_REMOVED,
-    "not_found": protocol.CLOSE_NOT_FOUND,
-    "suspended": protocol.CLOSE_SUSPENDED,
-    "not_live": protocol.CLOSE_NOT_LIVE,
-}
 
 # Messages a person may send per second on one socket (a burst of twice that is allowed).
 MESSAGES_PER_SECOND = 20
@@ -109,7 +101,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             await database_sync_to_async(services.participant_join)(room_id=self.room_id, user=self.user)
         except ServiceError as error:
-            await self.close(code=CLOSE_FOR_ERROR.get(error.code, protocol.CLOSE_NOT_FOUND))
+            await self.refuse(error)
             return
         await get_bus().attach(self.room_id, self)
         await get_presence().add(self.room_id, self.conn_id, self.user_id)
@@ -154,18 +146,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if bytes_data is not None:
             await self.receive_audio(bytes_data)
             return
-        if not self.take_token():
-            await self.send_error("rate_limited", "Too many messages; slow down.")
-            return
+        ref = None
         try:
+            if not self.take_token():
+                raise ServiceError("rate_limited", "Too many messages; slow down.")
             kind, fields, ref = protocol.parse_message(text_data or "")
-        except protocol.ProtocolError as error:
-            await self.send_error(error.code, error.message, error.ref)
-            return
-        try:
             await self.handle(kind, fields)
-        except ServiceError as error:
-            await self.send_error(error.code, error.message, ref)
+        except (ServiceError, protocol.ProtocolError) as error:
+            await self.refuse(error, getattr(error, "ref", None) or ref)
+
+    async def refuse(self, error: ServiceError | protocol.ProtocolError, ref: str | None = None) -> None:
+        """The one translation of a refusal on a socket: before the person has joined, a close code
+        the page explains (rooms/protocol.py); after, an error frame about the message refused."""
+        if not self.joined:
+            await self.close(code=protocol.close_code_for(error.code))
+            return
+        await self.send(text_data=protocol.Error(code=error.code, message=error.message, ref=ref).encode())
 
     async def handle(self, kind: str, fields: dict) -> None:
         if kind == "heartbeat":
@@ -184,7 +180,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.quiet_leave = True  # announced (or not) by the service already
             await self.close(code=1000)
             return
-        if self.user_id is None:
+        if self.user_id is None and protocol.MESSAGES[kind].needs_user:
             raise ServiceError("sign_in_required", "Sign in to do that.")
         await database_sync_to_async(USER_ACTIONS[kind])(self.room_id, self.user, fields)
         if kind in AUDIENCE_CHANGING:
@@ -213,7 +209,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except wire.WireError:
             self.drop_audio("malformed")
             return
-        await get_audio_uplink().send(self.room_id, wire.tag_user(self.user_id, data))
+        await get_audio_uplink().send(self.room_id, wire.tag(self.user_id, data))
 
     def drop_audio(self, reason: str) -> None:
         self.audio_dropped[reason] = self.audio_dropped.get(reason, 0) + 1
@@ -229,48 +225,44 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # -- frames to the browser -----------------------------------------------------------------
 
-    async def send_error(self, code: str, message: str, ref: str | None = None) -> None:
-        frame = {"type": "error", "code": code, "message": message}
-        if ref is not None:
-            frame["ref"] = ref
-        await self.send_json(frame)
-
-    async def send_json(self, data: dict) -> None:
-        import json
-
-        await self.send(text_data=json.dumps(data, ensure_ascii=False))
-
     async def send_snapshot(self) -> None:
         present = await get_presence().snapshot(self.room_id)
-        state = await database_sync_to_async(selectors.room_live_state)(
+        snapshot = await database_sync_to_async(selectors.room_live_state)(
             room_id=self.room_id,
             viewer_id=self.user_id,
             present_user_ids=present.user_ids,
             anonymous=present.anonymous,
+            heartbeat_seconds=heartbeat_seconds(),
         )
-        state["heartbeat_seconds"] = heartbeat_seconds()
-        if state["you"] is not None:
-            self.track_self(state["you"])
-        await self.send_json(state)
+        if snapshot.you is not None:
+            self.track_self(snapshot.you)
+        await self.send(text_data=snapshot.encode())
 
-    def track_self(self, participant: dict) -> None:
-        self.on_stage = participant["role"] in ("host", "cohost", "speaker")
+    def track_self(self, participant: protocol.ParticipantInfo) -> None:
+        self.on_stage = protocol.is_on_stage(participant["role"])
         self.muted = participant["muted"]
+
+    def track_event(self, event: dict) -> None:
+        """Follow this person's own role and mute, which decide whether their audio is forwarded."""
+        kind = event.get("type")
+        if kind == protocol.ParticipantUpdated.TYPE:
+            if event["participant"]["user_id"] == self.user_id:
+                self.track_self(event["participant"])
+        elif kind == protocol.Batch.TYPE:
+            for inner in event["events"]:
+                self.track_event(inner)
 
     # Called by the room bus.
     @property
     def audio_receiver(self) -> int | None:
         if not self.joined or self.closing:
             return None
-        return self.user_id if self.on_stage else 0
+        return self.user_id if self.on_stage else wire.PROGRAM
 
     async def send_event(self, text: str, event: dict) -> None:
         if self.joined and not self.closing:
-            if (
-                event.get("type") == "room.participant_updated"
-                and event["participant"]["user_id"] == self.user_id
-            ):
-                self.track_self(event["participant"])
+            if self.user_id is not None:
+                self.track_event(event)
             await self.send(text_data=text)
 
     async def send_audio(self, bundle: bytes) -> None:
@@ -381,7 +373,7 @@ async def broadcast_listeners(room_id: int) -> None:
                     event = await database_sync_to_async(selectors.room_listeners_event)(
                         room_id=room_id, present_user_ids=present.user_ids, anonymous=present.anonymous
                     )
-                    await database_sync_to_async(get_bus().publish)(room_id, {"event": event})
+                    await get_bus().publish_async(room_id, protocol.envelope(event))
             finally:
                 await store.release(pending)
             if not await store.has_flag(pending):

@@ -1,45 +1,48 @@
-"""Build room events and send them after the transaction commits (see rooms/protocol.py)."""
+"""Send room events after the transaction commits, and build the shapes they carry from the models.
+
+The events themselves are declared in rooms/protocol.py; build them there, send them here.
+"""
 
 from django.db import transaction
 
-from .bus import envelope, get_bus
+from . import protocol
+from .bus import get_bus
 from .models import Participant, PinnedLink
 
 
-def publish_on_commit(room_id: int, event: dict, *, to: int | None = None, close: int | None = None) -> None:
-    """Publish `event` to the room once the current transaction commits (at once outside one)."""
-    message = envelope(event, to=to, close=close)
+def publish_on_commit(
+    room_id: int, event: protocol.ServerEvent, *, to: int | None = None, close: int | None = None
+) -> None:
+    """Publish `event` to the room once the current transaction commits (at once outside one).
+
+    `to` limits it to one person's sockets; `close` closes the receiving sockets after it.
+    """
+    message = protocol.envelope(event, to=to, close=close)
     transaction.on_commit(lambda: get_bus().publish(room_id, message))
 
 
-def person_payload(user) -> dict:
-    return {
-        "user_id": user.pk,
-        "handle": user.handle,
-        "name": user.name,
-        "avatar": user.avatar_128.url if user.avatar_128 else "",
-    }
-
-
-def participant_payload(participant: Participant) -> dict:
-    return {
-        **person_payload(participant.user),
-        "role": participant.role,
-        "muted": participant.is_muted,
-        "hand_raised": participant.hand_raised,
-        "invited": participant.invited_to_speak_at is not None,
-    }
+def participant_payload(participant: Participant) -> protocol.ParticipantInfo:
+    user = participant.user
+    return protocol.ParticipantInfo(
+        user_id=user.pk,
+        handle=user.handle,
+        name=user.name,
+        avatar=user.avatar_128.url if user.avatar_128 else "",
+        role=participant.role,
+        muted=participant.is_muted,
+        hand_raised=participant.hand_raised,
+        invited=participant.invited_to_speak_at is not None,
+    )
 
 
 def participant_updated(participant: Participant) -> None:
     publish_on_commit(
-        participant.room_id,
-        {"type": "room.participant_updated", "participant": participant_payload(participant)},
+        participant.room_id, protocol.ParticipantUpdated(participant=participant_payload(participant))
     )
 
 
-def links_payload(room_id: int) -> list[dict]:
+def links_payload(room_id: int) -> list[protocol.LinkInfo]:
     return [
-        {"id": link.pk, "title": link.title, "url": link.url}
+        protocol.LinkInfo(id=link.pk, title=link.title, url=link.url)
         for link in PinnedLink.objects.filter(room_id=room_id)
     ]

@@ -21,6 +21,12 @@ def _zone(name: str):
         return timezone.get_fixed_timezone(0)
 
 
+class DateTimeLocalInput(forms.DateTimeInput):
+    """The browser's own date and time picker."""
+
+    input_type = "datetime-local"
+
+
 class RoomForm(forms.Form):
     """Create or edit a room. Fields a room's state no longer allows are removed by the caller."""
 
@@ -50,7 +56,7 @@ class RoomForm(forms.Form):
         label="Starts at",
         required=False,
         input_formats=[DATETIME_LOCAL_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL_FORMAT),
+        widget=DateTimeLocalInput(format=DATETIME_LOCAL_FORMAT),
     )
     # Filled with the browser's IANA time zone by a small script; without it times are read as UTC.
     tz = forms.CharField(required=False, widget=forms.HiddenInput, initial="UTC")

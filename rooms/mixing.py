@@ -14,7 +14,6 @@ Two modes, chosen by whether Redis is configured (``settings.AUDIO_MIXER``):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import weakref
@@ -22,6 +21,8 @@ import weakref
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from . import protocol
+from .audio import wire
 from .audio.mixer import RoomMixer
 from .audio.runner import RoomAudioRunner
 from .bus import AUDIO_PREFIX, CHANNEL_PREFIX, get_bus, namespace
@@ -82,10 +83,6 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
     )
 
 
-def levels_event(levels: dict[int, float]) -> dict:
-    return {"type": "room.levels", "levels": [[user, level] for user, level in sorted(levels.items())]}
-
-
 # -- embedded mode ---------------------------------------------------------------------------
 
 
@@ -111,8 +108,8 @@ class EmbeddedMixers:
             async def send_bundle(receiver: int, bundle: bytes) -> None:
                 await bus.deliver_audio_locally(room_id, receiver, bundle)
 
-            async def send_levels(levels: dict[int, float]) -> None:
-                bus.publish(room_id, {"event": levels_event(levels)})
+            async def send_levels(levels: protocol.Levels) -> None:
+                await bus.publish_async(room_id, protocol.envelope(levels))
 
             runner = runners[room_id] = make_runner(room_id, send_bundle=send_bundle, send_levels=send_levels)
             asyncio.get_running_loop().create_task(self._run(room_id, runner))
@@ -310,11 +307,10 @@ class MixerProcess:
 
     async def _take(self, room_id: int) -> None:
         async def send_bundle(receiver: int, bundle: bytes) -> None:
-            await self.redis.publish(f"{AUDIO_PREFIX}{room_id}", receiver.to_bytes(4, "big") + bundle)
+            await self.redis.publish(f"{AUDIO_PREFIX}{room_id}", wire.tag(receiver, bundle))
 
-        async def send_levels(levels: dict[int, float]) -> None:
-            message = {"event": levels_event(levels), "to": None, "close": None}
-            await self.redis.publish(f"{CHANNEL_PREFIX}{room_id}", json.dumps(message))
+        async def send_levels(levels: protocol.Levels) -> None:
+            await self.redis.publish(f"{CHANNEL_PREFIX}{room_id}", protocol.envelope(levels))
 
         runner = make_runner(room_id, send_bundle=send_bundle, send_levels=send_levels)
         self.runners[room_id] = runner
@@ -368,6 +364,4 @@ class MixerProcess:
             elif channel.startswith(CHANNEL_PREFIX):
                 runner = self.runners.get(int(channel.removeprefix(CHANNEL_PREFIX)))
                 if runner is not None:
-                    event = json.loads(message["data"]).get("event")
-                    if event:
-                        runner.observe_event(event)
+                    runner.observe_event(protocol.open_envelope(message["data"]).event)

@@ -1,11 +1,12 @@
 from django.conf import settings
 from django.db import models
 
+from . import protocol
+
 MAX_TITLE_LENGTH = 70
 MAX_TOPICS = 3
 MAX_COHOSTS = 2
 MAX_SPEAKERS = 10
-MAX_STAGE = 1 + MAX_COHOSTS + MAX_SPEAKERS
 MAX_SCHEDULE_DAYS = 30
 MAX_UPCOMING_PER_HOST = 10
 
@@ -105,13 +106,14 @@ class Participant(models.Model):
     """A signed-in person's place in a room. Anonymous listeners live only in presence."""
 
     class Role(models.TextChoices):
-        HOST = "host", "Host"
-        COHOST = "cohost", "Co-host"
-        SPEAKER = "speaker", "Speaker"
-        LISTENER = "listener", "Listener"
+        HOST = protocol.ROLE_HOST, "Host"
+        COHOST = protocol.ROLE_COHOST, "Co-host"
+        SPEAKER = protocol.ROLE_SPEAKER, "Speaker"
+        LISTENER = protocol.ROLE_LISTENER, "Listener"
 
-    STAGE_ROLES = (Role.HOST, Role.COHOST, Role.SPEAKER)
-    MODERATOR_ROLES = (Role.HOST, Role.COHOST)
+    # Defined once, in the protocol the browsers and the mixer follow too.
+    STAGE_ROLES = protocol.STAGE_ROLES
+    MODERATOR_ROLES = protocol.MODERATOR_ROLES
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
     user = models.ForeignKey(
@@ -142,7 +144,7 @@ class Participant(models.Model):
 
     @property
     def on_stage(self) -> bool:
-        return self.role in self.STAGE_ROLES
+        return protocol.is_on_stage(self.role)
 
     @property
     def hand_raised(self) -> bool:

@@ -1,6 +1,14 @@
-"""The room websocket protocol: every message a client may send, every event the server sends.
+"""The realtime contract between the server and the room page, in one place. No Django here.
 
-This module is the one list. `static/js/room.js` and the tests follow it.
+Everything the server and the browsers say to each other over a room's websocket is declared in this
+module, once: the messages a client may send, every event the server sends (each with a typed
+constructor that fixes its fields), the nested shapes events carry, the close codes, which roles are on
+the stage, and the envelope in which events travel between processes on the room bus. The binary audio
+frames are declared in ``rooms/audio/wire.py``. ``static/js/room.js`` and ``static/js/audio.js`` repeat
+a few constants, which ``tests/browser/test_room_js_in_step.py`` keeps in step; ``tests/rooms/test_protocol.py``
+holds the code to these declarations, and every frame the socket tests receive is checked against them
+(``check_event``). ``docs/protocol.md`` is generated from this module (``python -m rooms.protocol >
+docs/protocol.md``; a test checks it is current).
 
 Connecting
     ``/ws/rooms/<room_id>/`` with the site's session cookie and an allowed ``Origin``. A refused
@@ -11,76 +19,38 @@ Frames
     Text frames are JSON objects with a ``type`` and, optionally, a ``ref`` (any string up to 64
     characters) that the server copies into an error frame about that message. Text frames longer
     than ``MAX_TEXT_FRAME_BYTES`` get an ``error`` frame with code ``too_large``; daphne itself closes
-    the connection (1009) for a message over 1 MiB.
+    the connection (1009) for a message over 1 MiB. More than 20 messages a second on one socket are
+    refused with ``rate_limited``.
 
 Audio
     Binary frames carry audio, in the format of ``rooms/audio/wire.py``. A stage member who is not
     muted sends one uplink frame per 20 ms; every other binary frame (a listener's, a muted
     speaker's, a malformed or oversized one, more than 50 a second beyond a burst of 100) is
-    dropped and counted, with no reply. The server sends downlink bundles (~60 ms each): the
-    program mix to listeners, and to each stage member the mix without their own voice.
+    dropped and counted, with no reply. The server sends downlink bundles: the program mix to
+    listeners (200 ms each), and to each stage member the mix without their own voice (60 ms each).
+    Silence is not sent.
 
-Client -> server messages (``type``: fields)
-    heartbeat:                        every ``heartbeat_seconds`` (told in the snapshot)
-    snapshot.request:                 ask for a fresh ``room.snapshot``
-    leave:             quiet (bool)   leave the room; ``quiet`` announces nothing to the others
-    hand.raise / hand.lower:          a listener asks to speak / withdraws
-    request.approve:   user_id        host or co-host brings a raised hand on stage
-    request.decline:   user_id        host or co-host declines a raised hand
-    speaker.invite:    user_id        host or co-host invites a listener to speak
-    invite.accept / invite.decline:   the invited listener answers
-    mic.mute / mic.unmute:            a stage member mutes or unmutes themself
-    speaker.mute:      user_id        host or co-host mutes a stage member (cannot unmute)
-    speakers.mute_all:                host or co-host mutes everyone else on stage
-    speaker.to_audience: user_id      host or co-host moves a speaker back (or a speaker steps down)
-    participant.remove: user_id       host or co-host removes someone; they cannot rejoin
-    cohost.add / cohost.remove: user_id   host only; at most 2 co-hosts
-    room.speaker_policy: policy       "everyone" | "followed" | "invited"; host or co-host
-    reaction.send:     emoji          one of ``REACTIONS``; at most 1 a second, burst of 5
-    link.pin:          title, url     host or co-host; http(s) only; at most 3 pinned
-    link.unpin:        link_id        host or co-host
-    captions.set:      enabled (bool) host or co-host turns live captions on or off
-    room.end:                         host only
-
-Server -> client events (``type``: fields)
-    room.snapshot:        room, you, stage, listeners, listener_count, hands, links,
-                          heartbeat_seconds — the whole state; sent on connect and on request
-                          (``room`` = {id, title, state, host_id, speaker_policy, is_recorded, captions})
-    room.participant_updated: participant — someone's role, mute, hand or invitation changed
-    room.participant_left:    user_id — a signed-in person left (not sent for a quiet leave; a stage
-                          member who leaves quietly is still shown stepping down, through
-                          ``room.participant_updated``)
-    room.listeners:       listener_count, listeners — the audience, at most twice a second
-    room.speak_invited:   to_user_id, by, recorded — only the invited person receives it; ``recorded``
-                          tells them the room is recorded before they take the stage
-    room.request_declined: to_user_id — only the person whose hand was declined receives it
-    room.reaction:        user_id, emoji
-    room.links:           links
-    room.settings:        speaker_policy
-    room.ended:           — the host ended the room; the socket then closes with ``CLOSE_ENDED``
-    room.levels:          levels — [[user_id, 0..1], ...] who is speaking how loudly, ~4 a second,
-                          sent only when it changes (people below 0.05 are left out)
-    room.captions:        enabled — the host or a co-host turned live captions on or off (the snapshot's
-                          ``room.captions`` says the same on connect)
-    room.caption:         user_id, name, line, final, text, skipped — a caption line of one speaker:
-                          partials (``final`` false, about once a second while they talk) refine the
-                          line ``line`` until its final arrives at their pause; ``skipped`` (final,
-                          empty text) marks a stretch the recognizer could not keep up with
-    room.resync:          — the server lost events (for example Redis restarted); ask for a snapshot
-    room.batch:           events — several of the events above, in order, in one frame; the server
-                          batches only when delivery falls behind, never by waiting
-    error:                code, message, ref (the ``ref`` of the message it answers, if any)
-
-A participant is ``{user_id, handle, name, avatar, role, muted, hand_raised, invited}``.
+Adding an event
+    Declare one class below with ``@event("room.something")`` and its fields; build it where the
+    service decides to send it (``rooms.events.publish_on_commit(room_id, SomethingHappened(...))``),
+    handle it in ``room.js`` and regenerate ``docs/protocol.md``. The contract tests then cover it.
 """
 
+from __future__ import annotations
+
+import dataclasses
 import json
+import sys
+import types
+import typing
 from dataclasses import dataclass
+from typing import Any, ClassVar, TypedDict
 
 MAX_TEXT_FRAME_BYTES = 64 * 1024
 MAX_REF_LENGTH = 64
 
-# Close codes (4000-4999 are the application's own).
+# -- close codes (4000-4999 are the application's own) ----------------------------------------------
+
 CLOSE_SIGN_IN_REQUIRED = 4001  # anonymous visitor; the host does not allow anonymous listeners
 CLOSE_REMOVED = 4003  # removed from this room by the host or a co-host
 CLOSE_NOT_FOUND = 4004  # no such room, or one the person may not see (blocked)
@@ -99,62 +69,104 @@ CLOSE_REASONS = {
     CLOSE_ENDED: "The room has ended.",
 }
 
+# Closes after which reconnecting cannot help: the answer would be the same. The page stops there.
+FINAL_CLOSE_CODES = frozenset(
+    {CLOSE_SIGN_IN_REQUIRED, CLOSE_REMOVED, CLOSE_NOT_FOUND, CLOSE_SUSPENDED, CLOSE_NOT_LIVE, CLOSE_ENDED}
+)
+
+# A refusal (a ServiceError's code) while connecting becomes this close code; any other refusal
+# closes with CLOSE_NOT_FOUND, which reveals nothing.
+CLOSE_FOR_REFUSAL = {
+    "sign_in_required": CLOSE_SIGN_IN_REQUIRED,
+    "removed": CLOSE_REMOVED,
+    "not_found": CLOSE_NOT_FOUND,
+    "suspended": CLOSE_SUSPENDED,
+    "not_live": CLOSE_NOT_LIVE,
+}
+
+
+def close_code_for(refusal_code: str) -> int:
+    """The close code that answers a connection refused for `refusal_code`."""
+    return CLOSE_FOR_REFUSAL.get(refusal_code, CLOSE_NOT_FOUND)
+
+
+# -- roles -----------------------------------------------------------------------------------------
+
+ROLE_HOST = "host"
+ROLE_COHOST = "cohost"
+ROLE_SPEAKER = "speaker"
+ROLE_LISTENER = "listener"
+ROLES = (ROLE_HOST, ROLE_COHOST, ROLE_SPEAKER, ROLE_LISTENER)
+# Who is on the stage (may be heard, gets a mix-minus), in the order the stage shows them.
+STAGE_ROLES = (ROLE_HOST, ROLE_COHOST, ROLE_SPEAKER)
+# Who runs the stage: approves hands, invites, mutes, moves people, pins links.
+MODERATOR_ROLES = (ROLE_HOST, ROLE_COHOST)
+
+
+def is_on_stage(role: str) -> bool:
+    return role in STAGE_ROLES
+
+
+def stage_position(role: str) -> int:
+    """Sort key of a stage member: the host first, then co-hosts, then speakers."""
+    return STAGE_ROLES.index(role)
+
+
+# -- reactions -------------------------------------------------------------------------------------
+
 REACTIONS = ("😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋")
 REACTION_RATE_PER_SECOND = 1.0
 REACTION_BURST = 5
 
 
+# -- client -> server messages ---------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class MessageSpec:
     fields: dict[str, type]
+    doc: str
     needs_user: bool = True
 
 
 MESSAGES: dict[str, MessageSpec] = {
-    "heartbeat": MessageSpec({}, needs_user=False),
-    "snapshot.request": MessageSpec({}, needs_user=False),
-    "leave": MessageSpec({"quiet": bool}, needs_user=False),
-    "hand.raise": MessageSpec({}),
-    "hand.lower": MessageSpec({}),
-    "request.approve": MessageSpec({"user_id": int}),
-    "request.decline": MessageSpec({"user_id": int}),
-    "speaker.invite": MessageSpec({"user_id": int}),
-    "invite.accept": MessageSpec({}),
-    "invite.decline": MessageSpec({}),
-    "mic.mute": MessageSpec({}),
-    "mic.unmute": MessageSpec({}),
-    "speaker.mute": MessageSpec({"user_id": int}),
-    "speakers.mute_all": MessageSpec({}),
-    "speaker.to_audience": MessageSpec({"user_id": int}),
-    "participant.remove": MessageSpec({"user_id": int}),
-    "cohost.add": MessageSpec({"user_id": int}),
-    "cohost.remove": MessageSpec({"user_id": int}),
-    "room.speaker_policy": MessageSpec({"policy": str}),
-    "reaction.send": MessageSpec({"emoji": str}),
-    "link.pin": MessageSpec({"title": str, "url": str}),
-    "link.unpin": MessageSpec({"link_id": int}),
-    "captions.set": MessageSpec({"enabled": bool}),
-    "room.end": MessageSpec({}),
+    "heartbeat": MessageSpec({}, "every `heartbeat_seconds` (told in the snapshot)", needs_user=False),
+    "snapshot.request": MessageSpec({}, "ask for a fresh `room.snapshot`", needs_user=False),
+    "leave": MessageSpec(
+        {"quiet": bool}, "leave the room; `quiet` announces nothing to the others", needs_user=False
+    ),
+    "hand.raise": MessageSpec({}, "a listener asks to speak"),
+    "hand.lower": MessageSpec({}, "a listener withdraws the request"),
+    "request.approve": MessageSpec({"user_id": int}, "host or co-host brings a raised hand on stage"),
+    "request.decline": MessageSpec({"user_id": int}, "host or co-host declines a raised hand"),
+    "speaker.invite": MessageSpec({"user_id": int}, "host or co-host invites a listener to speak"),
+    "invite.accept": MessageSpec({}, "the invited listener takes the stage"),
+    "invite.decline": MessageSpec({}, "the invited listener says no"),
+    "mic.mute": MessageSpec({}, "a stage member mutes themself"),
+    "mic.unmute": MessageSpec({}, "a stage member unmutes themself"),
+    "speaker.mute": MessageSpec({"user_id": int}, "host or co-host mutes a stage member (cannot unmute)"),
+    "speakers.mute_all": MessageSpec({}, "host or co-host mutes everyone else on stage"),
+    "speaker.to_audience": MessageSpec(
+        {"user_id": int}, "host or co-host moves a speaker back (or a speaker steps down)"
+    ),
+    "participant.remove": MessageSpec(
+        {"user_id": int}, "host or co-host removes someone; they cannot rejoin"
+    ),
+    "cohost.add": MessageSpec({"user_id": int}, "host only; at most 2 co-hosts"),
+    "cohost.remove": MessageSpec(
+        {"user_id": int}, "host only; the co-host stays on stage as a speaker if there is room"
+    ),
+    "room.speaker_policy": MessageSpec(
+        {"policy": str}, '"everyone" | "followed" | "invited"; host or co-host'
+    ),
+    "reaction.send": MessageSpec({"emoji": str}, "one of `REACTIONS`; at most 1 a second, burst of 5"),
+    "link.pin": MessageSpec({"title": str, "url": str}, "host or co-host; http(s) only; at most 3 pinned"),
+    "link.unpin": MessageSpec({"link_id": int}, "host or co-host"),
+    "captions.set": MessageSpec(
+        {"enabled": bool}, "host or co-host turns live captions on or off for the room"
+    ),
+    "room.end": MessageSpec({}, "host only"),
 }
-
-EVENTS = (
-    "room.snapshot",
-    "room.participant_updated",
-    "room.participant_left",
-    "room.listeners",
-    "room.speak_invited",
-    "room.request_declined",
-    "room.reaction",
-    "room.links",
-    "room.settings",
-    "room.ended",
-    "room.levels",
-    "room.captions",
-    "room.caption",
-    "room.resync",
-    "room.batch",
-    "error",
-)
 
 
 class ProtocolError(Exception):
@@ -196,24 +208,488 @@ def parse_message(text: str) -> tuple[str, dict, str | None]:
     return kind, fields, ref
 
 
-# -- event constructors ---------------------------------------------------------------------------
+# -- the shapes events carry -----------------------------------------------------------------------
+# TypedDicts: call them like constructors (``ParticipantInfo(user_id=..., ...)``) to get the dict.
 
 
-def captions_event(*, enabled: bool) -> dict:
-    """``room.captions``: live captions were turned on or off."""
-    return {"type": "room.captions", "enabled": bool(enabled)}
+class ParticipantInfo(TypedDict):
+    """A signed-in person in the room."""
+
+    user_id: int
+    handle: str
+    name: str
+    avatar: str  # URL of the 128 px avatar, or ""
+    role: str  # one of ROLES
+    muted: bool
+    hand_raised: bool
+    invited: bool  # invited to speak, not yet answered
 
 
-def caption_event(
-    *, user_id: int, name: str, line: str, final: bool, text: str, skipped: bool = False
-) -> dict:
-    """``room.caption``: one speaker's caption line (partial, final, or a skipped stretch)."""
-    return {
-        "type": "room.caption",
-        "user_id": user_id,
-        "name": name,
-        "line": line,
-        "final": bool(final),
-        "text": text,
-        "skipped": bool(skipped),
-    }
+class RoomInfo(TypedDict):
+    """The room, as the live page needs it."""
+
+    id: int
+    title: str
+    state: str  # the room's state ("live" whenever a socket is open)
+    host_id: int
+    speaker_policy: str  # "everyone" | "followed" | "invited"
+    is_recorded: bool
+    captions: bool  # live captions are on (each listener may still hide them)
+
+
+class LinkInfo(TypedDict):
+    """A link the host or a co-host pinned."""
+
+    id: int
+    title: str
+    url: str
+
+
+# -- server -> client events -----------------------------------------------------------------------
+
+EVENTS: dict[str, type[ServerEvent]] = {}
+
+
+class ServerEvent:
+    """An event the server sends. Subclasses are declared with ``@event(type)`` and are frozen,
+    keyword-only dataclasses: their fields are the event's fields, no more, no fewer."""
+
+    __slots__ = ()
+    TYPE: ClassVar[str]
+    _FIELDS: ClassVar[tuple[str, ...]]
+    _OMIT_IF_NONE: ClassVar[frozenset[str]]
+
+    def payload(self) -> dict[str, Any]:
+        """The event as the JSON object a browser receives."""
+        data: dict[str, Any] = {"type": self.TYPE}
+        for name in self._FIELDS:
+            value = getattr(self, name)
+            if value is None and name in self._OMIT_IF_NONE:
+                continue
+            data[name] = value
+        return data
+
+    def encode(self) -> str:
+        """The text frame for this event."""
+        return encode(self.payload())
+
+
+def optional(default: Any = None) -> Any:
+    """A field the frame leaves out while it is None."""
+    return dataclasses.field(default=default, metadata={"omit_if_none": True})
+
+
+def event(type_: str):
+    """Declare a server event: ``@event("room.thing") class Thing(ServerEvent): field: type``."""
+
+    def declare(cls: type[ServerEvent]) -> type[ServerEvent]:
+        if type_ in EVENTS:
+            raise ValueError(f"event {type_!r} is declared twice")
+        cls = dataclass(frozen=True, kw_only=True, slots=True)(cls)
+        cls.TYPE = type_
+        cls._FIELDS = tuple(f.name for f in dataclasses.fields(cls))
+        cls._OMIT_IF_NONE = frozenset(
+            f.name for f in dataclasses.fields(cls) if f.metadata.get("omit_if_none")
+        )
+        EVENTS[type_] = cls
+        return cls
+
+    return declare
+
+
+@event("room.snapshot")
+class RoomSnapshot(ServerEvent):
+    """The whole state, for one viewer; sent on connect and on request."""
+
+    room: RoomInfo
+    you: ParticipantInfo | None  # null for an anonymous listener
+    stage: list[ParticipantInfo]  # present stage members (the host always), host first
+    listeners: list[ParticipantInfo]  # present signed-in listeners, at most 100
+    listener_count: int  # everyone in the audience, anonymous listeners included
+    hands: list[int]  # user ids of raised hands, oldest first
+    links: list[LinkInfo]
+    heartbeat_seconds: float  # send a heartbeat this often
+
+
+@event("room.participant_updated")
+class ParticipantUpdated(ServerEvent):
+    """Someone's role, mute, hand or invitation changed."""
+
+    participant: ParticipantInfo
+
+
+@event("room.participant_left")
+class ParticipantLeft(ServerEvent):
+    """A signed-in person left (not sent for a quiet leave; a stage member who leaves quietly is still
+    shown stepping down, through ``room.participant_updated``), or a stage member's last connection
+    closed."""
+
+    user_id: int
+
+
+@event("room.listeners")
+class Listeners(ServerEvent):
+    """The audience, at most twice a second."""
+
+    listener_count: int
+    listeners: list[ParticipantInfo]
+
+
+@event("room.speak_invited")
+class SpeakInvited(ServerEvent):
+    """Only the invited person receives it; ``recorded`` tells them the room is recorded before they
+    take the stage."""
+
+    to_user_id: int
+    by: str  # the inviter's name
+    recorded: bool
+
+
+@event("room.request_declined")
+class RequestDeclined(ServerEvent):
+    """Only the person whose hand was declined receives it."""
+
+    to_user_id: int
+
+
+@event("room.reaction")
+class Reaction(ServerEvent):
+    """Someone reacted; the page floats the emoji over their avatar."""
+
+    user_id: int
+    emoji: str  # one of REACTIONS
+
+
+@event("room.links")
+class Links(ServerEvent):
+    """The pinned links, after a pin or an unpin."""
+
+    links: list[LinkInfo]
+
+
+@event("room.settings")
+class Settings(ServerEvent):
+    """Who may speak changed while the room is live."""
+
+    speaker_policy: str  # "everyone" | "followed" | "invited"
+
+
+@event("room.ended")
+class Ended(ServerEvent):
+    """The host (or a moderator) ended the room; the socket then closes with ``CLOSE_ENDED``."""
+
+    room_id: int
+
+
+@event("room.levels")
+class Levels(ServerEvent):
+    """Who is speaking how loudly, [[user_id, 0..1], ...] in quarter steps, twice a second and only
+    when it changes (people whose level rounds to 0 are left out)."""
+
+    levels: list[tuple[int, float]]
+
+
+@event("room.captions")
+class CaptionsChanged(ServerEvent):
+    """The host or a co-host turned live captions on or off for everyone in the room."""
+
+    enabled: bool
+
+
+@event("room.caption")
+class CaptionLine(ServerEvent):
+    """One speaker's caption line. Partials (about once a second while they talk) refine the line
+    ``line`` in place until its final arrives at their pause; a final with ``skipped`` (and no text)
+    marks a stretch the recognizer could not keep up with. A final with neither text nor ``skipped``
+    withdraws the line (nothing was made of the sound)."""
+
+    user_id: int
+    name: str  # the speaker's display name
+    line: str  # identifies the line: partials and the final of one utterance share it
+    final: bool
+    text: str
+    skipped: bool
+
+
+@event("room.resync")
+class Resync(ServerEvent):
+    """The server lost events (for example Redis restarted); ask for a snapshot."""
+
+
+@event("room.batch")
+class Batch(ServerEvent):
+    """Several of the other events, in order, in one frame. The server batches only when delivery falls
+    behind, never by waiting."""
+
+    events: list[dict[str, Any]]  # event payloads, each one valid on its own
+
+
+@event("error")
+class Error(ServerEvent):
+    """A message was refused (or the person is being disconnected: a close follows)."""
+
+    code: str
+    message: str
+    ref: str | None = optional()  # the ``ref`` of the message it answers, if it had one
+
+
+def levels_event(levels: dict[int, float]) -> Levels:
+    return Levels(levels=[(user, level) for user, level in sorted(levels.items())])
+
+
+# -- encoding, and the envelope of the room bus -----------------------------------------------------
+
+
+def encode(payload: dict[str, Any]) -> str:
+    """JSON as the browsers get it (UTF-8 text, no padding)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def envelope(event: ServerEvent, *, to: int | None = None, close: int | None = None) -> str:
+    """The room bus message for `event`: ``{"event": {...}, "to": user_id | null, "close": code | null}``.
+
+    ``to`` sends it only to that person's sockets; ``close`` closes the receiving sockets with that
+    code after the event. Only declared events travel: anything else is refused here.
+    """
+    if not isinstance(event, ServerEvent):
+        raise TypeError(
+            f"only events declared in rooms/protocol.py go on the bus, not {type(event).__name__}"
+        )
+    return json.dumps({"event": event.payload(), "to": to, "close": close})
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A room bus message as a receiver reads it back. The event is the payload, as received."""
+
+    event: dict[str, Any]
+    to: int | None = None
+    close: int | None = None
+
+    @property
+    def is_broadcast(self) -> bool:
+        """For every socket of the room, closing none: such deliveries may be batched."""
+        return self.to is None and not self.close
+
+
+def open_envelope(raw: str | bytes) -> Delivery:
+    message = json.loads(raw)
+    return Delivery(message["event"], message.get("to"), message.get("close"))
+
+
+# -- checking frames against the declarations (the contract tests) ----------------------------------
+
+
+class ContractError(AssertionError):
+    """A frame that the declarations above do not allow."""
+
+
+def check_event(payload: dict[str, Any]) -> None:
+    """Raise ContractError unless `payload` is an event declared here with exactly its fields."""
+    if not isinstance(payload, dict):
+        raise ContractError(f"an event must be a JSON object, not {payload!r}")
+    kind = payload.get("type")
+    cls = EVENTS.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ContractError(f"undeclared event type {kind!r}")
+    hints = _hints(cls)
+    present = set(payload) - {"type"}
+    declared = set(cls._FIELDS)
+    required = declared - cls._OMIT_IF_NONE
+    if present - declared:
+        raise ContractError(
+            f"{kind} has fields its constructor does not define: {sorted(present - declared)}"
+        )
+    if required - present:
+        raise ContractError(f"{kind} lacks fields: {sorted(required - present)}")
+    for name in present:
+        _check_value(payload[name], hints[name], f"{kind}.{name}")
+    if cls is Batch:
+        for inner in payload["events"]:
+            check_event(inner)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, globalns=vars(sys.modules[__name__]))
+
+
+def _check_value(value: Any, hint: Any, where: str) -> None:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(hint):
+            try:
+                _check_value(value, option, where)
+                return
+            except ContractError as error:
+                errors.append(str(error))
+        raise ContractError(f"{where}: {value!r} matches none of {hint} ({'; '.join(errors)})")
+    if hint is type(None):
+        if value is not None:
+            raise ContractError(f"{where}: expected null, got {value!r}")
+        return
+    if typing.is_typeddict(hint):
+        if not isinstance(value, dict):
+            raise ContractError(f"{where}: expected a {hint.__name__} object, got {value!r}")
+        fields = _hints(hint)
+        extra, missing = set(value) - set(fields), set(hint.__required_keys__) - set(value)
+        if extra or missing:
+            raise ContractError(
+                f"{where}: a {hint.__name__} with unknown fields {sorted(extra)} / missing {sorted(missing)}"
+            )
+        for key, item in value.items():
+            _check_value(item, fields[key], f"{where}.{key}")
+        return
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ContractError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        if origin is tuple:
+            if len(args) != len(value):
+                raise ContractError(f"{where}: expected {len(args)} items, got {value!r}")
+            for n, (item, item_hint) in enumerate(zip(value, args, strict=True)):
+                _check_value(item, item_hint, f"{where}[{n}]")
+        else:
+            for n, item in enumerate(value):
+                _check_value(item, args[0], f"{where}[{n}]")
+        return
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ContractError(f"{where}: expected an object, got {value!r}")
+        return
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, hint)
+    if not ok:
+        raise ContractError(f"{where}: expected {hint.__name__}, got {value!r}")
+
+
+# -- docs/protocol.md --------------------------------------------------------------------------------
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    if origin in (list, tuple):
+        args = typing.get_args(hint)
+        inner = ", ".join(_type_name(a) for a in args) if origin is tuple else _type_name(args[0])
+        return f"[{inner}]" if origin is tuple else f"list of {inner}"
+    if origin is dict or hint is dict:
+        return "object"
+    return {bool: "bool", int: "int", float: "number", str: "string"}.get(
+        hint, getattr(hint, "__name__", str(hint))
+    )
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """Trailing ``# comments`` of a class's field lines, from the source of this module."""
+    import inspect
+
+    comments = {}
+    for line in inspect.getsource(cls).splitlines():
+        name, _, rest = line.strip().partition(":")
+        if "  # " in rest and name.isidentifier():
+            comments[name] = rest.split("  # ", 1)[1].strip()
+    return comments
+
+
+def _doc(obj: Any) -> str:
+    """The object's own docstring (not an inherited one, nor the signature dataclasses write)."""
+    import inspect
+
+    doc = obj.__dict__.get("__doc__") if isinstance(obj, type) else obj.__doc__
+    if not doc or doc.startswith(f"{obj.__name__}("):
+        return ""
+    return " ".join(inspect.cleandoc(doc).split())
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown() -> str:
+    """docs/protocol.md: this module's declarations as a reference."""
+    import inspect
+
+    out = [
+        "# The room websocket protocol",
+        "",
+        "<!-- Generated from rooms/protocol.py by `python -m rooms.protocol > docs/protocol.md`;"
+        " edit the declarations there, not this file. -->",
+        "",
+    ]
+    intro = inspect.getdoc(sys.modules[__name__]) or ""
+    for paragraph in intro.split("\n\n"):
+        lines = paragraph.splitlines()
+        if (
+            len(lines) > 1
+            and not lines[0].startswith(" ")
+            and all(line.startswith("    ") for line in lines[1:])
+        ):
+            out += [f"## {lines[0]}", "", " ".join(line.strip() for line in lines[1:]), ""]
+        else:
+            out += [" ".join(line.strip() for line in lines), ""]
+    out += ["## Client → server messages", "", "| type | fields | |", "| --- | --- | --- |"]
+    for kind, spec in MESSAGES.items():
+        fields = ", ".join(f"`{name}` ({_type_name(t)})" for name, t in spec.fields.items()) or "—"
+        who = "" if spec.needs_user else " Anyone, signed in or not."
+        out.append(f"| `{kind}` | {fields} | {_cell(spec.doc)}.{who} |")
+    out += ["", "## Server → client events", ""]
+    for kind, cls in EVENTS.items():
+        out += [f"### `{kind}`", ""]
+        if _doc(cls):
+            out += [_doc(cls), ""]
+        hints, comments = _hints(cls), _field_comments(cls)
+        if cls._FIELDS:
+            out += ["| field | type | |", "| --- | --- | --- |"]
+            for name in cls._FIELDS:
+                note = comments.get(name, "")
+                if name in cls._OMIT_IF_NONE:
+                    note = f"{note} (left out when there is none)".strip()
+                out.append(f"| `{name}` | {_type_name(hints[name])} | {_cell(note)} |")
+        else:
+            out.append("No fields.")
+        out.append("")
+    out += ["## Shapes inside events", ""]
+    for shape in (ParticipantInfo, RoomInfo, LinkInfo):
+        out += [f"### {shape.__name__}", ""]
+        if _doc(shape):
+            out += [_doc(shape), ""]
+        comments = _field_comments(shape)
+        out += ["| field | type | |", "| --- | --- | --- |"]
+        for name, hint in _hints(shape).items():
+            out.append(f"| `{name}` | {_type_name(hint)} | {_cell(comments.get(name, ''))} |")
+        out.append("")
+    out += ["## Close codes", "", "| code | meaning | reconnect? |", "| --- | --- | --- |"]
+    for code, reason in CLOSE_REASONS.items():
+        out.append(f"| {code} | {reason} | {'no' if code in FINAL_CLOSE_CODES else 'yes'} |")
+    out += [
+        "",
+        "## Roles",
+        "",
+        f"Roles: {', '.join(f'`{r}`' for r in ROLES)}. On stage, in the order the stage shows them: "
+        f"{', '.join(f'`{r}`' for r in STAGE_ROLES)}. Running the stage: "
+        f"{', '.join(f'`{r}`' for r in MODERATOR_ROLES)}.",
+        "",
+        "## Between processes",
+        "",
+        _doc(envelope),
+        "",
+        "Audio goes on a second channel per room as bytes: a 4-byte id in front of each frame (the speaker"
+        " on the way to the mixer, the receiver on the way back; 0 is the program mix), as"
+        " `rooms/audio/wire.py` declares.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown())

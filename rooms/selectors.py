@@ -24,6 +24,7 @@ from accounts.models import Follow, User
 from accounts.selectors import blocked_user_ids
 from spaces_project.errors import NotFound, ServiceError
 
+from . import protocol
 from .models import Participant, Room, RoomTopic, Tag
 
 # A scheduled room stays listed as upcoming for a while after its time, until the host starts it.
@@ -169,8 +170,9 @@ def room_roster(*, room: Room) -> dict[str, list[Participant]]:
     participants = list(
         room.participants.filter(is_removed=False).select_related("user").order_by("joined_at", "pk")
     )
-    order = {Participant.Role.HOST: 0, Participant.Role.COHOST: 1, Participant.Role.SPEAKER: 2}
-    stage = sorted((p for p in participants if p.on_stage), key=lambda p: (order[p.role], p.joined_at))
+    stage = sorted(
+        (p for p in participants if p.on_stage), key=lambda p: (protocol.stage_position(p.role), p.joined_at)
+    )
     listeners = [p for p in participants if not p.on_stage]
     return {"stage": stage, "listeners": listeners}
 
@@ -201,9 +203,14 @@ LISTENERS_SHOWN = 100
 
 
 def room_live_state(
-    *, room_id: int, viewer_id: int | None, present_user_ids: set[int], anonymous: int
-) -> dict:
-    """The `room.snapshot` event for one viewer (see rooms/protocol.py)."""
+    *,
+    room_id: int,
+    viewer_id: int | None,
+    present_user_ids: set[int],
+    anonymous: int,
+    heartbeat_seconds: float,
+) -> protocol.RoomSnapshot:
+    """The `room.snapshot` event for one viewer."""
     from .events import links_payload, participant_payload
 
     room = Room.objects.select_related("host").get(pk=room_id)
@@ -212,44 +219,43 @@ def room_live_state(
         .select_related("user")
         .order_by("joined_at", "pk")
     )
-    order = {Participant.Role.HOST: 0, Participant.Role.COHOST: 1, Participant.Role.SPEAKER: 2}
     stage = sorted(
         (
             p
             for p in participants
             if p.on_stage and (p.user_id in present_user_ids or p.role == Participant.Role.HOST)
         ),
-        key=lambda p: order[p.role],
+        key=lambda p: protocol.stage_position(p.role),
     )
     audience = [p for p in participants if not p.on_stage and p.user_id in present_user_ids]
     you = next((p for p in participants if p.user_id == viewer_id), None)
-    return {
-        "type": "room.snapshot",
-        "room": {
-            "id": room.pk,
-            "title": room.title,
-            "state": room.state,
-            "host_id": room.host_id,
-            "speaker_policy": room.speaker_policy,
-            "is_recorded": room.is_recorded,
-            "captions": room.captions_enabled,
-        },
-        "you": participant_payload(you) if you else None,
-        "stage": [participant_payload(p) for p in stage],
-        "listeners": [participant_payload(p) for p in audience[:LISTENERS_SHOWN]],
-        "listener_count": len(audience) + anonymous,
-        "hands": [
+    return protocol.RoomSnapshot(
+        room=protocol.RoomInfo(
+            id=room.pk,
+            title=room.title,
+            state=room.state,
+            host_id=room.host_id,
+            speaker_policy=room.speaker_policy,
+            is_recorded=room.is_recorded,
+            captions=room.captions_enabled,
+        ),
+        you=participant_payload(you) if you else None,
+        stage=[participant_payload(p) for p in stage],
+        listeners=[participant_payload(p) for p in audience[:LISTENERS_SHOWN]],
+        listener_count=len(audience) + anonymous,
+        hands=[
             p.user_id
             for p in sorted(
                 (p for p in participants if p.hand_raised and p.user_id in present_user_ids),
                 key=lambda p: p.hand_raised_at,
             )
         ],
-        "links": links_payload(room_id),
-    }
+        links=links_payload(room_id),
+        heartbeat_seconds=heartbeat_seconds,
+    )
 
 
-def room_listeners_event(*, room_id: int, present_user_ids: set[int], anonymous: int) -> dict:
+def room_listeners_event(*, room_id: int, present_user_ids: set[int], anonymous: int) -> protocol.Listeners:
     """The `room.listeners` event: the audience as it is now."""
     from .events import participant_payload
 
@@ -260,8 +266,7 @@ def room_listeners_event(*, room_id: int, present_user_ids: set[int], anonymous:
         .select_related("user")
         .order_by("joined_at", "pk")
     )
-    return {
-        "type": "room.listeners",
-        "listener_count": len(audience) + anonymous,
-        "listeners": [participant_payload(p) for p in audience[:LISTENERS_SHOWN]],
-    }
+    return protocol.Listeners(
+        listener_count=len(audience) + anonymous,
+        listeners=[participant_payload(p) for p in audience[:LISTENERS_SHOWN]],
+    )

@@ -12,7 +12,8 @@ from accounts.selectors import follower_count
 from accounts.tasks import send_notification_emails
 from spaces_project.errors import ServiceError
 
-from .events import participant_updated, publish_on_commit
+from . import protocol
+from .events import links_payload, participant_updated, publish_on_commit
 from .models import (
     MAX_SCHEDULE_DAYS,
     MAX_TITLE_LENGTH,
@@ -208,15 +209,13 @@ def _room_close(room: Room) -> Room:
         raise ServiceError("bad_state", "Only a live room can be ended.")
     from recordings.services import recording_end_capture  # recordings depends on rooms
 
-    from .protocol import CLOSE_ENDED
-
     room.state = Room.State.ENDED
     room.ended_at = timezone.now()
     room.save(update_fields=["state", "ended_at"])
     Participant.objects.filter(room=room).exclude(hand_raised_at=None, invited_to_speak_at=None).update(
         hand_raised_at=None, invited_to_speak_at=None
     )
-    publish_on_commit(room.pk, {"type": "room.ended", "room_id": room.pk}, close=CLOSE_ENDED)
+    publish_on_commit(room.pk, protocol.Ended(room_id=room.pk), close=protocol.CLOSE_ENDED)
     # After room.ended in commit order: the mixer closes the capture when it hears that event, and
     # finalizing starts once the capture is closed.
     recording_end_capture(room=room)
@@ -396,7 +395,7 @@ def participant_leave(*, room_id: int, user: User, quiet: bool) -> None:
     role = Participant.Role.LISTENER if participant.role == Participant.Role.SPEAKER else participant.role
     _change(participant, role=role, is_muted=True, hand_raised_at=None, invited_to_speak_at=None)
     if not quiet:
-        publish_on_commit(room_id, {"type": "room.participant_left", "user_id": user.pk})
+        publish_on_commit(room_id, protocol.ParticipantLeft(user_id=user.pk))
 
 
 @transaction.atomic
@@ -451,7 +450,7 @@ def speak_request_decline(*, room_id: int, actor: User, user_id: int) -> Partici
     if target.hand_raised_at is None:
         raise ServiceError("no_request", "They have not asked to speak.")
     _change(target, hand_raised_at=None)
-    publish_on_commit(room_id, {"type": "room.request_declined", "to_user_id": user_id}, to=user_id)
+    publish_on_commit(room_id, protocol.RequestDeclined(to_user_id=user_id), to=user_id)
     return target
 
 
@@ -468,7 +467,7 @@ def speaker_invite(*, room_id: int, actor: User, user_id: int) -> Participant:
     _change(target, invited_to_speak_at=timezone.now())
     publish_on_commit(
         room_id,
-        {"type": "room.speak_invited", "to_user_id": user_id, "by": actor.name, "recorded": room.is_recorded},
+        protocol.SpeakInvited(to_user_id=user_id, by=actor.name, recorded=room.is_recorded),
         to=user_id,
     )
     notification_create(
@@ -571,15 +570,13 @@ def speaker_move_to_audience(*, room_id: int, actor: User, user_id: int) -> Part
 @transaction.atomic
 def participant_remove(*, room_id: int, actor: User, user_id: int) -> Participant:
     """Remove someone from the room; they are disconnected and cannot come back."""
-    from .protocol import CLOSE_REMOVED
-
     room = _live_room_for_update(room_id)
     moderator = _require_moderator(room, actor)
     if actor.pk == user_id:
         raise ServiceError("not_allowed", "You cannot remove yourself; leave instead.")
     target = _participant(room, user_id)
     _check_may_act_on(moderator, target)
-    _remove_participant(target, close_code=CLOSE_REMOVED)
+    _remove_participant(target, close_code=protocol.CLOSE_REMOVED)
     return target
 
 
@@ -590,10 +587,10 @@ def _remove_participant(target: Participant, *, close_code: int) -> None:
     target.hand_raised_at = None
     target.invited_to_speak_at = None
     target.save()
-    publish_on_commit(target.room_id, {"type": "room.participant_left", "user_id": target.user_id})
+    publish_on_commit(target.room_id, protocol.ParticipantLeft(user_id=target.user_id))
     publish_on_commit(
         target.room_id,
-        {"type": "error", "code": "removed", "message": "You were removed from this room."},
+        protocol.Error(code="removed", message="You were removed from this room."),
         to=target.user_id,
         close=close_code,
     )
@@ -602,12 +599,10 @@ def _remove_participant(target: Participant, *, close_code: int) -> None:
 @transaction.atomic
 def room_remove_blocked(*, host: User, blocked: User) -> None:
     """After `host` blocks `blocked`, take them out of the host's live rooms at once."""
-    from .protocol import CLOSE_NOT_FOUND
-
     for participant in Participant.objects.select_for_update().filter(
         room__host=host, room__state=Room.State.LIVE, user=blocked, is_removed=False
     ):
-        _remove_participant(participant, close_code=CLOSE_NOT_FOUND)
+        _remove_participant(participant, close_code=protocol.CLOSE_NOT_FOUND)
 
 
 @transaction.atomic
@@ -648,7 +643,7 @@ def room_set_speaker_policy(*, room_id: int, actor: User, policy: str) -> Room:
     if room.speaker_policy != policy:
         room.speaker_policy = policy
         room.save(update_fields=["speaker_policy"])
-        publish_on_commit(room.pk, {"type": "room.settings", "speaker_policy": policy})
+        publish_on_commit(room.pk, protocol.Settings(speaker_policy=policy))
     return room
 
 
@@ -659,14 +654,12 @@ def room_set_captions(*, room_id: int, actor: User, enabled: bool) -> Room:
     transcript from the recording instead, when it is finalized."""
     from recordings.services import transcript_note_captions_off
 
-    from .protocol import captions_event
-
     room = _live_room_for_update(room_id)
     _require_moderator(room, actor)
     if room.captions_enabled != enabled:
         room.captions_enabled = enabled
         room.save(update_fields=["captions_enabled"])
-        publish_on_commit(room.pk, captions_event(enabled=enabled))
+        publish_on_commit(room.pk, protocol.CaptionsChanged(enabled=enabled))
         if not enabled:
             transcript_note_captions_off(room=room)
     return room
@@ -674,20 +667,21 @@ def room_set_captions(*, room_id: int, actor: User, enabled: bool) -> Room:
 
 def reaction_send(*, room_id: int, actor: User, emoji: str) -> None:
     """Show `emoji` on the sender's avatar for everyone; rate-limited per person and room."""
-    from .protocol import REACTION_BURST, REACTION_RATE_PER_SECOND, REACTIONS
     from .ratelimit import get_rate_limiter
 
-    if emoji not in REACTIONS:
+    if emoji not in protocol.REACTIONS:
         raise ServiceError("bad_emoji", "That reaction is not available.")
     if not Participant.objects.filter(
         room_id=room_id, user=actor, is_removed=False, room__state=Room.State.LIVE
     ).exists():
         raise ServiceError("not_in_room", "Join the room to react.")
     if not get_rate_limiter().allow(
-        f"reaction:{room_id}:{actor.pk}", per_second=REACTION_RATE_PER_SECOND, burst=REACTION_BURST
+        f"reaction:{room_id}:{actor.pk}",
+        per_second=protocol.REACTION_RATE_PER_SECOND,
+        burst=protocol.REACTION_BURST,
     ):
         raise ServiceError("rate_limited", "Slow down: at most one reaction a second.")
-    publish_on_commit(room_id, {"type": "room.reaction", "user_id": actor.pk, "emoji": emoji})
+    publish_on_commit(room_id, protocol.Reaction(user_id=actor.pk, emoji=emoji))
 
 
 @transaction.atomic
@@ -695,7 +689,6 @@ def link_pin(*, room_id: int, actor: User, title: str, url: str) -> PinnedLink:
     from django.core.exceptions import ValidationError
     from django.core.validators import URLValidator
 
-    from .events import links_payload
     from .models import MAX_PINNED_LINKS
 
     room = _live_room_for_update(room_id)
@@ -713,20 +706,18 @@ def link_pin(*, room_id: int, actor: User, title: str, url: str) -> PinnedLink:
     if PinnedLink.objects.filter(room=room).count() >= MAX_PINNED_LINKS:
         raise ServiceError("too_many_links", f"At most {MAX_PINNED_LINKS} links can be pinned.")
     link = PinnedLink.objects.create(room=room, title=title, url=url, pinned_by=actor)
-    publish_on_commit(room.pk, {"type": "room.links", "links": links_payload(room.pk)})
+    publish_on_commit(room.pk, protocol.Links(links=links_payload(room.pk)))
     return link
 
 
 @transaction.atomic
 def link_unpin(*, room_id: int, actor: User, link_id: int) -> None:
-    from .events import links_payload
-
     room = _live_room_for_update(room_id)
     _require_moderator(room, actor)
     deleted, _ = PinnedLink.objects.filter(room=room, pk=link_id).delete()
     if not deleted:
         raise ServiceError("not_found", "That link is not pinned.")
-    publish_on_commit(room.pk, {"type": "room.links", "links": links_payload(room.pk)})
+    publish_on_commit(room.pk, protocol.Links(links=links_payload(room.pk)))
 
 
 def room_end_by_id(*, room_id: int, actor: User) -> Room:
@@ -741,20 +732,18 @@ def participant_disconnected(*, room_id: int, user_id: int) -> None:
     if Participant.objects.filter(
         room_id=room_id, user_id=user_id, is_removed=False, role__in=Participant.STAGE_ROLES
     ).exists():
-        publish_on_commit(room_id, {"type": "room.participant_left", "user_id": user_id})
+        publish_on_commit(room_id, protocol.ParticipantLeft(user_id=user_id))
 
 
 def participant_disconnect_everywhere(*, user: User) -> None:
     """Close every room socket `user` has open (their account was suspended)."""
-    from .protocol import CLOSE_SUSPENDED
-
     room_ids = Participant.objects.filter(user=user, room__state=Room.State.LIVE).values_list(
         "room_id", flat=True
     )
     for room_id in room_ids:
         publish_on_commit(
             room_id,
-            {"type": "error", "code": "suspended", "message": "Your account is suspended."},
+            protocol.Error(code="suspended", message="Your account is suspended."),
             to=user.pk,
-            close=CLOSE_SUSPENDED,
+            close=protocol.CLOSE_SUSPENDED,
         )

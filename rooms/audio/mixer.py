@@ -216,7 +216,7 @@ class RoomMixer:
     def push_tagged(self, data: bytes, arrival_ms: float) -> bool:
         """Accept an uplink frame prefixed with the speaker's user id (as web processes publish it)."""
         try:
-            user_id, frame = wire.untag_user(data)
+            user_id, frame = wire.untag(data)
         except wire.WireError:
             self.stats["received"] += 1
             self.stats["malformed"] += 1
@@ -424,7 +424,7 @@ class RoomMixer:
             oldest_capture_ms=min(everyone, default=0.0),
             packets=[frame.program for frame in frames],
         )
-        return [(0, bundle)]
+        return [(wire.PROGRAM, bundle)]
 
     def _flush_stage(self) -> list[tuple[int, bytes]]:
         frames, self._stage_pending = self._stage_pending, []

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from .. import protocol
 from . import wire
 from .mixer import RoomMixer
 from .voicetap import VoiceTap
@@ -24,7 +25,7 @@ StageLoader = Callable[[], Awaitable[tuple[set[int], set[int]]]]
 # Returns a capture writer (write/flush/close, see recordings/capture.py) when the room is recorded.
 CaptureOpener = Callable[[], Awaitable["Capture | None"]]
 BundleSink = Callable[[int, bytes], Awaitable[None]]
-LevelsSink = Callable[[dict[int, float]], Awaitable[None]]
+LevelsSink = Callable[[protocol.Levels], Awaitable[None]]
 # Live captions: whether the room has them on, and where the voice pieces go. The sink must not
 # block (it puts the pieces on a bounded queue, or drops them): the clock never waits for captions.
 CaptionsLoader = Callable[[], Awaitable[bool]]
@@ -91,18 +92,19 @@ class RoomAudioRunner:
     def observe_event(self, event: dict) -> None:
         """Apply a room event at once, so a mute or a demotion silences the next tick."""
         kind = event.get("type")
-        if kind == "room.participant_updated":
+        if kind == protocol.ParticipantUpdated.TYPE:
             person = event["participant"]
-            on_stage = person["role"] in ("host", "cohost", "speaker")
-            self._stage_roles[person["user_id"]] = (on_stage, bool(person["muted"]))
+            self._stage_roles[person["user_id"]] = (
+                protocol.is_on_stage(person["role"]),
+                bool(person["muted"]),
+            )
             self._apply_stage()
-        elif kind == "room.participant_left":
-            # A stage member whose connection dropped keeps their place; their frames just stop.
-            pass
-        elif kind == "room.captions":
+        elif kind == protocol.CaptionsChanged.TYPE:
             self.set_captions(bool(event.get("enabled")))
-        elif kind == "room.ended":
+        elif kind == protocol.Ended.TYPE:
             self.stop()
+        # A stage member whose connection dropped (room.participant_left) keeps their place; their
+        # frames just stop.
 
     def set_captions(self, enabled: bool) -> None:
         """Start or stop handing each speaker's voice to the captioner."""
@@ -188,7 +190,7 @@ class RoomAudioRunner:
                 levels[user] = step
         if levels != self._last_levels:
             self._last_levels = levels
-            await self.send_levels(levels)
+            await self.send_levels(protocol.levels_event(levels))
 
     async def _reload_stage_forever(self) -> None:
         """Events make changes immediate; the reload makes the mixer right even if one was missed."""

@@ -8,10 +8,14 @@ Uplink (browser -> server), one Opus packet per frame, 20 ms of 48 kHz mono:
     5      8     capture time, float64 big-endian, ms since the Unix epoch
     13     ...   the Opus packet (1..MAX_OPUS_PACKET bytes; DTX frames may be 1-2 bytes)
 
-The web process prefixes the speaker's user id before passing an uplink frame to the mixer:
+Between processes every audio frame carries a tag in front (``tag``/``untag``, the one definition):
 
-    0      4     user id, uint32 big-endian
-    4      ...   the uplink frame as received
+    0      4     an id, uint32 big-endian
+    4      ...   the frame
+
+On the way to the mixer the web process tags an uplink frame with the speaker's user id; on the way
+back the mixer tags a downlink bundle with its receiver: 0 for the program mix everyone else plays,
+a stage member's user id for the mix without their own voice.
 
 Downlink (server -> browser), a bundle of consecutive mixed frames:
 
@@ -23,11 +27,6 @@ Downlink (server -> browser), a bundle of consecutive mixed frames:
     22     1     frame count N (1..MAX_BUNDLE_FRAMES)
     23     ...   N times: uint16 big-endian length L, then L bytes of Opus packet
                  (L = 0 means "no packet": silence the decoder should conceal as quiet)
-
-The mixer publishes bundles to web processes prefixed with the receiver:
-
-    0      4     receiver user id, uint32 big-endian (0 = the program mix for everyone else)
-    4      ...   the downlink bundle
 """
 
 import struct
@@ -46,7 +45,12 @@ MAX_BUNDLE_FRAMES = 16
 
 _UPLINK_HEADER = struct.Struct(">BId")
 _DOWNLINK_HEADER = struct.Struct(">BBIddB")
-_USER = struct.Struct(">I")
+_TAG = struct.Struct(">I")
+PROGRAM = 0  # the receiver tag of the program mix
+
+UPLINK_HEADER_BYTES = _UPLINK_HEADER.size
+DOWNLINK_HEADER_BYTES = _DOWNLINK_HEADER.size
+TAG_BYTES = _TAG.size
 _LENGTH = struct.Struct(">H")
 
 
@@ -88,14 +92,16 @@ def decode_uplink(data: bytes) -> UplinkFrame:
     return UplinkFrame(sequence, captured_ms, bytes(data[_UPLINK_HEADER.size :]))
 
 
-def tag_user(user_id: int, data: bytes) -> bytes:
-    return _USER.pack(user_id) + data
+def tag(who: int, data: bytes) -> bytes:
+    """Put `who` (a speaker on the way up, a receiver on the way down) in front of an audio frame."""
+    return _TAG.pack(who) + data
 
 
-def untag_user(data: bytes) -> tuple[int, bytes]:
-    if len(data) < _USER.size:
+def untag(data: bytes) -> tuple[int, bytes]:
+    """(who, frame) from a tagged frame."""
+    if len(data) < _TAG.size:
         raise WireError("truncated")
-    return _USER.unpack_from(data)[0], data[_USER.size :]
+    return _TAG.unpack_from(data)[0], data[_TAG.size :]
 
 
 def encode_bundle(

@@ -1,5 +1,5 @@
 // Live audio for the room page: the speaker's microphone up, the room's mix down, over the room's
-// websocket in the binary format of rooms/audio/wire.py. /work/shared/AUDIO.md has the design.
+// websocket in the binary format of rooms/audio/wire.py. docs/audio.md has the design and its reasons.
 //
 // Up: getUserMedia -> MediaStreamTrackProcessor (or capture-worklet.js) -> 20 ms frames at 48 kHz
 //     -> WebCodecs AudioEncoder (Opus) -> one uplink frame per packet, sent only while the server
@@ -11,6 +11,8 @@
 //
 // window.spacesAudio exposes the analyser, counters and marks, for people debugging and for tests.
 
+// The wire format's constants are kept in step with rooms/audio/wire.py
+// (tests/browser/test_room_js_in_step.py checks them, and the offsets read and written below).
 const SAMPLE_RATE = 48_000;
 const FRAME_SAMPLES = 960; // 20 ms
 const FRAME_S = FRAME_SAMPLES / SAMPLE_RATE;

@@ -4,7 +4,7 @@
 
 import { RoomAudio } from "./audio.js";
 
-// Kept in step with rooms/protocol.py (tests/browser/test_room_js_in_step.py checks it).
+// Kept in step with rooms/protocol.py (tests/browser/test_room_js_in_step.py checks it; docs/protocol.md).
 const REACTIONS = ["😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋"];
 const REACTION_NAMES = ["Laugh", "Wow", "Sad", "Love", "100", "Clap", "Solidarity", "Thumbs up", "Thumbs down", "Wave"];
 const CLOSE_SIGN_IN_REQUIRED = 4001;
@@ -34,9 +34,12 @@ const CAPTION_LINES_SHOWN = 4;
 const CAPTIONS_HIDDEN_KEY = "spaces:captions-hidden";
 
 const ROLE_LABELS = { host: "Host", cohost: "Co-host", speaker: "Speaker", listener: "Listener" };
-const ROLE_ORDER = { host: 0, cohost: 1, speaker: 2 };
-const onStage = (p) => p.role in ROLE_ORDER;
-const isModerator = (p) => p && (p.role === "host" || p.role === "cohost");
+// Who is on stage, in the order the stage shows them, and who runs it (rooms/protocol.py).
+const STAGE_ROLES = ["host", "cohost", "speaker"];
+const MODERATOR_ROLES = ["host", "cohost"];
+const ROLE_ORDER = Object.fromEntries(STAGE_ROLES.map((role, index) => [role, index]));
+const onStage = (p) => STAGE_ROLES.includes(p.role);
+const isModerator = (p) => Boolean(p) && MODERATOR_ROLES.includes(p.role);
 
 // Icons are constant markup (Feather icons, MIT), never built from user data.
 const ICONS = {

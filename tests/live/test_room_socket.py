@@ -569,12 +569,8 @@ async def test_events_queued_behind_a_slow_delivery_arrive_in_order_in_one_batch
     member = Member()
     fanout.rooms[7].add(member)
     for n in range(3):  # queued while the worker is busy elsewhere: no await in between
-        fanout.queue.put_nowait(
-            (7, json.dumps({"event": {"type": "room.reaction", "user_id": n, "emoji": "👍"}}))
-        )
-    fanout.queue.put_nowait(
-        (7, json.dumps({"event": {"type": "error", "code": "x"}, "to": 5, "close": None}))
-    )
+        fanout.queue.put_nowait((7, protocol.envelope(protocol.Reaction(user_id=n, emoji="👍"))))
+    fanout.queue.put_nowait((7, protocol.envelope(protocol.Error(code="x", message="For 5 only."), to=5)))
     await asyncio.sleep(0.05)
     assert member.frames == [
         {
@@ -582,9 +578,7 @@ async def test_events_queued_behind_a_slow_delivery_arrive_in_order_in_one_batch
             "events": [{"type": "room.reaction", "user_id": n, "emoji": "👍"} for n in range(3)],
         }
     ]
-    fanout.queue.put_nowait(
-        (7, json.dumps({"event": {"type": "room.reaction", "user_id": 9, "emoji": "👋"}}))
-    )
+    fanout.queue.put_nowait((7, protocol.envelope(protocol.Reaction(user_id=9, emoji="👋"))))
     await asyncio.sleep(0.05)
     assert member.frames[-1] == {"type": "room.reaction", "user_id": 9, "emoji": "👋"}
     fanout.worker.cancel()

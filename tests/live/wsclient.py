@@ -1,4 +1,9 @@
-"""Connect to room sockets through the real ASGI application, as a browser would."""
+"""Connect to room sockets through the real ASGI application, as a browser would.
+
+Every text frame a socket receives is checked against the declarations of rooms/protocol.py: a frame
+of an undeclared type, or a declared event with a field its constructor does not define (or without
+one it does), fails the test that received it. So every test here is also a contract test.
+"""
 
 import asyncio
 import json
@@ -9,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
+from rooms import protocol
 from spaces_project.asgi import application
 
 ORIGIN = "http://127.0.0.1:8000"
@@ -54,7 +60,7 @@ class RoomSocket:
             if frame.get("text") is not None:
                 break
             self.audio_frames += 1
-        event = json.loads(frame["text"])
+        event = read_event(frame["text"])
         if event["type"] == "room.batch":
             self.batches += 1
             self.pending.extend(event["events"][1:])
@@ -100,6 +106,13 @@ class RoomSocket:
 
     async def close(self) -> None:
         await self.communicator.disconnect()
+
+
+def read_event(text: str) -> dict:
+    """Decode a text frame from the server, and hold it to the protocol."""
+    event = json.loads(text)
+    protocol.check_event(event)
+    return event
 
 
 class ConnectionClosed(Exception):
@@ -149,4 +162,4 @@ async def next_bundle(socket: RoomSocket, timeout: float = 3) -> bytes:
             raise ConnectionClosed(frame.get("code"))
         if frame.get("bytes") is not None:
             return frame["bytes"]
-        socket.seen.append(json.loads(frame["text"]))
+        socket.seen.append(read_event(frame["text"]))
