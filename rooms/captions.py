@@ -26,7 +26,7 @@ import weakref
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from . import protocol
 from .audio.captioner import Caption, Captioner, PieceFeed, child_main
@@ -208,6 +208,8 @@ class EmbeddedCaptioner:
                 logger.error("live captions are off: %s", item)
                 return
             sink(item)
+            # Captions come now and then: hold no connection between them (nor after the last).
+            connection.close()
 
     def sender(self, room_id: int):
         def send(pieces: list[bytes]) -> None:
