@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from . import protocol
-from .audio.captioner import Caption, Captioner, PieceFeed, child_main
+from .audio.captioner import Caption, Captioner, PieceFeed, StreamingVad, child_main
 from .bus import get_bus, namespace
 from .models import Room
 
@@ -39,7 +39,9 @@ VOICE_PREFIX = namespace() + "voice:"
 # 60 s of one speaker's 100 ms pieces: a captioner that falls further behind loses the oldest.
 STREAM_MAXLEN = 600
 LEASE_PREFIX = "spaces:captioner:lease:"
-LEASE_MS = 3000
+# Longer than a mixer's: a captioner on a machine busy enough to be late renewing loses nothing
+# urgent, and rooms should not flap between captioners.
+LEASE_MS = 10_000
 RENEW_EVERY_S = 1.0
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
@@ -263,8 +265,10 @@ class CaptionerProcess:
         self.captioner = Captioner(
             engine, on_caption=sink or CaptionSink(), max_delay_s=settings.CAPTIONS_MAX_DELAY_S
         )
+        StreamingVad()  # load the VAD model now, not on the event loop when the first voice arrives
         self.feed = PieceFeed(self.captioner)
         self.rooms: dict[int, bytes] = {}  # room -> last stream id read
+        self._rounds = 0
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -293,10 +297,15 @@ class CaptionerProcess:
     async def _keep_leases(self) -> None:
         for room_id in list(self.rooms):
             if not await self.renew(keys=[f"{LEASE_PREFIX}{room_id}"], args=[self.name, LEASE_MS]):
+                logger.warning("captioner %s: lost the lease of room %s", self.name, room_id)
                 await self._drop(room_id)
         wanted = set(await database_sync_to_async(captioned_room_ids)())
         for room_id in set(self.rooms) - wanted:
+            logger.info("captioner %s: room %s has captions off or ended", self.name, room_id)
             await self._drop(room_id)
+        self._rounds += 1
+        if self._rounds % 30 == 0 and self.rooms:
+            logger.info("captioner %s: rooms %s, %s", self.name, sorted(self.rooms), self.captioner.stats)
         for room_id in wanted - set(self.rooms):
             if len(self.rooms) >= self.max_rooms:
                 break
