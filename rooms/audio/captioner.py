@@ -125,6 +125,8 @@ class Captioner:
         self.on_caption = on_caption
         self.pause_samples = int(pause_s * SAMPLE_RATE)
         self.pause_s = pause_s
+        # An engine may make final lines only (its cost grows with each partial).
+        self.partials = getattr(engine, "partials", True)
         self.partial_samples = int(partial_every_s * SAMPLE_RATE)
         self.max_utterance_samples = int(max_utterance_s * SAMPLE_RATE)
         self.max_delay_s = max_delay_s
@@ -267,6 +269,8 @@ class Captioner:
                 threading.Thread(target=self._emit_dropped, args=(utterance,), daemon=True).start()
                 continue
             return utterance, utterance.audio(), True
+        if not self.partials:
+            return None
         due = [
             s.utterance
             for s in self._speakers.values()

@@ -65,6 +65,7 @@ class Word:
 class Engine(Protocol):
     name: str
     label: str
+    # Optional: ``partials = False`` for an engine that should make final lines only.
 
     def transcribe(self, audio: np.ndarray) -> list[Word]: ...
 
@@ -197,11 +198,17 @@ def _drop_repeats(words: list[Word]) -> list[Word]:
 
 
 class PocketSphinxEngine:
-    """CMU PocketSphinx with its bundled en-US model: cheap, low accuracy."""
+    """CMU PocketSphinx with its bundled en-US model: low accuracy.
+
+    Its search costs about as much CPU as the audio lasts (bench/captions.py), and a partial line
+    means searching the whole utterance again, so it makes final lines only."""
 
     name = "pocketsphinx"
     label = "PocketSphinx en-US (low accuracy)"
+    partials = False
     FRAME_S = 0.01
+    # Its feature normalization needs some silence around the speech.
+    PAD_S = 0.3
 
     def __init__(self) -> None:
         try:
@@ -215,7 +222,8 @@ class PocketSphinxEngine:
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         if len(audio) < SAMPLE_RATE // 5:
             return []
-        pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        pad = np.zeros(int(self.PAD_S * SAMPLE_RATE), np.float32)
+        pcm = (np.clip(np.concatenate([pad, audio, pad]), -1.0, 1.0) * 32767).astype("<i2").tobytes()
         with self._lock:
             self.decoder.start_utt()
             self.decoder.process_raw(pcm, full_utt=True)

@@ -224,7 +224,8 @@ def test_a_listener_reads_who_said_what_within_three_seconds(
             listener.wait_for_timeout(200)
             deadline_polls += 1
         lines = good_lines()
-        assert set(lines) == {host.pk, guest.pk}, listener.evaluate("window.__captions")
+        shown = [(c["speaker"], c["text"]) for c in listener.evaluate("window.__captions")]
+        assert set(lines) == {host.pk, guest.pk}, shown
         for user_id, line in lines.items():
             _, page, name = said[user_id]
             ends = [end for end in page.evaluate("window.__mouth.ends") if end <= line["at"]]
