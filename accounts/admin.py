@@ -1,12 +1,12 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from moderation import services as moderation_services
-from spaces_project.errors import ServiceError
+from spaces_project.refusals import for_each
 
 from .models import Block, Follow, Notification, User
 
@@ -99,34 +99,24 @@ class UserAdmin(DjangoUserAdmin):
             raise PermissionDenied
         return super().user_change_password(request, id, form_url)
 
-    @admin.action(description="Suspend the selected users (ends their live rooms)", permissions=["change"])
+    @admin.action(
+        description="Suspend the selected users (no sign-in, sockets closed, live rooms ended)",
+        permissions=["change"],
+    )
     def suspend_users(self, request, queryset: QuerySet[User]):
-        _run_for_each(
-            request,
-            queryset,
-            lambda user: moderation_services.moderation_suspend_user(moderator=request.user, user=user),
-            done="Suspended {}.",
-        )
+        def act(user: User) -> str:
+            moderation_services.moderation_suspend_user(moderator=request.user, user=user)
+            return f"Suspended {user}."
+
+        for_each(request, queryset, act)
 
     @admin.action(description="Lift the suspension of the selected users", permissions=["change"])
     def unsuspend_users(self, request, queryset: QuerySet[User]):
-        _run_for_each(
-            request,
-            queryset,
-            lambda user: moderation_services.moderation_unsuspend_user(moderator=request.user, user=user),
-            done="Lifted the suspension of {}.",
-        )
+        def act(user: User) -> str:
+            moderation_services.moderation_unsuspend_user(moderator=request.user, user=user)
+            return f"Lifted the suspension of {user}."
 
-
-def _run_for_each(request, queryset, action, *, done: str) -> None:
-    """Apply a service to each selected object, reporting each refusal instead of stopping."""
-    for obj in queryset:
-        try:
-            action(obj)
-        except ServiceError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(request, done.format(obj))
+        for_each(request, queryset, act)
 
 
 @admin.register(Follow)

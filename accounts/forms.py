@@ -4,12 +4,15 @@ from django.conf import settings
 
 from .models import User
 from .services import user_update_profile
+from .validators import validate_display_name
 
 
 class SignupForm(AllauthSignupForm):
     """allauth's sign-up, with the handle labelled as such and a display name."""
 
-    display_name = forms.CharField(max_length=50, required=False, label="Display name")
+    display_name = forms.CharField(
+        max_length=50, required=False, label="Display name", validators=[validate_display_name]
+    )
 
     field_order = ["email", "username", "display_name", "password1", "password2"]
 
@@ -31,6 +34,7 @@ class ProfileForm(forms.Form):
         max_length=User._meta.get_field("display_name").max_length,
         required=False,
         label="Display name",
+        validators=[validate_display_name],
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     bio = forms.CharField(
@@ -55,3 +59,27 @@ class ProfileForm(forms.Form):
             limit_mb = settings.AVATAR_MAX_BYTES // (1024 * 1024)
             raise forms.ValidationError(f"The image is too large: at most {limit_mb} MB.", code="too_large")
         return upload
+
+
+class NotificationSettingsForm(forms.Form):
+    """Two switches per kind of notification: in the app, and by email."""
+
+    def __init__(self, *args, preferences, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kinds = [(kind, label) for kind, label, _ in preferences]
+        for kind, label, choice in preferences:
+            self.fields[f"{kind}_in_app"] = forms.BooleanField(
+                required=False, initial=choice.in_app, label=f"{label}: in the app"
+            )
+            self.fields[f"{kind}_email"] = forms.BooleanField(
+                required=False, initial=choice.email, label=f"{label}: by email"
+            )
+
+    def rows(self) -> list[tuple[str, forms.BoundField, forms.BoundField]]:
+        return [(label, self[f"{kind}_in_app"], self[f"{kind}_email"]) for kind, label in self.kinds]
+
+    def choices(self) -> dict[str, tuple[bool, bool]]:
+        return {
+            kind: (self.cleaned_data[f"{kind}_in_app"], self.cleaned_data[f"{kind}_email"])
+            for kind, _ in self.kinds
+        }

@@ -2,7 +2,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
 
-from .validators import handle_validators
+from .validators import handle_validators, validate_display_name
 
 AVATAR_SIZES = (64, 128, 256)
 
@@ -37,13 +37,15 @@ class User(AbstractUser):
         help_text="Shown as @handle. Letters, digits and underscores.",
     )
     email = models.EmailField("email address", unique=True)
-    display_name = models.CharField(max_length=50, blank=True)
+    display_name = models.CharField(max_length=50, blank=True, validators=[validate_display_name])
     bio = models.CharField(max_length=280, blank=True)
     avatar_64 = models.ImageField(upload_to="avatars/", blank=True)
     avatar_128 = models.ImageField(upload_to="avatars/", blank=True)
     avatar_256 = models.ImageField(upload_to="avatars/", blank=True)
     is_suspended = models.BooleanField(default=False)
     suspended_at = models.DateTimeField(null=True, blank=True)
+    # When this person's followers were last told they went live (at most once per 10 minutes).
+    live_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     USERNAME_FIELD = "handle"
     REQUIRED_FIELDS = ["email"]
@@ -100,12 +102,12 @@ class Block(models.Model):
 
 class Notification(models.Model):
     class Kind(models.TextChoices):
-        NEW_FOLLOWER = "new_follower", "New follower"
-        HOST_LIVE = "host_live", "A host you follow is live"
-        REMINDER = "reminder", "Reminder"
-        ROOM_INVITE = "room_invite", "Invitation to a room"
-        SPEAK_INVITE = "speak_invite", "Invitation to speak"
-        RECORDING_READY = "recording_ready", "Recording published"
+        REMINDER = "reminder", "Reminders"
+        HOST_LIVE = "host_live", "People you follow going live"
+        ROOM_INVITE = "room_invite", "Invitations to rooms"
+        SPEAK_INVITE = "speak_invite", "Invitations to speak"
+        RECORDING_READY = "recording_ready", "Recordings published"
+        NEW_FOLLOWER = "new_follower", "New followers"
 
     recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -113,12 +115,43 @@ class Notification(models.Model):
     room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     text = models.CharField(max_length=200)
     url = models.CharField(max_length=300, blank=True)
+    # What the notification is about, e.g. "reminder:12:0": a person is told about one thing once,
+    # whoever sends it and however often (NULL: no such rule).
+    dedupe_key = models.CharField(max_length=100, null=True, blank=True)
+    # Shown in the list and counted as unread; a notification the person only wants by email is not.
+    in_app = models.BooleanField(default=True)
+    email_wanted = models.BooleanField(default=False)
+    emailed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["recipient", "read_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "dedupe_key"], name="notification_once_per_key"),
+            models.CheckConstraint(
+                condition=models.Q(in_app=True) | models.Q(email_wanted=True),
+                name="notification_shown_or_emailed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.text
+
+
+class NotificationPreference(models.Model):
+    """One person's choice for one kind of notification; without a row the kind's defaults apply."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notification_preferences")
+    kind = models.CharField(max_length=32, choices=Notification.Kind.choices)
+    in_app = models.BooleanField()
+    email = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.kind}: in app {self.in_app}, email {self.email}"

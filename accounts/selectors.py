@@ -1,10 +1,13 @@
 """Reads about people and the social graph."""
 
-from django.db.models import Q, QuerySet
+from typing import NamedTuple
 
+from django.db.models import Count, Q, QuerySet
+
+from rooms import protocol  # the realtime contract: no Django, no models
 from spaces_project.errors import NotFound
 
-from .models import Block, Follow, Notification, User
+from .models import Block, Follow, Notification, NotificationPreference, User
 
 
 def user_get_by_handle(*, handle: str) -> User | None:
@@ -52,10 +55,6 @@ def is_following(*, follower, followee) -> bool:
     return Follow.objects.filter(follower=follower, followee=followee).exists()
 
 
-def followed_ids(*, user) -> QuerySet:
-    return Follow.objects.filter(follower=user).values("followee_id")
-
-
 def follower_count(*, user: User) -> int:
     return Follow.objects.filter(followee=user).count()
 
@@ -96,8 +95,81 @@ def following_of(*, user: User, viewer=None) -> QuerySet[User]:
 def unread_notification_count(*, user) -> int:
     if not getattr(user, "is_authenticated", False):
         return 0
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+    return Notification.objects.filter(recipient=user, in_app=True, read_at__isnull=True).count()
 
 
 def notifications_for(*, user: User) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient=user).select_related("actor", "room")
+    return Notification.objects.filter(recipient=user, in_app=True).select_related("actor", "room")
+
+
+# -- notifications ------------------------------------------------------------------------------
+
+
+class NotificationChoice(NamedTuple):
+    in_app: bool
+    email: bool
+
+
+# What a person gets before choosing: everything in the app; by email what brings them to a room
+# (PRODUCT: going live, reminders, invitations), not followers or published recordings.
+DEFAULT_CHOICES: dict[str, NotificationChoice] = {
+    Notification.Kind.REMINDER: NotificationChoice(True, True),
+    Notification.Kind.HOST_LIVE: NotificationChoice(True, True),
+    Notification.Kind.ROOM_INVITE: NotificationChoice(True, True),
+    Notification.Kind.SPEAK_INVITE: NotificationChoice(True, True),
+    Notification.Kind.RECORDING_READY: NotificationChoice(True, False),
+    Notification.Kind.NEW_FOLLOWER: NotificationChoice(True, False),
+}
+
+
+def notification_choices_for(*, user_ids: list[int], kind: str) -> dict[int, NotificationChoice]:
+    """How each active user of `user_ids` wants `kind` delivered (inactive accounts are left out)."""
+    default = DEFAULT_CHOICES[kind]
+    choices = {
+        pk: default
+        for pk in User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True)
+    }
+    for user_id, in_app, email in NotificationPreference.objects.filter(
+        user_id__in=list(choices), kind=kind
+    ).values_list("user_id", "in_app", "email"):
+        choices[user_id] = NotificationChoice(in_app, email)
+    return choices
+
+
+def notification_preferences(*, user: User) -> list[tuple[str, str, NotificationChoice]]:
+    """(kind, label, choice) for every kind, in the order the settings page lists them."""
+    chosen = {
+        kind: NotificationChoice(in_app, email)
+        for kind, in_app, email in NotificationPreference.objects.filter(user=user).values_list(
+            "kind", "in_app", "email"
+        )
+    }
+    return [
+        (kind, label, chosen.get(kind, DEFAULT_CHOICES[kind])) for kind, label in Notification.Kind.choices
+    ]
+
+
+def unread_counts(*, user_ids) -> dict[int, int]:
+    return dict(
+        Notification.objects.filter(recipient_id__in=list(user_ids), in_app=True, read_at__isnull=True)
+        .values("recipient_id")
+        .annotate(count=Count("pk"))
+        .values_list("recipient_id", "count")
+    )
+
+
+def notification_payload(notification: Notification) -> protocol.NotificationInfo:
+    """A notification as the page shows it (rooms/protocol.py `user.notification`)."""
+    actor = notification.actor
+    return protocol.NotificationInfo(
+        id=notification.pk,
+        kind=notification.kind,
+        text=notification.text,
+        url=notification.url,
+        created_at=notification.created_at.isoformat(),
+        actor=None
+        if actor is None
+        else protocol.NotificationActor(
+            handle=actor.handle, name=actor.name, avatar=actor.avatar_128.url if actor.avatar_128 else ""
+        ),
+    )

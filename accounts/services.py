@@ -1,19 +1,24 @@
 """Every write about people: profiles, avatars, follows, blocks, notifications."""
 
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from spaces_project.errors import ServiceError
 
 from .images import AvatarError, Thumbnail, make_avatar_thumbnails
-from .models import AVATAR_SIZES, Block, Follow, Notification, User
+from .models import AVATAR_SIZES, Block, Follow, Notification, NotificationPreference, User
+from .validators import one_line
 
 
 def user_update_profile(*, user: User, display_name: str, bio: str) -> User:
@@ -115,12 +120,14 @@ def follow_create(*, follower: User, followee: User) -> Follow:
     except IntegrityError:
         return Follow.objects.get(follower=follower, followee=followee)
     if created:
-        notification_create(
-            recipient=followee,
+        # Following, unfollowing and following again all day long tells them once (a day).
+        notify(
+            recipients=[followee.pk],
             kind=Notification.Kind.NEW_FOLLOWER,
             actor=follower,
             text=f"{follower.name} (@{follower.handle}) followed you",
             url=f"/@{follower.handle}/",
+            key=f"follow:{follower.pk}:{timezone.now().date().isoformat()}",
         )
     return follow
 
@@ -148,46 +155,261 @@ def block_delete(*, blocker: User, blocked: User) -> None:
     Block.objects.filter(blocker=blocker, blocked=blocked).delete()
 
 
-def notification_create(
+# ---------------------------------------------------------------------------------------------
+# Notifications: one way in (`notify`), the person's choices per kind, email with one-click
+# unsubscribe, and live delivery to their open pages (the `user.<id>` channel).
+# ---------------------------------------------------------------------------------------------
+
+# A person is told about at most this many people at once per query (large follower fan-outs).
+NOTIFY_CHUNK = 1000
+EMAILS_PER_TASK = 200
+UNSUBSCRIBE_SALT = "accounts.notifications.unsubscribe"
+
+
+def notify(
     *,
-    recipient: User,
+    recipients: Iterable[int],
     kind: str,
     text: str,
+    url: str = "",
     actor: User | None = None,
     room=None,
-    url: str = "",
-    email: bool = False,
-) -> Notification:
-    notification = Notification.objects.create(
-        recipient=recipient, kind=kind, actor=actor, room=room, text=text[:200], url=url
-    )
-    if email and recipient.email:
-        transaction.on_commit(
-            lambda: send_mail(
-                subject=f"Spaces: {text[:80]}",
-                message=f"{text}\n\n{url}",
-                from_email=None,
-                recipient_list=[recipient.email],
-                fail_silently=True,
+    key: str | None = None,
+) -> list[int]:
+    """Notify the users `recipients` (ids) as each one's choices for `kind` allow; return the ids
+    of the notifications made.
+
+    With `key`, a person gets at most one notification for that key, ever: the database refuses a
+    second one, whichever process tries. After commit, the new notifications appear live on the
+    recipients' open pages and their emails are queued.
+    """
+    from .selectors import notification_choices_for
+
+    text = one_line(text)[:200]
+    made: list[tuple[int, bool, bool]] = []  # (notification id, in app, email)
+    people = list(dict.fromkeys(int(pk) for pk in recipients))
+    for start in range(0, len(people), NOTIFY_CHUNK):
+        chunk = people[start : start + NOTIFY_CHUNK]
+        choices = notification_choices_for(user_ids=chunk, kind=kind)
+        wanted = {pk: choice for pk, choice in choices.items() if choice.in_app or choice.email}
+        if key and wanted:
+            already = Notification.objects.filter(dedupe_key=key, recipient_id__in=list(wanted))
+            for pk in already.values_list("recipient_id", flat=True):
+                wanted.pop(pk, None)
+        if not wanted:
+            continue
+        rows = [
+            Notification(
+                recipient_id=pk,
+                kind=kind,
+                actor=actor,
+                room=room,
+                text=text,
+                url=url,
+                dedupe_key=key,
+                in_app=choice.in_app,
+                email_wanted=choice.email,
             )
+            for pk, choice in wanted.items()
+        ]
+        if key:
+            # Another process may be notifying the same people for the same key right now: the
+            # unique constraint keeps one row each, and the rows are read back to learn their ids.
+            Notification.objects.bulk_create(rows, ignore_conflicts=True)
+            made += Notification.objects.filter(dedupe_key=key, recipient_id__in=list(wanted)).values_list(
+                "pk", "in_app", "email_wanted"
+            )
+        else:
+            made += [(row.pk, row.in_app, row.email_wanted) for row in Notification.objects.bulk_create(rows)]
+    shown = [pk for pk, in_app, _ in made if in_app]
+    emailed = [pk for pk, _, email in made if email]
+    if shown:
+        transaction.on_commit(lambda: notifications_push(notification_ids=shown), robust=True)
+    if emailed:
+        from .tasks import send_notification_emails
+
+        for start in range(0, len(emailed), EMAILS_PER_TASK):
+            batch = emailed[start : start + EMAILS_PER_TASK]
+            transaction.on_commit(lambda batch=batch: send_notification_emails.delay(batch), robust=True)
+    return [pk for pk, _, _ in made]
+
+
+def notifications_push(*, notification_ids: list[int]) -> None:
+    """Show new notifications on their recipients' open pages, with their new unread counts."""
+    from rooms import protocol
+
+    from .events import send_to_user
+    from .selectors import notification_payload, unread_counts
+
+    for start in range(0, len(notification_ids), NOTIFY_CHUNK):
+        rows = list(
+            Notification.objects.filter(pk__in=notification_ids[start : start + NOTIFY_CHUNK], in_app=True)
+            .select_related("actor")
+            .order_by("pk")
         )
-    return notification
+        counts = unread_counts(user_ids={row.recipient_id for row in rows})
+        for row in rows:
+            send_to_user(
+                row.recipient_id,
+                protocol.UserNotification(
+                    notification=notification_payload(row), unread_count=counts.get(row.recipient_id, 0)
+                ),
+            )
 
 
 def notifications_mark_read(*, user: User) -> int:
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
+    from rooms import protocol
+
+    from .events import send_to_user_on_commit
+
+    count = Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
+    if count:
+        # Every other open page of theirs clears its badge too.
+        send_to_user_on_commit(user.pk, protocol.UserUnread(unread_count=0))
+    return count
+
+
+def notification_preferences_set(*, user: User, choices: dict[str, tuple[bool, bool]]) -> None:
+    """Save `user`'s choice of (in app, email) for each kind in `choices`."""
+    for kind, (in_app, email) in choices.items():
+        if kind not in Notification.Kind.values:
+            raise ServiceError("bad_kind", "That kind of notification does not exist.")
+        NotificationPreference.objects.update_or_create(
+            user=user, kind=kind, defaults={"in_app": bool(in_app), "email": bool(email)}
+        )
+
+
+def unsubscribe_token(*, user_id: int, kind: str) -> str:
+    """The signed part of a one-click unsubscribe link: it needs no sign-in and cannot be forged."""
+    return signing.dumps([user_id, kind], salt=UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_check(*, token: str) -> tuple[User, str]:
+    """The person and kind a link unsubscribes from; ServiceError for a forged or broken link."""
+    try:
+        user_id, kind = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except (signing.BadSignature, ValueError, TypeError):
+        raise ServiceError("bad_link", "This unsubscribe link is not valid.") from None
+    user = User.objects.filter(pk=user_id, is_active=True).first() if isinstance(user_id, int) else None
+    if user is None or kind not in Notification.Kind.values:
+        raise ServiceError("bad_link", "This unsubscribe link is not valid.")
+    return user, kind
 
 
 @transaction.atomic
-def user_suspend(*, user: User) -> User:
-    """Suspend an account: it can no longer host, and its open room sockets close at once."""
-    from rooms.services import participant_disconnect_everywhere  # rooms depends on accounts
+def notification_unsubscribe(*, token: str) -> tuple[User, str]:
+    """Switch off the email of the kind the link names (one click, from the email)."""
+    from .selectors import notification_choices_for
 
+    user, kind = unsubscribe_check(token=token)
+    choice = notification_choices_for(user_ids=[user.pk], kind=kind)[user.pk]
+    NotificationPreference.objects.update_or_create(
+        user=user, kind=kind, defaults={"in_app": choice.in_app, "email": False}
+    )
+    return user, kind
+
+
+def _site_url(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def _notification_email(notification: Notification, connection) -> EmailMessage:
+    kind = Notification.Kind(notification.kind)
+    unsubscribe = _site_url(
+        reverse(
+            "accounts:unsubscribe",
+            args=[unsubscribe_token(user_id=notification.recipient_id, kind=notification.kind)],
+        )
+    )
+    link = _site_url(notification.url) if notification.url.startswith("/") else ""
+    body = "\n\n".join(
+        part
+        for part in (
+            notification.text,
+            link,
+            "--",
+            f"You get this email because email is on for: {kind.label.lower()}.\n"
+            f"Stop these emails (one click): {unsubscribe}\n"
+            f"Choose which notifications you get: {_site_url(reverse('accounts:notification_settings'))}",
+        )
+        if part
+    )
+    return EmailMessage(
+        subject=one_line(f"Spaces: {notification.text}")[:150],
+        body=body,
+        to=[notification.recipient.email],
+        connection=connection,
+        headers={
+            # RFC 2369 and RFC 8058: mail programs show an unsubscribe button that POSTs here.
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Auto-Submitted": "auto-generated",
+        },
+    )
+
+
+@transaction.atomic
+def notification_emails_send(*, notification_ids: list[int]) -> int:
+    """Email the given notifications that still want it, each once; return how many were sent.
+
+    The rows are locked while their emails go out and marked in the same transaction, so two
+    workers (or a redelivered task) never send one twice; if sending fails nothing is marked and
+    the task retries.
+    """
+    from .selectors import notification_choices_for
+
+    rows = list(
+        Notification.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("recipient")
+        .filter(pk__in=notification_ids, email_wanted=True, emailed_at__isnull=True)
+        .order_by("pk")
+    )
+    if not rows:
+        return 0
+    choices = {
+        kind: notification_choices_for(
+            user_ids=[row.recipient_id for row in rows if row.kind == kind], kind=kind
+        )
+        for kind in {row.kind for row in rows}
+    }
+    to_send = [
+        row
+        for row in rows
+        # The person may have switched this kind off, or read it already, since it was made.
+        if choices[row.kind][row.recipient_id].email
+        and row.read_at is None
+        and row.recipient.email
+        and row.recipient.is_active
+    ]
+    if to_send:
+        with get_connection() as connection:
+            connection.send_messages([_notification_email(row, connection) for row in to_send])
+    # Marked also when nothing went out: the decision about this row's email is made.
+    Notification.objects.filter(pk__in=[row.pk for row in rows]).update(emailed_at=timezone.now())
+    return len(to_send)
+
+
+@dataclass
+class Suspension:
+    user: User
+    ended_rooms: list = field(default_factory=list)  # the live rooms it hosted, now ended
+
+
+@transaction.atomic
+def user_suspend(*, user: User) -> Suspension:
+    """Suspend an account, with all that follows, at once: it can no longer sign in (accounts/adapter.py
+    reads the flag) nor host or join a room, its open room sockets close, and the live rooms it hosts
+    end. Every path that suspends someone (the moderation services behind admin actions) calls this."""
+    from rooms.services import participant_disconnect_everywhere, rooms_force_end_hosted_by
+
+    if User.objects.select_for_update().get(pk=user.pk).is_suspended:
+        raise ServiceError("already_suspended", f"{user} is already suspended.")
     user.is_suspended = True
     user.suspended_at = timezone.now()
     user.save(update_fields=["is_suspended", "suspended_at"])
+    # Sockets first: in a room they host, they hear why they are leaving before the room ends.
     participant_disconnect_everywhere(user=user)
-    return user
+    return Suspension(user=user, ended_rooms=rooms_force_end_hosted_by(host=user))
 
 
 def user_unsuspend(*, user: User) -> User:

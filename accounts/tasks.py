@@ -1,25 +1,20 @@
+from smtplib import SMTPException
+
 from celery import shared_task
-from django.core.mail import send_mass_mail
+from django.db import DatabaseError
 
-from .models import Notification
+from . import services
 
 
-@shared_task(ignore_result=True)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError, OSError, SMTPException),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    max_retries=6,
+)
 def send_notification_emails(notification_ids: list[int]) -> int:
-    """Email the given notifications to their recipients (unread ones only)."""
-    messages = []
-    for notification in Notification.objects.filter(
-        pk__in=notification_ids, read_at__isnull=True
-    ).select_related("recipient"):
-        if notification.recipient.email:
-            messages.append(
-                (
-                    f"Spaces: {notification.text[:80]}",
-                    f"{notification.text}\n\n{notification.url}",
-                    None,
-                    [notification.recipient.email],
-                )
-            )
-    if not messages:
-        return 0
-    return send_mass_mail(messages, fail_silently=True)
+    """Email the given notifications that still want it, each once (safe to run twice)."""
+    return services.notification_emails_send(notification_ids=notification_ids)

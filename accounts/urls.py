@@ -9,9 +9,12 @@ urlpatterns = [
     path("@<str:handle>/following/", views.following, name="following"),
     path("@<str:handle>/follow/", views.follow, name="follow"),
     path("@<str:handle>/unfollow/", views.unfollow, name="unfollow"),
+    path("@<str:handle>/calendar.ics", views.host_calendar, name="calendar"),
     path("@<str:handle>/block/", views.block, name="block"),
     path("@<str:handle>/unblock/", views.unblock, name="unblock"),
     path("settings/profile/", views.profile_edit, name="profile_edit"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
+    path("settings/notifications/", views.notification_settings, name="notification_settings"),
+    path("notifications/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

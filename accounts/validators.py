@@ -1,3 +1,6 @@
+import unicodedata
+
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
 HANDLE_PATTERN = r"^[A-Za-z0-9_]{2,30}$"
@@ -9,3 +12,28 @@ handle_validators = [
         code="invalid_handle",
     )
 ]
+
+# Bidirectional embeddings, overrides and isolates: invisible, and they make a name read as another.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def is_control_character(char: str) -> bool:
+    """Line breaks, tabs, C0/C1 controls, Unicode line and paragraph separators, bidi controls.
+
+    Format characters that emoji need (the zero-width joiner of 👩‍💻) are not control characters.
+    """
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS
+
+
+def validate_display_name(value: str) -> None:
+    """A display name is one line of visible text: it goes into page titles and email headers."""
+    if any(is_control_character(char) for char in value):
+        raise ValidationError(
+            "A display name cannot contain line breaks, tabs or other control characters.",
+            code="control_characters",
+        )
+
+
+def one_line(text: str) -> str:
+    """`text` with every control character turned into a space and runs of spaces collapsed."""
+    return " ".join("".join(" " if is_control_character(c) else c for c in text).split())

@@ -4,27 +4,27 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
-from rooms.selectors import rooms_of_user
-from spaces_project.errors import NotFound, ServiceError
+from rooms.calendar import calendar_ics
+from rooms.selectors import calendar_rooms_of_host, rooms_of_user
+from spaces_project.refusals import into_form, refusal_page, refusal_redirect
 
 from . import selectors, services
-from .forms import ProfileForm
-from .models import User
+from .forms import NotificationSettingsForm, ProfileForm
+from .models import Notification, User
 
 PAGE_SIZE = 20
 
 
 def _profile_or_404(request: HttpRequest, handle: str) -> User:
-    try:
-        return selectors.profile_get_for_viewer(handle=handle, viewer=request.user)
-    except NotFound:
-        raise Http404("This account does not exist.") from None
+    """The profile `handle` names; a 404 (NotFound) when it does not exist for this viewer."""
+    return selectors.profile_get_for_viewer(handle=handle, viewer=request.user)
 
 
 def _page(request: HttpRequest, items, param: str = "page"):
@@ -60,8 +60,19 @@ def profile(request: HttpRequest, handle: str) -> HttpResponse:
         "live_rooms": rooms["live"],
         "upcoming_rooms": rooms["upcoming"],
         "ended_page": _page(request, rooms["ended"]),
+        "calendar_url": request.build_absolute_uri(reverse("accounts:calendar", args=[person.handle])),
     }
     return render(request, "accounts/profile.html", context)
+
+
+def host_calendar(request: HttpRequest, handle: str) -> HttpResponse:
+    """A subscribable iCalendar feed of the host's scheduled rooms (calendar apps fetch it anonymously)."""
+    person = _profile_or_404(request, handle)
+    rooms = calendar_rooms_of_host(host=person, viewer=request.user)
+    body = calendar_ics(rooms, name=f"Spaces: rooms by {person.name} (@{person.handle})")
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{person.handle}.ics"'
+    return response
 
 
 def _people_page(request: HttpRequest, handle: str, *, which: str) -> HttpResponse:
@@ -95,14 +106,13 @@ def _graph_action(request: HttpRequest, handle: str, action) -> HttpResponse:
         # After signing in, land on the profile (the action itself is POST only).
         return redirect_to_login(profile_url)
     person = _profile_or_404(request, handle)
-    profile_url = reverse("accounts:profile", kwargs={"handle": person.handle})
-    try:
-        text = action(viewer=request.user, person=person)
-    except ServiceError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, text)
-    return redirect(_safe_next(request, profile_url))
+    messages.success(request, action(viewer=request.user, person=person))
+    return redirect(_back(request, person.handle))
+
+
+def _back(request: HttpRequest, handle: str) -> str:
+    """Where a follow or block button sends the person back to: the page it was on, or the profile."""
+    return _safe_next(request, reverse("accounts:profile", kwargs={"handle": handle}))
 
 
 def _do_follow(*, viewer: User, person: User) -> str:
@@ -126,21 +136,25 @@ def _do_unblock(*, viewer: User, person: User) -> str:
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def follow(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_follow)
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def unfollow(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_unfollow)
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def block(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_block)
 
 
 @require_POST
+@refusal_redirect(to=_back)
 def unblock(request: HttpRequest, handle: str) -> HttpResponse:
     return _graph_action(request, handle, _do_unblock)
 
@@ -153,20 +167,20 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
         form = ProfileForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["avatar"]
-            try:
-                services.user_edit_profile(
+            saved = into_form(
+                form,
+                lambda: services.user_edit_profile(
                     user=user,
                     display_name=form.cleaned_data["display_name"],
                     bio=form.cleaned_data["bio"],
                     avatar=upload.read() if upload else None,
                     remove_avatar=form.cleaned_data["remove_avatar"],
-                )
-            except ServiceError as error:
-                user.refresh_from_db()
-                form.add_error(error.field if error.field in form.fields else None, error.message)
-            else:
+                ),
+            )
+            if saved is not None:
                 messages.success(request, "Your profile is saved.")
                 return redirect("accounts:profile", handle=user.handle)
+            user.refresh_from_db()  # the page header shows the saved name, not the refused one
     else:
         form = ProfileForm(initial={"display_name": user.display_name, "bio": user.bio})
     return render(request, "accounts/profile_edit.html", {"form": form})
@@ -192,3 +206,37 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
     if count:
         messages.success(request, "All notifications are marked as read.")
     return redirect("accounts:notifications")
+
+
+@login_required
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    preferences = selectors.notification_preferences(user=request.user)
+    form = NotificationSettingsForm(request.POST or None, preferences=preferences)
+    if request.method == "POST" and form.is_valid():
+        saved = into_form(
+            form,
+            lambda: services.notification_preferences_set(user=request.user, choices=form.choices()) or True,
+        )
+        if saved:
+            messages.success(request, "Your notification settings are saved.")
+            return redirect("accounts:notification_settings")
+    return render(request, "accounts/notification_settings.html", {"form": form, "rows": form.rows()})
+
+
+# A mail program's one-click unsubscribe (RFC 8058) POSTs with no session and no CSRF token: the
+# signed link is the authorization. GET only shows a button, because link scanners follow GETs.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@refusal_page("accounts/unsubscribe.html")
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "POST":
+        person, kind = services.notification_unsubscribe(token=token)
+    else:
+        person, kind = services.unsubscribe_check(token=token)
+    context = {
+        "person": person,
+        "kind_label": Notification.Kind(kind).label.lower(),
+        "done": request.method == "POST",
+        "token": token,
+    }
+    return render(request, "accounts/unsubscribe.html", context)

@@ -1,7 +1,7 @@
 """Audio fan-out in one room: one speaker talking, N listener sockets, loss, lag, bandwidth, server CPU.
 
-    .venv/bin/python bench/audio_fanout.py --listeners 2000 [--seconds 60]
-    .venv/bin/python bench/audio_fanout.py --listeners 2000 --server-processes 1 --bundle-frames 3
+    python bench/audio_fanout.py --listeners 2000 [--seconds 60]
+    python bench/audio_fanout.py --listeners 2000 --server-processes 1 --bundle-frames 3
 
 All on 127.0.0.1, bounded by --timeout; it stops by itself.
 
@@ -12,7 +12,7 @@ All on 127.0.0.1, bounded by --timeout; it stops by itself.
    process, and each process subscribes to the room's audio channel once and writes every bundle
    to its own sockets) and one `manage.py run_mixer` process on Redis.
 2. The host unmutes. The listeners connect from --workers client processes. Each is a lean
-   websocket client (bench/_audio.py LeanListener: asyncio Protocol, parses frames itself) that
+   websocket client (bench/harness.py LeanListener: asyncio Protocol, parses frames itself) that
    answers daphne's pings and sends the protocol's heartbeat every `heartbeat_seconds`.
 3. The host talks continuously (speech-like audio, Opus 32 kbps, real-time 20 ms frames, so no bundle
    is silent). After --warmup seconds the window of --seconds starts. A Redis subscriber in the
@@ -45,7 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _audio  # noqa: E402
-import room_events as base  # noqa: E402
+import harness  # noqa: E402
 
 TARGETS = {"listeners": 2000, "lost_bundles": 0, "lag_p95_ms": 500, "kbps_per_listener": 40}
 _HEAD = struct.Struct(">IBBIddB")  # receiver, then the bundle header (rooms/audio/wire.py)
@@ -82,7 +82,7 @@ async def _worker(conn, port: int, path: str, cookies: list, options: dict) -> N
                 async with limit:
                     try:
                         listeners.append(
-                            await _audio.open_lean(port, path, cookie, options["connect_timeout"])
+                            await harness.open_lean(port, path, cookie, options["connect_timeout"])
                         )
                     except Exception as error:  # every failure is counted, whatever its kind
                         failures[str(error) or type(error).__name__] += 1
@@ -162,7 +162,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-class Driver(base.WorkerPipes):
+class Driver(harness.WorkerPipes):
     def __init__(self, args, port: int, seeded: dict, daphne_pids: list[int], mixer_pid: int) -> None:
         self.args, self.port, self.seeded = args, port, seeded
         self.daphne_pids, self.mixer_pid = daphne_pids, mixer_pid
@@ -217,7 +217,7 @@ class Driver(base.WorkerPipes):
             await client.aclose()
 
     def server_cpu(self) -> tuple[float, float]:
-        return base.cpu_seconds(self.daphne_pids), base.cpu_seconds([self.mixer_pid])
+        return harness.cpu_seconds(self.daphne_pids), harness.cpu_seconds([self.mixer_pid])
 
     async def run(self) -> dict:
         args, seeded, figures = self.args, self.seeded, self.figures
@@ -230,11 +230,11 @@ class Driver(base.WorkerPipes):
         await host.unmute(seeded["host"][0])
 
         talk_seconds = args.warmup + args.seconds + 4
-        base.progress(f"encoding {talk_seconds:.0f} s of speech-like audio")
+        harness.progress(f"encoding {talk_seconds:.0f} s of speech-like audio")
         packets = _audio.encode_all(_audio.speech_like(talk_seconds, seed=11))
         figures["uplink_packet_bytes"] = sum(map(len, packets)) / len(packets)
 
-        base.progress(f"connecting {args.listeners} listeners from {args.workers} processes")
+        harness.progress(f"connecting {args.listeners} listeners from {args.workers} processes")
         started = time.monotonic()
         connected = await self.ask_async("connect", timeout=args.timeout / 2)
         figures["connect_seconds"] = time.monotonic() - started
@@ -245,21 +245,21 @@ class Driver(base.WorkerPipes):
         ready = asyncio.Event()
         monitor = asyncio.create_task(self.monitor(ready))
         await ready.wait()
-        base.progress(f"talking: {args.warmup:g} s warm-up, then {args.seconds:g} s measured")
+        harness.progress(f"talking: {args.warmup:g} s warm-up, then {args.seconds:g} s measured")
         start = time.time() + 0.2
         talking = asyncio.create_task(host.talk(packets, start, first_seq=1))
         window_start = start + args.warmup
         await asyncio.sleep(max(0.0, window_start - time.time()))
         cpu0 = self.server_cpu()
         clients0 = sum(await self.ask_async("cpu"))
-        machine0 = base.machine_busy_seconds()
+        machine0 = harness.machine_busy_seconds()
         driver0 = time.process_time()
         load0 = os.getloadavg()[0]
         window_end = window_start + args.seconds
         await asyncio.sleep(max(0.0, window_end - time.time()))
         cpu1 = self.server_cpu()
         clients1 = sum(await self.ask_async("cpu"))
-        machine1 = base.machine_busy_seconds()
+        machine1 = harness.machine_busy_seconds()
         figures["driver_cpu_seconds"] = time.process_time() - driver0
         await talking
         figures["speaker_closed"] = host.closed_while_talking
@@ -331,7 +331,7 @@ def report(args, figures: dict, mode: str) -> dict:
     line = {
         "listeners": connected,
         "lost_bundles": lost,
-        "lag_p95_ms": round(base._percentile(lags, 95), 1) if lags else None,
+        "lag_p95_ms": round(harness.percentile(lags, 95), 1) if lags else None,
         "kbps_per_listener": round(kbps, 1) if kbps is not None else None,
         "server_cpu_pct": round(100 * server_cpu / window, 1) if "daphne_cpu_seconds" in figures else None,
     }
@@ -361,8 +361,8 @@ def report(args, figures: dict, mode: str) -> dict:
     )
     if lags:
         print(
-            f"lag (last frame mixed -> listener has the bundle): p50 {base._percentile(lags, 50):.1f} ms, "
-            f"p95 {base._percentile(lags, 95):.1f} ms, p99 {base._percentile(lags, 99):.1f} ms, max {max(lags):.1f} ms"
+            f"lag (last frame mixed -> listener has the bundle): p50 {harness.percentile(lags, 50):.1f} ms, "
+            f"p95 {harness.percentile(lags, 95):.1f} ms, p99 {harness.percentile(lags, 99):.1f} ms, max {max(lags):.1f} ms"
         )
     if kbps is not None:
         print(
@@ -405,29 +405,29 @@ def main() -> int:
     args = parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # daphne and the workers inherit it
-    admin_url, bench_url = base.database_urls(args.db_name)
+    admin_url, bench_url = harness.database_urls(args.db_name)
     processes = []
     failed = None
     driver = None
     mode = "not started"
     extra = {"AUDIO_BUNDLE_FRAMES": str(args.bundle_frames)} if args.bundle_frames else {}
     try:
-        base.progress(f"creating database {args.db_name}")
-        base.recreate_database(admin_url, args.db_name)
-        base.setup_django(bench_url, args.redis_url)
-        seeded = base.seed(
+        harness.progress(f"creating database {args.db_name}")
+        harness.recreate_database(admin_url, args.db_name)
+        harness.setup_django(bench_url, args.redis_url)
+        seeded = harness.seed(
             argparse.Namespace(speakers=0, reactors=0, hand_raisers=0, signed_in=args.signed_in), migrate=True
         )
-        base.clear_room_keys(args.redis_url, seeded["room_id"])
-        logs = base.ROOT / "test-artifacts"
+        harness.clear_room_keys(args.redis_url, seeded["room_id"])
+        logs = harness.ROOT / "test-artifacts"
         logs.mkdir(exist_ok=True)
-        port, daphnes = _audio.start_daphnes(
+        port, daphnes = harness.start_daphnes(
             args.server_processes, bench_url, args.redis_url, logs / "bench-audio-fanout-daphne.log", extra
         )
         processes += daphnes
-        mixer = _audio.start_mixer(bench_url, args.redis_url, logs / "bench-audio-fanout-mixer.log", extra)
+        mixer = harness.start_mixer(bench_url, args.redis_url, logs / "bench-audio-fanout-mixer.log", extra)
         processes.append(mixer)
-        _audio.wait_for_lease(args.redis_url, seeded["room_id"])
+        harness.wait_for_lease(args.redis_url, seeded["room_id"])
         from django.conf import settings
 
         mode = (
@@ -443,13 +443,13 @@ def main() -> int:
         if driver is not None:
             driver.stop_workers()
         for process in processes:
-            base.stop_process(process)
+            harness.stop_process(process)
         if "django.db" in sys.modules:
             from django.db import connections
 
             connections.close_all()
         if not args.keep_db:
-            base.recreate_database(admin_url, args.db_name, drop_only=True)
+            harness.recreate_database(admin_url, args.db_name, drop_only=True)
     if failed is not None:
         print(f"benchmark did not finish: {type(failed).__name__}: {failed}", file=sys.stderr)
     line = report(args, driver.figures if driver else {}, mode)

@@ -1,9 +1,9 @@
 """Mouth-to-ear latency through the real server and mixer: speaker -> listener, speaker -> speaker,
 and how soon a new listener hears audio.
 
-    .venv/bin/python bench/audio_latency.py                 # daphne + `manage.py run_mixer` on Redis
-    .venv/bin/python bench/audio_latency.py --embedded      # no Redis: the mixer runs inside daphne
-    .venv/bin/python bench/audio_latency.py --bundle-frames 5
+    python bench/audio_latency.py                 # daphne + `manage.py run_mixer` on Redis
+    python bench/audio_latency.py --embedded      # no Redis: the mixer runs inside daphne
+    python bench/audio_latency.py --bundle-frames 5
 
 All on 127.0.0.1, bounded by --timeout. It drops and recreates its own PostgreSQL database (--db-name,
 next to the one DATABASE_URL names), seeds a live room (host, one more speaker, signed-in listeners;
@@ -43,8 +43,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _audio  # noqa: E402
+import harness  # noqa: E402
 import numpy as np  # noqa: E402
-import room_events as base  # noqa: E402
 from _audio import FRAME, RATE  # noqa: E402
 
 from rooms.audio import codec, wire  # noqa: E402
@@ -136,7 +136,7 @@ def latencies(found, transits, mouths: list[float], interval: float) -> dict:
 
 
 def pct(values: list[float], p: float) -> float | None:
-    value = base._percentile(values, p)
+    value = harness.percentile(values, p)
     return round(value, 1) if value is not None else None
 
 
@@ -158,7 +158,7 @@ class Driver:
         await guest.unmute(guest_id)
         await asyncio.sleep(1.0)
 
-        base.progress(f"click train: {args.seconds:g} s, a click every {args.interval * 1000:.0f} ms")
+        harness.progress(f"click train: {args.seconds:g} s, a click every {args.interval * 1000:.0f} ms")
         pcm, onsets = click_train(args.seconds, args.interval)
         host_packets = _audio.encode_all(pcm)
         rng = np.random.default_rng(9)
@@ -178,7 +178,7 @@ class Driver:
             figures[name]["bundles"] = len(transits)
         figures["host_hears_itself"] = len(detect(host.bundles, start)[0])
 
-        base.progress(f"first audio: {args.joins} new listeners while the host talks")
+        harness.progress(f"first audio: {args.joins} new listeners while the host talks")
         speech = _audio.speech_like(args.joins * 1.8 + 4, seed=5)
         talking = asyncio.create_task(host.talk(_audio.encode_all(speech), time.time() + 0.1, first_seq=9000))
         await asyncio.sleep(1.5)
@@ -269,36 +269,36 @@ def report(args, figures: dict, mode: str) -> dict:
 
 def main() -> int:
     args = parse_args()
-    admin_url, bench_url = base.database_urls(args.db_name)
+    admin_url, bench_url = harness.database_urls(args.db_name)
     processes = []
     failed = None
     driver = None
     mode = "not started"
     extra = {"AUDIO_BUNDLE_FRAMES": str(args.bundle_frames)} if args.bundle_frames else {}
     try:
-        base.progress(f"creating database {args.db_name}")
-        base.recreate_database(admin_url, args.db_name)
-        base.setup_django(bench_url, args.redis_url)
-        seeded = base.seed(
+        harness.progress(f"creating database {args.db_name}")
+        harness.recreate_database(admin_url, args.db_name)
+        harness.setup_django(bench_url, args.redis_url)
+        seeded = harness.seed(
             argparse.Namespace(speakers=1, reactors=0, hand_raisers=0, signed_in=args.joins // 2 + 2),
             migrate=True,
         )
-        base.clear_room_keys(args.redis_url, seeded["room_id"])
-        logs = base.ROOT / "test-artifacts"
+        harness.clear_room_keys(args.redis_url, seeded["room_id"])
+        logs = harness.ROOT / "test-artifacts"
         logs.mkdir(exist_ok=True)
         server_redis = "" if args.embedded else args.redis_url
-        port, daphnes = _audio.start_daphnes(
+        port, daphnes = harness.start_daphnes(
             1, bench_url, server_redis, logs / "bench-audio-latency-daphne.log", extra
         )
         processes += daphnes
         if args.embedded:
             mode = f"daphne pid {daphnes[0].pid}, no Redis: embedded mixer"
         else:
-            mixer = _audio.start_mixer(
+            mixer = harness.start_mixer(
                 bench_url, args.redis_url, logs / "bench-audio-latency-mixer.log", extra
             )
             processes.append(mixer)
-            _audio.wait_for_lease(args.redis_url, seeded["room_id"])
+            harness.wait_for_lease(args.redis_url, seeded["room_id"])
             mode = f"daphne pid {daphnes[0].pid} + run_mixer pid {mixer.pid} on Redis {args.redis_url}"
         from django.conf import settings
 
@@ -310,13 +310,13 @@ def main() -> int:
         failed = error
     finally:
         for process in processes:
-            base.stop_process(process)
+            harness.stop_process(process)
         if "django.db" in sys.modules:
             from django.db import connections
 
             connections.close_all()
         if not args.keep_db:
-            base.recreate_database(admin_url, args.db_name, drop_only=True)
+            harness.recreate_database(admin_url, args.db_name, drop_only=True)
     if failed is not None:
         print(f"benchmark did not finish: {type(failed).__name__}: {failed}", file=sys.stderr)
     line = report(args, driver.figures if driver else {}, mode)

@@ -1,6 +1,6 @@
 """How fast a recording is finalized, as a multiple of real time.
 
-    .venv/bin/python bench/finalize.py --minutes 60 [--repeat 3] [--keep DIR]
+    python bench/finalize.py --minutes 60 [--repeat 3] [--keep DIR]
 
 Synthesizes a capture of that length with the capture code the mixer uses (``CaptureWriter``): a
 speech-like voice is encoded once with the mixer's program settings (Opus 32 kbit/s, complexity 1, FEC)

@@ -1,6 +1,6 @@
 """CPU cost of one room's mixer, as a share of one core.
 
-    .venv/bin/python bench/mixer.py --speakers 13 [--seconds 20] [--active N] [--repeat 3]
+    python bench/mixer.py --speakers 13 [--seconds 20] [--active N] [--repeat 3]
                                     [--complexity 5] [--no-fec]
 
 Generates speech-like voices with numpy (a glottal-pulse-like harmonic series at each speaker's own

@@ -1,6 +1,6 @@
 """Page latency and query counts for the discovery pages, on a throwaway database.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/spaces .venv/bin/python bench/pages.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/spaces python bench/pages.py
 
 Creates its own database next to the one DATABASE_URL names (Django's test-database machinery,
 named `bench_<name>`), seeds 5,000 people with a follow graph and 1,000 live rooms, times the

@@ -1,8 +1,8 @@
 """Event fan-out in one live room: N listener sockets, 200 events, latency, loss, memory, connects.
 
-    .venv/bin/python bench/room_events.py                  # starts daphne on a free port
-    .venv/bin/python bench/room_events.py --listeners 200  # a smaller room
-    .venv/bin/python bench/room_events.py --target ws://127.0.0.1:8000 --server-pid 1234
+    python bench/room_events.py                  # starts daphne on a free port
+    python bench/room_events.py --listeners 200  # a smaller room
+    python bench/room_events.py --target ws://127.0.0.1:8000 --server-pid 1234
 
 What it does, all on 127.0.0.1 and bounded by --timeout (300 s):
 
@@ -40,16 +40,36 @@ import json
 import multiprocessing
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (  # noqa: E402
+    ROOT,
+    LeanListener,
+    WorkerPipes,
+    clear_room_keys,
+    cpu_seconds,
+    database_urls,
+    failure_reason,
+    free_port,
+    machine_busy_seconds,
+    open_lean,
+    percentile,
+    progress,
+    recreate_database,
+    rss_kib,
+    seed,
+    setup_django,
+    start_daphne,
+    stop_process,
+)
 
 PATTERN = "RHRURHRMRH"  # 5 reactions, 3 hand raises or lowers, 1 unmute, 1 mute in every ten
 REACTION_SPACING_SECONDS = 1.5  # per reactor: under the 1 a second limit, with room for jitter
@@ -160,37 +180,13 @@ class Client:
             task.cancel()
 
 
-def _percentile(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
-    return ordered[rank]
-
-
-def progress(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
-
-
-def _failure_reason(error: BaseException) -> str:
-    from websockets.exceptions import ConnectionClosed, InvalidStatus
-
-    if isinstance(error, InvalidStatus):
-        return f"http {error.response.status_code}"
-    if isinstance(error, ConnectionClosed):
-        return f"closed {error.rcvd.code if error.rcvd else 'abnormally'} before snapshot"
-    if isinstance(error, TimeoutError):
-        return "timeout"
-    return type(error).__name__
-
-
 # ---------------------------------------------------------------------------------------------
 # Worker processes: hold the listeners, answer the driver's commands over a pipe.
 # ---------------------------------------------------------------------------------------------
 
 
 class LeanClient:
-    """A listener socket on the lean asyncio client of bench/_audio.py: the load generator should
+    """A listener socket on the lean asyncio client of bench/harness.py: the load generator should
     not spend more CPU than the server it measures (the `websockets` client took half a core for
     a thousand listeners). Same interface as Client for what the workers use."""
 
@@ -210,8 +206,6 @@ class LeanClient:
         return self.ws.close_code if self.ws is not None else None
 
     async def open(self, timeout: float) -> None:
-        from _audio import LeanListener, open_lean
-
         client = self
 
         class Listener(LeanListener):
@@ -263,7 +257,7 @@ async def _worker(conn, url: str, origin: str, cookies: list[str | None], args: 
                     await client.open(args["connect_timeout"])
             return None, (time.monotonic() - started) * 1000
         except Exception as error:  # every failure is counted, whatever its kind
-            return _failure_reason(error), (time.monotonic() - started) * 1000
+            return failure_reason(error), (time.monotonic() - started) * 1000
 
     while True:
         remaining = deadline - time.monotonic()
@@ -362,260 +356,6 @@ def parse_args() -> argparse.Namespace:
     if not args.redis_url.startswith(("redis://127.", "redis://localhost")):
         parser.error("--redis-url must be on this machine")
     return args
-
-
-def database_urls(db_name: str) -> tuple[str, str]:
-    """(admin URL, bench URL) next to the server DATABASE_URL names."""
-    base = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/"
-    parts = urlsplit(base)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise SystemExit("DATABASE_URL must be a PostgreSQL URL")
-    if parts.hostname not in ("127.0.0.1", "localhost", None):
-        raise SystemExit("the benchmark only uses a database on this machine")
-    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{db_name}"))
-
-
-def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def setup_django(database_url: str, redis_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["REDIS_URL"] = redis_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "spaces_project.settings.bench"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def seed(args: argparse.Namespace, *, migrate: bool) -> dict:
-    """Create the people and the live room; return ids and session cookies."""
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth.hashers import make_password
-    from django.core.management import call_command
-    from django.utils import timezone
-
-    if migrate:
-        call_command("migrate", verbosity=0, interactive=False)
-    from accounts.models import User
-    from rooms.models import Participant, Room
-
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    tag = f"b{int(time.time()) % 100000}"  # unique handles, so --target can run more than once
-    password = make_password(None)  # unusable: these accounts only ever sign in by session
-
-    def people(kind: str, count: int) -> list:
-        return User.objects.bulk_create(
-            User(
-                handle=f"{tag}_{kind}{i}",
-                email=f"{tag}_{kind}{i}@bench.invalid",
-                display_name=f"Bench {kind} {i}",
-                password=password,
-            )
-            for i in range(count)
-        )
-
-    host = people("host", 1)[0]
-    speakers = people("speaker", args.speakers)
-    reactors = people("reactor", args.reactors)
-    raisers = people("raiser", args.hand_raisers)
-    signed_in = people("listener", args.signed_in)
-    # Room events travel on Redis pub/sub channels named after the room id, and pub/sub ignores the
-    # database number in REDIS_URL: a fresh database's room 1 would hear every other room 1 on
-    # this Redis (test runs, a dev server). A random id far above theirs keeps the room to itself.
-    room = Room.objects.create(
-        id=random.randrange(900_000_000, 2_000_000_000),
-        title="Benchmark room",
-        host=host,
-        state=Room.State.LIVE,
-        started_at=timezone.now(),
-        allow_anonymous=True,
-    )
-    Participant.objects.create(room=room, user=host, role=Participant.Role.HOST)
-    Participant.objects.bulk_create(
-        Participant(room=room, user=user, role=Participant.Role.SPEAKER, is_muted=True) for user in speakers
-    )
-
-    def cookie(user) -> str:
-        session = store()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.save()
-        return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
-
-    def accounts(users: list) -> list[tuple[int, str]]:
-        return [(user.pk, cookie(user)) for user in users]
-
-    return {
-        "room_id": room.pk,
-        "host": accounts([host])[0],
-        "speakers": accounts(speakers),
-        "reactors": accounts(reactors),
-        "raisers": accounts(raisers),
-        "listeners": [c for _, c in accounts(signed_in)],
-    }
-
-
-def clear_room_keys(redis_url: str, room_id: int) -> None:
-    """A fresh database reuses room ids: forget what an earlier run left in Redis for this room."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    for pattern in (f"spaces:presence:{room_id}:*", f"spaces:lock:*:{room_id}", f"spaces:flag:*:{room_id}"):
-        keys = list(client.scan_iter(pattern, count=1000))
-        if keys:
-            client.delete(*keys)
-    keys = list(client.scan_iter(f"spaces:rate:reaction:{room_id}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_daphne(
-    port: int, database_url: str, redis_url: str, log_path: Path, listener: socket.socket | None = None
-) -> subprocess.Popen:
-    """One daphne process on 127.0.0.1:port, or accepting on the shared `listener` socket."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "spaces_project.settings.bench",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = open(log_path, "w")
-    where = ["--fd", str(listener.fileno())] if listener else ["-b", "127.0.0.1", "-p", str(port)]
-    process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/daphne"), *where, "spaces_project.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        pass_fds=[listener.fileno()] if listener else [],
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"daphne exited with {process.returncode}; see {log_path}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("daphne did not start within 30 s")
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
-
-
-def _tree(pid: int) -> list[int]:
-    """pid and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
-def machine_busy_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (sum(fields) - idle) / ticks, sum(fields) / ticks
-
-
-def rss_kib(pids: list[int]) -> int:
-    total = 0
-    for member in (m for pid in pids for m in _tree(pid)):
-        try:
-            for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for member in (m for pid in pids for m in _tree(pid)):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        except OSError:
-            pass
-    return total / ticks
-
-
-class WorkerPipes:
-    """Talk to the client worker processes: send each a command, gather their answers."""
-
-    pipes: list
-    workers: list
-
-    def stop_workers(self) -> None:
-        for pipe in self.pipes:
-            try:
-                pipe.send(("exit", None))
-            except OSError:
-                pass
-        for process in self.workers:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-
-    def ask(self, command: str, payload=None, timeout: float = 60) -> list:
-        for pipe in self.pipes:
-            pipe.send((command, payload))
-        answers = []
-        deadline = time.monotonic() + timeout
-        for pipe in self.pipes:
-            if not pipe.poll(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"a worker did not answer {command!r} within {timeout:.0f} s")
-            answers.append(pipe.recv())
-        return answers
-
-    async def ask_async(self, command: str, payload=None, timeout: float = 60) -> list:
-        return await asyncio.get_running_loop().run_in_executor(None, self.ask, command, payload, timeout)
 
 
 class Driver(WorkerPipes):
@@ -727,7 +467,7 @@ class Driver(WorkerPipes):
         figures["closed_early"] = dict(sum((Counter(r["closed_early"]) for r in results), Counter()))
         figures["client_cpu_seconds"] = [round(r["cpu_seconds"], 1) for r in results]
         for p in (50, 95, 99):
-            value = _percentile(latencies, p)
+            value = percentile(latencies, p)
             figures[f"p{p}_ms"] = round(value, 1) if value is not None else None
         figures["max_ms"] = round(max(latencies), 1) if latencies else None
         # Where the time goes: the host's own socket sees each event as soon as the server publishes
@@ -741,10 +481,10 @@ class Driver(WorkerPipes):
                 a, b = spans.get(k, (low, high))
                 spans[k] = (min(a, low), max(b, high))
         spread = [(high - low) * 1000 for low, high in spans.values()]
-        figures["host_sees_p50_ms"] = round(_percentile(publish, 50) or 0, 1)
-        figures["host_sees_p99_ms"] = round(_percentile(publish, 99) or 0, 1)
-        figures["spread_p50_ms"] = round(_percentile(spread, 50) or 0, 1)
-        figures["spread_p99_ms"] = round(_percentile(spread, 99) or 0, 1)
+        figures["host_sees_p50_ms"] = round(percentile(publish, 50) or 0, 1)
+        figures["host_sees_p99_ms"] = round(percentile(publish, 99) or 0, 1)
+        figures["spread_p50_ms"] = round(percentile(spread, 50) or 0, 1)
+        figures["spread_p99_ms"] = round(percentile(spread, 99) or 0, 1)
         figures["actor_errors"] = Counter(e.get("code") for actor in actors for e in actor.errors)
 
         await self.ask_async("close", timeout=60)
@@ -766,8 +506,8 @@ class Driver(WorkerPipes):
         connect_ms = [ms for b in bursts for ms in b["connect_ms"]]
         figures["connect_failures"] = sum(failures.values())
         figures["connect_failure_reasons"] = dict(failures)
-        figures["burst_connect_p50_ms"] = round(_percentile(connect_ms, 50) or 0, 1)
-        figures["burst_connect_p99_ms"] = round(_percentile(connect_ms, 99) or 0, 1)
+        figures["burst_connect_p50_ms"] = round(percentile(connect_ms, 50) or 0, 1)
+        figures["burst_connect_p99_ms"] = round(percentile(connect_ms, 99) or 0, 1)
         figures["burst_connect_max_ms"] = round(max(connect_ms), 1) if connect_ms else None
 
         for actor in actors:

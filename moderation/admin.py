@@ -2,12 +2,13 @@
 
 from collections.abc import Callable
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.html import format_html
 
 from spaces_project.errors import ServiceError
+from spaces_project.refusals import for_each
 
 from . import services
 from .models import AuditLogEntry, Report
@@ -101,13 +102,7 @@ class ReportAdmin(admin.ModelAdmin):
 
     def _each(self, request, queryset: QuerySet[Report], act: Callable[[Report], str]) -> None:
         """Run `act` on each selected report; one refusal does not stop the others."""
-        for report in queryset:
-            try:
-                done = act(report)
-            except ServiceError as error:
-                messages.error(request, f"Report #{report.pk}: {error.message}")
-            else:
-                messages.success(request, f"Report #{report.pk}: {done}")
+        for_each(request, queryset, act, label=lambda report: f"Report #{report.pk}")
 
     @admin.action(description="Assign to me", permissions=["change"])
     def assign_to_me(self, request, queryset):

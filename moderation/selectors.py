@@ -1,11 +1,9 @@
 """Reads for moderation: who is a moderator, and what a person may report."""
 
-from django.db.models import QuerySet
-
 from accounts.models import User
 from recordings.models import Recording
 from rooms.models import Room
-from rooms.selectors import room_get_for_viewer, rooms_of_user
+from rooms.selectors import room_get_for_viewer
 from spaces_project.errors import NotFound
 
 from .models import Report
@@ -56,8 +54,3 @@ def has_open_report(*, reporter: User, target_type: str, target: ReportTarget) -
     return Report.objects.filter(
         reporter=reporter, status=Report.Status.OPEN, **{f"target_{target_type}": target}
     ).exists()
-
-
-def live_rooms_hosted_by(*, user: User) -> QuerySet[Room]:
-    # A host always sees their own rooms, so their own view is the complete list.
-    return rooms_of_user(user=user, viewer=user)["live"]

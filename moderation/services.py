@@ -7,12 +7,12 @@ from accounts.models import User
 from accounts.services import user_suspend, user_unsuspend
 from recordings.models import Recording, Transcript
 from recordings.services import recording_remove, transcript_remove
-from rooms.models import Room
-from rooms.services import room_force_end
+from rooms import services as room_services
+from rooms.models import Participant, Room
 from spaces_project.errors import ServiceError
 
 from .models import AuditLogEntry, Report
-from .selectors import has_open_report, live_rooms_hosted_by, report_target_for_viewer, user_is_moderator
+from .selectors import has_open_report, report_target_for_viewer, user_is_moderator
 
 MAX_NOTE_LENGTH = 2000
 
@@ -124,7 +124,7 @@ def _resolve_if_open(*, moderator: User, report: Report | None, note: str) -> No
 def moderation_end_room(*, moderator: User, room: Room, report: Report | None = None) -> Room:
     """End a live room on a moderator's decision."""
     _require_moderator(moderator)
-    room = room_force_end(room=room)
+    room = room_services.room_force_end(room=room)
     _audit(actor=moderator, action="room_ended", target=f"room #{room.pk} {room}", report=report)
     _resolve_if_open(moderator=moderator, report=report, note="Room ended.")
     return room
@@ -132,24 +132,16 @@ def moderation_end_room(*, moderator: User, room: Room, report: Report | None = 
 
 @transaction.atomic
 def moderation_suspend_user(*, moderator: User, user: User, report: Report | None = None) -> User:
-    """Suspend an account and end the live rooms it hosts."""
+    """Suspend an account (everything that follows is `accounts.services.user_suspend`), audited."""
     _require_moderator(moderator)
     if user.pk == moderator.pk:
         raise ServiceError("self_suspend", "You cannot suspend yourself.")
     # Moderators cannot silence each other; only a superuser may suspend staff.
     if (user.is_staff or user.is_superuser) and not moderator.is_superuser:
         raise ServiceError("staff_account", f"Only an administrator can suspend the staff account {user}.")
-    user = User.objects.select_for_update().get(pk=user.pk)
-    if user.is_suspended:
-        raise ServiceError("already_suspended", f"{user} is already suspended.")
-    user = user_suspend(user=user)
-    ended = []
-    for room in live_rooms_hosted_by(user=user):
-        try:
-            ended.append(room_force_end(room=room))
-        except ServiceError:
-            pass  # The host ended it meanwhile; nothing left to do for this room.
-    detail = "; ".join(f"ended room #{room.pk} {room}" for room in ended)
+    suspension = user_suspend(user=user)
+    user = suspension.user
+    detail = "; ".join(f"ended room #{room.pk} {room}" for room in suspension.ended_rooms)
     _audit(
         actor=moderator,
         action="user_suspended",
@@ -215,3 +207,61 @@ def moderation_remove_transcript(
     )
     _resolve_if_open(moderator=moderator, report=report, note="Transcript removed.")
     return transcript
+
+
+# -- a live room's people, from Django admin: the room's sockets hear each change like any other -------
+
+
+def _act_on_participant(*, moderator: User, participant: Participant, change, action: str) -> Participant:
+    _require_moderator(moderator)
+    participant = change(participant=participant)
+    _audit(
+        actor=moderator,
+        action=action,
+        target=f"{participant.user} in room #{participant.room_id} {participant.room}",
+    )
+    return participant
+
+
+@transaction.atomic
+def moderation_mute_participant(*, moderator: User, participant: Participant) -> Participant:
+    """Mute someone on a live room's stage (the host too)."""
+    return _act_on_participant(
+        moderator=moderator,
+        participant=participant,
+        change=room_services.participant_force_mute,
+        action="participant_muted",
+    )
+
+
+@transaction.atomic
+def moderation_move_to_audience(*, moderator: User, participant: Participant) -> Participant:
+    """Move a co-host or speaker of a live room back to the audience."""
+    return _act_on_participant(
+        moderator=moderator,
+        participant=participant,
+        change=room_services.participant_force_to_audience,
+        action="participant_moved_to_audience",
+    )
+
+
+@transaction.atomic
+def moderation_remove_participant(*, moderator: User, participant: Participant) -> Participant:
+    """Remove someone from a live room for good; their sockets close."""
+    return _act_on_participant(
+        moderator=moderator,
+        participant=participant,
+        change=room_services.participant_force_remove,
+        action="participant_removed",
+    )
+
+
+@transaction.atomic
+def moderation_unpin_links(*, moderator: User, room: Room) -> int:
+    """Unpin every link of a live room (spam, abuse)."""
+    _require_moderator(moderator)
+    count = room_services.links_force_unpin(room=room)
+    _audit(
+        actor=moderator, action="links_unpinned", target=f"room #{room.pk} {room}", detail=f"{count} link(s)"
+    )
+    return count

@@ -1,12 +1,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from accounts.models import User
 from recordings.models import Recording
-from spaces_project.errors import NotFound, ServiceError
+from spaces_project.refusals import into_form
 
 from . import selectors, services
 from .forms import ReportForm
@@ -23,27 +22,22 @@ def _target_url(target) -> str:
 
 @login_required
 def report_create(request, target_type, target_id):
-    try:
-        target = selectors.report_target_for_viewer(
-            target_type=target_type, target_id=target_id, viewer=request.user
-        )
-    except NotFound:
-        raise Http404 from None
+    target = selectors.report_target_for_viewer(
+        target_type=target_type, target_id=target_id, viewer=request.user
+    )
     form = ReportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.report_create(
+        report = into_form(
+            form,
+            lambda: services.report_create(
                 reporter=request.user,
                 target_type=target_type,
                 target_id=target_id,
                 reason=form.cleaned_data["reason"],
                 note=form.cleaned_data["note"],
-            )
-        except NotFound:
-            raise Http404 from None
-        except ServiceError as error:
-            form.add_error(error.field, error.message)
-        else:
+            ),
+        )
+        if report is not None:
             messages.success(request, "Thanks, our moderators will look at it.")
             return redirect(_target_url(target))
     return render(

@@ -1,8 +1,8 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 
 from moderation import services as moderation_services
-from spaces_project.errors import ServiceError
+from spaces_project.refusals import for_each
 
 from . import services
 from .models import Recording, Transcript, TranscriptLine
@@ -45,23 +45,19 @@ class RecordingAdmin(admin.ModelAdmin):
 
     @admin.action(description="Remove the selected recordings", permissions=["change"])
     def remove_recordings(self, request, queryset: QuerySet[Recording]):
-        for recording in queryset:
-            try:
-                moderation_services.moderation_remove_recording(moderator=request.user, recording=recording)
-            except ServiceError as error:
-                messages.error(request, error.message)
-            else:
-                messages.success(request, f"Removed the {recording}.")
+        def act(recording: Recording) -> str:
+            moderation_services.moderation_remove_recording(moderator=request.user, recording=recording)
+            return f"Removed the {recording}."
+
+        for_each(request, queryset, act)
 
     @admin.action(description="Run the finalizing chain again (after a failure)", permissions=["change"])
     def process_again(self, request, queryset: QuerySet[Recording]):
-        for recording in queryset:
-            try:
-                services.recording_retry(recording_id=recording.pk)
-            except ServiceError as error:
-                messages.error(request, error.message)
-            else:
-                messages.success(request, f"Processing the {recording} again.")
+        def act(recording: Recording) -> str:
+            services.recording_retry(recording_id=recording.pk)
+            return f"Processing the {recording} again."
+
+        for_each(request, queryset, act)
 
 
 class TranscriptLineInline(admin.TabularInline):
@@ -97,12 +93,8 @@ class TranscriptAdmin(admin.ModelAdmin):
 
     @admin.action(description="Remove the selected transcripts", permissions=["change"])
     def remove_transcripts(self, request, queryset: QuerySet[Transcript]):
-        for transcript in queryset:
-            try:
-                moderation_services.moderation_remove_transcript(
-                    moderator=request.user, transcript=transcript
-                )
-            except ServiceError as error:
-                messages.error(request, error.message)
-            else:
-                messages.success(request, f"Removed the {transcript}.")
+        def act(transcript: Transcript) -> str:
+            moderation_services.moderation_remove_transcript(moderator=request.user, transcript=transcript)
+            return f"Removed the {transcript}."
+
+        for_each(request, queryset, act)

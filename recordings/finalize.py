@@ -23,7 +23,6 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -414,14 +413,12 @@ def finalize_capture(
     aac_bitrate: int = AAC_BITRATE,
     peak_count: int = PEAK_COUNT,
     capture: Capture | None = None,
-    pause: Callable[[], None] | None = None,
 ) -> FinalizeResult:
     """Write ``original.ogg`` and ``replay.m4a`` for the capture in ``capture_dir`` into ``out_dir``.
 
     Safe to run again: each run writes temporary files and renames them over the final names, and the
     same capture always gives the same audio. Not meant to run twice at once for one ``out_dir`` (the
     task holds the recording's row lock): it first clears temporary files a killed run left behind.
-    ``pause`` runs between the two files (tests use it to make a run slow enough to kill).
     """
     capture = capture or read_capture(capture_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -433,8 +430,6 @@ def finalize_capture(
     try:
         _write_original(capture, temp_original)
         _tag_ogg(temp_original, tags)
-        if pause is not None:
-            pause()
         peaks = _encode_m4a(
             capture.packets,
             capture.pre_skip,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from accounts.models import User
 from accounts.selectors import is_blocked_between
-from rooms.models import Participant, Room
+from rooms.models import Participant
 from spaces_project.errors import NotFound, ServiceError
 
 from . import transcripts
@@ -52,10 +52,6 @@ def recording_get_for_host(*, recording_id: int, actor) -> Recording:
     if not getattr(actor, "is_authenticated", False) or actor.pk != recording.room.host_id:
         raise ServiceError("not_allowed", "Only the host can do that.")
     return recording
-
-
-def recording_of_room(*, room: Room) -> Recording | None:
-    return Recording.objects.exclude(status=Recording.Status.REMOVED).filter(room=room).first()
 
 
 @dataclass

@@ -189,14 +189,8 @@ def recording_finalize(*, recording_id: int) -> Recording | None:
             return recording
         tags = _tags_for(recording)
         tags.cover_jpeg = _cover_for(tags)
-        delay = getattr(settings, "RECORDINGS_FINALIZE_TEST_DELAY_S", 0)
         try:
-            result = finalize.finalize_capture(
-                files.capture,
-                files.directory,
-                tags=tags,
-                pause=(lambda: time.sleep(delay)) if delay else None,
-            )
+            result = finalize.finalize_capture(files.capture, files.directory, tags=tags)
         except finalize.FinalizeError as error:
             logger.warning("recording %s cannot be finalized: %s", recording_id, error)
             recording.status = Recording.Status.FAILED
@@ -450,7 +444,7 @@ def recording_make_artwork(*, recording_id: int) -> Recording | None:
 @transaction.atomic
 def recording_publish(*, recording_id: int) -> Recording | None:
     """Step 3: make the replay visible and tell the host's followers, once."""
-    from accounts.services import notification_create
+    from accounts.services import notify
 
     recording = (
         Recording.objects.select_for_update().select_related("room__host").filter(pk=recording_id).first()
@@ -468,16 +462,15 @@ def recording_publish(*, recording_id: int) -> Recording | None:
     recording.save(update_fields=["status", "published_at"])
     room = recording.room
     host = room.host
-    url = f"/recordings/{recording.pk}/"
-    for follow in Follow.objects.filter(followee=host).select_related("follower"):
-        notification_create(
-            recipient=follow.follower,
-            kind=Notification.Kind.RECORDING_READY,
-            actor=host,
-            room=room,
-            text=f"Replay of {host.name}'s room is ready: {room.title}",
-            url=url,
-        )
+    notify(
+        recipients=Follow.objects.filter(followee=host).values_list("follower_id", flat=True),
+        kind=Notification.Kind.RECORDING_READY,
+        actor=host,
+        room=room,
+        text=f"Replay of {host.name}'s room is ready: {room.title}",
+        url=f"/recordings/{recording.pk}/",
+        key=f"recording:{recording.pk}",
+    )
     return recording
 
 

@@ -6,31 +6,23 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from spaces_project.errors import NotFound, ServiceError
+from spaces_project.refusals import refusal_json, refusal_page, refusal_redirect, refusal_text
 
 from . import selectors, services
 from .models import Recording
 from .streaming import serve_file
 
 STATUS_POLL_MS = 2000
-
-
-def _refused(request: HttpRequest, error: ServiceError) -> HttpResponse:
-    if isinstance(error, NotFound):
-        raise Http404(error.message)
-    context = {"message": error.message, "sign_in": error.code == "sign_in_required"}
-    return render(request, "recordings/refused.html", context, status=403)
+REFUSED_PAGE = "recordings/refused.html"
 
 
 def _for_listener(request: HttpRequest, pk: int) -> Recording:
     return selectors.recording_get_for_listener(recording_id=pk, viewer=request.user)
 
 
+@refusal_page(REFUSED_PAGE)
 def recording_detail(request, pk):
-    try:
-        recording = _for_listener(request, pk)
-    except ServiceError as error:
-        return _refused(request, error)
+    recording = _for_listener(request, pk)
     room = recording.room
     turns = selectors.recording_turns(recording=recording)
     transcript = (
@@ -56,23 +48,14 @@ def recording_detail(request, pk):
 
 
 @require_GET
+@refusal_json
 def recording_status(request, pk):
-    try:
-        recording = _for_listener(request, pk)
-    except NotFound:
-        raise Http404 from None
-    except ServiceError as error:
-        return JsonResponse({"error": error.code, "message": error.message}, status=403)
+    recording = _for_listener(request, pk)
     return JsonResponse(selectors.recording_status_payload(recording=recording))
 
 
 def _ready_file(request: HttpRequest, pk: int, which: str, content_type: str) -> HttpResponse:
-    try:
-        recording = _for_listener(request, pk)
-    except NotFound:
-        raise Http404 from None
-    except ServiceError as error:
-        return HttpResponse(error.message, status=403, content_type="text/plain")
+    recording = _for_listener(request, pk)
     if recording.status != Recording.Status.READY:
         raise Http404("This replay is not ready yet.")
     files = services.RecordingFiles(recording.room_id)
@@ -83,42 +66,39 @@ def _ready_file(request: HttpRequest, pk: int, which: str, content_type: str) ->
 
 
 @require_http_methods(["GET", "HEAD"])
+@refusal_text
 def recording_stream(request, pk):
     """The replay's audio for the player: permission checked on every request, Range supported."""
     return _ready_file(request, pk, "replay", "audio/mp4")
 
 
 @require_http_methods(["GET", "HEAD"])
+@refusal_text
 def recording_cover(request, pk):
     return _ready_file(request, pk, "cover", "image/jpeg")
 
 
 @require_http_methods(["GET", "HEAD"])
+@refusal_text
 def recording_waveform(request, pk):
     return _ready_file(request, pk, "waveform", "image/png")
 
 
 @require_POST
+@refusal_json
 def recording_play(request, pk):
     """The player started: count one play per viewer session."""
-    try:
-        recording = _for_listener(request, pk)
-        counted = services.recording_count_play(recording=recording, session=request.session)
-    except NotFound:
-        raise Http404 from None
-    except ServiceError as error:
-        return JsonResponse({"error": error.code, "message": error.message}, status=403)
+    recording = _for_listener(request, pk)
+    counted = services.recording_count_play(recording=recording, session=request.session)
     recording.refresh_from_db(fields=["play_count"])
     return JsonResponse({"counted": counted, "play_count": recording.play_count})
 
 
 @login_required
 @require_http_methods(["GET", "HEAD"])
+@refusal_page(REFUSED_PAGE)
 def recording_download(request, pk):
-    try:
-        recording = selectors.recording_get_for_host(recording_id=pk, actor=request.user)
-    except ServiceError as error:
-        return _refused(request, error)
+    recording = selectors.recording_get_for_host(recording_id=pk, actor=request.user)
     if recording.status != Recording.Status.READY:
         raise Http404("This replay is not ready yet.")
     files = services.RecordingFiles(recording.room_id)
@@ -134,22 +114,15 @@ def recording_download(request, pk):
 
 @login_required
 @require_POST
+@refusal_page(REFUSED_PAGE)
 def recording_delete(request, pk):
-    try:
-        recording = services.recording_delete(recording_id=pk, actor=request.user)
-    except ServiceError as error:
-        return _refused(request, error)
+    recording = services.recording_delete(recording_id=pk, actor=request.user)
     messages.success(request, "The recording is deleted.")
     return redirect(reverse("rooms:detail", args=[recording.room_id]))
 
 
 def _vtt(request: HttpRequest, pk: int, build) -> HttpResponse:
-    try:
-        recording = _for_listener(request, pk)
-    except NotFound:
-        raise Http404 from None
-    except ServiceError as error:
-        return HttpResponse(error.message, status=403, content_type="text/plain")
+    recording = _for_listener(request, pk)
     text = build(recording=recording) if recording.status == Recording.Status.READY else None
     if text is None:
         raise Http404("This replay has no transcript.")
@@ -159,41 +132,38 @@ def _vtt(request: HttpRequest, pk: int, build) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD"])
+@refusal_text
 def recording_captions(request, pk):
     """The transcript as WebVTT captions, one cue per line with the speaker's voice tag."""
     return _vtt(request, pk, selectors.transcript_vtt)
 
 
 @require_http_methods(["GET", "HEAD"])
+@refusal_text
 def recording_chapters(request, pk):
     """WebVTT chapters: one per change of speaker."""
     return _vtt(request, pk, selectors.transcript_chapters_vtt)
 
 
+def _line_url(request, pk, line_id) -> str:
+    return reverse("recordings:detail", args=[pk]) + f"#line-{line_id}"
+
+
 @login_required
 @require_POST
+@refusal_redirect(to=_line_url, template=REFUSED_PAGE)
 def transcript_line_edit(request, pk, line_id):
-    try:
-        services.transcript_line_correct(
-            recording_id=pk, line_id=line_id, actor=request.user, text=request.POST.get("text", "")
-        )
-    except NotFound:
-        raise Http404 from None
-    except ServiceError as error:
-        if error.code == "not_allowed":
-            return _refused(request, error)
-        messages.error(request, error.message)
-        return redirect(reverse("recordings:detail", args=[pk]) + f"#line-{line_id}")
+    services.transcript_line_correct(
+        recording_id=pk, line_id=line_id, actor=request.user, text=request.POST.get("text", "")
+    )
     messages.success(request, "The line is corrected.")
-    return redirect(reverse("recordings:detail", args=[pk]) + f"#line-{line_id}")
+    return redirect(_line_url(request, pk, line_id))
 
 
 @login_required
 @require_POST
+@refusal_page(REFUSED_PAGE)
 def transcript_delete(request, pk):
-    try:
-        services.transcript_delete(recording_id=pk, actor=request.user)
-    except ServiceError as error:
-        return _refused(request, error)
+    services.transcript_delete(recording_id=pk, actor=request.user)
     messages.success(request, "The transcript is deleted.")
     return redirect("recordings:detail", pk=pk)

@@ -1,8 +1,12 @@
-from django.contrib import admin, messages
+"""Rooms in Django admin. What the services own (a room's state, host, who may speak and times; who is
+on stage, muted or removed; pinned links) is read-only here: moderators change it through the actions,
+which call the moderation services, so the room's sockets hear about it like any other change."""
+
+from django.contrib import admin
 from django.db.models import Count, QuerySet
 
 from moderation import services as moderation_services
-from spaces_project.errors import ServiceError
+from spaces_project.refusals import for_each
 
 from .models import Participant, PinnedLink, Room, RoomTopic, Tag
 
@@ -28,24 +32,31 @@ class RoomTopicInline(admin.TabularInline):
     autocomplete_fields = ("tag",)
 
 
-class ParticipantInline(admin.TabularInline):
-    model = Participant
+class _ReadOnlyInline(admin.TabularInline):
     extra = 0
-    raw_id_fields = ("user",)
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ParticipantInline(_ReadOnlyInline):
+    model = Participant
     fields = ("user", "role", "is_muted", "is_removed", "hand_raised_at", "joined_at")
-    readonly_fields = ("hand_raised_at", "joined_at")
+    readonly_fields = fields
     show_change_link = True
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
 
 
-class PinnedLinkInline(admin.TabularInline):
+class PinnedLinkInline(_ReadOnlyInline):
     model = PinnedLink
-    extra = 0
     fields = ("title", "url", "pinned_by", "created_at")
-    raw_id_fields = ("pinned_by",)
-    readonly_fields = ("created_at",)
+    readonly_fields = fields
 
 
 @admin.register(Room)
@@ -54,12 +65,22 @@ class RoomAdmin(admin.ModelAdmin):
     list_filter = ("state", "speaker_policy", "is_recorded", "allow_anonymous")
     search_fields = ("title", "host__handle", "host__display_name")
     list_select_related = ("host",)
-    raw_id_fields = ("host",)
-    # The state and its times change only through the services (start, end, cancel).
-    readonly_fields = ("state", "is_recorded", "scheduled_for", "started_at", "ended_at", "created_at")
+    # Only the title and the description (and topics) may be corrected here; the rest belongs to the
+    # services: start, end, cancel, who may speak, the record switch.
+    readonly_fields = (
+        "host",
+        "state",
+        "speaker_policy",
+        "is_recorded",
+        "allow_anonymous",
+        "scheduled_for",
+        "started_at",
+        "ended_at",
+        "created_at",
+    )
     date_hierarchy = "created_at"
     inlines = [RoomTopicInline, PinnedLinkInline, ParticipantInline]
-    actions = ["end_rooms"]
+    actions = ["end_rooms", "unpin_links"]
 
     def has_add_permission(self, request):
         # A room is opened by its host through the site, which checks they may host.
@@ -67,13 +88,19 @@ class RoomAdmin(admin.ModelAdmin):
 
     @admin.action(description="End the selected live rooms", permissions=["change"])
     def end_rooms(self, request, queryset: QuerySet[Room]):
-        for room in queryset:
-            try:
-                moderation_services.moderation_end_room(moderator=request.user, room=room)
-            except ServiceError as error:
-                messages.error(request, f"{room}: {error.message}")
-            else:
-                messages.success(request, f"Ended “{room}”.")
+        def act(room: Room) -> str:
+            moderation_services.moderation_end_room(moderator=request.user, room=room)
+            return "ended."
+
+        for_each(request, queryset, act, label=str)
+
+    @admin.action(description="Unpin every link of the selected live rooms", permissions=["change"])
+    def unpin_links(self, request, queryset: QuerySet[Room]):
+        def act(room: Room) -> str:
+            count = moderation_services.moderation_unpin_links(moderator=request.user, room=room)
+            return f"{count} link(s) unpinned."
+
+        for_each(request, queryset, act, label=str)
 
 
 @admin.register(Participant)
@@ -81,6 +108,47 @@ class ParticipantAdmin(admin.ModelAdmin):
     list_display = ("user", "room", "role", "is_muted", "is_removed", "joined_at")
     list_filter = ("role", "is_removed")
     search_fields = ("user__handle", "room__title")
-    raw_id_fields = ("user", "room")
-    readonly_fields = ("joined_at", "updated_at", "hand_raised_at", "invited_to_speak_at")
     list_select_related = ("user", "room")
+    fields = (
+        "user",
+        "room",
+        "role",
+        "is_muted",
+        "is_removed",
+        "hand_raised_at",
+        "invited_to_speak_at",
+        "joined_at",
+        "updated_at",
+    )
+    # Every field is the live room's: change them through the actions.
+    readonly_fields = fields
+    actions = ["mute", "move_to_audience", "remove_from_room"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _each(self, request, queryset, service, done: str) -> None:
+        def act(participant: Participant) -> str:
+            service(moderator=request.user, participant=participant)
+            return done
+
+        for_each(
+            request, queryset.select_related("user", "room"), act, label=lambda p: f"{p.user} in “{p.room}”"
+        )
+
+    @admin.action(description="Mute on stage", permissions=["change"])
+    def mute(self, request, queryset: QuerySet[Participant]):
+        self._each(request, queryset, moderation_services.moderation_mute_participant, "muted.")
+
+    @admin.action(description="Move back to the audience", permissions=["change"])
+    def move_to_audience(self, request, queryset: QuerySet[Participant]):
+        self._each(
+            request, queryset, moderation_services.moderation_move_to_audience, "moved to the audience."
+        )
+
+    @admin.action(description="Remove from the room (they cannot come back)", permissions=["change"])
+    def remove_from_room(self, request, queryset: QuerySet[Participant]):
+        self._each(request, queryset, moderation_services.moderation_remove_participant, "removed.")

@@ -6,8 +6,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django import forms
 from django.utils import timezone
 
-from spaces_project.errors import ServiceError
-
 from .models import MAX_TITLE_LENGTH, MAX_TOPICS, Room
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -113,10 +111,6 @@ class RoomForm(forms.Form):
         if timezone.is_aware(value):
             value = timezone.make_naive(value, timezone.get_fixed_timezone(0))
         return value.replace(tzinfo=_zone(self.cleaned_data.get("tz", "")))
-
-    def add_service_error(self, error: ServiceError) -> None:
-        """Show a refusal from a service next to the field it concerns, or above the form."""
-        self.add_error(error.field if error.field in self.fields else None, error.message)
 
 
 def initial_for(room: Room) -> dict:

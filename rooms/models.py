@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 
@@ -9,6 +11,10 @@ MAX_COHOSTS = 2
 MAX_SPEAKERS = 10
 MAX_SCHEDULE_DAYS = 30
 MAX_UPCOMING_PER_HOST = 10
+# The host of a scheduled room is told this long before it starts.
+HOST_NOTICE_AHEAD = timedelta(minutes=30)
+# A host's followers hear that they went live at most once in this long.
+LIVE_NOTICE_GAP = timedelta(minutes=10)
 
 
 class Tag(models.Model):
@@ -50,6 +56,11 @@ class Room(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The iCalendar SEQUENCE: raised when the room is rescheduled or cancelled, so calendars that
+    # imported it take the new version.
+    calendar_sequence = models.PositiveIntegerField(default=0, editable=False)
+    # The start time the host was told about 30 minutes ahead (or needed no notice for).
+    host_notice_for = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -168,3 +179,52 @@ class PinnedLink(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Reminder(models.Model):
+    """Someone asked to be told when a scheduled room starts."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="reminders")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set once the person was told the room starts; cleared when the room is rescheduled.
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="reminder_unique")]
+        indexes = [
+            models.Index(
+                fields=["room"], condition=models.Q(notified_at__isnull=True), name="reminder_pending"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} reminded of {self.room}"
+
+
+class RoomInvitation(models.Model):
+    """The host or a co-host invited someone to a scheduled or live room (once per person and room)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="invitations")
+    invitee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_invitations"
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    # Invited to a live room with a free place on stage: also asked to speak.
+    to_speak = models.BooleanField(default=False)
+    # When the speak invitation was put to them in the room (once).
+    speak_offered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "invitee"], name="invitation_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(invitee=models.F("invited_by")), name="invitation_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invitee} invited to {self.room}"

@@ -1,7 +1,7 @@
 """Who is in a room right now, kept with heartbeats.
 
 Group membership is not presence: a web process that dies leaves its sockets in channel groups
-for a day (PITFALLS.md). Here every connection is an entry with the time of its last heartbeat;
+for a day (docs/architecture.md, "Pitfalls"). Here every connection is an entry with the time of its last heartbeat;
 an entry that misses two beats is swept away. A person with two tabs open is one participant:
 the roster counts people, not connections. Anonymous listeners are counted by connection.
 

@@ -30,6 +30,13 @@ Audio
     listeners (200 ms each), and to each stage member the mix without their own voice (60 ms each).
     Silence is not sent.
 
+The per-person channel
+    Every signed-in page also keeps one socket to ``/ws/me/`` (``USER_SOCKET_PATH``), which carries
+    that person's own events (``USER_EVENTS``): new notifications, the unread count, a host's reminder
+    counts. The page sends nothing on it. An anonymous connection is closed with
+    ``CLOSE_SIGN_IN_REQUIRED``. The server delivers them through the channel layer group ``user.<id>``
+    (``user_group``, ``user_envelope``); ``static/js/notifications.js`` reads them.
+
 Adding an event
     Declare one class below with ``@event("room.something")`` and its fields; build it where the
     service decides to send it (``rooms.events.publish_on_commit(room_id, SomethingHappened(...))``),
@@ -248,6 +255,8 @@ class LinkInfo(TypedDict):
 # -- server -> client events -----------------------------------------------------------------------
 
 EVENTS: dict[str, type[ServerEvent]] = {}
+# The events of the per-person channel (/ws/me/), declared like the room's with ``@user_event``.
+USER_EVENTS: dict[str, type[ServerEvent]] = {}
 
 
 class ServerEvent:
@@ -281,9 +290,17 @@ def optional(default: Any = None) -> Any:
 
 def event(type_: str):
     """Declare a server event: ``@event("room.thing") class Thing(ServerEvent): field: type``."""
+    return _declare(EVENTS, type_)
 
+
+def user_event(type_: str):
+    """Declare an event of the per-person channel: ``@user_event("user.thing")``."""
+    return _declare(USER_EVENTS, type_)
+
+
+def _declare(registry: dict[str, type[ServerEvent]], type_: str):
     def declare(cls: type[ServerEvent]) -> type[ServerEvent]:
-        if type_ in EVENTS:
+        if type_ in EVENTS or type_ in USER_EVENTS:
             raise ValueError(f"event {type_!r} is declared twice")
         cls = dataclass(frozen=True, kw_only=True, slots=True)(cls)
         cls.TYPE = type_
@@ -291,7 +308,7 @@ def event(type_: str):
         cls._OMIT_IF_NONE = frozenset(
             f.name for f in dataclasses.fields(cls) if f.metadata.get("omit_if_none")
         )
-        EVENTS[type_] = cls
+        registry[type_] = cls
         return cls
 
     return declare
@@ -437,6 +454,85 @@ def levels_event(levels: dict[int, float]) -> Levels:
     return Levels(levels=[(user, level) for user, level in sorted(levels.items())])
 
 
+# -- the per-person channel ------------------------------------------------------------------------
+
+USER_SOCKET_PATH = "/ws/me/"
+
+
+class NotificationActor(TypedDict):
+    """Who caused a notification."""
+
+    handle: str
+    name: str
+    avatar: str  # a URL, or "" when they have no avatar
+
+
+class NotificationInfo(TypedDict):
+    """One notification as the page lists it."""
+
+    id: int
+    kind: str  # reminder, host_live, room_invite, speak_invite, recording_ready, new_follower
+    text: str
+    url: str  # a path on this site, or ""
+    created_at: str  # ISO 8601
+    actor: NotificationActor | None
+
+
+class ReminderCount(TypedDict):
+    """How many people set a reminder for one of the host's scheduled rooms."""
+
+    room_id: int
+    count: int
+
+
+@user_event("user.snapshot")
+class UserSnapshot(ServerEvent):
+    """The person's state, sent on connect (and so after every reconnect, when events may have been
+    missed)."""
+
+    unread_count: int
+    reminder_counts: list[ReminderCount]  # the person's own scheduled rooms
+
+
+@user_event("user.notification")
+class UserNotification(ServerEvent):
+    """A new notification, shown in the app."""
+
+    notification: NotificationInfo
+    unread_count: int
+
+
+@user_event("user.unread")
+class UserUnread(ServerEvent):
+    """The unread count changed without a new notification (read on another page)."""
+
+    unread_count: int
+
+
+@user_event("user.reminder_count")
+class UserReminderCount(ServerEvent):
+    """To a host: someone set or took back a reminder for their room."""
+
+    room_id: int
+    count: int
+
+
+# The channel layer message that carries a user event to the consumer (its `user_event` handler).
+USER_GROUP_MESSAGE = "user.event"
+
+
+def user_group(user_id: int) -> str:
+    """The channel layer group of one person's open pages."""
+    return f"user.{user_id}"
+
+
+def user_envelope(event: ServerEvent) -> dict[str, Any]:
+    """The channel layer message for a per-person event; only declared user events travel."""
+    if not isinstance(event, ServerEvent) or event.TYPE not in USER_EVENTS:
+        raise TypeError(f"only events declared with @user_event go to a person's channel, not {event!r}")
+    return {"type": USER_GROUP_MESSAGE, "event": event.payload()}
+
+
 # -- encoding, and the envelope of the room bus -----------------------------------------------------
 
 
@@ -484,12 +580,13 @@ class ContractError(AssertionError):
     """A frame that the declarations above do not allow."""
 
 
-def check_event(payload: dict[str, Any]) -> None:
-    """Raise ContractError unless `payload` is an event declared here with exactly its fields."""
+def check_event(payload: dict[str, Any], *, events: dict[str, type[ServerEvent]] = EVENTS) -> None:
+    """Raise ContractError unless `payload` is an event declared here with exactly its fields
+    (a room event; ``events=USER_EVENTS`` for the per-person channel)."""
     if not isinstance(payload, dict):
         raise ContractError(f"an event must be a JSON object, not {payload!r}")
     kind = payload.get("type")
-    cls = EVENTS.get(kind)  # type: ignore[arg-type]
+    cls = events.get(kind)  # type: ignore[arg-type]
     if cls is None:
         raise ContractError(f"undeclared event type {kind!r}")
     hints = _hints(cls)
@@ -615,6 +712,26 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _events_markdown(events: dict[str, type[ServerEvent]]) -> list[str]:
+    out = []
+    for kind, cls in events.items():
+        out += [f"### `{kind}`", ""]
+        if _doc(cls):
+            out += [_doc(cls), ""]
+        hints, comments = _hints(cls), _field_comments(cls)
+        if cls._FIELDS:
+            out += ["| field | type | |", "| --- | --- | --- |"]
+            for name in cls._FIELDS:
+                note = comments.get(name, "")
+                if name in cls._OMIT_IF_NONE:
+                    note = f"{note} (left out when there is none)".strip()
+                out.append(f"| `{name}` | {_type_name(hints[name])} | {_cell(note)} |")
+        else:
+            out.append("No fields.")
+        out.append("")
+    return out
+
+
 def markdown() -> str:
     """docs/protocol.md: this module's declarations as a reference."""
     import inspect
@@ -643,23 +760,11 @@ def markdown() -> str:
         who = "" if spec.needs_user else " Anyone, signed in or not."
         out.append(f"| `{kind}` | {fields} | {_cell(spec.doc)}.{who} |")
     out += ["", "## Server → client events", ""]
-    for kind, cls in EVENTS.items():
-        out += [f"### `{kind}`", ""]
-        if _doc(cls):
-            out += [_doc(cls), ""]
-        hints, comments = _hints(cls), _field_comments(cls)
-        if cls._FIELDS:
-            out += ["| field | type | |", "| --- | --- | --- |"]
-            for name in cls._FIELDS:
-                note = comments.get(name, "")
-                if name in cls._OMIT_IF_NONE:
-                    note = f"{note} (left out when there is none)".strip()
-                out.append(f"| `{name}` | {_type_name(hints[name])} | {_cell(note)} |")
-        else:
-            out.append("No fields.")
-        out.append("")
+    out += _events_markdown(EVENTS)
+    out += [f"## Events of the per-person channel (`{USER_SOCKET_PATH}`)", ""]
+    out += _events_markdown(USER_EVENTS)
     out += ["## Shapes inside events", ""]
-    for shape in (ParticipantInfo, RoomInfo, LinkInfo):
+    for shape in (ParticipantInfo, RoomInfo, LinkInfo, NotificationInfo, NotificationActor, ReminderCount):
         out += [f"### {shape.__name__}", ""]
         if _doc(shape):
             out += [_doc(shape), ""]

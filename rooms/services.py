@@ -3,25 +3,31 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.events import send_to_user
 from accounts.models import Follow, Notification, User
 from accounts.selectors import follower_count
-from accounts.tasks import send_notification_emails
+from accounts.services import notify
 from spaces_project.errors import ServiceError
 
 from . import protocol
 from .events import links_payload, participant_updated, publish_on_commit
 from .models import (
+    HOST_NOTICE_AHEAD,
+    LIVE_NOTICE_GAP,
     MAX_SCHEDULE_DAYS,
     MAX_TITLE_LENGTH,
     MAX_TOPICS,
     MAX_UPCOMING_PER_HOST,
     Participant,
     PinnedLink,
+    Reminder,
     Room,
+    RoomInvitation,
     RoomTopic,
     Tag,
 )
@@ -134,6 +140,7 @@ def room_create(
             )
         room.state = Room.State.SCHEDULED
         room.scheduled_for = scheduled_for
+        room.host_notice_for = _host_notice_for(scheduled_for)
     room.save()
     _set_topics(room, tags)
     if start_now:
@@ -147,33 +154,19 @@ def _check_not_already_live(host: User) -> None:
 
 
 def _room_went_live(room: Room) -> None:
-    """Seat the host, open the recording if it is recorded, and tell the host's followers.
-    Call inside `transaction.atomic`."""
+    """Seat the host, open the recording if it is recorded, and (after commit, in a task) tell the
+    people who set a reminder and the host's followers. Call inside `transaction.atomic`."""
     from recordings.services import recording_start_capture  # recordings depends on rooms
+
+    from .tasks import notify_room_live
 
     Participant.objects.update_or_create(
         room=room, user=room.host, defaults={"role": Participant.Role.HOST, "is_removed": False}
     )
     recording_start_capture(room=room)
-    follower_ids = list(Follow.objects.filter(followee=room.host).values_list("follower_id", flat=True))
-    if not follower_ids:
-        return
-    text = f"{room.host.name} is live: {room.title}"
-    url = f"/rooms/{room.pk}/"
-    created = Notification.objects.bulk_create(
-        Notification(
-            recipient_id=follower_id,
-            kind=Notification.Kind.HOST_LIVE,
-            actor=room.host,
-            room=room,
-            text=text[:200],
-            url=url,
-        )
-        for follower_id in follower_ids
-    )
-    ids = [n.pk for n in created if n.pk]
-    if ids:
-        send_notification_emails.delay_on_commit(ids)
+    # A host with many followers must not wait for their notifications; robust: a broker that
+    # blinks must not cancel the hooks after this one.
+    transaction.on_commit(lambda: notify_room_live.delay(room.pk), robust=True)
 
 
 def _require_host(room: Room, actor: User, action: str) -> None:
@@ -230,13 +223,35 @@ def room_force_end(*, room: Room) -> Room:
 
 
 @transaction.atomic
+def rooms_force_end_hosted_by(*, host: User) -> list[Room]:
+    """End every live room `host` hosts (their account was suspended); return those it ended."""
+    ended = []
+    for room in Room.objects.filter(host=host, state=Room.State.LIVE):
+        try:
+            ended.append(room_force_end(room=room))
+        except ServiceError:
+            pass  # The host ended it meanwhile; nothing left to do for this room.
+    return ended
+
+
+@transaction.atomic
 def room_cancel(*, room: Room, actor: User) -> Room:
     room = Room.objects.select_for_update().get(pk=room.pk)
     _require_host(room, actor, "cancel")
     if room.state != Room.State.SCHEDULED:
         raise ServiceError("bad_state", "Only a scheduled room can be cancelled.")
     room.state = Room.State.CANCELLED
-    room.save(update_fields=["state"])
+    room.calendar_sequence += 1
+    room.save(update_fields=["state", "calendar_sequence"])
+    notify(
+        recipients=Reminder.objects.filter(room=room).values_list("user_id", flat=True),
+        kind=Notification.Kind.REMINDER,
+        actor=room.host,
+        room=room,
+        text=f"{room.host.name} cancelled {room.title} ({_when(room.scheduled_for)})",
+        url=_room_url(room),
+        key=f"cancelled:{room.pk}",
+    )
     return room
 
 
@@ -264,10 +279,14 @@ def room_update(
         raise ServiceError("bad_policy", "Choose who may speak.", field="speaker_policy")
     room.speaker_policy = speaker_policy
     room.allow_anonymous = allow_anonymous
+    rescheduled = False
     if room.state == Room.State.SCHEDULED:
         if scheduled_for is not None and scheduled_for != room.scheduled_for:
             _check_schedule_time(scheduled_for)
             room.scheduled_for = scheduled_for
+            room.host_notice_for = _host_notice_for(scheduled_for)
+            room.calendar_sequence += 1
+            rescheduled = True
         if is_recorded is not None:
             room.is_recorded = is_recorded
     elif is_recorded is not None and is_recorded != room.is_recorded:
@@ -276,7 +295,23 @@ def room_update(
         )
     room.save()
     _set_topics(room, tags_from_names(topics))
+    if rescheduled:
+        _reminders_follow_the_new_time(room)
     return room
+
+
+def _reminders_follow_the_new_time(room: Room) -> None:
+    """Reminders move with a rescheduled room: they fire at the new time, and their owners are told."""
+    Reminder.objects.filter(room=room).update(notified_at=None)
+    notify(
+        recipients=Reminder.objects.filter(room=room).values_list("user_id", flat=True),
+        kind=Notification.Kind.REMINDER,
+        actor=room.host,
+        room=room,
+        text=f"{room.host.name} moved {room.title} to {_when(room.scheduled_for)}; your reminder moved too",
+        url=_room_url(room),
+        key=f"moved:{room.pk}:{room.calendar_sequence}",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,22 +358,42 @@ def _require_moderator(room: Room, actor: User) -> Participant:
     return participant
 
 
-def _check_may_act_on(actor: Participant, target: Participant) -> None:
+def _require_host_in_room(room: Room, actor: User, message: str) -> Participant:
+    participant = _participant(room, actor.pk)
+    if participant.role != Participant.Role.HOST:
+        raise ServiceError("not_allowed", message)
+    return participant
+
+
+def _refusal_to_act_on(actor: Participant, target: Participant) -> ServiceError | None:
     """Co-hosts act on speakers and listeners; only the host acts on co-hosts; nobody on the host."""
     if target.role == Participant.Role.HOST:
-        raise ServiceError("not_allowed", "Nobody can do that to the host.")
+        return ServiceError("not_allowed", "Nobody can do that to the host.")
     if target.role == Participant.Role.COHOST and actor.role != Participant.Role.HOST:
-        raise ServiceError("not_allowed", "Only the host can do that to a co-host.")
+        return ServiceError("not_allowed", "Only the host can do that to a co-host.")
+    return None
+
+
+def _check_may_act_on(actor: Participant, target: Participant) -> None:
+    refusal = _refusal_to_act_on(actor, target)
+    if refusal is not None:
+        raise refusal
+
+
+def _stage_limit(role: str) -> int:
+    from .models import MAX_COHOSTS, MAX_SPEAKERS
+
+    return MAX_COHOSTS if role == Participant.Role.COHOST else MAX_SPEAKERS
+
+
+def _stage_has_room_for(room: Room, role: str) -> bool:
+    return Participant.objects.filter(room=room, role=role, is_removed=False).count() < _stage_limit(role)
 
 
 def _check_stage_has_room_for(room: Room, role: str) -> None:
-    from .models import MAX_COHOSTS, MAX_SPEAKERS
-
-    limit = MAX_COHOSTS if role == Participant.Role.COHOST else MAX_SPEAKERS
-    taken = Participant.objects.filter(room=room, role=role, is_removed=False).count()
-    if taken >= limit:
+    if not _stage_has_room_for(room, role):
         what = "co-hosts" if role == Participant.Role.COHOST else "speakers"
-        raise ServiceError("stage_full", f"The stage is full: at most {limit} {what}.")
+        raise ServiceError("stage_full", f"The stage is full: at most {_stage_limit(role)} {what}.")
 
 
 def _check_speaker_policy(room: Room, user: User) -> None:
@@ -351,22 +406,30 @@ def _check_speaker_policy(room: Room, user: User) -> None:
         raise ServiceError("not_allowed", "Only people the host follows can ask to speak in this room.")
 
 
-def participant_check_may_join(*, room: Room, user) -> None:
-    """Raise unless `user` (possibly anonymous) may be in the live room `room`."""
+def participant_join_refusal(*, room: Room, user) -> ServiceError | None:
+    """Why `user` (possibly anonymous) may not be in the live room `room`, or None if they may."""
     from accounts.selectors import is_blocked_between
 
     if room.state != Room.State.LIVE:
-        raise ServiceError("not_live", "This room is not live.")
+        return ServiceError("not_live", "This room is not live.")
     if not getattr(user, "is_authenticated", False):
         if not room.allow_anonymous:
-            raise ServiceError("sign_in_required", "Sign in to listen to this room.")
-        return
+            return ServiceError("sign_in_required", "Sign in to listen to this room.")
+        return None
     if user.is_suspended:
-        raise ServiceError("suspended", "Your account is suspended.")
+        return ServiceError("suspended", "Your account is suspended.")
     if is_blocked_between(a=user, b=room.host):
-        raise ServiceError("not_found", "This room does not exist.")
+        return ServiceError("not_found", "This room does not exist.")
     if Participant.objects.filter(room=room, user=user, is_removed=True).exists():
-        raise ServiceError("removed", "You were removed from this room.")
+        return ServiceError("removed", "You were removed from this room.")
+    return None
+
+
+def participant_check_may_join(*, room: Room, user) -> None:
+    """Raise unless `user` (possibly anonymous) may be in the live room `room`."""
+    refusal = participant_join_refusal(room=room, user=user)
+    if refusal is not None:
+        raise refusal
 
 
 @transaction.atomic
@@ -381,6 +444,8 @@ def participant_join(*, room_id: int, user) -> Participant | None:
     participant, created = Participant.objects.select_related("user").get_or_create(room=room, user=user)
     if not created and participant.on_stage:
         participant_updated(participant)
+    if created:
+        _offer_the_stage_to_an_invitee(room, participant)
     return participant
 
 
@@ -456,29 +521,31 @@ def speak_request_decline(*, room_id: int, actor: User, user_id: int) -> Partici
 
 @transaction.atomic
 def speaker_invite(*, room_id: int, actor: User, user_id: int) -> Participant:
-    from accounts.services import notification_create
-
     room = _live_room_for_update(room_id)
     _require_moderator(room, actor)
     target = _participant(room, user_id)
     if target.on_stage:
         raise ServiceError("already_on_stage", "They are already on stage.")
     _check_stage_has_room_for(room, Participant.Role.SPEAKER)
-    _change(target, invited_to_speak_at=timezone.now())
-    publish_on_commit(
-        room_id,
-        protocol.SpeakInvited(to_user_id=user_id, by=actor.name, recorded=room.is_recorded),
-        to=user_id,
-    )
-    notification_create(
-        recipient=target.user,
+    _ask_to_speak(room, target, actor)
+    notify(
+        recipients=[target.user_id],
         kind=Notification.Kind.SPEAK_INVITE,
         actor=actor,
         room=room,
         text=f"{actor.name} invited you to speak in {room.title}",
-        url=f"/rooms/{room.pk}/",
+        url=_room_url(room),
     )
     return target
+
+
+def _ask_to_speak(room: Room, target: Participant, actor: User) -> None:
+    _change(target, invited_to_speak_at=timezone.now())
+    publish_on_commit(
+        room.pk,
+        protocol.SpeakInvited(to_user_id=target.user_id, by=actor.name, recorded=room.is_recorded),
+        to=target.user_id,
+    )
 
 
 @transaction.atomic
@@ -528,13 +595,12 @@ def speaker_mute(*, room_id: int, actor: User, user_id: int) -> Participant:
 
 @transaction.atomic
 def speakers_mute_all(*, room_id: int, actor: User) -> int:
+    """Host or co-host mutes everyone else on stage they may mute one by one (`speaker_mute`)."""
     room = _live_room_for_update(room_id)
     moderator = _require_moderator(room, actor)
     muted = 0
     for target in _stage_members(room):
-        if target.pk == moderator.pk or target.is_muted or target.role == Participant.Role.HOST:
-            continue
-        if target.role == Participant.Role.COHOST and moderator.role != Participant.Role.HOST:
+        if target.pk == moderator.pk or target.is_muted or _refusal_to_act_on(moderator, target):
             continue
         _change(target, is_muted=True)
         muted += 1
@@ -603,13 +669,18 @@ def room_remove_blocked(*, host: User, blocked: User) -> None:
         room__host=host, room__state=Room.State.LIVE, user=blocked, is_removed=False
     ):
         _remove_participant(participant, close_code=protocol.CLOSE_NOT_FOUND)
+    # Neither sees the other's rooms any more: no reminders of them, no invitations to them.
+    between = Q(room__host=host, user=blocked) | Q(room__host=blocked, user=host)
+    Reminder.objects.filter(between).delete()
+    RoomInvitation.objects.filter(
+        Q(room__host=host, invitee=blocked) | Q(room__host=blocked, invitee=host)
+    ).delete()
 
 
 @transaction.atomic
 def cohost_add(*, room_id: int, actor: User, user_id: int) -> Participant:
     room = _live_room_for_update(room_id)
-    if actor.pk != room.host_id:
-        raise ServiceError("not_allowed", "Only the host can add co-hosts.")
+    _require_host_in_room(room, actor, "Only the host can add co-hosts.")
     target = _participant(room, user_id)
     if target.role in (Participant.Role.HOST, Participant.Role.COHOST):
         raise ServiceError("already_cohost", "They are already a host of this room.")
@@ -620,17 +691,17 @@ def cohost_add(*, room_id: int, actor: User, user_id: int) -> Participant:
 
 @transaction.atomic
 def cohost_remove(*, room_id: int, actor: User, user_id: int) -> Participant:
-    """The host takes co-host rights away; the person stays on stage as a speaker if there is room."""
-    from .models import MAX_SPEAKERS
-
+    """The host takes co-host rights away; the person stays on stage as a speaker if there is room,
+    and goes back to the audience (muted) if the ten speakers' places are taken."""
     room = _live_room_for_update(room_id)
-    if actor.pk != room.host_id:
-        raise ServiceError("not_allowed", "Only the host can remove co-hosts.")
+    _require_host_in_room(room, actor, "Only the host can remove co-hosts.")
     target = _participant(room, user_id)
     if target.role != Participant.Role.COHOST:
         raise ServiceError("not_cohost", "They are not a co-host.")
-    speakers = Participant.objects.filter(room=room, role=Participant.Role.SPEAKER, is_removed=False).count()
-    _change(target, role=Participant.Role.SPEAKER if speakers < MAX_SPEAKERS else Participant.Role.LISTENER)
+    if _stage_has_room_for(room, Participant.Role.SPEAKER):
+        _change(target, role=Participant.Role.SPEAKER)
+    else:
+        _change(target, role=Participant.Role.LISTENER, is_muted=True)
     return target
 
 
@@ -747,3 +818,365 @@ def participant_disconnect_everywhere(*, user: User) -> None:
             to=user.pk,
             close=protocol.CLOSE_SUSPENDED,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# A site moderator's changes to a live room (Django admin). Call from moderation services only:
+# they check the moderator and write the audit log. Each change is announced like any other.
+# ---------------------------------------------------------------------------------------------
+
+
+def _live_participant_for_update(participant: Participant) -> tuple[Room, Participant]:
+    room = _live_room_for_update(participant.room_id)
+    return room, _participant(room, participant.user_id)
+
+
+@transaction.atomic
+def participant_force_mute(*, participant: Participant) -> Participant:
+    """Mute a stage member, the host included."""
+    _, target = _live_participant_for_update(participant)
+    if not target.on_stage:
+        raise ServiceError("not_on_stage", f"{target.user} is not on stage.")
+    _change(target, is_muted=True)
+    return target
+
+
+@transaction.atomic
+def participant_force_to_audience(*, participant: Participant) -> Participant:
+    """Move a co-host or speaker back to the audience. The host stays: end the room instead."""
+    _, target = _live_participant_for_update(participant)
+    if target.role == Participant.Role.HOST:
+        raise ServiceError("not_allowed", "The host stays on stage; end the room instead.")
+    if not target.on_stage:
+        raise ServiceError("not_on_stage", f"{target.user} is not on stage.")
+    _change(target, role=Participant.Role.LISTENER, is_muted=True)
+    return target
+
+
+@transaction.atomic
+def participant_force_remove(*, participant: Participant) -> Participant:
+    """Remove someone from the room for good; their sockets close. The host stays: end the room instead."""
+    _, target = _live_participant_for_update(participant)
+    if target.role == Participant.Role.HOST:
+        raise ServiceError("not_allowed", "The host cannot be removed; end the room instead.")
+    _remove_participant(target, close_code=protocol.CLOSE_REMOVED)
+    return target
+
+
+@transaction.atomic
+def links_force_unpin(*, room: Room) -> int:
+    """Unpin every link of a live room; return how many there were."""
+    room = _live_room_for_update(room.pk)
+    deleted, _ = PinnedLink.objects.filter(room=room).delete()
+    if deleted:
+        publish_on_commit(room.pk, protocol.Links(links=[]))
+    return deleted
+
+
+# ---------------------------------------------------------------------------------------------
+# Bringing people back: reminders, invitations, going-live notices and the timed notices that
+# the periodic task (rooms/tasks.py, under Celery beat) sends when they are due.
+# ---------------------------------------------------------------------------------------------
+
+# Rooms handled per transaction by the periodic task.
+DUE_BATCH = 100
+
+
+def _room_url(room: Room) -> str:
+    return f"/rooms/{room.pk}/"
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    moment = moment.astimezone(timezone.get_fixed_timezone(0))
+    return f"{moment:%a} {moment.day} {moment:%b}, {moment:%H:%M} UTC"
+
+
+def _host_notice_for(scheduled_for: datetime) -> datetime | None:
+    """A host who schedules a room less than 30 minutes ahead needs no notice: mark it as given."""
+    return scheduled_for if scheduled_for - timezone.now() <= HOST_NOTICE_AHEAD else None
+
+
+def _visible_room_for(room_id: int, user, *, doing: str) -> Room:
+    from .selectors import room_get_for_viewer
+
+    if not getattr(user, "is_authenticated", False):
+        raise ServiceError("sign_in_required", f"Sign in to {doing}.")
+    return room_get_for_viewer(room_id=room_id, viewer=user)
+
+
+def _announce_reminder_count(room: Room) -> None:
+    """Tell the host, live, how many people now wait for their room."""
+
+    def send() -> None:
+        count = Reminder.objects.filter(room_id=room.pk).count()
+        send_to_user(room.host_id, protocol.UserReminderCount(room_id=room.pk, count=count))
+
+    transaction.on_commit(send, robust=True)
+
+
+@transaction.atomic
+def reminder_set(*, room_id: int, user: User) -> bool:
+    """Remind `user` when the scheduled room starts. True if set now; setting it twice is one reminder."""
+    room = _visible_room_for(room_id, user, doing="set a reminder")
+    if room.host_id == user.pk:
+        raise ServiceError("own_room", "You host this room: you will be told 30 minutes before it starts.")
+    if user.is_suspended:
+        raise ServiceError("suspended", "Your account is suspended.")
+    if room.state != Room.State.SCHEDULED:
+        raise ServiceError("not_scheduled", "Reminders are for rooms that have not started yet.")
+    try:
+        with transaction.atomic():
+            _, created = Reminder.objects.get_or_create(room=room, user=user)
+    except IntegrityError:  # the same person, twice at once
+        created = False
+    if created:
+        _announce_reminder_count(room)
+    return created
+
+
+@transaction.atomic
+def reminder_delete(*, room_id: int, user: User) -> bool:
+    """Take a reminder back. True if there was one."""
+    room = _visible_room_for(room_id, user, doing="change a reminder")
+    deleted, _ = Reminder.objects.filter(room=room, user=user).delete()
+    if deleted:
+        _announce_reminder_count(room)
+    return bool(deleted)
+
+
+def _may_invite(room: Room, actor: User) -> None:
+    if actor.pk == room.host_id:
+        return
+    if (
+        room.state == Room.State.LIVE
+        and Participant.objects.filter(
+            room=room, user=actor, role=Participant.Role.COHOST, is_removed=False
+        ).exists()
+    ):
+        return
+    raise ServiceError("not_allowed", "Only the host or a co-host can invite people to this room.")
+
+
+def _stage_has_room_for_a_speaker(room: Room) -> bool:
+    try:
+        _check_stage_has_room_for(room, Participant.Role.SPEAKER)
+    except ServiceError:
+        return False
+    return True
+
+
+@transaction.atomic
+def room_invite(*, room_id: int, actor: User, handle: str) -> tuple[User, bool]:
+    """Invite the person with `handle` to a scheduled or live room; return (them, invited now).
+
+    Each invitation notifies once: inviting someone again does nothing. Invited to a live room
+    whose stage has a free place, they are also asked to speak, at once if they are in the room,
+    or when they come in.
+    """
+    from accounts.selectors import is_blocked_between, user_get_by_handle
+
+    room = _visible_room_for(room_id, actor, doing="invite people")
+    room = Room.objects.select_for_update().select_related("host").get(pk=room.pk)
+    _may_invite(room, actor)
+    if room.state not in (Room.State.SCHEDULED, Room.State.LIVE):
+        raise ServiceError("bad_state", "Only a scheduled or live room takes invitations.")
+    name = handle.strip().lstrip("@").strip()
+    if not name:
+        raise ServiceError("handle_required", "Type the @handle of the person to invite.", field="handle")
+    invitee = user_get_by_handle(handle=name[:30])
+    if invitee is None:
+        raise ServiceError("no_such_person", f"Nobody has the handle @{name[:30]}.", field="handle")
+    if invitee.pk == actor.pk:
+        raise ServiceError("self_invite", "You cannot invite yourself.", field="handle")
+    if invitee.pk == room.host_id:
+        raise ServiceError("host_invite", f"@{invitee.handle} hosts this room.", field="handle")
+    if is_blocked_between(a=invitee, b=room.host) or is_blocked_between(a=invitee, b=actor):
+        raise ServiceError("blocked", f"You cannot invite @{invitee.handle}.", field="handle")
+    live = room.state == Room.State.LIVE
+    participant = (
+        Participant.objects.select_for_update().select_related("user").filter(room=room, user=invitee).first()
+        if live
+        else None
+    )
+    if participant is not None and participant.is_removed:
+        raise ServiceError("removed", f"@{invitee.handle} was removed from this room.", field="handle")
+    to_speak = live and not (participant and participant.on_stage) and _stage_has_room_for_a_speaker(room)
+    try:
+        with transaction.atomic():
+            invitation = RoomInvitation.objects.create(
+                room=room, invitee=invitee, invited_by=actor, to_speak=to_speak
+            )
+    except IntegrityError:
+        return invitee, False
+    if to_speak and participant is not None:
+        invitation.speak_offered_at = timezone.now()
+        invitation.save(update_fields=["speak_offered_at"])
+        _ask_to_speak(room, participant, actor)
+    if to_speak:
+        kind, text = (
+            Notification.Kind.SPEAK_INVITE,
+            f"{actor.name} invited you to speak in {room.title}, live now",
+        )
+    elif live:
+        kind, text = Notification.Kind.ROOM_INVITE, f"{actor.name} invited you to {room.title}, live now"
+    else:
+        when = _when(room.scheduled_for)
+        kind, text = Notification.Kind.ROOM_INVITE, f"{actor.name} invited you to {room.title}, {when}"
+    notify(
+        recipients=[invitee.pk],
+        kind=kind,
+        actor=actor,
+        room=room,
+        text=text,
+        url=_room_url(room),
+        key=f"invite:{room.pk}",
+    )
+    return invitee, True
+
+
+def _offer_the_stage_to_an_invitee(room: Room, participant: Participant) -> None:
+    """Someone invited to speak before they came in is asked once, on arrival, if there is room."""
+    invitation = (
+        RoomInvitation.objects.select_for_update()
+        .filter(room=room, invitee_id=participant.user_id, to_speak=True, speak_offered_at__isnull=True)
+        .first()
+    )
+    if invitation is None:
+        return
+    invitation.speak_offered_at = timezone.now()
+    invitation.save(update_fields=["speak_offered_at"])
+    if _stage_has_room_for_a_speaker(room):
+        _change(participant, invited_to_speak_at=timezone.now())
+
+
+def _fire_reminders(room: Room, *, text: str, now: datetime, notify_anyone: bool = True) -> int:
+    """Tell everyone whose reminder for `room` has not fired yet; return how many were told.
+
+    Reminders another transaction holds are left to it. Call inside `transaction.atomic`.
+    """
+    from accounts.selectors import blocked_user_ids
+
+    pending = list(
+        Reminder.objects.select_for_update(skip_locked=True)
+        .filter(room=room, notified_at__isnull=True)
+        .values_list("pk", "user_id")
+    )
+    if not pending:
+        return 0
+    hidden = blocked_user_ids(user=room.host)
+    recipients = [user_id for _, user_id in pending if user_id not in hidden] if notify_anyone else []
+    notify(
+        recipients=recipients,
+        kind=Notification.Kind.REMINDER,
+        actor=room.host,
+        room=room,
+        text=text,
+        url=_room_url(room),
+        key=f"reminder:{room.pk}:{room.calendar_sequence}",
+    )
+    Reminder.objects.filter(pk__in=[pk for pk, _ in pending]).update(notified_at=now)
+    return len(recipients)
+
+
+@transaction.atomic
+def room_live_notify(*, room_id: int) -> None:
+    """The room went live: fire its reminders, and tell the host's followers unless they were told
+    about this host in the last 10 minutes. Safe to run twice (tasks/notify_room_live)."""
+    room = Room.objects.select_related("host").filter(pk=room_id).first()
+    if room is None or room.state != Room.State.LIVE:
+        return  # ended before we got here: do not tell anyone it is live
+    now = timezone.now()
+    _fire_reminders(room, text=f"{room.host.name} started {room.title}: join now", now=now)
+    # One conditional UPDATE decides, under the host row's lock: starting and ending rooms in a
+    # loop cannot notify more than once per gap, whatever runs at the same time.
+    claimed = (
+        User.objects.filter(pk=room.host_id)
+        .filter(Q(live_notified_at__isnull=True) | Q(live_notified_at__lte=now - LIVE_NOTICE_GAP))
+        .update(live_notified_at=now)
+    )
+    if not claimed:
+        return
+    followers = (
+        Follow.objects.filter(followee_id=room.host_id)
+        # Those who set a reminder were just told.
+        .exclude(follower_id__in=Reminder.objects.filter(room=room).values("user_id"))
+        .values_list("follower_id", flat=True)
+    )
+    notify(
+        recipients=followers,
+        kind=Notification.Kind.HOST_LIVE,
+        actor=room.host,
+        room=room,
+        text=f"{room.host.name} is live: {room.title}",
+        url=_room_url(room),
+        key=f"live:{room.pk}",
+    )
+
+
+def notices_send_due(*, now: datetime | None = None) -> int:
+    """Send every timed notice that is due: reminders of rooms whose start time has come, and
+    hosts' notices 30 minutes before. Return how many people were notified.
+
+    Run by the periodic task. Each batch locks the rooms it handles (skipping rooms another run
+    holds), and each notice carries a key the database accepts once per person, so runs that
+    overlap, or repeat, never notify twice.
+    """
+    now = now or timezone.now()
+    sent = 0
+    for send_batch in (_send_due_reminders, _send_due_host_notices):
+        while True:
+            count, more = send_batch(now)
+            sent += count
+            if not more:
+                break
+    return sent
+
+
+@transaction.atomic
+def _send_due_reminders(now: datetime) -> tuple[int, bool]:
+    from .selectors import UPCOMING_GRACE
+
+    rooms = list(
+        Room.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("host")
+        .filter(state=Room.State.SCHEDULED, scheduled_for__lte=now)
+        .filter(Exists(Reminder.objects.filter(room=OuterRef("pk"), notified_at__isnull=True)))
+        .order_by("scheduled_for", "pk")[:DUE_BATCH]
+    )
+    sent = 0
+    for room in rooms:
+        # A reminder an hour late (the service was down) would send people to a room that is no
+        # longer listed as upcoming: it is dropped, not sent.
+        sent += _fire_reminders(
+            room,
+            text=f"Starting now: {room.title} with {room.host.name}",
+            now=now,
+            notify_anyone=now - room.scheduled_for <= UPCOMING_GRACE,
+        )
+    return sent, len(rooms) == DUE_BATCH
+
+
+@transaction.atomic
+def _send_due_host_notices(now: datetime) -> tuple[int, bool]:
+    rooms = list(
+        Room.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("host")
+        .filter(state=Room.State.SCHEDULED, scheduled_for__gt=now, scheduled_for__lte=now + HOST_NOTICE_AHEAD)
+        .filter(Q(host_notice_for__isnull=True) | ~Q(host_notice_for=F("scheduled_for")))
+        .order_by("scheduled_for", "pk")[:DUE_BATCH]
+    )
+    for room in rooms:
+        minutes = max(1, round((room.scheduled_for - now).total_seconds() / 60))
+        notify(
+            recipients=[room.host_id],
+            kind=Notification.Kind.REMINDER,
+            room=room,
+            text=f"Your room {room.title} starts in {minutes} minute{'s' if minutes != 1 else ''}",
+            url=_room_url(room),
+            key=f"host-notice:{room.pk}:{room.calendar_sequence}",
+        )
+        room.host_notice_for = room.scheduled_for
+        room.save(update_fields=["host_notice_for"])
+    return len(rooms), len(rooms) == DUE_BATCH

@@ -12,4 +12,9 @@ urlpatterns = [
     path("<int:pk>/start/", views.room_start, name="start"),
     path("<int:pk>/end/", views.room_end, name="end"),
     path("<int:pk>/cancel/", views.room_cancel, name="cancel"),
+    path("<int:pk>/reminder/", views.reminder_set, name="reminder_set"),
+    path("<int:pk>/reminder/delete/", views.reminder_delete, name="reminder_delete"),
+    path("<int:pk>/invite/", views.room_invite, name="invite"),
+    path("<int:pk>/invite/suggestions/", views.invite_suggestions, name="invite_suggestions"),
+    path("<int:pk>/calendar.ics", views.room_calendar, name="calendar"),
 ]

@@ -1,16 +1,24 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from recordings import selectors as recording_selectors
-from spaces_project.errors import NotFound, ServiceError
+from spaces_project.refusals import (
+    into_form,
+    refusal_json_or_redirect,
+    refusal_page,
+    refusal_redirect,
+    wants_json,
+)
 
 from . import selectors, services
+from .calendar import calendar_ics
 from .forms import RoomForm
 from .models import Room, Tag
 
@@ -35,10 +43,6 @@ def _paginate(
     page.previous_url = url_for(page.previous_page_number()) if page.has_previous() else ""
     page.next_url = url_for(page.next_page_number()) if page.has_next() else ""
     return page
-
-
-def _forbidden(request: HttpRequest, error: ServiceError) -> HttpResponse:
-    return render(request, "rooms/forbidden.html", {"message": error.message}, status=403)
 
 
 def home(request):
@@ -70,8 +74,9 @@ def search(request):
 def room_create(request):
     form = RoomForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            room = services.room_create(
+        room = into_form(
+            form,
+            lambda: services.room_create(
                 host=request.user,
                 title=form.cleaned_data["title"],
                 description=form.cleaned_data["description"],
@@ -82,30 +87,26 @@ def room_create(request):
                 is_recorded=form.cleaned_data["is_recorded"],
                 allow_anonymous=form.cleaned_data["allow_anonymous"],
                 captions_enabled=form.cleaned_data["captions_enabled"],
-            )
-        except ServiceError as error:
-            form.add_service_error(error)
-        else:
+            ),
+        )
+        if room is not None:
             messages.success(request, "Your room is live." if room.is_live else "Your room is scheduled.")
             return redirect("rooms:detail", pk=room.pk)
     return render(request, "rooms/room_form.html", {"form": form, "room": None})
 
 
 @login_required
+@refusal_page()
 def room_edit(request, pk):
-    try:
-        room = selectors.room_get_for_host(room_id=pk, actor=request.user)
-    except NotFound:
-        raise Http404 from None
-    except ServiceError as error:
-        return _forbidden(request, error)
+    room = selectors.room_get_for_host(room_id=pk, actor=request.user)
     if room.is_over:
         messages.error(request, "An ended or cancelled room cannot be edited.")
         return redirect("rooms:detail", pk=room.pk)
     form = RoomForm(request.POST or None, room=room)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.room_update(
+        updated = into_form(
+            form,
+            lambda: services.room_update(
                 room=room,
                 actor=request.user,
                 title=form.cleaned_data["title"],
@@ -115,10 +116,9 @@ def room_edit(request, pk):
                 allow_anonymous=form.cleaned_data["allow_anonymous"],
                 scheduled_for=form.scheduled_for_aware() if "scheduled_for" in form.fields else None,
                 is_recorded=form.cleaned_data["is_recorded"] if "is_recorded" in form.fields else None,
-            )
-        except ServiceError as error:
-            form.add_service_error(error)
-        else:
+            ),
+        )
+        if updated is not None:
             messages.success(request, "Room updated.")
             return redirect("rooms:detail", pk=room.pk)
     return render(request, "rooms/room_form.html", {"form": form, "room": room})
@@ -126,59 +126,124 @@ def room_edit(request, pk):
 
 def _host_action(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:
     """Run a host-only state change. Hidden rooms 404, anyone but the host gets 403."""
-    try:
-        room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
-    except NotFound:
-        raise Http404 from None
-    try:
-        action(room=room, actor=request.user)
-    except ServiceError as error:
-        if error.code == "not_allowed":
-            return _forbidden(request, error)
-        messages.error(request, error.message)
-    else:
-        messages.success(request, done)
+    room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
+    action(room=room, actor=request.user)
+    messages.success(request, done)
     return redirect("rooms:detail", pk=room.pk)
+
+
+def _back_to_room(request: HttpRequest, pk: int) -> str:
+    return reverse("rooms:detail", args=[pk])
 
 
 @require_POST
 @login_required
+@refusal_redirect(to=_back_to_room)
 def room_start(request, pk):
     return _host_action(request, pk, services.room_start, "Your room is live.")
 
 
 @require_POST
 @login_required
+@refusal_redirect(to=_back_to_room)
 def room_end(request, pk):
     return _host_action(request, pk, services.room_end, "The room has ended.")
 
 
 @require_POST
 @login_required
+@refusal_redirect(to=_back_to_room)
 def room_cancel(request, pk):
     return _host_action(request, pk, services.room_cancel, "The room is cancelled.")
 
 
 def room_detail(request, pk):
-    try:
-        room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
-    except NotFound:
-        raise Http404 from None
+    room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
     roster = selectors.room_roster(room=room) if room.is_live else {"stage": [], "listeners": []}
-    join_refusal = ""
-    if room.is_live:
-        try:
-            services.participant_check_may_join(room=room, user=request.user)
-        except ServiceError as error:
-            join_refusal = error.message
+    refusal = services.participant_join_refusal(room=room, user=request.user) if room.is_live else None
+    join_refusal = refusal.message if refusal else ""
+    is_host = request.user.is_authenticated and request.user.pk == room.host_id
+    scheduled = room.state == Room.State.SCHEDULED
+    can_invite = selectors.may_invite(room=room, user=request.user)
     context = {
         "room": room,
         "topics": [rt.tag for rt in room.room_topics.select_related("tag")],
         "stage": roster["stage"],
         "listeners": roster["listeners"],
         "join_refusal": join_refusal,
-        "is_host": request.user.is_authenticated and request.user.pk == room.host_id,
+        "is_host": is_host,
         "share_url": request.build_absolute_uri(reverse("rooms:detail", args=[room.pk])),
         "ws_path": f"/ws/rooms/{room.pk}/",
+        "reminder_count": selectors.reminder_count(room=room) if scheduled and is_host else 0,
+        "has_reminder": scheduled and selectors.has_reminder(room=room, user=request.user),
+        "can_invite": can_invite,
+        "invite_suggestions": selectors.invite_suggestions(room=room, actor=request.user)
+        if can_invite
+        else [],
+        "invitees": selectors.room_invitees(room=room) if can_invite else [],
     }
     return render(request, "rooms/room_detail.html", context)
+
+
+def _room_action(request: HttpRequest, pk: int, action, done) -> HttpResponse:
+    """Run a person's action on a room they can see, then go back to the room page."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("rooms:detail", args=[pk]))
+    result = action(room_id=pk, user=request.user)
+    messages.success(request, done(result) if callable(done) else done)
+    return redirect("rooms:detail", pk=pk)
+
+
+@require_POST
+@refusal_redirect(to=_back_to_room)
+def reminder_set(request, pk):
+    return _room_action(
+        request, pk, services.reminder_set, "Reminder set: you will be notified when the room starts."
+    )
+
+
+@require_POST
+@refusal_redirect(to=_back_to_room)
+def reminder_delete(request, pk):
+    return _room_action(request, pk, services.reminder_delete, "Reminder removed.")
+
+
+@require_POST
+@refusal_json_or_redirect(to=_back_to_room)
+def room_invite(request, pk):
+    """Invite someone by @handle. The live room page posts with fetch (a reload would cut the
+    host's audio) and reads a JSON answer; without script the form posts and comes back."""
+    if not request.user.is_authenticated:
+        if wants_json(request):
+            return JsonResponse({"ok": False, "message": "Sign in to invite people."}, status=403)
+        return redirect_to_login(reverse("rooms:detail", args=[pk]))
+    handle = request.POST.get("handle", "")
+    invitee, invited_now = services.room_invite(room_id=pk, actor=request.user, handle=handle)
+    message = (
+        f"Invited @{invitee.handle}: they will get a notification with the link."
+        if invited_now
+        else f"@{invitee.handle} is already invited."
+    )
+    if wants_json(request):
+        return JsonResponse(
+            {"ok": True, "invited": invited_now, "handle": invitee.handle, "message": message}
+        )
+    messages.success(request, message)
+    return redirect("rooms:detail", pk=pk)
+
+
+def invite_suggestions(request, pk):
+    """People the inviter follows who could be invited, for the invite field (JSON)."""
+    room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
+    if not selectors.may_invite(room=room, user=request.user):
+        return JsonResponse({"people": []}, status=403)
+    people = selectors.invite_suggestions(room=room, actor=request.user, query=request.GET.get("q", ""))
+    return JsonResponse({"people": [{"handle": p.handle, "name": p.name} for p in people]})
+
+
+def room_calendar(request, pk):
+    """The room as an .ics file, to add to a calendar."""
+    room = selectors.room_for_calendar(room_id=pk, viewer=request.user)
+    response = HttpResponse(calendar_ics([room]), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="room-{room.pk}.ics"'
+    return response

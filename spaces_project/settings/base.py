@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # A ServiceError that leaves a view becomes the answer that view declared (refusals.py).
+    "spaces_project.refusals.RefusalMiddleware",
 ]
 
 ROOT_URLCONF = "spaces_project.urls"
@@ -106,6 +108,7 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_USERNAME_MIN_LENGTH = 2
 ACCOUNT_USERNAME_VALIDATORS = "accounts.validators.handle_validators"
 ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = os.environ.get("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
 
@@ -136,6 +139,9 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Spaces <noreply@localhost>")
+# The site's address as people reach it: links in emails and calendar files, and the domain of
+# calendar event UIDs (which must never change for a room).
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Product rules that an operator may tune.
 MIN_FOLLOWERS_TO_HOST = int(os.environ.get("MIN_FOLLOWERS_TO_HOST", "0"))
@@ -221,6 +227,21 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
+
+# Timed work (reminders at a room's start, the host's notice 30 minutes ahead) is found by a
+# periodic task, never scheduled as a far-off ETA: an ETA beyond the broker's visibility timeout
+# is delivered again and again. `celery beat` sends it with Redis; without Redis the web process
+# runs the same schedule itself (spaces_project/embedded_beat.py).
+DUE_NOTICES_EVERY_S = float(os.environ.get("DUE_NOTICES_EVERY_S", "20"))
+CELERY_BEAT_SCHEDULE = {
+    "send-due-notices": {
+        "task": "rooms.tasks.send_due_notices",
+        "schedule": DUE_NOTICES_EVERY_S,
+        # A tick that waited longer than its interval is stale: the next one does the same work.
+        "options": {"expires": DUE_NOTICES_EVERY_S},
+    },
+}
+EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", not REDIS_URL)
 
 LOGGING = {
     "version": 1,

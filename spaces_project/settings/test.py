@@ -10,6 +10,10 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# A worker process that a test starts writes its emails to files the test can count.
+if os.environ.get("TEST_EMAIL_FILE_PATH"):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = os.environ["TEST_EMAIL_FILE_PATH"]
 # A test that starts other processes (a Celery worker) gives them its own MEDIA_ROOT.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "test-artifacts" / "media"))  # noqa: F405
 STORAGES = {
@@ -25,8 +29,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)  # noqa: F
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
 }
-# Makes finalizing slow enough for a test to kill the worker in the middle of it.
-RECORDINGS_FINALIZE_TEST_DELAY_S = float(os.environ.get("RECORDINGS_FINALIZE_TEST_DELAY_S", "0"))
 # A test capture that is not closed is given up on quickly.
 RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "1"))
 CELERY_TASK_EAGER_PROPAGATES = True
+# The web processes that browser tests start run no periodic work unless a test asks for it.
+EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", False)  # noqa: F405
+SITE_URL = "http://testserver"

@@ -175,3 +175,18 @@ def test_mandatory_verification_keeps_new_users_out_until_they_confirm(csrf_clie
     )
     assert response.status_code == 302
     assert csrf_client.get(reverse("accounts:notifications")).status_code == 200
+
+
+def test_a_suspended_account_cannot_sign_in(csrf_client, user):
+    from accounts.services import user_suspend
+
+    user_suspend(user=user)
+    token = csrf_token(csrf_client, reverse("account_login"))
+    response = csrf_client.post(
+        reverse("account_login"),
+        {"csrfmiddlewaretoken": token, "login": user.email, "password": PASSWORD},
+        follow=True,
+    )
+    assert "Your account is suspended." in [str(m) for m in response.context["messages"]]
+    assert not response.context["user"].is_authenticated
+    assert csrf_client.get(reverse("accounts:notifications")).status_code == 302  # still signed out

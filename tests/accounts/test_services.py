@@ -131,3 +131,22 @@ def test_profile_update_rejects_overlong_name_and_keeps_the_old_one(user):
     assert error.value.field == "display_name"
     user.refresh_from_db()
     assert user.display_name == old_name
+
+
+def test_suspending_ends_the_live_rooms_they_host_and_nothing_else(user):
+    # Their sockets closing: tests/live/test_room_socket.py; sign-in refused: test_allauth.py.
+    from rooms.models import Participant, Room
+    from tests.factories import RoomFactory
+
+    hosted, upcoming = RoomFactory(host=user), RoomFactory(host=user, scheduled=True)
+    elsewhere = RoomFactory()
+    Participant.objects.create(room=elsewhere, user=user)
+    suspension = services.user_suspend(user=user)
+
+    assert user.is_suspended and user.suspended_at is not None
+    assert suspension.ended_rooms == [hosted]
+    states = dict(Room.objects.values_list("pk", "state"))
+    assert (states[hosted.pk], states[upcoming.pk], states[elsewhere.pk]) == ("ended", "scheduled", "live")
+    with pytest.raises(ServiceError) as error:
+        services.user_suspend(user=user)
+    assert error.value.code == "already_suspended"

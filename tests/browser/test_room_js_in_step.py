@@ -66,6 +66,17 @@ def test_every_server_event_is_handled():
         assert f'case "{event}":' in ROOM_JS, event
 
 
+def test_the_page_reads_only_fields_each_event_declares():
+    switch = ROOM_JS[ROOM_JS.index("  handle(event) {") :]
+    switch = switch[: switch.index("      default:")]
+    cases = re.split(r'^\s+case "([a-z_.]+)":$', switch, flags=re.M)[1:]
+    assert len(cases) == 2 * len(protocol.EVENTS)
+    for kind, body in zip(cases[::2], cases[1::2], strict=True):
+        read = set(re.findall(r"\bevent\.(\w+)", body))
+        declared = set(protocol.EVENTS[kind]._FIELDS)
+        assert read <= declared, f"{kind}: room.js reads {sorted(read - declared)}"
+
+
 def test_the_page_handles_no_event_the_server_does_not_send():
     handled = set(re.findall(r'case "([a-z_.]+)":', ROOM_JS))
     assert handled <= set(protocol.EVENTS), handled - set(protocol.EVENTS)

@@ -11,3 +11,13 @@ async def close_worker_thread_connections():
     """
     yield
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture(autouse=True)
+async def close_sockets(close_worker_thread_connections):
+    """Close every socket the test left open (a failing test included), before the database goes."""
+    from .wsclient import OPEN_SOCKETS
+
+    yield
+    while OPEN_SOCKETS:
+        await OPEN_SOCKETS.pop().close()

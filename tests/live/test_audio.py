@@ -114,7 +114,6 @@ async def test_a_speaker_is_heard_by_listeners_and_not_by_themself(embedded):
     assert host_ear.mix_minus <= {True}
     assert host_ear.heard(440) < HEARD / 4, "the host hears their own voice"
     host_ear.stop(), listener_ear.stop()
-    await host.close(), await listener.close()
 
 
 async def test_two_speakers_each_hear_the_other_and_listeners_hear_both(embedded):
@@ -131,8 +130,6 @@ async def test_two_speakers_each_hear_the_other_and_listeners_hear_both(embedded
     assert ears["guest"].heard(440) > HEARD and ears["guest"].heard(880) < HEARD / 4
     for ear in ears.values():
         ear.stop()
-    for socket in (host, guest, listener):
-        await socket.close()
 
 
 async def test_muted_speaker_stops_being_heard_within_half_a_second(embedded):
@@ -150,8 +147,6 @@ async def test_muted_speaker_stops_being_heard_within_half_a_second(embedded):
     await asyncio.sleep(0.2)
     assert ear.heard(880, since=muted_at + 0.5) < HEARD / 4
     ear.stop()
-    for socket in (host, guest, listener):
-        await socket.close()
 
 
 async def test_a_listener_cannot_inject_audio(embedded):
@@ -166,8 +161,6 @@ async def test_a_listener_cannot_inject_audio(embedded):
     await asyncio.sleep(0.4)
     assert ear.heard(660) < HEARD / 4
     ear.stop()
-    for socket in (host, sneaky, victim):
-        await socket.close()
 
 
 # -- external mixer processes ----------------------------------------------------------------
@@ -248,7 +241,6 @@ async def test_external_mixer_process_mixes_the_room(external):
     await asyncio.sleep(0.3)
     assert ear.heard(440) > HEARD
     ear.stop()
-    await host.close(), await listener.close()
 
 
 async def test_killed_mixer_is_replaced_and_listeners_hear_again_within_five_seconds(external):
@@ -269,4 +261,3 @@ async def test_killed_mixer_is_replaced_and_listeners_hear_again_within_five_sec
     assert back, "nobody mixed the room after the kill"
     assert back[0] - killed_at < 5.0
     ear.stop()
-    await host.close(), await listener.close()

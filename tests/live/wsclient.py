@@ -18,6 +18,9 @@ from rooms import protocol
 from spaces_project.asgi import application
 
 ORIGIN = "http://127.0.0.1:8000"
+# Every socket a test opens, so that a fixture (tests/live/conftest.py) closes those the test did not,
+# however it ended.
+OPEN_SOCKETS: list["RoomSocket"] = []
 
 
 def _session_for(user) -> str:
@@ -32,12 +35,15 @@ def _session_for(user) -> str:
 class RoomSocket:
     """One browser tab's socket to a room, with helpers to wait for events."""
 
+    events = protocol.EVENTS  # what the server may send on it
+
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
         self.seen: list[dict] = []
         self.pending: list[dict] = []
         self.batches = 0
         self.audio_frames = 0
+        self.closed = False
 
     async def send(self, message: dict) -> None:
         await self.communicator.send_to(text_data=json.dumps(message))
@@ -60,7 +66,7 @@ class RoomSocket:
             if frame.get("text") is not None:
                 break
             self.audio_frames += 1
-        event = read_event(frame["text"])
+        event = read_event(frame["text"], self.events)
         if event["type"] == "room.batch":
             self.batches += 1
             self.pending.extend(event["events"][1:])
@@ -105,14 +111,37 @@ class RoomSocket:
                 return closed.code
 
     async def close(self) -> None:
-        await self.communicator.disconnect()
+        """Disconnect, as a closing tab does. Closing twice does nothing."""
+        if self.closed:
+            return
+        self.closed = True
+        future = self.communicator.future
+        if not (future.done() and future.cancelled()):
+            await self.communicator.disconnect()
 
 
-def read_event(text: str) -> dict:
+def read_event(text: str, events=protocol.EVENTS) -> dict:
     """Decode a text frame from the server, and hold it to the protocol."""
     event = json.loads(text)
-    protocol.check_event(event)
+    protocol.check_event(event, events=events)
     return event
+
+
+class UserSocket(RoomSocket):
+    """One page's socket to the per-person channel (/ws/me/)."""
+
+    events = protocol.USER_EVENTS
+
+
+async def open_user_socket(user=None, *, origin: str = ORIGIN) -> UserSocket:
+    headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1:8000")]
+    if user is not None:
+        session_key = await database_sync_to_async(_session_for)(user)
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
+    communicator = WebsocketCommunicator(application, protocol.USER_SOCKET_PATH, headers=headers)
+    connected, _ = await communicator.connect(timeout=30)
+    assert connected, "handshake refused"
+    return UserSocket(communicator)
 
 
 class ConnectionClosed(Exception):
@@ -129,15 +158,20 @@ def _matches(event: dict, key: str, value) -> bool:
 
 
 async def open_socket(
-    room_id: int, user=None, *, origin: str = ORIGIN, timeout: float = 30
+    room_id: int, user=None, *, origin: str = ORIGIN, timeout: float = 30, cookie: str | None = None
 ) -> tuple[bool, RoomSocket]:
+    """Open a socket as `user` (anonymous if None; `cookie` sends that Cookie header as it is)."""
     headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1:8000")]
     if user is not None:
         session_key = await database_sync_to_async(_session_for)(user)
-        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
+        cookie = f"{settings.SESSION_COOKIE_NAME}={session_key}"
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode()))
     communicator = WebsocketCommunicator(application, f"/ws/rooms/{room_id}/", headers=headers)
+    socket = RoomSocket(communicator)
+    OPEN_SOCKETS.append(socket)
     connected, _ = await communicator.connect(timeout=timeout)
-    return connected, RoomSocket(communicator)
+    return connected, socket
 
 
 async def join(room_id: int, user=None) -> RoomSocket:

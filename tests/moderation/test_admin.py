@@ -304,3 +304,49 @@ def test_room_and_recording_and_user_admin_actions(csrf_client, moderator):
     _action(csrf_client, User, "unsuspend_users", [person])
     person.refresh_from_db()
     assert not person.is_suspended
+
+
+def test_what_the_services_own_is_read_only_in_admin(csrf_client, world, superuser):
+    # Even a superuser changes a room's state, host, speakers or links only through the actions.
+    csrf_client.force_login(superuser)
+    room, participant = world[Room], world[Participant]
+    page = csrf_client.get(_admin_url(Room, "change", room.pk)).content.decode()
+    for field in ("host", "state", "speaker_policy", "scheduled_for", "started_at", "ended_at"):
+        assert f'name="{field}"' not in page, field
+    assert 'name="title"' in page
+    assert 'name="participants-0-role"' not in page and 'name="pinned_links-0-url"' not in page
+    page = csrf_client.get(_admin_url(Participant, "change", participant.pk)).content.decode()
+    for field in ("role", "is_muted", "is_removed", "hand_raised_at"):
+        assert f'name="{field}"' not in page, field
+    assert csrf_client.get(_admin_url(Participant, "add")).status_code == 403
+    assert csrf_client.get(_admin_url(Participant, "delete", participant.pk)).status_code == 403
+
+
+def test_moderator_acts_on_people_in_a_live_room(csrf_client, moderator, django_capture_on_commit_callbacks):
+    room = RoomFactory()
+    speaker, troll = UserFactory(), UserFactory()
+    on_stage = Participant.objects.create(room=room, user=speaker, role="speaker", is_muted=False)
+    listener = Participant.objects.create(room=room, user=troll)
+    PinnedLink.objects.create(room=room, title="Spam", url="https://spam.example/", pinned_by=room.host)
+    csrf_client.force_login(moderator)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _action(csrf_client, Participant, "mute", [on_stage])
+        _action(csrf_client, Participant, "move_to_audience", [on_stage])
+        _action(csrf_client, Participant, "remove_from_room", [listener])
+        _action(csrf_client, Room, "unpin_links", [room])
+    on_stage.refresh_from_db()
+    listener.refresh_from_db()
+    assert (on_stage.role, on_stage.is_muted) == ("listener", True)
+    assert listener.is_removed
+    assert not PinnedLink.objects.filter(room=room).exists()
+    assert list(AuditLogEntry.objects.order_by("pk").values_list("action", flat=True)) == [
+        "participant_muted",
+        "participant_moved_to_audience",
+        "participant_removed",
+        "links_unpinned",
+    ]
+    response = _action(
+        csrf_client, Participant, "move_to_audience", [Participant.objects.get(user=room.host)]
+    )
+    assert any("The host stays on stage" in m for m in _messages(response))

@@ -46,12 +46,14 @@ class Workers:
         self.log_dir = log_dir
         self.processes: list[subprocess.Popen] = []
 
-    def start(self, *, pool: str = "solo", concurrency: int = 1, **extra_env) -> subprocess.Popen:
+    def start(
+        self, *, pool: str = "solo", concurrency: int = 1, app: str = "spaces_project"
+    ) -> subprocess.Popen:
         log = self.log_dir / f"worker-{len(self.processes) + 1}.log"
         command = [
             CELERY,
             "-A",
-            "spaces_project",
+            app,
             "worker",
             "-l",
             "info",
@@ -65,7 +67,7 @@ class Workers:
             process = subprocess.Popen(
                 command,
                 cwd=ROOT,
-                env={**self.env, **{k: str(v) for k, v in extra_env.items()}},
+                env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so kill -9 takes its children too
@@ -205,7 +207,7 @@ def test_the_chain_run_twice_publishes_once(workers, host, followers):
 
 
 def test_a_worker_killed_during_finalize_is_replaced_and_the_job_finishes(workers, host, followers):
-    slow = workers.start(RECORDINGS_FINALIZE_TEST_DELAY_S=30)
+    slow = workers.start(app="tests.recordings.slow_worker")
     recording = record_and_end(host)
     wait_for(lambda: recording_of(recording.room).finalize_attempts == 1, 60, "finalize to start")
     wait_for(

@@ -181,3 +181,38 @@ def test_the_protocol_imports_no_django():
 def test_docs_protocol_md_is_generated_from_the_declarations():
     document = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
     assert document == protocol.markdown(), "run: python -m rooms.protocol > docs/protocol.md"
+
+
+# -- the per-person channel -----------------------------------------------------------------------------
+
+
+def test_user_events_are_checked_against_their_own_declarations():
+    snapshot = protocol.UserSnapshot(
+        unread_count=2, reminder_counts=[protocol.ReminderCount(room_id=1, count=3)]
+    )
+    protocol.check_event(read_event(snapshot.encode(), protocol.USER_EVENTS), events=protocol.USER_EVENTS)
+    with pytest.raises(protocol.ContractError, match="undeclared event type"):
+        protocol.check_event(snapshot.payload())  # not a room event
+    with pytest.raises(protocol.ContractError, match="lacks fields"):
+        protocol.check_event({"type": "user.unread"}, events=protocol.USER_EVENTS)
+
+
+def test_only_declared_user_events_go_to_a_persons_channel():
+    with pytest.raises(TypeError):
+        protocol.user_envelope(protocol.Reaction(user_id=1, emoji="👏"))
+    with pytest.raises(TypeError):
+        protocol.user_envelope({"type": "user.unread", "unread_count": 0})
+    assert protocol.user_envelope(protocol.UserUnread(unread_count=0)) == {
+        "type": protocol.USER_GROUP_MESSAGE,
+        "event": {"type": "user.unread", "unread_count": 0},
+    }
+
+
+def test_every_declared_user_event_is_sent_somewhere():
+    used = set()
+    for _, tree in app_sources():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "protocol":
+                used.add(node.attr)
+    declared = {cls.__name__ for cls in protocol.USER_EVENTS.values()}
+    assert declared - used == set(), "declared user events nothing sends"

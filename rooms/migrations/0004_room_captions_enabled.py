@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rooms', '0002_pinned_links'),
+        ('rooms', '0003_reminders_invitations'),
     ]
 
     operations = [

@@ -2,12 +2,9 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 MODERATORS = "Moderators"
-# Moderators read transcripts (what was said is what a report is often about) and remove them.
-PERMISSIONS = [
-    ("recordings", "view_transcript"),
-    ("recordings", "change_transcript"),
-    ("recordings", "view_transcriptline"),
-]
+# Moderators mute, move back to the audience or remove people in live rooms through admin actions
+# (every field of a participant stays read-only in admin; the actions call the services).
+PERMISSIONS = [("rooms", "change_participant")]
 
 
 def grant(apps, schema_editor):
@@ -34,9 +31,6 @@ def revoke(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [
-        ("moderation", "0004_moderators_see_pinned_links"),
-        ("recordings", "0003_transcripts"),
-    ]
+    dependencies = [("moderation", "0004_moderators_see_pinned_links")]
 
     operations = [migrations.RunPython(grant, revoke)]

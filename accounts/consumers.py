@@ -1,0 +1,53 @@
+"""The per-person socket: every signed-in page keeps one, to hear about notifications live.
+
+It carries server events only (rooms/protocol.py, "The per-person channel"); whatever the browser
+sends is ignored. Delivery goes through the channel layer group ``user.<id>`` (accounts/events.py).
+"""
+
+import asyncio
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from rooms import protocol
+from rooms.selectors import reminder_counts_of_host
+
+from .events import note_consumer_loop
+from .selectors import unread_notification_count
+
+
+def _snapshot(user) -> protocol.UserSnapshot:
+    return protocol.UserSnapshot(
+        unread_count=unread_notification_count(user=user),
+        reminder_counts=reminder_counts_of_host(host=user),
+    )
+
+
+class UserConsumer(AsyncWebsocketConsumer):
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        # Accept first so that a refusal reaches the page as a close code it can act on.
+        await self.accept()
+        if not getattr(user, "is_authenticated", False):
+            await self.close(code=protocol.CLOSE_SIGN_IN_REQUIRED)
+            return
+        note_consumer_loop(asyncio.get_running_loop())
+        self.group = protocol.user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        # The state right now, also after a reconnect, when events may have been missed.
+        snapshot = await database_sync_to_async(_snapshot)(user)
+        await self.send(text_data=snapshot.encode())
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        return  # the page only listens on this socket
+
+    async def user_event(self, message: dict) -> None:
+        """A per-person event from the channel layer (protocol.user_envelope): pass it on."""
+        await self.send(text_data=protocol.encode(message["event"]))
