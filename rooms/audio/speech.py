@@ -224,6 +224,9 @@ class PocketSphinxEngine:
             return []
         pad = np.zeros(int(self.PAD_S * SAMPLE_RATE), np.float32)
         pcm = (np.clip(np.concatenate([pad, audio, pad]), -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        # One call over the whole utterance (its feature normalization then sees all of it: fed in
+        # pieces, it gets half the words wrong). The decoder holds the GIL meanwhile, which stalls the
+        # captioner's stream reader for as long (the stream buffers it; leases last 10 s).
         with self._lock:
             self.decoder.start_utt()
             self.decoder.process_raw(pcm, full_utt=True)

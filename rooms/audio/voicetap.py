@@ -3,13 +3,7 @@
 While a room has captions on, the mixer calls ``VoiceTap.add`` with every speaker's decoded 20 ms
 frame (48 kHz). The tap resamples each voice to 16 kHz (its own filter state per speaker) and cuts it
 into pieces of ``PIECE_FRAMES`` frames; ``take`` returns the finished pieces, encoded for the queue to
-the captioner process:
-
-    offset size  field
-    0      4     user id, uint32 big-endian
-    4      4     piece number for this speaker, uint32 big-endian, +1 per piece (a gap = pieces lost)
-    8      8     wall-clock time of the first sample, float64 big-endian, ms since the Unix epoch
-    16     ...   16 kHz mono samples, int16 little-endian
+the captioner process as wire.py's voice pieces.
 
 Pieces are small (3.2 KB for 100 ms) and the tap never blocks: what happens to them is the queue's
 business, and a full queue drops them (the captioner sees the gap in the piece numbers).
@@ -17,15 +11,14 @@ business, and a full queue drops them (the captioner sees the gap in the piece n
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import wire
 from .speech import Resampler16k
 
 PIECE_FRAMES = 5  # 100 ms
-_HEADER = struct.Struct(">IId")
 # Frames of one speaker further apart than this start a new piece (they stopped, then went on).
 _GAP_MS = 30.0
 
@@ -44,13 +37,13 @@ class VoicePiece:
 
 def encode_piece(user_id: int, number: int, start_ms: float, pcm16k: np.ndarray) -> bytes:
     samples = (np.clip(pcm16k, -1.0, 1.0) * 32767).astype("<i2")
-    return _HEADER.pack(user_id, number & 0xFFFFFFFF, start_ms) + samples.tobytes()
+    return wire.encode_voice_piece(user_id, number, start_ms, samples.tobytes())
 
 
 def decode_piece(data: bytes) -> VoicePiece:
-    user_id, number, start_ms = _HEADER.unpack_from(data)
-    pcm = np.frombuffer(data, dtype="<i2", offset=_HEADER.size).astype(np.float32) / 32767
-    return VoicePiece(user_id, number, start_ms, pcm)
+    piece = wire.decode_voice_piece(data)
+    pcm = np.frombuffer(piece.samples, dtype="<i2").astype(np.float32) / 32767
+    return VoicePiece(piece.user_id, piece.number, piece.start_ms, pcm)
 
 
 @dataclass
