@@ -118,10 +118,12 @@ def speaking_browsers(browser, tmp_path_factory):
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def captioner(_daphne):
+@pytest.fixture
+def captioner(asgi_live_server):
     """With Redis (CI) a `run_captioner` process recognizes the rooms, as in production; without,
-    daphne starts its own recognizer child process."""
+    daphne starts its own recognizer child process. Stopped before the test database is emptied (it
+    reads the rooms every second)."""
+    _daphne = asgi_live_server
     if not _daphne.env.get("REDIS_URL"):
         yield None
         return
