@@ -122,10 +122,11 @@ async def test_a_speakers_words_reach_listeners_as_partial_then_final_captions(p
     host = await db(UserFactory)(display_name="Hana Host")
     room = await db(RoomFactory)(host=host, captions_enabled=True)
     await seat(room, host, Participant.Role.HOST, muted=False)
+    # One at a time: on a busy machine, two processes starting together take far longer.
     processes("run_mixer")
+    await _wait_for_holder(room.pk, timeout=60)
     processes("run_captioner")
-    await _wait_for_holder(room.pk, timeout=20)
-    await _captioner_holds(room.pk, timeout=20)
+    await _captioner_holds(room.pk, timeout=90)
     speaker = await join(room.pk, host)
     listener = await join(room.pk, await db(UserFactory)())
     assert listener.snapshot["room"]["captions"] is True
@@ -192,8 +193,8 @@ async def test_a_slow_recognizer_never_delays_the_audio_and_its_captions_say_the
     room = await db(RoomFactory)(host=host)
     await seat(room, host, Participant.Role.HOST, muted=False)
     processes("run_mixer")
+    await _wait_for_holder(room.pk, timeout=60)
     processes("run_captioner", "--engine", "tests.captions.engines:SlowEngine", CAPTIONS_MAX_DELAY_S="1")
-    await _wait_for_holder(room.pk, timeout=20)
     speaker = await join(room.pk, host)
     listener = await join(room.pk, await db(UserFactory)())
     speech = [espeak(text, voice=VOICES[i % 2]) for i, text in enumerate(SENTENCES)]
@@ -219,7 +220,7 @@ async def test_a_slow_recognizer_never_delays_the_audio_and_its_captions_say_the
 
     without = await measure()
     await db(room_services.room_set_captions)(room_id=room.pk, actor=host, enabled=True)
-    await _captioner_holds(room.pk, timeout=20)
+    await _captioner_holds(room.pk, timeout=90)
     await asyncio.sleep(1.5)  # the mixer's stage reload picks captions up within 2 s at the latest
     listener.seen.clear()
     with_slow_captions = await measure(linger_s=6.0)
