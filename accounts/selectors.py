@@ -3,11 +3,12 @@
 from typing import NamedTuple
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from rooms import protocol  # the realtime contract: no Django, no models
 from spaces_project.errors import NotFound
 
-from .models import Block, Follow, Notification, NotificationPreference, User
+from .models import Block, DataExport, Follow, Notification, NotificationPreference, User
 
 
 def user_get_by_handle(*, handle: str) -> User | None:
@@ -100,6 +101,35 @@ def unread_notification_count(*, user) -> int:
 
 def notifications_for(*, user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user, in_app=True).select_related("actor", "room")
+
+
+def latest_data_export(*, user) -> DataExport | None:
+    return DataExport.objects.filter(user=user).first()
+
+
+def data_export_get_for_owner(*, export_id: int, user) -> DataExport:
+    """An archive, for the person it belongs to only; NotFound for everyone else."""
+    if not getattr(user, "is_authenticated", False):
+        raise NotFound("This archive does not exist.")
+    export = DataExport.objects.filter(pk=export_id, user=user).first()
+    if export is None:
+        raise NotFound("This archive does not exist.")
+    return export
+
+
+def data_export_expired(*, export: DataExport) -> bool:
+    return export.expires_at is not None and export.expires_at <= timezone.now()
+
+
+def suspension_message(*, user: User) -> str:
+    """What a suspended person is told when they try to sign in."""
+    text = "Your account is suspended"
+    if user.suspended_until:
+        text += f" until {user.suspended_until:%d %B %Y, %H:%M} UTC"
+    text += "."
+    if user.suspension_reason:
+        text += f" Reason: {user.suspension_reason}"
+    return text
 
 
 # -- notifications ------------------------------------------------------------------------------

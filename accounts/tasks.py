@@ -18,3 +18,26 @@ from . import services
 def send_notification_emails(notification_ids: list[int]) -> int:
     """Email the given notifications that still want it, each once (safe to run twice)."""
     return services.notification_emails_send(notification_ids=notification_ids)
+
+
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def build_data_export(export_id: int) -> None:
+    """Build one person's data archive (idempotent: see accounts.services.data_export_build)."""
+    from .services import data_export_build
+
+    data_export_build(export_id=export_id)
+
+
+@shared_task(ignore_result=True)
+def purge_expired_data_exports() -> int:
+    from .services import data_export_purge_expired
+
+    return data_export_purge_expired()
+
+
+@shared_task(ignore_result=True)
+def lift_expired_suspensions() -> int:
+    """Lift suspensions whose end date has passed (beat; sign-in also lifts them on the spot)."""
+    from .services import users_lift_expired_suspensions
+
+    return users_lift_expired_suspensions()

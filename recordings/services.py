@@ -26,10 +26,14 @@ from spaces_project.errors import NotFound, ServiceError
 
 from . import artwork, finalize, transcripts
 from .models import Recording, Transcript, TranscriptLine
+from .selectors import recording_get_for_listener
 
 logger = logging.getLogger(__name__)
 
 SESSION_PLAYED_KEY = "recordings_played"
+SESSION_VIEWED_KEY = "recordings_viewed"
+# Plays counted from one client address for one recording per hour (a household, an office).
+PLAYS_PER_ADDRESS_PER_HOUR = 10
 
 
 # -- where the files are -------------------------------------------------------------------------------
@@ -497,12 +501,32 @@ def recording_fail(*, recording_id: int, reason: str) -> None:
 # -- listeners and the host ----------------------------------------------------------------------------------
 
 
-def recording_count_play(*, recording: Recording, session) -> bool:
-    """Count a play once per viewer session (signed in or not); return whether this one counted."""
+def recording_note_view(*, recording: Recording, session) -> None:
+    """Remember that this session opened the replay page: only such a session's play counts."""
+    viewed = list(session.get(SESSION_VIEWED_KEY, []))
+    if recording.pk not in viewed:
+        session[SESSION_VIEWED_KEY] = (viewed + [recording.pk])[-500:]
+
+
+def recording_count_play(*, recording: Recording, session, address: str = "") -> bool:
+    """Count a play once per viewer session (signed in or not); return whether this one counted.
+
+    A play counts only from a session that opened the replay page first (a bare POST has no
+    session, so it never counts), and at most PLAYS_PER_ADDRESS_PER_HOUR times an hour from one
+    client address, so a script that opens fresh sessions cannot inflate the count either.
+    """
+    from rooms.ratelimit import get_rate_limiter
+
     if recording.status != Recording.Status.READY:
         raise ServiceError("not_ready", "This replay is not ready yet.")
     played = list(session.get(SESSION_PLAYED_KEY, []))
-    if recording.pk in played:
+    if recording.pk in played or recording.pk not in session.get(SESSION_VIEWED_KEY, []):
+        return False
+    if address and not get_rate_limiter().allow(
+        f"plays:{recording.pk}:{address}",
+        per_second=PLAYS_PER_ADDRESS_PER_HOUR / 3600,
+        burst=PLAYS_PER_ADDRESS_PER_HOUR,
+    ):
         return False
     Recording.objects.filter(pk=recording.pk).update(play_count=F("play_count") + 1)
     session[SESSION_PLAYED_KEY] = (played + [recording.pk])[-500:]
@@ -528,6 +552,8 @@ def recording_delete(*, recording_id: int, actor: User) -> Recording:
     recording = Recording.objects.select_for_update().select_related("room").filter(pk=recording_id).first()
     if recording is None or recording.status == Recording.Status.REMOVED:
         raise NotFound("This recording does not exist.")
+    # Whoever may not see it (blocked either way) learns nothing: NotFound, not "not allowed".
+    recording_get_for_listener(recording_id=recording.pk, viewer=actor)
     if not getattr(actor, "is_authenticated", False) or actor.pk != recording.room.host_id:
         raise ServiceError("not_allowed", "Only the host can delete this recording.")
     return recording_remove(recording=recording)

@@ -24,6 +24,7 @@ def _for_listener(request: HttpRequest, pk: int) -> Recording:
 def recording_detail(request, pk):
     recording = _for_listener(request, pk)
     room = recording.room
+    services.recording_note_view(recording=recording, session=request.session)
     turns = selectors.recording_turns(recording=recording)
     transcript = (
         selectors.transcript_of(recording=recording) if recording.status == Recording.Status.READY else None
@@ -89,7 +90,9 @@ def recording_waveform(request, pk):
 def recording_play(request, pk):
     """The player started: count one play per viewer session."""
     recording = _for_listener(request, pk)
-    counted = services.recording_count_play(recording=recording, session=request.session)
+    counted = services.recording_count_play(
+        recording=recording, session=request.session, address=request.META.get("REMOTE_ADDR", "")
+    )
     recording.refresh_from_db(fields=["play_count"])
     return JsonResponse({"counted": counted, "play_count": recording.play_count})
 

@@ -21,7 +21,7 @@ from . import protocol, selectors, services
 from .audio import wire
 from .bus import get_bus
 from .mixing import get_audio_uplink
-from .presence import get_presence
+from .presence import get_presence, identity_for
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ MESSAGES_PER_SECOND = 20
 AUDIO_FRAMES_PER_SECOND = 50
 AUDIO_BURST = 100
 LISTENERS_BROADCAST_SECONDS = 0.5
+# Anonymous sockets one client address may hold open in one room (a family, an office); past
+# this the visitor is asked to sign in.
+ANONYMOUS_SOCKETS_PER_ADDRESS = 5
 
 
 def heartbeat_seconds() -> float:
@@ -103,8 +106,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except ServiceError as error:
             await self.refuse(error)
             return
+        client = self.scope.get("client") or ("", 0)
+        self.presence_id = identity_for(self.user_id, client[0], self.conn_id)
+        change = await get_presence().add(self.room_id, self.conn_id, self.presence_id)
+        if self.user_id is None and change.connections > ANONYMOUS_SOCKETS_PER_ADDRESS:
+            # One address opening socket after socket would inflate the audience the host sees.
+            await get_presence().remove(self.room_id, self.conn_id)
+            await self.close(code=protocol.CLOSE_SIGN_IN_REQUIRED)
+            return
         await get_bus().attach(self.room_id, self)
-        await get_presence().add(self.room_id, self.conn_id, self.user_id)
         self.joined = True
         RoomKeeper.ensure(self.room_id)
         get_audio_uplink().room_opened(self.room_id)
@@ -326,7 +336,7 @@ class RoomKeeper:
                     )
                     member.closing = True
                     await member.close(code=protocol.CLOSE_HEARTBEAT_TIMEOUT)
-                if await store.beat_many(self.room_id, [(m.conn_id, m.user_id) for m in fresh]):
+                if await store.beat_many(self.room_id, [(m.conn_id, m.presence_id) for m in fresh]):
                     # Redis had lost some of us (a restart): the roster changed back.
                     asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
                 if await store.claim_sweep(self.room_id, interval):

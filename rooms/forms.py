@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django import forms
 from django.utils import timezone
 
-from .models import MAX_TITLE_LENGTH, MAX_TOPICS, Room
+from .models import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, MAX_TOPICS, Room
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -38,7 +38,9 @@ class RoomForm(forms.Form):
             attrs={"maxlength": MAX_TITLE_LENGTH, "required": True, "data-counter": "title-counter"}
         ),
     )
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "maxlength": 1000}))
+    description = forms.CharField(
+        required=False, max_length=MAX_DESCRIPTION_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )
     topics = forms.CharField(
         required=False,
         help_text=f"Up to {MAX_TOPICS}, separated by commas, for example: python, music.",

@@ -6,6 +6,7 @@ from django.db import models
 from . import protocol
 
 MAX_TITLE_LENGTH = 70
+MAX_DESCRIPTION_LENGTH = 1000
 MAX_TOPICS = 3
 MAX_COHOSTS = 2
 MAX_SPEAKERS = 10
@@ -41,7 +42,7 @@ class Room(models.Model):
         INVITED = "invited", "Only people the host invites"
 
     title = models.CharField(max_length=MAX_TITLE_LENGTH)
-    description = models.TextField(max_length=1000, blank=True)
+    description = models.TextField(max_length=MAX_DESCRIPTION_LENGTH, blank=True)
     host = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosted_rooms")
     topics = models.ManyToManyField(Tag, through="RoomTopic", related_name="rooms", blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED)

@@ -19,6 +19,7 @@ from .events import links_payload, participant_updated, publish_on_commit
 from .models import (
     HOST_NOTICE_AHEAD,
     LIVE_NOTICE_GAP,
+    MAX_DESCRIPTION_LENGTH,
     MAX_SCHEDULE_DAYS,
     MAX_TITLE_LENGTH,
     MAX_TOPICS,
@@ -74,6 +75,17 @@ def _clean_title(title: str) -> str:
     return title
 
 
+def _clean_description(description: str) -> str:
+    description = description.strip()
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise ServiceError(
+            "description_too_long",
+            f"A description has at most {MAX_DESCRIPTION_LENGTH:,} characters.",
+            field="description",
+        )
+    return description
+
+
 def _check_schedule_time(when: datetime) -> None:
     now = timezone.now()
     if when <= now:
@@ -117,7 +129,7 @@ def room_create(
         raise ServiceError("bad_policy", "Choose who may speak.", field="speaker_policy")
     room = Room(
         title=title,
-        description=description.strip(),
+        description=_clean_description(description),
         host=host,
         speaker_policy=speaker_policy,
         is_recorded=is_recorded,
@@ -274,7 +286,7 @@ def room_update(
     if room.is_over:
         raise ServiceError("bad_state", "An ended or cancelled room cannot be edited.")
     room.title = _clean_title(title)
-    room.description = description.strip()
+    room.description = _clean_description(description)
     if speaker_policy not in Room.SpeakerPolicy.values:
         raise ServiceError("bad_policy", "Choose who may speak.", field="speaker_policy")
     room.speaker_policy = speaker_policy
@@ -646,20 +658,21 @@ def participant_remove(*, room_id: int, actor: User, user_id: int) -> Participan
     return target
 
 
-def _remove_participant(target: Participant, *, close_code: int) -> None:
+def _remove_participant(target: Participant, *, close_code: int, banned: bool = True) -> None:
+    """Take `target` out of the room now. `banned`: a host's removal, which keeps them out for good;
+    without it (a block) the block itself keeps them out, and only for as long as it lasts."""
     target.role = Participant.Role.LISTENER
     target.is_muted = True
-    target.is_removed = True
+    target.is_removed = banned
     target.hand_raised_at = None
     target.invited_to_speak_at = None
     target.save()
     publish_on_commit(target.room_id, protocol.ParticipantLeft(user_id=target.user_id))
-    publish_on_commit(
-        target.room_id,
-        protocol.Error(code="removed", message="You were removed from this room."),
-        to=target.user_id,
-        close=close_code,
-    )
+    if banned:
+        error = protocol.Error(code="removed", message="You were removed from this room.")
+    else:
+        error = protocol.Error(code="not_found", message="This room does not exist.")
+    publish_on_commit(target.room_id, error, to=target.user_id, close=close_code)
 
 
 @transaction.atomic
@@ -668,7 +681,7 @@ def room_remove_blocked(*, host: User, blocked: User) -> None:
     for participant in Participant.objects.select_for_update().filter(
         room__host=host, room__state=Room.State.LIVE, user=blocked, is_removed=False
     ):
-        _remove_participant(participant, close_code=protocol.CLOSE_NOT_FOUND)
+        _remove_participant(participant, close_code=protocol.CLOSE_NOT_FOUND, banned=False)
     # Neither sees the other's rooms any more: no reminders of them, no invitations to them.
     between = Q(room__host=host, user=blocked) | Q(room__host=blocked, user=host)
     Reminder.objects.filter(between).delete()
@@ -742,6 +755,8 @@ def reaction_send(*, room_id: int, actor: User, emoji: str) -> None:
 
     if emoji not in protocol.REACTIONS:
         raise ServiceError("bad_emoji", "That reaction is not available.")
+    if actor.is_suspended:
+        raise ServiceError("suspended", "Your account is suspended.")
     if not Participant.objects.filter(
         room_id=room_id, user=actor, is_removed=False, room__state=Room.State.LIVE
     ).exists():
@@ -806,18 +821,19 @@ def participant_disconnected(*, room_id: int, user_id: int) -> None:
         publish_on_commit(room_id, protocol.ParticipantLeft(user_id=user_id))
 
 
-def participant_disconnect_everywhere(*, user: User) -> None:
-    """Close every room socket `user` has open (their account was suspended)."""
+def participant_disconnect_everywhere(
+    *, user: User, code: str = "suspended", message: str = "Your account is suspended."
+) -> None:
+    """Close every room socket `user` has open (suspended, signed out everywhere, deleted).
+
+    Sockets close once the transaction commits, within the bus's delivery time (well under a second).
+    """
+    close = protocol.close_code_for(code) if code in protocol.CLOSE_FOR_REFUSAL else protocol.CLOSE_SIGNED_OUT
     room_ids = Participant.objects.filter(user=user, room__state=Room.State.LIVE).values_list(
         "room_id", flat=True
     )
     for room_id in room_ids:
-        publish_on_commit(
-            room_id,
-            protocol.Error(code="suspended", message="Your account is suspended."),
-            to=user.pk,
-            close=protocol.CLOSE_SUSPENDED,
-        )
+        publish_on_commit(room_id, protocol.Error(code=code, message=message), to=user.pk, close=close)
 
 
 # ---------------------------------------------------------------------------------------------

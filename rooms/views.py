@@ -159,9 +159,11 @@ def room_cancel(request, pk):
 
 def room_detail(request, pk):
     room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
-    roster = selectors.room_roster(room=room) if room.is_live else {"stage": [], "listeners": []}
     refusal = services.participant_join_refusal(room=room, user=request.user) if room.is_live else None
     join_refusal = refusal.message if refusal else ""
+    # Whoever may not join does not see who is in the room either (the socket would refuse them).
+    may_see_roster = room.is_live and refusal is None
+    roster = selectors.room_roster(room=room) if may_see_roster else {"stage": [], "listeners": []}
     is_host = request.user.is_authenticated and request.user.pk == room.host_id
     scheduled = room.state == Room.State.SCHEDULED
     can_invite = selectors.may_invite(room=room, user=request.user)

@@ -50,3 +50,20 @@ class RoomFactory(factory.django.DjangoModelFactory):
             Participant.objects.get_or_create(
                 room=obj, user=obj.host, defaults={"role": Participant.Role.HOST}
             )
+
+
+class RecordingFactory(factory.django.DjangoModelFactory):
+    """A published replay (its row only: tests that stream audio write the files themselves)."""
+
+    class Meta:
+        model = "recordings.Recording"
+
+    room = factory.SubFactory(
+        RoomFactory,
+        state=Room.State.ENDED,
+        is_recorded=True,
+        ended_at=factory.LazyFunction(timezone.now),
+    )
+    status = "ready"
+    duration_ms = 60_000
+    published_at = factory.LazyFunction(timezone.now)

@@ -23,6 +23,9 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# Pages that may open our websockets, exactly (scheme://host:port). Empty: the site itself, as the
+# socket reached it (spaces_project/websocket.py). Behind a TLS proxy, set it: "https://spaces.example".
+WEBSOCKET_ALLOWED_ORIGINS = env_list("WEBSOCKET_ALLOWED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "daphne",
@@ -45,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "spaces_project.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -72,6 +76,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.header",
+                "spaces_project.csp.csp",
             ],
         },
     },
@@ -144,6 +149,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Spaces <noreply@local
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Product rules that an operator may tune.
+# How long the download link of a person's data archive works.
+DATA_EXPORT_LINK_HOURS = int(os.environ.get("DATA_EXPORT_LINK_HOURS", "24"))
 MIN_FOLLOWERS_TO_HOST = int(os.environ.get("MIN_FOLLOWERS_TO_HOST", "0"))
 # Room sockets beat this often; a connection that misses two beats leaves the roster.
 ROOM_HEARTBEAT_SECONDS = float(os.environ.get("ROOM_HEARTBEAT_SECONDS", "10"))
@@ -239,6 +246,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": DUE_NOTICES_EVERY_S,
         # A tick that waited longer than its interval is stale: the next one does the same work.
         "options": {"expires": DUE_NOTICES_EVERY_S},
+    },
+    # A suspension with an end date is lifted at the person's next sign-in too; this lifts it for
+    # everyone else's view (admin, the moderation queue) within 5 minutes of its end.
+    "lift-expired-suspensions": {
+        "task": "accounts.tasks.lift_expired_suspensions",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 5 * 60.0},
+    },
+    # A data archive's link expires after DATA_EXPORT_LINK_HOURS; its file is deleted within the hour.
+    "purge-expired-data-exports": {
+        "task": "accounts.tasks.purge_expired_data_exports",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 60 * 60.0},
     },
 }
 EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", not REDIS_URL)

@@ -35,7 +35,7 @@ def revoke(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("moderation", "0005_moderators_act_on_participants"),
+        ("moderation", "0006_report_reasons_limits"),
         ("recordings", "0003_transcripts"),
     ]
 
