@@ -117,6 +117,13 @@ def write_recordings(archive: zipfile.ZipFile, user: User) -> None:
     _write_json(archive, "recordings/recordings.json", listing)
 
 
+def write_transcripts(archive: zipfile.ZipFile, user: User) -> None:
+    """Transcripts of the replays the person hosts, and what they said in other people's replays."""
+    from recordings.selectors import transcripts_for_export
+
+    _write_json(archive, "transcripts.json", transcripts_for_export(user=user))
+
+
 def write_notifications(archive: zipfile.ZipFile, user: User) -> None:
     _write_json(
         archive,
@@ -161,12 +168,13 @@ class Section:
     write: Callable[[zipfile.ZipFile, User], None]
 
 
-# Tickets and transcripts join this list when those features land (their apps add a section).
+# Tickets join this list when that feature lands (its app adds a section).
 SECTIONS = [
     Section("Your profile", write_profile),
     Section("Follows and blocks", write_social_graph),
     Section("Your rooms", write_rooms),
     Section("Your recordings", write_recordings),
+    Section("Transcripts", write_transcripts),
     Section("Notifications", write_notifications),
     Section("Reports you filed", write_reports),
 ]
@@ -179,6 +187,7 @@ blocks.json             who you blocked
 rooms/hosted.json       the rooms you hosted or scheduled
 rooms/joined.json       the rooms you joined
 recordings/             your recordings: recordings.json and the audio of each replay
+transcripts.json        the transcripts of your replays, and your lines in other people's replays
 notifications.json      your notifications
 reports_filed.json      the reports you filed
 """

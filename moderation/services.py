@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_suspend, user_unsuspend
-from recordings.models import Recording
-from recordings.services import recording_remove
+from recordings.models import Recording, Transcript
+from recordings.services import recording_remove, transcript_remove
 from rooms import services as room_services
 from rooms.models import Participant, Room
 from spaces_project.errors import ServiceError
@@ -215,6 +215,27 @@ def moderation_remove_recording(
     )
     _resolve_if_open(moderator=moderator, report=report, note="Recording removed.")
     return recording
+
+
+@transaction.atomic
+def moderation_remove_transcript(
+    *, moderator: User, transcript: Transcript, report: Report | None = None
+) -> Transcript:
+    """Take a replay's transcript (and its captions) down for everyone; the replay itself stays."""
+    _require_moderator(moderator)
+    if transcript.is_gone:
+        raise ServiceError("already_removed", f"{transcript} is already gone.")
+    previous = transcript.status
+    transcript = transcript_remove(transcript=transcript)
+    _audit(
+        actor=moderator,
+        action="transcript_removed",
+        target=f"transcript of recording #{transcript.recording_id}",
+        report=report,
+        detail=f"was {previous}",
+    )
+    _resolve_if_open(moderator=moderator, report=report, note="Transcript removed.")
+    return transcript
 
 
 # -- a live room's people, from Django admin: the room's sockets hear each change like any other -------

@@ -1,4 +1,4 @@
-"""The finalizing chain: finalize -> artwork -> publish (dispatched by services.recording_process).
+"""The finalizing chain: finalize -> transcribe -> artwork -> publish (dispatched by services.recording_process).
 
 Every task takes the recording's id, re-reads its state and calls a service that does nothing when its
 step is already done, so all of them are safe to run twice: they are IdempotentTasks, delivered again
@@ -36,6 +36,11 @@ class RecordingTask(IdempotentTask):
 @shared_task(base=RecordingTask)
 def finalize_recording(recording_id: int) -> None:
     services.recording_finalize(recording_id=recording_id)
+
+
+@shared_task(base=RecordingTask)
+def transcribe_recording(recording_id: int) -> None:
+    services.recording_transcribe(recording_id=recording_id)
 
 
 @shared_task(base=RecordingTask)

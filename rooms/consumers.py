@@ -63,6 +63,7 @@ def _user_actions() -> dict:
         "reaction.send": lambda r, a, f: services.reaction_send(room_id=r, actor=a, **f),
         "link.pin": lambda r, a, f: services.link_pin(room_id=r, actor=a, **f),
         "link.unpin": lambda r, a, f: services.link_unpin(room_id=r, actor=a, **f),
+        "captions.set": lambda r, a, f: services.room_set_captions(room_id=r, actor=a, **f),
         "room.end": lambda r, a, f: services.room_end_by_id(room_id=r, actor=a),
     }
 

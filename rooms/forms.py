@@ -78,6 +78,12 @@ class RoomForm(forms.Form):
     allow_anonymous = forms.BooleanField(
         label="Allow listeners who are not signed in", required=False, initial=True
     )
+    captions_enabled = forms.BooleanField(
+        label="Live captions",
+        required=False,
+        help_text="Speech is turned into captions on our server; listeners can hide them. "
+        "You can switch them on or off while live.",
+    )
 
     def __init__(self, *args, room: Room | None = None, **kwargs):
         if room is not None:
@@ -86,6 +92,7 @@ class RoomForm(forms.Form):
         self.fields["title"].label = f"Title (at most {MAX_TITLE_LENGTH} characters)"
         if room is not None:
             del self.fields["when"]
+            del self.fields["captions_enabled"]  # switched from the live room
             if room.state != Room.State.SCHEDULED:
                 del self.fields["scheduled_for"]
                 del self.fields["is_recorded"]

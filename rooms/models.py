@@ -51,6 +51,8 @@ class Room(models.Model):
     )
     is_recorded = models.BooleanField("record this room", default=False)
     allow_anonymous = models.BooleanField("visitors who are not signed in may listen", default=True)
+    # Live captions from the server's speech recognizer; the host (or a co-host) turns them on or off.
+    captions_enabled = models.BooleanField("live captions", default=False)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

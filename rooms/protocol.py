@@ -176,6 +176,9 @@ MESSAGES: dict[str, MessageSpec] = {
     "reaction.send": MessageSpec({"emoji": str}, "one of `REACTIONS`; at most 1 a second, burst of 5"),
     "link.pin": MessageSpec({"title": str, "url": str}, "host or co-host; http(s) only; at most 3 pinned"),
     "link.unpin": MessageSpec({"link_id": int}, "host or co-host"),
+    "captions.set": MessageSpec(
+        {"enabled": bool}, "host or co-host turns live captions on or off for the room"
+    ),
     "room.end": MessageSpec({}, "host only"),
 }
 
@@ -245,6 +248,7 @@ class RoomInfo(TypedDict):
     host_id: int
     speaker_policy: str  # "everyone" | "followed" | "invited"
     is_recorded: bool
+    captions: bool  # live captions are on (each listener may still hide them)
 
 
 class LinkInfo(TypedDict):
@@ -407,6 +411,28 @@ class Levels(ServerEvent):
     when it changes (people whose level rounds to 0 are left out)."""
 
     levels: list[tuple[int, float]]
+
+
+@event("room.captions")
+class CaptionsChanged(ServerEvent):
+    """The host or a co-host turned live captions on or off for everyone in the room."""
+
+    enabled: bool
+
+
+@event("room.caption")
+class CaptionLine(ServerEvent):
+    """One speaker's caption line. Partials (about once a second while they talk) refine the line
+    ``line`` in place until its final arrives at their pause; a final with ``skipped`` (and no text)
+    marks a stretch the recognizer could not keep up with. A final with neither text nor ``skipped``
+    withdraws the line (nothing was made of the sound)."""
+
+    user_id: int
+    name: str  # the speaker's display name
+    line: str  # identifies the line: partials and the final of one utterance share it
+    final: bool
+    text: str
+    skipped: bool
 
 
 @event("room.resync")

@@ -353,6 +353,7 @@ def room_live_view(
             host_id=room.host_id,
             speaker_policy=room.speaker_policy,
             is_recorded=room.is_recorded,
+            captions=room.captions_enabled,
         ),
         you=None,
         stage=[payloads[p.user_id] for p in stage],

@@ -117,6 +117,7 @@ def room_create(
     speaker_policy: str = Room.SpeakerPolicy.EVERYONE,
     is_recorded: bool = False,
     allow_anonymous: bool = True,
+    captions_enabled: bool = False,
 ) -> Room:
     """Open a room now, or schedule one up to 30 days ahead (at most 10 upcoming per host)."""
     host_check_eligible(user=host)
@@ -133,6 +134,7 @@ def room_create(
         speaker_policy=speaker_policy,
         is_recorded=is_recorded,
         allow_anonymous=allow_anonymous,
+        captions_enabled=captions_enabled,
     )
     if start_now:
         _check_not_already_live(host)
@@ -771,6 +773,24 @@ def room_set_speaker_policy(*, room_id: int, actor: User, policy: str) -> Room:
         room.speaker_policy = policy
         room.save(update_fields=["speaker_policy"])
         publish_on_commit(room.pk, protocol.Settings(speaker_policy=policy))
+    return room
+
+
+@transaction.atomic
+def room_set_captions(*, room_id: int, actor: User, enabled: bool) -> Room:
+    """Host or co-host turns live captions on or off for everyone in the room (each listener still
+    chooses whether to show them). A recorded room that loses captions for a while gets its
+    transcript from the recording instead, when it is finalized."""
+    from recordings.services import transcript_note_captions_off
+
+    room = _live_room_for_update(room_id)
+    _require_moderator(room, actor)
+    if room.captions_enabled != enabled:
+        room.captions_enabled = enabled
+        room.save(update_fields=["captions_enabled"])
+        publish_on_commit(room.pk, protocol.CaptionsChanged(enabled=enabled))
+        if not enabled:
+            transcript_note_captions_off(room=room)
     return room
 
 

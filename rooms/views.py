@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from recordings import selectors as recording_selectors
 from spaces_project.refusals import (
     into_form,
     refusal_json_or_redirect,
@@ -77,7 +78,9 @@ def topic(request, slug):
 def search(request):
     query = request.GET.get("q", "").strip()
     rooms = selectors.search_rooms(query=query, viewer=request.user)
-    return render(request, "rooms/search.html", {"query": query, "page_obj": _paginate(request, rooms)})
+    said = recording_selectors.transcript_search(query=query, viewer=request.user) if query else []
+    context = {"query": query, "page_obj": _paginate(request, rooms), "said": said}
+    return render(request, "rooms/search.html", context)
 
 
 @login_required
@@ -96,6 +99,7 @@ def room_create(request):
                 speaker_policy=form.cleaned_data["speaker_policy"],
                 is_recorded=form.cleaned_data["is_recorded"],
                 allow_anonymous=form.cleaned_data["allow_anonymous"],
+                captions_enabled=form.cleaned_data["captions_enabled"],
             ),
         )
         if room is not None:

