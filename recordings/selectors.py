@@ -72,6 +72,8 @@ def replays_visible_to(*, viewer, hidden: set[int] | None = None) -> QuerySet[Re
         replays = replays.exclude(room__host_id__in=hidden)
     if not getattr(viewer, "is_authenticated", False):
         return replays.filter(room__allow_anonymous=True)
+    if viewer.is_suspended:
+        return replays.none()
     removed = Participant.objects.filter(room_id=OuterRef("room_id"), user=viewer, is_removed=True)
     return replays.exclude(Exists(removed))
 
@@ -272,20 +274,6 @@ class SpokenMatch:
     @property
     def start_s(self) -> int:
         return self.start_ms // 1000
-
-
-def replays_visible_to(*, viewer):
-    """Published replays whose room `viewer` may see (the rules of recording_get_for_listener)."""
-    from rooms.selectors import rooms_visible_to
-
-    rooms = rooms_visible_to(viewer=viewer)
-    replays = Recording.objects.filter(status=Recording.Status.READY, room__in=rooms)
-    if not getattr(viewer, "is_authenticated", False):
-        return replays.filter(room__allow_anonymous=True)
-    if viewer.is_suspended:
-        return replays.none()
-    removed = Participant.objects.filter(user=viewer, is_removed=True).values("room_id")
-    return replays.exclude(room_id__in=removed)
 
 
 def transcript_search(*, query: str, viewer, limit: int = 20) -> list[SpokenMatch]:

@@ -36,7 +36,7 @@ def revoke(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("moderation", "0006_report_reasons_limits"),
-        ("recordings", "0003_transcripts"),
+        ("recordings", "0004_transcripts"),
     ]
 
     operations = [migrations.RunPython(grant, revoke)]

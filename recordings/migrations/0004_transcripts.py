@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recordings', '0002_finalizing'),
+        ('recordings', '0003_recording_dispatched_at'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

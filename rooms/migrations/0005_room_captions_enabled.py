@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rooms', '0003_reminders_invitations'),
+        ('rooms', '0004_room_unattended_and_announced'),
     ]
 
     operations = [
