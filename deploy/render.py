@@ -22,6 +22,7 @@ TEMPLATES = {
     "nginx/spaces.conf": DEPLOY / "nginx" / "spaces.conf",
     "systemd/spaces-web@.service": DEPLOY / "systemd" / "spaces-web@.service",
     "systemd/spaces-mixer@.service": DEPLOY / "systemd" / "spaces-mixer@.service",
+    "systemd/spaces-captioner.service": DEPLOY / "systemd" / "spaces-captioner.service",
     "systemd/spaces-worker.service": DEPLOY / "systemd" / "spaces-worker.service",
     "systemd/spaces-beat.service": DEPLOY / "systemd" / "spaces-beat.service",
     "systemd/spaces.target": DEPLOY / "systemd" / "spaces.target",

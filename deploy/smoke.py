@@ -164,6 +164,8 @@ def start_units(processes: harness.Processes, rendered: dict[str, Path], env: di
             ready = lambda _p, path=socket_path: harness.unix_listening(path)  # noqa: E731
         elif template == "spaces-mixer":
             ready = lambda p: "running" in p.output()  # noqa: E731
+        elif template == "spaces-captioner":
+            ready = lambda p: "running" in p.output()  # noqa: E731
         elif template == "spaces-worker":
             ready = lambda p: " ready." in p.output()  # noqa: E731
         else:
@@ -404,7 +406,7 @@ def run(database_url: str, redis_url: str | None, work: Path) -> dict:
         # README: start spaces.target (every unit it wants), then nginx with the site.
         start_units(processes, rendered, env, Path(env["SPACES_RUN_DIR"]))
         harness.start_nginx(processes, work / "nginx", rendered["nginx/spaces.conf"], ready_port=https_port)
-        timer.step("started 2 web processes, 2 mixers, worker, beat and nginx")
+        timer.step("started 2 web processes, 2 mixers, the captioner, worker, beat and nginx")
         result = visit(
             f"https://localhost:{https_port}",
             f"http://localhost:{http_port}",
