@@ -104,11 +104,11 @@ class UserAdmin(DjangoUserAdmin):
         permissions=["change"],
     )
     def suspend_users(self, request, queryset: QuerySet[User]):
-        def act(user: User) -> str:
-            moderation_services.moderation_suspend_user(moderator=request.user, user=user)
-            return f"Suspended {user}."
+        from moderation.admin import suspend_with_reason
 
-        for_each(request, queryset, act)
+        return suspend_with_reason(
+            self, request, queryset, action="suspend_users", person_of=lambda u: u, report_of=lambda u: None
+        )
 
     @admin.action(description="Lift the suspension of the selected users", permissions=["change"])
     def unsuspend_users(self, request, queryset: QuerySet[User]):

@@ -51,3 +51,7 @@ class UserConsumer(AsyncWebsocketConsumer):
     async def user_event(self, message: dict) -> None:
         """A per-person event from the channel layer (protocol.user_envelope): pass it on."""
         await self.send(text_data=protocol.encode(message["event"]))
+
+    async def user_close(self, message: dict) -> None:
+        """The person's sessions ended (protocol.user_close_envelope): close this socket."""
+        await self.close(code=message["code"])

@@ -33,7 +33,15 @@ def note_consumer_loop(loop: asyncio.AbstractEventLoop) -> None:
 def send_to_user(user_id: int, event: protocol.ServerEvent) -> None:
     """Send `event` (a per-person event) to every open page of `user_id` now. Safe from any thread;
     never raises for a delivery problem."""
-    message = protocol.user_envelope(event)
+    _group_send(user_id, protocol.user_envelope(event), event.TYPE)
+
+
+def close_user_sockets(user_id: int, code: int) -> None:
+    """Close every open ``/ws/me/`` socket of `user_id` now, with `code`. Safe from any thread."""
+    _group_send(user_id, protocol.user_close_envelope(code), f"close {code}")
+
+
+def _group_send(user_id: int, message: dict, what: str) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -49,7 +57,7 @@ def send_to_user(user_id: int, event: protocol.ServerEvent) -> None:
             async_to_sync(layer.group_send)(group, message)
     except Exception:
         # A live update is a courtesy: the notification is saved, and the next page shows it.
-        logger.warning("could not send %s to user %s", event.TYPE, user_id, exc_info=True)
+        logger.warning("could not send %s to user %s", what, user_id, exc_info=True)
 
 
 def _log_failure(future) -> None:
@@ -60,3 +68,8 @@ def _log_failure(future) -> None:
 def send_to_user_on_commit(user_id: int, event: protocol.ServerEvent) -> None:
     """Send `event` to `user_id`'s pages once the current transaction commits (at once outside one)."""
     transaction.on_commit(lambda: send_to_user(user_id, event), robust=True)
+
+
+def close_user_sockets_on_commit(user_id: int, code: int) -> None:
+    """Close `user_id`'s ``/ws/me/`` sockets once the current transaction commits."""
+    transaction.on_commit(lambda: close_user_sockets(user_id, code), robust=True)

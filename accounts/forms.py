@@ -61,6 +61,15 @@ class ProfileForm(forms.Form):
         return upload
 
 
+class DeleteAccountForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    confirm = forms.BooleanField(label="I understand that this cannot be undone.")
+
+
 class NotificationSettingsForm(forms.Form):
     """Two switches per kind of notification: in the app, and by email."""
 

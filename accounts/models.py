@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
 
 from .validators import handle_validators, validate_display_name
 
@@ -44,6 +45,11 @@ class User(AbstractUser):
     avatar_256 = models.ImageField(upload_to="avatars/", blank=True)
     is_suspended = models.BooleanField(default=False)
     suspended_at = models.DateTimeField(null=True, blank=True)
+    # Told to the person when sign-in is refused; an empty end date means until a moderator lifts it.
+    suspension_reason = models.CharField(max_length=300, blank=True)
+    suspended_until = models.DateTimeField(null=True, blank=True)
+    # Raised to sign the person out everywhere: it is part of every session's auth hash.
+    session_generation = models.PositiveIntegerField(default=0)
     # When this person's followers were last told they went live (at most once per 10 minutes).
     live_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -64,6 +70,15 @@ class User(AbstractUser):
     @property
     def name(self) -> str:
         return self.display_name or self.handle
+
+    def _get_session_auth_hash(self, secret=None):
+        # Django checks this hash on every request: a session made before the password changed,
+        # or before the person signed out everywhere, no longer matches and is signed out.
+        if not self.session_generation:
+            return super()._get_session_auth_hash(secret=secret)
+        key_salt = "accounts.User.get_session_auth_hash"
+        value = f"{self.password}:{self.session_generation}"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
 
 
 class Follow(models.Model):
@@ -127,7 +142,15 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["recipient", "read_at"])]
+        indexes = [
+            models.Index(fields=["recipient", "read_at"]),
+            # The emails still to send (a periodic task looks for those whose task was lost).
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(email_wanted=True, emailed_at__isnull=True),
+                name="notification_email_pending",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["recipient", "dedupe_key"], name="notification_once_per_key"),
             models.CheckConstraint(
@@ -138,6 +161,41 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class DataExport(models.Model):
+    """One archive of a person's data, built by a Celery task; its link works until `expires_at`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        BUILDING = "building", "Building"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    step = models.CharField(max_length=100, blank=True)
+    file_name = models.CharField(max_length=200, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(progress__lte=100), name="dataexport_progress_percent"),
+            # One archive in the making per person at a time.
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status__in=["pending", "building"]),
+                name="dataexport_one_in_progress",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Data export #{self.pk} of {self.user}"
 
 
 class NotificationPreference(models.Model):

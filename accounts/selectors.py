@@ -1,13 +1,15 @@
 """Reads about people and the social graph."""
 
+from datetime import timedelta
 from typing import NamedTuple
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from rooms import protocol  # the realtime contract: no Django, no models
 from spaces_project.errors import NotFound
 
-from .models import Block, Follow, Notification, NotificationPreference, User
+from .models import Block, DataExport, Follow, Notification, NotificationPreference, User
 
 
 def user_get_by_handle(*, handle: str) -> User | None:
@@ -102,6 +104,35 @@ def notifications_for(*, user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user, in_app=True).select_related("actor", "room")
 
 
+def latest_data_export(*, user) -> DataExport | None:
+    return DataExport.objects.filter(user=user).first()
+
+
+def data_export_get_for_owner(*, export_id: int, user) -> DataExport:
+    """An archive, for the person it belongs to only; NotFound for everyone else."""
+    if not getattr(user, "is_authenticated", False):
+        raise NotFound("This archive does not exist.")
+    export = DataExport.objects.filter(pk=export_id, user=user).first()
+    if export is None:
+        raise NotFound("This archive does not exist.")
+    return export
+
+
+def data_export_expired(*, export: DataExport) -> bool:
+    return export.expires_at is not None and export.expires_at <= timezone.now()
+
+
+def suspension_message(*, user: User) -> str:
+    """What a suspended person is told when they try to sign in."""
+    text = "Your account is suspended"
+    if user.suspended_until:
+        text += f" until {user.suspended_until:%d %B %Y, %H:%M} UTC"
+    text += "."
+    if user.suspension_reason:
+        text += f" Reason: {user.suspension_reason}"
+    return text
+
+
 # -- notifications ------------------------------------------------------------------------------
 
 
@@ -172,4 +203,15 @@ def notification_payload(notification: Notification) -> protocol.NotificationInf
         else protocol.NotificationActor(
             handle=actor.handle, name=actor.name, avatar=actor.avatar_128.url if actor.avatar_128 else ""
         ),
+    )
+
+
+def notification_emails_stuck(*, older_than_s: float, limit: int = 5000) -> list[int]:
+    """Notifications whose email is still to be sent `older_than_s` after they were made (the task
+    that sends it was never queued: the broker was down)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    return list(
+        Notification.objects.filter(email_wanted=True, emailed_at__isnull=True, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
     )

@@ -1,8 +1,15 @@
 """Every write about people: profiles, avatars, follows, blocks, notifications."""
 
+import logging
+import os
+import secrets
+import shutil
 import uuid
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
@@ -10,18 +17,27 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from spaces_project.errors import ServiceError
 
 from .images import AvatarError, Thumbnail, make_avatar_thumbnails
-from .models import AVATAR_SIZES, Block, Follow, Notification, NotificationPreference, User
+from .models import AVATAR_SIZES, Block, DataExport, Follow, Notification, NotificationPreference, User
 from .validators import one_line
+
+logger = logging.getLogger(__name__)
+
+
+def require_not_suspended(user) -> None:
+    """Refuse a suspended account: it may read and leave, not act on others or change its face."""
+    if getattr(user, "is_suspended", False):
+        raise ServiceError("suspended", "Your account is suspended.")
 
 
 def user_update_profile(*, user: User, display_name: str, bio: str) -> User:
+    require_not_suspended(user)
     previous = (user.display_name, user.bio)
     user.display_name = display_name.strip()
     user.bio = bio.strip()
@@ -76,6 +92,7 @@ def _delete_files_on_commit(*, user: User, names: list[str]) -> None:
 
 def user_set_avatar(*, user: User, raw: bytes) -> User:
     """Validate and re-encode an uploaded avatar; on any problem nothing is saved."""
+    require_not_suspended(user)
     _store_avatar(user=user, thumbnails=_avatar_thumbnails(raw))
     return user
 
@@ -88,6 +105,7 @@ def user_edit_profile(
 
     The avatar is checked before anything is written, so a refused image leaves the profile untouched.
     """
+    require_not_suspended(user)
     thumbnails = _avatar_thumbnails(avatar) if avatar is not None else None
     user_update_profile(user=user, display_name=display_name, bio=bio)
     if thumbnails is not None:
@@ -98,6 +116,7 @@ def user_edit_profile(
 
 
 def user_remove_avatar(*, user: User) -> User:
+    require_not_suspended(user)
     old_names = [getattr(user, f"avatar_{size}").name for size in AVATAR_SIZES]
     for size in AVATAR_SIZES:
         setattr(user, f"avatar_{size}", "")
@@ -108,6 +127,7 @@ def user_remove_avatar(*, user: User) -> User:
 
 def follow_create(*, follower: User, followee: User) -> Follow:
     """Follow `followee`; following twice is the same as following once."""
+    require_not_suspended(follower)
     if follower.pk == followee.pk:
         raise ServiceError("self_follow", "You cannot follow yourself.")
     if Block.objects.filter(
@@ -348,45 +368,61 @@ def _notification_email(notification: Notification, connection) -> EmailMessage:
     )
 
 
-@transaction.atomic
 def notification_emails_send(*, notification_ids: list[int]) -> int:
     """Email the given notifications that still want it, each once; return how many were sent.
 
-    The rows are locked while their emails go out and marked in the same transaction, so two
-    workers (or a redelivered task) never send one twice; if sending fails nothing is marked and
-    the task retries.
+    One email at a time: its row is locked while the email goes out and marked in the same
+    transaction, which commits before the next email. A second worker (or the task delivered again
+    after its worker was killed half-way) skips the rows already marked, or being sent right now, and
+    sends only the rest. If sending fails, that row is not marked and the task retries.
     """
     from .selectors import notification_choices_for
 
-    rows = list(
-        Notification.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("recipient")
-        .filter(pk__in=notification_ids, email_wanted=True, emailed_at__isnull=True)
-        .order_by("pk")
-    )
-    if not rows:
-        return 0
-    choices = {
-        kind: notification_choices_for(
-            user_ids=[row.recipient_id for row in rows if row.kind == kind], kind=kind
-        )
-        for kind in {row.kind for row in rows}
-    }
-    to_send = [
-        row
-        for row in rows
-        # The person may have switched this kind off, or read it already, since it was made.
-        if choices[row.kind][row.recipient_id].email
-        and row.read_at is None
-        and row.recipient.email
-        and row.recipient.is_active
-    ]
-    if to_send:
-        with get_connection() as connection:
-            connection.send_messages([_notification_email(row, connection) for row in to_send])
-    # Marked also when nothing went out: the decision about this row's email is made.
-    Notification.objects.filter(pk__in=[row.pk for row in rows]).update(emailed_at=timezone.now())
-    return len(to_send)
+    sent = 0
+    with get_connection() as connection:
+        for notification_id in sorted(notification_ids):
+            with transaction.atomic():
+                row = (
+                    Notification.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("recipient")
+                    .filter(pk=notification_id, email_wanted=True, emailed_at__isnull=True)
+                    .first()
+                )
+                if row is None:
+                    continue
+                choice = notification_choices_for(user_ids=[row.recipient_id], kind=row.kind).get(
+                    row.recipient_id
+                )
+                # The person may have switched this kind off, or read it already, since it was made.
+                if choice and choice.email and row.read_at is None and row.recipient.email:
+                    connection.send_messages([_notification_email(row, connection)])
+                    sent += 1
+                # Marked also when nothing went out: the decision about this row's email is made.
+                row.emailed_at = timezone.now()
+                row.save(update_fields=["emailed_at"])
+    return sent
+
+
+def notification_emails_give_up(*, notification_ids: list[int], reason: str) -> int:
+    """The task sending these emails was given up (it killed its worker every time): decide, for the
+    ones not sent yet, that they will not be, so that nothing queues them again."""
+    logger.error("giving up on the emails of notifications %s: %s", notification_ids, reason)
+    return Notification.objects.filter(
+        pk__in=notification_ids, email_wanted=True, emailed_at__isnull=True
+    ).update(emailed_at=timezone.now())
+
+
+def _close_sockets(*, user: User, code: str, message: str) -> None:
+    """Close every socket `user` has open, once the transaction commits: their room sockets (told
+    why first) and the per-person sockets of their pages. Call whenever their sessions end."""
+    from rooms import protocol
+    from rooms.services import participant_disconnect_everywhere  # rooms depends on accounts
+
+    from .events import close_user_sockets_on_commit
+
+    participant_disconnect_everywhere(user=user, code=code, message=message)
+    close = protocol.CLOSE_SUSPENDED if code == "suspended" else protocol.CLOSE_SIGNED_OUT
+    close_user_sockets_on_commit(user.pk, close)
 
 
 @dataclass
@@ -396,24 +432,208 @@ class Suspension:
 
 
 @transaction.atomic
-def user_suspend(*, user: User) -> Suspension:
+def user_suspend(*, user: User, reason: str = "", until: datetime | None = None) -> Suspension:
     """Suspend an account, with all that follows, at once: it can no longer sign in (accounts/adapter.py
-    reads the flag) nor host or join a room, its open room sockets close, and the live rooms it hosts
-    end. Every path that suspends someone (the moderation services behind admin actions) calls this."""
-    from rooms.services import participant_disconnect_everywhere, rooms_force_end_hosted_by
+    reads the flag and tells the reason and end date) nor host or join a room, every session ends, its
+    open room sockets close, and the live rooms it hosts end. Every path that suspends someone (the
+    moderation services behind admin actions) calls this. `until` None: until lifted."""
+    from rooms.services import rooms_force_end_hosted_by
 
     if User.objects.select_for_update().get(pk=user.pk).is_suspended:
         raise ServiceError("already_suspended", f"{user} is already suspended.")
+    reason = " ".join(reason.split())
+    if len(reason) > 300:
+        raise ServiceError("reason_too_long", "A reason has at most 300 characters.", field="reason")
+    if until is not None and until <= timezone.now():
+        raise ServiceError("until_in_past", "The end of a suspension must be in the future.", field="until")
     user.is_suspended = True
     user.suspended_at = timezone.now()
-    user.save(update_fields=["is_suspended", "suspended_at"])
+    user.suspension_reason = reason
+    user.suspended_until = until
+    user.session_generation += 1  # every session ends: the person is signed out everywhere
+    user.save(
+        update_fields=[
+            "is_suspended",
+            "suspended_at",
+            "suspension_reason",
+            "suspended_until",
+            "session_generation",
+        ]
+    )
     # Sockets first: in a room they host, they hear why they are leaving before the room ends.
-    participant_disconnect_everywhere(user=user)
+    _close_sockets(user=user, code="suspended", message="Your account is suspended.")
     return Suspension(user=user, ended_rooms=rooms_force_end_hosted_by(host=user))
 
 
 def user_unsuspend(*, user: User) -> User:
     user.is_suspended = False
     user.suspended_at = None
-    user.save(update_fields=["is_suspended", "suspended_at"])
+    user.suspension_reason = ""
+    user.suspended_until = None
+    user.save(update_fields=["is_suspended", "suspended_at", "suspension_reason", "suspended_until"])
     return user
+
+
+def user_lift_suspension_if_over(*, user: User) -> bool:
+    """Lift a suspension whose end date has passed (at sign-in, and by the periodic task)."""
+    if user.is_suspended and user.suspended_until is not None and user.suspended_until <= timezone.now():
+        user_unsuspend(user=user)
+        return True
+    return False
+
+
+def users_lift_expired_suspensions() -> int:
+    lifted = 0
+    for user in User.objects.filter(is_suspended=True, suspended_until__lte=timezone.now()):
+        lifted += user_lift_suspension_if_over(user=user)
+    return lifted
+
+
+@transaction.atomic
+def user_sign_out_everywhere(*, user: User) -> User:
+    """End every session of `user` (every browser, this one too) and close their open sockets."""
+    User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
+    user.refresh_from_db(fields=["session_generation"])
+    _close_sockets(user=user, code="signed_out", message="You were signed out.")
+    return user
+
+
+@transaction.atomic
+def user_password_changed(*, user: User) -> None:
+    """After a password change or reset: other sessions are already invalid (the auth hash
+    changed); close the sockets they opened. The page that changed it reconnects on its own."""
+    _close_sockets(
+        user=user, code="signed_out", message="Your password changed; sign in again on other devices."
+    )
+
+
+# -- privacy: the data archive and deleting an account ------------------------------------------------
+
+
+def data_export_directory() -> Path:
+    return Path(settings.MEDIA_ROOT) / "exports"
+
+
+def _delete_export_files(exports) -> None:
+    for export in exports:
+        if export.file_name:
+            (data_export_directory() / export.file_name).unlink(missing_ok=True)
+
+
+@transaction.atomic
+def data_export_request(*, user: User) -> DataExport:
+    """Start building an archive of `user`'s data; an archive already in the making is returned instead."""
+    from .tasks import build_data_export
+
+    if not getattr(user, "is_authenticated", False):
+        raise ServiceError("not_signed_in", "Sign in to download your data.")
+    User.objects.select_for_update().filter(pk=user.pk).first()  # one request at a time per person
+    in_progress = DataExport.objects.filter(
+        user=user, status__in=[DataExport.Status.PENDING, DataExport.Status.BUILDING]
+    ).first()
+    if in_progress is not None:
+        return in_progress
+    # An older archive goes when a new one is asked for: one copy of someone's data is enough.
+    old = list(DataExport.objects.filter(user=user))
+    transaction.on_commit(lambda: _delete_export_files(old))
+    DataExport.objects.filter(pk__in=[e.pk for e in old]).delete()
+    export = DataExport.objects.create(user=user, step="Waiting for a worker")
+    build_data_export.delay_on_commit(export.pk)
+    return export
+
+
+def data_export_give_up(*, export_id: int, reason: str) -> None:
+    """The task building this archive was given up (it killed its worker every time): say so."""
+    logger.error("giving up on data export %s: %s", export_id, reason)
+    DataExport.objects.filter(
+        pk=export_id, status__in=(DataExport.Status.PENDING, DataExport.Status.BUILDING)
+    ).update(status=DataExport.Status.FAILED, step="Something went wrong")
+
+
+def data_export_build(*, export_id: int) -> DataExport | None:
+    """Write the archive (the Celery task calls this). Idempotent: a ready or failed export is left
+    alone, and a build interrupted by a dead worker starts again from the beginning."""
+    from .export import README, SECTIONS
+
+    with transaction.atomic():
+        export = DataExport.objects.select_for_update().select_related("user").filter(pk=export_id).first()
+        if export is None or export.status not in (DataExport.Status.PENDING, DataExport.Status.BUILDING):
+            return export
+        export.status = DataExport.Status.BUILDING
+        export.file_name = export.file_name or f"{export.user_id}-{secrets.token_hex(16)}.zip"
+        export.save(update_fields=["status", "file_name"])
+    directory = data_export_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / export.file_name
+    partial = final.with_suffix(".part")
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("README.txt", README)
+            for done, section in enumerate(SECTIONS):
+                DataExport.objects.filter(pk=export.pk).update(
+                    step=section.label, progress=int(100 * done / len(SECTIONS))
+                )
+                section.write(archive, export.user)
+        os.replace(partial, final)
+    except Exception:
+        partial.unlink(missing_ok=True)
+        DataExport.objects.filter(pk=export.pk).update(
+            status=DataExport.Status.FAILED, step="Something went wrong"
+        )
+        raise
+    now = timezone.now()
+    DataExport.objects.filter(pk=export.pk).update(
+        status=DataExport.Status.READY,
+        progress=100,
+        step="Ready",
+        size_bytes=final.stat().st_size,
+        finished_at=now,
+        expires_at=now + timedelta(hours=settings.DATA_EXPORT_LINK_HOURS),
+    )
+    export.refresh_from_db()
+    return export
+
+
+def data_export_purge_expired() -> int:
+    """Delete the files and rows of archives whose link has expired; returns how many."""
+    expired = list(DataExport.objects.filter(expires_at__lt=timezone.now()))
+    _delete_export_files(expired)
+    DataExport.objects.filter(pk__in=[e.pk for e in expired]).delete()
+    return len(expired)
+
+
+@transaction.atomic
+def user_delete_account(*, user: User, password: str) -> bool:
+    """Delete `user` for good, after they confirmed with their password.
+
+    Their live rooms end (everyone in them is told, as when a host ends a room), their recordings,
+    avatar and archives are deleted with their files, their sockets close and every session ends
+    (the sessions point at a user that no longer exists). Reports they filed stay for moderators,
+    without the reporter.
+    """
+    from recordings.services import RecordingFiles
+    from rooms.models import Room
+    from rooms.services import room_force_end
+
+    if not user.check_password(password):
+        raise ServiceError("wrong_password", "That is not your password.", field="password")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    _close_sockets(user=user, code="signed_out", message="This account was deleted.")
+    for room in Room.objects.select_for_update().filter(host=user, state=Room.State.LIVE):
+        room_force_end(room=room)
+    room_ids = list(Room.objects.filter(host=user).values_list("pk", flat=True))
+    directories = [RecordingFiles(room_id).directory for room_id in room_ids]
+    avatars = [getattr(user, f"avatar_{size}").name for size in AVATAR_SIZES]
+    exports = list(DataExport.objects.filter(user=user))
+    user.delete()  # rooms, recordings, follows, blocks, notifications cascade; reports keep a null reporter
+
+    def delete_files() -> None:
+        for directory in directories:
+            shutil.rmtree(directory, ignore_errors=True)
+        _delete_export_files(exports)
+        storage = User._meta.get_field("avatar_64").storage
+        for name in filter(None, avatars):
+            storage.delete(name)
+
+    transaction.on_commit(delete_files)
+    return True

@@ -1,20 +1,73 @@
+"""Notification emails. Each email is sent at most once, whatever happens to the worker."""
+
 from smtplib import SMTPException
 
 from celery import shared_task
+from django.conf import settings
 from django.db import DatabaseError
 
-from . import services
+from spaces_project.tasks import IdempotentTask
+
+from . import selectors, services
+
+BATCH = 500
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    autoretry_for=(DatabaseError, OSError, SMTPException),
-    retry_backoff=10,
-    retry_backoff_max=600,
-    max_retries=6,
-)
+class NotificationEmailTask(IdempotentTask):
+    # A mail server or database hiccup: try again later. What went out is marked, one email at a
+    # time, so a retry or a redelivery only sends the rest.
+    autoretry_for = (DatabaseError, OSError, SMTPException)
+    retry_backoff = 10
+    retry_backoff_max = 600
+    max_retries = 6
+    soft_time_limit = 240
+    time_limit = 300
+
+    def give_up(self, args, reason: str) -> None:
+        if args:
+            services.notification_emails_give_up(notification_ids=list(args[0]), reason=reason)
+
+
+@shared_task(base=NotificationEmailTask)
 def send_notification_emails(notification_ids: list[int]) -> int:
     """Email the given notifications that still want it, each once (safe to run twice)."""
     return services.notification_emails_send(notification_ids=notification_ids)
+
+
+@shared_task(ignore_result=True, soft_time_limit=50, time_limit=60)
+def redispatch_pending_emails() -> int:
+    """Beat: queue again the emails whose task was lost (the broker was down when they were made)."""
+    ids = selectors.notification_emails_stuck(older_than_s=settings.NOTIFICATION_EMAIL_STUCK_AFTER_S)
+    for start in range(0, len(ids), BATCH):
+        send_notification_emails.delay(ids[start : start + BATCH])
+    return len(ids)
+
+
+class DataExportTask(IdempotentTask):
+    soft_time_limit = 600
+    time_limit = 660
+
+    def give_up(self, args, reason: str) -> None:
+        if args:
+            services.data_export_give_up(export_id=args[0], reason=reason)
+
+
+@shared_task(base=DataExportTask)
+def build_data_export(export_id: int) -> None:
+    """Build one person's data archive (idempotent: see accounts.services.data_export_build)."""
+    services.data_export_build(export_id=export_id)
+
+
+@shared_task(ignore_result=True)
+def purge_expired_data_exports() -> int:
+    from .services import data_export_purge_expired
+
+    return data_export_purge_expired()
+
+
+@shared_task(ignore_result=True)
+def lift_expired_suspensions() -> int:
+    """Lift suspensions whose end date has passed (beat; sign-in also lifts them on the spot)."""
+    from .services import users_lift_expired_suspensions
+
+    return users_lift_expired_suspensions()

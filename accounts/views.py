@@ -1,23 +1,25 @@
 """Profiles, the social graph and notifications. Rules live in services and selectors."""
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from recordings.selectors import replays_of_user
+from recordings.streaming import serve_file
 from rooms.calendar import calendar_ics
 from rooms.selectors import calendar_rooms_of_host, rooms_of_user
 from spaces_project.refusals import into_form, refusal_page, refusal_redirect
 
 from . import selectors, services
-from .forms import NotificationSettingsForm, ProfileForm
+from .forms import DeleteAccountForm, NotificationSettingsForm, ProfileForm
 from .models import Notification, User
 
 PAGE_SIZE = 20
@@ -214,6 +216,83 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
     if count:
         messages.success(request, "All notifications are marked as read.")
     return redirect("accounts:notifications")
+
+
+# -- your account: sessions, your data, deleting it ---------------------------------------------------
+
+
+@login_required
+def account_settings(request: HttpRequest) -> HttpResponse:
+    export = selectors.latest_data_export(user=request.user)
+    context = {"export": export, "delete_form": DeleteAccountForm(), "export_expired": False}
+    if export is not None:
+        context["export_expired"] = selectors.data_export_expired(export=export)
+    return render(request, "accounts/account_settings.html", context)
+
+
+@login_required
+@require_POST
+def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
+    services.user_sign_out_everywhere(user=request.user)
+    logout(request)
+    messages.success(request, "You are signed out on every device.")
+    return redirect("account_login")
+
+
+@login_required
+@require_POST
+def data_export_start(request: HttpRequest) -> HttpResponse:
+    services.data_export_request(user=request.user)
+    messages.success(request, "We are putting your archive together. It takes a moment.")
+    return redirect(reverse("accounts:settings") + "#your-data")
+
+
+def _own_export(request: HttpRequest, pk: int):
+    """The archive `pk`, for its owner; everyone else gets a 404 (NotFound, refusals.py)."""
+    return selectors.data_export_get_for_owner(export_id=pk, user=request.user)
+
+
+@require_GET
+def data_export_status(request: HttpRequest, pk: int) -> HttpResponse:
+    export = _own_export(request, pk)
+    return JsonResponse(
+        {
+            "status": export.status,
+            "progress": export.progress,
+            "step": export.step,
+            "ready": export.status == "ready",
+        }
+    )
+
+
+@require_http_methods(["GET", "HEAD"])
+def data_export_download(request: HttpRequest, pk: int) -> HttpResponse:
+    export = _own_export(request, pk)
+    if export.status != export.Status.READY or selectors.data_export_expired(export=export):
+        return render(request, "accounts/export_expired.html", {}, status=410)
+    path = services.data_export_directory() / export.file_name
+    if not path.exists():
+        raise Http404("This archive is gone.")
+    name = f"spaces-{request.user.handle}-{export.finished_at:%Y-%m-%d}.zip"
+    return serve_file(request, path, content_type="application/zip", attachment_name=name)
+
+
+@login_required
+@require_POST
+def account_delete(request: HttpRequest) -> HttpResponse:
+    form = DeleteAccountForm(request.POST)
+    if form.is_valid():
+        deleted = into_form(
+            form,
+            lambda: services.user_delete_account(user=request.user, password=form.cleaned_data["password"]),
+        )
+        if deleted:
+            logout(request)
+            messages.success(request, "Your account and everything in it are deleted. Goodbye.")
+            return redirect("home")
+    export = selectors.latest_data_export(user=request.user)
+    context = {"export": export, "delete_form": form, "export_expired": False}
+    return render(request, "accounts/account_settings.html", context, status=400)
 
 
 @login_required

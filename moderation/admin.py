@@ -2,15 +2,19 @@
 
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from spaces_project.errors import ServiceError
 from spaces_project.refusals import for_each
 
-from . import services
+from . import selectors, services
 from .models import AuditLogEntry, Report
 
 
@@ -32,12 +36,32 @@ class AuditLogInline(admin.TabularInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+
+class SuspendForm(forms.Form):
+    """What a moderator tells a person they suspend: shown to them when sign-in is refused."""
+
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+    until = forms.DateTimeField(
+        label="Until (UTC, optional)",
+        required=False,
+        help_text="Leave empty to suspend until a moderator lifts it. Format: 2026-12-31 18:00.",
+        widget=DateTimeLocalInput(format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )
+
+
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):
+    """The queue: reports of one target together, the target whose oldest open report is oldest first."""
+
     list_display = (
         "id",
         "target_type",
         "target_link",
+        "open_on_target",
         "reason",
         "reporter",
         "status",
@@ -65,6 +89,7 @@ class ReportAdmin(admin.ModelAdmin):
     readonly_fields = (
         "target_type",
         "target_link",
+        "target_summary",
         "reason",
         "note",
         "reporter",
@@ -84,8 +109,27 @@ class ReportAdmin(admin.ModelAdmin):
         "dismiss",
         "end_reported_room",
         "suspend_reported_user",
+        "lift_suspension_of_reported_user",
         "remove_reported_recording",
     ]
+
+    def get_queryset(self, request):
+        # Not super(): it orders by get_ordering() before the queue's annotations exist.
+        return selectors.report_queue(self.model._default_manager.get_queryset())
+
+    def get_ordering(self, request):
+        # The queue's own order (selectors.report_queue); a column header still sorts by that column.
+        return selectors.REPORT_QUEUE_ORDER
+
+    @admin.display(description="open on target", ordering="target_open")
+    def open_on_target(self, report: Report):
+        return getattr(report, "target_open", 0)
+
+    @admin.display(description="what was reported")
+    def target_summary(self, report: Report):
+        return render_to_string(
+            "admin/moderation/report_target.html", selectors.report_target_summary(report=report)
+        )
 
     def has_add_permission(self, request):
         # Reports come from the people using the site, through the report form.
@@ -141,20 +185,32 @@ class ReportAdmin(admin.ModelAdmin):
         self._each(request, queryset, act)
 
     @admin.action(
-        description="Suspend the reported user (or the reported room's host)", permissions=["change"]
+        description="Suspend the reported person (or the reported room's or recording's host)…",
+        permissions=["change"],
     )
     def suspend_reported_user(self, request, queryset):
-        def act(report):
-            if report.target_user is not None:
-                person = report.target_user
-            elif report.target_room is not None:
-                person = report.target_room.host
-            else:
-                person = report.target_recording.room.host
-            user = services.moderation_suspend_user(moderator=request.user, user=person, report=report)
-            return f"suspended {user}."
+        """Ask for the reason and the end date first (an intermediate page), then suspend."""
+        queryset = queryset.select_related("target_user", "target_room__host", "target_recording__room__host")
+        return suspend_with_reason(
+            self,
+            request,
+            queryset,
+            action="suspend_reported_user",
+            person_of=_reported_person,
+            report_of=lambda r: r,
+        )
 
-        self._each(request, queryset.select_related("target_room__host", "target_recording__room__host"), act)
+    @admin.action(description="Lift the suspension of the reported person", permissions=["change"])
+    def lift_suspension_of_reported_user(self, request, queryset):
+        def act(report):
+            user = services.moderation_unsuspend_user(moderator=request.user, user=_reported_person(report))
+            return f"lifted the suspension of {user}."
+
+        self._each(
+            request,
+            queryset.select_related("target_user", "target_room__host", "target_recording__room__host"),
+            act,
+        )
 
     @admin.action(description="Remove the reported recording", permissions=["change"])
     def remove_reported_recording(self, request, queryset):
@@ -167,6 +223,53 @@ class ReportAdmin(admin.ModelAdmin):
             return f"removed the {report.target_recording}."
 
         self._each(request, queryset, act)
+
+
+def suspend_with_reason(modeladmin, request, queryset, *, action: str, person_of, report_of):
+    """The suspend action of the queue and of the people list: an intermediate page asks for the reason
+    and an optional end date; its submission suspends each selected person through the service."""
+    form = SuspendForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+
+        def act(obj) -> str:
+            user = services.moderation_suspend_user(
+                moderator=request.user,
+                user=person_of(obj),
+                report=report_of(obj),
+                reason=form.cleaned_data["reason"],
+                until=form.cleaned_data["until"],
+            )
+            return f"suspended {user}."
+
+        for_each(
+            request,
+            queryset,
+            act,
+            label=lambda obj: f"Report #{obj.pk}" if isinstance(obj, Report) else str(obj),
+        )
+        return None
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Suspend",
+        "form": form,
+        "objects": queryset,
+        "reports": [report_of(obj) for obj in queryset if report_of(obj) is not None],
+        "people": sorted({str(person_of(obj)) for obj in queryset}),
+        "action": action,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "opts": opts,
+        "cancel_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+    }
+    return TemplateResponse(request, "admin/moderation/suspend.html", context)
+
+
+def _reported_person(report: Report):
+    if report.target_user is not None:
+        return report.target_user
+    if report.target_room is not None:
+        return report.target_room.host
+    return report.target_recording.room.host
 
 
 @admin.register(AuditLogEntry)

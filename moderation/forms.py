@@ -1,7 +1,6 @@
 from django import forms
 
-from .models import Report
-from .services import MAX_NOTE_LENGTH
+from .models import MAX_NOTE_LENGTH, Report
 
 
 class ReportForm(forms.Form):

@@ -1,6 +1,10 @@
 from django.conf import settings
 from django.db import models
 
+MAX_NOTE_LENGTH = 1000
+# Reports a person may file or change in an hour.
+REPORTS_PER_HOUR = 10
+
 
 class Report(models.Model):
     class TargetType(models.TextChoices):
@@ -9,23 +13,25 @@ class Report(models.Model):
         RECORDING = "recording", "Recording"
 
     class Reason(models.TextChoices):
-        SPAM = "spam", "Spam or scam"
-        HARASSMENT = "harassment", "Harassment or bullying"
+        SPAM = "spam", "Spam"
+        HARASSMENT = "harassment", "Harassment"
         HATE = "hate", "Hateful conduct"
-        VIOLENCE = "violence", "Violence or threats"
-        SEXUAL = "sexual", "Sexual content"
-        SELF_HARM = "self_harm", "Self-harm"
-        MISINFORMATION = "misinformation", "Misleading information"
+        VIOLENCE = "violence", "Violence"
         IMPERSONATION = "impersonation", "Impersonation"
-        OTHER = "other", "Something else"
+        OTHER = "other", "Other"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         RESOLVED = "resolved", "Resolved"
         DISMISSED = "dismissed", "Dismissed"
 
+    # Null once the reporter deleted their account: the report stays for moderators, without them.
     reporter = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports_made"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reports_made",
     )
     target_type = models.CharField(max_length=16, choices=TargetType.choices)
     target_room = models.ForeignKey(
@@ -42,7 +48,7 @@ class Report(models.Model):
         "recordings.Recording", on_delete=models.CASCADE, null=True, blank=True, related_name="reports"
     )
     reason = models.CharField(max_length=32, choices=Reason.choices)
-    note = models.TextField(max_length=2000, blank=True)
+    note = models.TextField(max_length=MAX_NOTE_LENGTH, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -1,5 +1,11 @@
 """Reads for moderation: who is a moderator, and what a person may report."""
 
+from datetime import timedelta
+
+from django.db.models import Case, Count, IntegerField, Min, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
 from accounts.models import User
 from recordings.models import Recording
 from rooms.models import Room
@@ -50,7 +56,60 @@ def report_target_for_viewer(*, target_type: str, target_id: int, viewer) -> Rep
     raise NotFound("There is nothing of that kind to report.")
 
 
-def has_open_report(*, reporter: User, target_type: str, target: ReportTarget) -> bool:
+def open_report_by(*, reporter: User, target_type: str, target: ReportTarget) -> Report | None:
     return Report.objects.filter(
         reporter=reporter, status=Report.Status.OPEN, **{f"target_{target_type}": target}
-    ).exists()
+    ).first()
+
+
+def reports_touched_recently(*, reporter: User, hours: int = 1) -> int:
+    """Reports `reporter` filed or changed in the last `hours`."""
+    since = timezone.now() - timedelta(hours=hours)
+    return Report.objects.filter(reporter=reporter, updated_at__gte=since).count()
+
+
+def _with_target_id(reports: QuerySet[Report]) -> QuerySet[Report]:
+    return reports.annotate(target_id=Coalesce("target_room_id", "target_user_id", "target_recording_id"))
+
+
+def report_queue(reports: QuerySet[Report]) -> QuerySet[Report]:
+    """The moderators' queue: each report with the number of open reports on its target, open
+    reports first, targets whose oldest open report is oldest first, a target's reports together."""
+    open_on_same_target = _with_target_id(Report.objects.filter(status=Report.Status.OPEN)).filter(
+        target_type=OuterRef("target_type"), target_id=OuterRef("target_id")
+    )
+    count = open_on_same_target.values("target_type").annotate(n=Count("pk")).values("n")
+    oldest = open_on_same_target.values("target_type").annotate(first=Min("created_at")).values("first")
+    return (
+        _with_target_id(reports)
+        .annotate(
+            target_open=Coalesce(Subquery(count, output_field=IntegerField()), Value(0)),
+            target_oldest_open=Subquery(oldest),
+            is_closed=Case(When(status=Report.Status.OPEN, then=Value(0)), default=Value(1)),
+        )
+        .order_by(*REPORT_QUEUE_ORDER)
+    )
+
+
+REPORT_QUEUE_ORDER = ["is_closed", "target_oldest_open", "target_type", "target_id", "created_at"]
+
+
+def report_target_summary(*, report: Report) -> dict:
+    """What the report's detail page shows of its target, for the moderator to judge."""
+    from rooms.selectors import room_roster
+
+    context: dict = {"report": report, "kind": report.target_type}
+    if report.target_room is not None:
+        room = report.target_room
+        context["room"] = room
+        context["roster"] = room_roster(room=room) if room.is_live else None
+    elif report.target_recording is not None:
+        context["recording"] = report.target_recording
+    elif report.target_user is not None:
+        person = report.target_user
+        context["person"] = person
+        context["recent_rooms"] = list(Room.objects.filter(host=person).order_by("-created_at")[:10])
+        context["reports_against"] = list(
+            Report.objects.filter(target_user=person).select_related("reporter").order_by("-created_at")[:20]
+        )
+    return context

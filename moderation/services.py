@@ -1,20 +1,20 @@
 """Every write about reports and moderator actions. The report form and Django admin both call these."""
 
-from django.db import IntegrityError, transaction
+from datetime import datetime
+
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_suspend, user_unsuspend
-from recordings.models import Recording
-from recordings.services import recording_remove
+from recordings.models import Recording, Transcript
+from recordings.services import recording_remove, transcript_remove
 from rooms import services as room_services
 from rooms.models import Participant, Room
 from spaces_project.errors import ServiceError
 
-from .models import AuditLogEntry, Report
-from .selectors import has_open_report, report_target_for_viewer, user_is_moderator
-
-MAX_NOTE_LENGTH = 2000
+from .models import MAX_NOTE_LENGTH, REPORTS_PER_HOUR, AuditLogEntry, Report
+from .selectors import open_report_by, report_target_for_viewer, reports_touched_recently, user_is_moderator
 
 
 def _require_moderator(moderator) -> None:
@@ -28,10 +28,21 @@ def _audit(*, actor: User, action: str, target, report: Report | None = None, de
     )
 
 
-def report_create(*, reporter, target_type: str, target_id: int, reason: str, note: str) -> Report:
-    """File a report on a room, a user or a recording that `reporter` can see."""
+def _check_may_report(reporter) -> None:
     if not getattr(reporter, "is_authenticated", False):
         raise ServiceError("not_signed_in", "Sign in to report something.")
+    if reporter.is_suspended:
+        raise ServiceError("suspended", "Your account is suspended.")
+
+
+@transaction.atomic
+def report_create(*, reporter, target_type: str, target_id: int, reason: str, note: str) -> Report:
+    """File a report on a room, a user or a recording that `reporter` can see.
+
+    Reporting the same target again while the first report is open updates that report (its reason
+    and note) instead of filing another. At most REPORTS_PER_HOUR reports filed or changed an hour.
+    """
+    _check_may_report(reporter)
     target = report_target_for_viewer(target_type=target_type, target_id=target_id, viewer=reporter)
     if target_type == Report.TargetType.USER and target.pk == reporter.pk:
         raise ServiceError("self_report", "You cannot report yourself.")
@@ -39,24 +50,29 @@ def report_create(*, reporter, target_type: str, target_id: int, reason: str, no
         raise ServiceError("bad_reason", "Choose a reason.", field="reason")
     note = note.strip()
     if len(note) > MAX_NOTE_LENGTH:
-        raise ServiceError("note_too_long", f"A note has at most {MAX_NOTE_LENGTH} characters.", field="note")
-    duplicate = ServiceError(
-        "already_reported", "You have already reported this; our moderators will look at it."
+        raise ServiceError(
+            "note_too_long", f"A note has at most {MAX_NOTE_LENGTH:,} characters.", field="note"
+        )
+    # One reporter's submissions are serialized, so the hourly limit holds under a burst.
+    User.objects.select_for_update().filter(pk=reporter.pk).first()
+    if reports_touched_recently(reporter=reporter) >= REPORTS_PER_HOUR:
+        raise ServiceError(
+            "rate_limited",
+            f"You can send at most {REPORTS_PER_HOUR} reports an hour. Please try again later.",
+        )
+    existing = open_report_by(reporter=reporter, target_type=target_type, target=target)
+    if existing is not None:
+        existing.reason = reason
+        existing.note = note
+        existing.save(update_fields=["reason", "note", "updated_at"])
+        return existing
+    return Report.objects.create(
+        reporter=reporter,
+        target_type=target_type,
+        reason=reason,
+        note=note,
+        **{f"target_{target_type}": target},
     )
-    if has_open_report(reporter=reporter, target_type=target_type, target=target):
-        raise duplicate
-    try:
-        with transaction.atomic():
-            return Report.objects.create(
-                reporter=reporter,
-                target_type=target_type,
-                reason=reason,
-                note=note,
-                **{f"target_{target_type}": target},
-            )
-    except IntegrityError:
-        # Two submissions raced past the check; the database kept one.
-        raise duplicate from None
 
 
 def _locked_report(report: Report) -> Report:
@@ -131,7 +147,14 @@ def moderation_end_room(*, moderator: User, room: Room, report: Report | None = 
 
 
 @transaction.atomic
-def moderation_suspend_user(*, moderator: User, user: User, report: Report | None = None) -> User:
+def moderation_suspend_user(
+    *,
+    moderator: User,
+    user: User,
+    report: Report | None = None,
+    reason: str = "",
+    until: datetime | None = None,
+) -> User:
     """Suspend an account (everything that follows is `accounts.services.user_suspend`), audited."""
     _require_moderator(moderator)
     if user.pk == moderator.pk:
@@ -139,9 +162,15 @@ def moderation_suspend_user(*, moderator: User, user: User, report: Report | Non
     # Moderators cannot silence each other; only a superuser may suspend staff.
     if (user.is_staff or user.is_superuser) and not moderator.is_superuser:
         raise ServiceError("staff_account", f"Only an administrator can suspend the staff account {user}.")
-    suspension = user_suspend(user=user)
+    suspension = user_suspend(user=user, reason=reason, until=until)
     user = suspension.user
-    detail = "; ".join(f"ended room #{room.pk} {room}" for room in suspension.ended_rooms)
+    detail = "; ".join(
+        [
+            f"reason: {user.suspension_reason or '(none given)'}",
+            f"until: {user.suspended_until:%Y-%m-%d %H:%M} UTC" if until else "until lifted",
+            *(f"ended room #{room.pk} {room}" for room in suspension.ended_rooms),
+        ]
+    )
     _audit(
         actor=moderator,
         action="user_suspended",
@@ -186,6 +215,27 @@ def moderation_remove_recording(
     )
     _resolve_if_open(moderator=moderator, report=report, note="Recording removed.")
     return recording
+
+
+@transaction.atomic
+def moderation_remove_transcript(
+    *, moderator: User, transcript: Transcript, report: Report | None = None
+) -> Transcript:
+    """Take a replay's transcript (and its captions) down for everyone; the replay itself stays."""
+    _require_moderator(moderator)
+    if transcript.is_gone:
+        raise ServiceError("already_removed", f"{transcript} is already gone.")
+    previous = transcript.status
+    transcript = transcript_remove(transcript=transcript)
+    _audit(
+        actor=moderator,
+        action="transcript_removed",
+        target=f"transcript of recording #{transcript.recording_id}",
+        report=report,
+        detail=f"was {previous}",
+    )
+    _resolve_if_open(moderator=moderator, report=report, note="Transcript removed.")
+    return transcript
 
 
 # -- a live room's people, from Django admin: the room's sockets hear each change like any other -------

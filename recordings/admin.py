@@ -5,7 +5,7 @@ from moderation import services as moderation_services
 from spaces_project.refusals import for_each
 
 from . import services
-from .models import Recording
+from .models import Recording, Transcript, TranscriptLine
 
 
 @admin.register(Recording)
@@ -56,5 +56,45 @@ class RecordingAdmin(admin.ModelAdmin):
         def act(recording: Recording) -> str:
             services.recording_retry(recording_id=recording.pk)
             return f"Processing the {recording} again."
+
+        for_each(request, queryset, act)
+
+
+class TranscriptLineInline(admin.TabularInline):
+    model = TranscriptLine
+    fields = ("start_ms", "end_ms", "speaker_name", "text", "edited_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Transcript)
+class TranscriptAdmin(admin.ModelAdmin):
+    """Moderators read transcripts and remove them by action; only the host corrects lines."""
+
+    list_display = ("__str__", "status", "source", "engine", "created_at", "ready_at")
+    list_filter = ("status", "source")
+    search_fields = ("recording__room__title", "recording__room__host__handle", "lines__text")
+    list_select_related = ("recording__room",)
+    readonly_fields = ("recording", "status", "source", "engine", "live_complete", "created_at", "ready_at")
+    inlines = [TranscriptLineInline]
+    actions = ["remove_transcripts"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, _ = super().get_search_results(request, queryset, search_term)
+        return queryset.distinct(), False
+
+    @admin.action(description="Remove the selected transcripts", permissions=["change"])
+    def remove_transcripts(self, request, queryset: QuerySet[Transcript]):
+        def act(transcript: Transcript) -> str:
+            moderation_services.moderation_remove_transcript(moderator=request.user, transcript=transcript)
+            return f"Removed the {transcript}."
 
         for_each(request, queryset, act)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -23,9 +24,12 @@ class Recording(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     # Progress of the finalizing chain (finalize -> artwork -> publish); each step sets its time once.
     processing_started_at = models.DateTimeField(null=True, blank=True)
+    # When the chain was last handed to the broker; a recording processing long after it is stuck.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     finalize_attempts = models.PositiveSmallIntegerField(default=0)
     finalized_at = models.DateTimeField(null=True, blank=True)
     artwork_at = models.DateTimeField(null=True, blank=True)
+    transcribed_at = models.DateTimeField(null=True, blank=True)
     size_bytes = models.PositiveBigIntegerField("replay size in bytes", default=0)
     segment_count = models.PositiveSmallIntegerField(default=0)
     # What finalizing noticed in the capture (a torn last page after a mixer crash, missing frames).
@@ -34,9 +38,72 @@ class Recording(models.Model):
     # Waveform peaks 0..1 for the player, and who spoke when: [[user id, start ms, end ms], ...].
     peaks = models.JSONField(default=list, blank=True)
     turns = models.JSONField(default=list, blank=True)
+    # Where each capture segment sits: [[wall-clock start ms, replay offset ms, length ms], ...], to place
+    # the live captions (timed by the wall clock) in the replay.
+    segment_times = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "-published_at"])]
 
     def __str__(self) -> str:
         return f"Recording of {self.room}"
+
+
+class Transcript(models.Model):
+    """What was said in a recorded room: its live captions, or a recognition of the recording.
+
+    While the room is live, final caption lines are kept here (``live_complete`` stays true only if
+    captions were on for the whole room and the recognizer skipped nothing). Finalizing either places
+    those lines in the replay's time or, when they are incomplete, recognizes the whole recording.
+    """
+
+    class Status(models.TextChoices):
+        LIVE = "live", "Collecting live captions"
+        READY = "ready", "Ready"
+        DELETED = "deleted", "Deleted by the host"
+        REMOVED = "removed", "Removed by a moderator"
+
+    class Source(models.TextChoices):
+        LIVE_CAPTIONS = "live", "Live captions"
+        RECOGNIZED = "recognized", "Recognized after the room"
+
+    recording = models.OneToOneField(Recording, on_delete=models.CASCADE, related_name="transcript")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LIVE)
+    source = models.CharField(max_length=16, choices=Source.choices, blank=True)
+    engine = models.CharField(max_length=100, blank=True)
+    live_complete = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Transcript of {self.recording.room}"
+
+    @property
+    def is_gone(self) -> bool:
+        return self.status in (self.Status.DELETED, self.Status.REMOVED)
+
+
+class TranscriptLine(models.Model):
+    transcript = models.ForeignKey(Transcript, on_delete=models.CASCADE, related_name="lines")
+    speaker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    speaker_name = models.CharField(max_length=100, blank=True)
+    # Live lines are timed by the wall clock until finalizing places them in the replay.
+    wall_start_ms = models.BigIntegerField(null=True, blank=True)
+    start_ms = models.PositiveIntegerField(default=0)
+    end_ms = models.PositiveIntegerField(default=0)
+    text = models.TextField(max_length=2000)
+    edited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["start_ms", "pk"]
+        indexes = [models.Index(fields=["transcript", "start_ms"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end_ms__gte=models.F("start_ms")), name="line_ends_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.speaker_name}: {self.text[:40]}"

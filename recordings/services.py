@@ -1,6 +1,6 @@
 """Every write about recordings: capture bookkeeping, the finalizing chain's steps, plays, removal.
 
-The chain (recordings/tasks.py) is finalize -> artwork -> publish. Each step locks the recording's row,
+The chain (recordings/tasks.py) is finalize -> transcribe -> artwork -> publish. Each step locks the recording's row,
 checks the state it expects and records that it is done, so any step, or the whole chain, can run
 again (a retry, a redelivery after a worker was killed) without doing anything twice.
 """
@@ -13,23 +13,28 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Follow, Notification, User
 from rooms.models import Room
 from spaces_project.errors import NotFound, ServiceError
 
-from . import artwork, finalize
-from .models import Recording
+from . import artwork, finalize, transcripts
+from .models import Recording, Transcript, TranscriptLine
+from .selectors import recording_get_for_listener
 
 logger = logging.getLogger(__name__)
 
 SESSION_PLAYED_KEY = "recordings_played"
+SESSION_VIEWED_KEY = "recordings_viewed"
+# Plays counted from one client address for one recording per hour (a household, an office).
+PLAYS_PER_ADDRESS_PER_HOUR = 10
 
 
 # -- where the files are -------------------------------------------------------------------------------
@@ -97,6 +102,8 @@ def recording_start_capture(*, room: Room) -> Recording | None:
     if not room.is_recorded:
         return None
     recording, _ = Recording.objects.get_or_create(room=room)
+    # Live captions make the transcript only if they were on from the start (and stay on).
+    Transcript.objects.get_or_create(recording=recording, defaults={"live_complete": room.captions_enabled})
     return recording
 
 
@@ -122,17 +129,40 @@ def recording_end_capture(*, room: Room) -> Recording | None:
 def recording_process(*, recording_id: int) -> None:
     """Dispatch the finalizing chain (run it again to resume one that stopped; every step is idempotent).
 
-    Without a broker (no REDIS_URL) the chain runs here and now, synchronously.
+    Without a broker (no REDIS_URL) the chain runs here and now, synchronously. Raises when the
+    broker is down: the recording's dispatch time is then left as it was, and
+    `recordings_redispatch_stuck` dispatches it again later.
     """
     from celery import chain
 
-    from .tasks import finalize_recording, make_recording_artwork, publish_recording
+    from .tasks import finalize_recording, make_recording_artwork, publish_recording, transcribe_recording
 
     chain(
         finalize_recording.si(recording_id),
+        transcribe_recording.si(recording_id),
         make_recording_artwork.si(recording_id),
         publish_recording.si(recording_id),
     ).apply_async()
+    Recording.objects.filter(pk=recording_id).update(dispatched_at=timezone.now())
+
+
+def recordings_redispatch_stuck() -> list[int]:
+    """Dispatch again every recording still processing `RECORDINGS_STUCK_AFTER_S` after its chain
+    was last dispatched, or never dispatched at all (the broker was down when the room ended).
+
+    Called by a periodic task; a recording whose chain was only slow is not harmed, since every step
+    locks the recording and does nothing twice.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.RECORDINGS_STUCK_AFTER_S)
+    stuck = list(
+        Recording.objects.filter(status=Recording.Status.PROCESSING, processing_started_at__lt=cutoff)
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff))
+        .values_list("pk", flat=True)
+    )
+    for recording_id in stuck:
+        logger.warning("recording %s is stuck in processing; dispatching its chain again", recording_id)
+        recording_process(recording_id=recording_id)
+    return stuck
 
 
 # -- the chain's steps ------------------------------------------------------------------------------------
@@ -200,6 +230,11 @@ def recording_finalize(*, recording_id: int) -> Recording | None:
         recording.capture_notes = "\n".join(result.problems)
         recording.peaks = result.peaks
         recording.turns = [list(turn) for turn in result.turns]
+        offset = 0
+        recording.segment_times = []
+        for segment in result.segments:
+            recording.segment_times.append([segment.started_ms, offset, segment.packets * finalize.FRAME_MS])
+            offset += segment.packets * finalize.FRAME_MS
         recording.finalized_at = timezone.now()
         logger.info(
             "recording %s finalized: %d ms in %d segment(s)%s",
@@ -216,10 +251,203 @@ def recording_finalize(*, recording_id: int) -> Recording | None:
                 "capture_notes",
                 "peaks",
                 "turns",
+                "segment_times",
                 "finalized_at",
             ]
         )
         return recording
+
+
+# -- transcripts ---------------------------------------------------------------------------------------
+
+
+def _live_transcript(room_id: int) -> Transcript | None:
+    return (
+        Transcript.objects.filter(
+            recording__room_id=room_id,
+            # A last line may arrive just after the room ended, before the transcript is made.
+            recording__status__in=[Recording.Status.CAPTURING, Recording.Status.PROCESSING],
+            recording__transcribed_at=None,
+            status=Transcript.Status.LIVE,
+        )
+        .select_related("recording")
+        .first()
+    )
+
+
+def transcript_add_live_line(
+    *, room_id: int, user_id: int, speaker_name: str, text: str, wall_start_ms: float, wall_end_ms: float
+) -> TranscriptLine | None:
+    """Keep a final live caption of a recorded room with its recording (nothing for other rooms)."""
+    transcript = _live_transcript(room_id)
+    if transcript is None or not text.strip():
+        return None
+    return TranscriptLine.objects.create(
+        transcript=transcript,
+        speaker_id=user_id,
+        speaker_name=speaker_name[:100],
+        wall_start_ms=int(wall_start_ms),
+        start_ms=0,
+        end_ms=max(0, int(wall_end_ms - wall_start_ms)),
+        text=text.strip()[:2000],
+    )
+
+
+def transcript_note_gap(*, room_id: int) -> None:
+    """The live captions of a recorded room missed something (turned off, or skipped under load):
+    finalizing will recognize the whole recording instead."""
+    Transcript.objects.filter(recording__room_id=room_id, status=Transcript.Status.LIVE).update(
+        live_complete=False
+    )
+
+
+def transcript_note_captions_off(*, room: Room) -> None:
+    if room.is_recorded:
+        transcript_note_gap(room_id=room.pk)
+
+
+def _transcribe_progress_key(recording_id: int) -> str:
+    return f"recordings:transcribe-progress:{recording_id}"
+
+
+def recording_transcribe_progress(*, recording_id: int) -> int | None:
+    """How far recognizing the recording has come, in percent (None: not running)."""
+    from django.core.cache import cache
+
+    try:
+        return cache.get(_transcribe_progress_key(recording_id))
+    except Exception:  # a cache that is down must not break the progress page
+        return None
+
+
+def _recognize_recording(recording: Recording) -> tuple[list[transcripts.Line], str]:
+    """Recognize the recording's audio, line by line (outside any transaction: it takes a while)."""
+    from django.core.cache import cache
+
+    from rooms.audio.speech import shared_engine
+
+    files = RecordingFiles(recording.room_id)
+    audio = transcripts.decode_16k(files.original)
+    key = _transcribe_progress_key(recording.pk)
+
+    def progress(done: int, total: int) -> None:
+        try:
+            cache.set(key, int(100 * done / max(1, total)), 3600)
+        except Exception:
+            pass
+
+    if not transcripts.speech_stretches(audio):
+        return [], ""
+    engine = shared_engine(settings.CAPTIONS_ENGINE, model_dir=settings.CAPTIONS_MODEL_DIR or None)
+    return transcripts.recognize(audio, engine, recording.turns, progress), engine.label
+
+
+def recording_transcribe(*, recording_id: int) -> Recording | None:
+    """Step 2: the transcript. Live captions that covered the whole room are placed in the replay's
+    time; otherwise the recording is recognized (progress is shown on the replay page)."""
+    recording = Recording.objects.select_related("room").filter(pk=recording_id).first()
+    if recording is None or recording.status != Recording.Status.PROCESSING or not recording.finalized_at:
+        return recording
+    if recording.transcribed_at:
+        return recording
+    transcript, _ = Transcript.objects.get_or_create(recording=recording, defaults={"live_complete": False})
+    recognized = None
+    if not transcript.is_gone and not (transcript.live_complete and recording.room.captions_enabled):
+        recognized = _recognize_recording(recording)
+    with transaction.atomic():
+        recording = Recording.objects.select_for_update().get(pk=recording_id)
+        if recording.status != Recording.Status.PROCESSING or recording.transcribed_at:
+            return recording
+        transcript = Transcript.objects.select_for_update().get(recording=recording)
+        if not transcript.is_gone:
+            if recognized is None:
+                for line in transcript.lines.exclude(wall_start_ms=None):
+                    start, end = transcripts.place_live_line(
+                        line.wall_start_ms,
+                        line.wall_start_ms + line.end_ms - line.start_ms,
+                        recording.segment_times,
+                        recording.duration_ms,
+                    )
+                    line.start_ms, line.end_ms, line.wall_start_ms = start, end, None
+                    line.save(update_fields=["start_ms", "end_ms", "wall_start_ms"])
+                transcript.source = Transcript.Source.LIVE_CAPTIONS
+                transcript.engine = settings.CAPTIONS_ENGINE
+            else:
+                lines, label = recognized
+                names = {u.pk: u.name for u in User.objects.filter(pk__in={ln.speaker_id for ln in lines})}
+                transcript.lines.all().delete()
+                TranscriptLine.objects.bulk_create(
+                    TranscriptLine(
+                        transcript=transcript,
+                        speaker_id=line.speaker_id if line.speaker_id in names else None,
+                        speaker_name=names.get(line.speaker_id, "")[:100],
+                        start_ms=line.start_ms,
+                        end_ms=line.end_ms,
+                        text=line.text[:2000],
+                    )
+                    for line in lines
+                )
+                transcript.source = Transcript.Source.RECOGNIZED
+                transcript.engine = label or settings.CAPTIONS_ENGINE
+            transcript.status = Transcript.Status.READY
+            transcript.ready_at = timezone.now()
+            transcript.save(update_fields=["status", "source", "engine", "ready_at"])
+        recording.transcribed_at = timezone.now()
+        recording.save(update_fields=["transcribed_at"])
+        return recording
+
+
+@transaction.atomic
+def transcript_line_correct(*, recording_id: int, line_id: int, actor: User, text: str) -> TranscriptLine:
+    """The host corrects what a line of their replay's transcript says."""
+    line = (
+        TranscriptLine.objects.select_for_update(of=("self",))
+        .select_related("transcript__recording__room")
+        .filter(pk=line_id, transcript__recording_id=recording_id)
+        .first()
+    )
+    if line is None or line.transcript.is_gone:
+        raise NotFound("This line does not exist.")
+    if not getattr(actor, "is_authenticated", False) or actor.pk != line.transcript.recording.room.host_id:
+        raise ServiceError("not_allowed", "Only the host can correct the transcript.")
+    text = " ".join(text.split())
+    if not text:
+        raise ServiceError("text_required", "A line needs some text; delete the transcript to remove it all.")
+    if len(text) > 2000:
+        raise ServiceError("text_too_long", "A line has at most 2,000 characters.")
+    line.text = text
+    line.edited_at = timezone.now()
+    line.save(update_fields=["text", "edited_at"])
+    return line
+
+
+def _discard_transcript(transcript: Transcript, status: str) -> Transcript:
+    transcript.lines.all().delete()
+    transcript.status = status
+    transcript.save(update_fields=["status"])
+    return transcript
+
+
+@transaction.atomic
+def transcript_delete(*, recording_id: int, actor: User) -> Transcript:
+    """The host deletes their replay's transcript (for good: finalizing again does not bring it back)."""
+    transcript = (
+        Transcript.objects.select_for_update(of=("self",))
+        .select_related("recording__room")
+        .filter(recording_id=recording_id)
+        .first()
+    )
+    if transcript is None or transcript.is_gone:
+        raise NotFound("This transcript does not exist.")
+    if not getattr(actor, "is_authenticated", False) or actor.pk != transcript.recording.room.host_id:
+        raise ServiceError("not_allowed", "Only the host can delete the transcript.")
+    return _discard_transcript(transcript, Transcript.Status.DELETED)
+
+
+def transcript_remove(*, transcript: Transcript) -> Transcript:
+    """Take a transcript down on a moderator's decision. Call from moderation services only."""
+    transcript = Transcript.objects.select_for_update().get(pk=transcript.pk)
+    return _discard_transcript(transcript, Transcript.Status.REMOVED)
 
 
 @transaction.atomic
@@ -252,6 +480,7 @@ def recording_publish(*, recording_id: int) -> Recording | None:
         recording is None
         or recording.status != Recording.Status.PROCESSING
         or not recording.finalized_at
+        or not recording.transcribed_at
         or not recording.artwork_at
     ):
         return recording
@@ -295,12 +524,32 @@ def recording_fail(*, recording_id: int, reason: str) -> None:
 # -- listeners and the host ----------------------------------------------------------------------------------
 
 
-def recording_count_play(*, recording: Recording, session) -> bool:
-    """Count a play once per viewer session (signed in or not); return whether this one counted."""
+def recording_note_view(*, recording: Recording, session) -> None:
+    """Remember that this session opened the replay page: only such a session's play counts."""
+    viewed = list(session.get(SESSION_VIEWED_KEY, []))
+    if recording.pk not in viewed:
+        session[SESSION_VIEWED_KEY] = (viewed + [recording.pk])[-500:]
+
+
+def recording_count_play(*, recording: Recording, session, address: str = "") -> bool:
+    """Count a play once per viewer session (signed in or not); return whether this one counted.
+
+    A play counts only from a session that opened the replay page first (a bare POST has no
+    session, so it never counts), and at most PLAYS_PER_ADDRESS_PER_HOUR times an hour from one
+    client address, so a script that opens fresh sessions cannot inflate the count either.
+    """
+    from rooms.ratelimit import get_rate_limiter
+
     if recording.status != Recording.Status.READY:
         raise ServiceError("not_ready", "This replay is not ready yet.")
     played = list(session.get(SESSION_PLAYED_KEY, []))
-    if recording.pk in played:
+    if recording.pk in played or recording.pk not in session.get(SESSION_VIEWED_KEY, []):
+        return False
+    if address and not get_rate_limiter().allow(
+        f"plays:{recording.pk}:{address}",
+        per_second=PLAYS_PER_ADDRESS_PER_HOUR / 3600,
+        burst=PLAYS_PER_ADDRESS_PER_HOUR,
+    ):
         return False
     Recording.objects.filter(pk=recording.pk).update(play_count=F("play_count") + 1)
     session[SESSION_PLAYED_KEY] = (played + [recording.pk])[-500:]
@@ -326,6 +575,8 @@ def recording_delete(*, recording_id: int, actor: User) -> Recording:
     recording = Recording.objects.select_for_update().select_related("room").filter(pk=recording_id).first()
     if recording is None or recording.status == Recording.Status.REMOVED:
         raise NotFound("This recording does not exist.")
+    # Whoever may not see it (blocked either way) learns nothing: NotFound, not "not allowed".
+    recording_get_for_listener(recording_id=recording.pk, viewer=actor)
     if not getattr(actor, "is_authenticated", False) or actor.pk != recording.room.host_id:
         raise ServiceError("not_allowed", "Only the host can delete this recording.")
     return recording_remove(recording=recording)

@@ -12,4 +12,8 @@ urlpatterns = [
     path("<int:pk>/play/", views.recording_play, name="play"),
     path("<int:pk>/download/", views.recording_download, name="download"),
     path("<int:pk>/delete/", views.recording_delete, name="delete"),
+    path("<int:pk>/captions.vtt", views.recording_captions, name="captions"),
+    path("<int:pk>/chapters.vtt", views.recording_chapters, name="chapters"),
+    path("<int:pk>/transcript/lines/<int:line_id>/", views.transcript_line_edit, name="transcript_line"),
+    path("<int:pk>/transcript/delete/", views.transcript_delete, name="transcript_delete"),
 ]

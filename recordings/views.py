@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from spaces_project.refusals import refusal_json, refusal_page, refusal_text
+from spaces_project.refusals import refusal_json, refusal_page, refusal_redirect, refusal_text
 
 from . import selectors, services
 from .models import Recording
@@ -24,8 +24,16 @@ def _for_listener(request: HttpRequest, pk: int) -> Recording:
 def recording_detail(request, pk):
     recording = _for_listener(request, pk)
     room = recording.room
+    services.recording_note_view(recording=recording, session=request.session)
     turns = selectors.recording_turns(recording=recording)
+    transcript = (
+        selectors.transcript_of(recording=recording) if recording.status == Recording.Status.READY else None
+    )
+    lines = selectors.transcript_lines(transcript=transcript) if transcript else []
     context = {
+        "transcript": transcript,
+        "lines": lines,
+        "chapters": selectors.transcript_chapters(lines=lines),
         "recording": recording,
         "room": room,
         "topics": [rt.tag for rt in room.room_topics.select_related("tag")],
@@ -82,7 +90,9 @@ def recording_waveform(request, pk):
 def recording_play(request, pk):
     """The player started: count one play per viewer session."""
     recording = _for_listener(request, pk)
-    counted = services.recording_count_play(recording=recording, session=request.session)
+    counted = services.recording_count_play(
+        recording=recording, session=request.session, address=request.META.get("REMOTE_ADDR", "")
+    )
     recording.refresh_from_db(fields=["play_count"])
     return JsonResponse({"counted": counted, "play_count": recording.play_count})
 
@@ -112,3 +122,51 @@ def recording_delete(request, pk):
     recording = services.recording_delete(recording_id=pk, actor=request.user)
     messages.success(request, "The recording is deleted.")
     return redirect(reverse("rooms:detail", args=[recording.room_id]))
+
+
+def _vtt(request: HttpRequest, pk: int, build) -> HttpResponse:
+    recording = _for_listener(request, pk)
+    text = build(recording=recording) if recording.status == Recording.Status.READY else None
+    if text is None:
+        raise Http404("This replay has no transcript.")
+    response = HttpResponse(text, content_type="text/vtt; charset=utf-8")
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+@refusal_text
+def recording_captions(request, pk):
+    """The transcript as WebVTT captions, one cue per line with the speaker's voice tag."""
+    return _vtt(request, pk, selectors.transcript_vtt)
+
+
+@require_http_methods(["GET", "HEAD"])
+@refusal_text
+def recording_chapters(request, pk):
+    """WebVTT chapters: one per change of speaker."""
+    return _vtt(request, pk, selectors.transcript_chapters_vtt)
+
+
+def _line_url(request, pk, line_id) -> str:
+    return reverse("recordings:detail", args=[pk]) + f"#line-{line_id}"
+
+
+@login_required
+@require_POST
+@refusal_redirect(to=_line_url, template=REFUSED_PAGE)
+def transcript_line_edit(request, pk, line_id):
+    services.transcript_line_correct(
+        recording_id=pk, line_id=line_id, actor=request.user, text=request.POST.get("text", "")
+    )
+    messages.success(request, "The line is corrected.")
+    return redirect(_line_url(request, pk, line_id))
+
+
+@login_required
+@require_POST
+@refusal_page(REFUSED_PAGE)
+def transcript_delete(request, pk):
+    services.transcript_delete(recording_id=pk, actor=request.user)
+    messages.success(request, "The transcript is deleted.")
+    return redirect("recordings:detail", pk=pk)

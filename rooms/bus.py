@@ -27,10 +27,15 @@ from typing import Protocol
 
 from django.conf import settings
 
+from spaces_project.redis_options import async_options, sync_options
+
 from . import protocol
 from .audio import wire
 
 logger = logging.getLogger(__name__)
+
+RECONNECT_MAX_S = 1.0
+IDLE_PING_S = 10.0
 
 
 def namespace() -> str:
@@ -188,7 +193,10 @@ class _LoopFanout:
         text, payload = event.encode(), event.payload()
         for members in list(self.rooms.values()):
             for member in list(members):
-                await member.send_event(text, payload)
+                try:
+                    await member.send_event(text, payload)
+                except Exception:
+                    logger.debug("room bus could not deliver to one member", exc_info=True)
 
 
 class _BusBase:
@@ -210,6 +218,14 @@ class _BusBase:
     def has_local_members(self, room_id: int) -> bool:
         return bool(self._fanout().rooms.get(room_id))
 
+    def _all_fanouts(self) -> list[_LoopFanout]:
+        raise NotImplementedError
+
+    def attached_count(self) -> int:
+        """How many sockets this process has attached, in every room (for /healthz and the fault
+        tests: a socket that went away must not stay attached). Safe from any thread."""
+        return sum(len(members) for fanout in self._all_fanouts() for members in list(fanout.rooms.values()))
+
     def local_members(self, room_id: int) -> list[BusMember]:
         return list(self._fanout().rooms.get(room_id, ()))
 
@@ -225,6 +241,9 @@ class MemoryBus(_BusBase):
         self._fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopFanout] = (
             weakref.WeakKeyDictionary()
         )
+
+    def _all_fanouts(self) -> list[_LoopFanout]:
+        return list(self._fanouts.values())
 
     def _fanout(self) -> _LoopFanout:
         loop = asyncio.get_running_loop()
@@ -262,7 +281,7 @@ class RedisBus(_BusBase):
         import redis
 
         self.url = url
-        self._publisher = redis.Redis.from_url(url)
+        self._publisher = redis.Redis.from_url(url, **sync_options())
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RedisLoopState] = (
             weakref.WeakKeyDictionary()
         )
@@ -276,6 +295,9 @@ class RedisBus(_BusBase):
 
     def _fanout(self) -> _LoopFanout:
         return self._state().fanout
+
+    def _all_fanouts(self) -> list[_LoopFanout]:
+        return [state.fanout for state in list(self._states.values())]
 
     async def attach(self, room_id: int, member: BusMember) -> None:
         await self._state().attach(room_id, member)
@@ -341,8 +363,29 @@ class _RedisLoopState:
     async def _connect(self) -> None:
         import redis.asyncio as aioredis
 
-        client = aioredis.Redis.from_url(self.url, socket_timeout=None, health_check_interval=15)
-        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+        if self.pubsub is not None:
+            old, self.pubsub = self.pubsub, None
+            try:
+                await old.aclose()
+            except Exception:
+                pass
+        # No retries on this connection: a silent reconnect would resubscribe without telling us
+        # that messages were lost, and the sockets would never re-read their rooms. No health
+        # checks either: redis-py's reads the connection from whichever coroutine sends a command,
+        # while _read_forever is reading it ("readuntil() called while another coroutine is
+        # already waiting"); _read_forever PINGs a quiet connection itself.
+        client = aioredis.Redis.from_url(
+            self.url,
+            **{
+                **async_options(),
+                "retry": None,
+                "retry_on_error": None,
+                "health_check_interval": 0,
+                "socket_keepalive": True,
+            },
+        )
+        # Every reply is a message (subscribe confirmations too): None means the read timed out.
+        self.pubsub = client.pubsub(ignore_subscribe_messages=False)
         channels = [
             name for room_id in self.fanout.rooms for name in (room_channel(room_id), audio_channel(room_id))
         ]
@@ -351,11 +394,22 @@ class _RedisLoopState:
 
     async def _read_forever(self) -> None:
         backoff = 0.2
+        unanswered = 0
         while True:
             try:
-                message = await self.pubsub.get_message(timeout=None)
+                message = await self.pubsub.get_message(timeout=IDLE_PING_S)
+                if message is None:
+                    # Quiet for a while: a connection that a network fault cut without a word
+                    # would leave every socket of this process deaf. PING it; no answer (a
+                    # "pong" message) by the next quiet period means it is gone.
+                    if unanswered:
+                        raise ConnectionError("the room bus connection does not answer")
+                    unanswered += 1
+                    await self.pubsub.ping()
+                    continue
+                unanswered = 0
                 backoff = 0.2
-                if message is None or message.get("type") != "message":
+                if message.get("type") != "message":
                     continue
                 channel = message["channel"]
                 if isinstance(channel, bytes):
@@ -375,7 +429,9 @@ class _RedisLoopState:
                 # subscribed again every socket is told to re-read the room's state.
                 logger.warning("room bus lost Redis; reconnecting in %.1fs", backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                # Capped low: every socket of the process waits for this reconnect to hear its
+                # room again, and one attempt a second per process costs Redis nothing.
+                backoff = min(backoff * 2, RECONNECT_MAX_S)
                 try:
                     async with self.lock:
                         await self._connect()
@@ -392,3 +448,8 @@ def get_bus() -> MemoryBus | RedisBus:
     if _bus is None:
         _bus = RedisBus(settings.REDIS_URL) if settings.REDIS_URL else MemoryBus()
     return _bus
+
+
+def attached_count() -> int:
+    """How many sockets this process has attached to the bus (0 before the first one)."""
+    return _bus.attached_count() if _bus is not None else 0

@@ -21,7 +21,8 @@ from . import protocol, selectors, services
 from .audio import wire
 from .bus import get_bus
 from .mixing import get_audio_uplink
-from .presence import get_presence
+from .presence import get_presence, identity_for
+from .snapshots import get_room_views
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ MESSAGES_PER_SECOND = 20
 AUDIO_FRAMES_PER_SECOND = 50
 AUDIO_BURST = 100
 LISTENERS_BROADCAST_SECONDS = 0.5
+# Anonymous sockets one client address may hold open in one room (a family, an office); past
+# this the visitor is asked to sign in.
+ANONYMOUS_SOCKETS_PER_ADDRESS = 5
 
 
 def heartbeat_seconds() -> float:
@@ -59,6 +63,7 @@ def _user_actions() -> dict:
         "reaction.send": lambda r, a, f: services.reaction_send(room_id=r, actor=a, **f),
         "link.pin": lambda r, a, f: services.link_pin(room_id=r, actor=a, **f),
         "link.unpin": lambda r, a, f: services.link_unpin(room_id=r, actor=a, **f),
+        "captions.set": lambda r, a, f: services.room_set_captions(room_id=r, actor=a, **f),
         "room.end": lambda r, a, f: services.room_end_by_id(room_id=r, actor=a),
     }
 
@@ -81,6 +86,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
     joined = False
     on_stage = False
     muted = True
+    # What this socket has registered, so that every way out undoes exactly that.
+    attached = False
+    present = False
+    # Room sockets hear their rooms through the room bus, never through the channel layer; without
+    # a channel layer subscription a Redis restart does not kill every socket (channels closes a
+    # consumer whose layer read fails with 1011), and the bus tells the sockets to resync instead.
+    channel_layer_alias = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        # A consumer that dies from an exception never runs disconnect(): undo its registrations
+        # on every way out, or the bus and the roster keep a socket that is gone.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.unregister()
 
     async def connect(self) -> None:
         self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
@@ -98,12 +118,30 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Accept first so that a refusal reaches the page as a close code it can explain.
         await self.accept()
         try:
-            await database_sync_to_async(services.participant_join)(room_id=self.room_id, user=self.user)
+            if self.user_id is None:
+                # Anonymous listeners, most of a big room, all arrive at once when a web process
+                # restarts: they are checked against the room as read once for everyone's snapshot
+                # (rooms/snapshots.py), not with a database read each.
+                view = await get_room_views().view_for(
+                    self.room_id, None, heartbeat_seconds=heartbeat_seconds()
+                )
+                services.participant_check_may_join(room=view.room, user=self.user)
+            else:
+                await database_sync_to_async(services.participant_join)(room_id=self.room_id, user=self.user)
         except ServiceError as error:
             await self.refuse(error)
             return
+        client = self.scope.get("client") or ("", 0)
+        self.presence_id = identity_for(self.user_id, client[0], self.conn_id)
+        self.present = True
+        change = await get_presence().add(self.room_id, self.conn_id, self.presence_id)
+        if self.user_id is None and change.connections > ANONYMOUS_SOCKETS_PER_ADDRESS:
+            # One address opening socket after socket would inflate the audience the host sees.
+            await self.unregister()
+            await self.close(code=protocol.CLOSE_SIGN_IN_REQUIRED)
+            return
+        self.attached = True
         await get_bus().attach(self.room_id, self)
-        await get_presence().add(self.room_id, self.conn_id, self.user_id)
         self.joined = True
         RoomKeeper.ensure(self.room_id)
         get_audio_uplink().room_opened(self.room_id)
@@ -111,13 +149,26 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.schedule_listeners_broadcast()
 
     async def disconnect(self, code: int) -> None:
-        if not self.joined:
-            return
+        await self.unregister()
+
+    async def unregister(self) -> None:
+        """Leave the bus and the roster. Safe to call more than once, and when Redis is down."""
         self.joined = False
-        await get_bus().detach(self.room_id, self)
-        change = await get_presence().remove(self.room_id, self.conn_id)
-        if change is not None:
-            await self.person_changed(change.user_id, gone=change.person_changed)
+        if self.attached:
+            self.attached = False
+            try:
+                await get_bus().detach(self.room_id, self)
+            except Exception:
+                logger.warning("room %s: could not detach a socket from the bus", self.room_id, exc_info=True)
+        if self.present:
+            self.present = False
+            try:
+                change = await get_presence().remove(self.room_id, self.conn_id)
+                if change is not None:
+                    await self.person_changed(change.user_id, gone=change.person_changed)
+            except Exception:
+                # Redis is away: the connection's entry stops beating and the sweep removes it.
+                logger.warning("room %s: could not take a socket off the roster", self.room_id)
 
     async def person_changed(self, user_id: int | None, *, gone: bool) -> None:
         """After a connection went away: announce a stage member who left, update the audience."""
@@ -225,17 +276,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # -- frames to the browser -----------------------------------------------------------------
 
     async def send_snapshot(self) -> None:
-        present = await get_presence().snapshot(self.room_id)
-        snapshot = await database_sync_to_async(selectors.room_live_state)(
-            room_id=self.room_id,
-            viewer_id=self.user_id,
-            present_user_ids=present.user_ids,
-            anonymous=present.anonymous,
-            heartbeat_seconds=heartbeat_seconds(),
+        # Shared with the other sockets of the room asking now (a reconnect storm): one read.
+        view = await get_room_views().view_for(
+            self.room_id, self.user_id, heartbeat_seconds=heartbeat_seconds()
         )
+        snapshot = view.for_viewer(self.user_id)
+        if snapshot.room["state"] != "live":
+            # The room ended while this socket missed the event (Redis was away when it went out):
+            # close it the way the event would have.
+            self.closing = True
+            ended = snapshot.room["state"] == "ended"
+            await self.close(code=protocol.CLOSE_ENDED if ended else protocol.CLOSE_NOT_LIVE)
+            return
         if snapshot.you is not None:
             self.track_self(snapshot.you)
-        await self.send(text_data=snapshot.encode())
+        await self.send(text_data=view.encode_for(self.user_id))
 
     def track_self(self, participant: protocol.ParticipantInfo) -> None:
         self.on_stage = protocol.is_on_stage(participant["role"])
@@ -304,6 +359,7 @@ class RoomKeeper:
 
     async def run(self) -> None:
         store = get_presence()
+        failing = False
         try:
             while True:
                 interval = heartbeat_seconds()
@@ -311,33 +367,51 @@ class RoomKeeper:
                 members = get_bus().local_members(self.room_id)
                 if not members:
                     return
-                now = time.monotonic()
-                fresh, stale = [], []
-                for member in members:
-                    (stale if now - member.last_beat > 2 * interval else fresh).append(member)
-                for member in stale:
-                    logger.info(
-                        "room %s: closing a socket (user %s) silent for %.1f s; audio frames dropped %s",
-                        self.room_id,
-                        member.user_id,
-                        now - member.last_beat,
-                        member.audio_dropped,
-                    )
-                    member.closing = True
-                    await member.close(code=protocol.CLOSE_HEARTBEAT_TIMEOUT)
-                if await store.beat_many(self.room_id, [(m.conn_id, m.user_id) for m in fresh]):
-                    # Redis had lost some of us (a restart): the roster changed back.
-                    asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
-                if await store.claim_sweep(self.room_id, interval):
-                    await self.sweep(store, interval)
+                try:
+                    await self.keep(store, members, interval)
+                    if failing:
+                        logger.info("presence keeper of room %s works again", self.room_id)
+                    failing = False
+                except Exception:
+                    # Redis is away (a restart): keep going, the next round puts the roster back.
+                    if not failing:
+                        logger.warning(
+                            "presence keeper of room %s failed; retrying", self.room_id, exc_info=True
+                        )
+                    failing = True
         except asyncio.CancelledError:
             pass
-        except Exception:
-            logger.exception("presence keeper failed in room %s", self.room_id)
         finally:
             tasks = self._running.get(asyncio.get_running_loop(), {})
             if tasks.get(self.room_id) is asyncio.current_task():
                 del tasks[self.room_id]
+
+    async def keep(self, store, members: list, interval: float) -> None:
+        now = time.monotonic()
+        fresh, stale = [], []
+        for member in members:
+            (stale if now - member.last_beat > 2 * interval else fresh).append(member)
+        for member in stale:
+            logger.info(
+                "room %s: closing a socket (user %s) silent for %.1f s; audio frames dropped %s",
+                self.room_id,
+                member.user_id,
+                now - member.last_beat,
+                member.audio_dropped,
+            )
+            member.closing = True
+            try:
+                await member.close(code=protocol.CLOSE_HEARTBEAT_TIMEOUT)
+            except Exception:
+                pass  # the socket is gone already
+            # Whether or not the socket is still there to hear the close, it leaves the bus and
+            # the roster now: a consumer that died must not be "closed" every round for ever.
+            await member.unregister()
+        if await store.beat_many(self.room_id, [(m.conn_id, m.presence_id) for m in fresh]):
+            # Redis had lost some of us (a restart): the roster changed back.
+            asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
+        if await store.claim_sweep(self.room_id, interval):
+            await self.sweep(store, interval)
 
     async def sweep(self, store, interval: float) -> None:
         removed = False

@@ -18,7 +18,10 @@ def publish_on_commit(
     `to` limits it to one person's sockets; `close` closes the receiving sockets after it.
     """
     message = protocol.envelope(event, to=to, close=close)
-    transaction.on_commit(lambda: get_bus().publish(room_id, message))
+    # robust: when Redis is away the publish fails, and Django would skip every hook after a failing
+    # one (the one that starts finalizing a recording, a task dispatch). The change is committed;
+    # sockets that missed the event re-read the room when the bus is back (room.resync).
+    transaction.on_commit(lambda: get_bus().publish(room_id, message), robust=True)
 
 
 def participant_payload(participant: Participant) -> protocol.ParticipantInfo:

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django import forms
 from django.utils import timezone
 
-from .models import MAX_TITLE_LENGTH, MAX_TOPICS, Room
+from .models import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, MAX_TOPICS, Room
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -38,7 +38,9 @@ class RoomForm(forms.Form):
             attrs={"maxlength": MAX_TITLE_LENGTH, "required": True, "data-counter": "title-counter"}
         ),
     )
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "maxlength": 1000}))
+    description = forms.CharField(
+        required=False, max_length=MAX_DESCRIPTION_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )
     topics = forms.CharField(
         required=False,
         help_text=f"Up to {MAX_TOPICS}, separated by commas, for example: python, music.",
@@ -76,6 +78,12 @@ class RoomForm(forms.Form):
     allow_anonymous = forms.BooleanField(
         label="Allow listeners who are not signed in", required=False, initial=True
     )
+    captions_enabled = forms.BooleanField(
+        label="Live captions",
+        required=False,
+        help_text="Speech is turned into captions on our server; listeners can hide them. "
+        "You can switch them on or off while live.",
+    )
 
     def __init__(self, *args, room: Room | None = None, **kwargs):
         if room is not None:
@@ -84,6 +92,7 @@ class RoomForm(forms.Form):
         self.fields["title"].label = f"Title (at most {MAX_TITLE_LENGTH} characters)"
         if room is not None:
             del self.fields["when"]
+            del self.fields["captions_enabled"]  # switched from the live room
             if room.state != Room.State.SCHEDULED:
                 del self.fields["scheduled_for"]
                 del self.fields["is_recorded"]

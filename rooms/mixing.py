@@ -26,6 +26,7 @@ from .audio import wire
 from .audio.mixer import RoomMixer
 from .audio.runner import RoomAudioRunner
 from .bus import AUDIO_PREFIX, CHANNEL_PREFIX, get_bus, namespace
+from .captions import room_captions_on, voice_sender
 from .models import Participant, Room
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
     async def capture():
         return await database_sync_to_async(open_capture)(room_id)
 
+    async def captions_on():
+        return await database_sync_to_async(room_captions_on)(room_id)
+
     return RoomAudioRunner(
         room_id,
         load_stage=loader,
@@ -74,6 +78,8 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
             bundle_frames=settings.AUDIO_BUNDLE_FRAMES, stage_bundle_frames=settings.AUDIO_STAGE_BUNDLE_FRAMES
         ),
         open_capture=capture,
+        load_captions=captions_on,
+        send_voice=voice_sender(room_id),
     )
 
 

@@ -6,6 +6,7 @@ from django.db import models
 from . import protocol
 
 MAX_TITLE_LENGTH = 70
+MAX_DESCRIPTION_LENGTH = 1000
 MAX_TOPICS = 3
 MAX_COHOSTS = 2
 MAX_SPEAKERS = 10
@@ -41,7 +42,7 @@ class Room(models.Model):
         INVITED = "invited", "Only people the host invites"
 
     title = models.CharField(max_length=MAX_TITLE_LENGTH)
-    description = models.TextField(max_length=1000, blank=True)
+    description = models.TextField(max_length=MAX_DESCRIPTION_LENGTH, blank=True)
     host = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosted_rooms")
     topics = models.ManyToManyField(Tag, through="RoomTopic", related_name="rooms", blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED)
@@ -50,9 +51,17 @@ class Room(models.Model):
     )
     is_recorded = models.BooleanField("record this room", default=False)
     allow_anonymous = models.BooleanField("visitors who are not signed in may listen", default=True)
+    # Live captions from the server's speech recognizer; the host (or a co-host) turns them on or off.
+    captions_enabled = models.BooleanField("live captions", default=False)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Since when a live room has had no host or co-host connected (None: someone is there). Set and
+    # cleared by a periodic task; a room unattended for ROOM_ABANDONED_MINUTES ends by itself.
+    unattended_since = models.DateTimeField(null=True, blank=True)
+    # When the people waiting for this room were told it went live (reminders, followers). A live
+    # room still without it was never announced (the broker was down): a periodic task sees to it.
+    live_announced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # The iCalendar SEQUENCE: raised when the room is rescheduled or cancelled, so calendars that
     # imported it take the new version.

@@ -3,7 +3,9 @@
 Group membership is not presence: a web process that dies leaves its sockets in channel groups
 for a day (docs/architecture.md, "Pitfalls"). Here every connection is an entry with the time of its last heartbeat;
 an entry that misses two beats is swept away. A person with two tabs open is one participant:
-the roster counts people, not connections. Anonymous listeners are counted by connection.
+the roster counts people, not connections. Anonymous listeners are counted by client address
+(`~<address>` identities), so thirty sockets from one address show the host one listener, and
+the consumer refuses an address more than ANONYMOUS_SOCKETS_PER_ADDRESS sockets in one room.
 
 Two stores with the same interface: Redis (several web processes) and memory (embedded mode).
 """
@@ -15,6 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
+
+from spaces_project.redis_options import async_options
 
 
 @dataclass
@@ -30,6 +34,26 @@ class Change:
     user_id: int | None
     # True when the person had no other connection (arrived) or has none left (gone).
     person_changed: bool
+    # After an add: how many connections this person (or anonymous address) now has in the room.
+    connections: int = 1
+
+
+# Identities in the store: a user's id, or "~<address>" for anonymous connections.
+Identity = int | str
+
+
+def identity_for(user_id: int | None, address: str | None, conn: str) -> Identity:
+    """A signed-in person is their id; anonymous visitors are their address (or, unknown, the connection)."""
+    if user_id is not None:
+        return user_id
+    return f"~{address or conn}"
+
+
+def _user_id(identity) -> int | None:
+    if identity is None:
+        return None
+    text = identity.decode() if isinstance(identity, bytes) else str(identity)
+    return None if text.startswith("~") or not text else int(text)
 
 
 class MemoryPresence:
@@ -39,15 +63,20 @@ class MemoryPresence:
         self.locks: dict[str, float] = {}
         self.flags: set[str] = set()
 
-    async def add(self, room_id: int, conn: str, user_id: int | None, now: float | None = None) -> Change:
+    async def add(
+        self, room_id: int, conn: str, user_id: Identity | None, now: float | None = None
+    ) -> Change:
         now = time.time() if now is None else now
-        arrived = user_id is not None and user_id not in self.connections[room_id].values()
-        self.connections[room_id][conn] = user_id
+        identity = identity_for(user_id, None, conn) if user_id is None else user_id
+        existing = self.connections[room_id].get(conn)
+        self.connections[room_id][conn] = identity
         self.beats[room_id][conn] = now
-        return Change(user_id, arrived)
+        count = sum(1 for value in self.connections[room_id].values() if value == identity)
+        arrived = existing is None and count == 1 and _user_id(identity) is not None
+        return Change(_user_id(identity), arrived, count)
 
     async def beat_many(
-        self, room_id: int, members: list[tuple[str, int | None]], now: float | None = None
+        self, room_id: int, members: list[tuple[str, Identity | None]], now: float | None = None
     ) -> int:
         """Refresh many connections at once, putting back any that were lost; returns how many were."""
         now = time.time() if now is None else now
@@ -63,20 +92,21 @@ class MemoryPresence:
     async def remove(self, room_id: int, conn: str) -> Change | None:
         if conn not in self.connections[room_id]:
             return None
-        user_id = self.connections[room_id].pop(conn)
+        identity = self.connections[room_id].pop(conn)
         self.beats[room_id].pop(conn, None)
-        gone = user_id is not None and user_id not in self.connections[room_id].values()
+        gone = _user_id(identity) is not None and identity not in self.connections[room_id].values()
         if not self.connections[room_id]:
             del self.connections[room_id]
             del self.beats[room_id]
-        return Change(user_id, gone)
+        return Change(_user_id(identity), gone, 0)
 
     async def stale(self, room_id: int, older_than: float) -> list[str]:
         return [conn for conn, beat in self.beats.get(room_id, {}).items() if beat < older_than]
 
     async def snapshot(self, room_id: int) -> Snapshot:
-        values = list(self.connections.get(room_id, {}).values())
-        return Snapshot({v for v in values if v is not None}, sum(1 for v in values if v is None))
+        identities = set(self.connections.get(room_id, {}).values())
+        user_ids = {_user_id(i) for i in identities} - {None}
+        return Snapshot(user_ids, len(identities) - len(user_ids))
 
     async def claim_sweep(self, room_id: int, seconds: float) -> bool:
         return await self.claim(f"sweep:{room_id}", seconds)
@@ -104,20 +134,14 @@ class MemoryPresence:
         return name in self.flags
 
 
-# KEYS: conns hash, beats zset, users hash, anon counter. ARGV: conn, user ('' = anonymous), now.
-# Returns 1 when the user arrived (their first connection), else 0.
+# KEYS: conns hash, beats zset, users hash. ARGV: conn, identity, now. Returns the identity's
+# connection count after the add, negated when the connection was already there.
 _ADD = """
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-if existing then return 0 end
+if existing then return -tonumber(redis.call('HGET', KEYS[3], existing) or 1) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[2] == '' then
-  redis.call('INCR', KEYS[4])
-  return 0
-end
-local n = redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-if n == 1 then return 1 end
-return 0
+return redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
 """
 
 # ARGV: now, then (conn, user) pairs. Refresh each beat; put back a connection Redis lost (a
@@ -129,22 +153,18 @@ for i = 2, #ARGV, 2 do
   redis.call('ZADD', KEYS[2], ARGV[1], conn)
   if redis.call('HSETNX', KEYS[1], conn, user) == 1 then
     added = added + 1
-    if user == '' then redis.call('INCR', KEYS[4]) else redis.call('HINCRBY', KEYS[3], user, 1) end
+    redis.call('HINCRBY', KEYS[3], user, 1)
   end
 end
 return added
 """
 
-# Returns {user, gone} or false when the connection was not there (removed twice).
+# Returns {identity, gone} or false when the connection was not there (removed twice).
 _REMOVE = """
 local user = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if not user then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
-if user == '' then
-  redis.call('DECR', KEYS[4])
-  return {'', 0}
-end
 local n = redis.call('HINCRBY', KEYS[3], user, -1)
 if n <= 0 then
   redis.call('HDEL', KEYS[3], user)
@@ -173,9 +193,9 @@ class RedisPresence:
             # (bench/room_events.py). These wait for a free connection instead.
             pool = aioredis.BlockingConnectionPool.from_url(
                 self.url,
-                socket_timeout=None,
                 max_connections=settings.REDIS_MAX_CONNECTIONS,
                 timeout=20,
+                **async_options(),
             )
             client = aioredis.Redis(connection_pool=pool)
             client.add_script = client.register_script(_ADD)
@@ -187,16 +207,19 @@ class RedisPresence:
     @staticmethod
     def _keys(room_id: int) -> list[str]:
         base = f"spaces:presence:{room_id}"
-        return [f"{base}:conns", f"{base}:beats", f"{base}:users", f"{base}:anon"]
+        return [f"{base}:conns", f"{base}:beats", f"{base}:users"]
 
-    async def add(self, room_id: int, conn: str, user_id: int | None, now: float | None = None) -> Change:
+    async def add(
+        self, room_id: int, conn: str, user_id: Identity | None, now: float | None = None
+    ) -> Change:
         now = time.time() if now is None else now
-        user = "" if user_id is None else str(user_id)
-        arrived = await self.redis.add_script(keys=self._keys(room_id), args=[conn, user, now])
-        return Change(user_id, bool(arrived))
+        identity = str(identity_for(user_id, None, conn) if user_id is None else user_id)
+        count = int(await self.redis.add_script(keys=self._keys(room_id), args=[conn, identity, now]))
+        arrived = count == 1 and _user_id(identity) is not None
+        return Change(_user_id(identity), arrived, abs(count))
 
     async def beat_many(
-        self, room_id: int, members: list[tuple[str, int | None]], now: float | None = None
+        self, room_id: int, members: list[tuple[str, Identity | None]], now: float | None = None
     ) -> int:
         """Refresh many connections in one round trip; returns how many had to be added back."""
         if not members:
@@ -204,16 +227,16 @@ class RedisPresence:
         now = time.time() if now is None else now
         args: list = [now]
         for conn, user_id in members:
-            args += [conn, "" if user_id is None else str(user_id)]
+            args += [conn, str(identity_for(user_id, None, conn) if user_id is None else user_id)]
         return int(await self.redis.beat_many_script(keys=self._keys(room_id), args=args))
 
     async def remove(self, room_id: int, conn: str) -> Change | None:
         result = await self.redis.remove_script(keys=self._keys(room_id), args=[conn])
         if not result:
             return None
-        user, gone = result
-        user = user.decode() if isinstance(user, bytes) else user
-        return Change(int(user) if user else None, bool(gone))
+        identity, gone = result
+        user_id = _user_id(identity)
+        return Change(user_id, bool(gone) and user_id is not None, 0)
 
     async def stale(self, room_id: int, older_than: float) -> list[str]:
         conns = await self.redis.zrangebyscore(self._keys(room_id)[1], "-inf", f"({older_than}")
@@ -221,11 +244,9 @@ class RedisPresence:
 
     async def snapshot(self, room_id: int) -> Snapshot:
         keys = self._keys(room_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hkeys(keys[2])
-            pipe.get(keys[3])
-            users, anon = await pipe.execute()
-        return Snapshot({int(u) for u in users}, max(int(anon or 0), 0))
+        identities = await self.redis.hkeys(keys[2])
+        user_ids = {_user_id(i) for i in identities} - {None}
+        return Snapshot(user_ids, len(identities) - len(user_ids))
 
     async def claim_sweep(self, room_id: int, seconds: float) -> bool:
         """True for at most one caller per room every `seconds`, across all processes."""
@@ -245,6 +266,40 @@ class RedisPresence:
 
     async def has_flag(self, name: str) -> bool:
         return bool(await self.redis.exists(f"spaces:flag:{name}"))
+
+
+def present_user_ids(room_ids: list[int]) -> dict[int, set[int]]:
+    """The signed-in people connected to each room now, read from synchronous code (a Celery task).
+
+    Raises when Redis does not answer: an empty roster read during an outage must not look like
+    everyone left.
+    """
+    store = get_presence()
+    if isinstance(store, MemoryPresence):
+        return {
+            room_id: {
+                user
+                for identity in store.connections.get(room_id, {}).values()
+                if (user := _user_id(identity)) is not None
+            }
+            for room_id in room_ids
+        }
+    import redis
+
+    from spaces_project.redis_options import sync_options
+
+    client = redis.Redis.from_url(store.url, **sync_options())
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                pipe.hkeys(RedisPresence._keys(room_id)[2])
+            rows = pipe.execute()
+    finally:
+        client.close()
+    return {
+        room_id: {user for identity in identities if (user := _user_id(identity)) is not None}
+        for room_id, identities in zip(room_ids, rows, strict=True)
+    }
 
 
 _presence: MemoryPresence | RedisPresence | None = None

@@ -34,8 +34,11 @@ The per-person channel
     Every signed-in page also keeps one socket to ``/ws/me/`` (``USER_SOCKET_PATH``), which carries
     that person's own events (``USER_EVENTS``): new notifications, the unread count, a host's reminder
     counts. The page sends nothing on it. An anonymous connection is closed with
-    ``CLOSE_SIGN_IN_REQUIRED``. The server delivers them through the channel layer group ``user.<id>``
-    (``user_group``, ``user_envelope``); ``static/js/notifications.js`` reads them.
+    ``CLOSE_SIGN_IN_REQUIRED``. The server delivers the events through the channel layer group
+    ``user.<id>`` (``user_group``, ``user_envelope``); ``static/js/notifications.js`` reads them.
+    When the person's sessions end, every such socket closes (``user_close_envelope``): with
+    ``CLOSE_SIGNED_OUT`` after signing out everywhere, a password change or the account's deletion,
+    with ``CLOSE_SUSPENDED`` after a suspension.
 
 Adding an event
     Declare one class below with ``@event("room.something")`` and its fields; build it where the
@@ -46,10 +49,12 @@ Adding an event
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypedDict
 
@@ -65,6 +70,7 @@ CLOSE_SUSPENDED = 4005  # the account is suspended
 CLOSE_HEARTBEAT_TIMEOUT = 4008  # no heartbeat for two intervals
 CLOSE_NOT_LIVE = 4009  # the room is scheduled, ended or cancelled
 CLOSE_ENDED = 4010  # the host ended the room while you were in it
+CLOSE_SIGNED_OUT = 4011  # the person signed out everywhere or changed their password; reconnect
 
 CLOSE_REASONS = {
     CLOSE_SIGN_IN_REQUIRED: "Sign in to listen to this room.",
@@ -74,6 +80,7 @@ CLOSE_REASONS = {
     CLOSE_HEARTBEAT_TIMEOUT: "The connection stopped responding.",
     CLOSE_NOT_LIVE: "This room is not live.",
     CLOSE_ENDED: "The room has ended.",
+    CLOSE_SIGNED_OUT: "You were signed out.",
 }
 
 # Closes after which reconnecting cannot help: the answer would be the same. The page stops there.
@@ -169,6 +176,9 @@ MESSAGES: dict[str, MessageSpec] = {
     "reaction.send": MessageSpec({"emoji": str}, "one of `REACTIONS`; at most 1 a second, burst of 5"),
     "link.pin": MessageSpec({"title": str, "url": str}, "host or co-host; http(s) only; at most 3 pinned"),
     "link.unpin": MessageSpec({"link_id": int}, "host or co-host"),
+    "captions.set": MessageSpec(
+        {"enabled": bool}, "host or co-host turns live captions on or off for the room"
+    ),
     "room.end": MessageSpec({}, "host only"),
 }
 
@@ -238,6 +248,7 @@ class RoomInfo(TypedDict):
     host_id: int
     speaker_policy: str  # "everyone" | "followed" | "invited"
     is_recorded: bool
+    captions: bool  # live captions are on (each listener may still hide them)
 
 
 class LinkInfo(TypedDict):
@@ -402,6 +413,28 @@ class Levels(ServerEvent):
     levels: list[tuple[int, float]]
 
 
+@event("room.captions")
+class CaptionsChanged(ServerEvent):
+    """The host or a co-host turned live captions on or off for everyone in the room."""
+
+    enabled: bool
+
+
+@event("room.caption")
+class CaptionLine(ServerEvent):
+    """One speaker's caption line. Partials (about once a second while they talk) refine the line
+    ``line`` in place until its final arrives at their pause; a final with ``skipped`` (and no text)
+    marks a stretch the recognizer could not keep up with. A final with neither text nor ``skipped``
+    withdraws the line (nothing was made of the sound)."""
+
+    user_id: int
+    name: str  # the speaker's display name
+    line: str  # identifies the line: partials and the final of one utterance share it
+    final: bool
+    text: str
+    skipped: bool
+
+
 @event("room.resync")
 class Resync(ServerEvent):
     """The server lost events (for example Redis restarted); ask for a snapshot."""
@@ -507,6 +540,21 @@ def user_envelope(event: ServerEvent) -> dict[str, Any]:
     return {"type": USER_GROUP_MESSAGE, "event": event.payload()}
 
 
+# The channel layer message that closes every open page socket of a person (its `user_close` handler).
+# Sent when the account's sessions end (signed out everywhere, password changed, suspended, deleted):
+# the socket was authenticated by a session that is no longer valid. The page reconnects after
+# ``CLOSE_SIGNED_OUT`` and is then refused with ``CLOSE_SIGN_IN_REQUIRED`` unless it is signed in again.
+USER_CLOSE_MESSAGE = "user.close"
+USER_CLOSE_CODES = frozenset({CLOSE_SIGNED_OUT, CLOSE_SUSPENDED})
+
+
+def user_close_envelope(code: int) -> dict[str, Any]:
+    """The channel layer message that closes a person's ``/ws/me/`` sockets with `code`."""
+    if code not in USER_CLOSE_CODES:
+        raise ValueError(f"a person's channel closes with one of {sorted(USER_CLOSE_CODES)}, not {code}")
+    return {"type": USER_CLOSE_MESSAGE, "code": code}
+
+
 # -- encoding, and the envelope of the room bus -----------------------------------------------------
 
 
@@ -553,6 +601,11 @@ def open_envelope(raw: str | bytes) -> Delivery:
 class ContractError(AssertionError):
     """A frame that the declarations above do not allow."""
 
+    def __init__(self, detail: str, path: str = "") -> None:
+        super().__init__(f"{path}: {detail}" if path else detail)
+        self.detail = detail
+        self.path = path
+
 
 def check_event(payload: dict[str, Any], *, events: dict[str, type[ServerEvent]] = EVENTS) -> None:
     """Raise ContractError unless `payload` is an event declared here with exactly its fields
@@ -563,81 +616,120 @@ def check_event(payload: dict[str, Any], *, events: dict[str, type[ServerEvent]]
     cls = events.get(kind)  # type: ignore[arg-type]
     if cls is None:
         raise ContractError(f"undeclared event type {kind!r}")
-    hints = _hints(cls)
-    present = set(payload) - {"type"}
+    present = payload.keys() - {"type"}
     declared = set(cls._FIELDS)
-    required = declared - cls._OMIT_IF_NONE
     if present - declared:
         raise ContractError(
             f"{kind} has fields its constructor does not define: {sorted(present - declared)}"
         )
-    if required - present:
-        raise ContractError(f"{kind} lacks fields: {sorted(required - present)}")
+    if declared - cls._OMIT_IF_NONE - present:
+        raise ContractError(f"{kind} lacks fields: {sorted(declared - cls._OMIT_IF_NONE - present)}")
+    checkers = _field_checkers(cls)
     for name in present:
-        _check_value(payload[name], hints[name], f"{kind}.{name}")
+        try:
+            checkers[name](payload[name])
+        except ContractError as error:
+            raise ContractError(error.detail, f"{kind}.{name}{error.path}") from None
     if cls is Batch:
         for inner in payload["events"]:
             check_event(inner)
 
 
+Checker = Callable[[Any], None]
+
+
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls, globalns=vars(sys.modules[__name__]))
 
 
-def _check_value(value: Any, hint: Any, where: str) -> None:
+@functools.cache
+def _field_checkers(cls: type) -> dict[str, Checker]:
+    return {name: _checker(hint) for name, hint in _hints(cls).items()}
+
+
+@functools.cache
+def _checker(hint: Any) -> Checker:
+    """A function that raises ContractError unless a JSON value fits `hint` (built once per hint)."""
     origin = typing.get_origin(hint)
-    if hint is Any:
-        return
+    if hint is Any or origin is dict or hint is dict:
+        return _check_object if hint is not Any else (lambda value: None)
     if origin in (typing.Union, types.UnionType):
-        errors = []
-        for option in typing.get_args(hint):
-            try:
-                _check_value(value, option, where)
-                return
-            except ContractError as error:
-                errors.append(str(error))
-        raise ContractError(f"{where}: {value!r} matches none of {hint} ({'; '.join(errors)})")
-    if hint is type(None):
-        if value is not None:
-            raise ContractError(f"{where}: expected null, got {value!r}")
-        return
+        options = [_checker(option) for option in typing.get_args(hint)]
+
+        def check_union(value: Any) -> None:
+            errors = []
+            for option in options:
+                try:
+                    return option(value)
+                except ContractError as error:
+                    errors.append(str(error))
+            raise ContractError(f"{value!r} matches none of {_type_name(hint)} ({'; '.join(errors)})")
+
+        return check_union
     if typing.is_typeddict(hint):
-        if not isinstance(value, dict):
-            raise ContractError(f"{where}: expected a {hint.__name__} object, got {value!r}")
-        fields = _hints(hint)
-        extra, missing = set(value) - set(fields), set(hint.__required_keys__) - set(value)
-        if extra or missing:
-            raise ContractError(
-                f"{where}: a {hint.__name__} with unknown fields {sorted(extra)} / missing {sorted(missing)}"
-            )
-        for key, item in value.items():
-            _check_value(item, fields[key], f"{where}.{key}")
-        return
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ContractError(f"{where}: expected a list, got {value!r}")
-        args = typing.get_args(hint)
-        if origin is tuple:
-            if len(args) != len(value):
-                raise ContractError(f"{where}: expected {len(args)} items, got {value!r}")
-            for n, (item, item_hint) in enumerate(zip(value, args, strict=True)):
-                _check_value(item, item_hint, f"{where}[{n}]")
-        else:
+        fields = _field_checkers(hint)
+        required = set(hint.__required_keys__)
+
+        def check_shape(value: Any) -> None:
+            if not isinstance(value, dict):
+                raise ContractError(f"expected a {hint.__name__} object, got {value!r}")
+            extra, missing = value.keys() - fields.keys(), required - value.keys()
+            if extra or missing:
+                raise ContractError(
+                    f"a {hint.__name__} with unknown fields {sorted(extra)} / missing {sorted(missing)}"
+                )
+            for key, item in value.items():
+                try:
+                    fields[key](item)
+                except ContractError as error:
+                    raise ContractError(error.detail, f".{key}{error.path}") from None
+
+        return check_shape
+    if origin is tuple:
+        items = [_checker(arg) for arg in typing.get_args(hint)]
+
+        def check_tuple(value: Any) -> None:
+            if not isinstance(value, (list, tuple)) or len(value) != len(items):
+                raise ContractError(f"expected {len(items)} items, got {value!r}")
+            for n, (item, check) in enumerate(zip(value, items, strict=True)):
+                try:
+                    check(item)
+                except ContractError as error:
+                    raise ContractError(error.detail, f"[{n}]{error.path}") from None
+
+        return check_tuple
+    if origin is list:
+        each = _checker(typing.get_args(hint)[0])
+
+        def check_list(value: Any) -> None:
+            if not isinstance(value, list):
+                raise ContractError(f"expected a list, got {value!r}")
             for n, item in enumerate(value):
-                _check_value(item, args[0], f"{where}[{n}]")
-        return
-    if origin is dict or hint is dict:
-        if not isinstance(value, dict):
-            raise ContractError(f"{where}: expected an object, got {value!r}")
-        return
-    if hint is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif hint is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+                try:
+                    each(item)
+                except ContractError as error:
+                    raise ContractError(error.detail, f"[{n}]{error.path}") from None
+
+        return check_list
+    if hint is type(None):
+        accepts: Callable[[Any], bool] = lambda value: value is None  # noqa: E731
+    elif hint in (int, float):
+        numbers = (int,) if hint is int else (int, float)
+        accepts = lambda value: isinstance(value, numbers) and not isinstance(value, bool)  # noqa: E731
     else:
-        ok = isinstance(value, hint)
-    if not ok:
-        raise ContractError(f"{where}: expected {hint.__name__}, got {value!r}")
+        accepts = lambda value: isinstance(value, hint)  # noqa: E731
+
+    def check_scalar(value: Any) -> None:
+        if not accepts(value):
+            raise ContractError(f"expected {_type_name(hint)}, got {value!r}")
+
+    return check_scalar
+
+
+def _check_object(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ContractError(f"expected an object, got {value!r}")
 
 
 # -- docs/protocol.md --------------------------------------------------------------------------------

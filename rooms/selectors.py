@@ -1,6 +1,6 @@
 """Reads about rooms. Every list and page that shows rooms goes through here."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.core.cache import cache
@@ -298,23 +298,44 @@ def tags_popular(*, limit: int = 20) -> list[Tag]:
 LISTENERS_SHOWN = 100
 
 
-def room_live_state(
-    *,
-    room_id: int,
-    viewer_id: int | None,
-    present_user_ids: set[int],
-    anonymous: int,
-    heartbeat_seconds: float,
-) -> protocol.RoomSnapshot:
-    """The `room.snapshot` event for one viewer."""
+@dataclass(frozen=True)
+class RoomLiveView:
+    """A room's live state as read once, from which every viewer's `room.snapshot` is made."""
+
+    room: Room
+    snapshot: protocol.RoomSnapshot  # with `you` left empty
+    people: dict[int, protocol.ParticipantInfo]  # every participant still in the room, by user id
+    _anonymous_text: str | None = field(default=None, compare=False, repr=False)
+
+    def for_viewer(self, viewer_id: int | None) -> protocol.RoomSnapshot:
+        you = self.people.get(viewer_id) if viewer_id is not None else None
+        return replace(self.snapshot, you=you) if you is not None else self.snapshot
+
+    def encode_for(self, viewer_id: int | None) -> str:
+        """The snapshot's text frame; encoded once for all the viewers without an entry of their own."""
+        if viewer_id is not None and viewer_id in self.people:
+            return self.for_viewer(viewer_id).encode()
+        if self._anonymous_text is None:
+            object.__setattr__(self, "_anonymous_text", self.snapshot.encode())
+        return self._anonymous_text
+
+
+def room_live_view(
+    *, room_id: int, present_user_ids: set[int], anonymous: int, heartbeat_seconds: float
+) -> RoomLiveView:
+    """The room's live state, the same for every viewer but for their own entry. NotFound if the room
+    does not exist."""
     from .events import links_payload, participant_payload
 
-    room = Room.objects.select_related("host").get(pk=room_id)
+    room = Room.objects.select_related("host").filter(pk=room_id).first()
+    if room is None:
+        raise NotFound("This room does not exist.")
     participants = list(
         Participant.objects.filter(room_id=room_id, is_removed=False)
         .select_related("user")
         .order_by("joined_at", "pk")
     )
+    payloads = {p.user_id: participant_payload(p) for p in participants}
     stage = sorted(
         (
             p
@@ -324,8 +345,7 @@ def room_live_state(
         key=lambda p: protocol.stage_position(p.role),
     )
     audience = [p for p in participants if not p.on_stage and p.user_id in present_user_ids]
-    you = next((p for p in participants if p.user_id == viewer_id), None)
-    return protocol.RoomSnapshot(
+    snapshot = protocol.RoomSnapshot(
         room=protocol.RoomInfo(
             id=room.pk,
             title=room.title,
@@ -333,10 +353,11 @@ def room_live_state(
             host_id=room.host_id,
             speaker_policy=room.speaker_policy,
             is_recorded=room.is_recorded,
+            captions=room.captions_enabled,
         ),
-        you=participant_payload(you) if you else None,
-        stage=[participant_payload(p) for p in stage],
-        listeners=[participant_payload(p) for p in audience[:LISTENERS_SHOWN]],
+        you=None,
+        stage=[payloads[p.user_id] for p in stage],
+        listeners=[payloads[p.user_id] for p in audience[:LISTENERS_SHOWN]],
         listener_count=len(audience) + anonymous,
         hands=[
             p.user_id
@@ -348,6 +369,25 @@ def room_live_state(
         links=links_payload(room_id),
         heartbeat_seconds=heartbeat_seconds,
     )
+    return RoomLiveView(room=room, snapshot=snapshot, people=payloads)
+
+
+def room_live_state(
+    *,
+    room_id: int,
+    viewer_id: int | None,
+    present_user_ids: set[int],
+    anonymous: int,
+    heartbeat_seconds: float,
+) -> protocol.RoomSnapshot:
+    """The `room.snapshot` event for one viewer."""
+    view = room_live_view(
+        room_id=room_id,
+        present_user_ids=present_user_ids,
+        anonymous=anonymous,
+        heartbeat_seconds=heartbeat_seconds,
+    )
+    return view.for_viewer(viewer_id)
 
 
 def room_listeners_event(*, room_id: int, present_user_ids: set[int], anonymous: int) -> protocol.Listeners:

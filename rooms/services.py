@@ -19,6 +19,7 @@ from .events import links_payload, participant_updated, publish_on_commit
 from .models import (
     HOST_NOTICE_AHEAD,
     LIVE_NOTICE_GAP,
+    MAX_DESCRIPTION_LENGTH,
     MAX_SCHEDULE_DAYS,
     MAX_TITLE_LENGTH,
     MAX_TOPICS,
@@ -74,6 +75,17 @@ def _clean_title(title: str) -> str:
     return title
 
 
+def _clean_description(description: str) -> str:
+    description = description.strip()
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise ServiceError(
+            "description_too_long",
+            f"A description has at most {MAX_DESCRIPTION_LENGTH:,} characters.",
+            field="description",
+        )
+    return description
+
+
 def _check_schedule_time(when: datetime) -> None:
     now = timezone.now()
     if when <= now:
@@ -105,6 +117,7 @@ def room_create(
     speaker_policy: str = Room.SpeakerPolicy.EVERYONE,
     is_recorded: bool = False,
     allow_anonymous: bool = True,
+    captions_enabled: bool = False,
 ) -> Room:
     """Open a room now, or schedule one up to 30 days ahead (at most 10 upcoming per host)."""
     host_check_eligible(user=host)
@@ -116,11 +129,12 @@ def room_create(
         raise ServiceError("bad_policy", "Choose who may speak.", field="speaker_policy")
     room = Room(
         title=title,
-        description=description.strip(),
+        description=_clean_description(description),
         host=host,
         speaker_policy=speaker_policy,
         is_recorded=is_recorded,
         allow_anonymous=allow_anonymous,
+        captions_enabled=captions_enabled,
     )
     if start_now:
         _check_not_already_live(host)
@@ -213,6 +227,51 @@ def _room_close(room: Room) -> Room:
     return room
 
 
+def rooms_end_abandoned(*, now: datetime | None = None) -> list[int]:
+    """End the live rooms that have had no host or co-host connected for ROOM_ABANDONED_MINUTES, as
+    if the host had ended them (recording included); return their ids. Called by a periodic task.
+
+    Each call notes which live rooms are unattended now (`Room.unattended_since`) and clears the
+    mark of those whose host or a co-host is back. When the roster cannot be read (Redis is down)
+    it raises and changes nothing: an outage must not look like every host left.
+    """
+    from .presence import present_user_ids
+
+    now = now or timezone.now()
+    live = dict(Room.objects.filter(state=Room.State.LIVE).values_list("pk", "unattended_since"))
+    if not live:
+        return []
+    present = present_user_ids(list(live))
+    moderators: dict[int, set[int]] = {room_id: set() for room_id in live}
+    for room_id, user_id in Participant.objects.filter(
+        room_id__in=list(live), role__in=Participant.MODERATOR_ROLES, is_removed=False
+    ).values_list("room_id", "user_id"):
+        moderators[room_id].add(user_id)
+    limit = timedelta(minutes=settings.ROOM_ABANDONED_MINUTES)
+    ended = []
+    for room_id, since in live.items():
+        if moderators[room_id] & present[room_id]:
+            if since is not None:
+                Room.objects.filter(pk=room_id).update(unattended_since=None)
+        elif since is None:
+            Room.objects.filter(pk=room_id, state=Room.State.LIVE, unattended_since=None).update(
+                unattended_since=now
+            )
+        elif now - since >= limit and room_end_abandoned(room_id=room_id):
+            ended.append(room_id)
+    return ended
+
+
+@transaction.atomic
+def room_end_abandoned(*, room_id: int) -> bool:
+    """End a live room nobody runs any more (see rooms_end_abandoned); False if it changed meanwhile."""
+    room = Room.objects.select_for_update().filter(pk=room_id, state=Room.State.LIVE).first()
+    if room is None or room.unattended_since is None:
+        return False
+    _room_close(room)
+    return True
+
+
 @transaction.atomic
 def room_force_end(*, room: Room) -> Room:
     """End a live room on a moderator's decision. Call from moderation services only."""
@@ -272,7 +331,7 @@ def room_update(
     if room.is_over:
         raise ServiceError("bad_state", "An ended or cancelled room cannot be edited.")
     room.title = _clean_title(title)
-    room.description = description.strip()
+    room.description = _clean_description(description)
     if speaker_policy not in Room.SpeakerPolicy.values:
         raise ServiceError("bad_policy", "Choose who may speak.", field="speaker_policy")
     room.speaker_policy = speaker_policy
@@ -644,20 +703,21 @@ def participant_remove(*, room_id: int, actor: User, user_id: int) -> Participan
     return target
 
 
-def _remove_participant(target: Participant, *, close_code: int) -> None:
+def _remove_participant(target: Participant, *, close_code: int, banned: bool = True) -> None:
+    """Take `target` out of the room now. `banned`: a host's removal, which keeps them out for good;
+    without it (a block) the block itself keeps them out, and only for as long as it lasts."""
     target.role = Participant.Role.LISTENER
     target.is_muted = True
-    target.is_removed = True
+    target.is_removed = banned
     target.hand_raised_at = None
     target.invited_to_speak_at = None
     target.save()
     publish_on_commit(target.room_id, protocol.ParticipantLeft(user_id=target.user_id))
-    publish_on_commit(
-        target.room_id,
-        protocol.Error(code="removed", message="You were removed from this room."),
-        to=target.user_id,
-        close=close_code,
-    )
+    if banned:
+        error = protocol.Error(code="removed", message="You were removed from this room.")
+    else:
+        error = protocol.Error(code="not_found", message="This room does not exist.")
+    publish_on_commit(target.room_id, error, to=target.user_id, close=close_code)
 
 
 @transaction.atomic
@@ -666,7 +726,7 @@ def room_remove_blocked(*, host: User, blocked: User) -> None:
     for participant in Participant.objects.select_for_update().filter(
         room__host=host, room__state=Room.State.LIVE, user=blocked, is_removed=False
     ):
-        _remove_participant(participant, close_code=protocol.CLOSE_NOT_FOUND)
+        _remove_participant(participant, close_code=protocol.CLOSE_NOT_FOUND, banned=False)
     # Neither sees the other's rooms any more: no reminders of them, no invitations to them.
     between = Q(room__host=host, user=blocked) | Q(room__host=blocked, user=host)
     Reminder.objects.filter(between).delete()
@@ -716,12 +776,32 @@ def room_set_speaker_policy(*, room_id: int, actor: User, policy: str) -> Room:
     return room
 
 
+@transaction.atomic
+def room_set_captions(*, room_id: int, actor: User, enabled: bool) -> Room:
+    """Host or co-host turns live captions on or off for everyone in the room (each listener still
+    chooses whether to show them). A recorded room that loses captions for a while gets its
+    transcript from the recording instead, when it is finalized."""
+    from recordings.services import transcript_note_captions_off
+
+    room = _live_room_for_update(room_id)
+    _require_moderator(room, actor)
+    if room.captions_enabled != enabled:
+        room.captions_enabled = enabled
+        room.save(update_fields=["captions_enabled"])
+        publish_on_commit(room.pk, protocol.CaptionsChanged(enabled=enabled))
+        if not enabled:
+            transcript_note_captions_off(room=room)
+    return room
+
+
 def reaction_send(*, room_id: int, actor: User, emoji: str) -> None:
     """Show `emoji` on the sender's avatar for everyone; rate-limited per person and room."""
     from .ratelimit import get_rate_limiter
 
     if emoji not in protocol.REACTIONS:
         raise ServiceError("bad_emoji", "That reaction is not available.")
+    if actor.is_suspended:
+        raise ServiceError("suspended", "Your account is suspended.")
     if not Participant.objects.filter(
         room_id=room_id, user=actor, is_removed=False, room__state=Room.State.LIVE
     ).exists():
@@ -786,18 +866,19 @@ def participant_disconnected(*, room_id: int, user_id: int) -> None:
         publish_on_commit(room_id, protocol.ParticipantLeft(user_id=user_id))
 
 
-def participant_disconnect_everywhere(*, user: User) -> None:
-    """Close every room socket `user` has open (their account was suspended)."""
+def participant_disconnect_everywhere(
+    *, user: User, code: str = "suspended", message: str = "Your account is suspended."
+) -> None:
+    """Close every room socket `user` has open (suspended, signed out everywhere, deleted).
+
+    Sockets close once the transaction commits, within the bus's delivery time (well under a second).
+    """
+    close = protocol.close_code_for(code) if code in protocol.CLOSE_FOR_REFUSAL else protocol.CLOSE_SIGNED_OUT
     room_ids = Participant.objects.filter(user=user, room__state=Room.State.LIVE).values_list(
         "room_id", flat=True
     )
     for room_id in room_ids:
-        publish_on_commit(
-            room_id,
-            protocol.Error(code="suspended", message="Your account is suspended."),
-            to=user.pk,
-            close=protocol.CLOSE_SUSPENDED,
-        )
+        publish_on_commit(room_id, protocol.Error(code=code, message=message), to=user.pk, close=close)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1068,6 +1149,9 @@ def room_live_notify(*, room_id: int) -> None:
     if room is None or room.state != Room.State.LIVE:
         return  # ended before we got here: do not tell anyone it is live
     now = timezone.now()
+    # Noted first: if what follows fails, the task's retries (and the notices' keys) finish it; the
+    # mark only says the task ran, so that rooms_announce_missed does not queue it again.
+    Room.objects.filter(pk=room.pk, live_announced_at__isnull=True).update(live_announced_at=now)
     _fire_reminders(room, text=f"{room.host.name} started {room.title}: join now", now=now)
     # One conditional UPDATE decides, under the host row's lock: starting and ending rooms in a
     # loop cannot notify more than once per gap, whatever runs at the same time.
@@ -1093,6 +1177,24 @@ def room_live_notify(*, room_id: int) -> None:
         url=_room_url(room),
         key=f"live:{room.pk}",
     )
+
+
+def rooms_announce_missed(*, now: datetime | None = None) -> list[int]:
+    """Queue again the going-live announcement of live rooms that were never announced: their task
+    was lost (the broker was down when the host went live). Called by a periodic task; announcing
+    twice notifies nobody twice (each notice has its key)."""
+    from .tasks import notify_room_live
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S)
+    missed = list(
+        Room.objects.filter(state=Room.State.LIVE, live_announced_at__isnull=True, started_at__lt=cutoff)
+        .order_by("started_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    for room_id in missed:
+        notify_room_live.delay(room_id)
+    return missed
 
 
 def notices_send_due(*, now: datetime | None = None) -> int:

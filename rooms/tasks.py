@@ -1,26 +1,32 @@
 """Room tasks. Each takes ids (or nothing), re-reads the state and calls a service that is safe to
-run twice, hence ``acks_late`` with ``reject_on_worker_lost``: a worker killed half-way leaves the
-message to be delivered again."""
+run twice: IdempotentTasks, delivered again when a worker is killed half-way (spaces_project/tasks.py)."""
 
 from celery import shared_task
 from django.db import DatabaseError
 
+from spaces_project.tasks import IdempotentTask
+
 from . import services
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    autoretry_for=(DatabaseError,),
-    retry_backoff=5,
-    max_retries=5,
-)
+@shared_task(base=IdempotentTask, autoretry_for=(DatabaseError,), retry_backoff=5, max_retries=5)
 def notify_room_live(room_id: int) -> None:
     services.room_live_notify(room_id=room_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(base=IdempotentTask)
 def send_due_notices() -> int:
     """The periodic task (CELERY_BEAT_SCHEDULE): send the reminders and host notices now due."""
     return services.notices_send_due()
+
+
+@shared_task(ignore_result=True, soft_time_limit=50, time_limit=60)
+def end_abandoned_rooms() -> int:
+    """Beat: end the live rooms whose host and co-hosts have all been gone for ROOM_ABANDONED_MINUTES."""
+    return len(services.rooms_end_abandoned())
+
+
+@shared_task(ignore_result=True, soft_time_limit=50, time_limit=60)
+def announce_missed_rooms() -> int:
+    """Beat: announce the live rooms whose going-live announcement was lost."""
+    return len(services.rooms_announce_missed())

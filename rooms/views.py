@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from recordings import selectors as recording_selectors
 from spaces_project.refusals import (
     into_form,
     refusal_json_or_redirect,
@@ -77,7 +78,9 @@ def topic(request, slug):
 def search(request):
     query = request.GET.get("q", "").strip()
     rooms = selectors.search_rooms(query=query, viewer=request.user)
-    return render(request, "rooms/search.html", {"query": query, "page_obj": _paginate(request, rooms)})
+    said = recording_selectors.transcript_search(query=query, viewer=request.user) if query else []
+    context = {"query": query, "page_obj": _paginate(request, rooms), "said": said}
+    return render(request, "rooms/search.html", context)
 
 
 @login_required
@@ -96,6 +99,7 @@ def room_create(request):
                 speaker_policy=form.cleaned_data["speaker_policy"],
                 is_recorded=form.cleaned_data["is_recorded"],
                 allow_anonymous=form.cleaned_data["allow_anonymous"],
+                captions_enabled=form.cleaned_data["captions_enabled"],
             ),
         )
         if room is not None:
@@ -168,9 +172,11 @@ def room_cancel(request, pk):
 
 def room_detail(request, pk):
     room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
-    roster = selectors.room_roster(room=room) if room.is_live else {"stage": [], "listeners": []}
     refusal = services.participant_join_refusal(room=room, user=request.user) if room.is_live else None
     join_refusal = refusal.message if refusal else ""
+    # Whoever may not join does not see who is in the room either (the socket would refuse them).
+    may_see_roster = room.is_live and refusal is None
+    roster = selectors.room_roster(room=room) if may_see_roster else {"stage": [], "listeners": []}
     is_host = request.user.is_authenticated and request.user.pk == room.host_id
     scheduled = room.state == Room.State.SCHEDULED
     can_invite = selectors.may_invite(room=room, user=request.user)

@@ -11,12 +11,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings.local")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from accounts.routing import websocket_urlpatterns as user_websockets  # noqa: E402
 from rooms.middleware import SessionAuthMiddleware  # noqa: E402
 from rooms.routing import websocket_urlpatterns as room_websockets  # noqa: E402
 from spaces_project.embedded_beat import start_embedded_beat  # noqa: E402
+from spaces_project.middleware import WebsocketClientAddressMiddleware  # noqa: E402
+from spaces_project.websocket import ExactOriginValidator  # noqa: E402
+from spaces_project.websocket_tuning import quiet_autobahn_debug_formatting  # noqa: E402
+
+quiet_autobahn_debug_formatting()
 
 # Everything imported so far lives as long as the process: keep the garbage collector's full
 # collections from walking it again and again (they show up as latency spikes).
@@ -26,8 +30,8 @@ gc.freeze()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            SessionAuthMiddleware(URLRouter([*room_websockets, *user_websockets]))
+        "websocket": WebsocketClientAddressMiddleware(
+            ExactOriginValidator(SessionAuthMiddleware(URLRouter([*room_websockets, *user_websockets])))
         ),
     }
 )

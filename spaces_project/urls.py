@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
@@ -7,6 +8,9 @@ from rooms import views as room_views
 
 admin.site.site_header = "Spaces moderation"
 admin.site.site_title = "Spaces admin"
+# Admin's own sign-in form has no throttling, and handles are public: staff sign in through allauth
+# (by email, rate limited per address and per account) and come back to the admin.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", room_views.home, name="home"),

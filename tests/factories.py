@@ -69,3 +69,7 @@ class ReplayFactory(factory.django.DjangoModelFactory):
     status = "ready"
     duration_ms = 45 * 60 * 1000
     published_at = factory.LazyFunction(timezone.now)
+
+
+# The name the moderation and security tests use for the same published replay.
+RecordingFactory = ReplayFactory

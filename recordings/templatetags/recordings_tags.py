@@ -3,6 +3,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.templatetags.accounts_tags import avatar
+from recordings.selectors import clock as clock_label
 from rooms.templatetags.rooms_tags import _url, duration
 
 register = template.Library()
@@ -38,3 +39,9 @@ def replay_card(recording) -> SafeString:
         host.name,
         host.handle,
     )
+
+
+@register.filter
+def clock(ms) -> str:
+    """A replay position in ms as a player shows it: 4:05, or 1:02:03 past an hour."""
+    return clock_label(int(ms or 0))

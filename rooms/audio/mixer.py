@@ -56,6 +56,8 @@ STAT_KEYS = (
 )
 
 ProgramSink = Callable[[int, float, bytes, frozenset[int]], None]
+# Each speaker's decoded voice, every tick it was decoded: (user id, mix time ms, 48 kHz float frame).
+VoiceSink = Callable[[int, float, np.ndarray], None]
 
 
 class Limiter:
@@ -110,6 +112,7 @@ class _Speaker:
     warm: int = 0  # frames left in which DTX/loss is still decoded (a fading tail), else skipped
     hangover: int = 0  # frames left during which a quiet voice is still mixed
     level: float = 0.0
+    decoded: np.ndarray | None = None  # this tick's decoded voice, gated or not (for captions)
 
 
 @dataclass
@@ -170,6 +173,8 @@ class RoomMixer:
         self.silence_hangover_frames = silence_hangover_frames
         self.max_conceal_frames = max_conceal_frames
         self.on_program_packet = on_program_packet
+        # Live captions: set while the room has them on (rooms/audio/voicetap.py).
+        self.on_voice: VoiceSink | None = None
         self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
         self.voices: frozenset[int] = frozenset()  # who was heard in the last frame (recording timeline)
         self.last_program_pcm: np.ndarray = _SILENCE  # the last frame given to the program encoder
@@ -296,6 +301,7 @@ class RoomMixer:
                     pcm = speaker.decoder.conceal(None)
                 except CodecError:
                     pcm = None
+        speaker.decoded = pcm
         level = rms(pcm) if pcm is not None else 0.0
         # Speaking indicator: instant rise, ~150 ms fall, on a -60..0 dBFS scale.
         instant = (
@@ -342,8 +348,11 @@ class RoomMixer:
         voices: dict[int, float] = {}
         heard: dict[int, np.ndarray] = {}
         total: np.ndarray | None = None
+        on_voice = self.on_voice
         for user_id, speaker in self._speakers.items():
             pcm, captured = self._voice(speaker, now_ms)
+            if on_voice is not None and speaker.decoded is not None:
+                on_voice(user_id, now_ms, speaker.decoded)
             if pcm is None:
                 continue
             heard[user_id] = pcm

@@ -17,6 +17,7 @@ from typing import Protocol
 from .. import protocol
 from . import wire
 from .mixer import RoomMixer
+from .voicetap import VoiceTap
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,10 @@ StageLoader = Callable[[], Awaitable[tuple[set[int], set[int]]]]
 CaptureOpener = Callable[[], Awaitable["Capture | None"]]
 BundleSink = Callable[[int, bytes], Awaitable[None]]
 LevelsSink = Callable[[protocol.Levels], Awaitable[None]]
+# Live captions: whether the room has them on, and where the voice pieces go. The sink must not
+# block (it puts the pieces on a bounded queue, or drops them): the clock never waits for captions.
+CaptionsLoader = Callable[[], Awaitable[bool]]
+VoiceSink = Callable[[list[bytes]], None]
 
 TICK_S = wire.FRAME_MS / 1000
 # Speaking indicators: twice a second, in quarter steps, sent only when they change. Every update
@@ -61,6 +66,8 @@ class RoomAudioRunner:
         send_levels: LevelsSink,
         mixer: RoomMixer | None = None,
         open_capture: CaptureOpener | None = None,
+        load_captions: CaptionsLoader | None = None,
+        send_voice: VoiceSink | None = None,
     ) -> None:
         self.room_id = room_id
         self.mixer = mixer or RoomMixer()
@@ -73,6 +80,9 @@ class RoomAudioRunner:
         self.stopped = asyncio.Event()
         self._last_levels: dict[int, float] = {}
         self._stage_roles: dict[int, tuple[bool, bool]] = {}  # user -> (on stage, muted)
+        self.load_captions = load_captions
+        self.send_voice = send_voice
+        self.voice_tap: VoiceTap | None = None
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -89,10 +99,22 @@ class RoomAudioRunner:
                 bool(person["muted"]),
             )
             self._apply_stage()
+        elif kind == protocol.CaptionsChanged.TYPE:
+            self.set_captions(bool(event.get("enabled")))
         elif kind == protocol.Ended.TYPE:
             self.stop()
         # A stage member whose connection dropped (room.participant_left) keeps their place; their
         # frames just stop.
+
+    def set_captions(self, enabled: bool) -> None:
+        """Start or stop handing each speaker's voice to the captioner."""
+        enabled = enabled and self.send_voice is not None
+        if enabled and self.voice_tap is None:
+            self.voice_tap = VoiceTap()
+            self.mixer.on_voice = self.voice_tap.add
+        elif not enabled and self.voice_tap is not None:
+            self.mixer.on_voice = None
+            self.voice_tap = None
 
     def set_stage(self, stage: set[int], allowed: set[int]) -> None:
         self._stage_roles = {user: (True, user not in allowed) for user in stage}
@@ -145,6 +167,11 @@ class RoomAudioRunner:
                     # Silence costs nothing on the wire: players treat a gap as quiet.
                     if not wire.bundle_is_silent(bundle):
                         await self.send_bundle(receiver, bundle)
+                if self.voice_tap is not None:
+                    self.voice_tap.end_tick()
+                    pieces = self.voice_tap.take()
+                    if pieces:
+                        self.send_voice(pieces)
                 ticks += 1
                 if ticks % LEVELS_EVERY_TICKS == 0:
                     await self._publish_levels()
@@ -171,6 +198,8 @@ class RoomAudioRunner:
             try:
                 stage, allowed = await self.load_stage()
                 self.set_stage(stage, allowed)
+                if self.load_captions is not None:
+                    self.set_captions(await self.load_captions())
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -27,6 +27,13 @@ Downlink (server -> browser), a bundle of consecutive mixed frames:
     22     1     frame count N (1..MAX_BUNDLE_FRAMES)
     23     ...   N times: uint16 big-endian length L, then L bytes of Opus packet
                  (L = 0 means "no packet": silence the decoder should conceal as quiet)
+
+Voice pieces (mixer -> captioner, for live captions; see voicetap.py), 100 ms of one speaker:
+
+    0      4     user id, uint32 big-endian
+    4      4     piece number for this speaker, uint32 big-endian, +1 per piece (a gap = pieces lost)
+    8      8     wall-clock time of the first sample, float64 big-endian, ms since the Unix epoch
+    16     ...   16 kHz mono samples, int16 little-endian
 """
 
 import struct
@@ -46,6 +53,8 @@ MAX_BUNDLE_FRAMES = 16
 _UPLINK_HEADER = struct.Struct(">BId")
 _DOWNLINK_HEADER = struct.Struct(">BBIddB")
 _TAG = struct.Struct(">I")
+_VOICE_HEADER = struct.Struct(">IId")
+VOICE_RATE = 16_000
 PROGRAM = 0  # the receiver tag of the program mix
 
 UPLINK_HEADER_BYTES = _UPLINK_HEADER.size
@@ -180,3 +189,26 @@ def bundle_is_silent(data: bytes) -> bool:
     """True when every frame of the bundle is "no packet" (length 0)."""
     count = data[_DOWNLINK_HEADER.size - 1]
     return len(data) == _DOWNLINK_HEADER.size + count * _LENGTH.size
+
+
+@dataclass(frozen=True)
+class VoicePiece:
+    user_id: int
+    number: int
+    start_ms: float
+    samples: bytes  # int16 little-endian at VOICE_RATE
+
+    @property
+    def end_ms(self) -> float:
+        return self.start_ms + (len(self.samples) // 2) * 1000 / VOICE_RATE
+
+
+def encode_voice_piece(user_id: int, number: int, start_ms: float, samples: bytes) -> bytes:
+    return _VOICE_HEADER.pack(user_id, number & 0xFFFFFFFF, start_ms) + samples
+
+
+def decode_voice_piece(data: bytes) -> VoicePiece:
+    if len(data) < _VOICE_HEADER.size:
+        raise WireError("voice piece too short")
+    user_id, number, start_ms = _VOICE_HEADER.unpack_from(data)
+    return VoicePiece(user_id, number, start_ms, bytes(data[_VOICE_HEADER.size :]))

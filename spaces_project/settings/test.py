@@ -10,9 +10,10 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# A worker process that a test starts writes its emails to files the test can count.
+# A worker process that a test starts writes its emails to files the test can count (through a
+# slower backend, TEST_EMAIL_BACKEND, when the test needs time to kill it between two emails).
 if os.environ.get("TEST_EMAIL_FILE_PATH"):
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_BACKEND = os.environ.get("TEST_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
     EMAIL_FILE_PATH = os.environ["TEST_EMAIL_FILE_PATH"]
 # A test that starts other processes (a Celery worker) gives them its own MEDIA_ROOT.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "test-artifacts" / "media"))  # noqa: F405

@@ -116,7 +116,54 @@ function setUpPlayer(section) {
       counted = false;
     }
   });
+  showCaptions(audio, section.querySelector("[data-replay-caption]"));
+  followTranscript(audio, document.querySelector("[data-transcript]"));
+  // A search result links to the moment a line was said: ?t=<seconds>.
+  const start = Number(new URLSearchParams(window.location.search).get("t"));
+  if (start > 0) {
+    const jump = () => seek(start);
+    if (audio.readyState >= 1) jump();
+    else audio.addEventListener("loadedmetadata", jump, { once: true });
+  }
   render();
+}
+
+// An <audio> element draws no captions itself: read its captions track's cues and show the current
+// one under the player, speaker first (the cue's WebVTT voice tag).
+function showCaptions(audio, box) {
+  if (!box) return;
+  const track = Array.from(audio.textTracks).find((t) => t.kind === "captions");
+  if (!track) return;
+  track.mode = "hidden";
+  track.addEventListener("cuechange", () => {
+    const cue = track.activeCues && track.activeCues[0];
+    box.replaceChildren();
+    if (!cue) return;
+    const voice = /^<v(?:\.[^ >]*)? ([^>]*)>/.exec(cue.text);
+    const text = cue.text.replace(/<[^>]*>/g, "");
+    const decode = (value) => new DOMParser().parseFromString(value, "text/html").documentElement.textContent;
+    if (voice) {
+      const who = document.createElement("strong");
+      who.textContent = `${decode(voice[1])}: `;
+      box.append(who);
+    }
+    box.append(decode(text));
+  });
+}
+
+// Mark the transcript line being played.
+function followTranscript(audio, list) {
+  if (!list) return;
+  const lines = Array.from(list.querySelectorAll("[data-start-ms]"));
+  let current = null;
+  audio.addEventListener("timeupdate", () => {
+    const ms = audio.currentTime * 1000;
+    const line = lines.find((el) => ms >= Number(el.dataset.startMs) && ms <= Number(el.dataset.endMs) + 300) || null;
+    if (line === current) return;
+    current?.classList.remove("is-current");
+    line?.classList.add("is-current");
+    current = line;
+  });
 }
 
 const progress = document.querySelector(".replay-progress[data-status-url]");

@@ -31,6 +31,8 @@ const BACKOFF_JITTER = 0.3;
 const REACTION_SHOWN_MS = 2400;
 const TOAST_SHOWN_MS = 5000;
 const UNMUTE_ANSWER_MS = 5000;
+const CAPTION_LINES_SHOWN = 4;
+const CAPTIONS_HIDDEN_KEY = "spaces:captions-hidden";
 
 const ROLE_LABELS = { host: "Host", cohost: "Co-host", speaker: "Speaker", listener: "Listener" };
 // Who is on stage, in the order the stage shows them, and who runs it (rooms/protocol.py).
@@ -117,7 +119,13 @@ class LiveRoom {
       toasts: this.shell.querySelector("[data-toasts]"),
       floatArea: this.shell.querySelector("[data-reaction-float]"),
       dialog: this.shell.querySelector("[data-confirm]"),
+      captions: this.shell.querySelector("[data-captions]"),
+      captionLines: this.shell.querySelector("[data-caption-lines]"),
+      captionsVisibility: this.shell.querySelector("[data-testid=captions-visibility]"),
+      captionsToggle: this.shell.querySelector("[data-testid=captions-toggle]"),
     };
+    this.captionLines = new Map(); // line id -> <li>
+    this.captionsHidden = readCaptionsHidden();
     this.audio = new RoomAudio({
       area: this.shell.querySelector("[data-audio]"),
       send: (frame, maxBacklog) => this.sendAudio(frame, maxBacklog),
@@ -126,6 +134,21 @@ class LiveRoom {
     this.buildReactionBar();
     this.el.policy.addEventListener("change", () => this.send("room.speaker_policy", { policy: this.el.policy.value }));
     this.el.muteAll.addEventListener("click", () => this.send("speakers.mute_all"));
+    this.el.captionsToggle.addEventListener("change", () => {
+      // The server's room.captions event settles the switch (a refusal puts it back on the next render).
+      if (!this.send("captions.set", { enabled: this.el.captionsToggle.checked })) {
+        this.el.captionsToggle.checked = Boolean(this.state.room.captions);
+      }
+    });
+    this.el.captionsVisibility.addEventListener("click", () => {
+      this.captionsHidden = !this.captionsHidden;
+      try {
+        localStorage.setItem(CAPTIONS_HIDDEN_KEY, this.captionsHidden ? "1" : "0");
+      } catch {
+        // Private browsing without storage: the choice lasts for this page.
+      }
+      this.renderCaptions();
+    });
     this.el.pinForm.addEventListener("submit", (event) => {
       event.preventDefault();
       const form = this.el.pinForm;
@@ -278,6 +301,13 @@ class LiveRoom {
         return this.showEnded();
       case "room.levels":
         return this.showLevels(event.levels);
+      case "room.captions":
+        this.state.room.captions = event.enabled;
+        if (!event.enabled) this.clearCaptions();
+        this.renderTools();
+        return this.renderCaptions();
+      case "room.caption":
+        return this.showCaption(event);
       case "room.resync":
         return this.send("snapshot.request");
       case "error":
@@ -310,6 +340,7 @@ class LiveRoom {
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(() => this.send("heartbeat"), snapshot.heartbeat_seconds * 1000);
     this.renderAll();
+    this.renderCaptions();
     this.syncAudio();
     if (snapshot.you?.invited) this.showInvitation(null, snapshot.room.is_recorded);
     else this.dismissInvitation();
@@ -498,7 +529,57 @@ class LiveRoom {
   renderTools() {
     const moderator = isModerator(this.state.you);
     this.el.tools.hidden = !moderator;
-    if (moderator) this.el.policy.value = this.state.room.speaker_policy;
+    if (moderator) {
+      this.el.policy.value = this.state.room.speaker_policy;
+      this.el.captionsToggle.checked = Boolean(this.state.room.captions);
+    }
+  }
+
+  // Live captions: shown while the room has them on, unless this listener hid them.
+  renderCaptions() {
+    const on = Boolean(this.state.room.captions);
+    this.el.captions.hidden = !on;
+    this.el.captionLines.hidden = this.captionsHidden;
+    this.el.captions.classList.toggle("is-collapsed", this.captionsHidden);
+    this.el.captionsVisibility.textContent = this.captionsHidden ? "Show captions" : "Hide captions";
+    this.el.captionsVisibility.setAttribute("aria-pressed", String(!this.captionsHidden));
+  }
+
+  clearCaptions() {
+    this.captionLines.clear();
+    this.el.captionLines.replaceChildren();
+  }
+
+  // A partial line refines itself in place until its final arrives; old lines scroll away.
+  showCaption(event) {
+    let line = this.captionLines.get(event.line);
+    if (!line) {
+      line = h(
+        "li",
+        { class: "caption-line", "data-testid": "caption-line", dataset: { userId: event.user_id, line: event.line } },
+        h("strong", { class: "caption-speaker" }),
+        " ",
+        h("span", { class: "caption-text" }),
+      );
+      this.captionLines.set(event.line, line);
+      this.el.captionLines.append(line);
+      while (this.el.captionLines.children.length > CAPTION_LINES_SHOWN) {
+        const oldest = this.el.captionLines.firstElementChild;
+        this.captionLines.delete(oldest.dataset.line);
+        oldest.remove();
+      }
+    }
+    if (event.final && !event.text && !event.skipped) {
+      // Nothing was made of it after all (a cough, a breath).
+      this.captionLines.delete(event.line);
+      line.remove();
+      return;
+    }
+    line.querySelector(".caption-speaker").textContent = `${event.name}:`;
+    line.querySelector(".caption-text").textContent = event.skipped ? "(captions skipped: the recognizer fell behind)" : event.text;
+    line.dataset.final = String(Boolean(event.final));
+    line.classList.toggle("is-partial", !event.final);
+    line.classList.toggle("is-skipped", Boolean(event.skipped));
   }
 
   renderControls() {
@@ -941,6 +1022,14 @@ function durationLabel(seconds) {
 function readSession(key) {
   try {
     return window.sessionStorage.getItem(key) !== null;
+  } catch {
+    return false;
+  }
+}
+
+function readCaptionsHidden() {
+  try {
+    return localStorage.getItem(CAPTIONS_HIDDEN_KEY) === "1";
   } catch {
     return false;
   }

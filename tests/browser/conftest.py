@@ -218,3 +218,25 @@ def asgi_live_server(_daphne, transactional_db):
     if _daphne.process is None:  # a test stopped it and failed before starting it again
         _daphne.start()
     return _daphne
+
+
+@pytest.fixture
+def moderators_group(transactional_db):
+    """The Moderators group as the data migrations make it: browser tests flush the database, which
+    takes the migrations' groups away (Django recreates permissions after a flush, not groups)."""
+    import importlib
+
+    from django.contrib.auth.models import Group, Permission
+
+    granted = []
+    for name in (
+        "0002_moderators_group",
+        "0004_moderators_see_pinned_links",
+        "0005_moderators_act_on_participants",
+    ):
+        granted += importlib.import_module(f"moderation.migrations.{name}").PERMISSIONS
+    group, _ = Group.objects.get_or_create(name="Moderators")
+    group.permissions.add(
+        *(Permission.objects.get(content_type__app_label=app, codename=codename) for app, codename in granted)
+    )
+    return group

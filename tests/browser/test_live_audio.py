@@ -179,8 +179,18 @@ def open_room(microphones, asgi_live_server, room_audio_mixer):
         context.close()
 
 
+def wait_until(page, expression: str, timeout_ms: int = 10_000) -> None:
+    """Poll `expression` in the page. Not wait_for_function: Playwright evaluates its predicate with
+    eval() inside the page, which the site's Content-Security-Policy rightly refuses."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{expression} not true within {timeout_ms} ms")
+        page.wait_for_timeout(20)
+
+
 def wait_heard(page, freq: int, timeout_ms: int = 10_000) -> None:
-    page.wait_for_function(f"window.__ears.now[{freq}] === true", timeout=timeout_ms)
+    wait_until(page, f"window.__ears.now[{freq}] === true", timeout_ms)
 
 
 def ears(page) -> dict:
@@ -260,7 +270,7 @@ def test_a_second_speaker_is_heard_by_everyone_else_and_silenced_by_a_host_mute(
     guest_on_host_page.get_by_test_id("mute").click()
     muted_at_ms = host_page.evaluate("window.__mutedAt")
 
-    listener_page.wait_for_function("window.__ears.now[880] === false")
+    wait_until(listener_page, "window.__ears.now[880] === false")
     listener_page.wait_for_timeout(1000)
     heard = ears(listener_page)
     mute_to_silence_ms = heard["last"]["880"] - muted_at_ms
@@ -319,7 +329,7 @@ def test_a_listener_cannot_inject_audio(open_room):
     assert result["sent"] >= 75 and result["open"]
     wait_heard(victim_page, INJECTED_HZ, timeout_ms=2_000)
     wait_heard(host_page, INJECTED_HZ, timeout_ms=2_000)
-    victim_page.wait_for_function("window.__ears.now[660] === false")
+    wait_until(victim_page, "window.__ears.now[660] === false")
     for page in (host_page, victim_page, sneaky_page):
         page.evaluate("window.__ears.first = {}")
 

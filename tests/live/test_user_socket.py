@@ -10,10 +10,18 @@ import pytest
 from channels.db import database_sync_to_async
 
 from accounts.models import Notification, NotificationPreference
-from accounts.services import follow_create, notifications_mark_read, notify
+from accounts.services import (
+    follow_create,
+    notifications_mark_read,
+    notify,
+    user_delete_account,
+    user_password_changed,
+    user_sign_out_everywhere,
+    user_suspend,
+)
 from rooms import protocol
 from rooms.services import reminder_set
-from tests.factories import RoomFactory, UserFactory
+from tests.factories import PASSWORD, RoomFactory, UserFactory
 
 from .wsclient import UserSocket, open_user_socket
 
@@ -121,3 +129,46 @@ async def test_a_page_idle_for_eight_seconds_still_hears_the_next_notification(s
     await asyncio.sleep(8.5)
     await db(notify)(recipients=[person.pk], kind=Notification.Kind.REMINDER, text="Still here?")
     assert (await tab.wait_for("user.notification"))["notification"]["text"] == "Still here?"
+
+
+def _sign_out_everywhere(person) -> None:
+    user_sign_out_everywhere(user=person)
+
+
+def _change_password(person) -> None:
+    person.set_password("a new and long passphrase")
+    person.save(update_fields=["password"])
+    user_password_changed(user=person)
+
+
+def _suspend(person) -> None:
+    user_suspend(user=person, reason="Harassment")
+
+
+def _delete_account(person) -> None:
+    user_delete_account(user=person, password=PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("end_sessions", "close_code"),
+    [
+        (_sign_out_everywhere, protocol.CLOSE_SIGNED_OUT),
+        (_change_password, protocol.CLOSE_SIGNED_OUT),
+        (_suspend, protocol.CLOSE_SUSPENDED),
+        (_delete_account, protocol.CLOSE_SIGNED_OUT),
+    ],
+    ids=["signed_out_everywhere", "password_changed", "suspended", "deleted"],
+)
+async def test_every_page_socket_closes_when_the_persons_sessions_end(sockets, end_sessions, close_code):
+    person, other = await db(UserFactory)(), await db(UserFactory)()
+    tab1, tab2, elsewhere = await sockets(person), await sockets(person), await sockets(other)
+    for socket in (tab1, tab2, elsewhere):
+        await socket.wait_for("user.snapshot")
+
+    await db(end_sessions)(person)
+
+    assert await tab1.wait_closed(timeout=2) == close_code
+    assert await tab2.wait_closed(timeout=2) == close_code
+    # Someone else's page stays connected and still hears its events.
+    await db(notify)(recipients=[other.pk], kind=Notification.Kind.REMINDER, text="Still here")
+    assert (await elsewhere.wait_for("user.notification"))["unread_count"] == 1

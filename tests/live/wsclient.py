@@ -158,9 +158,16 @@ def _matches(event: dict, key: str, value) -> bool:
 
 
 async def open_socket(
-    room_id: int, user=None, *, origin: str = ORIGIN, timeout: float = 30, cookie: str | None = None
+    room_id: int,
+    user=None,
+    *,
+    origin: str = ORIGIN,
+    timeout: float = 30,
+    cookie: str | None = None,
+    client: str | None = None,
 ) -> tuple[bool, RoomSocket]:
-    """Open a socket as `user` (anonymous if None; `cookie` sends that Cookie header as it is)."""
+    """Open a socket as `user` (anonymous if None; `cookie` sends that Cookie header as it is;
+    `client` is the visitor address daphne would put in the scope)."""
     headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1:8000")]
     if user is not None:
         session_key = await database_sync_to_async(_session_for)(user)
@@ -168,6 +175,8 @@ async def open_socket(
     if cookie is not None:
         headers.append((b"cookie", cookie.encode()))
     communicator = WebsocketCommunicator(application, f"/ws/rooms/{room_id}/", headers=headers)
+    if client is not None:
+        communicator.scope["client"] = (client, 50000)
     socket = RoomSocket(communicator)
     OPEN_SOCKETS.append(socket)
     connected, _ = await communicator.connect(timeout=timeout)

@@ -46,7 +46,7 @@ def _admin_url(model, view, *args):
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
-def _action(client, model, action, objects):
+def _action(client, model, action, objects, extra=None):
     """Run an admin action from the changelist, as a browser would, with the CSRF token."""
     url = _admin_url(model, "changelist")
     assert client.get(url).status_code == 200
@@ -56,6 +56,7 @@ def _action(client, model, action, objects):
             "action": action,
             "_selected_action": [obj.pk for obj in objects],
             "csrfmiddlewaretoken": client.cookies["csrftoken"].value,
+            **(extra or {}),
         },
         follow=True,
     )
@@ -249,7 +250,15 @@ class TestReportQueueActions:
 
     def test_suspend_the_reported_user_ends_their_live_room(self, csrf_client, moderator, reports):
         csrf_client.force_login(moderator)
-        _action(csrf_client, Report, "suspend_reported_user", [reports["user"]])
+        form = _action(csrf_client, Report, "suspend_reported_user", [reports["user"]])
+        assert "reason" in form.content.decode()  # the intermediate page asks first
+        _action(
+            csrf_client,
+            Report,
+            "suspend_reported_user",
+            [reports["user"]],
+            extra={"apply": "1", "reason": "Spam links in every room", "until": ""},
+        )
         troll = reports["user"].target_user
         troll.refresh_from_db()
         reports["troll_room"].refresh_from_db()
@@ -271,7 +280,13 @@ class TestReportQueueActions:
         clerk = UserFactory(is_staff=True)
         clerk.user_permissions.add(*Permission.objects.filter(codename__in=["view_report", "change_report"]))
         csrf_client.force_login(clerk)
-        response = _action(csrf_client, Report, "suspend_reported_user", [reports["user"]])
+        response = _action(
+            csrf_client,
+            Report,
+            "suspend_reported_user",
+            [reports["user"]],
+            extra={"apply": "1", "reason": "Spam", "until": ""},
+        )
         assert any("Only moderators can do this." in m for m in _messages(response))
         troll = reports["user"].target_user
         troll.refresh_from_db()
@@ -287,7 +302,7 @@ def test_room_and_recording_and_user_admin_actions(csrf_client, moderator):
 
     _action(csrf_client, Room, "end_rooms", [room])
     _action(csrf_client, Recording, "remove_recordings", [recording])
-    _action(csrf_client, User, "suspend_users", [person])
+    _action(csrf_client, User, "suspend_users", [person], extra={"apply": "1", "reason": "Spam", "until": ""})
 
     room.refresh_from_db()
     recording.refresh_from_db()

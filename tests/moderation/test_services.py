@@ -95,12 +95,12 @@ class TestReportCreate:
         assert error.value.field == "note"
         assert not Report.objects.exists()
 
-    def test_one_open_report_per_target(self, user, room, moderator):
+    def test_reporting_again_updates_the_open_report(self, user, room, moderator):
         first = _report(user, "room", room.pk)
-        with pytest.raises(ServiceError) as error:
-            _report(user, "room", room.pk, reason="hate")
-        assert error.value.code == "already_reported"
-        assert Report.objects.count() == 1
+        again = _report(user, "room", room.pk, reason="hate", note="They said it again.")
+        assert again.pk == first.pk and Report.objects.count() == 1
+        first.refresh_from_db()
+        assert (first.reason, first.note) == ("hate", "They said it again.")
 
         # Someone else may report the same room, and once closed the first person may again.
         assert _report(UserFactory(), "room", room.pk)

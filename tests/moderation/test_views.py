@@ -86,13 +86,13 @@ def test_missing_reason_shows_an_error(csrf_client, user, room):
     assert not Report.objects.exists()
 
 
-def test_second_open_report_shows_a_clear_error(csrf_client, user, room):
+def test_second_report_of_the_same_target_updates_the_first(csrf_client, user, room):
     _sign_in(csrf_client, user)
     _post(csrf_client, _url("room", room.pk), {"reason": "spam"})
-    response = _post(csrf_client, _url("room", room.pk), {"reason": "hate"})
-    assert response.status_code == 200
-    assert "You have already reported this" in response.content.decode()
-    assert Report.objects.count() == 1
+    response = _post(csrf_client, _url("room", room.pk), {"reason": "hate", "note": "Worse now."})
+    assert response.status_code == 302
+    report = Report.objects.get()
+    assert (report.reason, report.note) == ("hate", "Worse now.")
 
 
 def test_reporting_yourself_shows_an_error(csrf_client, user):

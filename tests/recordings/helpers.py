@@ -39,6 +39,26 @@ def capture_tone(
     return writer
 
 
+def capture_voice(
+    directory: Path, *, speaker_id: int, pcm: np.ndarray, silent_tail_s: float = 0.5
+) -> CaptureWriter:
+    """Like `capture_tone`, with the speaker saying `pcm` (48 kHz) instead of a tone."""
+    frames = -(-len(pcm) // FRAME)
+    pcm = np.pad(pcm.astype(np.float32), (0, frames * FRAME - len(pcm)))
+    writer = CaptureWriter(directory, started_ms=T0)
+    mixer = RoomMixer(on_program_packet=writer.write)
+    mixer.set_allowed({speaker_id})
+    mixer.set_stage({speaker_id})
+    voice = uplinks(pcm)
+    for k in range(frames + int(silent_tail_s * 50)):
+        now = T0 + 20 * k
+        if k < frames:
+            mixer.push(speaker_id, voice[k], now + 5)
+        mixer.tick(now + 20)
+    writer.close()
+    return writer
+
+
 def decode_m4a(path: Path) -> tuple[np.ndarray, int]:
     """Decode an M4A to mono float samples; return them and the sample rate."""
     import av
@@ -57,4 +77,4 @@ def amplitude_at(pcm: np.ndarray, freq: float, rate: int) -> float:
     return float(spectrum[(bins > freq - 15) & (bins < freq + 15)].max())
 
 
-__all__ = ["FRAME", "amplitude_at", "capture_tone", "decode_m4a"]
+__all__ = ["FRAME", "amplitude_at", "capture_tone", "capture_voice", "decode_m4a"]

@@ -190,8 +190,9 @@ class TestProgress:
         assert client.get(url("stream", recording)).status_code == 404
         status = client.get(url("status", recording)).json()
         assert status["status"] == "processing" and not status["ready"]
-        assert [step["done"] for step in status["steps"]] == [True, False, False, False]
-        assert [step["active"] for step in status["steps"]] == [False, True, False, False]
+        assert [step["done"] for step in status["steps"]] == [True, False, False, False, False]
+        assert [step["active"] for step in status["steps"]] == [False, True, False, False, False]
+        assert status["steps"][2]["label"] == "Writing the transcript"
 
     def test_the_ended_room_page_links_to_the_replay(self, client, ready_recording):
         page = client.get(reverse("rooms:detail", args=[ready_recording.room_id])).content.decode()

@@ -12,8 +12,9 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = (
         "Run the whole application: daphne (pages and websockets) and, when Redis is configured, "
-        "a room mixer process, a Celery worker and Celery beat. Without Redis the web process mixes "
-        "rooms, runs tasks and runs the periodic ones itself. Ctrl-C stops everything."
+        "a room mixer process, a captioner process, a Celery worker and Celery beat. Without Redis the "
+        "web process mixes rooms, runs tasks and runs the periodic ones itself, and starts a child "
+        "process for captions. Ctrl-C stops everything."
     )
 
     def add_arguments(self, parser):
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         if settings.REDIS_URL:
             celery = os.path.join(bin_dir, "celery")
             commands["mixer"] = [python, "manage.py", "run_mixer"]
+            commands["captioner"] = [python, "manage.py", "run_captioner"]
             commands["worker"] = [celery, "-A", "spaces_project", "worker", "-l", "info", "-c", "2"]
             # Sends the periodic tasks (CELERY_BEAT_SCHEDULE); without Redis the web process runs
             # them itself (spaces_project/embedded_beat.py).

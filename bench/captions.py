@@ -1,0 +1,181 @@
+"""Live captions: accuracy, latency and CPU of the recognizer, fed at real-time pace as the live path is.
+
+A fixed set of sentences is spoken by espeak-ng in two voices (alternating), resampled to 16 kHz and
+pushed into the same `Captioner` the `run_captioner` process runs, in 100 ms pieces at real-time
+pace with a pause after each sentence, exactly as the mixer's voice tap delivers them. Measured:
+
+* word error rate of the final lines against the sentences (case and punctuation ignored);
+* final latency: from the end of a sentence's audio (when its last piece was pushed) to its final
+  line;
+* CPU of this process over the run (the recognizer's one thread, VAD and feeding), as a percentage of
+  one core for the one speaking speaker.
+
+    python bench/captions.py                   # both engines; the last line is the default's
+    python bench/captions.py --engine pocketsphinx
+
+Needs espeak-ng (`apt-get install espeak-ng`). Targets: WER <= 0.2, p95 <= 2000 ms, <= 50 % of a core.
+"""
+
+import argparse
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rooms.audio.captioner import Caption, Captioner  # noqa: E402
+from rooms.audio.speech import SAMPLE_RATE, make_engine  # noqa: E402
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Please remember to bring your umbrella this afternoon.",
+    "We will meet at the library after lunch on Tuesday.",
+    "The weather today is sunny with a light breeze.",
+    "My favorite book is about a journey across the ocean.",
+    "Turn off the lights when you leave the room.",
+    "She bought fresh bread and cheese at the market.",
+    "The train to the city leaves early in the morning.",
+    "Our team finished the project two days early.",
+    "Can you tell me the way to the nearest station?",
+    "The children played in the park until sunset.",
+    "He plays the piano every evening after dinner.",
+    "I would like a cup of coffee with milk please.",
+    "The museum is closed on Mondays and holidays.",
+    "They planted tomatoes and beans in the garden.",
+    "The new phone has a bigger screen and a better camera.",
+    "Thank you all for joining this conversation tonight.",
+    "The meeting has been moved to next Thursday.",
+    "Birds fly south for the winter every year.",
+    "Let us talk about the future of open source software.",
+    "Welcome everyone to our weekly book club.",
+    "Please raise your hand if you want to speak.",
+]
+VOICES = ["en-us", "en-gb-x-rp+m2"]
+SPEED = 140  # words a minute: a calm speaker
+PAUSE_S = 1.5
+PIECE_S = 0.1
+
+
+def speak(text: str, voice: str) -> np.ndarray:
+    """espeak-ng's speech for ``text`` as 16 kHz mono float, leading and trailing silence trimmed."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(SPEED), "--stdout", text], check=True, capture_output=True
+    ).stdout
+    container = av.open(io.BytesIO(wav))
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    pieces = []
+    for frame in container.decode(audio=0):
+        pieces += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+    pieces += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    audio = np.concatenate(pieces).astype(np.float32)
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    return audio[loud[0] : loud[-1] + 1] if len(loud) else audio
+
+
+def words_of(text: str) -> list[str]:
+    return re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("-", " ")).split()
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    row = list(range(len(hyp) + 1))
+    for i in range(1, len(ref) + 1):
+        previous, row[0] = row[:], i
+        for j in range(1, len(hyp) + 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ref[i - 1] != hyp[j - 1]))
+    return row[len(hyp)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def run(engine_name: str, sentences: list[str], verbose: bool) -> dict:
+    engine = make_engine(engine_name)
+    engine.transcribe(np.zeros(SAMPLE_RATE, np.float32))  # warm up (first-call allocations)
+    audio = [speak(text, VOICES[i % len(VOICES)]) for i, text in enumerate(sentences)]
+    finals: list[tuple[float, Caption]] = []
+    lock = threading.Lock()
+
+    def on_caption(caption: Caption) -> None:
+        if caption.final:
+            with lock:
+                finals.append((time.time(), caption))
+
+    captioner = Captioner(engine, on_caption=on_caption)
+    stop = threading.Event()
+    worker = threading.Thread(target=captioner.run_forever, args=(stop,), daemon=True)
+    worker.start()
+    piece = int(PIECE_S * SAMPLE_RATE)
+    spans = []  # (wall ms of the first sample, wall ms when the last piece was pushed)
+    cpu_start, wall_start = time.process_time(), time.monotonic()
+    clock = time.monotonic()
+    for speech in audio:
+        stream = np.concatenate([speech, np.zeros(int(PAUSE_S * SAMPLE_RATE), np.float32)])
+        first_ms = time.time() * 1000
+        end_ms = None
+        for offset in range(0, len(stream), piece):
+            chunk = stream[offset : offset + piece]
+            captioner.push(1, 7, first_ms + offset * 1000 / SAMPLE_RATE, chunk)
+            if end_ms is None and offset + piece >= len(speech):
+                end_ms = time.time() * 1000
+            clock += len(chunk) / SAMPLE_RATE
+            time.sleep(max(0.0, clock - time.monotonic()))
+        spans.append((first_ms, end_ms))
+    time.sleep(3.0)  # let the last final come
+    stop.set()
+    worker.join()
+    cpu = time.process_time() - cpu_start
+    wall = time.monotonic() - wall_start
+
+    errors = total = 0
+    latencies = []
+    for i, (text, (first_ms, end_ms)) in enumerate(zip(sentences, spans, strict=True)):
+        next_first = spans[i + 1][0] if i + 1 < len(spans) else float("inf")
+        mine = [
+            (at, c) for at, c in finals if first_ms - 500 <= c.start_ms < next_first - 500 and not c.skipped
+        ]
+        heard = " ".join(c.text for _, c in mine)
+        ref = words_of(text)
+        errors += edit_distance(ref, words_of(heard))
+        total += len(ref)
+        if mine:
+            latencies.append(max(at for at, _ in mine) * 1000 - end_ms)
+        if verbose:
+            print(f"  {VOICES[i % len(VOICES)]:>14}: {text!r} -> {heard!r}", file=sys.stderr)
+    return {
+        "engine": engine_name,
+        "wer": round(errors / total, 3),
+        "final_latency_p50_ms": round(percentile(latencies, 50)),
+        "final_latency_p95_ms": round(percentile(latencies, 95)),
+        "cpu_pct_per_speaker": round(100 * cpu / wall, 1),
+        "sentences": len(sentences),
+        "finals_missing": len(sentences) - len(latencies),
+        "skipped": captioner.stats["skipped"],
+        "voices": VOICES,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine", choices=["whisper", "pocketsphinx", "both"], default="both")
+    parser.add_argument("--sentences", type=int, default=len(SENTENCES))
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sentences = SENTENCES[: args.sentences]
+    engines = ["pocketsphinx", "whisper"] if args.engine == "both" else [args.engine]
+    for name in engines:
+        print(json.dumps(run(name, sentences, args.verbose)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

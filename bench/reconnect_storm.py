@@ -1,0 +1,351 @@
+"""A web process restarts under 1,000 listeners: how long until 99 % of its listeners have the room again.
+
+    python bench/reconnect_storm.py                    # 1,000 listeners, its own database and Redis
+    python bench/reconnect_storm.py --listeners 300
+
+bench/room_events.py runs this as its last phase and adds the figures to its JSON line.
+
+Production's layout, from deploy/: nginx with the rendered site (TLS) in front of two web processes on
+unix sockets, each started with spaces-web@.service's command (settings `spaces_project.settings.bench`),
+on a redis-server of its own and a PostgreSQL database of its own, all on 127.0.0.1. Anonymous
+listeners connect through nginx from --workers client processes; like room.js they beat, re-read the
+room on `room.resync`, and after a drop reconnect after 0.5 s doubling to 10 s, +-30 % jitter.
+
+Web process 1 is then restarted the way `systemctl restart spaces-web@1` does it: SIGTERM, wait for it
+to exit, start it again. Its listeners lose their sockets and reconnect through nginx (to process 2
+while process 1 is down). For each of them, the time from the restart to its next snapshot
+(CLOCK_MONOTONIC, shared by all processes; it includes the client's own TLS and handshake work, so it
+errs high); `reconnect_p99_s` is the 99th percentile (target <= 3 s). `reconnect_failures` counts
+listeners with no snapshot within --reconnect-timeout. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from deploy import harness, render  # noqa: E402
+
+TARGETS = {"reconnect_p99_s": 3.0, "reconnect_failures": 0}
+
+
+# -- client processes ------------------------------------------------------------------------------
+
+
+def _worker(pipe, url: str, origin: str, count: int, connect_rate: float) -> None:
+    asyncio.run(_worker_main(pipe, url, origin, count, connect_rate))
+
+
+async def _worker_main(pipe, url: str, origin: str, count: int, connect_rate: float) -> None:
+    loop = asyncio.get_running_loop()
+    tls = harness.Browser(origin).ssl_context
+    clients = [harness.RoomClient(url, origin=origin, ssl_context=tls, name=str(n)) for n in range(count)]
+    for client in clients:
+        client.start()
+        await asyncio.sleep(1 / connect_rate)
+    deadline = loop.time() + 120
+    while not all(client.snapshots for client in clients) and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+    pipe.send(("ready", sum(1 for client in clients if client.snapshots)))
+    while True:
+        command = await loop.run_in_executor(None, pipe.recv)
+        if command == "report":
+            pipe.send(
+                (
+                    "report",
+                    [
+                        (
+                            [t for t, _ in client.closes],
+                            [t for t, _ in client.snapshots],
+                            client.attempts,
+                            client.opened,
+                        )
+                        for client in clients
+                    ],
+                )
+            )
+        elif command == "stop":
+            for client in clients:
+                await client.stop()
+            pipe.send(("stopped", None))
+            return
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+
+
+def seed_room() -> int:
+    """A live room that anonymous listeners may join (Django is set up for the bench database)."""
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
+
+    from accounts.models import User
+    from rooms.models import Participant, Room
+
+    tag = f"storm{int(time.time()) % 100000}"
+    host = User.objects.create(
+        handle=f"{tag}_host", email=f"{tag}_host@bench.invalid", password=make_password(None)
+    )
+    # Far above other rooms' ids: pub/sub channels are named after the room, whatever the database.
+    room = Room.objects.create(
+        id=random.randrange(900_000_000, 2_000_000_000),
+        title="Reconnect storm",
+        host=host,
+        state=Room.State.LIVE,
+        started_at=timezone.now(),
+        allow_anonymous=True,
+    )
+    Participant.objects.create(room=room, user=host, role=Participant.Role.HOST)
+    return room.pk
+
+
+def run_storm(
+    *,
+    database_url: str,
+    listeners: int,
+    workers: int = 2,
+    connect_rate: float = 300.0,
+    reconnect_timeout: float = 30.0,
+    work: Path | None = None,
+) -> dict:
+    """Run the restart against `database_url` (migrated; Django set up for it); return the figures."""
+    keep = work is not None
+    work = Path(work or tempfile.mkdtemp(prefix="spaces-storm-"))
+    figures: dict = {"storm_listeners": listeners}
+    room_id = seed_room()
+    with harness.Processes(work / "logs") as processes:
+        redis = harness.RedisServer(processes, work / "redis")
+        redis.start()
+        cert, key = harness.self_signed_certificate(work / "tls")
+        https_port, http_port = harness.free_port(), harness.free_port()
+        env_file = work / "spaces.env"
+        values = {
+            "SPACES_SERVER_NAME": "localhost",
+            "SPACES_APP_DIR": str(ROOT),
+            "SPACES_VENV": str(Path(sys.executable).parent.parent),
+            "SPACES_USER": "spaces",
+            "SPACES_ENV_FILE": str(env_file),
+            "SPACES_RUN_DIR": str(work / "run"),
+            "SPACES_STATE_DIR": str(work),
+            "SPACES_WEB_PROCESSES": "2",
+            "SPACES_MIXER_PROCESSES": "1",
+            "SPACES_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+            "SPACES_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
+            "SPACES_TLS_CERTIFICATE": str(cert),
+            "SPACES_TLS_KEY": str(key),
+            "STATIC_ROOT": str(work / "static"),
+            "MEDIA_ROOT": str(work / "media"),
+        }
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        (work / "run").mkdir(exist_ok=True)
+        rendered = render.render(env_file, work / "rendered")
+        env = harness.base_env(
+            DJANGO_SETTINGS_MODULE="spaces_project.settings.bench",
+            DATABASE_URL=database_url,
+            REDIS_URL=redis.url(),
+            LOG_LEVEL="WARNING",
+        )
+        unit_file = rendered["systemd/spaces-web@.service"]
+
+        def start_web(instance: int) -> float:
+            unit = render.unit_command(unit_file, instance=str(instance))
+            path = work / "run" / f"web{instance}.sock"
+            started = time.monotonic()
+            processes.start(
+                f"web{instance}",
+                unit["argv"],
+                env=env,
+                cwd=unit["cwd"],
+                ready=lambda _: harness.unix_listening(path),
+                timeout=90,
+            )
+            return time.monotonic() - started
+
+        start_web(1)
+        start_web(2)
+        harness.start_nginx(processes, work / "nginx", rendered["nginx/spaces.conf"], ready_port=https_port)
+        origin = f"https://localhost:{https_port}"
+        url = f"wss://localhost:{https_port}/ws/rooms/{room_id}/"
+        context = multiprocessing.get_context("spawn")
+        pipes, children = [], []
+        try:
+            shares = [listeners // workers + (1 if n < listeners % workers else 0) for n in range(workers)]
+            for share in shares:
+                parent, child = context.Pipe()
+                process = context.Process(
+                    target=_worker, args=(child, url, origin, share, connect_rate / workers), daemon=True
+                )
+                process.start()
+                pipes.append(parent)
+                children.append(process)
+            connected = 0
+            for pipe in pipes:
+                if not pipe.poll(240):
+                    raise RuntimeError("listeners did not connect in time")
+                connected += pipe.recv()[1]
+            figures["storm_connected"] = connected
+            time.sleep(2)  # let the roster settle
+            on_web1 = _health(work / "run" / "web1.sock")["room_sockets"]
+            figures["storm_on_restarted_process"] = on_web1
+
+            # systemctl restart spaces-web@1: SIGTERM, wait for the exit, start again.
+            restarted_at = time.monotonic()
+            processes.stop("web1", timeout=15)
+            figures["restart_stop_s"] = round(time.monotonic() - restarted_at, 2)
+            figures["restart_start_s"] = round(start_web(1), 2)
+            deadline = restarted_at + reconnect_timeout
+            reports: list = []
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                reports = []
+                for pipe in pipes:
+                    pipe.send("report")
+                    reports += pipe.recv()[1]
+                dropped = [(c, s) for c, s, *_ in reports if any(t >= restarted_at for t in c)]
+                if (
+                    dropped
+                    and len(dropped) >= on_web1
+                    and all(any(t >= restarted_at for t in s) for _, s in dropped)
+                ):
+                    break
+            dropped = [(c, s) for c, s, *_ in reports if any(t >= restarted_at for t in c)]
+            times = [
+                min(t for t in s if t >= restarted_at) - restarted_at
+                for c, s in dropped
+                if any(t >= restarted_at for t in s)
+            ]
+            closed = [min(t for t in c if t >= restarted_at) - restarted_at for c, _ in dropped]
+            figures.update(
+                {
+                    "dropped_p50_s": round(percentile(closed, 0.50), 2),
+                    "dropped_max_s": round(max(closed), 2) if closed else None,
+                    "reconnected": len(times),
+                    "reconnect_failures": len(dropped) - len(times) + max(0, on_web1 - len(dropped)),
+                    "reconnect_p50_s": round(percentile(times, 0.50), 2),
+                    "reconnect_p99_s": round(percentile(times, 0.99), 2),
+                    "reconnect_max_s": round(max(times), 2) if times else None,
+                }
+            )
+            figures["after_restart_sockets"] = [
+                _health(work / "run" / f"web{n}.sock")["room_sockets"] for n in (1, 2)
+            ]
+        finally:
+            for pipe in pipes:
+                try:
+                    pipe.send("stop")
+                    pipe.poll(30) and pipe.recv()
+                except (BrokenPipeError, EOFError, OSError):
+                    pass
+            for process in children:
+                process.join(10)
+                if process.is_alive():
+                    process.kill()
+    figures["storm_load_average"] = round(os.getloadavg()[0], 1)
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def _health(socket_path: Path) -> dict:
+    import http.client
+    import socket
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(10)
+            self.sock.connect(str(socket_path))
+
+    connection = UnixConnection("localhost")
+    try:
+        connection.request("GET", "/healthz")
+        return json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listeners", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2, help="client processes")
+    parser.add_argument("--connect-rate", type=float, default=300.0, help="listeners connecting per second")
+    parser.add_argument("--reconnect-timeout", type=float, default=30.0)
+    parser.add_argument("--db-name", default="bench_reconnect_storm")
+    args = parser.parse_args()
+    base = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/"
+    parts = urlsplit(base)
+    if parts.hostname not in ("127.0.0.1", "localhost", None):
+        raise SystemExit("the benchmark only uses a database on this machine")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    bench_url = urlunsplit(parts._replace(path=f"/{args.db_name}"))
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(args.db_name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(args.db_name)))
+    figures: dict = {}
+    failed = None
+    try:
+        os.environ.update(
+            DATABASE_URL=bench_url,
+            DJANGO_SETTINGS_MODULE="spaces_project.settings.bench",
+            REDIS_URL=os.environ.get("REDIS_URL", ""),
+        )
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+        figures = run_storm(
+            database_url=bench_url,
+            listeners=args.listeners,
+            workers=args.workers,
+            connect_rate=args.connect_rate,
+            reconnect_timeout=args.reconnect_timeout,
+        )
+    except BaseException as error:
+        import traceback
+
+        traceback.print_exc()
+        failed = error
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(args.db_name))
+            )
+    if failed is not None:
+        print(f"benchmark did not finish: {type(failed).__name__}: {failed}", file=sys.stderr)
+    figures["targets"] = TARGETS
+    print(json.dumps(figures))
+    return 1 if failed is not None else 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    sys.exit(main())

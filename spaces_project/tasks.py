@@ -1,0 +1,68 @@
+"""What the project's Celery tasks share: redelivery when a worker dies, and a limit on deliveries
+that never finish."""
+
+import logging
+from collections.abc import Sequence
+
+from celery.contrib.django.task import DjangoTask
+from celery.exceptions import Ignore
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_KEY_TTL_S = 24 * 3600
+
+
+class _DeliveryCounter:
+    """Counts the deliveries of one task message (its id and retry number) in the broker's Redis."""
+
+    _client = None
+
+    @classmethod
+    def incr(cls, key: str) -> int:
+        import redis
+
+        if cls._client is None:
+            cls._client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        with cls._client.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, DELIVERY_KEY_TTL_S)
+            count, _ = pipe.execute()
+        return int(count)
+
+
+class IdempotentTask(DjangoTask):
+    """A task that is safe to run twice, so it is acknowledged only once it has run.
+
+    A worker killed in the middle (``kill -9``, out of memory) leaves the message to be delivered
+    again (``acks_late`` with ``reject_on_worker_lost``). A message whose every delivery kills the
+    worker would then be delivered for ever: after ``TASK_MAX_DELIVERIES`` deliveries of the same
+    message that never finished, the task gives up and calls ``give_up`` to mark its object failed.
+    """
+
+    acks_late = True
+    reject_on_worker_lost = True
+    ignore_result = True
+
+    def give_up(self, args: Sequence, reason: str) -> None:
+        """Mark the task's object failed. Subclasses that own an object override this."""
+
+    def before_start(self, task_id, args, kwargs) -> None:
+        request = self.request
+        if request.is_eager or not settings.REDIS_URL:
+            return
+        # One count per message: a retry is a new message (its number goes up), a redelivery is not.
+        key = f"spaces:task-deliveries:{task_id}:{request.retries or 0}"
+        try:
+            deliveries = _DeliveryCounter.incr(key)
+        except Exception:  # the broker is this Redis: without it there is no delivery to count
+            return
+        if deliveries > settings.TASK_MAX_DELIVERIES:
+            reason = (
+                f"{self.name.rsplit('.', 1)[-1]} was given up after {deliveries - 1} deliveries that "
+                "never finished (its worker died each time)"
+            )
+            logger.error("task %s[%s]: %s", self.name, task_id, reason)
+            self.give_up(args, reason)
+            # Acknowledged without running; a chain stops here.
+            raise Ignore()

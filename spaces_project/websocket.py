@@ -1,0 +1,50 @@
+"""The websocket Origin check: scheme, host and port must match exactly.
+
+channels' AllowedHostsOriginValidator compares host names only, so a page on another port of the
+same host (another application, another user's dev server) could open our sockets with the
+visitor's cookies. Here the Origin must be one of WEBSOCKET_ALLOWED_ORIGINS or, when that is not
+set, this very site as the socket reached it: `http://<Host>` for ws, `https://<Host>` for wss,
+with a Host that ALLOWED_HOSTS accepts.
+"""
+
+from channels.security.websocket import WebsocketDenier
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin1")
+    return None
+
+
+def allowed_origins(scope) -> set[str]:
+    configured = getattr(settings, "WEBSOCKET_ALLOWED_ORIGINS", [])
+    if configured:
+        return {origin.rstrip("/").lower() for origin in configured}
+    host = (_header(scope, b"host") or "").lower()
+    domain, _port = split_domain_port(host)
+    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+        return set()
+    scheme = "https" if scope.get("scheme") == "wss" else "http"
+    return {f"{scheme}://{host}"}
+
+
+def origin_allowed(scope) -> bool:
+    origin = _header(scope, b"origin")
+    if not origin:
+        return False
+    return origin.rstrip("/").lower() in allowed_origins(scope)
+
+
+class ExactOriginValidator:
+    """Refuse the handshake (403) unless the Origin is exactly one we serve."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and not origin_allowed(scope):
+            return await WebsocketDenier()(scope, receive, send)
+        return await self.inner(scope, receive, send)
