@@ -398,6 +398,18 @@ def recording_transcribe(*, recording_id: int) -> Recording | None:
 
 
 @transaction.atomic
+def _refuse_who_is_not_the_host(recording_id: int, actor: User, message: str):
+    """Whoever may not even see the replay (blocked either way) learns nothing: NotFound. Everyone
+    else who is not the host is simply not allowed, whatever else is true of them."""
+    try:
+        recording_get_for_listener(recording_id=recording_id, viewer=actor)
+    except NotFound:
+        raise
+    except ServiceError:
+        pass
+    raise ServiceError("not_allowed", message)
+
+
 def transcript_line_correct(*, recording_id: int, line_id: int, actor: User, text: str) -> TranscriptLine:
     """The host corrects what a line of their replay's transcript says."""
     line = (
@@ -409,7 +421,7 @@ def transcript_line_correct(*, recording_id: int, line_id: int, actor: User, tex
     if line is None or line.transcript.is_gone:
         raise NotFound("This line does not exist.")
     if not getattr(actor, "is_authenticated", False) or actor.pk != line.transcript.recording.room.host_id:
-        raise ServiceError("not_allowed", "Only the host can correct the transcript.")
+        _refuse_who_is_not_the_host(recording_id, actor, "Only the host can correct the transcript.")
     text = " ".join(text.split())
     if not text:
         raise ServiceError("text_required", "A line needs some text; delete the transcript to remove it all.")
@@ -440,7 +452,7 @@ def transcript_delete(*, recording_id: int, actor: User) -> Transcript:
     if transcript is None or transcript.is_gone:
         raise NotFound("This transcript does not exist.")
     if not getattr(actor, "is_authenticated", False) or actor.pk != transcript.recording.room.host_id:
-        raise ServiceError("not_allowed", "Only the host can delete the transcript.")
+        _refuse_who_is_not_the_host(recording_id, actor, "Only the host can delete the transcript.")
     return _discard_transcript(transcript, Transcript.Status.DELETED)
 
 

@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import DataExport
 from accounts.services import block_create, user_suspend
 from moderation.models import Report
+from recordings.models import Transcript, TranscriptLine
 from recordings.services import RecordingFiles
 from tests.factories import RecordingFactory, RoomFactory, UserFactory
 
@@ -60,6 +61,10 @@ ROUTES = {
     "recordings:play": Route("recording", "POST", "see"),
     "recordings:download": Route("recording", "GET", "owner"),
     "recordings:delete": Route("recording", "POST", "owner"),
+    "recordings:captions": Route("recording", "GET", "see"),
+    "recordings:chapters": Route("recording", "GET", "see"),
+    "recordings:transcript_line": Route("transcript_line", "POST", "owner"),
+    "recordings:transcript_delete": Route("recording", "POST", "owner"),
     "accounts:profile": Route("user", "GET", "see"),
     "accounts:followers": Route("user", "GET", "see"),
     "accounts:following": Route("user", "GET", "see"),
@@ -129,6 +134,10 @@ def world(db, settings, tmp_path):
     room = RoomFactory(host=owner, allow_anonymous=False)
     scheduled_room = RoomFactory(host=owner, allow_anonymous=False, scheduled=True)
     recording = RecordingFactory(room__host=owner, room__allow_anonymous=False)
+    transcript = Transcript.objects.create(recording=recording, status=Transcript.Status.READY)
+    line = TranscriptLine.objects.create(
+        transcript=transcript, speaker=owner, speaker_name="Owner", start_ms=0, end_ms=2000, text="Hello."
+    )
     files = RecordingFiles(recording.room_id)
     files.directory.mkdir(parents=True)
     for path in (files.replay, files.cover, files.waveform):
@@ -150,6 +159,7 @@ def world(db, settings, tmp_path):
         "room": room,
         "scheduled_room": scheduled_room,
         "recording": recording,
+        "transcript_line": line,
         "export": export,
         "user": owner,
         "report": report,
@@ -165,6 +175,10 @@ def _url(name: str, kind: str, world: dict, *, missing: bool) -> str:
         return reverse(base, kwargs={"target_type": target_type, "target_id": target_id})
     if kind == "user":
         return reverse(base, kwargs={"handle": MISSING_HANDLE if missing else world["owner"].handle})
+    if kind == "transcript_line":
+        line = world["transcript_line"]
+        line_id = MISSING_ID if missing else line.pk
+        return reverse(base, kwargs={"pk": line.transcript.recording_id, "line_id": line_id})
     return reverse(base, kwargs={"pk": MISSING_ID if missing else world[kind].pk})
 
 
@@ -172,7 +186,7 @@ def _hidden(viewer: str, name: str, route: Route) -> bool:
     """May the viewer not even see the object? Then only 404 may answer."""
     if route.access == "private":
         return True
-    if route.kind in ("room", "scheduled_room", "recording"):
+    if route.kind in ("room", "scheduled_room", "recording", "transcript_line"):
         return viewer in ("blocked_by_owner", "blocking_owner")  # blocks hide rooms both ways
     if route.kind == "user":
         # The person who blocked still sees the other's profile, to unblock them; not the reverse.
