@@ -67,6 +67,13 @@ class WebsocketClientAddressMiddleware:
             address = resolve_client_address(forwarded.decode("latin1"), peer)
             if address:
                 scope = dict(scope, client=[address, 0])
+            # daphne leaves the scheme out of a websocket's scope even with --proxy-headers; the
+            # Origin check needs it (https pages open wss sockets through the proxy).
+            proto = [value for name, value in scope.get("headers", ()) if name == b"x-forwarded-proto"]
+            if proto:
+                last = proto[-1].decode("latin1").split(",")[-1].strip().lower()
+                if last in ("http", "https"):
+                    scope = dict(scope, scheme="wss" if last == "https" else "ws")
         return await self.inner(scope, receive, send)
 
 

@@ -145,3 +145,38 @@ async def test_websockets_get_the_same_client_address(settings):
     }
     await WebsocketClientAddressMiddleware(app)(scope, None, None)
     assert seen["client"] == ["203.0.113.9", 0]
+
+
+async def test_a_page_served_over_https_by_the_proxy_may_open_its_sockets(settings):
+    """daphne leaves the scheme out of a websocket's scope; the Origin check must still see that the
+    page came over https (regression: every socket through nginx was refused with 403)."""
+    from spaces_project.middleware import WebsocketClientAddressMiddleware
+    from spaces_project.websocket import origin_allowed
+
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.ALLOWED_HOSTS = ["spaces.example.org"]
+    settings.WEBSOCKET_ALLOWED_ORIGINS = []
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen["allowed"] = origin_allowed(scope)
+
+    def scope(proto: bytes, origin: bytes):
+        return {
+            "type": "websocket",
+            "client": ["127.0.0.1", 0],
+            "headers": [
+                (b"host", b"spaces.example.org"),
+                (b"origin", origin),
+                (b"x-forwarded-for", b"203.0.113.9"),
+                (b"x-forwarded-proto", proto),
+            ],
+        }
+
+    await WebsocketClientAddressMiddleware(app)(scope(b"https", b"https://spaces.example.org"), None, None)
+    assert seen["allowed"] is True
+    # The scheme must match too: a plain-http page may not pass for the https site.
+    await WebsocketClientAddressMiddleware(app)(scope(b"https", b"http://spaces.example.org"), None, None)
+    assert seen["allowed"] is False
+    await WebsocketClientAddressMiddleware(app)(scope(b"http", b"http://spaces.example.org"), None, None)
+    assert seen["allowed"] is True

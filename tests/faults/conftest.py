@@ -221,8 +221,11 @@ def render_deploy(directory: Path, *, media_root: Path, web: int = 2) -> dict:
 
 
 def start_web_unit(processes: harness.Processes, deploy: dict, instance: int, env: dict) -> None:
-    """Start web process `instance` the way spaces-web@.service does (its ExecStart), with `env`."""
+    """Start web process `instance` the way spaces-web@.service does (its ExecStart), with `env`,
+    behind nginx as spaces.env.example configures it: one trusted proxy."""
     from deploy import render
+
+    env = {"TRUSTED_PROXY_COUNT": "1", **env}
 
     unit = render.unit_command(deploy["files"]["systemd/spaces-web@.service"], instance=str(instance))
     socket_path = deploy["run_dir"] / f"web{instance}.sock"
