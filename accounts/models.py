@@ -123,6 +123,7 @@ class Notification(models.Model):
         SPEAK_INVITE = "speak_invite", "Invitations to speak"
         RECORDING_READY = "recording_ready", "Recordings published"
         NEW_FOLLOWER = "new_follower", "New followers"
+        TICKET = "ticket", "Your tickets: refunds and changed times"
 
     recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -150,6 +150,8 @@ DEFAULT_CHOICES: dict[str, NotificationChoice] = {
     Notification.Kind.SPEAK_INVITE: NotificationChoice(True, True),
     Notification.Kind.RECORDING_READY: NotificationChoice(True, False),
     Notification.Kind.NEW_FOLLOWER: NotificationChoice(True, False),
+    # Money and a changed time: people who paid must hear of it.
+    Notification.Kind.TICKET: NotificationChoice(True, True),
 }
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Follow, User
 from accounts.selectors import blocked_user_ids, is_blocked_between
-from rooms.models import Participant, Room
+from rooms.models import Participant, Room, RoomInvitation, Ticket
+from rooms.selectors import ticketed_room_admits
 from spaces_project.errors import NotFound, ServiceError
 
 from . import transcripts
@@ -22,8 +23,9 @@ def recording_get_for_listener(*, recording_id: int, viewer) -> Recording:
 
     The rule: whoever could have joined the room may replay it. The host always; nobody the host
     blocked or who blocked the host; not a suspended account, nor someone removed from the room;
-    visitors who are not signed in only if the room let anonymous listeners in. Ticketed rooms
-    extend this rule here. NotFound never reveals that a hidden recording exists;
+    visitors who are not signed in only if the room let anonymous listeners in. A ticketed room's
+    replay is for those who could join it: ticket holders, its stage and the people invited to it
+    (rooms.selectors.ticketed_room_admits). NotFound never reveals that a hidden recording exists;
     ServiceError("sign_in_required") tells a visitor that signing in may help.
     """
     recording = (
@@ -38,6 +40,8 @@ def recording_get_for_listener(*, recording_id: int, viewer) -> Recording:
     if getattr(viewer, "is_authenticated", False) and viewer.pk == room.host_id:
         return recording
     if not getattr(viewer, "is_authenticated", False):
+        if room.is_ticketed:
+            raise ServiceError("sign_in_required", "This replay is for ticket holders: sign in.")
         if not room.allow_anonymous:
             raise ServiceError("sign_in_required", "Sign in to listen to this replay.")
         return recording
@@ -47,6 +51,8 @@ def recording_get_for_listener(*, recording_id: int, viewer) -> Recording:
         raise ServiceError("suspended", "Your account is suspended.")
     if Participant.objects.filter(room=room, user=viewer, is_removed=True).exists():
         raise ServiceError("removed", "You were removed from this room, so you cannot replay it.")
+    if room.is_ticketed and not ticketed_room_admits(room=room, user=viewer):
+        raise ServiceError("ticket_required", "This replay is for the room's ticket holders.")
     return recording
 
 
@@ -71,11 +77,30 @@ def replays_visible_to(*, viewer, hidden: set[int] | None = None) -> QuerySet[Re
     if hidden:
         replays = replays.exclude(room__host_id__in=hidden)
     if not getattr(viewer, "is_authenticated", False):
-        return replays.filter(room__allow_anonymous=True)
+        return replays.filter(room__allow_anonymous=True, room__ticket_price__isnull=True)
     if viewer.is_suspended:
         return replays.none()
     removed = Participant.objects.filter(room_id=OuterRef("room_id"), user=viewer, is_removed=True)
-    return replays.exclude(Exists(removed))
+    # Ticketed rooms: those ticketed_room_admits lets in.
+    admitted = (
+        Q(room__ticket_price__isnull=True)
+        | Q(room__host=viewer)
+        | Exists(
+            Ticket.objects.filter(
+                room_id=OuterRef("room_id"),
+                buyer=viewer,
+                status=Ticket.Status.PAID,
+                refund_requested_at__isnull=True,
+            )
+        )
+        | Exists(
+            Participant.objects.filter(
+                room_id=OuterRef("room_id"), user=viewer, role__in=Participant.STAGE_ROLES, is_removed=False
+            )
+        )
+        | Exists(RoomInvitation.objects.filter(room_id=OuterRef("room_id"), invitee=viewer))
+    )
+    return replays.exclude(Exists(removed)).filter(admitted)
 
 
 # "Recent" replays of the people you follow, on the home page; older ones are on their profiles.

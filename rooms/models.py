@@ -16,6 +16,11 @@ MAX_UPCOMING_PER_HOST = 10
 HOST_NOTICE_AHEAD = timedelta(minutes=30)
 # A host's followers hear that they went live at most once in this long.
 LIVE_NOTICE_GAP = timedelta(minutes=10)
+# Ticketed rooms (rooms/tickets.py): the price in the currency's minor unit (cents), and the seats.
+MIN_TICKET_PRICE = 100
+MAX_TICKET_PRICE = 99_900
+MIN_TICKET_CAPACITY = 1
+MAX_TICKET_CAPACITY = 10_000
 
 
 class Tag(models.Model):
@@ -68,9 +73,31 @@ class Room(models.Model):
     calendar_sequence = models.PositiveIntegerField(default=0, editable=False)
     # The start time the host was told about 30 minutes ahead (or needed no notice for).
     host_notice_for = models.DateTimeField(null=True, blank=True, editable=False)
+    # A ticketed room (rooms/tickets.py): its price in settings.CURRENCY's minor unit and its seats;
+    # both None for a free room.
+    ticket_price = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    ticket_capacity = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # Seats taken by paid tickets and by pending ones still holding theirs. Changed only by
+    # rooms/tickets.py, with conditional UPDATEs; the check constraint below is the last word.
+    tickets_taken = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ticket_price__isnull=True, ticket_capacity__isnull=True)
+                | models.Q(
+                    ticket_price__gte=MIN_TICKET_PRICE,
+                    ticket_price__lte=MAX_TICKET_PRICE,
+                    ticket_capacity__gte=MIN_TICKET_CAPACITY,
+                    ticket_capacity__lte=MAX_TICKET_CAPACITY,
+                ),
+                name="room_ticket_terms_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ticket_capacity__isnull=True, tickets_taken=0)
+                | models.Q(tickets_taken__lte=models.F("ticket_capacity")),
+                name="room_tickets_within_capacity",
+            ),
             models.CheckConstraint(
                 condition=models.Q(state="scheduled", scheduled_for__isnull=False, started_at__isnull=True)
                 | models.Q(state="live", started_at__isnull=False, ended_at__isnull=True)
@@ -96,6 +123,14 @@ class Room(models.Model):
     @property
     def is_over(self) -> bool:
         return self.state in (self.State.ENDED, self.State.CANCELLED)
+
+    @property
+    def is_ticketed(self) -> bool:
+        return self.ticket_price is not None
+
+    @property
+    def tickets_left(self) -> int:
+        return max(0, (self.ticket_capacity or 0) - self.tickets_taken)
 
 
 class RoomTopic(models.Model):
@@ -235,3 +270,86 @@ class RoomInvitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invitee} invited to {self.room}"
+
+
+class Ticket(models.Model):
+    """A seat in a ticketed room, bought by one person (rooms/tickets.py has every rule).
+
+    pending: checkout started, the seat is held until `hold_until`; paid: the holder may join and
+    replay the room; refunded: the money went back (the room was cancelled, the host blocked the
+    holder); expired: the hold lapsed before payment and the seat went back on sale. An expired or
+    refunded ticket is kept: a late payment for it is recognised (and refunded if the seat is gone).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending payment"
+        PAID = "paid", "Paid"
+        REFUNDED = "refunded", "Refunded"
+        EXPIRED = "expired", "Expired"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="tickets")
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tickets")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    amount = models.PositiveIntegerField()  # in the currency's minor unit, as charged
+    currency = models.CharField(max_length=3)
+    provider = models.CharField(max_length=20)
+    # The provider's checkout (a Stripe Checkout Session id): fulfilment is keyed on it.
+    checkout_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    checkout_url = models.URLField(max_length=1000, blank=True)
+    payment_id = models.CharField(max_length=255, blank=True)
+    refund_id = models.CharField(max_length=255, blank=True)
+    hold_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # Set when a refund is decided (a task then asks the provider); cleared never.
+    refund_requested_at = models.DateTimeField(null=True, blank=True)
+    # Why: "cancelled" (the room), "blocked" (by the host), "late" (paid after the hold lapsed).
+    refund_reason = models.CharField(max_length=20, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One ticket per person and room: buying twice finds the first one.
+            models.UniqueConstraint(
+                fields=["room", "buyer"],
+                condition=models.Q(status__in=["pending", "paid"]),
+                name="ticket_one_per_buyer",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="pending") | models.Q(hold_until__isnull=False),
+                name="ticket_pending_has_hold",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["room", "status"]),
+            models.Index(
+                fields=["hold_until"], condition=models.Q(status="pending"), name="ticket_pending_hold"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.buyer} for {self.room} ({self.status})"
+
+    @property
+    def is_valid(self) -> bool:
+        """Lets its holder in: paid and no refund decided."""
+        return self.status == self.Status.PAID and self.refund_requested_at is None
+
+
+class PaymentEvent(models.Model):
+    """A provider's webhook event, recorded once: a replayed delivery finds its row and does nothing."""
+
+    provider = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    checkout_id = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="payment_event_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.type} {self.event_id}"

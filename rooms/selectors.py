@@ -25,7 +25,7 @@ from accounts.selectors import blocked_user_ids
 from spaces_project.errors import NotFound, ServiceError
 
 from . import protocol
-from .models import Participant, Reminder, Room, RoomTopic, Tag
+from .models import Participant, Reminder, Room, RoomInvitation, RoomTopic, Tag, Ticket
 
 # A scheduled room stays listed as upcoming for a while after its time, until the host starts it.
 UPCOMING_GRACE = timedelta(hours=1)
@@ -492,4 +492,120 @@ def calendar_rooms_of_host(*, host: User, viewer) -> QuerySet[Room]:
         .filter(host=host, scheduled_for__isnull=False, scheduled_for__gte=timezone.now() - CALENDAR_PAST)
         .select_related("host")
         .order_by("scheduled_for", "pk")
+    )
+
+
+# -- tickets ---------------------------------------------------------------------------------------
+
+
+def admitted_without_ticket(*, room: Room, user) -> bool:
+    """The host, the stage (co-hosts and speakers of the room) and the people the host or a
+    co-host invited may be in a ticketed room without a ticket."""
+    if user.pk == room.host_id:
+        return True
+    if Participant.objects.filter(
+        room=room, user=user, role__in=Participant.STAGE_ROLES, is_removed=False
+    ).exists():
+        return True
+    return RoomInvitation.objects.filter(room=room, invitee=user).exists()
+
+
+def ticket_is_valid(*, room: Room, user) -> bool:
+    return Ticket.objects.filter(
+        room=room, buyer=user, status=Ticket.Status.PAID, refund_requested_at__isnull=True
+    ).exists()
+
+
+def ticketed_room_admits(*, room: Room, user) -> bool:
+    """Whether signed-in `user` may join (and later replay) the ticketed `room`: a valid ticket,
+    or a place without one (admitted_without_ticket)."""
+    return ticket_is_valid(room=room, user=user) or admitted_without_ticket(room=room, user=user)
+
+
+def ticket_of(*, room: Room, user) -> Ticket | None:
+    """`user`'s ticket for `room` that holds a seat (pending or paid), if any."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return (
+        Ticket.objects.filter(room=room, buyer=user, status__in=[Ticket.Status.PENDING, Ticket.Status.PAID])
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def ticket_get_for_buyer(*, ticket_id: int, viewer) -> Ticket:
+    """The ticket if `viewer` bought it; NotFound for everyone else (a ticket is private)."""
+    ticket = (
+        Ticket.objects.select_related("room__host").filter(pk=ticket_id).first()
+        if getattr(viewer, "is_authenticated", False)
+        else None
+    )
+    if ticket is None or ticket.buyer_id != viewer.pk:
+        raise NotFound("This ticket does not exist.")
+    return ticket
+
+
+def tickets_of_buyer(*, user) -> list[Ticket]:
+    """ "My tickets": upcoming and live rooms first (soonest first), then the rest, newest first."""
+    tickets = list(Ticket.objects.filter(buyer=user).select_related("room__host"))
+    active = {Room.State.SCHEDULED: 0, Room.State.LIVE: 0}
+
+    def order(ticket: Ticket):
+        room = ticket.room
+        when = room.scheduled_for or room.started_at or ticket.created_at
+        if room.state in active and ticket.status in (Ticket.Status.PENDING, Ticket.Status.PAID):
+            return (0, when.timestamp())
+        return (1, -ticket.created_at.timestamp())
+
+    return sorted(tickets, key=order)
+
+
+@dataclass(frozen=True)
+class TicketSales:
+    """What the host sees of a ticketed room's sales."""
+
+    sold: int
+    held: int  # pending: seats held while their buyers pay
+    left: int
+    revenue: int  # minor unit, paid and not refunded
+    refunds: int
+    refunded: int  # minor unit
+    currency: str
+
+
+def ticket_sales(*, room: Room) -> TicketSales:
+    from django.conf import settings
+    from django.db.models import Sum
+
+    rows = (
+        Ticket.objects.filter(room=room)
+        .values("status")
+        .annotate(count=Count("pk"), amount=Sum("amount"))
+        .order_by()
+    )
+    by_status = {row["status"]: (row["count"], row["amount"] or 0) for row in rows}
+    sold, revenue = by_status.get(Ticket.Status.PAID, (0, 0))
+    held, _ = by_status.get(Ticket.Status.PENDING, (0, 0))
+    refunds, refunded = by_status.get(Ticket.Status.REFUNDED, (0, 0))
+    currency = (
+        Ticket.objects.filter(room=room).values_list("currency", flat=True).first() or settings.CURRENCY
+    )
+    return TicketSales(
+        sold=sold,
+        held=held,
+        left=room.tickets_left,
+        revenue=revenue,
+        refunds=refunds,
+        refunded=refunded,
+        currency=currency,
+    )
+
+
+def ticket_buyers(*, room: Room) -> QuerySet[Ticket]:
+    """Every ticket of `room` but lapsed holds, oldest first, for the host's CSV."""
+    return (
+        Ticket.objects.filter(room=room)
+        .exclude(status=Ticket.Status.EXPIRED)
+        .select_related("buyer")
+        .order_by("created_at", "pk")
     )

@@ -32,6 +32,7 @@ from .models import (
     RoomTopic,
     Tag,
 )
+from .tickets import tickets_holder_blocked, tickets_room_cancelled, tickets_room_rescheduled
 
 
 def tags_from_names(names: list[str]) -> list[Tag]:
@@ -300,6 +301,8 @@ def room_cancel(*, room: Room, actor: User) -> Room:
     room.state = Room.State.CANCELLED
     room.calendar_sequence += 1
     room.save(update_fields=["state", "calendar_sequence"])
+    # Every paid ticket is refunded through its provider, and each holder told (rooms/tickets.py).
+    tickets_room_cancelled(room=room)
     notify(
         recipients=Reminder.objects.filter(room=room).values_list("user_id", flat=True),
         kind=Notification.Kind.REMINDER,
@@ -354,6 +357,8 @@ def room_update(
     _set_topics(room, tags_from_names(topics))
     if rescheduled:
         _reminders_follow_the_new_time(room)
+        # Tickets stay valid at the new time (X Spaces refunds instead); their holders are told.
+        tickets_room_rescheduled(room=room)
     return room
 
 
@@ -470,6 +475,8 @@ def participant_join_refusal(*, room: Room, user) -> ServiceError | None:
     if room.state != Room.State.LIVE:
         return ServiceError("not_live", "This room is not live.")
     if not getattr(user, "is_authenticated", False):
+        if room.is_ticketed:
+            return ServiceError("sign_in_required", "This room is for ticket holders: sign in to listen.")
         if not room.allow_anonymous:
             return ServiceError("sign_in_required", "Sign in to listen to this room.")
         return None
@@ -479,6 +486,11 @@ def participant_join_refusal(*, room: Room, user) -> ServiceError | None:
         return ServiceError("not_found", "This room does not exist.")
     if Participant.objects.filter(room=room, user=user, is_removed=True).exists():
         return ServiceError("removed", "You were removed from this room.")
+    if room.is_ticketed:
+        from .selectors import ticketed_room_admits
+
+        if not ticketed_room_admits(room=room, user=user):
+            return ServiceError("ticket_required", "This room is for ticket holders.")
     return None
 
 
@@ -727,6 +739,8 @@ def room_remove_blocked(*, host: User, blocked: User) -> None:
         room__host=host, room__state=Room.State.LIVE, user=blocked, is_removed=False
     ):
         _remove_participant(participant, close_code=protocol.CLOSE_NOT_FOUND, banned=False)
+    # A ticket holder the host blocks is refunded; the block itself keeps them out.
+    tickets_holder_blocked(host=host, blocked=blocked)
     # Neither sees the other's rooms any more: no reminders of them, no invitations to them.
     between = Q(room__host=host, user=blocked) | Q(room__host=blocked, user=host)
     Reminder.objects.filter(between).delete()

@@ -6,7 +6,8 @@ from django.db import DatabaseError
 
 from spaces_project.tasks import IdempotentTask
 
-from . import services
+from . import services, tickets
+from .payments import PaymentError
 
 
 @shared_task(base=IdempotentTask, autoretry_for=(DatabaseError,), retry_backoff=5, max_retries=5)
@@ -30,3 +31,21 @@ def end_abandoned_rooms() -> int:
 def announce_missed_rooms() -> int:
     """Beat: announce the live rooms whose going-live announcement was lost."""
     return len(services.rooms_announce_missed())
+
+
+@shared_task(
+    base=IdempotentTask,
+    autoretry_for=(DatabaseError, PaymentError),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    max_retries=10,
+)
+def refund_ticket(ticket_id: int) -> None:
+    """Give a ticket's money back through its provider (idempotency key: never twice)."""
+    tickets.ticket_refund(ticket_id=ticket_id)
+
+
+@shared_task(base=IdempotentTask, soft_time_limit=50, time_limit=60)
+def release_expired_ticket_holds() -> int:
+    """Beat: pending tickets whose hold lapsed give their seat back; lost refunds are queued again."""
+    return tickets.tickets_release_expired_holds()

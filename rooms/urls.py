@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import ticket_views, views
 
 app_name = "rooms"
 urlpatterns = [
@@ -18,4 +18,7 @@ urlpatterns = [
     path("<int:pk>/invite/", views.room_invite, name="invite"),
     path("<int:pk>/invite/suggestions/", views.invite_suggestions, name="invite_suggestions"),
     path("<int:pk>/calendar.ics", views.room_calendar, name="calendar"),
+    path("<int:pk>/tickets/buy/", ticket_views.ticket_buy, name="ticket_buy"),
+    path("<int:pk>/tickets/sales/", ticket_views.ticket_sales, name="ticket_sales"),
+    path("<int:pk>/tickets/buyers.csv", ticket_views.ticket_buyers_csv, name="ticket_buyers"),
 ]

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -200,7 +201,12 @@ def room_detail(request, pk):
         if can_invite
         else [],
         "invitees": selectors.room_invitees(room=room) if can_invite else [],
+        "ticket_refused": refusal is not None and refusal.code == "ticket_required",
+        "currency": settings.CURRENCY,
     }
+    if room.is_ticketed:
+        context["my_ticket"] = selectors.ticket_of(room=room, user=request.user)
+        context["ticket_sales"] = selectors.ticket_sales(room=room) if is_host else None
     return render(request, "rooms/room_detail.html", context)
 
 

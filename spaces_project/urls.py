@@ -4,6 +4,7 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
+from rooms import ticket_views
 from rooms import views as room_views
 
 admin.site.site_header = "Spaces moderation"
@@ -18,6 +19,9 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("rooms/", include("rooms.urls")),
+    path("tickets/", include("rooms.ticket_urls")),
+    # Stripe's webhook for ticket payments (README, "Configuration").
+    path("payments/stripe/webhook/", ticket_views.stripe_webhook, name="stripe_webhook"),
     path("recordings/", include("recordings.urls")),
     path("reports/", include("moderation.urls")),
 ]

@@ -22,6 +22,7 @@ from accounts.services import block_create, user_suspend
 from moderation.models import Report
 from recordings.models import Transcript, TranscriptLine
 from recordings.services import RecordingFiles
+from rooms.models import Ticket
 from tests.factories import RecordingFactory, RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +54,11 @@ ROUTES = {
     "rooms:reminder_delete": Route("scheduled_room", "POST", "see"),
     "rooms:invite": Route("room", "POST", "owner"),
     "rooms:invite_suggestions": Route("room", "GET", "owner"),
+    "rooms:ticket_buy": Route("ticketed_room", "POST", "see"),
+    "rooms:ticket_sales": Route("ticketed_room", "POST", "owner"),
+    "rooms:ticket_buyers": Route("ticketed_room", "GET", "owner"),
+    "tickets:detail": Route("ticket", "GET", "private"),
+    "tickets:return": Route("ticket", "GET", "private"),
     "recordings:detail": Route("recording", "GET", "see"),
     "recordings:status": Route("recording", "GET", "see"),
     "recordings:stream": Route("recording", "GET", "see"),
@@ -133,6 +139,17 @@ def world(db, settings, tmp_path):
     owner = UserFactory()
     room = RoomFactory(host=owner, allow_anonymous=False)
     scheduled_room = RoomFactory(host=owner, allow_anonymous=False, scheduled=True)
+    ticketed_room = RoomFactory(host=owner, scheduled=True, ticket_price=500, ticket_capacity=10)
+    # The owner's ticket for someone else's room: a ticket is private to its buyer.
+    ticket = Ticket.objects.create(
+        room=RoomFactory(scheduled=True, ticket_price=500, ticket_capacity=10, tickets_taken=1),
+        buyer=owner,
+        status=Ticket.Status.PAID,
+        amount=500,
+        currency="USD",
+        provider="development",
+        checkout_id="dev_cs_idor",
+    )
     recording = RecordingFactory(room__host=owner, room__allow_anonymous=False)
     transcript = Transcript.objects.create(recording=recording, status=Transcript.Status.READY)
     line = TranscriptLine.objects.create(
@@ -158,6 +175,8 @@ def world(db, settings, tmp_path):
         "owner": owner,
         "room": room,
         "scheduled_room": scheduled_room,
+        "ticketed_room": ticketed_room,
+        "ticket": ticket,
         "recording": recording,
         "transcript_line": line,
         "export": export,
@@ -186,7 +205,7 @@ def _hidden(viewer: str, name: str, route: Route) -> bool:
     """May the viewer not even see the object? Then only 404 may answer."""
     if route.access == "private":
         return True
-    if route.kind in ("room", "scheduled_room", "recording", "transcript_line"):
+    if route.kind in ("room", "scheduled_room", "ticketed_room", "recording", "transcript_line"):
         return viewer in ("blocked_by_owner", "blocking_owner")  # blocks hide rooms both ways
     if route.kind == "user":
         # The person who blocked still sees the other's profile, to unblock them; not the reverse.

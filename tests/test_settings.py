@@ -11,6 +11,9 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "k7#Qm2!vX9pLr4@Zt8$Wc1^Yn6&Bh3*Jd5(Fs0)Ge2_Ua7+Ro4=Ti9-Ek1~Ol",
     "ALLOWED_HOSTS": "spaces.example.org",
     "DATABASE_URL": "sqlite:////tmp/spaces-check.sqlite3",
+    "PAYMENT_PROVIDER": "stripe",
+    "STRIPE_SECRET_KEY": "sk_test_not_a_real_key",
+    "STRIPE_WEBHOOK_SECRET": "whsec_not_a_real_secret",
 }
 
 
@@ -29,7 +32,13 @@ def test_production_settings_pass_check_deploy_without_warnings():
 
 @pytest.mark.parametrize(
     "override, complaint",
-    [({"SECRET_KEY": ""}, "SECRET_KEY"), ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS")],
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS"),
+        # The development provider sells tickets for free.
+        ({"PAYMENT_PROVIDER": "development"}, "PAYMENT_PROVIDER"),
+        ({"STRIPE_WEBHOOK_SECRET": ""}, "STRIPE_WEBHOOK_SECRET"),
+    ],
 )
 def test_production_refuses_unsafe_configuration(override, complaint):
     result = run_manage("check", env={**PRODUCTION_ENV, **override})

@@ -1,14 +1,28 @@
 import functools
 
 from django import template
+from django.conf import settings
 from django.urls import reverse
 from django.utils import dateformat
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.templatetags.accounts_tags import avatar
+from rooms.money import format_amount
 
 register = template.Library()
+
+
+@register.filter
+def price(amount, currency: str = "") -> str:
+    """An amount in minor units as people read it, in `currency` (the site's CURRENCY by default)."""
+    return format_amount(amount, currency or settings.CURRENCY)
+
+
+@register.filter
+def price_input(amount) -> str:
+    """An amount in minor units as a form field's value: "12.50"."""
+    return "" if amount is None else f"{amount / 100:.2f}"
 
 
 @register.filter
@@ -64,6 +78,14 @@ def room_card(room) -> SafeString:
         if room.is_recorded
         else ""
     )
+    ticketed = (
+        format_html(
+            '<span class="pill pill-ticket" title="Ticketed room">Ticket {}</span>',
+            format_amount(room.ticket_price, settings.CURRENCY),
+        )
+        if room.ticket_price is not None
+        else ""
+    )
     count = (
         format_html(
             '<span class="room-count">{} in the room</span>', getattr(room, "participant_count", 0) or 0
@@ -83,13 +105,14 @@ def room_card(room) -> SafeString:
         )
     host = room.host
     return format_html(
-        '<article class="card room-card{}" data-room-id="{}"><div class="room-meta">{}{}{}</div>'
+        '<article class="card room-card{}" data-room-id="{}"><div class="room-meta">{}{}{}{}</div>'
         '<h3><a class="room-link" href="{}">{}</a></h3>'
         '<p class="room-host">{} <a href="{}">{}</a> <span class="handle">@{}</span></p>{}</article>',
         " room-card-live" if room.state == "live" else "",
         room.pk,
         state,
         recorded,
+        ticketed,
         count,
         _url("rooms:detail", room.pk),
         room.title,

@@ -219,6 +219,20 @@ ROOM_ABANDONED_MINUTES = float(os.environ.get("ROOM_ABANDONED_MINUTES", "10"))
 NOTIFICATION_EMAIL_STUCK_AFTER_S = float(os.environ.get("NOTIFICATION_EMAIL_STUCK_AFTER_S", "600"))
 ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S = float(os.environ.get("ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S", "120"))
 
+# Ticketed rooms (rooms/tickets.py, rooms/payments/). Prices are in this currency (ISO 4217, a
+# currency with cents); tickets keep the currency they were sold in.
+CURRENCY = os.environ.get("CURRENCY", "USD").strip().upper()
+# A pending ticket holds its seat this long while its buyer pays; then the seat goes back on sale.
+TICKET_HOLD_MINUTES = float(os.environ.get("TICKET_HOLD_MINUTES", "15"))
+# "development" completes every checkout at once with no money moving (refused by production
+# settings); "stripe" sells through Stripe Checkout, confirmed by the webhook /payments/stripe/webhook/.
+PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "development").strip().lower()
+PAYMENTS_DEVELOPMENT_ALLOWED = True
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+# Stripe's own retries of an API call that failed on the network (each with the same idempotency key).
+STRIPE_MAX_NETWORK_RETRIES = int(os.environ.get("STRIPE_MAX_NETWORK_RETRIES", "2"))
+
 # Redis is optional: without it the channel layer lives in memory and Celery runs
 # tasks in-process, so one command runs the whole site on one machine.
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -303,6 +317,12 @@ CELERY_BEAT_SCHEDULE = {
     "rooms-announce-missed": {
         "task": "rooms.tasks.announce_missed_rooms",
         "schedule": float(os.environ.get("ROOM_LIVE_ANNOUNCE_REDISPATCH_EVERY_S", "60")),
+    },
+    # Pending tickets whose hold lapsed give their seat back; refunds whose task was lost go again.
+    "tickets-release-expired-holds": {
+        "task": "rooms.tasks.release_expired_ticket_holds",
+        "schedule": float(os.environ.get("TICKET_HOLDS_CHECK_EVERY_S", "30")),
+        "options": {"expires": 30.0},
     },
     # A suspension with an end date is lifted at the person's next sign-in too; this lifts it for
     # everyone else's view (admin, the moderation queue) within 5 minutes of its end.

@@ -13,6 +13,16 @@ if "*" in ALLOWED_HOSTS:  # noqa: F405
     # With "*" every websocket Origin passes AllowedHostsOriginValidator.
     raise ImproperlyConfigured("ALLOWED_HOSTS must name the site's hosts, never '*'.")
 
+# The development payment provider sells tickets without taking any money: never in production.
+PAYMENTS_DEVELOPMENT_ALLOWED = False
+if PAYMENT_PROVIDER != "stripe":  # noqa: F405
+    raise ImproperlyConfigured(
+        f"PAYMENT_PROVIDER={PAYMENT_PROVIDER!r} cannot run in production: the development provider "  # noqa: F405
+        "sells tickets for free. Set PAYMENT_PROVIDER=stripe with STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET."
+    )
+if not STRIPE_SECRET_KEY or not STRIPE_WEBHOOK_SECRET:  # noqa: F405
+    raise ImproperlyConfigured("Set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET for PAYMENT_PROVIDER=stripe.")
+
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
 

@@ -9,6 +9,7 @@ import { waitForReplay } from "./replay-wait.js";
 const REACTIONS = ["😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋"];
 const REACTION_NAMES = ["Laugh", "Wow", "Sad", "Love", "100", "Clap", "Solidarity", "Thumbs up", "Thumbs down", "Wave"];
 const CLOSE_SIGN_IN_REQUIRED = 4001;
+const CLOSE_TICKET_REQUIRED = 4002;
 const CLOSE_REMOVED = 4003;
 const CLOSE_NOT_FOUND = 4004;
 const CLOSE_SUSPENDED = 4005;
@@ -16,13 +17,15 @@ const CLOSE_NOT_LIVE = 4009;
 const CLOSE_ENDED = 4010;
 const CLOSE_REASONS = {
   [CLOSE_SIGN_IN_REQUIRED]: "Sign in to listen to this room.",
+  [CLOSE_TICKET_REQUIRED]: "This room is for ticket holders.",
   [CLOSE_REMOVED]: "You were removed from this room.",
   [CLOSE_NOT_FOUND]: "This room does not exist.",
   [CLOSE_SUSPENDED]: "Your account is suspended.",
 };
 // Reconnecting cannot help after these: the answer would be the same.
 const FINAL_CLOSE_CODES = new Set([
-  CLOSE_SIGN_IN_REQUIRED, CLOSE_REMOVED, CLOSE_NOT_FOUND, CLOSE_SUSPENDED, CLOSE_NOT_LIVE, CLOSE_ENDED,
+  CLOSE_SIGN_IN_REQUIRED, CLOSE_TICKET_REQUIRED, CLOSE_REMOVED, CLOSE_NOT_FOUND, CLOSE_SUSPENDED, CLOSE_NOT_LIVE,
+  CLOSE_ENDED,
 ]);
 
 const BACKOFF_FIRST_MS = 500;

@@ -1,0 +1,42 @@
+"""Payment providers behind one interface (base.PaymentProvider), chosen by settings.PAYMENT_PROVIDER.
+
+Only rooms/tickets.py calls them. A ticket remembers the provider that sold it, so a refund goes
+back through the same one even after the site switched providers.
+"""
+
+from django.conf import settings
+
+from .base import (
+    Checkout,
+    CheckoutRequest,
+    CheckoutState,
+    PaymentError,
+    PaymentProvider,
+    WebhookEvent,
+    WebhookRejected,
+)
+
+__all__ = [
+    "Checkout",
+    "CheckoutRequest",
+    "CheckoutState",
+    "PaymentError",
+    "PaymentProvider",
+    "WebhookEvent",
+    "WebhookRejected",
+    "get_provider",
+]
+
+
+def get_provider(name: str | None = None) -> PaymentProvider:
+    """The provider called `name` (a ticket's), or the one the site sells with now."""
+    name = name or settings.PAYMENT_PROVIDER
+    if name == "development":
+        from .development import DevelopmentProvider
+
+        return DevelopmentProvider()
+    if name == "stripe":
+        from .stripe_checkout import StripeCheckoutProvider
+
+        return StripeCheckoutProvider()
+    raise PaymentError(f"Unknown payment provider {name!r} (PAYMENT_PROVIDER is 'development' or 'stripe').")
