@@ -123,7 +123,8 @@ class StripeCheckoutProvider(PaymentProvider):
             raise WebhookRejected(f"bad signature: {error}") from error
         except ValueError as error:
             raise WebhookRejected(f"unreadable payload: {error}") from error
-        obj = event.data.object if event.get("data") else {}
+        # Stripe's objects are not dicts (stripe 13+): read plain data.
+        obj = event.to_dict().get("data", {}).get("object", {})
         is_session = obj.get("object") == "checkout.session"
         outcome = ""
         if is_session and event.type in FULFILLING_EVENTS:
@@ -150,6 +151,7 @@ def _payment_id(session) -> str:
 
 
 def _state(session) -> CheckoutState:
+    session = session.to_dict()
     return CheckoutState(
         paid=session.get("payment_status") in ("paid", "no_payment_required"),
         open=session.get("status") == "open",
