@@ -173,14 +173,20 @@ def ticket_purchase(*, room_id: int, buyer: User) -> Ticket:
     existing = _current_ticket(room.pk, buyer.pk)
     if existing is not None:
         return existing
+    if room.tickets_left == 0:
+        # Read before any write, to answer a sold-out rush cheaply; the conditional UPDATE in
+        # _take_seat is what decides.
+        raise ServiceError("sold_out", f"Sold out: all {room.ticket_capacity:,} seats are taken.")
     try:
         provider = get_provider()
     except PaymentError as error:
         logger.error("ticket sales refused: %s", error)
         raise ServiceError("payment_unavailable", "Payments are not available right now.") from error
-    ticket = _take_seat(room, buyer, provider.name)
+    ticket = _take_seat(room, buyer, provider)
     if ticket.status != Ticket.Status.PENDING or ticket.checkout_id:
-        return ticket  # the same person, twice at once: the other request has it
+        # Paid at once (development provider), or the same person twice at once: the other
+        # request has it.
+        return ticket
     request = CheckoutRequest(
         ticket_id=ticket.pk,
         room_title=room.title,
@@ -213,40 +219,48 @@ def _current_ticket(room_id: int, buyer_id: int) -> Ticket | None:
     return Ticket.objects.filter(room_id=room_id, buyer_id=buyer_id, status__in=SEAT_HOLDING).first()
 
 
-@transaction.atomic
-def _take_seat(room: Room, buyer: User, provider: str) -> Ticket:
-    """Create the pending ticket and take its seat, or raise `sold_out`. One conditional UPDATE
-    decides: PostgreSQL re-checks `tickets_taken < ticket_capacity` on the row as the previous
-    buyer's transaction left it."""
+def _take_seat(room: Room, buyer: User, provider) -> Ticket:
+    """Take a seat and create its ticket, in one transaction, or raise `sold_out`. One conditional
+    UPDATE decides: PostgreSQL re-checks `tickets_taken < ticket_capacity` on the row as the
+    previous buyer's transaction left it, so the room is never oversold.
+
+    The ticket is pending, holding its seat while the buyer pays, or paid at once when the
+    provider needs nobody to pay anywhere (development)."""
+    now = timezone.now()
     try:
         with transaction.atomic():
-            ticket = Ticket.objects.create(
+            taken = Room.objects.filter(
+                pk=room.pk,
+                state=Room.State.SCHEDULED,
+                ticket_capacity__isnull=False,
+                tickets_taken__lt=F("ticket_capacity"),
+            ).update(tickets_taken=F("tickets_taken") + 1)
+            if not taken:
+                state = Room.objects.filter(pk=room.pk).values_list("state", "ticket_capacity").first()
+                if state and state[0] != Room.State.SCHEDULED:
+                    raise _sales_closed(Room(state=state[0]))
+                capacity = state[1] if state else room.ticket_capacity
+                raise ServiceError("sold_out", f"Sold out: all {capacity:,} seats are taken.")
+            instant = provider.instant_checkout()
+            return Ticket.objects.create(
                 room=room,
                 buyer=buyer,
-                status=Ticket.Status.PENDING,
+                status=Ticket.Status.PAID if instant else Ticket.Status.PENDING,
                 amount=room.ticket_price,
                 currency=settings.CURRENCY,
-                provider=provider,
-                hold_until=timezone.now() + timedelta(minutes=settings.TICKET_HOLD_MINUTES),
+                provider=provider.name,
+                checkout_id=instant.checkout_id if instant else None,
+                payment_id=instant.payment_id if instant else "",
+                paid_at=now if instant else None,
+                hold_until=None if instant else now + timedelta(minutes=settings.TICKET_HOLD_MINUTES),
             )
-    except IntegrityError:  # one ticket per person and room: they are buying in another tab
+    except IntegrityError:
+        # One ticket per person and room: they are buying in another tab. The seat taken above
+        # was rolled back with the ticket.
         existing = _current_ticket(room.pk, buyer.pk)
         if existing is None:
             raise
         return existing
-    taken = Room.objects.filter(
-        pk=room.pk,
-        state=Room.State.SCHEDULED,
-        ticket_capacity__isnull=False,
-        tickets_taken__lt=F("ticket_capacity"),
-    ).update(tickets_taken=F("tickets_taken") + 1)
-    if not taken:
-        state = Room.objects.filter(pk=room.pk).values_list("state", "ticket_capacity").first()
-        if state and state[0] != Room.State.SCHEDULED:
-            raise _sales_closed(Room(state=state[0]))
-        capacity = state[1] if state else room.ticket_capacity
-        raise ServiceError("sold_out", f"Sold out: all {capacity:,} seats are taken.")
-    return ticket
 
 
 def _free_seat(room_id: int) -> None:

@@ -64,6 +64,12 @@ class PaymentProvider(ABC):
     # Whether people are sent to the provider's own page to pay.
     redirects: bool = True
 
+    def instant_checkout(self) -> Checkout | None:
+        """A checkout that is paid the moment it is made (no money moves, nobody is sent anywhere),
+        or None if the buyer has to pay at the provider. The ticket is then paid in the same
+        transaction that takes its seat."""
+        return None
+
     @abstractmethod
     def start_checkout(self, request: CheckoutRequest) -> Checkout:
         """Open a checkout for one ticket. Safe to call twice for the same ticket (idempotent)."""

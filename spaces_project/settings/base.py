@@ -103,6 +103,27 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A pool of PostgreSQL connections per process (psycopg_pool), at most this many; 0: no pool.
+# daphne runs each HTTP request's view in a thread of its own, so without a pool a burst of N
+# requests opens N connections at once: 500 ticket buyers at the same second exhausted
+# PostgreSQL's max_connections (bench/tickets.py). With a pool, requests beyond it wait for a
+# connection (DB_POOL_TIMEOUT_S) instead of failing. A pool replaces persistent connections.
+DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "0"))
+DB_POOL_TIMEOUT_S = float(os.environ.get("DB_POOL_TIMEOUT_S", "30"))
+
+
+def use_connection_pool(database: dict) -> None:
+    """Give a PostgreSQL database settings dict the pool DB_POOL_MAX_SIZE asks for."""
+    if DB_POOL_MAX_SIZE and database["ENGINE"] == "django.db.backends.postgresql":
+        database["CONN_MAX_AGE"] = 0
+        database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT_S,
+        }
+
+
+use_connection_pool(DATABASES["default"])
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

@@ -19,3 +19,5 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 # connect at once. Production should set DB_CONN_MAX_AGE the same way.
 DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "60"))  # noqa: F405
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
+# Or a pool (DB_POOL_MAX_SIZE, bench/tickets.py), which replaces persistent connections.
+use_connection_pool(DATABASES["default"])  # noqa: F405

@@ -9,12 +9,16 @@ from rooms import services, tickets
 from rooms.models import Ticket
 from tests.factories import ReplayFactory, RoomFactory, UserFactory
 
+# The fixtures `microphones` and `open_room` come along with the helpers.
 from .test_live_audio import HOST_HZ, ears, microphones, open_room, unmute, wait_heard  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
 
-def test_a_buyer_gets_a_ticket_joins_and_hears_the_room_and_others_are_refused(open_room, asgi_live_server):
+def test_a_buyer_gets_a_ticket_joins_and_hears_the_room_and_others_are_refused(
+    open_room,  # noqa: F811 (the fixture imported above)
+    asgi_live_server,
+):
     host = UserFactory(display_name="Hana Host")
     buyer = UserFactory(display_name="Bea Buyer")
     stranger = UserFactory(display_name="Stan Stranger")
@@ -28,7 +32,9 @@ def test_a_buyer_gets_a_ticket_joins_and_hears_the_room_and_others_are_refused(o
     expect(box.get_by_test_id("seats-left")).to_have_text("20 of 20 seats left")
     box.get_by_test_id("get-ticket").click()
     expect(buyer_page.get_by_test_id("ticket-status")).to_have_text("Paid")
-    expect(buyer_page.get_by_test_id("ticket-ics")).to_have_attribute("href", f"/rooms/{room.pk}/calendar.ics")
+    expect(buyer_page.get_by_test_id("ticket-ics")).to_have_attribute(
+        "href", f"/rooms/{room.pk}/calendar.ics"
+    )
     assert Ticket.objects.get(room=room, buyer=buyer).status == Ticket.Status.PAID
 
     # A non-holder sees the same offer before the start.
