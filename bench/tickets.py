@@ -55,6 +55,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--pool", type=int, default=20, help="PostgreSQL connections per daphne (DB_POOL_MAX_SIZE)"
     )
+    parser.add_argument(
+        "--http-concurrency",
+        type=int,
+        default=8,
+        help="requests in Django at once per daphne (HTTP_MAX_CONCURRENT)",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="per request, seconds")
     parser.add_argument("--db-name", default="bench_tickets")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
@@ -192,7 +198,11 @@ def main() -> int:
             bench_url,
             args.redis_url,
             log_path,
-            extra={"PAYMENT_PROVIDER": "development", "DB_POOL_MAX_SIZE": str(args.pool)},
+            extra={
+                "PAYMENT_PROVIDER": "development",
+                "DB_POOL_MAX_SIZE": str(args.pool),
+                "HTTP_MAX_CONCURRENT": str(args.http_concurrency),
+            },
         )
         progress(f"{len(daphnes)} daphne process(es) on {port}; {args.buyers} buyers at once")
         results = asyncio.run(rush(port, seeded, args.timeout))

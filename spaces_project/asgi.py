@@ -11,11 +11,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings.local")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from accounts.routing import websocket_urlpatterns as user_websockets  # noqa: E402
 from rooms.middleware import SessionAuthMiddleware  # noqa: E402
 from rooms.routing import websocket_urlpatterns as room_websockets  # noqa: E402
 from spaces_project.embedded_beat import start_embedded_beat  # noqa: E402
+from spaces_project.http_limit import ConcurrencyLimit  # noqa: E402
 from spaces_project.middleware import WebsocketClientAddressMiddleware  # noqa: E402
 from spaces_project.websocket import ExactOriginValidator  # noqa: E402
 from spaces_project.websocket_tuning import quiet_autobahn_debug_formatting  # noqa: E402
@@ -29,7 +31,7 @@ gc.freeze()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": ConcurrencyLimit(django_asgi_app, settings.HTTP_MAX_CONCURRENT),
         "websocket": WebsocketClientAddressMiddleware(
             ExactOriginValidator(SessionAuthMiddleware(URLRouter([*room_websockets, *user_websockets])))
         ),

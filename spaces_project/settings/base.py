@@ -112,6 +112,11 @@ DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "0"))
 DB_POOL_TIMEOUT_S = float(os.environ.get("DB_POOL_TIMEOUT_S", "30"))
 
 
+# Plain HTTP requests inside Django at once per web process; more wait in arrival order
+# (spaces_project/http_limit.py). 0: unbounded.
+HTTP_MAX_CONCURRENT = int(os.environ.get("HTTP_MAX_CONCURRENT", "0"))
+
+
 def use_connection_pool(database: dict) -> None:
     """Give a PostgreSQL database settings dict the pool DB_POOL_MAX_SIZE asks for."""
     if DB_POOL_MAX_SIZE and database["ENGINE"] == "django.db.backends.postgresql":
