@@ -614,10 +614,12 @@ def user_delete_account(*, user: User, password: str) -> bool:
     from recordings.services import RecordingFiles
     from rooms.models import Room
     from rooms.services import room_force_end
+    from rooms.tickets import tickets_account_deleting
 
     if not user.check_password(password):
         raise ServiceError("wrong_password", "That is not your password.", field="password")
     user = User.objects.select_for_update().get(pk=user.pk)
+    tickets_account_deleting(user=user)
     _close_sockets(user=user, code="signed_out", message="This account was deleted.")
     for room in Room.objects.select_for_update().filter(host=user, state=Room.State.LIVE):
         room_force_end(room=room)

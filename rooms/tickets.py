@@ -545,3 +545,25 @@ def tickets_holder_blocked(*, host: User, blocked: User) -> int:
             _request_refund(ticket, reason="blocked")
             refunds += 1
     return refunds
+
+
+def tickets_account_deleting(*, user: User) -> None:
+    """`user` is deleting their account (their tickets and rooms go with it). Refuse while they host
+    a room that people hold tickets for: cancelling it first refunds every buyer, and a deleted
+    room could not. Their own tickets give their seats back. Call inside the deleting transaction."""
+    held = Room.objects.filter(
+        host=user, state__in=[Room.State.SCHEDULED, Room.State.LIVE], tickets_taken__gt=0
+    ).first()
+    if held is not None:
+        raise ServiceError(
+            "tickets_sold",
+            f"People hold tickets for your room {held.title}: cancel it first, so that every buyer is refunded.",
+        )
+    if Ticket.objects.filter(
+        room__host=user, refund_requested_at__isnull=False, refunded_at__isnull=True
+    ).exists():
+        raise ServiceError(
+            "refunds_pending", "Refunds for your rooms are still being made: try again in a few minutes."
+        )
+    for ticket in Ticket.objects.select_for_update().filter(buyer=user, status__in=SEAT_HOLDING):
+        _free_seat(ticket.room_id)

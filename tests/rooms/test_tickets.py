@@ -375,3 +375,31 @@ def test_home_topic_and_search_mark_ticketed_rooms(client, on_sale):
     for url in ("/", "/rooms/topics/jazz/", f"/rooms/search/?q={on_sale.title}"):
         html = main_html(client.get(url))
         assert 'class="pill pill-ticket"' in html and "Ticket $5.00" in html, url
+
+
+def test_a_host_with_tickets_sold_cannot_delete_their_account_until_the_room_is_cancelled(on_sale):
+    from accounts.services import user_delete_account
+    from tests.factories import PASSWORD
+
+    buyer = UserFactory()
+    buy(on_sale, buyer)
+    with pytest.raises(ServiceError) as refused:
+        user_delete_account(user=on_sale.host, password=PASSWORD)
+    assert refused.value.code == "tickets_sold" and on_sale.title in refused.value.message
+    services.room_cancel(room=on_sale, actor=on_sale.host)  # its refund task has not run yet
+    with pytest.raises(ServiceError) as refused:
+        user_delete_account(user=on_sale.host, password=PASSWORD)
+    assert refused.value.code == "refunds_pending"
+    tickets.ticket_refund(ticket_id=Ticket.objects.get(buyer=buyer).pk)
+    assert user_delete_account(user=on_sale.host, password=PASSWORD)
+
+
+def test_a_buyer_who_deletes_their_account_gives_their_seat_back(on_sale):
+    from accounts.services import user_delete_account
+    from tests.factories import PASSWORD
+
+    buyer = UserFactory()
+    buy(on_sale, buyer)
+    assert user_delete_account(user=buyer, password=PASSWORD)
+    on_sale.refresh_from_db()
+    assert on_sale.tickets_taken == 0 and on_sale.tickets_left == 3
