@@ -8,7 +8,7 @@ from django.db.models import Count, QuerySet
 from moderation import services as moderation_services
 from spaces_project.refusals import for_each
 
-from .models import Participant, PinnedLink, Room, RoomTopic, Tag
+from .models import Participant, PinnedLink, Room, RoomTopic, Tag, Ticket
 
 
 @admin.register(Tag)
@@ -152,3 +152,34 @@ class ParticipantAdmin(admin.ModelAdmin):
     @admin.action(description="Remove from the room (they cannot come back)", permissions=["change"])
     def remove_from_room(self, request, queryset: QuerySet[Participant]):
         self._each(request, queryset, moderation_services.moderation_remove_participant, "removed.")
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    """Tickets for support, read-only: money moves only through rooms/tickets.py (a refund here
+    would skip the provider)."""
+
+    list_display = (
+        "pk",
+        "room",
+        "buyer",
+        "status",
+        "amount",
+        "currency",
+        "provider",
+        "created_at",
+        "paid_at",
+    )
+    list_filter = ("status", "provider")
+    search_fields = ("buyer__handle", "room__title", "checkout_id", "payment_id")
+    list_select_related = ("room", "buyer")
+    readonly_fields = [field.name for field in Ticket._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
