@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import secrets
 import sys
 import tempfile
@@ -62,6 +63,12 @@ def parse_args() -> argparse.Namespace:
         help="requests in Django at once per daphne (HTTP_MAX_CONCURRENT)",
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="per request, seconds")
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=0.0,
+        help="the buyers click over this many seconds after the sale opens (0: all in one instant)",
+    )
     parser.add_argument("--db-name", default="bench_tickets")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
     return parser.parse_args()
@@ -121,9 +128,10 @@ async def buy(
     session_key: str,
     start: asyncio.Event,
     timeout: float,
+    delay: float = 0.0,
 ):
-    """One buyer: connect, wait for the start, POST, read the status line and Location. Returns
-    (status or None, location, seconds)."""
+    """One buyer: connect, wait for the start (and `delay` seconds more: when they click), POST,
+    read the status line and Location. Returns (status or None, location, seconds)."""
     session_name, csrf_name = cookie_names
     token = secrets.token_hex(16)
     request = (
@@ -140,6 +148,8 @@ async def buy(
     except (TimeoutError, OSError):
         return None, "", 0.0
     await start.wait()
+    if delay:
+        await asyncio.sleep(delay)
     began = time.monotonic()
     try:
         writer.write(request)
@@ -171,12 +181,20 @@ async def warm_up(port: int, seeded: dict, timeout: float, rounds: int = 20) -> 
         )
 
 
-async def rush(port: int, seeded: dict, timeout: float) -> list[tuple]:
+async def rush(port: int, seeded: dict, timeout: float, ramp: float) -> list[tuple]:
     await warm_up(port, seeded, timeout)
     start = asyncio.Event()
     path = f"/rooms/{seeded['room_id']}/tickets/buy/"
     names = (seeded["session_cookie"], seeded["csrf_cookie"])
-    buyers = [asyncio.create_task(buy(port, path, names, key, start, timeout)) for key in seeded["sessions"]]
+    # Everyone is connected when the sale opens; each clicks at a moment of the first `ramp` seconds
+    # (evenly spread, in a shuffled order), or all in the same instant with --ramp 0.
+    count = len(seeded["sessions"])
+    moments = [ramp * i / count for i in range(count)]
+    random.Random(7).shuffle(moments)
+    buyers = [
+        asyncio.create_task(buy(port, path, names, key, start, timeout, moment))
+        for key, moment in zip(seeded["sessions"], moments, strict=True)
+    ]
     await asyncio.sleep(1.0)  # every connection open
     start.set()
     return await asyncio.gather(*buyers)
@@ -205,7 +223,7 @@ def main() -> int:
             },
         )
         progress(f"{len(daphnes)} daphne process(es) on {port}; {args.buyers} buyers at once")
-        results = asyncio.run(rush(port, seeded, args.timeout))
+        results = asyncio.run(rush(port, seeded, args.timeout, args.ramp))
 
         from django.db import connection
 
