@@ -15,10 +15,12 @@
 // * A stream that runs dry while it was still continuing (the next audio carries on from where it
 //   stopped) was an underrun: the reserve grows. A stream that stops because nobody spoke (the
 //   server sends nothing for silence) is not an underrun: it just starts again as above.
-// * After a stretch with no underrun the reserve shrinks, and so does the delay: while the slack
-//   holds more than the reserve, silent frames are left out and a pause the server skipped is
-//   played shorter, so nobody hears it; and a buffer deeper than a bundle plus the reserve plus a
-//   margin (a burst after a stall, or the sender's clock running ahead of ours) drops its oldest
+// * After each second with no underrun (ten after an underrun) the reserve shrinks, and so does
+//   the delay: while the slack holds more than the reserve, silent frames are left out, a pause
+//   the server skipped is played shorter and a voiced frame is played a few of its periods shorter
+//   (at most a fifth faster), so nobody hears it; and a buffer deeper than a bundle plus the
+//   reserve plus a margin (a burst after a stall, or the sender's clock running ahead of ours)
+//   drops its oldest
 //   audio: late audio is dropped, never played late.
 //
 // Messages in: {pcm: Float32Array, gap: seconds, silent, bundle: {seconds, jitter}} where gap is 0
@@ -35,13 +37,19 @@ const JITTER_PAD_S = 0.01; // decoding and the render quantum, on top of the arr
 const GROW_S = 0.05; // after each underrun
 const SHRINK_S = 0.01; // after each stable stretch, at least
 const SHRINK_FRACTION = 0.25; // of the way down to the floor, after each stable stretch
-const STABLE_S = 3;
+const STABLE_S = 1; // a stable stretch, from the start
+const CALM_AFTER_UNDERRUN_S = 10; // the first stable stretch after an underrun
 const DEFAULT_BUNDLE_S = 0.2; // until the first bundle says
 const BUNDLE_MEMORY_S = 2; // a change of bundle length (joining the stage) is followed this fast
 const MARGIN_S = 0.1; // beyond a bundle plus the reserve, the buffer is really too deep
 const MAX_PAUSE_S = 1; // a longer silence is not padded: play-out restarts as at the start
 const FADE_SAMPLES = 128; // ramp in after a restart or a skip, so neither clicks
 const STATS_EVERY_S = 0.5;
+const ACCEL_WINDOW_S = 0.005; // the cross-fade
+const ACCEL_MIN_LAG_S = 0.0025; // periods from 400 Hz down to ...
+const ACCEL_MAX_LAG_S = 0.012; // ... 83 Hz: voices, and the notes of a held tone
+const ACCEL_MIN_CORRELATION = 0.8;
+const ACCEL_MAX_RATE = 0.2; // of the audio played
 
 class PlayoutProcessor extends AudioWorkletProcessor {
   constructor() {
@@ -59,9 +67,10 @@ class PlayoutProcessor extends AudioWorkletProcessor {
     this.starved = false; // ran dry while the stream was continuing
     this.slack = Infinity; // the least slack seen since the delay was last adjusted
     this.fade = 0;
+    this.accelBudget = 0;
     this.stableSamples = 0;
     this.statsSamples = 0;
-    this.stats = { underruns: 0, skipped_ms: 0, overflow_ms: 0, shortened_ms: 0, restarts: 0 };
+    this.stats = { underruns: 0, skipped_ms: 0, overflow_ms: 0, shortened_ms: 0, accelerated_ms: 0, restarts: 0 };
     this.port.onmessage = (event) => this.receive(event.data);
   }
 
@@ -88,7 +97,8 @@ class PlayoutProcessor extends AudioWorkletProcessor {
         // The next piece of a continuing stream came too late: we need more slack.
         this.stats.underruns += 1;
         this.reserve = Math.min(MAX_RESERVE_S * sampleRate, this.reserve + GROW_S * sampleRate);
-        this.stableSamples = 0;
+        // A network that just proved late is trusted again only after a longer quiet stretch.
+        this.stableSamples = -(CALM_AFTER_UNDERRUN_S - STABLE_S) * sampleRate;
       }
     } else if (gap > 0 && gap <= MAX_PAUSE_S && this.playing) {
       // A pause the server did not send: keep the speaker's rhythm, less any slack we do not need.
@@ -100,7 +110,63 @@ class PlayoutProcessor extends AudioWorkletProcessor {
     this.starved = false;
     // A silent frame (the mix was quiet) is where the delay can shrink unheard.
     if (silent && this.playing && this.shorten(pcm.length, false) === pcm.length) return;
-    this.write(pcm);
+    this.write(this.playing && !silent ? this.accelerate(pcm) : pcm);
+  }
+
+  // While the slack holds more than the reserve and nobody pauses (a continuous voice or a held
+  // note leaves no silence to leave out), play a frame shorter by whole periods of its own sound:
+  // find the lag at which the frame best repeats itself and cross-fade over it (time-domain
+  // overlap-add, as WebRTC's NetEQ "accelerate" does). A frame that does not repeat itself (noise,
+  // a consonant) is played whole.
+  accelerate(pcm) {
+    if (this.slack === Infinity) return pcm;
+    const spare = this.slack - this.reserve;
+    const window = Math.round(ACCEL_WINDOW_S * sampleRate);
+    const shortest = Math.round(ACCEL_MIN_LAG_S * sampleRate);
+    // Catch up at most ACCEL_MAX_RATE of real time: faster would be heard as a hurried voice.
+    this.accelBudget = Math.min(this.accelBudget + pcm.length * ACCEL_MAX_RATE, ACCEL_MAX_LAG_S * sampleRate);
+    const longest = Math.min(
+      Math.round(ACCEL_MAX_LAG_S * sampleRate),
+      Math.floor(spare),
+      Math.floor(this.accelBudget),
+      pcm.length - window,
+    );
+    if (longest < shortest) return pcm;
+    let energy0 = 0;
+    for (let i = 0; i < window; i += 1) energy0 += pcm[i] * pcm[i];
+    if (energy0 === 0) return pcm;
+    let bestLag = 0;
+    let best = ACCEL_MIN_CORRELATION;
+    // The energy of the lagged window, slid along rather than summed anew for each lag.
+    let energy1 = 0;
+    for (let i = shortest; i < shortest + window; i += 1) energy1 += pcm[i] * pcm[i];
+    for (let lag = shortest; lag <= longest; lag += 1) {
+      if (lag > shortest) {
+        const leaving = pcm[lag - 1];
+        const entering = pcm[lag + window - 1];
+        energy1 += entering * entering - leaving * leaving;
+      }
+      if (energy1 <= 0) continue;
+      let dot = 0;
+      for (let i = 0; i < window; i += 2) dot += pcm[i] * pcm[lag + i];
+      const correlation = (2 * dot) / Math.sqrt(energy0 * energy1);
+      // Among lags that repeat as well, the longest catches up fastest.
+      if (correlation >= best - 0.02 && correlation > ACCEL_MIN_CORRELATION) {
+        best = Math.max(best, correlation);
+        bestLag = lag;
+      }
+    }
+    if (!bestLag) return pcm;
+    const out = new Float32Array(pcm.length - bestLag);
+    for (let i = 0; i < window; i += 1) {
+      const a = i / window;
+      out[i] = pcm[i] * (1 - a) + pcm[bestLag + i] * a;
+    }
+    out.set(pcm.subarray(bestLag + window), window);
+    this.slack -= bestLag;
+    this.accelBudget -= bestLag;
+    this.stats.accelerated_ms += (bestLag / sampleRate) * 1000;
+    return out;
   }
 
   // Leave out up to `samples` of silence while the slack holds more than the reserve; return how

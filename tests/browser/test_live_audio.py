@@ -276,6 +276,7 @@ def test_a_second_speaker_is_heard_by_everyone_else_and_silenced_by_a_host_mute(
     mute_to_silence_ms = heard["last"]["880"] - muted_at_ms
     record_property("mute_to_silence_ms", round(mute_to_silence_ms))
     print(f"mute to silence on the listener page: {mute_to_silence_ms:.0f} ms")
+    print("listener play-out:", listener_page.evaluate("JSON.stringify([window.spacesAudio.playoutStats, window.spacesAudio.stats])"))
     assert mute_to_silence_ms < 500
     assert heard["now"]["880"] is False and heard["last"]["880"] < time.time() * 1000 - 900
     assert heard["now"]["440"] is True, "the host is still heard"
