@@ -47,6 +47,22 @@ const ENCODER_CONFIG = {
 };
 const DECODER_CONFIG = { codec: "opus", sampleRate: SAMPLE_RATE, numberOfChannels: 1 };
 const MIC_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 };
+// Music mode (as in Clubhouse): a steady note or an instrument is what noise suppression and
+// automatic gain take out first, so a speaker who plays music turns both off. Kept per browser.
+const MUSIC_MODE_KEY = "spaces:music-mode";
+
+function musicMode() {
+  try {
+    return window.localStorage.getItem(MUSIC_MODE_KEY) === "on";
+  } catch {
+    return false;
+  }
+}
+
+function micConstraints() {
+  const music = musicMode();
+  return { ...MIC_CONSTRAINTS, noiseSuppression: !music, autoGainControl: !music };
+}
 
 const MESSAGES = {
   micRefused: "Microphone access was refused. Allow the microphone for this site in your browser's settings, then unmute again.",
@@ -192,8 +208,14 @@ export class RoomAudio {
       listen: area.querySelector("[data-listen]"),
       status: area.querySelector("[data-audio-status]"),
       headphones: area.querySelector("[data-headphones]"),
+      music: area.querySelector("[data-music-mode]"),
     };
     this.el.listen.addEventListener("click", () => this.resume());
+    if (this.el.music) {
+      const box = this.el.music.querySelector("input");
+      box.checked = musicMode();
+      box.addEventListener("change", () => this.setMusicMode(box.checked));
+    }
     this.context = null;
     this.playout = null;
     this.analyser = null;
@@ -451,6 +473,7 @@ export class RoomAudio {
   async setStage({ onStage, muted }) {
     this.stage = { onStage, muted };
     this.el.headphones.hidden = !onStage;
+    if (this.el.music) this.el.music.hidden = !onStage;
     if (!onStage) this.setMessage("speak", "");
     else {
       const missing = speakingGaps();
@@ -497,7 +520,7 @@ export class RoomAudio {
     }
     let stream;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: MIC_CONSTRAINTS });
+      stream = await navigator.mediaDevices.getUserMedia({ audio: micConstraints() });
     } catch (error) {
       this.setMessage("speak", micErrorMessage(error));
       return false;
@@ -517,7 +540,7 @@ export class RoomAudio {
     this.echoMode = "loopback";
     if (Array.isArray(offered) && offered.includes("all")) {
       try {
-        await track.applyConstraints({ ...MIC_CONSTRAINTS, echoCancellation: "all" });
+        await track.applyConstraints({ ...micConstraints(), echoCancellation: "all" });
         if (track.getSettings().echoCancellation === "all") this.echoMode = "all";
       } catch {
         // keep the loopback
@@ -724,6 +747,24 @@ export class RoomAudio {
     this.context?.close();
     this.el.listen.hidden = true;
     this.el.headphones.hidden = true;
+    if (this.el.music) this.el.music.hidden = true;
+  }
+
+  // Turn music mode on or off, for this browser; a microphone already on follows at once.
+  async setMusicMode(on) {
+    try {
+      window.localStorage.setItem(MUSIC_MODE_KEY, on ? "on" : "off");
+    } catch {
+      // private browsing without storage: it still applies to this microphone
+    }
+    const track = this.capture?.track;
+    if (!track) return;
+    const echo = this.echoMode === "all" ? "all" : true;
+    try {
+      await track.applyConstraints({ ...micConstraints(), noiseSuppression: !on, autoGainControl: !on, echoCancellation: echo });
+    } catch (error) {
+      console.warn("live audio: music mode could not be applied", error);
+    }
   }
 }
 
