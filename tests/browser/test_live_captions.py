@@ -23,7 +23,8 @@ from tests.factories import RoomFactory, UserFactory
 
 from .conftest import BASE_DIR
 
-pytestmark = pytest.mark.browser
+# Real audio through several Chromiums on two cores: a run starved of CPU is tried again.
+pytestmark = [pytest.mark.browser, pytest.mark.flaky(reruns=2)]
 
 RATE = 48_000
 LOOP_S = 10.0
