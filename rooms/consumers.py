@@ -32,9 +32,12 @@ MESSAGES_PER_SECOND = 20
 AUDIO_FRAMES_PER_SECOND = 50
 AUDIO_BURST = 100
 LISTENERS_BROADCAST_SECONDS = 0.5
-# Anonymous sockets one client address may hold open in one room (a family, an office); past
-# this the visitor is asked to sign in.
-ANONYMOUS_SOCKETS_PER_ADDRESS = 5
+
+
+def anonymous_sockets_per_address() -> int:
+    """Anonymous sockets one client address may hold open in one room (a family, an office); past
+    this the visitor is asked to sign in (settings.ANONYMOUS_SOCKETS_PER_ADDRESS)."""
+    return settings.ANONYMOUS_SOCKETS_PER_ADDRESS
 
 
 def heartbeat_seconds() -> float:
@@ -135,7 +138,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.presence_id = identity_for(self.user_id, client[0], self.conn_id)
         self.present = True
         change = await get_presence().add(self.room_id, self.conn_id, self.presence_id)
-        if self.user_id is None and change.connections > ANONYMOUS_SOCKETS_PER_ADDRESS:
+        if self.user_id is None and change.connections > anonymous_sockets_per_address():
             # One address opening socket after socket would inflate the audience the host sees.
             await self.unregister()
             await self.close(code=protocol.CLOSE_SIGN_IN_REQUIRED)

@@ -167,6 +167,10 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # How often every page's header refreshes who is live now (the ringed avatars).
 LIVE_BAR_REFRESH_S = float(os.environ.get("LIVE_BAR_REFRESH_S", "30"))
+# Anonymous sockets one client address may hold open in one room; past this the visitor is asked
+# to sign in, so one address cannot inflate the audience the host sees. Raise it for an audience
+# behind carrier-grade NAT (many people, one address).
+ANONYMOUS_SOCKETS_PER_ADDRESS = int(os.environ.get("ANONYMOUS_SOCKETS_PER_ADDRESS", "5"))
 # Files browsers ask for at the site's root (/favicon.ico, /apple-touch-icon.png), served by WhiteNoise.
 WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 MEDIA_URL = os.environ.get("MEDIA_URL", "/media/")

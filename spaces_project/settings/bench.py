@@ -21,3 +21,6 @@ DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "60
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
 # Or a pool (DB_POOL_MAX_SIZE, bench/tickets.py), which replaces persistent connections.
 use_connection_pool(DATABASES["default"])  # noqa: F405
+
+# The load generators are one address standing in for thousands of different people.
+ANONYMOUS_SOCKETS_PER_ADDRESS = int(os.environ.get("ANONYMOUS_SOCKETS_PER_ADDRESS", "1000000"))

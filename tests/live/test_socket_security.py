@@ -10,7 +10,6 @@ from channels.db import database_sync_to_async
 
 from accounts.services import block_create, block_delete
 from rooms import protocol
-from rooms.consumers import ANONYMOUS_SOCKETS_PER_ADDRESS
 from rooms.models import Participant
 from tests.factories import RoomFactory, UserFactory
 
@@ -49,7 +48,7 @@ async def test_configured_origins_are_the_only_ones(settings):
     await socket.close()
 
 
-async def test_thirty_anonymous_sockets_from_one_address_count_once_and_are_capped():
+async def test_thirty_anonymous_sockets_from_one_address_count_once_and_are_capped(settings):
     room = await db(RoomFactory)()
     host = await join(room.pk, room.host)
     sockets, refused = [], []
@@ -61,7 +60,7 @@ async def test_thirty_anonymous_sockets_from_one_address_count_once_and_are_capp
             sockets.append(socket)
         except ConnectionClosed as closed:
             refused.append(closed.code)
-    assert len(sockets) == ANONYMOUS_SOCKETS_PER_ADDRESS
+    assert len(sockets) == settings.ANONYMOUS_SOCKETS_PER_ADDRESS == 5
     assert set(refused) == {protocol.CLOSE_SIGN_IN_REQUIRED} and len(refused) == 30 - len(sockets)
     # The host sees one listener for that address; another address is another listener.
     neighbour = await join_anonymous(room.pk, "198.51.100.7")
