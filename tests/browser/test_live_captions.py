@@ -184,9 +184,6 @@ def unmute(page) -> None:
     expect(mic).to_have_text("Mute")
 
 
-# Not yet seen passing (issue 13 stays open until it is): on the loaded machine it was written on,
-# captions reached the listener as fragments and skipped lines. Remove the mark once it passes.
-@pytest.mark.xfail(strict=False, reason="not yet seen passing (issue 13 open)")
 def test_a_listener_reads_who_said_what_within_three_seconds(
     browser, speaking_browsers, asgi_live_server, room_audio_mixer, captioner, record_property
 ):
@@ -222,9 +219,13 @@ def test_a_listener_reads_who_said_what_within_three_seconds(
                     found.setdefault(line["user"], line)
             return found
 
-        listener.wait_for_function(
-            "() => window.__captions.length > 0", timeout=30_000
-        )  # the first sentence, plus the recognizer's start
+        # The first sentence, plus the recognizer's start. Polled: wait_for_function evaluates its
+        # predicate with eval(), which the site's Content-Security-Policy refuses.
+        polls = 0
+        while not listener.evaluate("window.__captions.length > 0"):
+            assert polls < 300, "no caption within 30 s"
+            listener.wait_for_timeout(100)
+            polls += 1
         deadline_polls = 0
         while len(good_lines()) < 2 and deadline_polls < 150:
             listener.wait_for_timeout(200)
