@@ -165,6 +165,8 @@ def run_storm(
             DATABASE_URL=database_url,
             REDIS_URL=redis.url(),
             LOG_LEVEL="WARNING",
+            # Behind nginx, as spaces.env.example configures it: one trusted proxy.
+            TRUSTED_PROXY_COUNT="1",
         )
         unit_file = rendered["systemd/spaces-web@.service"]
 
