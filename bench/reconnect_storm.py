@@ -208,7 +208,7 @@ def run_storm(
                 connected += pipe.recv()[1]
             figures["storm_connected"] = connected
             time.sleep(2)  # let the roster settle
-            on_web1 = _health(work / "run" / "web1.sock")["room_sockets"]
+            on_web1 = harness.unix_health(work / "run" / "web1.sock")["room_sockets"]
             figures["storm_on_restarted_process"] = on_web1
 
             # systemctl restart spaces-web@1: SIGTERM, wait for the exit, start again.
@@ -250,7 +250,7 @@ def run_storm(
                 }
             )
             figures["after_restart_sockets"] = [
-                _health(work / "run" / f"web{n}.sock")["room_sockets"] for n in (1, 2)
+                harness.unix_health(work / "run" / f"web{n}.sock")["room_sockets"] for n in (1, 2)
             ]
         finally:
             for pipe in pipes:
@@ -267,24 +267,6 @@ def run_storm(
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
     return figures
-
-
-def _health(socket_path: Path) -> dict:
-    import http.client
-    import socket
-
-    class UnixConnection(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.settimeout(10)
-            self.sock.connect(str(socket_path))
-
-    connection = UnixConnection("localhost")
-    try:
-        connection.request("GET", "/healthz")
-        return json.loads(connection.getresponse().read())
-    finally:
-        connection.close()
 
 
 def main() -> int:

@@ -191,6 +191,24 @@ class Processes:
             self.stop(name)
 
 
+def unix_health(socket_path: Path | str, timeout: float = 10) -> dict:
+    """GET /healthz from one web process directly, over its unix socket (not through nginx)."""
+    import http.client
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(timeout)
+            self.sock.connect(str(socket_path))
+
+    connection = UnixConnection("localhost")
+    try:
+        connection.request("GET", "/healthz")
+        return json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+
+
 def base_env(**extra: str) -> dict[str, str]:
     """The environment a systemd unit would see: a bare PATH and locale, nothing from this shell."""
     env = {

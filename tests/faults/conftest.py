@@ -237,23 +237,3 @@ def start_web_unit(processes: harness.Processes, deploy: dict, instance: int, en
         ready=lambda _: harness.unix_listening(socket_path),
         timeout=60,
     )
-
-
-def unix_health(socket_path: Path) -> dict:
-    """GET /healthz from one web process directly, over its unix socket."""
-    import http.client
-    import json
-    import socket
-
-    class UnixConnection(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.settimeout(5)
-            self.sock.connect(str(socket_path))
-
-    connection = UnixConnection("localhost")
-    try:
-        connection.request("GET", "/healthz")
-        return json.loads(connection.getresponse().read())
-    finally:
-        connection.close()

@@ -13,7 +13,7 @@ from deploy import harness
 from rooms.models import Participant
 from tests.factories import RoomFactory, UserFactory
 
-from .conftest import render_deploy, server_env, session_cookie, start_web_unit, unix_health
+from .conftest import render_deploy, server_env, session_cookie, start_web_unit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,7 +54,9 @@ def test_people_on_a_killed_web_process_are_back_on_the_other_within_5_s(stack, 
             for client in clients:
                 await client.wait(lambda c=client: c.snapshots, 30, "a first snapshot")
             roles = {client.name: client.last_snapshot["you"]["role"] for client in clients}
-            on_first = (await asyncio.to_thread(unix_health, stack["run_dir"] / "web1.sock"))["room_sockets"]
+            on_first = (await asyncio.to_thread(harness.unix_health, stack["run_dir"] / "web1.sock"))[
+                "room_sockets"
+            ]
             assert 0 < on_first < len(clients), f"nginx put {on_first} of {len(clients)} sockets on web1"
 
             processes.kill("web1")  # kill -9
@@ -72,7 +74,7 @@ def test_people_on_a_killed_web_process_are_back_on_the_other_within_5_s(stack, 
             back = {c.name: c.snapshot_after(killed)[0] - killed for c in dropped}
             for client in dropped:
                 assert client.snapshot_after(killed)[1]["you"]["role"] == roles[client.name]
-            survivors = await asyncio.to_thread(unix_health, stack["run_dir"] / "web2.sock")
+            survivors = await asyncio.to_thread(harness.unix_health, stack["run_dir"] / "web2.sock")
             assert survivors["room_sockets"] == len(clients), survivors
             return back, roles
         finally:
