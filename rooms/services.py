@@ -32,6 +32,7 @@ from .models import (
     RoomTopic,
     Tag,
 )
+from .seat_gate import seats_changed
 from .tickets import tickets_holder_blocked, tickets_room_cancelled, tickets_room_rescheduled
 
 
@@ -198,6 +199,8 @@ def room_start(*, room: Room, actor: User) -> Room:
     room.state = Room.State.LIVE
     room.started_at = timezone.now()
     room.save(update_fields=["state", "started_at"])
+    if room.is_ticketed:
+        seats_changed(room.pk)  # sales are over: purchases are answered by Django, with the reason
     _room_went_live(room)
     return room
 

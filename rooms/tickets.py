@@ -41,6 +41,7 @@ from .models import (
 )
 from .money import format_amount, parse_amount
 from .payments import CheckoutRequest, PaymentError, WebhookRejected, get_provider
+from .seat_gate import seats_changed
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ def ticket_sales_set(*, room_id: int, actor: User, price, capacity) -> Room:
     Room.objects.filter(pk=room.pk, tickets_taken__lte=seats).update(
         ticket_price=cents, ticket_capacity=seats
     )
+    seats_changed(room.pk)
     room.refresh_from_db()
     return room
 
@@ -131,6 +133,7 @@ def ticket_sales_stop(*, room_id: int, actor: User) -> Room:
     room.ticket_price = None
     room.ticket_capacity = None
     room.save(update_fields=["ticket_price", "ticket_capacity"])
+    seats_changed(room.pk)
     return room
 
 
@@ -169,13 +172,16 @@ def ticket_purchase(*, room_id: int, buyer: User) -> Ticket:
     if buyer.pk == room.host_id:
         raise ServiceError("own_room", "You host this room: you need no ticket.")
     if room.state != Room.State.SCHEDULED:
+        seats_changed(room.pk)
         raise _sales_closed(room)
     existing = _current_ticket(room.pk, buyer.pk)
     if existing is not None:
         return existing
     if room.tickets_left == 0:
         # Read before any write, to answer a sold-out rush cheaply; the conditional UPDATE in
-        # _take_seat is what decides.
+        # _take_seat is what decides. The seat gate hears of it (rooms/seat_gate.py), so the rest
+        # of the rush is answered before Django.
+        seats_changed(room.pk)
         raise ServiceError("sold_out", f"Sold out: all {room.ticket_capacity:,} seats are taken.")
     try:
         provider = get_provider()
@@ -241,6 +247,7 @@ def _take_seat(room: Room, buyer: User, provider) -> Ticket:
                     raise _sales_closed(Room(state=state[0]))
                 capacity = state[1] if state else room.ticket_capacity
                 raise ServiceError("sold_out", f"Sold out: all {capacity:,} seats are taken.")
+            seats_changed(room.pk)
             instant = provider.instant_checkout()
             return Ticket.objects.create(
                 room=room,
@@ -265,18 +272,19 @@ def _take_seat(room: Room, buyer: User, provider) -> Ticket:
 
 def _free_seat(room_id: int) -> None:
     Room.objects.filter(pk=room_id, tickets_taken__gt=0).update(tickets_taken=F("tickets_taken") - 1)
+    seats_changed(room_id)
 
 
 def _take_seat_again(room_id: int) -> bool:
     """A late payment for a ticket whose hold lapsed: take a seat again if one is free."""
-    return bool(
-        Room.objects.filter(
-            pk=room_id,
-            state__in=[Room.State.SCHEDULED, Room.State.LIVE],
-            ticket_capacity__isnull=False,
-            tickets_taken__lt=F("ticket_capacity"),
-        ).update(tickets_taken=F("tickets_taken") + 1)
-    )
+    taken = Room.objects.filter(
+        pk=room_id,
+        state__in=[Room.State.SCHEDULED, Room.State.LIVE],
+        ticket_capacity__isnull=False,
+        tickets_taken__lt=F("ticket_capacity"),
+    ).update(tickets_taken=F("tickets_taken") + 1)
+    seats_changed(room_id)
+    return bool(taken)
 
 
 @transaction.atomic

@@ -16,6 +16,7 @@ from django.conf import settings  # noqa: E402
 from accounts.routing import websocket_urlpatterns as user_websockets  # noqa: E402
 from rooms.middleware import SessionAuthMiddleware  # noqa: E402
 from rooms.routing import websocket_urlpatterns as room_websockets  # noqa: E402
+from rooms.seat_gate import SeatGateMiddleware  # noqa: E402
 from spaces_project.embedded_beat import start_embedded_beat  # noqa: E402
 from spaces_project.http_limit import ConcurrencyLimit  # noqa: E402
 from spaces_project.middleware import WebsocketClientAddressMiddleware  # noqa: E402
@@ -31,7 +32,8 @@ gc.freeze()
 
 application = ProtocolTypeRouter(
     {
-        "http": ConcurrencyLimit(django_asgi_app, settings.HTTP_MAX_CONCURRENT),
+        # The seat gate answers a sold-out ticket rush before the queue into Django.
+        "http": SeatGateMiddleware(ConcurrencyLimit(django_asgi_app, settings.HTTP_MAX_CONCURRENT)),
         "websocket": WebsocketClientAddressMiddleware(
             ExactOriginValidator(SessionAuthMiddleware(URLRouter([*room_websockets, *user_websockets])))
         ),

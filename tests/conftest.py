@@ -19,10 +19,14 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    """Each test starts with an empty cache (rate limits, cached topic lists)."""
+    """Each test starts with an empty cache (rate limits, cached topic lists) and a seat gate that
+    knows no room (rooms/seat_gate.py)."""
     from django.core.cache import cache
 
+    from rooms.seat_gate import get_seat_gate
+
     cache.clear()
+    get_seat_gate().forget()
     yield
 
 
