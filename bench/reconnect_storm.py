@@ -238,6 +238,25 @@ def run_storm(
                 if any(t >= restarted_at for t in s)
             ]
             closed = [min(t for t in c if t >= restarted_at) - restarted_at for c, _ in dropped]
+            # Why a listener took long: how many connection attempts it needed after the restart, and
+            # how many of those opened a socket that was then dropped again (a process shutting down
+            # still accepting) rather than refused outright.
+            again = [
+                (
+                    sum(1 for t in attempts if t >= restarted_at),
+                    sum(1 for t in opened if t >= restarted_at)
+                    - (1 if any(t >= restarted_at for t in s) else 0),
+                )
+                for c, s, attempts, opened in reports
+                if any(t >= restarted_at for t in c)
+            ]
+            # From a listener's last connection attempt to its snapshot: the handshake through nginx
+            # (TLS included) and the join, apart from the back-off before it.
+            waits = []
+            for c, s, attempts, _ in reports:
+                first = next((t for t in s if t >= restarted_at), None)
+                if first is not None and any(t >= restarted_at for t in c):
+                    waits.append(first - max(t for t in attempts if t <= first))
             figures.update(
                 {
                     "dropped_p50_s": round(percentile(closed, 0.50), 2),
@@ -247,6 +266,11 @@ def run_storm(
                     "reconnect_p50_s": round(percentile(times, 0.50), 2),
                     "reconnect_p99_s": round(percentile(times, 0.99), 2),
                     "reconnect_max_s": round(max(times), 2) if times else None,
+                    "reconnect_attempts_p50": percentile([a for a, _ in again], 0.50),
+                    "reconnect_attempts_max": max((a for a, _ in again), default=None),
+                    "reopened_then_dropped": sum(d for _, d in again),
+                    "last_attempt_to_snapshot_p50_s": round(percentile(waits, 0.50), 2),
+                    "last_attempt_to_snapshot_p99_s": round(percentile(waits, 0.99), 2),
                 }
             )
             figures["after_restart_sockets"] = [

@@ -26,7 +26,7 @@ from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import RoomFactory, UserFactory
 
 # Real audio through several Chromiums on two cores: a run starved of CPU is tried again.
-pytestmark = [pytest.mark.browser, pytest.mark.flaky(reruns=2)]
+pytestmark = [pytest.mark.browser, pytest.mark.live_audio, pytest.mark.flaky(reruns=2)]
 
 SAMPLE_RATE = 48_000
 TONE_SECONDS = 10  # Chromium loops the file; whole cycles of each tone make the loop seamless
