@@ -11,7 +11,8 @@ on a redis-server of its own and a PostgreSQL database of its own, all on 127.0.
 listeners connect through nginx from --workers client processes; like room.js they beat, re-read the
 room on `room.resync`, and after a drop reconnect after 0.5 s doubling to 10 s, +-30 % jitter.
 
-Web process 1 is then restarted the way `systemctl restart spaces-web@1` does it: SIGTERM, wait for it
+Web process 1 is then restarted the way `systemctl restart spaces-web@1` does it: the unit's ExecStop (its
+socket file removed, out of nginx's rotation), SIGTERM, wait for it
 to exit, start it again. Its listeners lose their sockets and reconnect through nginx (to process 2
 while process 1 is down). For each of them, the time from the restart to its next snapshot
 (CLOCK_MONOTONIC, shared by all processes; it includes the client's own TLS and handshake work, so it
@@ -29,6 +30,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -211,8 +213,11 @@ def run_storm(
             on_web1 = harness.unix_health(work / "run" / "web1.sock")["room_sockets"]
             figures["storm_on_restarted_process"] = on_web1
 
-            # systemctl restart spaces-web@1: SIGTERM, wait for the exit, start again.
+            # systemctl restart spaces-web@1: the unit's ExecStop, SIGTERM, wait for the exit, start again.
             restarted_at = time.monotonic()
+            stop_command = render.unit_command(unit_file, instance="1")["stop_argv"]
+            if stop_command:
+                subprocess.run(stop_command, check=True, timeout=15)
             processes.stop("web1", timeout=15)
             figures["restart_stop_s"] = round(time.monotonic() - restarted_at, 2)
             figures["restart_start_s"] = round(start_web(1), 2)

@@ -135,7 +135,7 @@ def render(env_file: Path, out_dir: Path) -> dict[str, Path]:
 
 
 def unit_command(unit_file: Path, *, instance: str = "", hostname: str = "localhost") -> dict:
-    """What a rendered unit runs: its ExecStart as argv, WorkingDirectory and EnvironmentFile, with
+    """What a rendered unit runs: its ExecStart (and ExecStop) as argv, WorkingDirectory and EnvironmentFile, with
     systemd's %i (instance) and %H (host name) filled in. Used to run the units without systemd."""
     service: dict[str, str] = {}
     section = ""
@@ -149,9 +149,13 @@ def unit_command(unit_file: Path, *, instance: str = "", hostname: str = "localh
         if section == "[Service]":
             key, _, value = line.partition("=")
             service[key.strip()] = value.strip()
-    command = service["ExecStart"].replace("%i", instance).replace("%H", hostname).replace("%%", "%")
+    def expand(command: str) -> list[str]:
+        return shlex.split(command.replace("%i", instance).replace("%H", hostname).replace("%%", "%"))
+
     return {
-        "argv": shlex.split(command),
+        "argv": expand(service["ExecStart"]),
+        # What systemd runs before it sends SIGTERM (empty: nothing).
+        "stop_argv": expand(service["ExecStop"]) if service.get("ExecStop") else [],
         "cwd": service.get("WorkingDirectory", "/"),
         "env_file": service.get("EnvironmentFile", ""),
     }

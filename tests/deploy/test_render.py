@@ -46,6 +46,8 @@ def test_a_unit_runs_daphne_on_its_socket_with_a_long_backlog_and_proxy_headers(
         "spaces_project.asgi:application",
     ]
     assert unit["cwd"] == "/srv/spaces" and unit["env_file"] == "/etc/spaces/spaces.env"
+    # Out of nginx's rotation before SIGTERM: the socket file goes first.
+    assert unit["stop_argv"] == ["/bin/rm", "-f", "/run/spaces/web2.sock"]
 
 
 def test_a_missing_value_is_an_error_not_an_empty_string(tmp_path):

@@ -5,6 +5,7 @@ unix sockets, all on this module's own Redis.
 """
 
 import asyncio
+import subprocess
 import time
 
 import pytest
@@ -89,3 +90,47 @@ def test_people_on_a_killed_web_process_are_back_on_the_other_within_5_s(stack, 
         f"faults: kill -9 of one web process: {len(back)} sockets back on the other in at most {slowest:.1f} s "
         f"(stage members among them: {len(stage_back)})"
     )
+
+
+def test_a_web_process_being_restarted_gets_no_new_sockets_once_its_unit_stops_it(
+    stack, processes, redis_server, media_root
+):
+    """`systemctl restart spaces-web@1` runs the unit's ExecStop before SIGTERM: its socket file goes,
+    so nginx sends every new socket to the other process, not to a daphne that is shutting down
+    (that one accepted them and dropped them a moment later; bench/reconnect_storm.py)."""
+    from deploy import render
+
+    if not processes.running.get("web1") or not processes.running["web1"].alive():
+        start_web_unit(processes, stack, 1, server_env(redis_server.url(), media_root))
+    room = RoomFactory(title="A restart")
+    origin = stack["origin"]
+    url = origin.replace("https://", "wss://") + f"/ws/rooms/{room.pk}/"
+    tls = harness.Browser(origin).ssl_context
+    people = [UserFactory() for _ in range(8)]
+    cookies = [session_cookie(person) for person in people]
+
+    unit = render.unit_command(stack["files"]["systemd/spaces-web@.service"], instance="1")
+    socket_path = stack["run_dir"] / "web1.sock"
+    assert unit["stop_argv"] == ["/bin/rm", "-f", str(socket_path)]
+    subprocess.run(unit["stop_argv"], check=True)
+    assert processes.running["web1"].alive()  # still draining its own sockets; SIGTERM comes next
+
+    async def scenario():
+        clients = [
+            harness.RoomClient(url, origin=origin, cookie=cookie, ssl_context=tls, name=str(n))
+            for n, cookie in enumerate(cookies)
+        ]
+        try:
+            for client in clients:
+                client.start()
+            for client in clients:
+                await client.wait(lambda c=client: c.snapshots, 30, "a snapshot")
+            assert all(not client.closes for client in clients), "a socket was dropped"
+            return await asyncio.to_thread(harness.unix_health, stack["run_dir"] / "web2.sock")
+        finally:
+            for client in clients:
+                await client.stop()
+
+    on_second = asyncio.run(scenario())
+    assert on_second["room_sockets"] >= len(people), on_second
+    processes.stop("web1")
