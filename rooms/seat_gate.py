@@ -32,6 +32,7 @@ import asyncio
 import logging
 import re
 import threading
+import time
 
 from django.conf import settings
 
@@ -73,11 +74,15 @@ def _keys(room_id: int) -> tuple[str, str]:
     return f"spaces:seats:{room_id}:left", f"spaces:seats:{room_id}:inflight"
 
 
+def _now() -> float:
+    return time.monotonic()
+
+
 class MemorySeatGate:
-    """One process's gate (no Redis): the same rule, in a dict."""
+    """One process's gate (no Redis): the same rule and the same lapse, in a dict."""
 
     def __init__(self) -> None:
-        self._left: dict[int, int] = {}
+        self._left: dict[int, tuple[int, float]] = {}  # room -> (free seats, lapses at)
         self._inflight: dict[int, int] = {}
         self._lock = threading.Lock()
 
@@ -86,7 +91,7 @@ class MemorySeatGate:
             if left is None:
                 self._left.pop(room_id, None)
             else:
-                self._left[room_id] = left
+                self._left[room_id] = (left, _now() + LEFT_TTL_S)
 
     def forget(self) -> None:
         with self._lock:
@@ -95,8 +100,8 @@ class MemorySeatGate:
 
     async def admit(self, room_id: int) -> int:
         with self._lock:
-            left = self._left.get(room_id)
-            if left is None:
+            left, lapses_at = self._left.get(room_id, (None, 0.0))
+            if left is None or _now() >= lapses_at:
                 return THROUGH
             if self._inflight.get(room_id, 0) >= left:
                 return REFUSE
