@@ -149,6 +149,7 @@ def unit_command(unit_file: Path, *, instance: str = "", hostname: str = "localh
         if section == "[Service]":
             key, _, value = line.partition("=")
             service[key.strip()] = value.strip()
+
     def expand(command: str) -> list[str]:
         return shlex.split(command.replace("%i", instance).replace("%H", hostname).replace("%%", "%"))
 

@@ -16,9 +16,8 @@ from django.conf import settings  # noqa: E402
 from accounts.routing import websocket_urlpatterns as user_websockets  # noqa: E402
 from rooms.middleware import SessionAuthMiddleware  # noqa: E402
 from rooms.routing import websocket_urlpatterns as room_websockets  # noqa: E402
-from rooms.seat_gate import SeatGateMiddleware  # noqa: E402
 from spaces_project.embedded_beat import start_embedded_beat  # noqa: E402
-from spaces_project.http_limit import ConcurrencyLimit  # noqa: E402
+from spaces_project.http_limit import ConcurrencyLimit, SeatGateMiddleware  # noqa: E402
 from spaces_project.middleware import WebsocketClientAddressMiddleware  # noqa: E402
 from spaces_project.websocket import ExactOriginValidator  # noqa: E402
 from spaces_project.websocket_tuning import quiet_autobahn_debug_formatting  # noqa: E402

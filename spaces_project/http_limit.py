@@ -9,6 +9,8 @@ responsive. HTTP_MAX_CONCURRENT sets the bound per process; 0 leaves it unbounde
 
 import asyncio
 
+from rooms import seat_gate
+
 
 class ConcurrencyLimit:
     def __init__(self, app, limit: int) -> None:
@@ -23,3 +25,48 @@ class ConcurrencyLimit:
             self._semaphore = asyncio.Semaphore(self.limit)
         async with self._semaphore:
             return await self.app(scope, receive, send)
+
+
+class SeatGateMiddleware:
+    """Answers a ticket purchase for a sold-out room before Django is asked (rooms/seat_gate.py)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            return await self.app(scope, receive, send)
+        match = seat_gate.BUY_PATH.match(scope.get("path", ""))
+        if match is None:
+            return await self.app(scope, receive, send)
+        room_id = int(match.group(1))
+        gate = seat_gate.get_seat_gate()
+        verdict = await gate.admit(room_id)
+        if verdict == seat_gate.REFUSE:
+            return await _answer_sold_out(room_id, send)
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            if verdict == seat_gate.COUNTED:
+                await gate.release(room_id)
+
+
+async def _answer_sold_out(room_id: int, send) -> None:
+    """Back to the room page with Django's own "Sold out" flash message, carried in the message
+    cookie (the session is not opened: that is the work the gate saves)."""
+    from django.contrib.messages import constants
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.http import HttpRequest, HttpResponseRedirect
+
+    response = HttpResponseRedirect(f"/rooms/{room_id}/")
+    response["Cache-Control"] = "no-store"
+    storage = CookieStorage(HttpRequest())
+    storage.add(constants.ERROR, seat_gate.SOLD_OUT)
+    storage.update(response)
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+    headers += [
+        (b"set-cookie", morsel.output(header="").strip().encode("latin-1"))
+        for morsel in response.cookies.values()
+    ]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})

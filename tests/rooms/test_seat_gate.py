@@ -14,7 +14,8 @@ from django.test import Client
 
 from rooms import seat_gate, services, tickets
 from rooms.models import Ticket
-from rooms.seat_gate import COUNTED, REFUSE, THROUGH, SeatGateMiddleware, get_seat_gate
+from rooms.seat_gate import COUNTED, REFUSE, THROUGH, get_seat_gate
+from spaces_project.http_limit import SeatGateMiddleware
 from tests.factories import RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
