@@ -115,7 +115,11 @@ def test_no_event_or_envelope_is_built_by_hand_outside_the_protocol():
     for path, tree in app_sources():
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
-                fields = {k.value: v for k, v in zip(node.keys, node.values) if isinstance(k, ast.Constant)}
+                fields = {
+                    k.value: v
+                    for k, v in zip(node.keys, node.values, strict=True)
+                    if isinstance(k, ast.Constant)
+                }
                 kind = fields.get("type")
                 if isinstance(kind, ast.Constant) and str(kind.value).startswith("http."):
                     continue  # an ASGI HTTP message to the server (spaces_project/http_limit.py), not an event
