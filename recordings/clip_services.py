@@ -298,7 +298,10 @@ def clip_cut(*, clip_id: int) -> Clip | None:
         packets, pre_skip, turns = capture.packets, capture.pre_skip, capture.turns
         total_ms = len(packets) * finalize.FRAME_MS
         length = clip.end_ms - clip.start_ms
-        start_ms, end_ms = max(0, total_ms - length), total_ms
+        # End one packet before the newest audio: the encoder's delay means the very last packet
+        # cannot be played to its end, and the clip should last exactly what was asked.
+        end_ms = total_ms - finalize.FRAME_MS if total_ms - finalize.FRAME_MS >= length else total_ms
+        start_ms = max(0, end_ms - length)
     else:
         if not files.original.exists():
             return _fail(clip, "The replay's audio is missing.")
