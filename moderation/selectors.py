@@ -7,11 +7,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
-from recordings.clip_selectors import clip_get_for_viewer
 from recordings.models import Clip, Recording
 from rooms.models import Room
-from rooms.selectors import room_get_for_viewer
-from spaces_project.errors import NotFound, ServiceError
+from rooms.selectors import room_get_for_viewer, ticketed_room_admits
+from spaces_project.errors import NotFound
 
 from .models import Report
 
@@ -55,11 +54,20 @@ def report_target_for_viewer(*, target_type: str, target_id: int, viewer) -> Rep
         room_get_for_viewer(room_id=recording.room_id, viewer=viewer)
         return recording
     if target_type == Report.TargetType.CLIP:
-        # A clip is visible to whoever may listen to its room (a ticketed room's: its ticket holders).
-        try:
-            return clip_get_for_viewer(clip_id=target_id, viewer=viewer)
-        except ServiceError as error:
-            raise NotFound("This clip does not exist.") from error
+        clip = (
+            Clip.objects.exclude(status__in=[Clip.Status.DELETED, Clip.Status.REMOVED])
+            .exclude(recording__status=Recording.Status.REMOVED)
+            .select_related("recording__room__host", "created_by")
+            .filter(pk=target_id)
+            .first()
+        )
+        if clip is None:
+            raise NotFound("This clip does not exist.")
+        # A clip is visible to whoever may see its room; a ticketed room's, to those it admits.
+        room = room_get_for_viewer(room_id=clip.recording.room_id, viewer=viewer)
+        if room.is_ticketed and not ticketed_room_admits(room=room, user=viewer):
+            raise NotFound("This clip does not exist.")
+        return clip
     raise NotFound("There is nothing of that kind to report.")
 
 
