@@ -44,6 +44,12 @@ def clip_may_delete(*, clip: Clip, viewer) -> bool:
     return viewer.pk in (clip.created_by_id, clip.recording.room.host_id)
 
 
+def clip_captions_withdrawn(*, clip: Clip) -> bool:
+    return Transcript.objects.filter(
+        recording_id=clip.recording_id, status__in=[Transcript.Status.DELETED, Transcript.Status.REMOVED]
+    ).exists()
+
+
 def clip_status_payload(*, clip: Clip) -> dict:
     return {
         "status": clip.status,

@@ -385,6 +385,20 @@ def clip_remove(*, clip: Clip) -> Clip:
     return _discard(clip, Clip.Status.REMOVED)
 
 
+def clips_remove_of_recording(*, recording: Recording) -> int:
+    """The recording is gone (deleted by its host, removed by a moderator): so are its clips, files
+    included once the transaction commits. Call inside `transaction.atomic`."""
+    clip_ids = list(
+        Clip.objects.filter(recording=recording)
+        .exclude(status__in=[Clip.Status.DELETED, Clip.Status.REMOVED])
+        .values_list("pk", flat=True)
+    )
+    Clip.objects.filter(pk__in=clip_ids).update(status=Clip.Status.REMOVED)
+    directories = [ClipFiles(clip_id).directory for clip_id in clip_ids]
+    transaction.on_commit(lambda: [shutil.rmtree(d, ignore_errors=True) for d in directories])
+    return len(clip_ids)
+
+
 # -- the host's switches ---------------------------------------------------------------------------------
 
 

@@ -47,7 +47,10 @@ def _clip_context(request: HttpRequest, clip: Clip) -> dict:
         "recording": clip.recording,
         "duration_label": clip_services.seconds_label(clip.duration_ms),
         "starts_at": clock(clip.start_ms),
-        "caption_lines": [line for line in clip.caption_text.splitlines() if line.strip()],
+        # A transcript the host deleted (or a moderator removed) takes the clip's captions with it.
+        "caption_lines": []
+        if clip_selectors.clip_captions_withdrawn(clip=clip)
+        else [line for line in clip.caption_text.splitlines() if line.strip()],
         "may_delete": clip_selectors.clip_may_delete(clip=clip, viewer=request.user),
         "page_url": _absolute(reverse("clips:detail", args=[clip.pk])),
         "audio_url": _absolute(reverse("clips:audio", args=[clip.pk])),

@@ -101,3 +101,27 @@ def test_a_listener_clips_a_replay_from_the_player_and_plays_the_clip(open_page,
     # It is listed on the replay too.
     page.goto(f"{asgi_live_server.url}/recordings/{recording.pk}/")
     expect(page.get_by_test_id("replay-clips").get_by_role("link", name="The high note")).to_be_visible()
+
+
+def test_a_listener_clips_the_last_30_seconds_of_a_live_room_without_leaving_it(open_page, asgi_live_server):
+    host = UserFactory(display_name="Hana Host")
+    listener = UserFactory(display_name="Lin Listener")
+    room = room_services.room_create(host=host, title="Live tones", is_recorded=True)
+    # What the room's mixer has captured so far (a capture still being written: not closed).
+    writer = capture_tone(capture_directory(room.pk), speaker_id=host.pk, seconds=40, close=False)
+    try:
+        page = open_page(listener, f"/rooms/{room.pk}/")
+        card = page.get_by_test_id("live-clip")
+        card.get_by_test_id("clip-last-30").click()
+        link = card.get_by_test_id("live-clip-link")
+        expect(link).to_be_visible()
+        assert page.url == f"{asgi_live_server.url}/rooms/{room.pk}/"  # still in the room
+        clip = Clip.objects.get()
+        assert clip.status == "ready" and clip.source == "live" and clip.duration_ms == 30_000
+        with page.context.expect_page() as opened:
+            link.click()
+        clip_page = opened.value
+        expect(clip_page.get_by_test_id("clip-duration")).to_have_text("30 s")
+        expect(clip_page.get_by_test_id("clip-speakers")).to_have_text("Hana Host")
+    finally:
+        writer.close()

@@ -340,3 +340,25 @@ def test_the_waveform_follows_the_audio(host, listener, django_capture_on_commit
     peaks = np.array(clip.peaks)
     # (the mixer lets the first few tens of ms pass before the voice comes in)
     assert peaks[5 : len(peaks) // 4].min() > 0.1 and peaks[len(peaks) // 2 :].max() < 0.02
+
+
+def test_deleting_the_recording_takes_its_clips_and_a_deleted_transcript_their_captions(
+    replay, host, listener, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+    from django.urls import reverse
+
+    from recordings.services import recording_delete, transcript_delete
+
+    clip = _make(django_capture_on_commit_callbacks, recording_id=replay.pk, actor=listener, start=2, end=5)
+    client = Client()
+    client.force_login(listener)
+    assert "Inside the clip." in client.get(reverse("clips:detail", args=[clip.pk])).content.decode()
+    transcript_delete(recording_id=replay.pk, actor=host)
+    page = client.get(reverse("clips:detail", args=[clip.pk])).content.decode()
+    assert "Inside the clip." not in page and "No captions for this stretch." in page
+    with django_capture_on_commit_callbacks(execute=True):
+        recording_delete(recording_id=replay.pk, actor=host)
+    clip.refresh_from_db()
+    assert clip.status == "removed" and not ClipFiles(clip.pk).directory.exists()
+    assert client.get(reverse("clips:detail", args=[clip.pk])).status_code == 404
