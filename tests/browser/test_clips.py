@@ -4,11 +4,13 @@ clip, lands on its page and plays it there; a clip longer than 60 s is refused b
 The replay is made the way a live room makes it (a RoomMixer's program packets into a CaptureWriter),
 finalized eagerly in this process; the server cuts the clip eagerly in the request (no broker)."""
 
+import shutil
+
 import pytest
 from playwright.sync_api import expect
 
 from recordings.models import Clip, Recording
-from recordings.services import capture_directory
+from recordings.services import RecordingFiles, capture_directory
 from rooms import services as room_services
 from tests.factories import UserFactory
 from tests.recordings.helpers import capture_tone
@@ -36,6 +38,12 @@ def open_page(browser, asgi_live_server):
         context.close()
 
 
+def _fresh_capture_directory(room) -> None:
+    """Browser tests share the server's MEDIA_ROOT, and a flushed database hands out room ids again:
+    start the room's recording from nothing, not from an earlier run's segments."""
+    shutil.rmtree(RecordingFiles(room.pk).directory, ignore_errors=True)
+
+
 def _seek(page, seconds: float) -> None:
     page.evaluate(
         """(at) => new Promise((done) => {
@@ -51,10 +59,12 @@ def test_a_listener_clips_a_replay_from_the_player_and_plays_the_clip(open_page,
     host = UserFactory(display_name="Hana Host")
     listener = UserFactory(display_name="Lin Listener")
     room = room_services.room_create(host=host, title="Tones at noon", is_recorded=True)
+    _fresh_capture_directory(room)
     capture_tone(capture_directory(room.pk), speaker_id=host.pk, seconds=20)
     room_services.room_end(room=room, actor=host)  # the finalizing chain runs eagerly, here
     recording = Recording.objects.get(room=room)
     assert recording.status == "ready", recording.failure_reason
+    assert recording.duration_ms == 20_000
 
     page = open_page(listener, f"/recordings/{recording.pk}/")
     page.wait_for_function("() => document.getElementById('replay-audio').readyState >= 1")
@@ -107,6 +117,7 @@ def test_a_listener_clips_the_last_30_seconds_of_a_live_room_without_leaving_it(
     host = UserFactory(display_name="Hana Host")
     listener = UserFactory(display_name="Lin Listener")
     room = room_services.room_create(host=host, title="Live tones", is_recorded=True)
+    _fresh_capture_directory(room)
     # What the room's mixer has captured so far (a capture still being written: not closed).
     writer = capture_tone(capture_directory(room.pk), speaker_id=host.pk, seconds=40, close=False)
     try:
