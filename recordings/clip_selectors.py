@@ -58,6 +58,27 @@ def clip_status_payload(*, clip: Clip) -> dict:
     }
 
 
+def clip_directories_of(*, user: User) -> list:
+    """The file directories of the clips `user` made and of the clips of rooms they hosted (their
+    account is being deleted: the rows cascade, the files must go too)."""
+    from django.db.models import Q
+
+    from .clip_services import ClipFiles
+
+    ids = Clip.objects.filter(Q(created_by=user) | Q(recording__room__host=user)).values_list("pk", flat=True)
+    return [ClipFiles(clip_id).directory for clip_id in ids]
+
+
+def clips_for_export(*, user: User) -> list[Clip]:
+    """The clips `user` made that still exist, oldest first, for their data export."""
+    return list(
+        Clip.objects.filter(created_by=user)
+        .exclude(status__in=[Clip.Status.DELETED, Clip.Status.REMOVED])
+        .select_related("recording__room")
+        .order_by("pk")
+    )
+
+
 # -- podcast ---------------------------------------------------------------------------------------------
 
 

@@ -362,3 +362,28 @@ def test_deleting_the_recording_takes_its_clips_and_a_deleted_transcript_their_c
     clip.refresh_from_db()
     assert clip.status == "removed" and not ClipFiles(clip.pk).directory.exists()
     assert client.get(reverse("clips:detail", args=[clip.pk])).status_code == 404
+
+
+def test_a_persons_clips_are_in_their_data_export_and_go_with_their_account(
+    replay, host, listener, django_capture_on_commit_callbacks
+):
+    import io
+    import json
+    import zipfile
+
+    from accounts.export import SECTIONS
+    from accounts.services import user_delete_account
+    from tests.factories import PASSWORD
+
+    clip = _make(django_capture_on_commit_callbacks, recording_id=replay.pk, actor=listener, start=2, end=5)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for section in SECTIONS:
+            section.write(archive, listener)
+    with zipfile.ZipFile(buffer) as archive:
+        (entry,) = json.loads(archive.read("clips/clips.json"))
+        assert entry["title"] == "Tones at noon" and (entry["start_ms"], entry["end_ms"]) == (2000, 5000)
+        assert archive.read(entry["audio"]) == ClipFiles(clip.pk).audio.read_bytes()
+    with django_capture_on_commit_callbacks(execute=True):
+        user_delete_account(user=listener, password=PASSWORD)
+    assert not Clip.objects.filter(pk=clip.pk).exists() and not ClipFiles(clip.pk).directory.exists()
