@@ -124,6 +124,31 @@ def write_transcripts(archive: zipfile.ZipFile, user: User) -> None:
     _write_json(archive, "transcripts.json", transcripts_for_export(user=user))
 
 
+def write_clips(archive: zipfile.ZipFile, user: User) -> None:
+    """The clips the person made, with their audio (Ogg Opus)."""
+    from recordings.clip_selectors import clips_for_export
+    from recordings.clip_services import ClipFiles
+
+    listing = []
+    for clip in clips_for_export(user=user):
+        entry = {
+            "title": clip.title,
+            "room": clip.recording.room.title,
+            "start_ms": clip.start_ms,
+            "end_ms": clip.end_ms,
+            "status": clip.status,
+            "made_at": _iso(clip.created_at),
+            "captions": clip.caption_text,
+            "audio": None,
+        }
+        audio = ClipFiles(clip.pk).audio
+        if clip.status == clip.Status.READY and audio.exists():
+            entry["audio"] = f"clips/{clip.pk}.ogg"
+            archive.write(audio, entry["audio"], compress_type=zipfile.ZIP_STORED)
+        listing.append(entry)
+    _write_json(archive, "clips/clips.json", listing)
+
+
 def write_notifications(archive: zipfile.ZipFile, user: User) -> None:
     _write_json(
         archive,
@@ -175,6 +200,7 @@ SECTIONS = [
     Section("Your rooms", write_rooms),
     Section("Your recordings", write_recordings),
     Section("Transcripts", write_transcripts),
+    Section("Your clips", write_clips),
     Section("Notifications", write_notifications),
     Section("Reports you filed", write_reports),
 ]
@@ -188,6 +214,7 @@ rooms/hosted.json       the rooms you hosted or scheduled
 rooms/joined.json       the rooms you joined
 recordings/             your recordings: recordings.json and the audio of each replay
 transcripts.json        the transcripts of your replays, and your lines in other people's replays
+clips/                  the clips you made: clips.json and the audio of each clip
 notifications.json      your notifications
 reports_filed.json      the reports you filed
 """

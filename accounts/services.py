@@ -607,10 +607,11 @@ def user_delete_account(*, user: User, password: str) -> bool:
     """Delete `user` for good, after they confirmed with their password.
 
     Their live rooms end (everyone in them is told, as when a host ends a room), their recordings,
-    avatar and archives are deleted with their files, their sockets close and every session ends
+    the clips they made and the clips of their rooms, avatar and archives are deleted with their files, their sockets close and every session ends
     (the sessions point at a user that no longer exists). Reports they filed stay for moderators,
     without the reporter.
     """
+    from recordings.clip_selectors import clip_directories_of
     from recordings.services import RecordingFiles
     from rooms.models import Room
     from rooms.services import room_force_end
@@ -625,6 +626,7 @@ def user_delete_account(*, user: User, password: str) -> bool:
         room_force_end(room=room)
     room_ids = list(Room.objects.filter(host=user).values_list("pk", flat=True))
     directories = [RecordingFiles(room_id).directory for room_id in room_ids]
+    directories += clip_directories_of(user=user)
     avatars = [getattr(user, f"avatar_{size}").name for size in AVATAR_SIZES]
     exports = list(DataExport.objects.filter(user=user))
     user.delete()  # rooms, recordings, follows, blocks, notifications cascade; reports keep a null reporter

@@ -82,9 +82,17 @@ class ReportAdmin(admin.ModelAdmin):
         "target_room__title",
         "target_room__host__handle",
         "target_recording__room__title",
+        "target_clip__title",
     )
-    list_select_related = ("reporter", "assignee", "target_room", "target_user", "target_recording__room")
-    raw_id_fields = ("reporter", "assignee", "target_room", "target_user", "target_recording")
+    list_select_related = (
+        "reporter",
+        "assignee",
+        "target_room",
+        "target_user",
+        "target_recording__room",
+        "target_clip__recording__room",
+    )
+    raw_id_fields = ("reporter", "assignee", "target_room", "target_user", "target_recording", "target_clip")
     # Reports change only through the actions below, so each change is audited.
     readonly_fields = (
         "target_type",
@@ -111,6 +119,7 @@ class ReportAdmin(admin.ModelAdmin):
         "suspend_reported_user",
         "lift_suspension_of_reported_user",
         "remove_reported_recording",
+        "remove_reported_clip",
     ]
 
     def get_queryset(self, request):
@@ -190,7 +199,9 @@ class ReportAdmin(admin.ModelAdmin):
     )
     def suspend_reported_user(self, request, queryset):
         """Ask for the reason and the end date first (an intermediate page), then suspend."""
-        queryset = queryset.select_related("target_user", "target_room__host", "target_recording__room__host")
+        queryset = queryset.select_related(
+            "target_user", "target_room__host", "target_recording__room__host", "target_clip__created_by"
+        )
         return suspend_with_reason(
             self,
             request,
@@ -208,7 +219,9 @@ class ReportAdmin(admin.ModelAdmin):
 
         self._each(
             request,
-            queryset.select_related("target_user", "target_room__host", "target_recording__room__host"),
+            queryset.select_related(
+                "target_user", "target_room__host", "target_recording__room__host", "target_clip__created_by"
+            ),
             act,
         )
 
@@ -221,6 +234,18 @@ class ReportAdmin(admin.ModelAdmin):
                 moderator=request.user, recording=report.target_recording, report=report
             )
             return f"removed the {report.target_recording}."
+
+        self._each(request, queryset, act)
+
+    @admin.action(description="Remove the reported clip", permissions=["change"])
+    def remove_reported_clip(self, request, queryset):
+        def act(report):
+            if report.target_clip is None:
+                raise ServiceError("not_a_clip", "this report is not about a clip.")
+            clip = services.moderation_remove_clip(
+                moderator=request.user, clip=report.target_clip, report=report
+            )
+            return f"removed {clip}."
 
         self._each(request, queryset, act)
 
@@ -269,6 +294,9 @@ def _reported_person(report: Report):
         return report.target_user
     if report.target_room is not None:
         return report.target_room.host
+    if report.target_clip is not None:
+        # The clip's maker: what a clip says is the room's, but choosing it is theirs.
+        return report.target_clip.created_by
     return report.target_recording.room.host
 
 

@@ -7,16 +7,16 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
-from recordings.models import Recording
+from recordings.models import Clip, Recording
 from rooms.models import Room
-from rooms.selectors import room_get_for_viewer
+from rooms.selectors import room_get_for_viewer, ticketed_room_admits
 from spaces_project.errors import NotFound
 
 from .models import Report
 
 MODERATORS_GROUP = "Moderators"
 
-ReportTarget = Room | User | Recording
+ReportTarget = Room | User | Recording | Clip
 
 
 def user_is_moderator(*, user) -> bool:
@@ -53,6 +53,21 @@ def report_target_for_viewer(*, target_type: str, target_id: int, viewer) -> Rep
         # A replay is visible to whoever may see its room.
         room_get_for_viewer(room_id=recording.room_id, viewer=viewer)
         return recording
+    if target_type == Report.TargetType.CLIP:
+        clip = (
+            Clip.objects.exclude(status__in=[Clip.Status.DELETED, Clip.Status.REMOVED])
+            .exclude(recording__status=Recording.Status.REMOVED)
+            .select_related("recording__room__host", "created_by")
+            .filter(pk=target_id)
+            .first()
+        )
+        if clip is None:
+            raise NotFound("This clip does not exist.")
+        # A clip is visible to whoever may see its room; a ticketed room's, to those it admits.
+        room = room_get_for_viewer(room_id=clip.recording.room_id, viewer=viewer)
+        if room.is_ticketed and not ticketed_room_admits(room=room, user=viewer):
+            raise NotFound("This clip does not exist.")
+        return clip
     raise NotFound("There is nothing of that kind to report.")
 
 
@@ -69,7 +84,9 @@ def reports_touched_recently(*, reporter: User, hours: int = 1) -> int:
 
 
 def _with_target_id(reports: QuerySet[Report]) -> QuerySet[Report]:
-    return reports.annotate(target_id=Coalesce("target_room_id", "target_user_id", "target_recording_id"))
+    return reports.annotate(
+        target_id=Coalesce("target_room_id", "target_user_id", "target_recording_id", "target_clip_id")
+    )
 
 
 def report_queue(reports: QuerySet[Report]) -> QuerySet[Report]:
@@ -105,6 +122,8 @@ def report_target_summary(*, report: Report) -> dict:
         context["roster"] = room_roster(room=room) if room.is_live else None
     elif report.target_recording is not None:
         context["recording"] = report.target_recording
+    elif report.target_clip is not None:
+        context["clip"] = report.target_clip
     elif report.target_user is not None:
         person = report.target_user
         context["person"] = person

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_suspend, user_unsuspend
-from recordings.models import Recording, Transcript
+from recordings.clip_services import clip_remove
+from recordings.models import Clip, Recording, Transcript
 from recordings.services import recording_remove, transcript_remove
 from rooms import services as room_services
 from rooms.models import Participant, Room
@@ -236,6 +237,25 @@ def moderation_remove_transcript(
     )
     _resolve_if_open(moderator=moderator, report=report, note="Transcript removed.")
     return transcript
+
+
+@transaction.atomic
+def moderation_remove_clip(*, moderator: User, clip: Clip, report: Report | None = None) -> Clip:
+    """Take a clip down for everyone; its files are deleted once this commits."""
+    _require_moderator(moderator)
+    if clip.is_gone:
+        raise ServiceError("already_removed", f"{clip} is already gone.")
+    previous = clip.status
+    clip = clip_remove(clip=clip)
+    _audit(
+        actor=moderator,
+        action="clip_removed",
+        target=f"clip #{clip.pk} of recording #{clip.recording_id}",
+        report=report,
+        detail=f"was {previous}",
+    )
+    _resolve_if_open(moderator=moderator, report=report, note="Clip removed.")
+    return clip
 
 
 # -- a live room's people, from Django admin: the room's sockets hear each change like any other -------

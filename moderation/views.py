@@ -4,7 +4,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from accounts.models import User
-from recordings.models import Recording
+from recordings.models import Clip, Recording
 from spaces_project.refusals import into_form
 
 from . import selectors, services
@@ -14,6 +14,8 @@ from .forms import ReportForm
 def _target_url(target) -> str:
     if isinstance(target, User):
         return reverse("accounts:profile", args=[target.handle])
+    if isinstance(target, Clip):
+        return reverse("clips:detail", args=[target.pk])
     if isinstance(target, Recording):
         # The replay is shown on its room's page once the room has ended.
         return reverse("rooms:detail", args=[target.room_id])

@@ -5,7 +5,7 @@ from moderation import services as moderation_services
 from spaces_project.refusals import for_each
 
 from . import services
-from .models import Recording, Transcript, TranscriptLine
+from .models import Clip, Recording, Transcript, TranscriptLine
 
 
 @admin.register(Recording)
@@ -31,6 +31,9 @@ class RecordingAdmin(admin.ModelAdmin):
         "segment_count",
         "capture_notes",
         "failure_reason",
+        # The host's switches (clip_services): moderators see them, only the host changes them.
+        "clips_enabled",
+        "podcast_published_at",
     )
     exclude = ("peaks", "turns")
     date_hierarchy = "created_at"
@@ -96,5 +99,44 @@ class TranscriptAdmin(admin.ModelAdmin):
         def act(transcript: Transcript) -> str:
             moderation_services.moderation_remove_transcript(moderator=request.user, transcript=transcript)
             return f"Removed the {transcript}."
+
+        for_each(request, queryset, act)
+
+
+@admin.register(Clip)
+class ClipAdmin(admin.ModelAdmin):
+    """Clips are made by people and cut by a task; moderators read them and remove them by action."""
+
+    list_display = ("__str__", "title", "created_by", "status", "source", "duration_ms", "created_at")
+    list_filter = ("status", "source")
+    search_fields = ("title", "created_by__handle", "recording__room__title", "caption_text")
+    list_select_related = ("recording__room", "created_by")
+    readonly_fields = (
+        "recording",
+        "created_by",
+        "title",
+        "source",
+        "status",
+        "start_ms",
+        "end_ms",
+        "duration_ms",
+        "size_bytes",
+        "speakers",
+        "caption_text",
+        "failure_reason",
+        "created_at",
+        "ready_at",
+    )
+    exclude = ("peaks",)
+    actions = ["remove_clips"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Remove the selected clips", permissions=["change"])
+    def remove_clips(self, request, queryset: QuerySet[Clip]):
+        def act(clip: Clip) -> str:
+            moderation_services.moderation_remove_clip(moderator=request.user, clip=clip)
+            return f"Removed {clip}."
 
         for_each(request, queryset, act)

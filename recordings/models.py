@@ -41,6 +41,12 @@ class Recording(models.Model):
     # Where each capture segment sits: [[wall-clock start ms, replay offset ms, length ms], ...], to place
     # the live captions (timed by the wall clock) in the replay.
     segment_times = models.JSONField(default=list, blank=True)
+    # Clips (issue 15): listeners may clip the room while it is live and its replay, unless the host
+    # turned clipping off for this room.
+    clips_enabled = models.BooleanField("listeners may clip this room", default=True)
+    # In the host's podcast feed since then (null: not published; off by default, since a published
+    # episode can be downloaded by anyone). Set only by services.recording_set_podcast.
+    podcast_published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "-published_at"])]
@@ -107,3 +113,64 @@ class TranscriptLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.speaker_name}: {self.text[:40]}"
+
+
+MAX_CLIP_MS = 60_000
+MIN_CLIP_MS = 1_000
+
+
+class Clip(models.Model):
+    """Up to 60 s of a recorded room, cut from its Opus packets by a Celery task (recordings/clips.py).
+
+    A clip of a live room is asked for as "the last N seconds": the task takes the stretch from the
+    capture as it stands and writes its times here. Its files live under
+    MEDIA_ROOT/recordings/clips/<id>/ (services.ClipFiles).
+    """
+
+    class Source(models.TextChoices):
+        LIVE = "live", "Live room"
+        REPLAY = "replay", "Replay"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Being cut"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        DELETED = "deleted", "Deleted"
+        REMOVED = "removed", "Removed by a moderator"
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="clips")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clips")
+    title = models.CharField(max_length=100)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Where the clip sits in the recording (the replay's time). For a live clip: the length asked for
+    # until the task has cut it (start_ms 0, end_ms the length).
+    start_ms = models.PositiveIntegerField(default=0)
+    end_ms = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(default=0)
+    size_bytes = models.PositiveIntegerField(default=0)
+    peaks = models.JSONField(default=list, blank=True)
+    # Who was heard in the stretch, from the speaker timeline: [[user id, name], ...] by first word.
+    speakers = models.JSONField(default=list, blank=True)
+    caption_text = models.TextField(blank=True)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["recording", "status", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end_ms__gt=models.F("start_ms"))
+                & models.Q(end_ms__lte=models.F("start_ms") + MAX_CLIP_MS),
+                name="clip_at_most_60_s",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Clip #{self.pk} of {self.recording.room}"
+
+    @property
+    def is_gone(self) -> bool:
+        return self.status in (self.Status.DELETED, self.Status.REMOVED)

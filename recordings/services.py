@@ -578,6 +578,10 @@ def recording_remove(*, recording: Recording) -> Recording:
     recording.save(update_fields=["status"])
     directory = RecordingFiles(recording.room_id).directory
     transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
+    # Its clips go with it (issue 15): they are cut from this audio.
+    from .clip_services import clips_remove_of_recording
+
+    clips_remove_of_recording(recording=recording)
     return recording
 
 

@@ -12,7 +12,7 @@ from django.db import DatabaseError
 
 from spaces_project.tasks import IdempotentTask
 
-from . import services
+from . import clip_services, services
 
 
 class RecordingTask(IdempotentTask):
@@ -57,3 +57,27 @@ def publish_recording(recording_id: int) -> None:
 def redispatch_stuck_recordings() -> int:
     """Beat: dispatch again the chains of recordings stuck in "processing" (a lost dispatch)."""
     return len(services.recordings_redispatch_stuck())
+
+
+class ClipTask(IdempotentTask):
+    autoretry_for = (DatabaseError, OSError)
+    retry_backoff = 2
+    retry_backoff_max = 30
+    max_retries = 3
+    # Reading an hour's original and cutting a minute takes well under a second (docs/clips-and-podcast.md).
+    soft_time_limit = 60
+    time_limit = 90
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        if args:
+            clip_services.clip_fail(clip_id=args[0], reason=f"cut_clip: {exc}")
+
+    def give_up(self, args, reason: str) -> None:
+        if args:
+            clip_services.clip_fail(clip_id=args[0], reason=reason)
+
+
+@shared_task(base=ClipTask)
+def cut_clip(clip_id: int) -> None:
+    """Cut a clip from its room's Opus packets (copied, not re-encoded): clip_services.clip_cut."""
+    clip_services.clip_cut(clip_id=clip_id)

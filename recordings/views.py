@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from spaces_project.refusals import refusal_json, refusal_page, refusal_redirect, refusal_text
 
-from . import selectors, services
+from . import clip_selectors, selectors, services
 from .models import Recording
 from .streaming import serve_file
 
@@ -44,6 +44,9 @@ def recording_detail(request, pk):
         "turns": turns,
         "poll_ms": STATUS_POLL_MS,
         "duration_label": selectors.clock(recording.duration_ms),
+        "clips": clip_selectors.clips_of_recording(recording=recording)
+        if recording.status == Recording.Status.READY
+        else [],
     }
     return render(request, "recordings/recording_detail.html", context)
 

@@ -23,6 +23,8 @@ urlpatterns = [
     # Stripe's webhook for ticket payments (README, "Configuration").
     path("payments/stripe/webhook/", ticket_views.stripe_webhook, name="stripe_webhook"),
     path("recordings/", include("recordings.urls")),
+    path("clips/", include("recordings.clip_urls")),
+    path("", include("recordings.podcast_urls")),
     path("reports/", include("moderation.urls")),
 ]
 

@@ -20,7 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import DataExport
 from accounts.services import block_create, user_suspend
 from moderation.models import Report
-from recordings.models import Transcript, TranscriptLine
+from recordings.clip_services import ClipFiles
+from recordings.models import Clip, Transcript, TranscriptLine
 from recordings.services import RecordingFiles
 from rooms.models import Ticket
 from tests.factories import RecordingFactory, RoomFactory, UserFactory
@@ -84,6 +85,23 @@ ROUTES = {
     "moderation:create[room]": Route("room", "GET", "see"),
     "moderation:create[user]": Route("user", "GET", "see"),
     "moderation:create[recording]": Route("recording", "GET", "see"),
+    "moderation:create[clip]": Route("clip", "GET", "see"),
+    "clips:detail": Route("clip", "GET", "see"),
+    "clips:status": Route("clip", "GET", "see"),
+    "clips:audio": Route("clip", "GET", "see"),
+    "clips:waveform": Route("clip", "GET", "see"),
+    "clips:embed": Route("clip", "GET", "see"),
+    "clips:delete": Route("clip", "POST", "owner"),
+    "clips:create_from_replay": Route("recording", "POST", "see"),
+    "clips:create_live": Route("room", "POST", "see"),
+    "clips:clipping": Route("recording", "POST", "owner"),
+    "podcast:feed": Route("user", "GET", "see"),
+    "podcast:image": Route("user", "GET", "see"),
+    # A podcast episode's files are public once published; the matrix's recording is not published,
+    # so nobody may learn that it exists.
+    "podcast:audio": Route("recording", "GET", "private"),
+    "podcast:cover": Route("recording", "GET", "private"),
+    "podcast:publish": Route("recording", "POST", "owner"),
 }
 
 # Routes whose parameters are not object ids.
@@ -159,6 +177,19 @@ def world(db, settings, tmp_path):
     files.directory.mkdir(parents=True)
     for path in (files.replay, files.cover, files.waveform):
         path.write_bytes(b"file")
+    clip = Clip.objects.create(
+        recording=recording,
+        created_by=owner,
+        title="A clip",
+        source="replay",
+        start_ms=0,
+        end_ms=5000,
+        status="ready",
+    )
+    clip_files = ClipFiles(clip.pk)
+    clip_files.directory.mkdir(parents=True)
+    for path in (clip_files.audio, clip_files.waveform):
+        path.write_bytes(b"file")
     export = DataExport.objects.create(user=owner, status="ready", progress=100, file_name="x.zip")
     viewers = {
         "blocked_by_owner": UserFactory(),
@@ -179,6 +210,7 @@ def world(db, settings, tmp_path):
         "ticket": ticket,
         "recording": recording,
         "transcript_line": line,
+        "clip": clip,
         "export": export,
         "user": owner,
         "report": report,
@@ -205,7 +237,7 @@ def _hidden(viewer: str, name: str, route: Route) -> bool:
     """May the viewer not even see the object? Then only 404 may answer."""
     if route.access == "private":
         return True
-    if route.kind in ("room", "scheduled_room", "ticketed_room", "recording", "transcript_line"):
+    if route.kind in ("room", "scheduled_room", "ticketed_room", "recording", "transcript_line", "clip"):
         return viewer in ("blocked_by_owner", "blocking_owner")  # blocks hide rooms both ways
     if route.kind == "user":
         # The person who blocked still sees the other's profile, to unblock them; not the reverse.

@@ -234,6 +234,8 @@ CAPTIONS_NICE = int(os.environ.get("CAPTIONS_NICE", "10"))
 # RECORDINGS_ACCEL_PREFIX aliased to MEDIA_ROOT/recordings/), behind Apache or lighttpd "x-sendfile".
 RECORDINGS_SENDFILE = os.environ.get("RECORDINGS_SENDFILE", "")
 RECORDINGS_ACCEL_PREFIX = os.environ.get("RECORDINGS_ACCEL_PREFIX", "/protected-recordings/")
+# Clips (docs/clips-and-podcast.md): how many clips one person may make in an hour.
+CLIPS_PER_HOUR = int(os.environ.get("CLIPS_PER_HOUR", "10"))
 # A capture whose last segment has not changed for this long is complete even without its end mark
 # (its mixer died); a live capture is written every second.
 RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "5"))
