@@ -84,7 +84,14 @@ class ReportAdmin(admin.ModelAdmin):
         "target_recording__room__title",
     )
     list_select_related = ("reporter", "assignee", "target_room", "target_user", "target_recording__room")
-    raw_id_fields = ("reporter", "assignee", "target_room", "target_user", "target_recording")
+    raw_id_fields = (
+        "reporter",
+        "assignee",
+        "target_room",
+        "target_user",
+        "target_recording",
+        "target_question",
+    )
     # Reports change only through the actions below, so each change is audited.
     readonly_fields = (
         "target_type",
@@ -111,6 +118,7 @@ class ReportAdmin(admin.ModelAdmin):
         "suspend_reported_user",
         "lift_suspension_of_reported_user",
         "remove_reported_recording",
+        "remove_reported_question",
     ]
 
     def get_queryset(self, request):
@@ -224,6 +232,18 @@ class ReportAdmin(admin.ModelAdmin):
 
         self._each(request, queryset, act)
 
+    @admin.action(description="Remove the reported question", permissions=["change"])
+    def remove_reported_question(self, request, queryset):
+        def act(report):
+            if report.target_question is None:
+                raise ServiceError("not_a_question", "this report is not about a question.")
+            services.moderation_remove_question(
+                moderator=request.user, question=report.target_question, report=report
+            )
+            return "removed the question."
+
+        self._each(request, queryset, act)
+
 
 def suspend_with_reason(modeladmin, request, queryset, *, action: str, person_of, report_of):
     """The suspend action of the queue and of the people list: an intermediate page asks for the reason
@@ -269,6 +289,8 @@ def _reported_person(report: Report):
         return report.target_user
     if report.target_room is not None:
         return report.target_room.host
+    if report.target_question is not None:
+        return report.target_question.asker
     return report.target_recording.room.host
 
 

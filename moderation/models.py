@@ -11,6 +11,7 @@ class Report(models.Model):
         ROOM = "room", "Room"
         USER = "user", "User"
         RECORDING = "recording", "Recording"
+        QUESTION = "question", "Question"
 
     class Reason(models.TextChoices):
         SPAM = "spam", "Spam"
@@ -47,6 +48,9 @@ class Report(models.Model):
     target_recording = models.ForeignKey(
         "recordings.Recording", on_delete=models.CASCADE, null=True, blank=True, related_name="reports"
     )
+    target_question = models.ForeignKey(
+        "rooms.Question", on_delete=models.CASCADE, null=True, blank=True, related_name="reports"
+    )
     reason = models.CharField(max_length=32, choices=Reason.choices)
     note = models.TextField(max_length=MAX_NOTE_LENGTH, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
@@ -73,18 +77,28 @@ class Report(models.Model):
                         target_room__isnull=False,
                         target_user__isnull=True,
                         target_recording__isnull=True,
+                        target_question__isnull=True,
                     )
                     | models.Q(
                         target_type="user",
                         target_room__isnull=True,
                         target_user__isnull=False,
                         target_recording__isnull=True,
+                        target_question__isnull=True,
                     )
                     | models.Q(
                         target_type="recording",
                         target_room__isnull=True,
                         target_user__isnull=True,
                         target_recording__isnull=False,
+                        target_question__isnull=True,
+                    )
+                    | models.Q(
+                        target_type="question",
+                        target_room__isnull=True,
+                        target_user__isnull=True,
+                        target_recording__isnull=True,
+                        target_question__isnull=False,
                     )
                 ),
                 name="report_exactly_one_target",
@@ -96,7 +110,7 @@ class Report(models.Model):
                     condition=models.Q(status="open"),
                     name=f"report_one_open_per_{field}",
                 )
-                for field in ("target_room", "target_user", "target_recording")
+                for field in ("target_room", "target_user", "target_recording", "target_question")
             ),
         ]
         indexes = [models.Index(fields=["status", "-created_at"])]
@@ -106,7 +120,7 @@ class Report(models.Model):
 
     @property
     def target(self):
-        return self.target_room or self.target_user or self.target_recording
+        return self.target_room or self.target_user or self.target_recording or self.target_question
 
 
 class AuditLogEntry(models.Model):

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from recordings.models import Recording
-from rooms.models import Room
+from rooms.models import Question, Room
 from rooms.selectors import room_get_for_viewer
 from spaces_project.errors import NotFound
 
@@ -16,7 +16,7 @@ from .models import Report
 
 MODERATORS_GROUP = "Moderators"
 
-ReportTarget = Room | User | Recording
+ReportTarget = Room | User | Recording | Question
 
 
 def user_is_moderator(*, user) -> bool:
@@ -53,6 +53,18 @@ def report_target_for_viewer(*, target_type: str, target_id: int, viewer) -> Rep
         # A replay is visible to whoever may see its room.
         room_get_for_viewer(room_id=recording.room_id, viewer=viewer)
         return recording
+    if target_type == Report.TargetType.QUESTION:
+        question = (
+            Question.objects.exclude(state=Question.State.REMOVED)
+            .select_related("room", "asker")
+            .filter(pk=target_id)
+            .first()
+        )
+        if question is None:
+            raise NotFound("This question does not exist.")
+        # A question is visible to whoever may see its room.
+        room_get_for_viewer(room_id=question.room_id, viewer=viewer)
+        return question
     raise NotFound("There is nothing of that kind to report.")
 
 
@@ -69,7 +81,9 @@ def reports_touched_recently(*, reporter: User, hours: int = 1) -> int:
 
 
 def _with_target_id(reports: QuerySet[Report]) -> QuerySet[Report]:
-    return reports.annotate(target_id=Coalesce("target_room_id", "target_user_id", "target_recording_id"))
+    return reports.annotate(
+        target_id=Coalesce("target_room_id", "target_user_id", "target_recording_id", "target_question_id")
+    )
 
 
 def report_queue(reports: QuerySet[Report]) -> QuerySet[Report]:
@@ -105,6 +119,8 @@ def report_target_summary(*, report: Report) -> dict:
         context["roster"] = room_roster(room=room) if room.is_live else None
     elif report.target_recording is not None:
         context["recording"] = report.target_recording
+    elif report.target_question is not None:
+        context["question"] = report.target_question
     elif report.target_user is not None:
         person = report.target_user
         context["person"] = person
