@@ -8,7 +8,7 @@ from django.db.models import Count, QuerySet
 from moderation import services as moderation_services
 from spaces_project.refusals import for_each
 
-from .models import Participant, PinnedLink, Room, RoomTopic, Tag, Ticket
+from .models import Participant, PinnedLink, Question, Room, RoomTopic, Tag, Ticket
 
 
 @admin.register(Tag)
@@ -59,6 +59,17 @@ class PinnedLinkInline(_ReadOnlyInline):
     readonly_fields = fields
 
 
+class QuestionInline(_ReadOnlyInline):
+    """The Q&A queue; a reported question is taken down from the report (moderation)."""
+
+    model = Question
+    fields = ("text", "asker", "state", "vote_count", "created_at", "answered_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("asker")
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
     list_display = ("title", "host", "state", "speaker_policy", "is_recorded", "started_at", "scheduled_for")
@@ -73,13 +84,15 @@ class RoomAdmin(admin.ModelAdmin):
         "speaker_policy",
         "is_recorded",
         "allow_anonymous",
+        "qa_enabled",
+        "backstage_opened_at",
         "scheduled_for",
         "started_at",
         "ended_at",
         "created_at",
     )
     date_hierarchy = "created_at"
-    inlines = [RoomTopicInline, PinnedLinkInline, ParticipantInline]
+    inlines = [RoomTopicInline, PinnedLinkInline, ParticipantInline, QuestionInline]
     actions = ["end_rooms", "unpin_links"]
 
     def has_add_permission(self, request):

@@ -295,3 +295,31 @@ class TestRecordAndReports:
             reason="spam",
             note="",
         )
+
+
+def test_admin_shows_the_questions_of_a_room_read_only(client, room):
+    ask(room, seat(room), "Shown in admin?")
+    admin_user = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    page = client.get(f"/admin/rooms/room/{room.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Shown in admin?" in html
+    assert 'name="questions-0-text"' not in html  # read-only: no input for it
+
+
+def test_the_replay_page_lists_the_questions_and_seeks_to_where_each_was_answered(client):
+    recording = RecordingFactory()
+    room = recording.room
+    Question.objects.create(
+        room=room,
+        asker=UserFactory(display_name="Ari Asker"),
+        text="Why modular?",
+        state=Question.State.ANSWERED,
+        answered_at=room.started_at + timedelta(minutes=3, seconds=5),
+    )
+    Question.objects.create(room=room, asker=UserFactory(), text="Taken down", state=Question.State.REMOVED)
+    page = client.get(f"/recordings/{recording.pk}/").content.decode()
+    assert 'data-testid="replay-questions"' in page
+    assert 'data-seek-ms="185000"' in page and "Why modular?" in page and "3:05" in page
+    assert "Taken down" not in page
