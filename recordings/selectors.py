@@ -458,7 +458,9 @@ def recording_questions(*, recording: Recording) -> list[AskedQuestion]:
         if question.answered_at is not None and room.started_at is not None:
             wall_ms = question.answered_at.timestamp() * 1000
             if recording.segment_times:
-                at, _ = transcripts.place_live_line(wall_ms, wall_ms, recording.segment_times, recording.duration_ms)
+                at, _ = transcripts.place_live_line(
+                    wall_ms, wall_ms, recording.segment_times, recording.duration_ms
+                )
             else:
                 at = max(0, int(wall_ms - room.started_at.timestamp() * 1000))
         item = AskedQuestion(question.text, question.asker.name, question.vote_count, at)

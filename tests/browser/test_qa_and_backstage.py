@@ -25,7 +25,7 @@ from tests.factories import RoomFactory, UserFactory
 pytestmark = [pytest.mark.browser, pytest.mark.flaky(reruns=2)]
 
 
-def test_a_listener_asks_another_upvotes_the_host_invites_the_asker_and_hears_them(open_room):
+def test_a_listener_asks_another_upvotes_the_host_invites_the_asker_and_hears_them(open_room):  # noqa: F811 (the fixture imported above)
     host = UserFactory(display_name="Hana Host")
     asker = UserFactory(display_name="Ari Asker")
     voter = UserFactory(display_name="Vic Voter")
@@ -70,7 +70,7 @@ def test_a_listener_asks_another_upvotes_the_host_invites_the_asker_and_hears_th
     assert Participant.objects.get(room=room, user=asker).role == Participant.Role.SPEAKER
 
 
-def test_backstage_the_host_hears_the_speaker_the_listener_does_not_until_go_live(open_room):
+def test_backstage_the_host_hears_the_speaker_the_listener_does_not_until_go_live(open_room):  # noqa: F811 (the fixture imported above)
     host = UserFactory(display_name="Hana Host")
     speaker = UserFactory(display_name="Sam Speaker")
     listener = UserFactory(display_name="Leo Listener")
