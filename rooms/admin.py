@@ -70,6 +70,24 @@ class QuestionInline(_ReadOnlyInline):
         return super().get_queryset(request).select_related("asker")
 
 
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin):
+    """Questions are read here; the host removes them in the room, a moderator from the report."""
+
+    list_display = ("text", "room", "asker", "state", "vote_count", "created_at")
+    list_filter = ("state",)
+    search_fields = ("text", "asker__handle", "room__title")
+    list_select_related = ("room", "asker")
+    fields = ("room", "asker", "text", "state", "vote_count", "created_at", "answered_at", "closed_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
     list_display = ("title", "host", "state", "speaker_policy", "is_recorded", "started_at", "scheduled_for")
