@@ -758,7 +758,8 @@ class LiveRoom {
     this.controlsKey = key;
     const buttons = [];
     if (mutedHint) {
-      buttons.push(h("p", { class: "live-hint", role: "status", "data-testid": "muted-hint", text: "You're live and muted. Unmute to talk." }));
+      const hint = s.room.backstage ? "You're backstage and muted. Unmute to check your mic." : "You're live and muted. Unmute to talk.";
+      buttons.push(h("p", { class: "live-hint", role: "status", "data-testid": "muted-hint", text: hint }));
     }
     const waiting = s.room.backstage && !(you && onStage(you));
     if (waiting) {
