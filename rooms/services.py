@@ -401,6 +401,11 @@ def room_update(
             room.host_notice_for = _host_notice_for(scheduled_for)
             room.calendar_sequence += 1
             rescheduled = True
+            opens_at = backstage_opens_at(room)
+            if room.backstage_opened_at is not None and opens_at is not None and timezone.now() < opens_at:
+                # Moved out of the backstage's window: the backstage closes (and opens again later).
+                room.backstage_opened_at = None
+                publish_on_commit(room.pk, protocol.Ended(room_id=room.pk), close=protocol.CLOSE_NOT_LIVE)
         if is_recorded is not None:
             room.is_recorded = is_recorded
     elif is_recorded is not None and is_recorded != room.is_recorded:

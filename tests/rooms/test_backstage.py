@@ -129,3 +129,23 @@ class TestGoingLive:
         client.force_login(UserFactory())
         page = client.get(reverse("rooms:detail", args=[room.pk])).content.decode()
         assert 'data-testid="starting-soon"' in page and "data-live-shell" in page
+
+
+def test_rescheduling_out_of_the_window_closes_the_backstage_and_within_it_keeps_it_open():
+    room = scheduled_in(5)
+    services.room_open_backstage(room=room, actor=room.host)
+
+    def move_to(minutes):
+        return services.room_update(
+            room=room,
+            actor=room.host,
+            title=room.title,
+            description="",
+            topics=[],
+            speaker_policy=room.speaker_policy,
+            allow_anonymous=True,
+            scheduled_for=timezone.now() + timedelta(minutes=minutes),
+        )
+
+    assert move_to(12).in_backstage
+    assert not move_to(60).in_backstage
