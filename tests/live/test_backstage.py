@@ -24,7 +24,7 @@ from rooms.models import Participant, Room, RoomInvitation
 from tests.audio.signals import amplitude_at, tone
 from tests.factories import RoomFactory, UserFactory
 
-from .test_audio import HEARD, Ear, speak
+from .test_audio import HEARD, Ear, _wait_for_holder, external, speak  # noqa: F401 (a fixture)
 from .wsclient import ConnectionClosed, join, open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,8 +66,31 @@ def embedded(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
-async def test_backstage_the_stage_hears_itself_listeners_nothing_then_go_live_everyone_hears(embedded):
+@pytest.fixture(params=["embedded", "external"])
+def mixer(request, settings, tmp_path, monkeypatch):
+    """Where the room is mixed: in this process, or by a `manage.py run_mixer` process on Redis (as
+    in production), which must take open backstages as well as live rooms. Await it with the room."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    if request.param == "embedded":
+        settings.AUDIO_MIXER = "embedded"
+
+        async def ready(room_id: int) -> None:
+            return None
+
+        return ready
+    monkeypatch.setenv("MEDIA_ROOT", str(settings.MEDIA_ROOT))  # the mixer process records there
+    start = request.getfixturevalue("external")
+
+    async def ready(room_id: int) -> None:
+        start("mixer-backstage")
+        await _wait_for_holder(room_id, timeout=15)
+
+    return ready
+
+
+async def test_backstage_the_stage_hears_itself_listeners_nothing_then_go_live_everyone_hears(mixer):
     room, guest_user = await backstage_room(recorded=True)
+    await mixer(room.pk)
     listener_user = await db(UserFactory)()
     host = await join(room.pk, room.host)
     guest = await join(room.pk, guest_user)
