@@ -242,6 +242,12 @@ def main() -> int:
         errors = sum(1 for r in results if r[0] is None or r[0] >= 500)
         oversold = max(0, sold - args.seats) + max(0, room.tickets_taken - (room.ticket_capacity or 0))
         latencies = [elapsed * 1000 for status, _, elapsed in answered]
+        sale_ms = [e * 1000 for st, loc, e in answered if loc.startswith("/tickets/")]
+        refused_ms = [e * 1000 for st, loc, e in answered if loc.startswith("/rooms/")]
+        progress(
+            f"tickets answered p50 {percentile(sale_ms, 50) or 0:.0f} / p95 {percentile(sale_ms, 95) or 0:.0f} ms; "
+            f"sold out p50 {percentile(refused_ms, 50) or 0:.0f} / p95 {percentile(refused_ms, 95) or 0:.0f} ms"
+        )
         progress(
             f"answers: {to_ticket} to a ticket, {refused} sold out, {errors} errors; "
             f"seat counter {room.tickets_taken}/{room.ticket_capacity}; "

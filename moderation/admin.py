@@ -91,8 +91,17 @@ class ReportAdmin(admin.ModelAdmin):
         "target_user",
         "target_recording__room",
         "target_clip__recording__room",
+        "target_question",
     )
-    raw_id_fields = ("reporter", "assignee", "target_room", "target_user", "target_recording", "target_clip")
+    raw_id_fields = (
+        "reporter",
+        "assignee",
+        "target_room",
+        "target_user",
+        "target_recording",
+        "target_clip",
+        "target_question",
+    )
     # Reports change only through the actions below, so each change is audited.
     readonly_fields = (
         "target_type",
@@ -120,6 +129,7 @@ class ReportAdmin(admin.ModelAdmin):
         "lift_suspension_of_reported_user",
         "remove_reported_recording",
         "remove_reported_clip",
+        "remove_reported_question",
     ]
 
     def get_queryset(self, request):
@@ -249,6 +259,18 @@ class ReportAdmin(admin.ModelAdmin):
 
         self._each(request, queryset, act)
 
+    @admin.action(description="Remove the reported question", permissions=["change"])
+    def remove_reported_question(self, request, queryset):
+        def act(report):
+            if report.target_question is None:
+                raise ServiceError("not_a_question", "this report is not about a question.")
+            services.moderation_remove_question(
+                moderator=request.user, question=report.target_question, report=report
+            )
+            return "removed the question."
+
+        self._each(request, queryset, act)
+
 
 def suspend_with_reason(modeladmin, request, queryset, *, action: str, person_of, report_of):
     """The suspend action of the queue and of the people list: an intermediate page asks for the reason
@@ -297,6 +319,8 @@ def _reported_person(report: Report):
     if report.target_clip is not None:
         # The clip's maker: what a clip says is the room's, but choosing it is theirs.
         return report.target_clip.created_by
+    if report.target_question is not None:
+        return report.target_question.asker
     return report.target_recording.room.host
 
 

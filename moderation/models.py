@@ -6,12 +6,27 @@ MAX_NOTE_LENGTH = 1000
 REPORTS_PER_HOUR = 10
 
 
+# Each target type's field; a report sets exactly the one of its type.
+TARGET_FIELDS = ("target_room", "target_user", "target_recording", "target_clip", "target_question")
+
+
+def _exactly_one_target() -> models.Q:
+    condition = models.Q()
+    for field in TARGET_FIELDS:
+        condition |= models.Q(
+            target_type=field.removeprefix("target_"),
+            **{other + "__isnull": other != field for other in TARGET_FIELDS},
+        )
+    return condition
+
+
 class Report(models.Model):
     class TargetType(models.TextChoices):
         ROOM = "room", "Room"
         USER = "user", "User"
         RECORDING = "recording", "Recording"
         CLIP = "clip", "Clip"
+        QUESTION = "question", "Question"
 
     class Reason(models.TextChoices):
         SPAM = "spam", "Spam"
@@ -51,6 +66,9 @@ class Report(models.Model):
     target_clip = models.ForeignKey(
         "recordings.Clip", on_delete=models.CASCADE, null=True, blank=True, related_name="reports"
     )
+    target_question = models.ForeignKey(
+        "rooms.Question", on_delete=models.CASCADE, null=True, blank=True, related_name="reports"
+    )
     reason = models.CharField(max_length=32, choices=Reason.choices)
     note = models.TextField(max_length=MAX_NOTE_LENGTH, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
@@ -71,36 +89,7 @@ class Report(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=(
-                    models.Q(
-                        target_type="room",
-                        target_room__isnull=False,
-                        target_user__isnull=True,
-                        target_recording__isnull=True,
-                        target_clip__isnull=True,
-                    )
-                    | models.Q(
-                        target_type="user",
-                        target_room__isnull=True,
-                        target_user__isnull=False,
-                        target_recording__isnull=True,
-                        target_clip__isnull=True,
-                    )
-                    | models.Q(
-                        target_type="recording",
-                        target_room__isnull=True,
-                        target_user__isnull=True,
-                        target_recording__isnull=False,
-                        target_clip__isnull=True,
-                    )
-                    | models.Q(
-                        target_type="clip",
-                        target_room__isnull=True,
-                        target_user__isnull=True,
-                        target_recording__isnull=True,
-                        target_clip__isnull=False,
-                    )
-                ),
+                condition=_exactly_one_target(),
                 name="report_exactly_one_target",
             ),
             # One open report per person and target; a closed report does not block a new one.
@@ -110,7 +99,7 @@ class Report(models.Model):
                     condition=models.Q(status="open"),
                     name=f"report_one_open_per_{field}",
                 )
-                for field in ("target_room", "target_user", "target_recording", "target_clip")
+                for field in TARGET_FIELDS
             ),
         ]
         indexes = [models.Index(fields=["status", "-created_at"])]
@@ -120,7 +109,7 @@ class Report(models.Model):
 
     @property
     def target(self):
-        return self.target_room or self.target_user or self.target_recording or self.target_clip
+        return next((getattr(self, field) for field in TARGET_FIELDS if getattr(self, field + "_id")), None)
 
 
 class AuditLogEntry(models.Model):

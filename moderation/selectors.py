@@ -8,15 +8,15 @@ from django.utils import timezone
 
 from accounts.models import User
 from recordings.models import Clip, Recording
-from rooms.models import Room
+from rooms.models import Question, Room
 from rooms.selectors import room_get_for_viewer, ticketed_room_admits
 from spaces_project.errors import NotFound
 
-from .models import Report
+from .models import TARGET_FIELDS, Report
 
 MODERATORS_GROUP = "Moderators"
 
-ReportTarget = Room | User | Recording | Clip
+ReportTarget = Room | User | Recording | Clip | Question
 
 
 def user_is_moderator(*, user) -> bool:
@@ -68,6 +68,18 @@ def report_target_for_viewer(*, target_type: str, target_id: int, viewer) -> Rep
         if room.is_ticketed and not ticketed_room_admits(room=room, user=viewer):
             raise NotFound("This clip does not exist.")
         return clip
+    if target_type == Report.TargetType.QUESTION:
+        question = (
+            Question.objects.exclude(state=Question.State.REMOVED)
+            .select_related("room", "asker")
+            .filter(pk=target_id)
+            .first()
+        )
+        if question is None:
+            raise NotFound("This question does not exist.")
+        # A question is visible to whoever may see its room.
+        room_get_for_viewer(room_id=question.room_id, viewer=viewer)
+        return question
     raise NotFound("There is nothing of that kind to report.")
 
 
@@ -85,7 +97,7 @@ def reports_touched_recently(*, reporter: User, hours: int = 1) -> int:
 
 def _with_target_id(reports: QuerySet[Report]) -> QuerySet[Report]:
     return reports.annotate(
-        target_id=Coalesce("target_room_id", "target_user_id", "target_recording_id", "target_clip_id")
+        target_id=Coalesce(*(field + "_id" for field in TARGET_FIELDS))
     )
 
 
@@ -124,6 +136,8 @@ def report_target_summary(*, report: Report) -> dict:
         context["recording"] = report.target_recording
     elif report.target_clip is not None:
         context["clip"] = report.target_clip
+    elif report.target_question is not None:
+        context["question"] = report.target_question
     elif report.target_user is not None:
         person = report.target_user
         context["person"] = person

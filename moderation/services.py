@@ -219,6 +219,24 @@ def moderation_remove_recording(
 
 
 @transaction.atomic
+def moderation_remove_question(*, moderator: User, question, report: Report | None = None):
+    """Take a question down from its room's queue and record."""
+    from rooms.questions import question_force_remove
+
+    _require_moderator(moderator)
+    question = question_force_remove(question=question)
+    _audit(
+        actor=moderator,
+        action="question_removed",
+        target=f"question #{question.pk} in room #{question.room_id}",
+        report=report,
+        detail=question.text,
+    )
+    _resolve_if_open(moderator=moderator, report=report, note="Question removed.")
+    return question
+
+
+@transaction.atomic
 def moderation_remove_transcript(
     *, moderator: User, transcript: Transcript, report: Report | None = None
 ) -> Transcript:

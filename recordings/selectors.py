@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Follow, User
 from accounts.selectors import blocked_user_ids, is_blocked_between
-from rooms.models import Participant, Room, RoomInvitation, Ticket
+from rooms.models import Participant, Question, Room, RoomInvitation, Ticket
 from rooms.selectors import ticketed_room_admits
 from spaces_project.errors import NotFound, ServiceError
 
@@ -422,3 +422,48 @@ def transcripts_for_export(*, user: User) -> list[dict]:
             }
         )
     return out
+
+
+@dataclass(frozen=True)
+class AskedQuestion:
+    """A question of the room's Q&A queue as the replay lists it."""
+
+    text: str
+    asker_name: str
+    votes: int
+    answered_ms: int | None  # where in the replay it was taken up; None if it never was
+
+    @property
+    def answered_label(self) -> str:
+        return clock(self.answered_ms) if self.answered_ms is not None else ""
+
+
+def recording_questions(*, recording: Recording) -> list[AskedQuestion]:
+    """The room's questions for its replay, in the order they were answered, then the rest by votes.
+
+    Withdrawn and removed questions are left out. A question's replay time is when the host or a
+    co-host started answering it, placed in the replay like a live caption line (the capture's
+    segments, or the room's start before the replay is finalized).
+    """
+    room = recording.room
+    rows = (
+        Question.objects.filter(room=room)
+        .exclude(state__in=[Question.State.WITHDRAWN, Question.State.REMOVED])
+        .select_related("asker")
+        .order_by("-vote_count", "created_at", "pk")
+    )
+    answered, rest = [], []
+    for question in rows:
+        at = None
+        if question.answered_at is not None and room.started_at is not None:
+            wall_ms = question.answered_at.timestamp() * 1000
+            if recording.segment_times:
+                at, _ = transcripts.place_live_line(
+                    wall_ms, wall_ms, recording.segment_times, recording.duration_ms
+                )
+            else:
+                at = max(0, int(wall_ms - room.started_at.timestamp() * 1000))
+        item = AskedQuestion(question.text, question.asker.name, question.vote_count, at)
+        (answered if at is not None else rest).append(item)
+    answered.sort(key=lambda item: item.answered_ms)
+    return answered + rest

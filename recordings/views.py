@@ -34,6 +34,7 @@ def recording_detail(request, pk):
         "transcript": transcript,
         "lines": lines,
         "chapters": selectors.transcript_chapters(lines=lines),
+        "questions": selectors.recording_questions(recording=recording),
         "recording": recording,
         "room": room,
         "topics": [rt.tag for rt in room.room_topics.select_related("tag")],

@@ -8,7 +8,7 @@ from django.db.models import Count, QuerySet
 from moderation import services as moderation_services
 from spaces_project.refusals import for_each
 
-from .models import Participant, PinnedLink, Room, RoomTopic, Tag, Ticket
+from .models import Participant, PinnedLink, Question, Room, RoomTopic, Tag, Ticket
 
 
 @admin.register(Tag)
@@ -59,6 +59,35 @@ class PinnedLinkInline(_ReadOnlyInline):
     readonly_fields = fields
 
 
+class QuestionInline(_ReadOnlyInline):
+    """The Q&A queue; a reported question is taken down from the report (moderation)."""
+
+    model = Question
+    fields = ("text", "asker", "state", "vote_count", "created_at", "answered_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("asker")
+
+
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin):
+    """Questions are read here; the host removes them in the room, a moderator from the report."""
+
+    list_display = ("text", "room", "asker", "state", "vote_count", "created_at")
+    list_filter = ("state",)
+    search_fields = ("text", "asker__handle", "room__title")
+    list_select_related = ("room", "asker")
+    fields = ("room", "asker", "text", "state", "vote_count", "created_at", "answered_at", "closed_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
     list_display = ("title", "host", "state", "speaker_policy", "is_recorded", "started_at", "scheduled_for")
@@ -73,13 +102,15 @@ class RoomAdmin(admin.ModelAdmin):
         "speaker_policy",
         "is_recorded",
         "allow_anonymous",
+        "qa_enabled",
+        "backstage_opened_at",
         "scheduled_for",
         "started_at",
         "ended_at",
         "created_at",
     )
     date_hierarchy = "created_at"
-    inlines = [RoomTopicInline, PinnedLinkInline, ParticipantInline]
+    inlines = [RoomTopicInline, PinnedLinkInline, ParticipantInline, QuestionInline]
     actions = ["end_rooms", "unpin_links"]
 
     def has_add_permission(self, request):

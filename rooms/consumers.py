@@ -18,7 +18,7 @@ from django.conf import settings
 
 from spaces_project.errors import ServiceError
 
-from . import protocol, selectors, services
+from . import protocol, questions, selectors, services
 from .audio import wire
 from .bus import get_bus
 from .mixing import get_audio_uplink
@@ -69,6 +69,17 @@ def _user_actions() -> dict:
         "link.unpin": lambda r, a, f: services.link_unpin(room_id=r, actor=a, **f),
         "captions.set": lambda r, a, f: services.room_set_captions(room_id=r, actor=a, **f),
         "room.end": lambda r, a, f: services.room_end_by_id(room_id=r, actor=a),
+        "room.go_live": lambda r, a, f: services.room_start_by_id(room_id=r, actor=a),
+        "question.ask": lambda r, a, f: questions.question_ask(room_id=r, actor=a, **f),
+        "question.withdraw": lambda r, a, f: questions.question_withdraw(room_id=r, actor=a, **f),
+        "question.vote": lambda r, a, f: questions.question_vote(room_id=r, actor=a, **f),
+        "question.unvote": lambda r, a, f: questions.question_unvote(room_id=r, actor=a, **f),
+        "question.answer": lambda r, a, f: questions.question_answer(room_id=r, actor=a, **f),
+        "question.done": lambda r, a, f: questions.question_done(room_id=r, actor=a, **f),
+        "question.dismiss": lambda r, a, f: questions.question_dismiss(room_id=r, actor=a, **f),
+        "question.remove": lambda r, a, f: questions.question_remove(room_id=r, actor=a, **f),
+        "question.invite": lambda r, a, f: questions.question_invite_asker(room_id=r, actor=a, **f),
+        "qa.set": lambda r, a, f: questions.room_set_qa(room_id=r, actor=a, **f),
     }
 
 
@@ -90,6 +101,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     joined = False
     on_stage = False
     muted = True
+    # The room's backstage is open: only the stage hears the stage; the audience gets no audio.
+    backstage = False
     # What this socket has registered, so that every way out undoes exactly that.
     attached = False
     present = False
@@ -291,7 +304,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.room_id, self.user_id, heartbeat_seconds=heartbeat_seconds()
         )
         snapshot = view.for_viewer(self.user_id)
-        if snapshot.room["state"] != "live":
+        self.backstage = snapshot.room["backstage"]
+        if snapshot.room["state"] != "live" and not self.backstage:
             # The room ended while this socket missed the event (Redis was away when it went out):
             # close it the way the event would have.
             self.closing = True
@@ -312,6 +326,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if kind == protocol.ParticipantUpdated.TYPE:
             if event["participant"]["user_id"] == self.user_id:
                 self.track_self(event["participant"])
+        elif kind == protocol.WentLive.TYPE:
+            self.backstage = False
         elif kind == protocol.Batch.TYPE:
             for inner in event["events"]:
                 self.track_event(inner)
@@ -321,12 +337,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def audio_receiver(self) -> int | None:
         if not self.joined or self.closing:
             return None
-        return self.user_id if self.on_stage else wire.PROGRAM
+        if self.on_stage:
+            return self.user_id
+        # Backstage, the audience hears nothing (the mixer sends no program mix either).
+        return None if self.backstage else wire.PROGRAM
 
     async def send_event(self, text: str, event: dict) -> None:
         if self.joined and not self.closing:
-            if self.user_id is not None:
-                self.track_event(event)
+            self.track_event(event)
             await self.send(text_data=text)
 
     async def send_audio(self, bundle: bytes) -> None:

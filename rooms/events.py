@@ -49,3 +49,37 @@ def links_payload(room_id: int) -> list[protocol.LinkInfo]:
         protocol.LinkInfo(id=link.pk, title=link.title, url=link.url)
         for link in PinnedLink.objects.filter(room_id=room_id)
     ]
+
+
+def question_payload(question) -> protocol.QuestionInfo:
+    asker = question.asker
+    return protocol.QuestionInfo(
+        id=question.pk,
+        text=question.text,
+        asker_id=asker.pk,
+        asker_name=asker.name,
+        asker_handle=asker.handle,
+        votes=question.vote_count,
+        state=question.state,
+        created_at=question.created_at.isoformat(),
+    )
+
+
+def questions_payload(room_id: int) -> tuple[list[protocol.QuestionInfo], protocol.QuestionInfo | None]:
+    """(the open questions, most votes first then the oldest; the one being answered, or None)."""
+    from .models import Question
+
+    rows = list(
+        Question.objects.filter(room_id=room_id, state__in=[Question.State.OPEN, Question.State.ANSWERING])
+        .select_related("asker")
+        .order_by("-vote_count", "created_at", "pk")
+    )
+    answering = next((q for q in rows if q.state == Question.State.ANSWERING), None)
+    queue = [question_payload(q) for q in rows if q.state == Question.State.OPEN][: protocol.QUESTIONS_SHOWN]
+    return queue, question_payload(answering) if answering else None
+
+
+def questions_changed(room_id: int, *, enabled: bool) -> None:
+    """Send the Q&A queue to the room once the current transaction commits."""
+    queue, answering = questions_payload(room_id)
+    publish_on_commit(room_id, protocol.Questions(enabled=enabled, questions=queue, answering=answering))

@@ -20,6 +20,7 @@ import weakref
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db.models import Q
 
 from . import protocol
 from .audio import wire
@@ -40,10 +41,18 @@ def mixer_mode() -> str:
     return getattr(settings, "AUDIO_MIXER", "") or ("external" if settings.REDIS_URL else "embedded")
 
 
+def _mixed_rooms() -> Q:
+    """Rooms whose stage is mixed: live ones, and scheduled ones with an open backstage."""
+    return Q(state=Room.State.LIVE) | Q(state=Room.State.SCHEDULED, backstage_opened_at__isnull=False)
+
+
 def load_stage(room_id: int) -> tuple[set[int], set[int]]:
     """(everyone on stage, those of them who are unmuted). Raise Room.DoesNotExist if gone."""
     rows = Participant.objects.filter(
-        room_id=room_id, role__in=Participant.STAGE_ROLES, is_removed=False, room__state=Room.State.LIVE
+        room_id=room_id,
+        role__in=Participant.STAGE_ROLES,
+        is_removed=False,
+        room__in=Room.objects.filter(_mixed_rooms()),
     ).values_list("user_id", "is_muted")
     stage = {user for user, _ in rows}
     return stage, {user for user, muted in rows if not muted}
@@ -59,6 +68,12 @@ def open_capture(room_id: int):
     return CaptureWriter(capture_directory(room_id), started_ms=time.time() * 1000, auto_flush=False)
 
 
+def room_on_air(room_id: int) -> bool:
+    """Whether the room is live (not in its backstage): only then do listeners hear it and is it
+    recorded."""
+    return Room.objects.filter(pk=room_id, state=Room.State.LIVE).exists()
+
+
 def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
     async def loader():
         return await database_sync_to_async(load_stage)(room_id)
@@ -68,6 +83,9 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
 
     async def captions_on():
         return await database_sync_to_async(room_captions_on)(room_id)
+
+    async def on_air():
+        return await database_sync_to_async(room_on_air)(room_id)
 
     return RoomAudioRunner(
         room_id,
@@ -80,6 +98,7 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
         open_capture=capture,
         load_captions=captions_on,
         send_voice=voice_sender(room_id),
+        load_on_air=on_air,
     )
 
 
@@ -247,7 +266,8 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 
 
 def live_room_ids() -> list[int]:
-    return list(Room.objects.filter(state=Room.State.LIVE).values_list("pk", flat=True))
+    """The rooms a mixer process runs: live ones and open backstages."""
+    return list(Room.objects.filter(_mixed_rooms()).values_list("pk", flat=True))
 
 
 class MixerProcess:

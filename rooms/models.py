@@ -21,6 +21,11 @@ MIN_TICKET_PRICE = 100
 MAX_TICKET_PRICE = 99_900
 MIN_TICKET_CAPACITY = 1
 MAX_TICKET_CAPACITY = 10_000
+# The backstage of a scheduled room opens this long before its time (docs/qa-and-backstage.md).
+BACKSTAGE_OPENS_BEFORE = timedelta(minutes=15)
+# The Q&A queue: a question's length, and how many one person may ask in one room in an hour.
+MAX_QUESTION_LENGTH = protocol.MAX_QUESTION_CHARS
+QUESTIONS_PER_HOUR = protocol.QUESTIONS_PER_HOUR
 
 
 class Tag(models.Model):
@@ -58,6 +63,11 @@ class Room(models.Model):
     allow_anonymous = models.BooleanField("visitors who are not signed in may listen", default=True)
     # Live captions from the server's speech recognizer; the host (or a co-host) turns them on or off.
     captions_enabled = models.BooleanField("live captions", default=False)
+    # The Q&A queue beside the raised hands; the host turns it off or on (rooms/questions.py).
+    qa_enabled = models.BooleanField("Q&A queue", default=True)
+    # When the host opened the backstage of this scheduled room (None: closed). Only the stage
+    # meets there: nothing is recorded and no listener hears it. Cleared when the room goes live.
+    backstage_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -123,6 +133,10 @@ class Room(models.Model):
     @property
     def is_over(self) -> bool:
         return self.state in (self.State.ENDED, self.State.CANCELLED)
+
+    @property
+    def in_backstage(self) -> bool:
+        return self.state == self.State.SCHEDULED and self.backstage_opened_at is not None
 
     @property
     def is_ticketed(self) -> bool:
@@ -353,3 +367,69 @@ class PaymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.type} {self.event_id}"
+
+
+class Question(models.Model):
+    """A listener's question in a room's Q&A queue (rooms/questions.py has every rule).
+
+    open: in the queue; answering: the host or a co-host is answering it now (one per room);
+    answered: it was answered (``answered_at`` says when it started); dismissed: set aside by the
+    host or a co-host; withdrawn: taken back by its asker; removed: taken down by the host, a co-host
+    or a site moderator (it leaves the room's record too).
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        ANSWERING = "answering", "Being answered"
+        ANSWERED = "answered", "Answered"
+        DISMISSED = "dismissed", "Dismissed"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        REMOVED = "removed", "Removed"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="questions")
+    asker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="questions")
+    text = models.CharField(max_length=MAX_QUESTION_LENGTH)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    # Kept in step with the QuestionVote rows by rooms/questions.py, with conditional UPDATEs.
+    vote_count = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the host or a co-host started answering it: the replay seeks there.
+    answered_at = models.DateTimeField(null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-vote_count", "created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(text=""), name="question_text_not_empty"),
+            models.UniqueConstraint(
+                fields=["room"], condition=models.Q(state="answering"), name="question_one_answering"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state__in=["answering", "answered"])
+                | models.Q(answered_at__isnull=False),
+                name="question_answered_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["room", "state"]),
+            models.Index(fields=["room", "asker", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class QuestionVote(models.Model):
+    """One person's upvote of a question: one per person and question, in the database."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="votes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="question_votes"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["question", "user"], name="question_vote_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} +1 {self.question}"

@@ -149,6 +149,13 @@ REACTIONS = ("😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "�
 REACTION_RATE_PER_SECOND = 1.0
 REACTION_BURST = 5
 
+# -- the Q&A queue ---------------------------------------------------------------------------------
+
+MAX_QUESTION_CHARS = 280
+QUESTIONS_PER_HOUR = 5
+# The queue as events carry it: the open questions, most votes first, at most this many.
+QUESTIONS_SHOWN = 50
+
 
 # -- client -> server messages ---------------------------------------------------------------------
 
@@ -197,6 +204,28 @@ MESSAGES: dict[str, MessageSpec] = {
         {"enabled": bool}, "host or co-host turns live captions on or off for the room"
     ),
     "room.end": MessageSpec({}, "host only"),
+    "room.go_live": MessageSpec({}, "host only, from the backstage: the stage goes live as it is"),
+    "question.ask": MessageSpec(
+        {"text": str},
+        f"ask the Q&A queue; at most {MAX_QUESTION_CHARS} characters, {QUESTIONS_PER_HOUR} an hour",
+    ),
+    "question.withdraw": MessageSpec({"question_id": int}, "the asker takes their open question back"),
+    "question.vote": MessageSpec(
+        {"question_id": int}, "upvote an open question, once (a second vote is refused)"
+    ),
+    "question.unvote": MessageSpec({"question_id": int}, "take back your upvote"),
+    "question.answer": MessageSpec(
+        {"question_id": int}, "host or co-host: answering this one now (the one before becomes answered)"
+    ),
+    "question.done": MessageSpec(
+        {"question_id": int}, "host or co-host: the question being answered is answered"
+    ),
+    "question.dismiss": MessageSpec({"question_id": int}, "host or co-host sets an open question aside"),
+    "question.remove": MessageSpec(
+        {"question_id": int}, "host or co-host takes a question down, from the record too"
+    ),
+    "question.invite": MessageSpec({"question_id": int}, "host or co-host invites the asker to speak"),
+    "qa.set": MessageSpec({"enabled": bool}, "host only: turn the Q&A queue on or off"),
 }
 
 
@@ -266,6 +295,21 @@ class RoomInfo(TypedDict):
     speaker_policy: str  # "everyone" | "followed" | "invited"
     is_recorded: bool
     captions: bool  # live captions are on (each listener may still hide them)
+    backstage: bool  # a scheduled room whose backstage is open: only the stage hears the stage
+    qa: bool  # the Q&A queue is on
+
+
+class QuestionInfo(TypedDict):
+    """A question in the Q&A queue."""
+
+    id: int
+    text: str
+    asker_id: int
+    asker_name: str
+    asker_handle: str
+    votes: int
+    state: str  # "open" | "answering"
+    created_at: str  # ISO 8601
 
 
 class LinkInfo(TypedDict):
@@ -349,6 +393,9 @@ class RoomSnapshot(ServerEvent):
     listener_count: int  # everyone in the audience, anonymous listeners included
     hands: list[int]  # user ids of raised hands, oldest first
     links: list[LinkInfo]
+    questions: list[QuestionInfo]  # the open questions, most votes first, then the oldest
+    answering: QuestionInfo | None  # the question being answered now, shown above the stage
+    my_votes: list[int]  # ids of the questions the viewer upvoted
     heartbeat_seconds: float  # send a heartbeat this often
 
 
@@ -450,6 +497,32 @@ class CaptionLine(ServerEvent):
     final: bool
     text: str
     skipped: bool
+
+
+@event("room.questions")
+class Questions(ServerEvent):
+    """The Q&A queue changed (asked, voted, answered, dismissed, withdrawn, removed, turned on or off)."""
+
+    enabled: bool
+    questions: list[QuestionInfo]  # the open questions, most votes first, then the oldest
+    answering: QuestionInfo | None
+
+
+@event("room.my_votes")
+class MyVotes(ServerEvent):
+    """Only the person who voted receives it: the questions they upvote now."""
+
+    to_user_id: int
+    question_ids: list[int]
+
+
+@event("room.went_live")
+class WentLive(ServerEvent):
+    """The host took the room from its backstage to live, the stage as it was; listeners start hearing
+    it and the recording (if any) starts now."""
+
+    room_id: int
+    started_at: str  # ISO 8601
 
 
 @event("room.resync")
@@ -847,7 +920,15 @@ def markdown() -> str:
     out += [f"## Events of the per-person channel (`{USER_SOCKET_PATH}`)", ""]
     out += _events_markdown(USER_EVENTS)
     out += ["## Shapes inside events", ""]
-    for shape in (ParticipantInfo, RoomInfo, LinkInfo, NotificationInfo, NotificationActor, ReminderCount):
+    for shape in (
+        ParticipantInfo,
+        RoomInfo,
+        LinkInfo,
+        QuestionInfo,
+        NotificationInfo,
+        NotificationActor,
+        ReminderCount,
+    ):
         out += [f"### {shape.__name__}", ""]
         if _doc(shape):
             out += [_doc(shape), ""]

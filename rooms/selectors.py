@@ -25,7 +25,17 @@ from accounts.selectors import blocked_user_ids
 from spaces_project.errors import NotFound, ServiceError
 
 from . import protocol
-from .models import Participant, Reminder, Room, RoomInvitation, RoomTopic, Tag, Ticket
+from .models import (
+    Participant,
+    Question,
+    QuestionVote,
+    Reminder,
+    Room,
+    RoomInvitation,
+    RoomTopic,
+    Tag,
+    Ticket,
+)
 
 # A scheduled room stays listed as upcoming for a while after its time, until the host starts it.
 UPCOMING_GRACE = timedelta(hours=1)
@@ -305,11 +315,15 @@ class RoomLiveView:
     room: Room
     snapshot: protocol.RoomSnapshot  # with `you` left empty
     people: dict[int, protocol.ParticipantInfo]  # every participant still in the room, by user id
+    # Each voter's upvotes of the questions in the queue (the snapshot's `my_votes`).
+    votes: dict[int, list[int]] = field(default_factory=dict)
     _anonymous_text: str | None = field(default=None, compare=False, repr=False)
 
     def for_viewer(self, viewer_id: int | None) -> protocol.RoomSnapshot:
         you = self.people.get(viewer_id) if viewer_id is not None else None
-        return replace(self.snapshot, you=you) if you is not None else self.snapshot
+        if you is None:
+            return self.snapshot
+        return replace(self.snapshot, you=you, my_votes=self.votes.get(viewer_id, []))
 
     def encode_for(self, viewer_id: int | None) -> str:
         """The snapshot's text frame; encoded once for all the viewers without an entry of their own."""
@@ -325,7 +339,7 @@ def room_live_view(
 ) -> RoomLiveView:
     """The room's live state, the same for every viewer but for their own entry. NotFound if the room
     does not exist."""
-    from .events import links_payload, participant_payload
+    from .events import links_payload, participant_payload, questions_payload
 
     room = Room.objects.select_related("host").filter(pk=room_id).first()
     if room is None:
@@ -345,6 +359,7 @@ def room_live_view(
         key=lambda p: protocol.stage_position(p.role),
     )
     audience = [p for p in participants if not p.on_stage and p.user_id in present_user_ids]
+    queue, answering = questions_payload(room_id)
     snapshot = protocol.RoomSnapshot(
         room=protocol.RoomInfo(
             id=room.pk,
@@ -354,6 +369,8 @@ def room_live_view(
             speaker_policy=room.speaker_policy,
             is_recorded=room.is_recorded,
             captions=room.captions_enabled,
+            backstage=room.in_backstage,
+            qa=room.qa_enabled,
         ),
         you=None,
         stage=[payloads[p.user_id] for p in stage],
@@ -367,9 +384,22 @@ def room_live_view(
             )
         ],
         links=links_payload(room_id),
+        questions=queue,
+        answering=answering,
+        my_votes=[],
         heartbeat_seconds=heartbeat_seconds,
     )
-    return RoomLiveView(room=room, snapshot=snapshot, people=payloads)
+    votes: dict[int, list[int]] = {}
+    for user_id, question_id in (
+        QuestionVote.objects.filter(
+            question__room_id=room_id,
+            question__state__in=[Question.State.OPEN, Question.State.ANSWERING],
+        )
+        .order_by("question_id")
+        .values_list("user_id", "question_id")
+    ):
+        votes.setdefault(user_id, []).append(question_id)
+    return RoomLiveView(room=room, snapshot=snapshot, people=payloads, votes=votes)
 
 
 def room_live_state(

@@ -196,13 +196,62 @@ def room_start(*, room: Room, actor: User) -> Room:
         raise ServiceError("bad_state", "Only a scheduled room can be started.")
     host_check_eligible(user=actor)
     _check_not_already_live(actor)
+    from_backstage = room.backstage_opened_at is not None
     room.state = Room.State.LIVE
     room.started_at = timezone.now()
-    room.save(update_fields=["state", "started_at"])
+    room.backstage_opened_at = None
+    room.save(update_fields=["state", "started_at", "backstage_opened_at"])
     if room.is_ticketed:
         seats_changed(room.pk)  # sales are over: purchases are answered by Django, with the reason
     _room_went_live(room)
+    if from_backstage:
+        # The backstage's sockets stay open: the stage goes live as it is, the listeners waiting
+        # start hearing it, and the mixer starts the recording when it sees this event.
+        publish_on_commit(room.pk, protocol.WentLive(room_id=room.pk, started_at=room.started_at.isoformat()))
     return room
+
+
+def backstage_opens_at(room: Room) -> datetime | None:
+    """When the host may open the room's backstage (None: it has no scheduled time)."""
+    from .models import BACKSTAGE_OPENS_BEFORE
+
+    return room.scheduled_for - BACKSTAGE_OPENS_BEFORE if room.scheduled_for else None
+
+
+@transaction.atomic
+def room_open_backstage(*, room: Room, actor: User) -> Room:
+    """Open the backstage of a scheduled room, up to BACKSTAGE_OPENS_BEFORE before its time.
+
+    The host, and then the people they invited (seated as speakers as they come in), meet on the
+    stage and hear each other; listeners who open the room wait for it to go live. Nothing is
+    recorded until `room_start`.
+    """
+    room = Room.objects.select_for_update().get(pk=room.pk)
+    _require_host(room, actor, "open the backstage of")
+    if room.state != Room.State.SCHEDULED:
+        raise ServiceError("bad_state", "Only a scheduled room has a backstage.")
+    if room.backstage_opened_at is not None:
+        return room
+    opens_at = backstage_opens_at(room)
+    if opens_at is None or timezone.now() < opens_at:
+        raise ServiceError("too_early", "The backstage opens 15 minutes before the room's scheduled time.")
+    host_check_eligible(user=actor)
+    _check_not_already_live(actor)
+    room.backstage_opened_at = timezone.now()
+    room.save(update_fields=["backstage_opened_at"])
+    Participant.objects.update_or_create(
+        room=room, user=room.host, defaults={"role": Participant.Role.HOST, "is_removed": False}
+    )
+    return room
+
+
+def _seat_in_backstage(room: Room, participant: Participant) -> None:
+    """An invited person coming into the backstage takes a place on the stage, muted, if it has one."""
+    if participant.on_stage or participant.user_id == room.host_id:
+        return
+    invited = RoomInvitation.objects.filter(room=room, invitee_id=participant.user_id).exists()
+    if invited and _stage_has_room_for(room, Participant.Role.SPEAKER):
+        _change(participant, role=Participant.Role.SPEAKER, is_muted=True)
 
 
 @transaction.atomic
@@ -301,9 +350,14 @@ def room_cancel(*, room: Room, actor: User) -> Room:
     _require_host(room, actor, "cancel")
     if room.state != Room.State.SCHEDULED:
         raise ServiceError("bad_state", "Only a scheduled room can be cancelled.")
+    was_backstage = room.backstage_opened_at is not None
     room.state = Room.State.CANCELLED
     room.calendar_sequence += 1
-    room.save(update_fields=["state", "calendar_sequence"])
+    room.backstage_opened_at = None
+    room.save(update_fields=["state", "calendar_sequence", "backstage_opened_at"])
+    if was_backstage:
+        # Close the backstage's sockets (and stop its mixer).
+        publish_on_commit(room.pk, protocol.Ended(room_id=room.pk), close=protocol.CLOSE_NOT_LIVE)
     # Every paid ticket is refunded through its provider, and each holder told (rooms/tickets.py).
     tickets_room_cancelled(room=room)
     notify(
@@ -350,6 +404,11 @@ def room_update(
             room.host_notice_for = _host_notice_for(scheduled_for)
             room.calendar_sequence += 1
             rescheduled = True
+            opens_at = backstage_opens_at(room)
+            if room.backstage_opened_at is not None and opens_at is not None and timezone.now() < opens_at:
+                # Moved out of the backstage's window: the backstage closes (and opens again later).
+                room.backstage_opened_at = None
+                publish_on_commit(room.pk, protocol.Ended(room_id=room.pk), close=protocol.CLOSE_NOT_LIVE)
         if is_recorded is not None:
             room.is_recorded = is_recorded
     elif is_recorded is not None and is_recorded != room.is_recorded:
@@ -402,6 +461,16 @@ def _live_room_for_update(room_id: int) -> Room:
     if room is None:
         raise ServiceError("not_found", "This room does not exist.")
     if room.state != Room.State.LIVE:
+        raise ServiceError("not_live", "This room is not live.")
+    return room
+
+
+def _stage_room_for_update(room_id: int) -> Room:
+    """The room, locked, if it is live or its backstage is open: the stage works in both."""
+    room = Room.objects.select_for_update().filter(pk=room_id).first()
+    if room is None:
+        raise ServiceError("not_found", "This room does not exist.")
+    if room.state != Room.State.LIVE and not room.in_backstage:
         raise ServiceError("not_live", "This room is not live.")
     return room
 
@@ -475,7 +544,7 @@ def participant_join_refusal(*, room: Room, user) -> ServiceError | None:
     """Why `user` (possibly anonymous) may not be in the live room `room`, or None if they may."""
     from accounts.selectors import is_blocked_between
 
-    if room.state != Room.State.LIVE:
+    if room.state != Room.State.LIVE and not room.in_backstage:
         return ServiceError("not_live", "This room is not live.")
     if not getattr(user, "is_authenticated", False):
         if room.is_ticketed:
@@ -514,9 +583,11 @@ def participant_join(*, room_id: int, user) -> Participant | None:
     if not getattr(user, "is_authenticated", False):
         return None
     participant, created = Participant.objects.select_related("user").get_or_create(room=room, user=user)
+    if room.in_backstage:
+        _seat_in_backstage(room, participant)
     if not created and participant.on_stage:
         participant_updated(participant)
-    if created:
+    if created and not room.in_backstage:
         _offer_the_stage_to_an_invitee(room, participant)
     return participant
 
@@ -643,7 +714,7 @@ def speaker_invite_decline(*, room_id: int, actor: User) -> Participant:
 @transaction.atomic
 def participant_set_muted(*, room_id: int, actor: User, muted: bool) -> Participant:
     """A stage member mutes or unmutes themself."""
-    room = _live_room_for_update(room_id)
+    room = _stage_room_for_update(room_id)
     participant = _participant(room, actor.pk)
     if not participant.on_stage:
         raise ServiceError("not_on_stage", "Only people on stage have a microphone.")
@@ -654,7 +725,7 @@ def participant_set_muted(*, room_id: int, actor: User, muted: bool) -> Particip
 @transaction.atomic
 def speaker_mute(*, room_id: int, actor: User, user_id: int) -> Participant:
     """Host or co-host mutes someone on stage. Nobody but the speaker can unmute them."""
-    room = _live_room_for_update(room_id)
+    room = _stage_room_for_update(room_id)
     moderator = _require_moderator(room, actor)
     target = _participant(room, user_id)
     if target.pk != moderator.pk:
@@ -668,7 +739,7 @@ def speaker_mute(*, room_id: int, actor: User, user_id: int) -> Participant:
 @transaction.atomic
 def speakers_mute_all(*, room_id: int, actor: User) -> int:
     """Host or co-host mutes everyone else on stage they may mute one by one (`speaker_mute`)."""
-    room = _live_room_for_update(room_id)
+    room = _stage_room_for_update(room_id)
     moderator = _require_moderator(room, actor)
     muted = 0
     for target in _stage_members(room):
@@ -690,7 +761,7 @@ def _stage_members(room: Room) -> list[Participant]:
 @transaction.atomic
 def speaker_move_to_audience(*, room_id: int, actor: User, user_id: int) -> Participant:
     """Host or co-host moves a speaker back to the audience; a stage member may step down."""
-    room = _live_room_for_update(room_id)
+    room = _stage_room_for_update(room_id)
     if actor.pk == user_id:
         target = _participant(room, user_id)
         if target.role == Participant.Role.HOST:
@@ -754,7 +825,7 @@ def room_remove_blocked(*, host: User, blocked: User) -> None:
 
 @transaction.atomic
 def cohost_add(*, room_id: int, actor: User, user_id: int) -> Participant:
-    room = _live_room_for_update(room_id)
+    room = _stage_room_for_update(room_id)
     _require_host_in_room(room, actor, "Only the host can add co-hosts.")
     target = _participant(room, user_id)
     if target.role in (Participant.Role.HOST, Participant.Role.COHOST):
@@ -768,7 +839,7 @@ def cohost_add(*, room_id: int, actor: User, user_id: int) -> Participant:
 def cohost_remove(*, room_id: int, actor: User, user_id: int) -> Participant:
     """The host takes co-host rights away; the person stays on stage as a speaker if there is room,
     and goes back to the audience (muted) if the ten speakers' places are taken."""
-    room = _live_room_for_update(room_id)
+    room = _stage_room_for_update(room_id)
     _require_host_in_room(room, actor, "Only the host can remove co-hosts.")
     target = _participant(room, user_id)
     if target.role != Participant.Role.COHOST:
@@ -866,6 +937,14 @@ def link_unpin(*, room_id: int, actor: User, link_id: int) -> None:
     if not deleted:
         raise ServiceError("not_found", "That link is not pinned.")
     publish_on_commit(room.pk, protocol.Links(links=links_payload(room.pk)))
+
+
+def room_start_by_id(*, room_id: int, actor: User) -> Room:
+    """Go live (from the backstage, or straight from the schedule)."""
+    room = Room.objects.filter(pk=room_id).first()
+    if room is None:
+        raise ServiceError("not_found", "This room does not exist.")
+    return room_start(room=room, actor=actor)
 
 
 def room_end_by_id(*, room_id: int, actor: User) -> Room:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/edit/", views.room_edit, name="edit"),
     path("<int:pk>/start/", views.room_start, name="start"),
     path("<int:pk>/end/", views.room_end, name="end"),
+    path("<int:pk>/backstage/", views.room_backstage, name="backstage"),
     path("<int:pk>/cancel/", views.room_cancel, name="cancel"),
     path("<int:pk>/reminder/", views.reminder_set, name="reminder_set"),
     path("<int:pk>/reminder/delete/", views.reminder_delete, name="reminder_delete"),

@@ -160,6 +160,15 @@ def room_start(request, pk):
 @require_POST
 @login_required
 @refusal_redirect(to=_back_to_room)
+def room_backstage(request, pk):
+    return _host_action(
+        request, pk, services.room_open_backstage, "The backstage is open: your speakers can join you."
+    )
+
+
+@require_POST
+@login_required
+@refusal_redirect(to=_back_to_room)
 def room_end(request, pk):
     return _host_action(request, pk, services.room_end, "The room has ended.")
 
@@ -173,10 +182,11 @@ def room_cancel(request, pk):
 
 def room_detail(request, pk):
     room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
-    refusal = services.participant_join_refusal(room=room, user=request.user) if room.is_live else None
+    open_now = room.is_live or room.in_backstage
+    refusal = services.participant_join_refusal(room=room, user=request.user) if open_now else None
     join_refusal = refusal.message if refusal else ""
     # Whoever may not join does not see who is in the room either (the socket would refuse them).
-    may_see_roster = room.is_live and refusal is None
+    may_see_roster = open_now and refusal is None
     roster = selectors.room_roster(room=room) if may_see_roster else {"stage": [], "listeners": []}
     is_host = request.user.is_authenticated and request.user.pk == room.host_id
     scheduled = room.state == Room.State.SCHEDULED
@@ -196,6 +206,7 @@ def room_detail(request, pk):
         "ws_path": f"/ws/rooms/{room.pk}/",
         "reminder_count": selectors.reminder_count(room=room) if scheduled and is_host else 0,
         "has_reminder": scheduled and selectors.has_reminder(room=room, user=request.user),
+        "backstage_opens_at": services.backstage_opens_at(room) if scheduled and is_host else None,
         "can_invite": can_invite,
         "invite_suggestions": selectors.invite_suggestions(room=room, actor=request.user)
         if can_invite

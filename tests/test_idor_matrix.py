@@ -23,7 +23,7 @@ from moderation.models import Report
 from recordings.clip_services import ClipFiles
 from recordings.models import Clip, Transcript, TranscriptLine
 from recordings.services import RecordingFiles
-from rooms.models import Ticket
+from rooms.models import Participant, Question, Ticket
 from tests.factories import RecordingFactory, RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +49,7 @@ ROUTES = {
     "rooms:edit": Route("room", "GET", "owner"),
     "rooms:start": Route("room", "POST", "owner"),
     "rooms:end": Route("room", "POST", "owner"),
+    "rooms:backstage": Route("scheduled_room", "POST", "owner"),
     "rooms:cancel": Route("room", "POST", "owner"),
     "rooms:calendar": Route("scheduled_room", "GET", "see"),
     "rooms:reminder_set": Route("scheduled_room", "POST", "see"),
@@ -102,6 +103,7 @@ ROUTES = {
     "podcast:audio": Route("recording", "GET", "private"),
     "podcast:cover": Route("recording", "GET", "private"),
     "podcast:publish": Route("recording", "POST", "owner"),
+    "moderation:create[question]": Route("question", "GET", "see"),
 }
 
 # Routes whose parameters are not object ids.
@@ -190,6 +192,9 @@ def world(db, settings, tmp_path):
     clip_files.directory.mkdir(parents=True)
     for path in (clip_files.audio, clip_files.waveform):
         path.write_bytes(b"file")
+    asker = UserFactory()
+    Participant.objects.create(room=room, user=asker)
+    question = Question.objects.create(room=room, asker=asker, text="What is next?")
     export = DataExport.objects.create(user=owner, status="ready", progress=100, file_name="x.zip")
     viewers = {
         "blocked_by_owner": UserFactory(),
@@ -214,6 +219,7 @@ def world(db, settings, tmp_path):
         "export": export,
         "user": owner,
         "report": report,
+        "question": question,
         "viewers": viewers,
     }
 
@@ -237,7 +243,15 @@ def _hidden(viewer: str, name: str, route: Route) -> bool:
     """May the viewer not even see the object? Then only 404 may answer."""
     if route.access == "private":
         return True
-    if route.kind in ("room", "scheduled_room", "ticketed_room", "recording", "transcript_line", "clip"):
+    if route.kind in (
+        "room",
+        "scheduled_room",
+        "ticketed_room",
+        "recording",
+        "transcript_line",
+        "clip",
+        "question",
+    ):
         return viewer in ("blocked_by_owner", "blocking_owner")  # blocks hide rooms both ways
     if route.kind == "user":
         # The person who blocked still sees the other's profile, to unblock them; not the reverse.

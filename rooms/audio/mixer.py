@@ -211,6 +211,12 @@ class RoomMixer:
         for user_id in [u for u in self._members if u not in self._stage]:
             del self._members[user_id]
 
+    def restart_program(self) -> None:
+        """Start the program stream over with a fresh encoder (a recording begins with it)."""
+        self._program = _Output(self._new_encoder())
+        self._program.silent_run = self.silence_hangover_frames + 1
+        self._program_pending = []
+
     # -- input ---------------------------------------------------------------------------------------
 
     def push_tagged(self, data: bytes, arrival_ms: float) -> bool:

@@ -4,6 +4,11 @@ The runner owns a `RoomMixer` and keeps it fed: uplink frames are pushed as they
 (who may be heard, who gets a mix-minus stream) follows the room's events and a periodic reload,
 and every 20 ms `tick` runs and its bundles go to `send_bundle`. Speaking levels go to
 `send_levels` a few times a second, only when they changed.
+
+A room in its backstage is mixed for its stage only: until the runner is on air (``load_on_air``
+says the room is live, or it sees ``room.went_live``) it sends no program bundle (what listeners
+play), records nothing, publishes no speaking levels and hands no voice to the captioner. Stage
+members get their mix-minus bundles as usual, so they hear each other.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ LevelsSink = Callable[[protocol.Levels], Awaitable[None]]
 # Live captions: whether the room has them on, and where the voice pieces go. The sink must not
 # block (it puts the pieces on a bounded queue, or drops them): the clock never waits for captions.
 CaptionsLoader = Callable[[], Awaitable[bool]]
+# Whether the room is live (True) or in its backstage (False).
+OnAirLoader = Callable[[], Awaitable[bool]]
 VoiceSink = Callable[[list[bytes]], None]
 
 TICK_S = wire.FRAME_MS / 1000
@@ -68,6 +75,7 @@ class RoomAudioRunner:
         open_capture: CaptureOpener | None = None,
         load_captions: CaptionsLoader | None = None,
         send_voice: VoiceSink | None = None,
+        load_on_air: OnAirLoader | None = None,
     ) -> None:
         self.room_id = room_id
         self.mixer = mixer or RoomMixer()
@@ -83,6 +91,11 @@ class RoomAudioRunner:
         self.load_captions = load_captions
         self.send_voice = send_voice
         self.voice_tap: VoiceTap | None = None
+        self.load_on_air = load_on_air
+        # Without a way to ask, the room is live. With one, nothing reaches the audience until it
+        # says so: a backstage is never on air by mistake.
+        self.on_air = load_on_air is None
+        self._capture_opening: asyncio.Task | None = None
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -101,14 +114,34 @@ class RoomAudioRunner:
             self._apply_stage()
         elif kind == protocol.CaptionsChanged.TYPE:
             self.set_captions(bool(event.get("enabled")))
+        elif kind == protocol.WentLive.TYPE:
+            self.go_on_air()
         elif kind == protocol.Ended.TYPE:
             self.stop()
         # A stage member whose connection dropped (room.participant_left) keeps their place; their
         # frames just stop.
 
+    def go_on_air(self) -> None:
+        """The room went live from its backstage: from the next tick listeners hear the program mix,
+        and the recording (if the room is recorded) starts now, with a fresh program stream."""
+        if self.on_air:
+            return
+        self.on_air = True
+        self.mixer.restart_program()
+        if self.open_capture is not None and self.capture is None and self._capture_opening is None:
+            self._capture_opening = asyncio.get_running_loop().create_task(self._start_capture())
+
+    async def _start_capture(self) -> None:
+        capture = await self.open_capture()
+        if capture is not None and not self.stopped.is_set():
+            self.capture = capture
+            self.mixer.on_program_packet = capture.write
+        elif capture is not None:
+            capture.close()
+
     def set_captions(self, enabled: bool) -> None:
-        """Start or stop handing each speaker's voice to the captioner."""
-        enabled = enabled and self.send_voice is not None
+        """Start or stop handing each speaker's voice to the captioner (never backstage)."""
+        enabled = enabled and self.send_voice is not None and self.on_air
         if enabled and self.voice_tap is None:
             self.voice_tap = VoiceTap()
             self.mixer.on_voice = self.voice_tap.add
@@ -133,7 +166,9 @@ class RoomAudioRunner:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        if self.open_capture is not None:
+        if self.load_on_air is not None:
+            self.on_air = await self.load_on_air()
+        if self.open_capture is not None and self.on_air:
             self.capture = await self.open_capture()
             if self.capture is not None:
                 self.mixer.on_program_packet = self.capture.write
@@ -142,6 +177,8 @@ class RoomAudioRunner:
             await self._tick_forever(loop)
         finally:
             reloader.cancel()
+            if self._capture_opening is not None:
+                await asyncio.shield(self._capture_opening)
             if self.capture is not None:
                 self.mixer.on_program_packet = None
                 if self._flushing is not None:
@@ -164,6 +201,8 @@ class RoomAudioRunner:
                 next_at = loop.time()
             try:
                 for receiver, bundle in self.mixer.tick(now_ms()):
+                    if receiver == wire.PROGRAM and not self.on_air:
+                        continue  # backstage: the audience hears nothing
                     # Silence costs nothing on the wire: players treat a gap as quiet.
                     if not wire.bundle_is_silent(bundle):
                         await self.send_bundle(receiver, bundle)
@@ -173,7 +212,7 @@ class RoomAudioRunner:
                     if pieces:
                         self.send_voice(pieces)
                 ticks += 1
-                if ticks % LEVELS_EVERY_TICKS == 0:
+                if ticks % LEVELS_EVERY_TICKS == 0 and self.on_air:
                     await self._publish_levels()
                 if ticks % CAPTURE_FLUSH_TICKS == 0:
                     self._flush_capture(loop)
@@ -196,6 +235,8 @@ class RoomAudioRunner:
         """Events make changes immediate; the reload makes the mixer right even if one was missed."""
         while not self.stopped.is_set():
             try:
+                if not self.on_air and self.load_on_air is not None and await self.load_on_air():
+                    self.go_on_air()  # the room.went_live event was missed
                 stage, allowed = await self.load_stage()
                 self.set_stage(stage, allowed)
                 if self.load_captions is not None:

@@ -38,6 +38,8 @@ const TOAST_SHOWN_MS = 5000;
 const UNMUTE_ANSWER_MS = 5000;
 const CAPTION_LINES_SHOWN = 4;
 const CAPTIONS_HIDDEN_KEY = "spaces:captions-hidden";
+// The Q&A queue's limit on a question (rooms/protocol.py MAX_QUESTION_CHARS).
+const MAX_QUESTION_CHARS = 280;
 
 const ROLE_LABELS = { host: "Host", cohost: "Co-host", speaker: "Speaker", listener: "Listener" };
 // Who is on stage, in the order the stage shows them, and who runs it (rooms/protocol.py).
@@ -128,6 +130,22 @@ class LiveRoom {
       captionLines: this.shell.querySelector("[data-caption-lines]"),
       captionsVisibility: this.shell.querySelector("[data-testid=captions-visibility]"),
       captionsToggle: this.shell.querySelector("[data-testid=captions-toggle]"),
+      backstage: this.shell.querySelector("[data-backstage]"),
+      goLive: this.shell.querySelector("[data-go-live]"),
+      startingSoon: this.shell.querySelector("[data-starting-soon]"),
+      waitingCount: this.shell.querySelector("[data-waiting-count]"),
+      waitingLabel: this.shell.querySelector("[data-waiting-label]"),
+      stageCard: this.shell.querySelector(".stage-card"),
+      answering: this.shell.querySelector("[data-answering]"),
+      qa: this.shell.querySelector("[data-qa]"),
+      qaForm: this.shell.querySelector("[data-qa-form]"),
+      qaChars: this.shell.querySelector("[data-qa-chars]"),
+      qaOff: this.shell.querySelector("[data-qa-off]"),
+      questionList: this.shell.querySelector("[data-question-list]"),
+      questionCount: this.shell.querySelector("[data-question-count]"),
+      questionsEmpty: this.shell.querySelector("[data-questions-empty]"),
+      qaSwitch: this.shell.querySelector("[data-qa-switch]"),
+      qaToggle: this.shell.querySelector("[data-testid=qa-toggle]"),
     };
     this.captionLines = new Map(); // line id -> <li>
     this.captionsHidden = readCaptionsHidden();
@@ -144,6 +162,26 @@ class LiveRoom {
       if (!this.send("captions.set", { enabled: this.el.captionsToggle.checked })) {
         this.el.captionsToggle.checked = Boolean(this.state.room.captions);
       }
+    });
+    this.el.qaToggle.addEventListener("change", () => {
+      if (!this.send("qa.set", { enabled: this.el.qaToggle.checked })) this.el.qaToggle.checked = Boolean(this.state.room.qa);
+    });
+    this.el.goLive.addEventListener("click", () => this.send("room.go_live"));
+    const qaText = this.el.qaForm.elements.text;
+    qaText.addEventListener("input", () => {
+      const left = MAX_QUESTION_CHARS - qaText.value.length;
+      this.el.qaChars.textContent = left === 1 ? "1 character left" : `${left} characters left`;
+    });
+    this.el.qaForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = qaText.value.trim();
+      if (!text) {
+        this.toast("Type a question first.", { kind: "error" });
+        return;
+      }
+      // Cleared when the queue comes back with it (room.questions); a refusal keeps the text.
+      this.pendingQuestion = text;
+      this.send("question.ask", { text });
     });
     this.el.captionsVisibility.addEventListener("click", () => {
       this.captionsHidden = !this.captionsHidden;
@@ -321,6 +359,23 @@ class LiveRoom {
         return this.renderCaptions();
       case "room.caption":
         return this.showCaption(event);
+      case "room.questions":
+        this.state.room.qa = event.enabled;
+        this.state.questions = event.questions;
+        this.state.answering = event.answering;
+        this.questionsArrived();
+        this.renderTools();
+        return this.renderQuestions();
+      case "room.my_votes":
+        this.state.my_votes = event.question_ids;
+        return this.renderQuestions();
+      case "room.went_live":
+        this.state.room.backstage = false;
+        this.state.room.state = "live";
+        this.toast("The room is live.", { testid: "went-live" });
+        this.markLive();
+        this.renderAll();
+        return this.syncAudio();
       case "room.resync":
         return this.send("snapshot.request");
       case "error":
@@ -468,6 +523,8 @@ class LiveRoom {
   // -- rendering ------------------------------------------------------------------------------
 
   renderAll() {
+    this.renderBackstage();
+    this.renderQuestions();
     this.renderStage();
     this.renderHands();
     this.renderListeners();
@@ -486,6 +543,8 @@ class LiveRoom {
     const s = this.state;
     syncList(this.el.listeners, s.listeners, (p) => this.buildListener(p), (el, p) => this.updateListener(el, p));
     this.el.listenerCount.textContent = `${s.listener_count}`;
+    this.el.waitingCount.textContent = `${s.listener_count}`;
+    this.el.waitingLabel.textContent = s.listener_count === 1 ? "person is" : "people are";
     const hidden = s.listener_count - s.listeners.length;
     this.el.listenersEmpty.hidden = s.listener_count > 0;
     this.el.listeners.dataset.more = hidden > 0 ? `and ${hidden} more` : "";
@@ -541,11 +600,115 @@ class LiveRoom {
 
   renderTools() {
     const moderator = isModerator(this.state.you);
-    this.el.tools.hidden = !moderator;
+    this.el.tools.hidden = !moderator || this.state.room.backstage;
     if (moderator) {
       this.el.policy.value = this.state.room.speaker_policy;
       this.el.captionsToggle.checked = Boolean(this.state.room.captions);
+      this.el.qaToggle.checked = Boolean(this.state.room.qa);
     }
+    this.el.qaSwitch.hidden = this.state.you?.role !== "host";
+  }
+
+  // Backstage: the stage sees a banner (and the host "Go live"); everyone else waits, with a count.
+  renderBackstage() {
+    const s = this.state;
+    const backstage = Boolean(s.room.backstage);
+    const staged = Boolean(s.you && onStage(s.you));
+    this.el.backstage.hidden = !(backstage && staged);
+    this.el.goLive.hidden = !(backstage && s.you?.role === "host");
+    this.el.startingSoon.hidden = !(backstage && !staged);
+    this.el.stageCard.hidden = backstage && !staged;
+  }
+
+  markLive() {
+    const pill = document.querySelector(".room-head .pill-muted");
+    if (pill && pill.textContent === "Scheduled") {
+      pill.textContent = "LIVE";
+      pill.className = "pill pill-live";
+    }
+  }
+
+  questionsArrived() {
+    const you = this.state.you;
+    if (!this.pendingQuestion || !you) return;
+    const mine = this.state.questions.some((q) => q.asker_id === you.user_id && q.text === this.pendingQuestion);
+    if (mine) {
+      this.pendingQuestion = null;
+      this.el.qaForm.reset();
+      this.el.qaChars.textContent = `${MAX_QUESTION_CHARS} characters left`;
+    }
+  }
+
+  // The Q&A queue: most votes first, then the oldest (the server's order); the one being answered
+  // is shown above the stage.
+  renderQuestions() {
+    const s = this.state;
+    const you = s.you;
+    const live = s.room.state === "live" && !s.room.backstage;
+    const on = Boolean(s.room.qa);
+    this.el.qa.hidden = !live || (!on && s.questions.length === 0 && !s.answering);
+    this.el.qaOff.hidden = on;
+    this.el.qaForm.hidden = !on || !you || onStage(you);
+    const answering = s.answering;
+    this.el.answering.hidden = !live || !answering;
+    if (answering) {
+      this.el.answering.querySelector("[data-answering-text]").textContent = answering.text;
+      this.el.answering.querySelector("[data-answering-asker]").textContent = `asked by ${answering.asker_name}`;
+    }
+    const moderator = isModerator(you);
+    const key = JSON.stringify([s.questions, answering, s.my_votes, you?.user_id, moderator, on]);
+    if (key === this.questionsKey) return;
+    this.questionsKey = key;
+    this.el.questionCount.textContent = `${s.questions.length}`;
+    this.el.questionsEmpty.hidden = s.questions.length > 0;
+    const voted = new Set(s.my_votes);
+    const reportBase = this.el.qa.dataset.reportUrl;
+    const items = [...(answering && moderator ? [answering] : []), ...s.questions];
+    this.el.questionList.replaceChildren(
+      ...items.map((q) => {
+        const mine = you && q.asker_id === you.user_id;
+        const isVoted = voted.has(q.id);
+        const actions = [];
+        if (moderator && q.state === "answering") {
+          actions.push(button("Answered", "question-done", () => this.send("question.done", { question_id: q.id }), { cls: "button-small button-primary" }));
+        } else if (moderator) {
+          actions.push(button("Answer now", "question-answer", () => this.send("question.answer", { question_id: q.id }), { cls: "button-small button-primary" }));
+          actions.push(button("Invite to speak", "question-invite", () => this.send("question.invite", { question_id: q.id }), { cls: "button-small", label: `Invite ${q.asker_name} to speak` }));
+          actions.push(button("Dismiss", "question-dismiss", () => this.send("question.dismiss", { question_id: q.id }), { cls: "button-small" }));
+        }
+        if (moderator) {
+          actions.push(button("Remove", "question-remove", () => this.send("question.remove", { question_id: q.id }), { cls: "button-small button-danger" }));
+        }
+        if (mine && q.state === "open") {
+          actions.push(button("Withdraw", "question-withdraw", () => this.send("question.withdraw", { question_id: q.id }), { cls: "button-small" }));
+        }
+        if (you && !mine) {
+          actions.push(h("a", { class: "button button-small button-ghost", href: reportBase.replace(/\/0\/$/, `/${q.id}/`), target: "_blank", rel: "noopener", "data-testid": "question-report", text: "Report" }));
+        }
+        const vote = h("button", {
+          type: "button",
+          class: isVoted ? "button-small vote-button is-voted" : "button-small vote-button",
+          "data-testid": "question-vote",
+          "aria-pressed": String(isVoted),
+          "aria-label": isVoted ? `Take back your upvote (${q.votes})` : `Upvote (${q.votes})`,
+          disabled: !you || mine || !on || q.state !== "open",
+          text: `▲ ${q.votes}`,
+          onclick: () => this.send(isVoted ? "question.unvote" : "question.vote", { question_id: q.id }),
+        });
+        return h(
+          "li",
+          { class: "question", "data-testid": `question-${q.id}`, dataset: { questionId: q.id, votes: q.votes } },
+          vote,
+          h(
+            "div",
+            {},
+            h("p", { class: "question-text", "data-testid": "question-text", text: q.text }),
+            h("small", { text: `${q.asker_name} @${q.asker_handle}${q.state === "answering" ? " · being answered" : ""}` }),
+            actions.length ? h("div", { class: "question-actions" }, ...actions) : null,
+          ),
+        );
+      }),
+    );
   }
 
   // Live captions: shown while the room has them on, unless this listener hid them.
@@ -600,14 +763,18 @@ class LiveRoom {
     const you = s.you;
     // Rebuild only when something shown changed, so keyboard focus is not lost on every event.
     const mutedHint = you?.role === "host" && you.muted && !this.everUnmuted;
-    const key = JSON.stringify([you?.role, you?.muted, you?.hand_raised, s.room.speaker_policy, mutedHint]);
+    const key = JSON.stringify([you?.role, you?.muted, you?.hand_raised, s.room.speaker_policy, mutedHint, s.room.backstage]);
     if (key === this.controlsKey) return;
     this.controlsKey = key;
     const buttons = [];
     if (mutedHint) {
-      buttons.push(h("p", { class: "live-hint", role: "status", "data-testid": "muted-hint", text: "You're live and muted. Unmute to talk." }));
+      const hint = s.room.backstage ? "You're backstage and muted. Unmute to check your mic." : "You're live and muted. Unmute to talk.";
+      buttons.push(h("p", { class: "live-hint", role: "status", "data-testid": "muted-hint", text: hint }));
     }
-    if (you === null) {
+    const waiting = s.room.backstage && !(you && onStage(you));
+    if (waiting) {
+      buttons.push(h("span", { class: "control-note", text: "The room starts soon." }));
+    } else if (you === null) {
       buttons.push(h("a", { class: "button button-primary", href: this.signInUrl, text: "Sign in to react or speak" }));
     } else if (onStage(you)) {
       buttons.push(
@@ -639,7 +806,7 @@ class LiveRoom {
       buttons.push(button("Raise hand", "raise-hand", () => this.raiseHand(), { label: "Raise your hand to ask to speak", icon: "hand" }));
     }
     buttons.push(h("span", { class: "control-spacer" }));
-    if (you?.role === "host") {
+    if (you?.role === "host" && !s.room.backstage) {
       buttons.push(button("End room", "end-room", () => this.confirmEnd(), { cls: "button-danger" }));
     }
     buttons.push(
@@ -659,7 +826,7 @@ class LiveRoom {
       ),
     );
     this.el.roleControls.replaceChildren(...buttons);
-    this.el.reactions.hidden = you === null;
+    this.el.reactions.hidden = you === null || Boolean(s.room.backstage);
     this.setConnected(this.socket?.readyState === WebSocket.OPEN);
   }
 

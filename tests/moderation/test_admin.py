@@ -7,7 +7,7 @@ from accounts.services import block_create, follow_create
 from moderation.models import AuditLogEntry, Report
 from moderation.services import report_create, report_dismiss
 from recordings.models import Recording
-from rooms.models import Participant, PinnedLink, Room, RoomTopic, Tag
+from rooms.models import Participant, PinnedLink, Question, Room, RoomTopic, Tag
 from tests.factories import RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -274,6 +274,25 @@ class TestReportQueueActions:
         recording.refresh_from_db()
         assert recording.status == Recording.Status.REMOVED
         assert AuditLogEntry.objects.filter(action="recording_removed").count() == 1
+
+    def test_a_reported_question_is_shown_and_removed_from_its_room(self, csrf_client, moderator, user):
+        room = RoomFactory()
+        asker = UserFactory()
+        Participant.objects.create(room=room, user=asker)
+        question = Question.objects.create(room=room, asker=asker, text="Buy followers at spam.example")
+        report = report_create(
+            reporter=user, target_type="question", target_id=question.pk, reason="spam", note=""
+        )
+        csrf_client.force_login(moderator)
+        page = csrf_client.get(_admin_url(Report, "change", report.pk)).content.decode()
+        assert "Buy followers at spam.example" in page
+        assert csrf_client.get(_admin_url(Question, "change", question.pk)).status_code == 200
+        _action(csrf_client, Report, "remove_reported_question", [report])
+        question.refresh_from_db()
+        report.refresh_from_db()
+        assert question.state == Question.State.REMOVED
+        assert report.status == Report.Status.RESOLVED
+        assert AuditLogEntry.objects.filter(action="question_removed", report=report).count() == 1
 
     def test_staff_with_admin_rights_but_not_a_moderator_is_refused(self, csrf_client, reports):
         # The admin lets them run the action; the service still says no.
