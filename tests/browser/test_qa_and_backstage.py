@@ -22,7 +22,7 @@ from tests.browser.test_live_audio import (  # noqa: F401 (fixtures)
 from tests.factories import RoomFactory, UserFactory
 
 # Real audio through several Chromiums on two cores: a run starved of CPU is tried again.
-pytestmark = [pytest.mark.browser, pytest.mark.flaky(reruns=2)]
+pytestmark = [pytest.mark.browser, pytest.mark.live_audio, pytest.mark.flaky(reruns=2)]
 
 
 def test_a_listener_asks_another_upvotes_the_host_invites_the_asker_and_hears_them(open_room):  # noqa: F811 (the fixture imported above)
