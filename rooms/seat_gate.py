@@ -42,6 +42,9 @@ LEFT_TTL_S = 60
 # A purchase that never returns (its process killed) must not hold a place in `inflight` for ever:
 # the counter lapses this long after the last purchase let through.
 INFLIGHT_TTL_S = 30
+# Redis connections per web process for the gate: each check is one short script, so a few
+# connections answer a rush of hundreds (opening hundreds cost more than the checks).
+GATE_CONNECTIONS = 8
 
 BUY_PATH = re.compile(r"^/rooms/(\d+)/tickets/buy/$")
 SOLD_OUT = "Sold out: every seat is taken or being paid for."
@@ -136,7 +139,18 @@ class RedisSeatGate:
         loop = asyncio.get_running_loop()
         client = self._async.get(id(loop))
         if client is None:
-            client = aioredis.Redis.from_url(self.url, **async_options(socket_timeout=1.0))
+            # A blocking pool, as the presence store's: a rush brings hundreds of purchases at once,
+            # and a plain pool refused the ones beyond its size ("Too many connections"), which the
+            # gate then let through to Django. These wait a moment for a free connection instead.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=GATE_CONNECTIONS,
+                timeout=5,
+                **async_options(socket_timeout=1.0),
+            )
+            client = aioredis.Redis(connection_pool=pool)
+            client.admit_script = client.register_script(_ADMIT)
+            client.release_script = client.register_script(_RELEASE)
             self._async[id(loop)] = client
         return client
 
@@ -157,7 +171,7 @@ class RedisSeatGate:
 
     async def admit(self, room_id: int) -> int:
         try:
-            return int(await self._client().eval(_ADMIT, 2, *_keys(room_id), INFLIGHT_TTL_S))
+            return int(await self._client().admit_script(keys=_keys(room_id), args=[INFLIGHT_TTL_S]))
         except Exception as error:
             logger.warning(
                 "seat gate of room %s not reachable, letting the purchase through: %s", room_id, error
@@ -166,7 +180,7 @@ class RedisSeatGate:
 
     async def release(self, room_id: int) -> None:
         try:
-            await self._client().eval(_RELEASE, 1, _keys(room_id)[1])
+            await self._client().release_script(keys=[_keys(room_id)[1]])
         except Exception as error:
             logger.warning("seat gate of room %s not released: %s", room_id, error)
 

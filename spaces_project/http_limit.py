@@ -48,7 +48,9 @@ class SeatGateMiddleware:
             return await self.app(scope, receive, send)
         finally:
             if verdict == seat_gate.COUNTED:
-                await gate.release(room_id)
+                # Shielded: daphne cancels the application when the buyer's connection closes, and
+                # a release cut short would hold a place in `inflight` (a seat nobody may buy).
+                await asyncio.shield(gate.release(room_id))
 
 
 async def _answer_sold_out(room_id: int, send) -> None:
