@@ -32,8 +32,6 @@ NGINX = "/usr/sbin/nginx"
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
 BACKOFF_JITTER = 0.3
-CLOSE_SERVICE_RESTART = 1012
-RESTART_RECONNECT_MAX_S = 0.5
 # Close codes after which the page does not reconnect (rooms/protocol.py).
 FINAL_CLOSE_CODES = {4001, 4003, 4004, 4005, 4009, 4010}
 
@@ -618,11 +616,6 @@ class RoomClient:
             if self.finished or code in FINAL_CLOSE_CODES:
                 self.finished = True
                 return
-            if code == CLOSE_SERVICE_RESTART and attempt == 0:
-                # As room.js: the server is restarting, another process takes the socket now.
-                attempt = 1
-                await asyncio.sleep(random.random() * RESTART_RECONNECT_MAX_S)
-                continue
             base = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**attempt)
             attempt += 1
             await asyncio.sleep(base * (1 + BACKOFF_JITTER * (2 * random.random() - 1)))

@@ -5,7 +5,6 @@ how a message travels through here is in docs/architecture.md.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -116,12 +115,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # on every way out, or the bus and the roster keep a socket that is gone.
         try:
             await super().__call__(scope, receive, send)
-        except asyncio.CancelledError:
-            # daphne is shutting down and cancels every application before it closes the sockets,
-            # after their clean-up. Tell the page first, so it reconnects (to another process) now.
-            with contextlib.suppress(Exception):
-                await self.close(code=protocol.CLOSE_SERVICE_RESTART)
-            raise
         finally:
             await self.unregister()
 

@@ -72,11 +72,6 @@ CLOSE_HEARTBEAT_TIMEOUT = 4008  # no heartbeat for two intervals
 CLOSE_NOT_LIVE = 4009  # the room is scheduled, ended or cancelled
 CLOSE_ENDED = 4010  # the host ended the room while you were in it
 CLOSE_SIGNED_OUT = 4011  # the person signed out everywhere or changed their password; reconnect
-# The standard "Service Restart": the web process is shutting down (SIGTERM). The page reconnects
-# within RESTART_RECONNECT_MAX_MS, not after the first back-off step; nginx takes the new socket to
-# another process (the one stopping has left its rotation, deploy/systemd/spaces-web@.service).
-CLOSE_SERVICE_RESTART = 1012
-RESTART_RECONNECT_MAX_MS = 500
 
 CLOSE_REASONS = {
     CLOSE_SIGN_IN_REQUIRED: "Sign in to listen to this room.",
@@ -88,7 +83,6 @@ CLOSE_REASONS = {
     CLOSE_NOT_LIVE: "This room is not live.",
     CLOSE_ENDED: "The room has ended.",
     CLOSE_SIGNED_OUT: "You were signed out.",
-    CLOSE_SERVICE_RESTART: "The server is restarting.",
 }
 
 # Closes after which reconnecting cannot help: the answer would be the same. The page stops there.

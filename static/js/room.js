@@ -15,8 +15,6 @@ const CLOSE_NOT_FOUND = 4004;
 const CLOSE_SUSPENDED = 4005;
 const CLOSE_NOT_LIVE = 4009;
 const CLOSE_ENDED = 4010;
-const CLOSE_SERVICE_RESTART = 1012;
-const RESTART_RECONNECT_MAX_MS = 500;
 const CLOSE_REASONS = {
   [CLOSE_SIGN_IN_REQUIRED]: "Sign in to listen to this room.",
   [CLOSE_TICKET_REQUIRED]: "This room is for ticket holders.",
@@ -268,14 +266,6 @@ class LiveRoom {
     }
     if (FINAL_CLOSE_CODES.has(code)) {
       this.finish("refused", CLOSE_REASONS[code], code === CLOSE_SIGN_IN_REQUIRED);
-      return;
-    }
-    if (code === CLOSE_SERVICE_RESTART && this.attempt === 0) {
-      // The server is restarting: another process takes the socket now. Spread over half a
-      // second, so its listeners do not all arrive in the same instant.
-      this.attempt = 1;
-      this.el.banner.hidden = false;
-      this.reconnectTimer = setTimeout(() => this.connect(), Math.random() * RESTART_RECONNECT_MAX_MS);
       return;
     }
     this.scheduleReconnect();

@@ -56,15 +56,6 @@ def test_the_page_stops_reconnecting_exactly_where_the_server_says_it_cannot_hel
     assert {getattr(protocol, f"CLOSE_{name}") for name in listed} == protocol.FINAL_CLOSE_CODES
 
 
-def test_the_page_and_the_test_client_reconnect_after_a_restart_as_the_server_says():
-    from deploy import harness
-
-    assert js_number(ROOM_JS, "CLOSE_SERVICE_RESTART") == protocol.CLOSE_SERVICE_RESTART
-    assert js_number(ROOM_JS, "RESTART_RECONNECT_MAX_MS") == protocol.RESTART_RECONNECT_MAX_MS
-    assert harness.CLOSE_SERVICE_RESTART == protocol.CLOSE_SERVICE_RESTART
-    assert harness.RESTART_RECONNECT_MAX_S * 1000 == protocol.RESTART_RECONNECT_MAX_MS
-
-
 def test_stage_and_moderator_roles_match_the_server():
     assert tuple(json.loads(js_constant(ROOM_JS, "STAGE_ROLES"))) == protocol.STAGE_ROLES
     assert tuple(json.loads(js_constant(ROOM_JS, "MODERATOR_ROLES"))) == protocol.MODERATOR_ROLES

@@ -48,25 +48,3 @@ async def test_a_socket_whose_consumer_dies_from_an_exception_is_detached(monkey
     with pytest.raises(Exception, match="connect|refused|roster"):
         await socket.receive(5)
     await wait_attached(before)
-
-
-async def test_a_server_shutting_down_tells_each_page_to_reconnect_elsewhere_and_detaches_it():
-    """daphne cancels every application on SIGTERM: the socket is closed with 1012 (Service
-    Restart) first, so the page reconnects at once (room.js), then its registrations are undone."""
-    from rooms import protocol
-
-    room = await database_sync_to_async(RoomFactory)()
-    before = attached_count()
-    socket = await join(room.pk, await database_sync_to_async(UserFactory)())
-    await wait_attached(before + 1)
-    future = socket.communicator.future
-    future.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await future
-    socket.closed = True
-    frames = []
-    while not socket.communicator.output_queue.empty():
-        frames.append(socket.communicator.output_queue.get_nowait())
-    closes = [frame for frame in frames if frame["type"] == "websocket.close"]
-    assert [frame.get("code") for frame in closes] == [protocol.CLOSE_SERVICE_RESTART]
-    await wait_attached(before)
