@@ -73,6 +73,7 @@ class RoomAdmin(admin.ModelAdmin):
         "speaker_policy",
         "is_recorded",
         "allow_anonymous",
+        "large_audience",
         "scheduled_for",
         "started_at",
         "ended_at",

@@ -69,6 +69,11 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
     async def captions_on():
         return await database_sync_to_async(room_captions_on)(room_id)
 
+    async def hls_writer():
+        from .hls import open_writer
+
+        return await database_sync_to_async(open_writer)(room_id)
+
     return RoomAudioRunner(
         room_id,
         load_stage=loader,
@@ -80,6 +85,7 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
         open_capture=capture,
         load_captions=captions_on,
         send_voice=voice_sender(room_id),
+        open_hls=hls_writer,
     )
 
 

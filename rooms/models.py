@@ -58,6 +58,9 @@ class Room(models.Model):
     allow_anonymous = models.BooleanField("visitors who are not signed in may listen", default=True)
     # Live captions from the server's speech recognizer; the host (or a co-host) turns them on or off.
     captions_enabled = models.BooleanField("live captions", default=False)
+    # Every listener hears the room over HLS (docs/hls.md), not only those past
+    # AUDIO_WEBSOCKET_LISTENERS: for a host who expects a crowd from the first minute.
+    large_audience = models.BooleanField("large audience", default=False)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
