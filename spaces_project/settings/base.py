@@ -346,6 +346,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rooms.tasks.end_abandoned_rooms",
         "schedule": float(os.environ.get("ROOM_ABANDONED_CHECK_EVERY_S", "60")),
     },
+    # HLS files of ended rooms whose mixer died before removing them (docs/hls.md).
+    "rooms-remove-ended-hls": {
+        "task": "rooms.tasks.remove_ended_hls",
+        "schedule": float(os.environ.get("HLS_SWEEP_EVERY_S", "60")),
+        "options": {"expires": 60.0},
+    },
     # Work whose task was lost because the broker was down when it was queued.
     "recordings-redispatch-stuck": {
         "task": "recordings.tasks.redispatch_stuck_recordings",

@@ -1,0 +1,182 @@
+// Play a live room's HLS playlist (rooms/audio/hls.py) in an <audio> element, for the mass audience.
+//
+// Media Source Extensions where the browser plays Opus in MP4 (Chromium, Firefox, Safari 17+): fetch
+// the playlist, start HOLD_BACK segments from its live edge, append each segment's init (EXT-X-MAP)
+// and the segments in order to one SourceBuffer in "sequence" mode (so a mixer's takeover, a new
+// init and an EXT-X-DISCONTINUITY, plays on without a gap in the timeline), and poll the playlist
+// once a target duration. Elsewhere the browser's own HLS, when it has one. No third-party code.
+//
+// A playlist answering 403 or 410 (a signed URL that expired) calls onExpired(); the page asks for a
+// fresh URL and calls setUrl(). A player that fell out of the window jumps back to the live edge.
+
+export const HLS_MIME = 'audio/mp4; codecs="opus"';
+// Segments behind the newest one to start from: enough buffer for a slow fetch, few seconds late.
+const HOLD_BACK = 2;
+// Play back no further than this behind the buffered end (seconds): catch up after a stall.
+const MAX_BEHIND_S = 4.5;
+const KEEP_BEHIND_S = 20;
+
+export function parsePlaylist(text, base) {
+  const lines = text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
+  if (lines[0] !== "#EXTM3U") throw new Error("not a playlist");
+  let sequence = 0;
+  let target = 1;
+  let map = null;
+  let discontinuity = false;
+  let ended = false;
+  const segments = [];
+  for (const line of lines.slice(1)) {
+    if (line.startsWith("#EXT-X-MEDIA-SEQUENCE:")) sequence = Number(line.split(":")[1]);
+    else if (line.startsWith("#EXT-X-TARGETDURATION:")) target = Number(line.split(":")[1]);
+    else if (line.startsWith("#EXT-X-MAP:")) map = new URL(/URI="([^"]+)"/.exec(line)[1], base).href;
+    else if (line === "#EXT-X-DISCONTINUITY") discontinuity = true;
+    else if (line === "#EXT-X-ENDLIST") ended = true;
+    else if (!line.startsWith("#")) {
+      segments.push({ number: sequence + segments.length, url: new URL(line, base).href, map, discontinuity });
+      discontinuity = false;
+    }
+  }
+  return { target, segments, ended };
+}
+
+export function canPlayHls(audio) {
+  const mse = window.MediaSource && MediaSource.isTypeSupported(HLS_MIME);
+  return Boolean(mse || audio.canPlayType("application/vnd.apple.mpegurl"));
+}
+
+export class HlsPlayer {
+  // audio: an <audio> element; url: the playlist; onExpired(): the URL stopped working.
+  constructor(audio, url, { onExpired = () => {}, onError = () => {} } = {}) {
+    this.audio = audio;
+    this.url = url;
+    this.onExpired = onExpired;
+    this.onError = onError;
+    this.closed = false;
+    this.next = null; // the media sequence number to append next
+    this.map = null; // the init segment appended last
+    this.timer = null;
+    this.stats = { segments: 0, playlists: 0, errors: 0, jumps: 0, firstSegmentAt: null };
+    this.native = !(window.MediaSource && MediaSource.isTypeSupported(HLS_MIME));
+  }
+
+  start() {
+    if (this.native) {
+      this.audio.src = this.url;
+      this.audio.play().catch(() => {});
+      return;
+    }
+    this.media = new MediaSource();
+    this.audio.src = URL.createObjectURL(this.media);
+    this.media.addEventListener(
+      "sourceopen",
+      () => {
+        this.buffer = this.media.addSourceBuffer(HLS_MIME);
+        this.buffer.mode = "sequence";
+        this.poll();
+      },
+      { once: true },
+    );
+  }
+
+  setUrl(url) {
+    this.url = url;
+    if (this.native && !this.closed) {
+      this.audio.src = url;
+      this.audio.play().catch(() => {});
+    }
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.audio.pause();
+    this.audio.removeAttribute("src");
+    this.audio.load();
+  }
+
+  async fetchOk(url, kind) {
+    const response = await fetch(url, { cache: kind === "playlist" ? "no-cache" : "default" });
+    if (response.status === 403 || response.status === 410) {
+      const error = new Error("expired");
+      error.expired = true;
+      throw error;
+    }
+    if (!response.ok) throw new Error(`${kind} answered ${response.status}`);
+    return kind === "playlist" ? response.text() : response.arrayBuffer();
+  }
+
+  async poll() {
+    if (this.closed) return;
+    let wait = 1000;
+    try {
+      const playlist = parsePlaylist(await this.fetchOk(this.url, "playlist"), this.url);
+      this.stats.playlists += 1;
+      wait = (playlist.target * 1000) / 2;
+      await this.appendNew(playlist);
+    } catch (error) {
+      this.stats.errors += 1;
+      if (error.expired) this.onExpired();
+      else if (this.next !== null) this.onError(error);
+      // Not there yet (the mixer starts writing a second or two after the first HLS listener
+      // arrives) or a network blip: try again shortly.
+    }
+    if (!this.closed) this.timer = setTimeout(() => this.poll(), wait);
+  }
+
+  async appendNew(playlist) {
+    const { segments } = playlist;
+    if (!segments.length) return;
+    const first = segments[0].number;
+    const last = segments[segments.length - 1].number;
+    if (this.next === null || this.next < first || this.next > last + 1) {
+      // Starting, or out of the window (asleep, offline): from near the live edge.
+      if (this.next !== null) this.stats.jumps += 1;
+      this.next = Math.max(first, last - HOLD_BACK + 1);
+    }
+    for (const segment of segments) {
+      if (this.closed || segment.number < this.next) continue;
+      if (segment.map !== this.map) {
+        await this.append(await this.fetchOk(segment.map, "init"));
+        this.map = segment.map;
+      }
+      await this.append(await this.fetchOk(segment.url, "segment"));
+      this.next = segment.number + 1;
+      this.stats.segments += 1;
+      this.stats.firstSegmentAt ??= performance.now();
+    }
+    this.keepUp();
+  }
+
+  append(data) {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        this.buffer.removeEventListener("updateend", done);
+        this.buffer.removeEventListener("error", failed);
+        resolve();
+      };
+      const failed = () => {
+        this.buffer.removeEventListener("updateend", done);
+        this.buffer.removeEventListener("error", failed);
+        reject(new Error("the browser refused a segment"));
+      };
+      this.buffer.addEventListener("updateend", done);
+      this.buffer.addEventListener("error", failed);
+      this.buffer.appendBuffer(data);
+    });
+  }
+
+  // Start playing once there is audio, skip ahead after a stall, drop what was played long ago.
+  keepUp() {
+    const ranges = this.buffer.buffered;
+    if (!ranges.length) return;
+    const end = ranges.end(ranges.length - 1);
+    const audio = this.audio;
+    if (audio.currentTime < ranges.start(0) || end - audio.currentTime > MAX_BEHIND_S) {
+      audio.currentTime = Math.max(ranges.start(0), end - HOLD_BACK + 0.2);
+    }
+    if (audio.paused) audio.play().catch(() => {});
+    if (!this.buffer.updating && audio.currentTime - ranges.start(0) > KEEP_BEHIND_S * 2) {
+      this.buffer.remove(0, audio.currentTime - KEEP_BEHIND_S);
+    }
+  }
+}
