@@ -307,6 +307,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 listeners_now=people - len(snapshot.stage),
                 websocket_listeners=settings.AUDIO_WEBSOCKET_LISTENERS,
             )
+            if self.audio_route == hls.HLS:
+                # The room's mixer starts writing HLS when it sees this (its next stage reload).
+                await get_presence().flag(hls.hls_flag(self.room_id))
         self.route_changed = False
         await self.send(text_data=view.encode_for(self.user_id))
         await self.send_route(view.room)

@@ -69,21 +69,25 @@ def listener_route(
     return WEBSOCKET
 
 
+def hls_flag(room_id: int) -> str:
+    """The presence flag a web process raises when it sends a listener of the room to HLS."""
+    return f"hls:{int(room_id)}"
+
+
 def hls_wanted(room_id: int) -> str | None:
-    """For the mixer: the access of the room's HLS when the room needs it now, else None. It does
-    when marked for a large audience or when it has more listeners than websocket places."""
-    from .presence import room_people_count
+    """For the mixer: the access of the room's HLS when the room needs it, else None. It does when
+    marked for a large audience, when a web process sent a listener to HLS (the one decision is the
+    socket's, rooms/consumers.py), or when another mixer was writing it (a takeover continues it).
+    Once started, a room's HLS goes on until the room ends."""
+    from .presence import flag_is_set
 
     room = Room.objects.filter(pk=room_id, state=Room.State.LIVE).first()
     if room is None:
         return None
-    if not room.large_audience:
-        stage = room.participants.filter(
-            role__in=room.participants.model.STAGE_ROLES, is_removed=False
-        ).count()
-        if room_people_count(room_id) - stage <= settings.AUDIO_WEBSOCKET_LISTENERS:
-            return None
-    return room_access(room)
+    access = room_access(room)
+    if room.large_audience or flag_is_set(hls_flag(room_id)) or room_directory(room_id, access).is_dir():
+        return access
+    return None
 
 
 def open_writer(room_id: int) -> hls.HlsWriter | None:

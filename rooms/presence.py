@@ -310,18 +310,18 @@ def present_user_ids(room_ids: list[int]) -> dict[int, set[int]]:
     }
 
 
-def room_people_count(room_id: int) -> int:
-    """People connected to a room now, read from synchronous code (the mixer's checks)."""
+def flag_is_set(name: str) -> bool:
+    """Whether `flag(name)` was raised (and has not expired), read from synchronous code."""
     store = get_presence()
     if isinstance(store, MemoryPresence):
-        return len(set(store.connections.get(room_id, {}).values()))
+        return name in store.flags
     import redis
 
     from spaces_project.redis_options import sync_options
 
     client = redis.Redis.from_url(store.url, **sync_options())
     try:
-        return int(client.hlen(RedisPresence._keys(room_id)[2]))
+        return bool(client.exists(f"spaces:flag:{name}"))
     finally:
         client.close()
 

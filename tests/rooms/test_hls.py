@@ -5,11 +5,13 @@ import os
 import time
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from rooms import hls
 from rooms.audio import hls as files
 from rooms.models import Room
+from rooms.presence import get_presence
 from tests.factories import RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -105,16 +107,24 @@ def test_an_anonymous_visitor_gets_no_playlist_of_a_room_that_refuses_them(clien
     assert client.get(f"/hls/s/0/{'A' * 22}/{room.pk}/index.m3u8").status_code == 403
 
 
-def test_the_mixer_writes_hls_only_when_the_room_needs_it(settings, hls_root):
-    settings.AUDIO_WEBSOCKET_LISTENERS = 0
+def test_the_mixer_writes_hls_only_when_the_room_needs_it(hls_root):
     room = RoomFactory()
-    # Nobody connected: no listener past the limit.
+    # Room ids come round again in a new test database: no flag left from an earlier run.
+    async_to_sync(get_presence().take_flag)(hls.hls_flag(room.pk))
+    # Nobody was sent to HLS: no files.
     assert hls.hls_wanted(room.pk) is None
     assert hls.open_writer(room.pk) is None
+    # A web process sent a listener to HLS.
+    async_to_sync(get_presence().flag)(hls.hls_flag(room.pk))
+    assert hls.hls_wanted(room.pk) == files.PUBLIC
     marked = RoomFactory(large_audience=True, allow_anonymous=False)
     assert hls.hls_wanted(marked.pk) == files.PRIVATE
     writer = hls.open_writer(marked.pk)
     assert writer.directory == hls_root / "private" / str(marked.pk)
+    # A mixer taking a room over goes on with the HLS it finds, whatever the flag says now.
+    taken_over = RoomFactory()
+    (hls_root / "public" / str(taken_over.pk)).mkdir(parents=True)
+    assert hls.hls_wanted(taken_over.pk) == files.PUBLIC
     ended = RoomFactory(large_audience=True, state=Room.State.ENDED, ended_at=timezone.now())
     assert hls.hls_wanted(ended.pk) is None
 
