@@ -29,8 +29,6 @@ it; ``sign``/``check_signature`` compute exactly what nginx's ``secure_link_md5`
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
 import shutil
@@ -41,6 +39,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .codec import DTX_PACKET
+
+# Signed URLs live in signing.py (no dependencies: deploy/render.py imports it too).
+from .signing import check_signature, derive_secret, signature, signed_path  # noqa: F401
 from .wire import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 
 # One second per segment: the issue allows 2 s; shorter segments are the lever on latency
@@ -428,39 +429,3 @@ def room_directories(root: Path) -> list[tuple[int, Path]]:
         if base.is_dir():
             found += [(int(p.name), p) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
     return found
-
-
-# -- signed URLs ------------------------------------------------------------------------------
-
-
-def derive_secret(secret_key: str) -> str:
-    """The HLS signing secret derived from the site's SECRET_KEY (when none is set of its own): the
-    same value in Django and in nginx's rendered site, without putting SECRET_KEY in nginx."""
-    return hashlib.sha256(f"spaces-hls-signing:{secret_key}".encode()).hexdigest()
-
-
-def signature(*, room_id: int, expires: int, secret: str) -> str:
-    """nginx's ``secure_link_md5 "$expires/$room/ $secret"``: base64url MD5 without padding."""
-    digest = hashlib.md5(f"{expires}/{int(room_id)}/ {secret}".encode()).digest()  # noqa: S324 (nginx's scheme)
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def signed_path(*, room_id: int, expires: int, secret: str, file: str = PLAYLIST) -> str:
-    """The path (after the HLS prefix) of a signed file of a private room."""
-    return f"s/{expires}/{signature(room_id=room_id, expires=expires, secret=secret)}/{int(room_id)}/{file}"
-
-
-def check_signature(*, room_id: int, expires: int, md5: str, secret: str, now: float | None = None) -> str:
-    """ "ok", "expired" (nginx: 410) or "invalid" (nginx: 403), as nginx's secure_link decides."""
-    expected = signature(room_id=room_id, expires=expires, secret=secret)
-    if not hmac_equal(md5, expected):
-        return "invalid"
-    if expires < (time.time() if now is None else now):
-        return "expired"
-    return "ok"
-
-
-def hmac_equal(a: str, b: str) -> bool:
-    import hmac
-
-    return hmac.compare_digest(a.encode(), b.encode())
