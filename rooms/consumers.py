@@ -349,7 +349,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return None
         if self.on_stage:
             return self.user_id
-        return None if self.audio_route == hls.HLS else wire.PROGRAM
+        # Nothing until the first snapshot decided how this page listens (an HLS listener's page
+        # must not get a websocket bundle first).
+        return wire.PROGRAM if self.audio_route == hls.WEBSOCKET else None
 
     async def send_event(self, text: str, event: dict) -> None:
         if self.joined and not self.closing:

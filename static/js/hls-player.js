@@ -55,7 +55,9 @@ export class HlsPlayer {
     this.next = null; // the media sequence number to append next
     this.map = null; // the init segment appended last
     this.timer = null;
-    this.stats = { segments: 0, playlists: 0, errors: 0, jumps: 0, firstSegmentAt: null };
+    // generationStartS: where on the media timeline the latest init segment's audio begins (after
+    // a takeover, the new mixer's first segment).
+    this.stats = { segments: 0, playlists: 0, errors: 0, jumps: 0, generations: 0, generationStartS: 0, firstSegmentAt: null };
     this.native = !(window.MediaSource && MediaSource.isTypeSupported(HLS_MIME));
   }
 
@@ -109,12 +111,13 @@ export class HlsPlayer {
     if (this.closed) return;
     let wait = 1000;
     try {
-      const playlist = parsePlaylist(await this.fetchOk(this.url, "playlist"), this.url);
+      const playlist = parsePlaylist(await this.fetchOk(this.url, "playlist"), new URL(this.url, location.href).href);
       this.stats.playlists += 1;
       wait = (playlist.target * 1000) / 2;
       await this.appendNew(playlist);
     } catch (error) {
       this.stats.errors += 1;
+      this.stats.lastError = String(error);
       if (error.expired) this.onExpired();
       else if (this.next !== null) this.onError(error);
       // Not there yet (the mixer starts writing a second or two after the first HLS listener
@@ -136,8 +139,11 @@ export class HlsPlayer {
     for (const segment of segments) {
       if (this.closed || segment.number < this.next) continue;
       if (segment.map !== this.map) {
+        const ranges = this.buffer.buffered;
+        this.stats.generationStartS = ranges.length ? ranges.end(ranges.length - 1) : 0;
         await this.append(await this.fetchOk(segment.map, "init"));
         this.map = segment.map;
+        this.stats.generations += 1;
       }
       await this.append(await this.fetchOk(segment.url, "segment"));
       this.next = segment.number + 1;
