@@ -95,7 +95,8 @@ def open_writer(room_id: int) -> hls.HlsWriter | None:
     access = hls_wanted(room_id)
     if access is None:
         return None
-    return hls.HlsWriter(room_directory(room_id, access))
+    frames = int(settings.HLS_SEGMENT_SECONDS) * 1000 // hls.FRAME_MS
+    return hls.HlsWriter(room_directory(room_id, access), segment_frames=frames)
 
 
 def remove_ended(*, now: float | None = None) -> list[int]:

@@ -44,10 +44,11 @@ from .codec import DTX_PACKET
 from .signing import check_signature, derive_secret, signature, signed_path  # noqa: F401
 from .wire import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 
-# One second per segment: the issue allows 2 s; shorter segments are the lever on latency
-# (a listener is roughly two segments plus one playlist poll behind), and at 32 kbit/s a second
-# is ~4 KB, which any CDN serves as cheaply as 8 KB.
-SEGMENT_FRAMES = 1000 // FRAME_MS
+# Two seconds per segment by default (settings.HLS_SEGMENT_SECONDS, 1 or 2). Shorter segments are the
+# lever on latency, but every listener fetches one segment and about one playlist per segment: 1 s
+# segments double the requests of 2 s ones, and on this project's 2-core benchmark machine 10,000
+# listeners at 1 s need more CPU than nginx and the load generator have together (docs/hls.md).
+SEGMENT_FRAMES = 2000 // FRAME_MS
 # Segments listed in the playlist; files stay on disk twice as long, so a player that read the
 # playlist just before a segment slid out can still fetch it (RFC 8216 section 6.2.2).
 WINDOW = 6

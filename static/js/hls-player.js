@@ -3,8 +3,8 @@
 // Media Source Extensions where the browser plays Opus in MP4 (Chromium, Firefox, Safari 17+): fetch
 // the playlist, start HOLD_BACK segments from its live edge, append each segment's init (EXT-X-MAP)
 // and the segments in order to one SourceBuffer in "sequence" mode (so a mixer's takeover, a new
-// init and an EXT-X-DISCONTINUITY, plays on without a gap in the timeline), and poll the playlist
-// once a target duration. Elsewhere the browser's own HLS, when it has one. No third-party code.
+// init and an EXT-X-DISCONTINUITY, plays on without a gap in the timeline), and reload the playlist
+// once a target duration (half of one when it brought nothing new). Elsewhere the browser's own HLS, when it has one. No third-party code.
 //
 // A playlist answering 403 or 410 (a signed URL that expired) calls onExpired(); the page asks for a
 // fresh URL and calls setUrl(). A player that fell out of the window jumps back to the live edge.
@@ -12,8 +12,8 @@
 export const HLS_MIME = 'audio/mp4; codecs="opus"';
 // Segments behind the newest one to start from: enough buffer for a slow fetch, few seconds late.
 const HOLD_BACK = 2;
-// Play back no further than this behind the buffered end (seconds): catch up after a stall.
-const MAX_BEHIND_S = 4.5;
+// Play back no further than this many segments behind the buffered end: catch up after a stall.
+const MAX_BEHIND_SEGMENTS = HOLD_BACK + 1.5;
 const KEEP_BEHIND_S = 20;
 
 export function parsePlaylist(text, base) {
@@ -55,6 +55,7 @@ export class HlsPlayer {
     this.next = null; // the media sequence number to append next
     this.map = null; // the init segment appended last
     this.timer = null;
+    this.target = 2; // seconds per segment, from the playlist
     // generationStartS: where on the media timeline the latest init segment's audio begins (after
     // a takeover, the new mixer's first segment).
     this.stats = { segments: 0, playlists: 0, errors: 0, jumps: 0, generations: 0, generationStartS: 0, firstSegmentAt: null };
@@ -113,8 +114,12 @@ export class HlsPlayer {
     try {
       const playlist = parsePlaylist(await this.fetchOk(this.url, "playlist"), new URL(this.url, location.href).href);
       this.stats.playlists += 1;
-      wait = (playlist.target * 1000) / 2;
+      this.target = playlist.target;
+      const before = this.next;
       await this.appendNew(playlist);
+      // RFC 8216 6.3.4: reload after a target duration when the playlist moved on, after half of
+      // one when it had nothing new (bench/hls_listeners.c polls the same way).
+      wait = ((this.next !== before ? 1 : 0.5) * playlist.target * 1000);
     } catch (error) {
       this.stats.errors += 1;
       this.stats.lastError = String(error);
@@ -177,8 +182,8 @@ export class HlsPlayer {
     if (!ranges.length) return;
     const end = ranges.end(ranges.length - 1);
     const audio = this.audio;
-    if (audio.currentTime < ranges.start(0) || end - audio.currentTime > MAX_BEHIND_S) {
-      audio.currentTime = Math.max(ranges.start(0), end - HOLD_BACK + 0.2);
+    if (audio.currentTime < ranges.start(0) || end - audio.currentTime > MAX_BEHIND_SEGMENTS * this.target) {
+      audio.currentTime = Math.max(ranges.start(0), end - HOLD_BACK * this.target + 0.2);
     }
     if (audio.paused) audio.play().catch(() => {});
     if (!this.buffer.updating && audio.currentTime - ranges.start(0) > KEEP_BEHIND_S * 2) {

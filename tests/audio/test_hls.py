@@ -13,6 +13,11 @@ from rooms.audio.wire import FRAME_SAMPLES, SAMPLE_RATE
 T0_MS = 1_800_000_000_000.0
 
 
+def make_writer(directory, **kwargs) -> hls.HlsWriter:
+    """A writer of 1 s segments (50 frames; settings.HLS_SEGMENT_SECONDS may be 1 or 2)."""
+    return hls.HlsWriter(directory, segment_frames=50, **kwargs)
+
+
 def tone_packets(count: int, *, hz: float = 440.0, start: int = 0) -> list[bytes]:
     encoder = make_encoder()
     packets = []
@@ -35,7 +40,7 @@ def read_playlist(directory) -> hls.Playlist:
 
 def test_segments_hold_the_packets_unchanged_and_decode_to_the_tone(tmp_path):
     packets = tone_packets(100)
-    writer = hls.HlsWriter(tmp_path)
+    writer = make_writer(tmp_path)
     feed(writer, packets)
     first = (tmp_path / "seg-0.m4s").read_bytes()
     second = (tmp_path / "seg-1.m4s").read_bytes()
@@ -52,7 +57,7 @@ def test_segments_hold_the_packets_unchanged_and_decode_to_the_tone(tmp_path):
 
 
 def test_init_segment_declares_one_opus_track_with_its_pre_skip(tmp_path):
-    data = hls.HlsWriter(tmp_path).directory.joinpath("init-1.mp4").read_bytes()
+    data = make_writer(tmp_path).directory.joinpath("init-1.mp4").read_bytes()
     kinds = [kind for kind, _ in hls.read_boxes(data)]
     assert kinds == [b"ftyp", b"moov"]
     at = data.index(b"dOps")
@@ -62,7 +67,7 @@ def test_init_segment_declares_one_opus_track_with_its_pre_skip(tmp_path):
 
 
 def test_the_playlist_slides_and_segments_leave_the_disk_later(tmp_path):
-    writer = hls.HlsWriter(tmp_path, window=3)
+    writer = make_writer(tmp_path, window=3)
     feed(writer, tone_packets(50 * 10))
     playlist = read_playlist(tmp_path)
     assert [entry.number for entry in playlist.entries] == [7, 8, 9]
@@ -70,6 +75,10 @@ def test_the_playlist_slides_and_segments_leave_the_disk_later(tmp_path):
     text = (tmp_path / hls.PLAYLIST).read_text()
     assert "#EXT-X-MEDIA-SEQUENCE:7" in text and "#EXT-X-TARGETDURATION:1" in text
     assert text.count("#EXTINF:1.000,") == 3 and "#EXT-X-DISCONTINUITY\n" not in text
+    # Two-second segments (the default) say so in the playlist.
+    feed(hls.HlsWriter(tmp_path / "two"), tone_packets(200))
+    two = (tmp_path / "two" / hls.PLAYLIST).read_text()
+    assert "#EXT-X-TARGETDURATION:2" in two and two.count("#EXTINF:2.000,") == 2
     # Kept twice the window on disk (removed every `window` segments), never the whole history.
     on_disk = sorted(int(p.stem.split("-")[1]) for p in tmp_path.glob("seg-*.m4s"))
     assert on_disk[-1] == 9 and on_disk[0] >= 9 - 2 * 3 - 3 and 0 not in on_disk
@@ -78,7 +87,7 @@ def test_the_playlist_slides_and_segments_leave_the_disk_later(tmp_path):
 
 
 def test_silence_and_skipped_frames_keep_the_timeline(tmp_path):
-    writer = hls.HlsWriter(tmp_path)
+    writer = make_writer(tmp_path)
     packets = tone_packets(20)
     for sequence in range(20):
         writer.write(sequence, T0_MS + sequence * 20, packets[sequence])
@@ -93,11 +102,11 @@ def test_silence_and_skipped_frames_keep_the_timeline(tmp_path):
 
 
 def test_a_mixer_that_takes_over_continues_the_playlist_with_a_discontinuity(tmp_path):
-    first = hls.HlsWriter(tmp_path, window=4)
+    first = make_writer(tmp_path, window=4)
     feed(first, tone_packets(50 * 5))
     # The first mixer is killed here: no close, nothing flushed. A second one takes the room over,
     # its own sequence numbers starting again from 0.
-    second = hls.HlsWriter(tmp_path, window=4)
+    second = make_writer(tmp_path, window=4)
     assert second.init_name == "init-2.mp4"
     feed(second, tone_packets(50 * 2), t0_ms=T0_MS + 7000)
     playlist = read_playlist(tmp_path)
@@ -123,7 +132,7 @@ def test_a_mixer_that_takes_over_continues_the_playlist_with_a_discontinuity(tmp
 
 def test_a_takeover_with_a_discontinuity_still_at_the_front_keeps_counting_right(tmp_path):
     for generation in range(3):
-        feed(hls.HlsWriter(tmp_path, window=2), tone_packets(50 * 2), t0_ms=T0_MS + generation * 3000)
+        feed(make_writer(tmp_path, window=2), tone_packets(50 * 2), t0_ms=T0_MS + generation * 3000)
     playlist = read_playlist(tmp_path)
     assert [entry.number for entry in playlist.entries] == [4, 5]
     # Generations 2 and 3 each began with a discontinuity; generation 2's has left the window.
@@ -131,9 +140,9 @@ def test_a_takeover_with_a_discontinuity_still_at_the_front_keeps_counting_right
 
 
 def test_a_broken_playlist_on_disk_does_not_restart_the_numbers(tmp_path):
-    feed(hls.HlsWriter(tmp_path), tone_packets(50 * 3))
+    feed(make_writer(tmp_path), tone_packets(50 * 3))
     (tmp_path / hls.PLAYLIST).write_text("garbage")
-    writer = hls.HlsWriter(tmp_path)
+    writer = make_writer(tmp_path)
     assert writer.next_number == 3 and writer.discontinuity
 
 
@@ -146,11 +155,11 @@ def test_parse_playlist_refuses_what_it_does_not_understand():
 
 def test_closing_for_an_ended_room_removes_its_files(tmp_path):
     directory = tmp_path / "public" / "7"
-    writer = hls.HlsWriter(directory)
+    writer = make_writer(directory)
     feed(writer, tone_packets(60))
     writer.close()
     assert (directory / hls.PLAYLIST).exists()  # a mixer letting go keeps them for the next one
-    writer = hls.HlsWriter(directory)
+    writer = make_writer(directory)
     writer.close(remove=True)
     assert not directory.exists()
     writer.write(0, T0_MS, b"x")  # a closed writer writes nothing
