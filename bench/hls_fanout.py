@@ -33,7 +33,9 @@ Figures (the last line printed is one JSON object):
   later, and ``speaker_to_playback_p50_ms`` (printed above the last line) adds that, from the
   player model above.
 * ``nginx_cpu_pct``: nginx's master and workers, user + system time over the listeners' run, in
-  per cent of one core (200 % is both cores). The load generator's is printed too.
+  per cent of one core (200 % is both cores). The load generator's, the mixer's, the whole
+  machine's and what other processes took meanwhile are printed above the last line: on a shared
+  machine the last one says whether the figures were measured on a quiet one.
 
 Bounded: it stops after --ramp + --seconds, and everything it started is stopped on the way out.
 """
@@ -177,6 +179,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every process on this machine has used (all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def children_of(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -306,6 +315,8 @@ def run(*, listeners: int, seconds: float, ramp: float, work: Path) -> dict:
             )
             nginx_pids = [nginx.pid, *children_of(nginx.pid)]
             nginx_cpu = cpu_seconds(nginx_pids)
+            mixer_cpu = cpu_seconds([mixer.pid])
+            machine = machine_busy_seconds()
             started = time.monotonic()
             result = subprocess.run(
                 [
@@ -324,6 +335,8 @@ def run(*, listeners: int, seconds: float, ramp: float, work: Path) -> dict:
             )
             wall = time.monotonic() - started
             nginx_cpu = cpu_seconds(nginx_pids) - nginx_cpu
+            mixer_cpu = cpu_seconds([mixer.pid]) - mixer_cpu
+            machine = machine_busy_seconds() - machine
             if result.returncode != 0:
                 raise RuntimeError(f"the listeners failed: {result.stderr[-2000:]}")
             if result.stderr.strip():
@@ -333,6 +346,13 @@ def run(*, listeners: int, seconds: float, ramp: float, work: Path) -> dict:
             figures["load_generator_cpu_pct"] = round(100 * summary["cpu_s"] / summary["wall_s"], 1)
             figures["nginx_cpu_pct"] = round(100 * nginx_cpu / wall, 1)
             figures["nginx_workers"] = len(nginx_pids) - 1
+            figures["mixer_cpu_pct"] = round(100 * mixer_cpu / wall, 1)
+            # Everything this machine ran meanwhile, this benchmark included (200 % = both cores
+            # busy): what else was running shows as the difference.
+            figures["machine_cpu_pct"] = round(100 * machine / wall, 1)
+            figures["others_cpu_pct"] = round(
+                figures["machine_cpu_pct"] - 100 * (nginx_cpu + mixer_cpu + summary["cpu_s"]) / wall, 1
+            )
         finally:
             mixer.terminate()
             mixer.join(10)
