@@ -156,3 +156,13 @@ def test_the_room_form_marks_a_room_for_a_large_audience(client):
     )
     assert response.status_code == 302
     assert Room.objects.get(title="Town hall").large_audience is True
+
+
+def test_pages_may_fetch_and_play_hls_from_a_cdn(client, settings):
+    settings.HLS_URL_PREFIX = "https://cdn.example.net/hls/"
+    policy = client.get("/")["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert "https://cdn.example.net" in directives["media-src"].split()
+    assert "https://cdn.example.net" in directives["connect-src"].split()
+    room = RoomFactory()
+    assert hls.playlist_url(room) == f"https://cdn.example.net/hls/{room.pk}/index.m3u8"
