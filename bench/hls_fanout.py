@@ -8,20 +8,24 @@ What runs, all on 127.0.0.1 (no database, no Redis: nothing of them is on this p
 * **The mixer**: a child process running the room mixer itself (rooms/audio/runner.py's
   RoomAudioRunner with rooms/audio/mixer.py's RoomMixer and rooms/audio/hls.py's HlsWriter, as
   `run_mixer` builds them) on its 20 ms clock. One speaker sends it Opus frames of a 440 Hz tone,
-  0.4 s on and 1.6 s off, paced like a microphone, each stamped with its capture time. The writer
+  0.4 s on every 2.3 s, paced like a microphone, each stamped with its capture time. The writer
   puts the program mix into fMP4 segments (2 s, HlsWriter's default) and a sliding playlist under this run's HLS root.
 * **nginx** with deploy/'s site, rendered by deploy/render.py (TLS, the HLS locations and their
   cache headers), `worker_processes auto` as Debian's nginx.conf has it.
 * **The listeners**: bench/hls_listeners.c, compiled here (cc, OpenSSL), one TLS connection per
   listener in one epoll thread. Listeners join evenly over --ramp seconds, start HOLD_BACK (2)
-  segments from the live edge and fetch every segment in order, reloading the playlist as a player
-  does (a target duration after a playlist that moved on, half of one otherwise): the same rules as
+  segments from the live edge and fetch every segment in order, reloading the playlist at the phase
+  it joined with after each next segment's end (from its PROGRAM-DATE-TIME): the same rules as
   static/js/hls-player.js.
+
+Listeners join over --ramp seconds (20: ten thousand TLS handshakes at once would measure the
+handshakes), then all of them listen for --seconds.
 
 Figures (the last line printed is one JSON object):
 
 * ``stalls``: segments that reached their listener later than a player that started at the live
-  edge needs them. Such a player starts playing the first of its segments when its HOLD_BACK
+  edge needs them, during the --seconds when every listener is in (those while listeners were still
+  joining are printed above the last line as ``stalls_while_joining``). Such a player starts playing the first of its segments when its HOLD_BACK
   segments are in; segment k is needed when the audio before it has played out,
   ``start + (k - first) x segment duration``. A segment it never got (it fell out of the window) is a stall too.
 * ``segment_fetch_p95_ms``: request sent to the whole segment received, over every segment fetched.
@@ -64,7 +68,8 @@ from deploy import harness, render  # noqa: E402
 ROOM_ID = 1
 HOLD_BACK = 2
 TONE_HZ = 440
-TONE_ON_S, TONE_PERIOD_S = 0.4, 2.0
+# A period that is no multiple of the segment duration: onsets fall at every point of a segment.
+TONE_ON_S, TONE_PERIOD_S = 0.4, 2.3
 TARGETS = {"stalls": 0, "speaker_to_listener_p50_ms": 4000}
 
 
@@ -179,11 +184,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds every process on this machine has used (all cores), from /proc/stat."""
+def machine_busy_seconds() -> tuple[float, float]:
+    """(CPU seconds the whole machine was busy, of which in soft interrupts), all cores, from
+    /proc/stat. Loopback TCP's receive work runs as soft interrupts, charged to no process."""
     fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:8]) - idle) / ticks, fields[6] / ticks
 
 
 def children_of(pid: int) -> list[int]:
@@ -205,10 +212,13 @@ def percentile(values, fraction: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), fraction * 100))
 
 
-def analyse(records_path: Path, onsets_path: Path, segment_ms: float = 1000.0) -> dict:
+def analyse(records_path: Path, onsets_path: Path, *, segment_ms: float, steady_from_ms: float = 0.0) -> dict:
+    """Stalls, latencies and fetch times from the listeners' records. `stalls` counts those of the
+    listening time once everyone has joined (segments needed after `steady_from_ms`);
+    `stalls_while_joining` the others, when thousands of TLS handshakes a second share the CPU."""
     rows = np.loadtxt(records_path, ndmin=2) if records_path.stat().st_size else np.zeros((0, 4))
     onsets = [json.loads(line) for line in onsets_path.read_text().splitlines() if line.strip()]
-    stalls, fetch, to_listener, to_playback = 0, rows[:, 3] if len(rows) else [], [], []
+    stalls, joining, fetch, to_listener, to_playback = 0, 0, rows[:, 3] if len(rows) else [], [], []
     onset_by_segment: dict[int, list[float]] = {}
     for onset in onsets:
         onset_by_segment.setdefault(int(onset["segment"]), []).append(onset["capture_ms"])
@@ -225,8 +235,12 @@ def analyse(records_path: Path, onsets_path: Path, segment_ms: float = 1000.0) -
             held = min(HOLD_BACK, len(segments)) - 1
             start = float(arrivals[: held + 1].max())
             needed = start + (segments - first) * segment_ms
-            stalls += int(np.count_nonzero(arrivals > needed))
-            stalls += int(np.count_nonzero(np.diff(segments) > 1))  # fell out of the window
+            late = arrivals > needed
+            # A segment it never got (it fell out of the window) stalls the one after the gap.
+            late[1:] |= np.diff(segments) > 1
+            steady = needed >= steady_from_ms
+            stalls += int(np.count_nonzero(late & steady))
+            joining += int(np.count_nonzero(late & ~steady))
             for segment, arrival, need in zip(segments, arrivals, needed, strict=True):
                 for capture_ms in onset_by_segment.get(int(segment), ()):
                     to_listener.append(arrival - capture_ms)
@@ -236,6 +250,7 @@ def analyse(records_path: Path, onsets_path: Path, segment_ms: float = 1000.0) -
         "segments_fetched": len(rows),
         "onsets": len(onsets),
         "stalls": stalls,
+        "stalls_while_joining": joining,
         "segment_fetch_p95_ms": round(percentile(fetch, 0.95), 1),
         "speaker_to_listener_p50_ms": round(percentile(to_listener, 0.50)),
         "speaker_to_listener_p95_ms": round(percentile(to_listener, 0.95)),
@@ -276,7 +291,7 @@ def render_site(work: Path, hls_root: Path) -> tuple[Path, int]:
 def build_client(work: Path) -> Path:
     binary = work / "hls_listeners"
     subprocess.run(
-        ["cc", "-O2", "-o", str(binary), str(ROOT / "bench" / "hls_listeners.c"), "-lssl", "-lcrypto"],
+        ["cc", "-O2", "-o", str(binary), str(ROOT / "bench" / "hls_listeners.c"), "-lssl", "-lcrypto", "-lm"],
         check=True,
     )
     return binary
@@ -300,7 +315,7 @@ def run(*, listeners: int, seconds: float, ramp: float, work: Path) -> dict:
             work / "nginx",
             site,
             ready_port=https_port,
-            workers="auto",
+            workers=os.environ.get("HLS_BENCH_NGINX_WORKERS", "auto"),
             worker_connections=max(8192, listeners + 1024),
         )
         mixer.start()
@@ -318,6 +333,7 @@ def run(*, listeners: int, seconds: float, ramp: float, work: Path) -> dict:
             mixer_cpu = cpu_seconds([mixer.pid])
             machine = machine_busy_seconds()
             started = time.monotonic()
+            steady_from_ms = time.time() * 1000 + ramp * 1000
             result = subprocess.run(
                 [
                     str(client),
@@ -336,7 +352,8 @@ def run(*, listeners: int, seconds: float, ramp: float, work: Path) -> dict:
             wall = time.monotonic() - started
             nginx_cpu = cpu_seconds(nginx_pids) - nginx_cpu
             mixer_cpu = cpu_seconds([mixer.pid]) - mixer_cpu
-            machine = machine_busy_seconds() - machine
+            busy, softirq = machine_busy_seconds()
+            machine = busy - machine[0], softirq - machine[1]
             if result.returncode != 0:
                 raise RuntimeError(f"the listeners failed: {result.stderr[-2000:]}")
             if result.stderr.strip():
@@ -349,9 +366,10 @@ def run(*, listeners: int, seconds: float, ramp: float, work: Path) -> dict:
             figures["mixer_cpu_pct"] = round(100 * mixer_cpu / wall, 1)
             # Everything this machine ran meanwhile, this benchmark included (200 % = both cores
             # busy): what else was running shows as the difference.
-            figures["machine_cpu_pct"] = round(100 * machine / wall, 1)
+            figures["machine_cpu_pct"] = round(100 * machine[0] / wall, 1)
+            figures["softirq_cpu_pct"] = round(100 * machine[1] / wall, 1)
             figures["others_cpu_pct"] = round(
-                figures["machine_cpu_pct"] - 100 * (nginx_cpu + mixer_cpu + summary["cpu_s"]) / wall, 1
+                100 * (machine[0] - machine[1] - nginx_cpu - mixer_cpu - summary["cpu_s"]) / wall, 1
             )
         finally:
             mixer.terminate()
@@ -360,7 +378,11 @@ def run(*, listeners: int, seconds: float, ramp: float, work: Path) -> dict:
     from rooms.audio.wire import FRAME_MS
 
     figures["segment_s"] = SEGMENT_FRAMES * FRAME_MS / 1000
-    figures.update(analyse(records_path, onsets_path, segment_ms=SEGMENT_FRAMES * FRAME_MS))
+    figures.update(
+        analyse(
+            records_path, onsets_path, segment_ms=SEGMENT_FRAMES * FRAME_MS, steady_from_ms=steady_from_ms
+        )
+    )
     return figures
 
 
@@ -368,7 +390,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=60.0, help="how long every listener listens")
-    parser.add_argument("--ramp", type=float, default=10.0, help="listeners join evenly over this long")
+    parser.add_argument("--ramp", type=float, default=20.0, help="listeners join evenly over this long")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, records)")
     args = parser.parse_args()
     if not shutil.which("cc") or not shutil.which(harness.NGINX):

@@ -2,8 +2,8 @@
  *
  * Each listener joins at its moment of the ramp, loads the playlist, starts HOLD_BACK segments from
  * its live edge (as static/js/hls-player.js does) and then fetches every segment in order, reloading
- * the playlist a target duration after one that moved on (half of one after one that did not, RFC 8216
- * 6.3.4). For every segment it records when the whole response had arrived; bench/hls_fanout.py turns
+ * the playlist at the phase it joined with after each next segment's end (its PROGRAM-DATE-TIME and
+ * EXTINF say when), as static/js/hls-player.js does. For every segment it records when the whole response had arrived; bench/hls_fanout.py turns
  * those records into stalls and latencies. Python cannot drive 10,000 such players on two cores
  * without being the bottleneck; this costs a few per cent of a core.
  *
@@ -11,11 +11,13 @@
  *
  * OUT_FILE gets one line per fetched segment: "listener segment arrival_ms fetch_ms", arrival in ms of
  * the Unix epoch (CLOCK_REALTIME, the clock the mixer stamps segments with). stdout gets a summary
- * line of JSON. Built by bench/hls_fanout.py with: cc -O2 -o hls_listeners hls_listeners.c -lssl -lcrypto
+ * line of JSON. Built by bench/hls_fanout.py with: cc -O2 -o hls_listeners hls_listeners.c -lssl -lcrypto -lm
  */
 #define _GNU_SOURCE
+#define _DEFAULT_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -52,6 +54,10 @@ struct listener {
     long newest;             /* the newest segment the last playlist listed */
     long first_listed;       /* the first segment the last playlist listed */
     int moved;               /* the last reload brought something new */
+    double newest_end_ms;    /* when the newest segment's audio ends (PROGRAM-DATE-TIME + EXTINF) */
+    double phase_ms;         /* how long after a segment's end this listener reloads (<0: not yet known) */
+    double seen_ms;          /* when the last playlist arrived */
+    int misses;              /* reloads in a row that found nothing new */
     char req[256]; int req_len, req_off;
     char buf[BUF]; int len;  /* headers, and the body while it is a playlist */
     long body_left; int header_done, status;
@@ -147,6 +153,21 @@ static int read_playlist(struct listener *l, const char *body) {
     if (count == 0) return 0;
     long newest = first + count - 1;
     l->moved = newest != l->newest;
+    /* The newest segment's end on the server's clock: its PROGRAM-DATE-TIME plus its EXTINF. */
+    const char *date = NULL, *inf = NULL;
+    for (const char *s = body; (s = strstr(s, "#EXT-X-PROGRAM-DATE-TIME:")); s++) date = s + 25;
+    for (const char *s = body; (s = strstr(s, "#EXTINF:")); s++) inf = s + 8;
+    l->newest_end_ms = -1;
+    if (date && inf) {
+        struct tm tm = {0};
+        int ms = 0;
+        if (sscanf(date, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                   &tm.tm_sec, &ms) == 7) {
+            tm.tm_year -= 1900;
+            tm.tm_mon -= 1;
+            l->newest_end_ms = timegm(&tm) * 1000.0 + ms + atof(inf) * 1000.0;
+        }
+    }
     l->first_listed = first;
     l->newest = newest;
     if (l->next < 0 || l->next < first) l->next = newest - HOLD_BACK + 1 < first ? first : newest - HOLD_BACK + 1;
@@ -158,6 +179,23 @@ static void reload_later(struct listener *l, double now, double at) {
     l->state = IDLE;
     l->due_ms = at > now ? at : now;
     watch(l, EPOLLIN);
+}
+
+/* As static/js/hls-player.js's nextReload: the phase it joined with, after each next segment's end. */
+#define RELOAD_MARGIN_MS 100
+static double next_reload(struct listener *l, double now) {
+    double target = l->target_ms > 0 ? l->target_ms : 1000;
+    if (!l->moved || l->newest_end_ms < 0) {
+        l->misses++;
+        double wait = 125.0 * (1 << (l->misses < 8 ? l->misses : 8));
+        return now + (wait < target / 2 ? wait : target / 2);
+    }
+    l->misses = 0;
+    if (l->phase_ms < 0) l->phase_ms = fmod(fmod(l->seen_ms - l->newest_end_ms, target) + target, target);
+    double due = l->newest_end_ms + target + l->phase_ms + RELOAD_MARGIN_MS;
+    if (due < now + 50) due = now + 50;
+    if (due > now + 1.5 * target) due = now + 1.5 * target;
+    return due;
 }
 
 static void after_response(struct listener *l, double now) {
@@ -175,6 +213,7 @@ static void after_response(struct listener *l, double now) {
             return;
         }
         l->playlist_sent_ms = l->sent_ms;
+        l->seen_ms = now;
     } else {
         if (l->nrecords < MAX_RECORDS)
             l->records[l->nrecords++] = (struct record){(int)l->next, now, (float)(now - l->sent_ms)};
@@ -186,8 +225,7 @@ static void after_response(struct listener *l, double now) {
         start_request(l, now);
         return;
     }
-    double target = l->target_ms > 0 ? l->target_ms : 1000;
-    reload_later(l, now, l->playlist_sent_ms + (l->moved ? 1.0 : 0.5) * target);
+    reload_later(l, now, next_reload(l, now));
 }
 
 static int parse_headers(struct listener *l) {
@@ -302,6 +340,7 @@ int main(int argc, char **argv) {
         ls[i].state = WAITING;
         ls[i].next = -1;
         ls[i].newest = -1;
+        ls[i].phase_ms = -1;
         ls[i].due_ms = start + ramp_ms * i / count;
         ls[i].records = calloc(MAX_RECORDS, sizeof(struct record));
     }

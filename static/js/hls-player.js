@@ -4,7 +4,7 @@
 // the playlist, start HOLD_BACK segments from its live edge, append each segment's init (EXT-X-MAP)
 // and the segments in order to one SourceBuffer in "sequence" mode (so a mixer's takeover, a new
 // init and an EXT-X-DISCONTINUITY, plays on without a gap in the timeline), and reload the playlist
-// once a target duration (half of one when it brought nothing new). Elsewhere the browser's own HLS, when it has one. No third-party code.
+// just after each next segment is due (nextReload). Elsewhere the browser's own HLS, when it has one. No third-party code.
 //
 // A playlist answering 403 or 410 (a signed URL that expired) calls onExpired(); the page asks for a
 // fresh URL and calls setUrl(). A player that fell out of the window jumps back to the live edge.
@@ -15,6 +15,8 @@ const HOLD_BACK = 2;
 // Play back no further than this many segments behind the buffered end: catch up after a stall.
 const MAX_BEHIND_SEGMENTS = HOLD_BACK + 1.5;
 const KEEP_BEHIND_S = 20;
+// Reload this much later than the phase says (see nextReload): the server's writing varies.
+const RELOAD_MARGIN_MS = 100;
 
 export function parsePlaylist(text, base) {
   const lines = text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
@@ -24,6 +26,8 @@ export function parsePlaylist(text, base) {
   let map = null;
   let discontinuity = false;
   let ended = false;
+  let programDate = null;
+  let duration = 0;
   const segments = [];
   for (const line of lines.slice(1)) {
     if (line.startsWith("#EXT-X-MEDIA-SEQUENCE:")) sequence = Number(line.split(":")[1]);
@@ -31,9 +35,15 @@ export function parsePlaylist(text, base) {
     else if (line.startsWith("#EXT-X-MAP:")) map = new URL(/URI="([^"]+)"/.exec(line)[1], base).href;
     else if (line === "#EXT-X-DISCONTINUITY") discontinuity = true;
     else if (line === "#EXT-X-ENDLIST") ended = true;
+    else if (line.startsWith("#EXT-X-PROGRAM-DATE-TIME:")) programDate = Date.parse(line.slice(25));
+    else if (line.startsWith("#EXTINF:")) duration = parseFloat(line.slice(8));
     else if (!line.startsWith("#")) {
-      segments.push({ number: sequence + segments.length, url: new URL(line, base).href, map, discontinuity });
+      const number = sequence + segments.length;
+      // endMs: when the segment's last audio was mixed, on the server's clock.
+      const endMs = programDate === null ? null : programDate + duration * 1000;
+      segments.push({ number, url: new URL(line, base).href, map, discontinuity, endMs });
       discontinuity = false;
+      programDate = null;
     }
   }
   return { target, segments, ended };
@@ -108,18 +118,42 @@ export class HlsPlayer {
     return kind === "playlist" ? response.text() : response.arrayBuffer();
   }
 
+  // When to reload the playlist. Segments appear once a target duration, each as its audio ends
+  // (EXT-X-PROGRAM-DATE-TIME + EXTINF, on the server's clock). A page keeps the phase it joined
+  // with: `phase` is how long after the newest segment's end it first saw the playlist (clock skew,
+  // the server's writing and the moment it happened to join), and it reloads that long after each
+  // next segment's end. Its lag behind the room then never drifts (RFC 8216's "a target duration
+  // after a playlist that moved on" lets it wander by up to a segment, and the player's buffer with
+  // it), and listeners' reloads stay spread over the segment as their joins were, instead of all
+  // arriving just after each segment appears. Nothing new yet: again in 250 ms, 500 ms, then half a
+  // target duration. bench/hls_listeners.c reloads the same way.
+  nextReload(playlist, moved, seenAt) {
+    const target = playlist.target * 1000;
+    const newest = playlist.segments[playlist.segments.length - 1];
+    if (!moved || !newest || newest.endMs === null) {
+      this.misses = (this.misses || 0) + 1;
+      return Math.min(125 * 2 ** this.misses, target / 2);
+    }
+    this.misses = 0;
+    if (this.phase === undefined) this.phase = (((seenAt - newest.endMs) % target) + target) % target;
+    const due = newest.endMs + target + this.phase + RELOAD_MARGIN_MS - Date.now();
+    return Math.max(50, Math.min(due, target * 1.5));
+  }
+
   async poll() {
     if (this.closed) return;
     let wait = 1000;
     try {
-      const playlist = parsePlaylist(await this.fetchOk(this.url, "playlist"), new URL(this.url, location.href).href);
+      const text = await this.fetchOk(this.url, "playlist");
+      const seenAt = Date.now();
+      const playlist = parsePlaylist(text, new URL(this.url, location.href).href);
       this.stats.playlists += 1;
       this.target = playlist.target;
-      const before = this.next;
+      const newest = playlist.segments.length ? playlist.segments[playlist.segments.length - 1].number : null;
+      const moved = newest !== this.newest;
+      this.newest = newest;
       await this.appendNew(playlist);
-      // RFC 8216 6.3.4: reload after a target duration when the playlist moved on, after half of
-      // one when it had nothing new (bench/hls_listeners.c polls the same way).
-      wait = ((this.next !== before ? 1 : 0.5) * playlist.target * 1000);
+      wait = this.nextReload(playlist, moved, seenAt);
     } catch (error) {
       this.stats.errors += 1;
       this.stats.lastError = String(error);
