@@ -192,9 +192,9 @@ static double next_reload(struct listener *l, double now) {
     }
     l->misses = 0;
     if (l->phase_ms < 0) l->phase_ms = fmod(fmod(l->seen_ms - l->newest_end_ms, target) + target, target);
-    double due = l->newest_end_ms + target + l->phase_ms + RELOAD_MARGIN_MS;
-    if (due < now + 50) due = now + 50;
-    if (due > now + 1.5 * target) due = now + 1.5 * target;
+    /* The next moment at this listener's phase after a segment's end: segments end every target. */
+    double due = l->newest_end_ms + l->phase_ms + RELOAD_MARGIN_MS;
+    while (due < now + 50) due += target;
     return due;
 }
 

@@ -136,8 +136,11 @@ export class HlsPlayer {
     }
     this.misses = 0;
     if (this.phase === undefined) this.phase = (((seenAt - newest.endMs) % target) + target) % target;
-    const due = newest.endMs + target + this.phase + RELOAD_MARGIN_MS - Date.now();
-    return Math.max(50, Math.min(due, target * 1.5));
+    // The next moment at this page's phase after a segment's end: segments end every target.
+    let due = newest.endMs + this.phase + RELOAD_MARGIN_MS;
+    const now = Date.now();
+    while (due < now + 50) due += target;
+    return due - now;
   }
 
   async poll() {
