@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout clean
+.PHONY: run demo test lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout bench-hls clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ bench-audio-latency: $(VENV)/.installed-test
 
 bench-audio-fanout: $(VENV)/.installed-test
 	$(BIN)/python bench/audio_fanout.py --listeners 2000 $(BENCH_ARGS)
+
+# Needs Debian's nginx and a C compiler with OpenSSL's headers (cc, libssl-dev).
+bench-hls: $(VENV)/.installed-test
+	$(BIN)/python bench/hls_fanout.py --listeners 10000 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache

@@ -158,6 +158,7 @@ def run_storm(
             "SPACES_TLS_KEY": str(key),
             "STATIC_ROOT": str(work / "static"),
             "MEDIA_ROOT": str(work / "media"),
+            "HLS_SIGNING_SECRET": "unused-by-this-benchmark",
         }
         env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
         (work / "run").mkdir(exist_ok=True)

@@ -306,9 +306,18 @@ def self_signed_certificate(directory: Path, host: str = "localhost") -> tuple[P
     return cert, key
 
 
-def start_nginx(processes: Processes, prefix: Path, site_conf: Path, *, ready_port: int) -> Process:
+def start_nginx(
+    processes: Processes,
+    prefix: Path,
+    site_conf: Path,
+    *,
+    ready_port: int,
+    workers: int | str = 1,
+    worker_connections: int = 8192,
+) -> Process:
     """Run Debian's nginx in the foreground with its own prefix, pid and temp files, serving `site_conf`
-    (the rendered deploy/nginx/spaces.conf) the way Debian's nginx.conf includes a site."""
+    (the rendered deploy/nginx/spaces.conf) the way Debian's nginx.conf includes a site. Debian's own
+    nginx.conf runs `worker_processes auto`; tests run one worker unless they ask for more."""
     prefix = Path(prefix)
     for sub in ("logs", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
@@ -317,11 +326,11 @@ def start_nginx(processes: Processes, prefix: Path, site_conf: Path, *, ready_po
     main.write_text(
         f"""{user}
 daemon off;
-worker_processes 1;
-worker_rlimit_nofile 16384;
+worker_processes {workers};
+worker_rlimit_nofile {max(16384, 2 * worker_connections)};
 pid {prefix}/nginx.pid;
 error_log stderr warn;
-events {{ worker_connections 8192; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;

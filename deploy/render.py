@@ -16,6 +16,12 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
+
+if __package__ in (None, ""):  # run as a script: the repository's modules are importable too
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rooms.audio.signing import derive_secret  # noqa: E402 (no Django, no dependencies)
 
 DEPLOY = Path(__file__).resolve().parent
 TEMPLATES = {
@@ -83,6 +89,18 @@ def template_values(env: dict[str, str], *, env_file: Path | None = None) -> dic
         and accel.endswith("/")
     ):
         raise RenderError("MEDIA_URL and RECORDINGS_ACCEL_PREFIX must start and end with /")
+    hls_prefix = env.get("HLS_URL_PREFIX", "/hls/") or "/hls/"
+    hls_path = urlsplit(hls_prefix).path if "://" in hls_prefix else hls_prefix
+    if not (hls_path.startswith("/") and hls_path.endswith("/")):
+        raise RenderError("HLS_URL_PREFIX must be a path (or a URL whose path) starting and ending with /")
+    hls_secret = env.get("HLS_SIGNING_SECRET", "").strip()
+    if not hls_secret:
+        # The same derivation as rooms/hls.py's hls_secret(): nginx never sees SECRET_KEY itself.
+        hls_secret = derive_secret(need("SECRET_KEY"))
+    if not re.fullmatch(r"[A-Za-z0-9_.~+/=-]+", hls_secret):
+        raise RenderError(
+            "HLS_SIGNING_SECRET may hold letters, digits and _.~+/=- only (it goes in nginx's site)"
+        )
     env_path = env.get("SPACES_ENV_FILE") or (str(Path(env_file).resolve()) if env_file else "")
     if not env_path:
         raise RenderError("the environment file must set SPACES_ENV_FILE")
@@ -104,6 +122,9 @@ def template_values(env: dict[str, str], *, env_file: Path | None = None) -> dic
         "MEDIA_ROOT": need("MEDIA_ROOT").rstrip("/"),
         "MEDIA_URL": media_url,
         "RECORDINGS_ACCEL_PREFIX": accel,
+        "HLS_ROOT": (env.get("HLS_ROOT") or f"{app_dir}/hls").rstrip("/"),
+        "HLS_URL_PATH": hls_path,
+        "HLS_SIGNING_SECRET": hls_secret,
         # max_fails=0: a process is never marked down, only skipped for the request it refused (a
         # refused connect to a dead socket costs microseconds). Marking down a live process whose
         # backlog overflowed in a reconnect storm would leave nginx with no live process at all.

@@ -104,6 +104,7 @@ class RoomAdmin(admin.ModelAdmin):
         "allow_anonymous",
         "qa_enabled",
         "backstage_opened_at",
+        "large_audience",
         "scheduled_for",
         "started_at",
         "ended_at",

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from spaces_project.errors import ServiceError
 
-from . import protocol, questions, selectors, services
+from . import hls, protocol, questions, selectors, services
 from .audio import wire
 from .bus import get_bus
 from .mixing import get_audio_uplink
@@ -102,6 +102,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     muted = True
     # The room's backstage is open: only the stage hears the stage; the audience gets no audio.
     backstage = False
+    invited = False
+    # How this page hears the room (rooms/hls.py): decided at the first snapshot, then kept, except
+    # that a listener invited to (or put on) the stage moves to websocket audio.
+    audio_route: str | None = None
+    route_changed = False
     # What this socket has registered, so that every way out undoes exactly that.
     attached = False
     present = False
@@ -307,11 +312,39 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         if snapshot.you is not None:
             self.track_self(snapshot.you)
+        if self.audio_route is None:
+            people = await get_presence().people_count(self.room_id)
+            self.audio_route = hls.listener_route(
+                on_stage=self.on_stage,
+                invited=self.invited,
+                large_audience=view.room.large_audience,
+                listeners_now=people - len(snapshot.stage),
+                websocket_listeners=settings.AUDIO_WEBSOCKET_LISTENERS,
+            )
+            if self.audio_route == hls.HLS:
+                # The room's mixer starts writing HLS when it sees this (its next stage reload).
+                await get_presence().flag(hls.hls_flag(self.room_id))
+        self.route_changed = False
         await self.send(text_data=view.encode_for(self.user_id))
+        await self.send_route(view.room)
+
+    async def send_route(self, room=None) -> None:
+        """Tell the page how it hears the room (a fresh signed URL each time, for private rooms).
+        Only a snapshot (which has the room) sends "hls"; a change after it is always to "websocket"."""
+        if self.audio_route == hls.HLS and room is not None:
+            event = protocol.AudioRoute(mode=hls.HLS, playlist=hls.playlist_url(room))
+        else:
+            event = protocol.AudioRoute(mode=hls.WEBSOCKET)
+        await self.send(text_data=event.encode())
 
     def track_self(self, participant: protocol.ParticipantInfo) -> None:
         self.on_stage = protocol.is_on_stage(participant["role"])
         self.muted = participant["muted"]
+        self.invited = participant["invited"]
+        if self.audio_route == hls.HLS and (self.on_stage or self.invited):
+            # Before the stage: a speaker must hear the room as it is, not seconds late.
+            self.audio_route = hls.WEBSOCKET
+            self.route_changed = True
 
     def track_event(self, event: dict) -> None:
         """Follow this person's own role and mute, which decide whether their audio is forwarded."""
@@ -332,12 +365,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return None
         if self.on_stage:
             return self.user_id
-        # Backstage, the audience hears nothing (the mixer sends no program mix either).
-        return None if self.backstage else wire.PROGRAM
+        if self.backstage:
+            return None  # backstage, the audience hears nothing (the mixer sends no program mix either)
+        # Nothing until the first snapshot decided how this page listens (an HLS listener's page
+        # must not get a websocket bundle first).
+        return wire.PROGRAM if self.audio_route == hls.WEBSOCKET else None
 
     async def send_event(self, text: str, event: dict) -> None:
         if self.joined and not self.closing:
-            self.track_event(event)
+            self.track_event(event)  # anonymous listeners too: room.went_live ends their backstage
+            if self.route_changed:
+                self.route_changed = False
+                await self.send_route()
             await self.send(text_data=text)
 
     async def send_audio(self, bundle: bytes) -> None:

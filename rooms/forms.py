@@ -4,6 +4,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 
 from .models import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, MAX_TOPICS, Room
@@ -78,6 +79,13 @@ class RoomForm(forms.Form):
     allow_anonymous = forms.BooleanField(
         label="Allow listeners who are not signed in", required=False, initial=True
     )
+    large_audience = forms.BooleanField(
+        label="Large audience",
+        required=False,
+        help_text="Every listener hears the room through a stream any CDN can serve, a few seconds late; "
+        "speakers and the conversation stay live. Rooms switch to it by themselves past "
+        f"{settings.AUDIO_WEBSOCKET_LISTENERS:,} listeners.",
+    )
     captions_enabled = forms.BooleanField(
         label="Live captions",
         required=False,
@@ -126,4 +134,5 @@ def initial_for(room: Room) -> dict:
         "speaker_policy": room.speaker_policy,
         "is_recorded": room.is_recorded,
         "allow_anonymous": room.allow_anonymous,
+        "large_audience": room.large_audience,
     }

@@ -87,6 +87,11 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
     async def on_air():
         return await database_sync_to_async(room_on_air)(room_id)
 
+    async def hls_writer():
+        from .hls import open_writer
+
+        return await database_sync_to_async(open_writer)(room_id)
+
     return RoomAudioRunner(
         room_id,
         load_stage=loader,
@@ -99,6 +104,7 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
         load_captions=captions_on,
         send_voice=voice_sender(room_id),
         load_on_air=on_air,
+        open_hls=hls_writer,
     )
 
 

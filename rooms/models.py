@@ -68,6 +68,9 @@ class Room(models.Model):
     # When the host opened the backstage of this scheduled room (None: closed). Only the stage
     # meets there: nothing is recorded and no listener hears it. Cleared when the room goes live.
     backstage_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Every listener hears the room over HLS (docs/hls.md), not only those past
+    # AUDIO_WEBSOCKET_LISTENERS: for a host who expects a crowd from the first minute.
+    large_audience = models.BooleanField("large audience", default=False)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

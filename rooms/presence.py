@@ -108,6 +108,10 @@ class MemoryPresence:
         user_ids = {_user_id(i) for i in identities} - {None}
         return Snapshot(user_ids, len(identities) - len(user_ids))
 
+    async def people_count(self, room_id: int) -> int:
+        """People (signed-in users and anonymous addresses) connected to the room, stage included."""
+        return len(set(self.connections.get(room_id, {}).values()))
+
     async def claim_sweep(self, room_id: int, seconds: float) -> bool:
         return await self.claim(f"sweep:{room_id}", seconds)
 
@@ -248,6 +252,10 @@ class RedisPresence:
         user_ids = {_user_id(i) for i in identities} - {None}
         return Snapshot(user_ids, len(identities) - len(user_ids))
 
+    async def people_count(self, room_id: int) -> int:
+        """People (signed-in users and anonymous addresses) connected to the room, stage included."""
+        return int(await self.redis.hlen(self._keys(room_id)[2]))
+
     async def claim_sweep(self, room_id: int, seconds: float) -> bool:
         """True for at most one caller per room every `seconds`, across all processes."""
         return await self.claim(f"sweep:{room_id}", seconds)
@@ -300,6 +308,22 @@ def present_user_ids(room_ids: list[int]) -> dict[int, set[int]]:
         room_id: {user for identity in identities if (user := _user_id(identity)) is not None}
         for room_id, identities in zip(room_ids, rows, strict=True)
     }
+
+
+def flag_is_set(name: str) -> bool:
+    """Whether `flag(name)` was raised (and has not expired), read from synchronous code."""
+    store = get_presence()
+    if isinstance(store, MemoryPresence):
+        return name in store.flags
+    import redis
+
+    from spaces_project.redis_options import sync_options
+
+    client = redis.Redis.from_url(store.url, **sync_options())
+    try:
+        return bool(client.exists(f"spaces:flag:{name}"))
+    finally:
+        client.close()
 
 
 _presence: MemoryPresence | RedisPresence | None = None

@@ -519,6 +519,17 @@ class WentLive(ServerEvent):
     started_at: str  # ISO 8601
 
 
+@event("room.audio_route")
+class AudioRoute(ServerEvent):
+    """How this page hears the room, sent to one socket after each snapshot and when it changes.
+    "websocket": audio bundles arrive on this socket. "hls": none do; the page plays ``playlist``
+    (docs/hls.md), a few seconds late, and asks for a snapshot (hence a fresh URL) when the playlist
+    answers 403 or 410. A listener invited to the stage is moved to "websocket" first."""
+
+    mode: str  # "websocket" | "hls"
+    playlist: str | None = optional()  # the HLS playlist URL (signed and expiring for private rooms)
+
+
 @event("room.resync")
 class Resync(ServerEvent):
     """The server lost events (for example Redis restarted); ask for a snapshot."""

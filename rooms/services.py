@@ -120,6 +120,7 @@ def room_create(
     is_recorded: bool = False,
     allow_anonymous: bool = True,
     captions_enabled: bool = False,
+    large_audience: bool = False,
 ) -> Room:
     """Open a room now, or schedule one up to 30 days ahead (at most 10 upcoming per host)."""
     host_check_eligible(user=host)
@@ -137,6 +138,7 @@ def room_create(
         is_recorded=is_recorded,
         allow_anonymous=allow_anonymous,
         captions_enabled=captions_enabled,
+        large_audience=large_audience,
     )
     if start_now:
         _check_not_already_live(host)
@@ -384,6 +386,7 @@ def room_update(
     allow_anonymous: bool,
     scheduled_for: datetime | None = None,
     is_recorded: bool | None = None,
+    large_audience: bool | None = None,
 ) -> Room:
     """Edit a scheduled or live room. The schedule and the record switch change only before the start."""
     room = Room.objects.select_for_update().get(pk=room.pk)
@@ -396,6 +399,9 @@ def room_update(
         raise ServiceError("bad_policy", "Choose who may speak.", field="speaker_policy")
     room.speaker_policy = speaker_policy
     room.allow_anonymous = allow_anonymous
+    if large_audience is not None:
+        # Takes effect for listeners who join after the change; those listening keep their audio.
+        room.large_audience = large_audience
     rescheduled = False
     if room.state == Room.State.SCHEDULED:
         if scheduled_for is not None and scheduled_for != room.scheduled_for:

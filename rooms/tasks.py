@@ -28,6 +28,14 @@ def end_abandoned_rooms() -> int:
 
 
 @shared_task(ignore_result=True, soft_time_limit=50, time_limit=60)
+def remove_ended_hls() -> int:
+    """Beat: remove the HLS files of rooms that ended (their mixer removes them too, unless it died)."""
+    from . import hls
+
+    return len(hls.remove_ended())
+
+
+@shared_task(ignore_result=True, soft_time_limit=50, time_limit=60)
 def announce_missed_rooms() -> int:
     """Beat: announce the live rooms whose going-live announcement was lost."""
     return len(services.rooms_announce_missed())

@@ -101,6 +101,7 @@ def room_create(request):
                 is_recorded=form.cleaned_data["is_recorded"],
                 allow_anonymous=form.cleaned_data["allow_anonymous"],
                 captions_enabled=form.cleaned_data["captions_enabled"],
+                large_audience=form.cleaned_data["large_audience"],
             ),
         )
         if room is not None:
@@ -130,6 +131,7 @@ def room_edit(request, pk):
                 allow_anonymous=form.cleaned_data["allow_anonymous"],
                 scheduled_for=form.scheduled_for_aware() if "scheduled_for" in form.fields else None,
                 is_recorded=form.cleaned_data["is_recorded"] if "is_recorded" in form.fields else None,
+                large_audience=form.cleaned_data["large_audience"],
             ),
         )
         if updated is not None:

@@ -11,6 +11,14 @@ from django.conf import settings
 from django.utils.functional import SimpleLazyObject
 
 
+def _origin(url: str) -> str:
+    """scheme://host[:port] of an absolute URL, "" for a path."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
 def _policy(request, nonce: str) -> str:
     host = request.get_host()
     directives = {
@@ -28,6 +36,11 @@ def _policy(request, nonce: str) -> str:
         "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
     }
+    hls_origin = _origin(settings.HLS_URL_PREFIX)
+    if hls_origin:
+        # Live HLS from a CDN (docs/hls.md): the player fetches it, the <audio> element plays it.
+        directives["connect-src"].append(hls_origin)
+        directives["media-src"].append(hls_origin)
     for name, extra in getattr(settings, "CSP_EXTRA_SOURCES", {}).items():
         directives.setdefault(name, []).extend(extra)
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())

@@ -26,6 +26,12 @@ urlpatterns = [
     path("clips/", include("recordings.clip_urls")),
     path("", include("recordings.podcast_urls")),
     path("reports/", include("moderation.urls")),
+    # Live HLS for the mass audience; nginx answers these paths itself in production (rooms/hls_views.py).
+    # (With HLS_URL_PREFIX on another host, a CDN, the files are still here at /hls/ for its origin.)
+    path(
+        settings.HLS_URL_PREFIX.lstrip("/") if settings.HLS_URL_PREFIX.startswith("/") else "hls/",
+        include("rooms.hls_urls"),
+    ),
 ]
 
 if settings.DEBUG:

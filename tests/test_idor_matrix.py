@@ -83,6 +83,9 @@ ROUTES = {
     "accounts:calendar": Route("user", "GET", "see"),
     "accounts:export_status": Route("export", "GET", "private"),
     "accounts:export_download": Route("export", "GET", "private"),
+    # A room that refuses anonymous listeners writes its HLS where only signed URLs reach it: its
+    # public path answers 404 to everyone, as for a room that does not exist.
+    "hls:public": Route("hls_room", "GET", "private"),
     "moderation:create[room]": Route("room", "GET", "see"),
     "moderation:create[user]": Route("user", "GET", "see"),
     "moderation:create[recording]": Route("recording", "GET", "see"),
@@ -112,6 +115,7 @@ NOT_OBJECT_IDS = {
     "account_confirm_email",  # allauth's signed key
     "account_reset_password_from_key",  # allauth's signed key
     "accounts:unsubscribe",  # a signed token, checked by its view
+    "hls:signed",  # a signed, expiring path, checked by its view (tests/rooms/test_hls.py)
     "admin:app_list",
     "admin:None",  # admin's catch-all and its change-page shortcuts: checked with the admin routes
 }
@@ -156,8 +160,12 @@ def test_every_route_with_an_id_is_in_the_matrix():
 @pytest.fixture
 def world(db, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.HLS_ROOT = tmp_path / "hls"
     owner = UserFactory()
     room = RoomFactory(host=owner, allow_anonymous=False)
+    hls_directory = settings.HLS_ROOT / "private" / str(room.pk)
+    hls_directory.mkdir(parents=True)
+    (hls_directory / "index.m3u8").write_text("#EXTM3U\n")
     scheduled_room = RoomFactory(host=owner, allow_anonymous=False, scheduled=True)
     ticketed_room = RoomFactory(host=owner, scheduled=True, ticket_price=500, ticket_capacity=10)
     # The owner's ticket for someone else's room: a ticket is private to its buyer.
@@ -210,6 +218,7 @@ def world(db, settings, tmp_path):
     return {
         "owner": owner,
         "room": room,
+        "hls_room": room,
         "scheduled_room": scheduled_room,
         "ticketed_room": ticketed_room,
         "ticket": ticket,
@@ -232,6 +241,9 @@ def _url(name: str, kind: str, world: dict, *, missing: bool) -> str:
         return reverse(base, kwargs={"target_type": target_type, "target_id": target_id})
     if kind == "user":
         return reverse(base, kwargs={"handle": MISSING_HANDLE if missing else world["owner"].handle})
+    if kind == "hls_room":
+        room_id = MISSING_ID if missing else world["hls_room"].pk
+        return reverse(base, kwargs={"room_id": room_id, "name": "index.m3u8"})
     if kind == "transcript_line":
         line = world["transcript_line"]
         line_id = MISSING_ID if missing else line.pk

@@ -37,6 +37,9 @@ CaptionsLoader = Callable[[], Awaitable[bool]]
 # Whether the room is live (True) or in its backstage (False).
 OnAirLoader = Callable[[], Awaitable[bool]]
 VoiceSink = Callable[[list[bytes]], None]
+# HLS for the mass audience (hls.py): an HLS writer when the room needs one now, else None. Asked at
+# every stage reload until it gives one; once a room has HLS listeners it keeps it until it ends.
+HlsOpener = Callable[[], Awaitable["ProgramWriter | None"]]
 
 TICK_S = wire.FRAME_MS / 1000
 # Speaking indicators: twice a second, in quarter steps, sent only when they change. Every update
@@ -59,6 +62,12 @@ class Capture(Protocol):
     def close(self) -> None: ...
 
 
+class ProgramWriter(Protocol):
+    def write(self, sequence: int, mixed_ms: float, packet: bytes, voices: frozenset[int]) -> None: ...
+
+    def close(self, *, remove: bool = False) -> None: ...
+
+
 def now_ms() -> float:
     return time.time() * 1000
 
@@ -76,6 +85,7 @@ class RoomAudioRunner:
         load_captions: CaptionsLoader | None = None,
         send_voice: VoiceSink | None = None,
         load_on_air: OnAirLoader | None = None,
+        open_hls: HlsOpener | None = None,
     ) -> None:
         self.room_id = room_id
         self.mixer = mixer or RoomMixer()
@@ -96,6 +106,9 @@ class RoomAudioRunner:
         # says so: a backstage is never on air by mistake.
         self.on_air = load_on_air is None
         self._capture_opening: asyncio.Task | None = None
+        self.open_hls = open_hls
+        self.hls: ProgramWriter | None = None
+        self.ended = False  # the room ended (not merely this mixer let it go): its HLS files go
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -117,6 +130,7 @@ class RoomAudioRunner:
         elif kind == protocol.WentLive.TYPE:
             self.go_on_air()
         elif kind == protocol.Ended.TYPE:
+            self.ended = True
             self.stop()
         # A stage member whose connection dropped (room.participant_left) keeps their place; their
         # frames just stop.
@@ -134,8 +148,7 @@ class RoomAudioRunner:
     async def _start_capture(self) -> None:
         capture = await self.open_capture()
         if capture is not None and not self.stopped.is_set():
-            self.capture = capture
-            self.mixer.on_program_packet = capture.write
+            self.capture = capture  # _program_packet hands it every packet from now on
         elif capture is not None:
             capture.close()
 
@@ -170,8 +183,7 @@ class RoomAudioRunner:
             self.on_air = await self.load_on_air()
         if self.open_capture is not None and self.on_air:
             self.capture = await self.open_capture()
-            if self.capture is not None:
-                self.mixer.on_program_packet = self.capture.write
+        self.mixer.on_program_packet = self._program_packet
         reloader = loop.create_task(self._reload_stage_forever())
         try:
             await self._tick_forever(loop)
@@ -179,11 +191,31 @@ class RoomAudioRunner:
             reloader.cancel()
             if self._capture_opening is not None:
                 await asyncio.shield(self._capture_opening)
+            self.mixer.on_program_packet = None
+            if self.hls is not None:
+                try:
+                    self.hls.close(remove=self.ended)
+                except Exception:
+                    logger.exception("could not close the HLS of room %s", self.room_id)
             if self.capture is not None:
-                self.mixer.on_program_packet = None
                 if self._flushing is not None:
                     await asyncio.shield(self._flushing)
                 await loop.run_in_executor(None, self.capture.close)
+
+    def _program_packet(self, sequence: int, mixed_ms: float, packet: bytes, voices: frozenset[int]) -> None:
+        """Every 20 ms program packet goes, as it is, to the recording and to HLS listeners; none
+        while the room is in its backstage."""
+        if not self.on_air:
+            return
+        if self.capture is not None:
+            self.capture.write(sequence, mixed_ms, packet, voices)
+        if self.hls is not None:
+            try:
+                self.hls.write(sequence, mixed_ms, packet, voices)
+            except OSError:
+                # A full or vanished disk must not stop the room for its websocket listeners.
+                logger.exception("HLS writing failed in room %s; stopping it", self.room_id)
+                self.hls = None
 
     def _flush_capture(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.capture is not None and (self._flushing is None or self._flushing.done()):
@@ -241,6 +273,13 @@ class RoomAudioRunner:
                 self.set_stage(stage, allowed)
                 if self.load_captions is not None:
                     self.set_captions(await self.load_captions())
+                if (
+                    self.open_hls is not None
+                    and self.hls is None
+                    and self.on_air
+                    and not self.stopped.is_set()
+                ):
+                    self.hls = await self.open_hls()
             except asyncio.CancelledError:
                 raise
             except Exception:

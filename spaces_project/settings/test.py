@@ -22,6 +22,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 STATIC_ROOT = BASE_DIR / "test-artifacts" / "static"  # noqa: F405
+# Live HLS files (rooms/hls.py); mixer processes a test starts get the same directory.
+HLS_ROOT = Path(os.environ.get("HLS_ROOT", BASE_DIR / "test-artifacts" / "hls"))  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Tasks run in-process unless a test starts a real worker: it gives that worker
 # CELERY_TASK_ALWAYS_EAGER=0, and a short visibility timeout so that a task whose worker was killed

@@ -9,7 +9,13 @@
 //     any output ("all"), through a loopback RTCPeerConnection into an <audio> element, the only
 //     playback Chrome's echo canceller hears.
 //
+// Mass audience (docs/hls.md): a listener the server routes to HLS gets no bundles; the page plays
+//     the room's playlist with hls-player.js in an <audio> element -> MediaElementSource
+//     -> the same AnalyserNode -> the speakers, a few seconds late.
+//
 // window.spacesAudio exposes the analyser, counters and marks, for people debugging and for tests.
+
+import { HlsPlayer, canPlayHls } from "./hls-player.js";
 
 // The wire format's constants are kept in step with rooms/audio/wire.py
 // (tests/browser/test_room_js_in_step.py checks them, and the offsets read and written below).
@@ -209,7 +215,11 @@ export class RoomAudio {
       status: area.querySelector("[data-audio-status]"),
       headphones: area.querySelector("[data-headphones]"),
       music: area.querySelector("[data-music-mode]"),
+      hlsNote: area.querySelector("[data-hls-note]"),
     };
+    this.hls = null; // {player, element, source} while this page hears the room over HLS
+    this.route = "websocket";
+    this.onHlsExpired = null;
     this.el.listen.addEventListener("click", () => this.resume());
     if (this.el.music) {
       const box = this.el.music.querySelector("input");
@@ -318,6 +328,7 @@ export class RoomAudio {
   resume() {
     if (this.closed || !this.context) return;
     if (this.context.state === "suspended") this.context.resume().then(() => this.showListenButton());
+    if (this.hls?.element.paused) this.hls.element.play().catch(() => {});
     if (this.loopback?.blocked) {
       this.loopback.element.play().then(
         () => {
@@ -327,6 +338,50 @@ export class RoomAudio {
         () => {},
       );
     }
+  }
+
+  // -- HLS, for the mass audience --------------------------------------------------------------
+
+  // The server's room.audio_route: "hls" with a playlist URL, or "websocket".
+  async setRoute({ mode, playlist }) {
+    this.route = mode;
+    if (mode !== "hls") {
+      this.stopHls();
+      return;
+    }
+    if (this.hls) {
+      this.hls.player.setUrl(playlist); // a fresh signed URL: the same stream
+      return;
+    }
+    const element = document.createElement("audio");
+    element.dataset.testid = "hls-audio";
+    element.hidden = true;
+    if (!canPlayHls(element)) {
+      this.setMessage("listen", cannot("Listening to this large room", ["HLS (Media Source Extensions with Opus)"]));
+      return;
+    }
+    if (new URL(playlist, location.href).origin !== location.origin) element.crossOrigin = "anonymous";
+    this.area.append(element);
+    const player = new HlsPlayer(element, playlist, { onExpired: () => this.onHlsExpired?.() });
+    this.hls = { player, element, source: null };
+    this.el.hlsNote.hidden = false;
+    // Through the page's own graph (the analyser), like websocket audio; straight out if that failed.
+    if (await this.ready) {
+      if (this.hls?.player !== player) return;
+      this.hls.source = this.context.createMediaElementSource(element);
+      this.hls.source.connect(this.analyser);
+    }
+    player.start();
+  }
+
+  stopHls() {
+    const hls = this.hls;
+    this.hls = null;
+    if (!hls) return;
+    hls.player.close();
+    hls.source?.disconnect();
+    hls.element.remove();
+    this.el.hlsNote.hidden = true;
   }
 
   markSnapshot() {
@@ -740,6 +795,7 @@ export class RoomAudio {
 
   close() {
     if (this.closed) return;
+    this.stopHls();
     this.stopMic();
     this.closeLoopback();
     this.closed = true;

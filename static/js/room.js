@@ -152,6 +152,8 @@ class LiveRoom {
       send: (frame, maxBacklog) => this.sendAudio(frame, maxBacklog),
       onMicLost: () => this.send("mic.mute"),
     });
+    // A signed HLS URL expired (private rooms): a fresh snapshot brings a fresh one.
+    this.audio.onHlsExpired = () => this.send("snapshot.request");
     this.buildReactionBar();
     this.el.policy.addEventListener("change", () => this.send("room.speaker_policy", { policy: this.el.policy.value }));
     this.el.muteAll.addEventListener("click", () => this.send("speakers.mute_all"));
@@ -366,6 +368,8 @@ class LiveRoom {
         this.markLive();
         this.renderAll();
         return this.syncAudio();
+      case "room.audio_route":
+        return this.audio.setRoute(event);
       case "room.resync":
         return this.send("snapshot.request");
       case "error":

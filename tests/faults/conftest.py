@@ -208,6 +208,9 @@ def render_deploy(directory: Path, *, media_root: Path, web: int = 2) -> dict:
         "SPACES_TLS_KEY": str(key),
         "STATIC_ROOT": str(directory / "static"),
         "MEDIA_ROOT": str(media_root),
+        # What the test settings' processes sign HLS URLs with (settings/test.py's SECRET_KEY).
+        "SECRET_KEY": "test-only-key",
+        "HLS_ROOT": str(directory / "hls"),
     }
     env_file = directory / "spaces.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))

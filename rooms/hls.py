@@ -1,0 +1,122 @@
+"""HLS for the mass audience, the Django side: who listens how, where a room's files go, signed URLs.
+
+The mixer writes the files (rooms/audio/hls.py); nginx (or a CDN in front of it) serves them
+(deploy/nginx/spaces.conf); without nginx (``make run``) rooms/hls_views.py serves them with the same
+checks. docs/hls.md has the design and the measurements.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from .audio import hls
+from .models import Room
+
+logger = logging.getLogger(__name__)
+
+WEBSOCKET = "websocket"
+HLS = "hls"
+# A room directory older than this with no live room is a leftover (a mixer that died as the room
+# ended): the sweep removes it. A live room's directory changes every second.
+LEFTOVER_AFTER_S = 30.0
+
+
+def hls_secret() -> str:
+    return settings.HLS_SIGNING_SECRET or hls.derive_secret(settings.SECRET_KEY)
+
+
+def room_access(room: Room) -> str:
+    """Whether the room's HLS is public (cacheable by anyone) or private (signed, expiring URLs)."""
+    if not room.allow_anonymous or room.is_ticketed:
+        return hls.PRIVATE
+    return hls.PUBLIC
+
+
+def room_directory(room_id: int, access: str) -> Path:
+    return hls.room_directory(Path(settings.HLS_ROOT), room_id, access)
+
+
+def playlist_url(room: Room, *, now: float | None = None) -> str:
+    """The URL a listener's page plays: plain for public rooms, signed and expiring for the others."""
+    prefix = settings.HLS_URL_PREFIX
+    if room_access(room) == hls.PUBLIC:
+        return f"{prefix}{room.pk}/{hls.PLAYLIST}"
+    expires = int((time.time() if now is None else now) + settings.HLS_SIGNED_URL_SECONDS)
+    return prefix + hls.signed_path(room_id=room.pk, expires=expires, secret=hls_secret())
+
+
+@dataclass(frozen=True)
+class Route:
+    mode: str  # WEBSOCKET | HLS
+    playlist: str | None = None
+
+
+def listener_route(
+    *, on_stage: bool, invited: bool, large_audience: bool, listeners_now: int, websocket_listeners: int
+) -> str:
+    """How one person hears the room: the stage, whoever is invited to it, and the first
+    `websocket_listeners` listeners (counting this one in `listeners_now`) over the websocket;
+    everyone else, and every listener of a room marked for a large audience, over HLS."""
+    if on_stage or invited:
+        return WEBSOCKET
+    if large_audience or listeners_now > websocket_listeners:
+        return HLS
+    return WEBSOCKET
+
+
+def hls_flag(room_id: int) -> str:
+    """The presence flag a web process raises when it sends a listener of the room to HLS."""
+    return f"hls:{int(room_id)}"
+
+
+def hls_wanted(room_id: int) -> str | None:
+    """For the mixer: the access of the room's HLS when the room needs it, else None. It does when
+    marked for a large audience, when a web process sent a listener to HLS (the one decision is the
+    socket's, rooms/consumers.py), or when another mixer was writing it (a takeover continues it).
+    Once started, a room's HLS goes on until the room ends."""
+    from .presence import flag_is_set
+
+    room = Room.objects.filter(pk=room_id, state=Room.State.LIVE).first()
+    if room is None:
+        return None
+    access = room_access(room)
+    if room.large_audience or flag_is_set(hls_flag(room_id)) or room_directory(room_id, access).is_dir():
+        return access
+    return None
+
+
+def open_writer(room_id: int) -> hls.HlsWriter | None:
+    """An HLS writer for the room when it needs one (see hls_wanted), continuing its playlist."""
+    access = hls_wanted(room_id)
+    if access is None:
+        return None
+    frames = int(settings.HLS_SEGMENT_SECONDS) * 1000 // hls.FRAME_MS
+    return hls.HlsWriter(room_directory(room_id, access), segment_frames=frames)
+
+
+def remove_ended(*, now: float | None = None) -> list[int]:
+    """Remove the HLS files of rooms that are not live any more; return their ids. Periodic."""
+    now = time.time() if now is None else now
+    found = hls.room_directories(Path(settings.HLS_ROOT))
+    live = set(
+        Room.objects.filter(pk__in={room_id for room_id, _ in found}, state=Room.State.LIVE).values_list(
+            "pk", flat=True
+        )
+    )
+    removed = []
+    for room_id, directory in found:
+        if room_id in live:
+            continue
+        try:
+            changed = directory.stat().st_mtime
+        except OSError:
+            continue
+        if now - changed > LEFTOVER_AFTER_S:
+            hls.remove_directory(directory)
+            removed.append(room_id)
+    return removed

@@ -1,0 +1,250 @@
+"""The mass audience in real browsers: listeners past AUDIO_WEBSOCKET_LISTENERS hear the room over HLS.
+
+This module runs its own stack, as production does with Redis: a private redis-server, daphne with
+AUDIO_WEBSOCKET_LISTENERS=1 and two `manage.py run_mixer` processes sharing rooms through leases, all
+writing and serving HLS under this module's own HLS_ROOT (Django serves the files, as under
+`make run`; tests/deploy/test_hls_nginx.py checks nginx's side). Chromium's fake microphone plays a
+tone made here; the pages are listened to through the AnalyserNode of static/js/audio.js, which the
+HLS <audio> element feeds too.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.db import connection
+from playwright.sync_api import expect
+
+from deploy import harness
+from rooms.models import Room
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.factories import RoomFactory, UserFactory
+
+from .conftest import _test_database_url, session_key_for
+from .test_live_audio import EARS, GUEST_HZ, HOST_HZ, wait_heard, wait_until, write_tone
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.live_audio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.flaky(reruns=1),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+MIXERS = ("hls-mixer-a", "hls-mixer-b")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, django_db_setup, django_db_blocker):
+    if connection.vendor != "postgresql":
+        pytest.skip("the processes share the test database: run with PostgreSQL")
+    work = tmp_path_factory.mktemp("hls-stack")
+    with harness.Processes(work / "logs") as processes:
+        redis_server = harness.RedisServer(processes, work / "redis")
+        redis_server.start()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "spaces_project.settings.test",
+            "DATABASE_URL": _test_database_url(),
+            "REDIS_URL": redis_server.url(),
+            "AUDIO_MIXER": "external",
+            "AUDIO_WEBSOCKET_LISTENERS": "1",
+            "HLS_ROOT": str(work / "hls"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        port = harness.free_port()
+        processes.start(
+            "daphne",
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "tests.browser.asgi:application",
+            ],
+            env=env,
+            cwd=ROOT,
+            ready=lambda _: harness.tcp_listening(port),
+            timeout=60,
+        )
+
+        def start_mixer(name: str) -> None:
+            processes.start(
+                name, [sys.executable, "manage.py", "run_mixer", "--name", name], env=env, cwd=ROOT
+            )
+
+        for name in MIXERS:
+            start_mixer(name)
+        yield {
+            "start_mixer": start_mixer,
+            "url": f"http://127.0.0.1:{port}",
+            "processes": processes,
+            "redis": redis_server.url(),
+            "hls_root": work / "hls",
+        }
+
+
+@pytest.fixture(scope="module")
+def microphones(browser, tmp_path_factory):
+    """One Chromium per fake microphone: {440: host, 880: guest, None: a listener's}."""
+    folder = tmp_path_factory.mktemp("hls-microphones")
+    browsers = {}
+    for freq in (HOST_HZ, GUEST_HZ, None):
+        wav = write_tone(folder / f"tone-{freq or 'silence'}.wav", freq)
+        browsers[freq] = browser.browser_type.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                *CHROMIUM_ARGS,
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+    yield browsers
+    for chromium in browsers.values():
+        chromium.close()
+
+
+@pytest.fixture
+def open_room(stack, microphones):
+    contexts = []
+
+    def open_as(user, room, mic=None):
+        context = microphones[mic].new_context(viewport={"width": 1200, "height": 900})
+        contexts.append(context)
+        context.add_init_script(EARS)
+        if mic is not None:
+            context.add_init_script("localStorage.setItem('spaces:music-mode', 'on')")
+        context.add_cookies([{"name": "sessionid", "value": session_key_for(user), "url": stack["url"]}])
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{stack['url']}/rooms/{room.pk}/")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def unmute(page) -> None:
+    mic = page.get_by_test_id("mic-toggle")
+    expect(mic).to_have_text("Unmute")
+    mic.click()
+    expect(mic).to_have_text("Mute")
+
+
+def hearing_over_hls(page) -> None:
+    note = page.get_by_test_id("hls-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("Large audience: you hear the room a few seconds late")
+
+
+def lease_holder(stack, room_id: int) -> str | None:
+    client = redis.Redis.from_url(stack["redis"])
+    try:
+        holder = client.get(f"spaces:mixer:lease:{room_id}")
+    finally:
+        client.close()
+    return holder.decode() if holder else None
+
+
+def test_a_listener_past_the_websocket_places_hears_the_host_over_hls_and_an_invited_one_is_heard(
+    open_room, record_property
+):
+    host = UserFactory(display_name="Hana Host")
+    guest = UserFactory(display_name="Gus Guest")
+    room = RoomFactory(host=host)
+    host_page = open_room(host, room, mic=HOST_HZ)
+    unmute(host_page)
+    first = open_room(UserFactory(), room)
+    # The one websocket place is taken: the next listeners hear the room over HLS.
+    second = open_room(UserFactory(), room)
+    hearing_over_hls(second)
+    joined = time.monotonic()
+    wait_heard(second, HOST_HZ, timeout_ms=15_000)
+    record_property("hls_first_audio_s", round(time.monotonic() - joined, 1))
+    assert second.evaluate("window.spacesAudio.stats.bundles") == 0, "an HLS listener got websocket audio"
+    assert second.evaluate("window.spacesAudio.hls.player.stats.segments") > 0
+    # The first listener is on the websocket, as before.
+    wait_heard(first, HOST_HZ)
+    expect(first.get_by_test_id("hls-note")).to_be_hidden()
+    assert first.evaluate("window.spacesAudio.stats.bundles") > 0
+
+    # A third listener, also on HLS, is invited to speak: websocket audio first, then the stage.
+    third = open_room(guest, room, mic=GUEST_HZ)
+    hearing_over_hls(third)
+    listener = host_page.get_by_test_id(f"listener-{guest.pk}")
+    listener.get_by_test_id("member-menu").click()
+    listener.get_by_test_id("invite").click()
+    expect(third.get_by_test_id("hls-note")).to_be_hidden()
+    third.get_by_test_id("invite-toast").get_by_test_id("invite-accept").click()
+    unmute(third)
+    wait_heard(host_page, GUEST_HZ, timeout_ms=15_000)
+    # On stage the guest hears the host live, over the websocket, not seconds late.
+    wait_heard(third, HOST_HZ)
+    assert third.evaluate("window.spacesAudio.hls") is None
+    assert third.evaluate("window.spacesAudio.stats.bundles") > 0
+    # And the HLS listener hears the new speaker too, a few seconds late.
+    wait_heard(second, GUEST_HZ, timeout_ms=15_000)
+
+
+def heard_again_s(page, killed: float) -> float:
+    """Seconds from the kill until the page plays audio from the new mixer's segments (past the point
+    on its timeline where they begin) and the tone is there."""
+    wait_until(
+        page,
+        "window.spacesAudio.hls.player.stats.generations >= 2"
+        " && document.querySelector('[data-testid=hls-audio]').currentTime"
+        " > window.spacesAudio.hls.player.stats.generationStartS + 0.3"
+        " && window.__ears.now[440] === true",
+        timeout_ms=10_000,
+    )
+    return time.monotonic() - killed
+
+
+def test_the_hls_listener_hears_the_room_again_within_10_s_of_its_mixer_being_killed(
+    stack, open_room, record_property
+):
+    host = UserFactory(display_name="Hana Host")
+    room = RoomFactory(host=host, large_audience=True)
+    host_page = open_room(host, room, mic=HOST_HZ)
+    unmute(host_page)
+    listener = open_room(UserFactory(), room)
+    hearing_over_hls(listener)
+    wait_heard(listener, HOST_HZ, timeout_ms=15_000)
+    holder = lease_holder(stack, room.pk)
+    assert holder in MIXERS
+    playlist = stack["hls_root"] / "public" / str(room.pk) / "index.m3u8"
+    before = playlist.read_text()
+
+    stack["processes"].kill(holder)  # kill -9
+    killed = time.monotonic()
+    try:
+        back_s = heard_again_s(listener, killed)
+    finally:
+        stack["start_mixer"](holder)  # for whatever runs next
+    record_property("hls_back_after_kill_s", round(back_s, 1))
+    print(f"HLS listener heard the room again {back_s:.1f} s after its mixer was killed")
+    assert back_s < 10
+    assert lease_holder(stack, room.pk) not in (None, holder)
+    # The same playlist went on: numbers continue, with a discontinuity where the new mixer began.
+    after = playlist.read_text()
+    assert "#EXT-X-DISCONTINUITY\n" in after
+    last_before = int(before.strip().splitlines()[-1].removeprefix("seg-").removesuffix(".m4s"))
+    numbers = [int(line[4:-4]) for line in after.splitlines() if line.startswith("seg-")]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers))) and numbers[-1] > last_before
+    # The host ends the room: the mixer holding it removes its HLS files.
+    host_page.get_by_test_id("end-room").click()
+    host_page.get_by_test_id("confirm-ok").click()
+    expect(listener.get_by_test_id("room-ended")).to_be_visible()
+    assert Room.objects.get(pk=room.pk).state == Room.State.ENDED
+    harness.wait_for(lambda: not playlist.parent.exists(), 10, "the ended room's HLS files to go")

@@ -1,0 +1,89 @@
+"""Who hears the room how (rooms/hls.py): the stage and the first AUDIO_WEBSOCKET_LISTENERS listeners
+over the websocket, later listeners over HLS; a listener invited to speak moves back to the websocket
+before taking the stage. Through the real ASGI application (Redis presence in CI)."""
+
+import pytest
+from channels.db import database_sync_to_async
+from django.test import Client, override_settings
+
+from rooms.models import Room
+from tests.factories import RoomFactory, UserFactory
+
+from .wsclient import join, open_socket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+db = database_sync_to_async
+
+
+@db
+def make_room(**kwargs) -> Room:
+    return RoomFactory(**kwargs)
+
+
+@db
+def make_user(**kwargs):
+    return UserFactory(**kwargs)
+
+
+async def route_of(socket) -> dict:
+    return await socket.wait_for("room.audio_route")
+
+
+@override_settings(AUDIO_WEBSOCKET_LISTENERS=1)
+async def test_listeners_past_the_limit_get_hls_and_an_invited_one_moves_back_before_the_stage():
+    room = await make_room()
+    first, second = await make_user(), await make_user()
+    host = await join(room.pk, room.host)
+    assert (await route_of(host))["mode"] == "websocket"
+    one = await join(room.pk, first)
+    assert (await route_of(one))["mode"] == "websocket"
+    two = await join(room.pk, second)
+    route = await route_of(two)
+    assert route == {"type": "room.audio_route", "mode": "hls", "playlist": f"/hls/{room.pk}/index.m3u8"}
+    anonymous = await join(room.pk)
+    assert (await route_of(anonymous))["mode"] == "hls"
+
+    await host.send({"type": "speaker.invite", "user_id": second.pk})
+    # Invited: websocket audio first, then the invitation (and only then the stage).
+    await two.wait_for("room.audio_route", mode="websocket")
+    await two.wait_for("room.speak_invited")
+    await two.send({"type": "invite.accept"})
+    await two.wait_for("room.participant_updated", user_id=second.pk, role="speaker")
+    # A fresh snapshot keeps the websocket: the route is not decided again.
+    await two.send({"type": "snapshot.request"})
+    await two.wait_for("room.snapshot")
+    assert (await route_of(two))["mode"] == "websocket"
+
+
+@override_settings(AUDIO_WEBSOCKET_LISTENERS=2000)
+async def test_a_room_marked_for_a_large_audience_sends_every_listener_to_hls_but_not_the_stage():
+    room = await make_room(large_audience=True)
+    host = await join(room.pk, room.host)
+    assert (await route_of(host))["mode"] == "websocket"
+    listener = await join(room.pk, await make_user())
+    assert (await route_of(listener))["mode"] == "hls"
+
+
+async def test_a_private_room_gets_a_signed_url_that_works_and_anonymous_visitors_get_none(
+    settings, tmp_path
+):
+    settings.HLS_ROOT = tmp_path
+    room = await make_room(large_audience=True, allow_anonymous=False)
+    listener = await join(room.pk, await make_user())
+    playlist = (await route_of(listener))["playlist"]
+    assert playlist.startswith("/hls/s/") and playlist.endswith(f"/{room.pk}/index.m3u8")
+    private = tmp_path / "private" / str(room.pk)
+    private.mkdir(parents=True)
+    (private / "index.m3u8").write_text("#EXTM3U\n")
+    client = Client()
+    response = await db(client.get)(playlist)
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "private, max-age=1"
+    # The public path of the same room serves nothing: its files are not there.
+    assert (await db(client.get)(f"/hls/{room.pk}/index.m3u8")).status_code == 404
+    # An anonymous visitor is refused at the door and never told a playlist.
+    connected, visitor = await open_socket(room.pk)
+    assert connected
+    assert await visitor.wait_closed() is not None
+    assert not [event for event in visitor.seen if event["type"] == "room.audio_route"]
