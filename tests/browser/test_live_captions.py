@@ -184,11 +184,6 @@ def unmute(page) -> None:
     expect(mic).to_have_text("Mute")
 
 
-# Passes when run on its own (lines 1.6 s and 2.1 s after each sentence); in the whole suite on two
-# cores a line sometimes comes after 3 s. Issue 13 stays open until it passes there.
-@pytest.mark.xfail(
-    strict=False, reason="a line sometimes later than 3 s in the full suite on 2 cores (issue 13 open)"
-)
 def test_a_listener_reads_who_said_what_within_three_seconds(
     browser, speaking_browsers, asgi_live_server, room_audio_mixer, captioner, record_property
 ):
