@@ -25,15 +25,16 @@ Figures (the last line printed is one JSON object):
 
 * ``stalls``: segments that reached their listener later than a player that started at the live
   edge needs them, during the --seconds when every listener is in (those while listeners were still
-  joining are printed above the last line as ``stalls_while_joining``). Such a player starts playing the first of its segments when its HOLD_BACK
-  segments are in; segment k is needed when the audio before it has played out,
-  ``start + (k - first) x segment duration``. A segment it never got (it fell out of the window) is a stall too.
+  joining are printed above the last line as ``stalls_while_joining``). Such a player starts playing when its HOLD_BACK
+  segments are in, one segment plus START_MARGIN (0.8 s) before the end of the newest, as
+  static/js/hls-player.js does; segment k is needed when the audio before it has played out,
+  ``start + (k - newest) x segment duration + START_MARGIN``. A segment it never got (it fell out of the window) is a stall too.
 * ``segment_fetch_p95_ms``: request sent to the whole segment received, over every segment fetched.
 * ``speaker_to_listener_p50_ms``: for each tone onset and each listener, from the onset's capture
   time at the speaker (the clock of this machine, which every process shares) to the moment that
   listener had the whole segment containing it; the segment is the one the mixer was filling when
   the onset first reached the program mix (the mixer's own record of whose voice it mixed). This is
-  when the audio is *available* to the listener; a player plays it HOLD_BACK segments of buffer
+  when the audio is *available* to the listener; a player plays it its buffer (one segment plus START_MARGIN at the start)
   later, and ``speaker_to_playback_p50_ms`` (printed above the last line) adds that, from the
   player model above.
 * ``nginx_cpu_pct``: nginx's master and workers, user + system time over the listeners' run, in
@@ -67,6 +68,7 @@ from deploy import harness, render  # noqa: E402
 
 ROOM_ID = 1
 HOLD_BACK = 2
+START_MARGIN_MS = 800  # static/js/hls-player.js's START_MARGIN_S
 TONE_HZ = 440
 # A period that is no multiple of the segment duration: onsets fall at every point of a segment.
 TONE_ON_S, TONE_PERIOD_S = 0.4, 2.3
@@ -234,7 +236,9 @@ def analyse(records_path: Path, onsets_path: Path, *, segment_ms: float, steady_
             first = segments[0]
             held = min(HOLD_BACK, len(segments)) - 1
             start = float(arrivals[: held + 1].max())
-            needed = start + (segments - first) * segment_ms
+            # Play-out starts START_MARGIN_MS plus one segment before the end of the newest segment
+            # held (static/js/hls-player.js): the next segment is needed START_MARGIN_MS after start.
+            needed = np.maximum(start + (segments - first - held) * segment_ms + START_MARGIN_MS, start)
             late = arrivals > needed
             # A segment it never got (it fell out of the window) stalls the one after the gap.
             late[1:] |= np.diff(segments) > 1

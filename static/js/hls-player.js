@@ -10,8 +10,12 @@
 // fresh URL and calls setUrl(). A player that fell out of the window jumps back to the live edge.
 
 export const HLS_MIME = 'audio/mp4; codecs="opus"';
-// Segments behind the newest one to start from: enough buffer for a slow fetch, few seconds late.
+// Segments fetched when starting: the newest and the one before it.
 const HOLD_BACK = 2;
+// Where play-out starts (and resumes after a catch-up): one segment plus START_MARGIN_S before the
+// end of the newest segment, so the next segment, due a segment later, has START_MARGIN_S to arrive
+// (bench/hls_fanout.py: fetches take well under half a second; listeners reload at their own phase).
+const START_MARGIN_S = 0.8;
 // Play back no further than this many segments behind the buffered end: catch up after a stall.
 const MAX_BEHIND_SEGMENTS = HOLD_BACK + 1.5;
 const KEEP_BEHIND_S = 20;
@@ -220,7 +224,7 @@ export class HlsPlayer {
     const end = ranges.end(ranges.length - 1);
     const audio = this.audio;
     if (audio.currentTime < ranges.start(0) || end - audio.currentTime > MAX_BEHIND_SEGMENTS * this.target) {
-      audio.currentTime = Math.max(ranges.start(0), end - HOLD_BACK * this.target + 0.2);
+      audio.currentTime = Math.max(ranges.start(0), end - this.target - START_MARGIN_S);
     }
     if (audio.paused) audio.play().catch(() => {});
     if (!this.buffer.updating && audio.currentTime - ranges.start(0) > KEEP_BEHIND_S * 2) {

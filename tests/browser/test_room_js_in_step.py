@@ -132,3 +132,15 @@ def test_bundles_are_read_at_the_wire_offsets():
     assert "& FLAG_MIX_MINUS" in body
     # Each packet: a uint16 length, then the packet.
     assert wire._LENGTH.format == ">H" and "view.getUint16(offset)" in body and "offset += 2" in body
+
+
+def test_the_hls_benchmark_models_the_player_as_it_plays():
+    """bench/hls_fanout.py counts a stall against the page's own start rule (static/js/hls-player.js)."""
+    player = (JS / "hls-player.js").read_text()
+    bench = (JS.parent.parent / "bench" / "hls_fanout.py").read_text()
+    assert js_number(player, "HOLD_BACK") == int(re.search(r"^HOLD_BACK = (\d+)", bench, re.M).group(1))
+    margin_ms = int(re.search(r"^START_MARGIN_MS = (\d+)", bench, re.M).group(1))
+    assert (
+        round(float(re.search(r"^const START_MARGIN_S = ([\d.]+);", player, re.M).group(1)) * 1000)
+        == margin_ms
+    )
