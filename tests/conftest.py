@@ -17,6 +17,21 @@ CHROMIUM_ARGS = [
 ]
 
 
+def launch_with_microphone(browser, wav: str):
+    """A Chromium whose fake microphone plays `wav` in a loop, allowed to play audio unprompted."""
+    return browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+            "--autoplay-policy=no-user-gesture-required",
+        ],
+    )
+
+
 @pytest.fixture(autouse=True)
 def fresh_cache():
     """Each test starts with an empty cache (rate limits, cached topic lists) and a seat gate that

@@ -20,11 +20,10 @@ from playwright.sync_api import expect
 
 from deploy import harness
 from rooms.models import Room
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import RoomFactory, UserFactory
 
 from .conftest import _test_database_url, session_key_for
-from .test_live_audio import EARS, GUEST_HZ, HOST_HZ, wait_heard, wait_until, write_tone
+from .test_live_audio import EARS, GUEST_HZ, HOST_HZ, microphones, wait_heard, wait_until  # noqa: F401 (a fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -91,31 +90,8 @@ def stack(tmp_path_factory, django_db_setup, django_db_blocker):
         }
 
 
-@pytest.fixture(scope="module")
-def microphones(browser, tmp_path_factory):
-    """One Chromium per fake microphone: {440: host, 880: guest, None: a listener's}."""
-    folder = tmp_path_factory.mktemp("hls-microphones")
-    browsers = {}
-    for freq in (HOST_HZ, GUEST_HZ, None):
-        wav = write_tone(folder / f"tone-{freq or 'silence'}.wav", freq)
-        browsers[freq] = browser.browser_type.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                *CHROMIUM_ARGS,
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
-    yield browsers
-    for chromium in browsers.values():
-        chromium.close()
-
-
 @pytest.fixture
-def open_room(stack, microphones):
+def open_room(stack, microphones):  # noqa: F811 (the imported fixture)
     contexts = []
 
     def open_as(user, room, mic=None):

@@ -22,7 +22,7 @@ from recordings.models import Recording
 from recordings.services import RecordingFiles
 from rooms import services as room_services
 from rooms.models import Participant
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, launch_with_microphone
 from tests.factories import RoomFactory, UserFactory
 
 # Real audio through several Chromiums on two cores: a run starved of CPU is tried again.
@@ -140,17 +140,7 @@ def microphones(browser, tmp_path_factory):
     browsers = {}
     for freq in (HOST_HZ, GUEST_HZ, None):
         wav = write_tone(folder / f"tone-{freq or 'silence'}.wav", freq)
-        browsers[freq] = browser.browser_type.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                *CHROMIUM_ARGS,
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+        browsers[freq] = launch_with_microphone(browser, wav)
     yield browsers
     for chromium in browsers.values():
         chromium.close()

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from rooms.models import Participant
 from tests.captions.speech import SENTENCES, VOICES, espeak, share_heard
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import launch_with_microphone
 from tests.factories import RoomFactory, UserFactory
 
 from .conftest import BASE_DIR
@@ -103,17 +103,7 @@ def speaking_browsers(browser, tmp_path_factory):
         ("guest", SENTENCES[1], VOICES[1], 5.5),
     ):
         wav = write_speech(folder / f"{name}.wav", text, voice, lead)
-        browsers[name] = browser.browser_type.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                *CHROMIUM_ARGS,
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+        browsers[name] = launch_with_microphone(browser, wav)
     yield browsers
     for chromium in browsers.values():
         chromium.close()
