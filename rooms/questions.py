@@ -71,6 +71,13 @@ def _question(room: Room, question_id: int) -> Question:
     return question
 
 
+def _moderated_question(room_id: int, actor: User, question_id: int) -> tuple[Room, Question]:
+    """The live room and its question, for a host or co-host acting on it."""
+    room = _live_room(room_id)
+    _moderator(room, actor)
+    return room, _question(room, question_id)
+
+
 def clean_question_text(text: str) -> str:
     """The question as it will be shown: blanks collapsed. Raise ServiceError if empty or too long."""
     text = " ".join(text.split())
@@ -204,9 +211,7 @@ def _start_answering(room: Room, question: Question) -> None:
 @transaction.atomic
 def question_answer(*, room_id: int, actor: User, question_id: int) -> Question:
     """Host or co-host: this question is being answered now (shown to everyone above the stage)."""
-    room = _live_room(room_id)
-    _moderator(room, actor)
-    question = _question(room, question_id)
+    room, question = _moderated_question(room_id, actor, question_id)
     if question.state != Question.State.OPEN:
         raise ServiceError("question_closed", "Only a question in the queue can be taken up.")
     _start_answering(room, question)
@@ -217,9 +222,7 @@ def question_answer(*, room_id: int, actor: User, question_id: int) -> Question:
 @transaction.atomic
 def question_done(*, room_id: int, actor: User, question_id: int) -> Question:
     """Host or co-host: the question being answered has been answered."""
-    room = _live_room(room_id)
-    _moderator(room, actor)
-    question = _question(room, question_id)
+    room, question = _moderated_question(room_id, actor, question_id)
     if question.state != Question.State.ANSWERING:
         raise ServiceError("not_answering", "That question is not being answered.")
     _close(question, Question.State.ANSWERED)
@@ -230,9 +233,7 @@ def question_done(*, room_id: int, actor: User, question_id: int) -> Question:
 @transaction.atomic
 def question_dismiss(*, room_id: int, actor: User, question_id: int) -> Question:
     """Host or co-host sets an open question aside (it stays in the record, unanswered)."""
-    room = _live_room(room_id)
-    _moderator(room, actor)
-    question = _question(room, question_id)
+    room, question = _moderated_question(room_id, actor, question_id)
     if question.state != Question.State.OPEN:
         raise ServiceError("question_closed", "Only a question in the queue can be dismissed.")
     _close(question, Question.State.DISMISSED)
@@ -243,9 +244,7 @@ def question_dismiss(*, room_id: int, actor: User, question_id: int) -> Question
 @transaction.atomic
 def question_remove(*, room_id: int, actor: User, question_id: int) -> Question:
     """Host or co-host takes a question down: it leaves the queue and the room's record."""
-    room = _live_room(room_id)
-    _moderator(room, actor)
-    question = _question(room, question_id)
+    room, question = _moderated_question(room_id, actor, question_id)
     _close(question, Question.State.REMOVED)
     questions_changed(room.pk, enabled=room.qa_enabled)
     return question
@@ -256,9 +255,7 @@ def question_invite_asker(*, room_id: int, actor: User, question_id: int) -> Que
     """Host or co-host invites the asker to speak, and takes the question up (it is being answered)."""
     from .services import speaker_invite
 
-    room = _live_room(room_id)
-    _moderator(room, actor)
-    question = _question(room, question_id)
+    room, question = _moderated_question(room_id, actor, question_id)
     if question.state not in (Question.State.OPEN, Question.State.ANSWERING):
         raise ServiceError("question_closed", "That question is no longer in the queue.")
     if not Participant.objects.filter(room=room, user_id=question.asker_id, is_removed=False).exists():
