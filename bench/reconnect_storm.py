@@ -139,30 +139,13 @@ def run_storm(
     with harness.Processes(work / "logs") as processes:
         redis = harness.RedisServer(processes, work / "redis")
         redis.start()
-        cert, key = harness.self_signed_certificate(work / "tls")
-        https_port, http_port = harness.free_port(), harness.free_port()
-        env_file = work / "spaces.env"
-        values = {
-            "SPACES_SERVER_NAME": "localhost",
-            "SPACES_APP_DIR": str(ROOT),
-            "SPACES_VENV": str(Path(sys.executable).parent.parent),
-            "SPACES_USER": "spaces",
-            "SPACES_ENV_FILE": str(env_file),
-            "SPACES_RUN_DIR": str(work / "run"),
-            "SPACES_STATE_DIR": str(work),
-            "SPACES_WEB_PROCESSES": "2",
-            "SPACES_MIXER_PROCESSES": "1",
-            "SPACES_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-            "SPACES_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
-            "SPACES_TLS_CERTIFICATE": str(cert),
-            "SPACES_TLS_KEY": str(key),
-            "STATIC_ROOT": str(work / "static"),
-            "MEDIA_ROOT": str(work / "media"),
-            "HLS_SIGNING_SECRET": "unused-by-this-benchmark",
-        }
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-        (work / "run").mkdir(exist_ok=True)
-        rendered = render.render(env_file, work / "rendered")
+        site = harness.render_local_site(
+            work,
+            web=2,
+            MEDIA_ROOT=str(work / "media"),
+            HLS_SIGNING_SECRET="unused-by-this-benchmark",
+        )
+        rendered, https_port = site["files"], site["https_port"]
         env = harness.base_env(
             DJANGO_SETTINGS_MODULE="spaces_project.settings.bench",
             DATABASE_URL=database_url,

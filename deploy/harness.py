@@ -306,6 +306,47 @@ def self_signed_certificate(directory: Path, host: str = "localhost") -> tuple[P
     return cert, key
 
 
+def render_local_site(directory: Path, *, web: int = 1, mixers: int = 1, **settings: str) -> dict:
+    """Render deploy/'s nginx site and systemd units for processes on this machine: unix sockets
+    under `directory`, nginx on two free ports of 127.0.0.1 with a throwaway certificate. `settings`
+    are further lines of the environment file (MEDIA_ROOT, HLS_ROOT, ...). Returns the rendered
+    files (name -> path), the ports, the origin and the run directory."""
+    import sys
+
+    from deploy import render
+
+    directory = Path(directory)
+    cert, key = self_signed_certificate(directory / "tls")
+    http_port, https_port = free_port(), free_port()
+    (directory / "run").mkdir(parents=True, exist_ok=True)
+    env_file = directory / "spaces.env"
+    values = {
+        "SPACES_SERVER_NAME": "localhost",
+        "SPACES_APP_DIR": str(ROOT),
+        "SPACES_VENV": str(Path(sys.executable).parent.parent),
+        "SPACES_USER": "spaces",
+        "SPACES_ENV_FILE": str(env_file),
+        "SPACES_RUN_DIR": str(directory / "run"),
+        "SPACES_STATE_DIR": str(directory),
+        "SPACES_WEB_PROCESSES": str(web),
+        "SPACES_MIXER_PROCESSES": str(mixers),
+        "SPACES_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+        "SPACES_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
+        "SPACES_TLS_CERTIFICATE": str(cert),
+        "SPACES_TLS_KEY": str(key),
+        "STATIC_ROOT": str(directory / "static"),
+        **settings,
+    }
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return {
+        "files": render.render(env_file, directory / "rendered"),
+        "http_port": http_port,
+        "https_port": https_port,
+        "origin": f"https://localhost:{https_port}",
+        "run_dir": directory / "run",
+    }
+
+
 def start_nginx(
     processes: Processes,
     prefix: Path,

@@ -184,43 +184,16 @@ def pytest_runtest_makereport(item, call):
 
 
 def render_deploy(directory: Path, *, media_root: Path, web: int = 2) -> dict:
-    """Render deploy/'s nginx site and units for processes on this machine: unix sockets under
-    `directory`, nginx on free ports of 127.0.0.1 with a throwaway certificate."""
-    from deploy import render
-
-    cert, key = harness.self_signed_certificate(directory / "tls")
-    http_port, https_port = harness.free_port(), harness.free_port()
-    (directory / "run").mkdir(parents=True, exist_ok=True)
+    """Render deploy/'s nginx site and units for processes on this machine (harness.render_local_site)."""
     (directory / "static").mkdir(parents=True, exist_ok=True)
-    values = {
-        "SPACES_SERVER_NAME": "localhost",
-        "SPACES_APP_DIR": str(ROOT),
-        "SPACES_VENV": str(Path(sys.executable).parent.parent),
-        "SPACES_USER": "spaces",
-        "SPACES_ENV_FILE": str(directory / "spaces.env"),
-        "SPACES_RUN_DIR": str(directory / "run"),
-        "SPACES_STATE_DIR": str(directory),
-        "SPACES_WEB_PROCESSES": str(web),
-        "SPACES_MIXER_PROCESSES": "1",
-        "SPACES_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-        "SPACES_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
-        "SPACES_TLS_CERTIFICATE": str(cert),
-        "SPACES_TLS_KEY": str(key),
-        "STATIC_ROOT": str(directory / "static"),
-        "MEDIA_ROOT": str(media_root),
+    return harness.render_local_site(
+        directory,
+        web=web,
+        MEDIA_ROOT=str(media_root),
         # What the test settings' processes sign HLS URLs with (settings/test.py's SECRET_KEY).
-        "SECRET_KEY": "test-only-key",
-        "HLS_ROOT": str(directory / "hls"),
-    }
-    env_file = directory / "spaces.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    rendered = render.render(env_file, directory / "rendered")
-    return {
-        "files": rendered,
-        "https_port": https_port,
-        "origin": f"https://localhost:{https_port}",
-        "run_dir": directory / "run",
-    }
+        SECRET_KEY="test-only-key",
+        HLS_ROOT=str(directory / "hls"),
+    )
 
 
 def start_web_unit(processes: harness.Processes, deploy: dict, instance: int, env: dict) -> None:
