@@ -26,7 +26,7 @@ Figures (the last line printed is one JSON object):
 * ``stalls``: segments that reached their listener later than a player that started at the live
   edge needs them, during the --seconds when every listener is in (those while listeners were still
   joining are printed above the last line as ``stalls_while_joining``). Such a player starts playing when its HOLD_BACK
-  segments are in, one segment plus START_MARGIN (0.8 s) before the end of the newest, as
+  segments are in, one segment plus START_MARGIN (1.5 s) before the end of the newest, as
   static/js/hls-player.js does; segment k is needed when the audio before it has played out,
   ``start + (k - newest) x segment duration + START_MARGIN``. A segment it never got (it fell out of the window) is a stall too.
 * ``segment_fetch_p95_ms``: request sent to the whole segment received, over every segment fetched.
@@ -64,11 +64,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deploy import harness, render  # noqa: E402
+from deploy import harness  # noqa: E402
 
 ROOM_ID = 1
 HOLD_BACK = 2
-START_MARGIN_MS = 800  # static/js/hls-player.js's START_MARGIN_S
+START_MARGIN_MS = 1500  # static/js/hls-player.js's START_MARGIN_S
 TONE_HZ = 440
 # A period that is no multiple of the segment duration: onsets fall at every point of a segment.
 TONE_ON_S, TONE_PERIOD_S = 0.4, 2.3
@@ -266,30 +266,13 @@ def analyse(records_path: Path, onsets_path: Path, *, segment_ms: float, steady_
 
 
 def render_site(work: Path, hls_root: Path) -> tuple[Path, int]:
-    cert, key = harness.self_signed_certificate(work / "tls")
-    https_port, http_port = harness.free_port(), harness.free_port()
-    values = {
-        "SPACES_SERVER_NAME": "localhost",
-        "SPACES_APP_DIR": str(ROOT),
-        "SPACES_VENV": str(Path(sys.executable).parent.parent),
-        "SPACES_USER": "spaces",
-        "SPACES_ENV_FILE": str(work / "spaces.env"),
-        "SPACES_RUN_DIR": str(work / "run"),
-        "SPACES_STATE_DIR": str(work),
-        "SPACES_WEB_PROCESSES": "1",
-        "SPACES_MIXER_PROCESSES": "1",
-        "SPACES_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-        "SPACES_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
-        "SPACES_TLS_CERTIFICATE": str(cert),
-        "SPACES_TLS_KEY": str(key),
-        "STATIC_ROOT": str(work / "static"),
-        "MEDIA_ROOT": str(work / "media"),
-        "HLS_ROOT": str(hls_root),
-        "HLS_SIGNING_SECRET": "bench-only-secret",
-    }
-    (work / "spaces.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    rendered = render.render(work / "spaces.env", work / "rendered")
-    return rendered["nginx/spaces.conf"], https_port
+    site = harness.render_local_site(
+        work,
+        MEDIA_ROOT=str(work / "media"),
+        HLS_ROOT=str(hls_root),
+        HLS_SIGNING_SECRET="bench-only-secret",
+    )
+    return site["files"]["nginx/spaces.conf"], site["https_port"]
 
 
 def build_client(work: Path) -> Path:
