@@ -39,6 +39,16 @@ def blocked_user_ids(*, user) -> set[int]:
     return ids
 
 
+def blocked_user_ids_of_request(request) -> set[int]:
+    """`blocked_user_ids` for the person making `request`, read once however many parts of its page
+    ask (the page itself, the header's live row). Not kept beyond the request: a block made by
+    this very request is read again by the next one."""
+    ids = getattr(request, "_blocked_user_ids", None)
+    if ids is None:
+        ids = request._blocked_user_ids = blocked_user_ids(user=getattr(request, "user", None))
+    return ids
+
+
 def is_blocked_between(*, a, b) -> bool:
     if not getattr(a, "is_authenticated", False) or not getattr(b, "is_authenticated", False):
         return False

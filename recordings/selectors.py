@@ -70,7 +70,7 @@ def replays_visible_to(*, viewer, hidden: set[int] | None = None) -> QuerySet[Re
         Recording.objects.filter(status=Recording.Status.READY)
         .select_related("room__host")
         # What a list does not show and can be long: the waveform, who spoke when.
-        .defer("peaks", "turns", "capture_notes", "failure_reason")
+        .defer("peaks", "turns", "segment_times", "capture_notes", "failure_reason")
     )
     if hidden is None:
         hidden = blocked_user_ids(user=viewer)
@@ -107,24 +107,68 @@ def replays_visible_to(*, viewer, hidden: set[int] | None = None) -> QuerySet[Re
 FOLLOWED_REPLAYS_WITHIN = timedelta(days=30)
 
 
+# What recordings_tags.replay_card shows (the home page's Replays row), and the row's orders.
+_REPLAY_CARD_FIELDS = (
+    "room",
+    "duration_ms",
+    "play_count",
+    "created_at",
+    "published_at",
+    "room__title",
+    "room__started_at",
+    "room__host",
+    "room__host__handle",
+    "room__host__display_name",
+    "room__host__avatar_64",
+    "room__host__avatar_128",
+    "room__host__avatar_256",
+)
+
+
 def replays_for_home(*, viewer, limit: int, hidden: set[int] | None = None) -> list[Recording]:
     """The home page's Replays row: recent replays from people `viewer` follows (newest first), then
-    the most played replays (most recent first among equals). At most two queries."""
-    visible = replays_visible_to(viewer=viewer, hidden=hidden)
+    the most played replays (most recent first among equals). Two to four queries."""
+    if hidden is None:
+        hidden = blocked_user_ids(user=viewer)
+    visible = replays_visible_to(viewer=viewer, hidden=hidden).only(*_REPLAY_CARD_FIELDS)
+    # Candidates first, a plain indexed query for ids; then the full rule of who may play what on
+    # those few only (bench/pages.py: the rule's EXISTS over every recent replay of every followee
+    # was most of the home page's database time).
+    candidates = Recording.objects.filter(status=Recording.Status.READY)
+    if hidden:
+        candidates = candidates.exclude(room__host_id__in=hidden)
     followed: list[Recording] = []
     if getattr(viewer, "is_authenticated", False):
         followees = Follow.objects.filter(follower=viewer).values("followee_id")
-        followed = list(
-            visible.filter(
+        followed = _first_visible(
+            visible,
+            candidates.filter(
                 room__host_id__in=followees, published_at__gte=timezone.now() - FOLLOWED_REPLAYS_WITHIN
-            ).order_by("-published_at", "-pk")[:limit]
+            ),
+            ("-published_at", "-pk"),
+            limit,
         )
     if len(followed) >= limit:
         return followed
-    popular = visible.exclude(pk__in=[replay.pk for replay in followed]).order_by(
-        "-play_count", "-published_at", "-pk"
+    shown = [replay.pk for replay in followed]
+    popular = _first_visible(
+        visible.exclude(pk__in=shown),
+        candidates.exclude(pk__in=shown),
+        ("-play_count", "-published_at", "-pk"),
+        limit - len(followed),
     )
-    return followed + list(popular[: limit - len(followed)])
+    return followed + popular
+
+
+def _first_visible(visible: QuerySet[Recording], candidates: QuerySet[Recording], order, limit: int) -> list:
+    """The first `limit` of `visible` in `order`, looked for among the first few of `candidates` (a
+    cheaper superset); the whole of `visible` only when too many of those are not visible."""
+    wanted = limit * 3
+    ids = list(candidates.order_by(*order).values_list("pk", flat=True)[:wanted])
+    found = list(visible.filter(pk__in=ids).order_by(*order)[:limit]) if ids else []
+    if len(found) < limit and len(ids) == wanted:
+        found = list(visible.order_by(*order)[:limit])
+    return found
 
 
 def replays_of_user(*, user: User, viewer) -> QuerySet[Recording]:

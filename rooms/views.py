@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.selectors import blocked_user_ids_of_request
 from recordings import selectors as recording_selectors
 from spaces_project.refusals import (
     into_form,
@@ -50,7 +51,10 @@ def _paginate(
 
 def home(request):
     sections = selectors.home_sections(
-        viewer=request.user, followed_limit=HOME_ROOMS_PER_SECTION, replays_limit=HOME_ROOMS_PER_SECTION
+        viewer=request.user,
+        followed_limit=HOME_ROOMS_PER_SECTION,
+        replays_limit=HOME_ROOMS_PER_SECTION,
+        hidden=blocked_user_ids_of_request(request),
     )
     context = {
         "followed_live": sections.followed_live,
@@ -66,7 +70,7 @@ def home(request):
 @never_cache
 def live_bar(request):
     """The header's live row alone, for static/js/live-bar.js to refresh it without a reload."""
-    bar = selectors.live_bar(viewer=request.user)
+    bar = selectors.live_bar(viewer=request.user, hidden=blocked_user_ids_of_request(request))
     return render(request, "rooms/_live_bar.html", {"live_bar": bar})
 
 
