@@ -187,7 +187,7 @@ def live_bar(*, viewer, limit: int = 5, hidden: set[int] | None = None) -> LiveB
         hidden = blocked_user_ids(user=viewer)
     rows = _live_bar_rows(viewer_id=viewer.pk, hidden=sorted(hidden), limit=limit)
     items = []
-    for (_, people, user_id, handle, display_name, avatar_64, avatar_128, avatar_256, room_id, title) in rows:
+    for _, _total, user_id, handle, display_name, avatar_64, avatar_128, avatar_256, room_id, title in rows:
         person = User.from_db(
             "default",
             ["id", "handle", "display_name", "avatar_64", "avatar_128", "avatar_256"],
@@ -243,7 +243,16 @@ def _live_bar_rows(*, viewer_id: int, hidden: list[int], limit: int) -> list[tup
         ORDER BY ranked.best, ranked.started_at DESC, ranked.id DESC
         LIMIT %s
     """
-    params = [Participant.Role.HOST.value, Room.State.LIVE.value, *stage, viewer_id, *hidden, *hidden, viewer_id, limit]
+    params = [
+        Participant.Role.HOST.value,
+        Room.State.LIVE.value,
+        *stage,
+        viewer_id,
+        *hidden,
+        *hidden,
+        viewer_id,
+        limit,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

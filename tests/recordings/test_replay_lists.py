@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.services import block_create, follow_create
 from recordings.selectors import replays_for_home, replays_of_user
-from rooms.models import Participant
+from rooms.models import Participant, Ticket
 from tests.conftest import main_html
 from tests.factories import ReplayFactory, RoomFactory, UserFactory
 
@@ -75,6 +75,25 @@ def test_lists_leave_out_what_the_viewer_may_not_replay(user):
     replay("Fine", plays=1)
     assert titles(replays_for_home(viewer=user, limit=12)) == ["Fine"]
     assert titles(replays_of_user(user=blocker, viewer=user)) == []
+
+
+def test_home_row_has_ticketed_replays_for_their_holders_only(user):
+    held = replay("Ticket held", plays=9, ticket_price=500, ticket_capacity=10)
+    replay("Ticket not held", plays=8, ticket_price=500, ticket_capacity=10)
+    mine = replay("My own ticketed room", host=user, plays=7, ticket_price=500, ticket_capacity=10)
+    Ticket.objects.create(room=held.room, buyer=user, status=Ticket.Status.PAID, amount=500)
+    replay("Free", plays=1)
+    assert titles(replays_for_home(viewer=user, limit=12)) == ["Ticket held", mine.room.title, "Free"]
+
+
+def test_home_row_looks_past_the_first_candidates_when_they_are_all_hidden(user):
+    # More hidden replays than the few candidates read first: the row still fills from the rest.
+    for n in range(8):
+        Participant.objects.create(
+            room=replay(f"Removed {n}", plays=100 + n).room, user=user, is_removed=True
+        )
+    replay("Visible, little played", plays=1)
+    assert titles(replays_for_home(viewer=user, limit=2)) == ["Visible, little played"]
 
 
 def test_home_page_shows_the_replays_row_between_live_and_upcoming(client, user):
