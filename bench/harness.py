@@ -231,15 +231,20 @@ def start_daphnes(
     try:
         if count == 1:
             return port, [start_daphne(port, database_url, redis_url, log_path)]
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen(4096)
         processes = []
         for n in range(count):
+            # A listening socket of each process's own on the same port (SO_REUSEPORT): the kernel
+            # spreads new connections evenly over them, as nginx does over deploy/'s web processes.
+            # One socket shared by all let whichever process woke first take a burst's
+            # connections: a rush was served by one process more than by the other.
+            listener = socket.socket()
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            listener.bind(("127.0.0.1", port))
+            listener.listen(4096)
             log = log_path.with_name(f"{log_path.stem}-{n}.log")
             processes.append(start_daphne(port, database_url, redis_url, log, listener))
-        listener.close()
+            listener.close()
         return port, processes
     finally:
         for key, value in saved.items():
