@@ -42,9 +42,11 @@ VoiceSink = Callable[[list[bytes]], None]
 HlsOpener = Callable[[], Awaitable["ProgramWriter | None"]]
 
 TICK_S = wire.FRAME_MS / 1000
-# Speaking indicators: twice a second, in quarter steps, sent only when they change. Every update
-# is a frame to every listener, and frames are what a web process spends its time on.
+# Speaking indicators: twice a second, in quarter steps, sent only when they change (and once a
+# second while someone speaks at a steady level, for pages that joined since). Every update is a
+# frame to every listener, and frames are what a web process spends its time on.
 LEVELS_EVERY_TICKS = 25
+LEVELS_REPEAT_ROUNDS = 2  # unchanged levels are sent again once a second
 LEVEL_STEPS = 4
 STAGE_RELOAD_S = 2.0
 # If the loop falls this far behind (a stalled process), skip ahead instead of bursting to catch up.
@@ -97,6 +99,7 @@ class RoomAudioRunner:
         self._flushing: asyncio.Future | None = None
         self.stopped = asyncio.Event()
         self._last_levels: dict[int, float] = {}
+        self._levels_unchanged = 0  # publishing rounds since the levels last went out
         self._stage_roles: dict[int, tuple[bool, bool]] = {}  # user -> (on stage, muted)
         self.load_captions = load_captions
         self.send_voice = send_voice
@@ -259,8 +262,12 @@ class RoomAudioRunner:
             step = round(level * LEVEL_STEPS) / LEVEL_STEPS
             if step > 0:
                 levels[user] = step
-        if levels != self._last_levels:
+        # Only changes go out, but someone speaking at a steady level (an instrument in music mode)
+        # is said again every LEVELS_REPEAT_ROUNDS: a page that joined since then has not heard it.
+        self._levels_unchanged += 1
+        if levels != self._last_levels or (levels and self._levels_unchanged >= LEVELS_REPEAT_ROUNDS):
             self._last_levels = levels
+            self._levels_unchanged = 0
             await self.send_levels(protocol.levels_event(levels))
 
     async def _reload_stage_forever(self) -> None:

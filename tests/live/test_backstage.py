@@ -284,3 +284,32 @@ async def test_the_runner_sends_no_program_records_nothing_and_publishes_no_leve
     runner.stop()
     await task
     assert captures[0].closed
+
+
+async def test_a_steady_speaking_level_is_said_again_for_pages_that_joined_since():
+    # Only changes go out; a voice held at one level (a tone, an instrument in music mode) is
+    # repeated once a second, or a listener who joined after it began would never see it light.
+    host_id = 11
+    sink = Sink()
+
+    async def load_stage():
+        return {host_id}, {host_id}
+
+    async def load_on_air():
+        return True
+
+    runner = RoomAudioRunner(
+        1,
+        load_stage=load_stage,
+        send_bundle=sink.bundle,
+        send_levels=sink.send_levels,
+        mixer=RoomMixer(bundle_frames=3),
+        load_on_air=load_on_air,
+    )
+    task = asyncio.get_running_loop().create_task(runner.run())
+    await asyncio.sleep(0.1)
+    await _feed(runner, host_id, HOST_HZ, 3.5, 0)
+    runner.stop()
+    await task
+    speaking = [event for event in sink.levels if any(user == host_id for user, _ in event.levels)]
+    assert len(speaking) >= 3, [event.levels for event in sink.levels]
