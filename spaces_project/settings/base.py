@@ -326,7 +326,15 @@ else:
 
 CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task whose worker died unacknowledged goes back on the queue once it is visibility_timeout old,
+# found by a sweep every unacked_restore_interval seconds. kombu 5.7 scans only on every
+# unacked_restore_throttle-th sweep (10 by default, so a lost task waited 100 s more); every sweep
+# scans here, a cheap range read of one sorted set.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
 CELERY_TIMEZONE = TIME_ZONE
 # Every task has a time limit (tasks that need longer set their own): a task that hangs must not
 # hold a worker for ever. The soft limit raises inside the task, the hard one kills its process.
