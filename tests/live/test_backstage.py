@@ -215,6 +215,19 @@ class Capture:
         self.closed = True
 
 
+def _runner(sink: Sink, load_stage, load_on_air, open_capture=None) -> RoomAudioRunner:
+    """Room 1's runner, its outputs into `sink`."""
+    return RoomAudioRunner(
+        1,
+        load_stage=load_stage,
+        send_bundle=sink.bundle,
+        send_levels=sink.send_levels,
+        mixer=RoomMixer(bundle_frames=3),
+        open_capture=open_capture,
+        load_on_air=load_on_air,
+    )
+
+
 async def _feed(runner: RoomAudioRunner, user_id: int, freq: float, seconds: float, first_seq: int) -> None:
     pcm = tone(freq, int(seconds * 1000 / wire.FRAME_MS))
     encoder = codec.make_encoder()
@@ -252,15 +265,7 @@ async def test_the_runner_sends_no_program_records_nothing_and_publishes_no_leve
         captures.append(Capture())
         return captures[-1]
 
-    runner = RoomAudioRunner(
-        1,
-        load_stage=load_stage,
-        send_bundle=sink.bundle,
-        send_levels=sink.send_levels,
-        mixer=RoomMixer(bundle_frames=3),
-        open_capture=open_capture,
-        load_on_air=load_on_air,
-    )
+    runner = _runner(sink, load_stage, load_on_air, open_capture)
     task = asyncio.get_running_loop().create_task(runner.run())
     await asyncio.sleep(0.1)
     await asyncio.gather(_feed(runner, host_id, HOST_HZ, 1.2, 0), _feed(runner, guest_id, GUEST_HZ, 1.2, 0))
@@ -298,14 +303,7 @@ async def test_a_steady_speaking_level_is_said_again_for_pages_that_joined_since
     async def load_on_air():
         return True
 
-    runner = RoomAudioRunner(
-        1,
-        load_stage=load_stage,
-        send_bundle=sink.bundle,
-        send_levels=sink.send_levels,
-        mixer=RoomMixer(bundle_frames=3),
-        load_on_air=load_on_air,
-    )
+    runner = _runner(sink, load_stage, load_on_air)
     task = asyncio.get_running_loop().create_task(runner.run())
     await asyncio.sleep(0.1)
     await _feed(runner, host_id, HOST_HZ, 3.5, 0)
