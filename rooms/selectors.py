@@ -161,17 +161,6 @@ class LiveBar:
 
 
 LIVE_BAR_POPULAR_CACHE_SECONDS = 15
-# What templates/rooms/_live_bar.html shows of a person and a room (accounts_tags.avatar included).
-_LIVE_BAR_FIELDS = (
-    "user",
-    "room",
-    "room__title",
-    "user__handle",
-    "user__display_name",
-    "user__avatar_64",
-    "user__avatar_128",
-    "user__avatar_256",
-)
 
 
 def live_bar(*, viewer, limit: int = 5, hidden: set[int] | None = None) -> LiveBar:
@@ -189,11 +178,11 @@ def live_bar(*, viewer, limit: int = 5, hidden: set[int] | None = None) -> LiveB
     items = []
     for _, _total, user_id, handle, display_name, avatar_64, avatar_128, avatar_256, room_id, title in rows:
         person = User.from_db(
-            "default",
+            connection.alias,
             ["id", "handle", "display_name", "avatar_64", "avatar_128", "avatar_256"],
             [user_id, handle, display_name, avatar_64, avatar_128, avatar_256],
         )
-        room = Room.from_db("default", ["id", "title"], [room_id, title])
+        room = Room.from_db(connection.alias, ["id", "title"], [room_id, title])
         items.append(LiveBarItem(person=person, room=room))
     more = rows[0][1] - len(items) if rows else 0
     return LiveBar(items=items, more=more, followed=True)
