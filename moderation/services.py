@@ -131,10 +131,14 @@ def report_dismiss(*, moderator: User, report: Report, note: str = "") -> Report
     )
 
 
-def _resolve_if_open(*, moderator: User, report: Report | None, note: str) -> None:
-    """Acting on a report settles it; a report already closed keeps its outcome."""
+def _acted_on(
+    *, moderator: User, action: str, target, report: Report | None, detail: str = "", outcome: str
+) -> None:
+    """Audit a moderator's action. Acting on a report settles it with `outcome`; a report already
+    closed keeps its own."""
+    _audit(actor=moderator, action=action, target=target, report=report, detail=detail)
     if report is not None and Report.objects.filter(pk=report.pk, status=Report.Status.OPEN).exists():
-        report_resolve(moderator=moderator, report=report, note=note)
+        report_resolve(moderator=moderator, report=report, note=outcome)
 
 
 @transaction.atomic
@@ -142,8 +146,13 @@ def moderation_end_room(*, moderator: User, room: Room, report: Report | None = 
     """End a live room on a moderator's decision."""
     _require_moderator(moderator)
     room = room_services.room_force_end(room=room)
-    _audit(actor=moderator, action="room_ended", target=f"room #{room.pk} {room}", report=report)
-    _resolve_if_open(moderator=moderator, report=report, note="Room ended.")
+    _acted_on(
+        moderator=moderator,
+        action="room_ended",
+        target=f"room #{room.pk} {room}",
+        report=report,
+        outcome="Room ended.",
+    )
     return room
 
 
@@ -172,14 +181,14 @@ def moderation_suspend_user(
             *(f"ended room #{room.pk} {room}" for room in suspension.ended_rooms),
         ]
     )
-    _audit(
-        actor=moderator,
+    _acted_on(
+        moderator=moderator,
         action="user_suspended",
         target=f"user #{user.pk} {user}",
         report=report,
         detail=detail,
+        outcome="Account suspended.",
     )
-    _resolve_if_open(moderator=moderator, report=report, note="Account suspended.")
     return user
 
 
@@ -207,14 +216,14 @@ def moderation_remove_recording(
         raise ServiceError("already_removed", f"{recording} is already removed.")
     previous = recording.status
     recording = recording_remove(recording=recording)
-    _audit(
-        actor=moderator,
+    _acted_on(
+        moderator=moderator,
         action="recording_removed",
         target=f"recording #{recording.pk} of room #{recording.room_id} {recording.room}",
         report=report,
         detail=f"was {previous}",
+        outcome="Recording removed.",
     )
-    _resolve_if_open(moderator=moderator, report=report, note="Recording removed.")
     return recording
 
 
@@ -225,14 +234,14 @@ def moderation_remove_question(*, moderator: User, question, report: Report | No
 
     _require_moderator(moderator)
     question = question_force_remove(question=question)
-    _audit(
-        actor=moderator,
+    _acted_on(
+        moderator=moderator,
         action="question_removed",
         target=f"question #{question.pk} in room #{question.room_id}",
         report=report,
         detail=question.text,
+        outcome="Question removed.",
     )
-    _resolve_if_open(moderator=moderator, report=report, note="Question removed.")
     return question
 
 
@@ -246,14 +255,14 @@ def moderation_remove_transcript(
         raise ServiceError("already_removed", f"{transcript} is already gone.")
     previous = transcript.status
     transcript = transcript_remove(transcript=transcript)
-    _audit(
-        actor=moderator,
+    _acted_on(
+        moderator=moderator,
         action="transcript_removed",
         target=f"transcript of recording #{transcript.recording_id}",
         report=report,
         detail=f"was {previous}",
+        outcome="Transcript removed.",
     )
-    _resolve_if_open(moderator=moderator, report=report, note="Transcript removed.")
     return transcript
 
 
@@ -265,14 +274,14 @@ def moderation_remove_clip(*, moderator: User, clip: Clip, report: Report | None
         raise ServiceError("already_removed", f"{clip} is already gone.")
     previous = clip.status
     clip = clip_remove(clip=clip)
-    _audit(
-        actor=moderator,
+    _acted_on(
+        moderator=moderator,
         action="clip_removed",
         target=f"clip #{clip.pk} of recording #{clip.recording_id}",
         report=report,
         detail=f"was {previous}",
+        outcome="Clip removed.",
     )
-    _resolve_if_open(moderator=moderator, report=report, note="Clip removed.")
     return clip
 
 

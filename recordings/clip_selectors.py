@@ -82,32 +82,23 @@ def clips_for_export(*, user: User) -> list[Clip]:
 # -- podcast ---------------------------------------------------------------------------------------------
 
 
+def _episodes() -> QuerySet[Recording]:
+    """What may be a podcast episode: a ready replay its host published there, of a free room."""
+    return Recording.objects.filter(
+        status=Recording.Status.READY,
+        podcast_published_at__isnull=False,
+        room__ticket_price__isnull=True,
+    ).select_related("room__host")
+
+
 def podcast_episodes(*, host: User) -> QuerySet[Recording]:
     """The host's replays in their podcast: published there, ready, not of a ticketed room; newest first."""
-    return (
-        Recording.objects.filter(
-            room__host=host,
-            status=Recording.Status.READY,
-            podcast_published_at__isnull=False,
-            room__ticket_price__isnull=True,
-        )
-        .select_related("room__host")
-        .order_by("-room__started_at", "-pk")
-    )
+    return _episodes().filter(room__host=host).order_by("-room__started_at", "-pk")
 
 
 def podcast_episode_get(*, recording_id: int) -> Recording:
     """A published episode, for anyone (a podcast app has no session); NotFound for anything else."""
-    recording = (
-        Recording.objects.filter(
-            pk=recording_id,
-            status=Recording.Status.READY,
-            podcast_published_at__isnull=False,
-            room__ticket_price__isnull=True,
-        )
-        .select_related("room__host")
-        .first()
-    )
+    recording = _episodes().filter(pk=recording_id).first()
     if recording is None or recording.room.host.is_suspended or not recording.room.host.is_active:
         raise NotFound("This episode does not exist.")
     return recording

@@ -25,8 +25,7 @@ class RecordingTask(IdempotentTask):
     time_limit = 960
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        if args:
-            services.recording_fail(recording_id=args[0], reason=f"{self.name.rsplit('.', 1)[-1]}: {exc}")
+        self.give_up(args, f"{self.name.rsplit('.', 1)[-1]}: {exc}")
 
     def give_up(self, args, reason: str) -> None:
         if args:
@@ -69,8 +68,7 @@ class ClipTask(IdempotentTask):
     time_limit = 90
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        if args:
-            clip_services.clip_fail(clip_id=args[0], reason=f"cut_clip: {exc}")
+        self.give_up(args, f"{self.name.rsplit('.', 1)[-1]}: {exc}")
 
     def give_up(self, args, reason: str) -> None:
         if args:

@@ -12,7 +12,7 @@ def header(request) -> dict:
     user = getattr(request, "user", None)
     return {
         "live_bar": SimpleLazyObject(
-            lambda: live_bar(viewer=user, hidden=blocked_user_ids_of_request(request) if user else None)
+            lambda: live_bar(viewer=user, hidden=blocked_user_ids_of_request(request))
         ),
         "live_bar_refresh_ms": int(settings.LIVE_BAR_REFRESH_S * 1000),
     }
