@@ -62,7 +62,8 @@ def ticket_buy(request, pk):
 @require_GET
 @login_required
 def ticket_buyers_csv(request, pk):
-    """The host's list of buyers: handle, time, amount, status."""
+    """The host's list of buyers: handle, time, amount, status. A sale whose buyer deleted their
+    account stays, without them."""
     room = selectors.room_get_for_host(room_id=pk, actor=request.user)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="room-{room.pk}-buyers.csv"'
@@ -71,7 +72,7 @@ def ticket_buyers_csv(request, pk):
     for ticket in selectors.ticket_buyers(room=room):
         writer.writerow(
             [
-                f"@{ticket.buyer.handle}",
+                ticket.buyer_label,  # "Deleted account" once the buyer deleted theirs
                 (ticket.paid_at or ticket.created_at).isoformat(),
                 f"{ticket.amount / 100:.2f}",
                 ticket.currency,
@@ -113,13 +114,15 @@ def ticket_return(request, pk):
 @csrf_exempt
 @require_POST
 def stripe_webhook(request):
-    """Stripe's webhook: 400 unless the signature is good and fresh; 200 once the event is applied
-    (or was already, or concerns nothing we sold)."""
+    """Stripe's webhook: 400 unless the signature is good and fresh and the event well formed; 200
+    once the event is applied (or was already, or concerns nothing we sold)."""
     outcome = tickets.payment_webhook_receive(
         provider_name="stripe",
         payload=request.body,
         signature=request.headers.get("Stripe-Signature", ""),
     )
     if not outcome.accepted:
-        return HttpResponse("Bad signature.", status=400, content_type="text/plain")
+        return HttpResponse(
+            "Refused: not a fresh, signed, well-formed event.", status=400, content_type="text/plain"
+        )
     return HttpResponse(outcome.result, content_type="text/plain")

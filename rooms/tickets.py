@@ -40,7 +40,7 @@ from .models import (
     Ticket,
 )
 from .money import format_amount, parse_amount
-from .payments import CheckoutRequest, PaymentError, WebhookRejected, get_provider
+from .payments import CheckoutRequest, PaymentError, WebhookEvent, WebhookRejected, get_provider
 from .seat_gate import seats_changed
 
 logger = logging.getLogger(__name__)
@@ -373,6 +373,7 @@ def payment_webhook_receive(*, provider_name: str, payload: bytes, signature: st
     try:
         provider = get_provider(provider_name)
         event = provider.parse_webhook(payload, signature)
+        _refuse_what_does_not_fit(event)
     except (WebhookRejected, PaymentError) as error:
         logger.warning("%s webhook rejected: %s", provider_name, error)
         return WebhookOutcome(False, str(error))
@@ -396,6 +397,23 @@ def payment_webhook_receive(*, provider_name: str, payload: bytes, signature: st
             ticket = ticket_checkout_expired(checkout_id=event.checkout_id)
             return WebhookOutcome(True, "expired" if ticket else "unknown checkout")
     return WebhookOutcome(True, "ignored")
+
+
+# What a webhook event's values are stored in; a longer value is no event of the provider's.
+_WEBHOOK_COLUMNS = {
+    "event_id": PaymentEvent._meta.get_field("event_id"),
+    "type": PaymentEvent._meta.get_field("type"),
+    "checkout_id": PaymentEvent._meta.get_field("checkout_id"),
+    "payment_id": Ticket._meta.get_field("payment_id"),
+}
+
+
+def _refuse_what_does_not_fit(event: WebhookEvent) -> None:
+    """Raise WebhookRejected if a value of `event` is longer than its column: a correctly signed
+    delivery is still not written if the database would refuse it."""
+    for name, column in _WEBHOOK_COLUMNS.items():
+        if len(getattr(event, name)) > column.max_length:
+            raise WebhookRejected(f"its {name} is longer than {column.max_length} characters")
 
 
 # -- holds that lapse, refunds ---------------------------------------------------------------------

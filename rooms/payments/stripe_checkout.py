@@ -6,6 +6,7 @@ Every call that changes something at Stripe carries an idempotency key derived f
 a retry (ours, or the library's own network retries) never opens a second session or refunds twice.
 """
 
+import json
 import time
 
 import stripe
@@ -28,6 +29,8 @@ MIN_SESSION_LIFETIME_S = 30 * 60 + 60
 
 FULFILLING_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 EXPIRING_EVENTS = ("checkout.session.expired",)
+# A delivery's signed timestamp may be this far from our clock, either way (Stripe's default: 5 min).
+WEBHOOK_TOLERANCE_S = stripe.Webhook.DEFAULT_TOLERANCE
 
 
 def checkout_key(ticket_id: int) -> str:
@@ -117,37 +120,73 @@ class StripeCheckoutProvider(PaymentProvider):
         if not secret:
             raise WebhookRejected("STRIPE_WEBHOOK_SECRET is not set")
         try:
-            # Stripe's default tolerance (5 minutes) refuses a stale timestamp: a replay attack.
-            event = stripe.Webhook.construct_event(payload, signature, secret)
+            # Stripe's check refuses a timestamp older than the tolerance: a replayed delivery.
+            stripe.WebhookSignature.verify_header(payload, signature, secret, WEBHOOK_TOLERANCE_S)
         except stripe.SignatureVerificationError as error:
             raise WebhookRejected(f"bad signature: {error}") from error
+        except ValueError as error:  # not UTF-8
+            raise WebhookRejected(f"unreadable payload: {error}") from error
+        # It lets any timestamp ahead of our clock through: a delivery signed for later could be
+        # replayed until then. Refused the same way.
+        signed_at = _signed_at(signature)
+        if signed_at > time.time() + WEBHOOK_TOLERANCE_S:
+            raise WebhookRejected(f"timestamp {signed_at} is in the future")
+        try:
+            event = json.loads(payload)
         except ValueError as error:
             raise WebhookRejected(f"unreadable payload: {error}") from error
-        # Stripe's objects are not dicts (stripe 13+): read plain data.
-        obj = event.to_dict().get("data", {}).get("object", {})
-        is_session = obj.get("object") == "checkout.session"
-        outcome = ""
-        if is_session and event.type in FULFILLING_EVENTS:
-            # "completed" with a payment still on its way (a bank debit) fulfils only when
-            # async_payment_succeeded follows.
-            if obj.get("payment_status") in ("paid", "no_payment_required"):
-                outcome = "paid"
-        elif is_session and event.type in EXPIRING_EVENTS:
-            outcome = "expired"
-        return WebhookEvent(
-            event_id=event.id,
-            type=event.type,
-            checkout_id=obj.get("id", "") if is_session else "",
-            outcome=outcome,
-            payment_id=_payment_id(obj) if is_session else "",
-        )
+        return _read_event(event)
 
 
-def _payment_id(session) -> str:
+def _signed_at(header: str) -> int:
+    """The timestamp of a verified Stripe-Signature header, read as Stripe reads it (the first t=)."""
+    for item in header.split(","):
+        parts = item.split("=", 2)
+        if parts[0] == "t" and len(parts) > 1:
+            return int(parts[1])
+    raise WebhookRejected("no timestamp")
+
+
+def _read_event(event) -> WebhookEvent:
+    """The parts of a signed event fulfilment needs. Signed is not well formed: anything that is not
+    an event with an id, a type and an object is refused, not guessed at."""
+    if not isinstance(event, dict):
+        raise WebhookRejected(f"the payload is a JSON {type(event).__name__}, not an event")
+    event_id, kind, data = event.get("id"), event.get("type"), event.get("data")
+    if not isinstance(event_id, str) or not event_id:
+        raise WebhookRejected("the event has no id")
+    if not isinstance(kind, str) or not kind:
+        raise WebhookRejected(f"event {event_id[:80]} has no type")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        raise WebhookRejected(f"event {event_id[:80]} carries no object")
+    if obj.get("object") != "checkout.session":
+        return WebhookEvent(event_id=event_id, type=kind, checkout_id="")
+    checkout_id = obj.get("id")
+    if not isinstance(checkout_id, str) or not checkout_id:
+        raise WebhookRejected(f"event {event_id[:80]} names no checkout session")
+    outcome = ""
+    if kind in FULFILLING_EVENTS:
+        # "completed" with a payment still on its way (a bank debit) fulfils only when
+        # async_payment_succeeded follows.
+        if obj.get("payment_status") in ("paid", "no_payment_required"):
+            outcome = "paid"
+    elif kind in EXPIRING_EVENTS:
+        outcome = "expired"
+    return WebhookEvent(
+        event_id=event_id,
+        type=kind,
+        checkout_id=checkout_id,
+        outcome=outcome,
+        payment_id=_payment_id(obj),
+    )
+
+
+def _payment_id(session: dict) -> str:
     intent = session.get("payment_intent")
     if isinstance(intent, dict):
-        return intent.get("id", "")
-    return intent or ""
+        intent = intent.get("id")
+    return intent if isinstance(intent, str) else ""
 
 
 def _state(session) -> CheckoutState:

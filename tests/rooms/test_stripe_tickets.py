@@ -327,3 +327,75 @@ def test_a_refund_that_fails_at_stripe_is_retried_with_the_same_key(fake_stripe,
     assert keys == {f"spaces-ticket-{ticket.pk}-refund"}
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.REFUNDED and seats(on_sale) == 0
+
+
+# -- malformed but correctly signed deliveries (issue 21, item 8) ------------------------------------
+
+
+def post_signed(client, payload: str, *, timestamp: int | None = None):
+    """POST `payload` exactly as given, signed with the configured secret as Stripe signs."""
+    header = stripe.WebhookSignature.generate_signature_header(
+        payload, WEBHOOK_SECRET, timestamp=timestamp or int(time.time())
+    )
+    return client.post(WEBHOOK_URL, payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+
+
+def _completed(session: dict, **changes) -> dict:
+    return {**event_for(session, "checkout.session.completed"), **changes}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(lambda session: json.dumps([_completed(session)]), id="a JSON array"),
+        pytest.param(lambda session: json.dumps("evt_1"), id="a JSON string"),
+        pytest.param(lambda session: "null", id="null"),
+        pytest.param(lambda session: json.dumps(_completed(session, id="e" * 256)), id="an id of 256 chars"),
+        pytest.param(lambda session: json.dumps(_completed(session, id=12345)), id="a numeric id"),
+        pytest.param(lambda session: json.dumps(_completed(session, id="")), id="an empty id"),
+        pytest.param(lambda session: json.dumps(_completed(session, type=["x"])), id="a list as type"),
+        pytest.param(lambda session: json.dumps(_completed(session, type="t" * 101)), id="a type too long"),
+        pytest.param(lambda session: json.dumps(_completed(session, data=[session])), id="data a list"),
+        pytest.param(
+            lambda session: json.dumps(_completed(session, data={"object": [session]})), id="object a list"
+        ),
+        pytest.param(
+            lambda session: json.dumps(_completed({**session, "id": "cs_" + "x" * 300})),
+            id="a session id too long",
+        ),
+        pytest.param(lambda session: json.dumps(_completed({**session, "id": 7})), id="a numeric session id"),
+    ],
+)
+def test_a_signed_but_malformed_event_is_refused_logged_and_changes_nothing(
+    fake_stripe, on_sale, client, caplog, body
+):
+    ticket = tickets.ticket_purchase(room_id=on_sale.pk, buyer=UserFactory())
+    session = fake_stripe.pay(ticket.checkout_id)
+    with caplog.at_level("WARNING", logger="rooms.tickets"):
+        response = post_signed(client, body(session))
+    assert response.status_code == 400
+    assert "stripe webhook rejected" in caplog.text
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.PENDING and seats(on_sale) == 1
+    assert not PaymentEvent.objects.exists()
+    # The same payment, well formed, is still fulfilled afterwards.
+    assert post_webhook(client, event_for(session, "checkout.session.completed")).content == b"fulfilled"
+
+
+def test_an_event_id_of_255_characters_is_accepted(fake_stripe, on_sale, client):
+    ticket = tickets.ticket_purchase(room_id=on_sale.pk, buyer=UserFactory())
+    event = event_for(fake_stripe.pay(ticket.checkout_id), "checkout.session.completed", "e" * 255)
+    assert post_webhook(client, event).content == b"fulfilled"
+    assert PaymentEvent.objects.get().event_id == "e" * 255
+
+
+def test_a_timestamp_in_the_future_is_refused_like_a_stale_one(fake_stripe, on_sale, client):
+    ticket = tickets.ticket_purchase(room_id=on_sale.pk, buyer=UserFactory())
+    event = event_for(fake_stripe.pay(ticket.checkout_id), "checkout.session.completed")
+    # A signature made for later is a signature someone can replay until then.
+    assert post_webhook(client, event, timestamp=int(time.time()) + 400).status_code == 400
+    assert post_webhook(client, event, timestamp=int(time.time()) + 10 * 365 * 86400).status_code == 400
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.PENDING and not PaymentEvent.objects.exists()
+    # A clock a little ahead of ours is within the tolerance.
+    assert post_webhook(client, event, timestamp=int(time.time()) + 60).content == b"fulfilled"
