@@ -400,18 +400,18 @@ def payment_webhook_receive(*, provider_name: str, payload: bytes, signature: st
 
 
 # What a webhook event's values are stored in; a longer value is no event of the provider's.
-_WEBHOOK_COLUMNS = {
-    "event_id": PaymentEvent._meta.get_field("event_id"),
-    "type": PaymentEvent._meta.get_field("type"),
-    "checkout_id": PaymentEvent._meta.get_field("checkout_id"),
-    "payment_id": Ticket._meta.get_field("payment_id"),
-}
+_WEBHOOK_COLUMNS = (
+    ("event_id", PaymentEvent._meta.get_field("event_id")),
+    ("type", PaymentEvent._meta.get_field("type")),
+    ("checkout_id", PaymentEvent._meta.get_field("checkout_id")),
+    ("payment_id", Ticket._meta.get_field("payment_id")),
+)
 
 
 def _refuse_what_does_not_fit(event: WebhookEvent) -> None:
     """Raise WebhookRejected if a value of `event` is longer than its column: a correctly signed
     delivery is still not written if the database would refuse it."""
-    for name, column in _WEBHOOK_COLUMNS.items():
+    for name, column in _WEBHOOK_COLUMNS:
         if len(getattr(event, name)) > column.max_length:
             raise WebhookRejected(f"its {name} is longer than {column.max_length} characters")
 

@@ -19,7 +19,7 @@ from rooms.routing import websocket_urlpatterns as room_websockets  # noqa: E402
 from spaces_project.embedded_beat import start_embedded_beat  # noqa: E402
 from spaces_project.http_limit import ConcurrencyLimit, SeatGateMiddleware  # noqa: E402
 from spaces_project.middleware import WebsocketClientAddressMiddleware  # noqa: E402
-from spaces_project.websocket import ExactOriginValidator  # noqa: E402
+from spaces_project.websocket import ExactOriginValidator, unknown_path_route  # noqa: E402
 from spaces_project.websocket_tuning import quiet_autobahn_debug_formatting  # noqa: E402
 
 quiet_autobahn_debug_formatting()
@@ -34,7 +34,9 @@ application = ProtocolTypeRouter(
         # The seat gate answers a sold-out ticket rush before the queue into Django.
         "http": SeatGateMiddleware(ConcurrencyLimit(django_asgi_app, settings.HTTP_MAX_CONCURRENT)),
         "websocket": WebsocketClientAddressMiddleware(
-            ExactOriginValidator(SessionAuthMiddleware(URLRouter([*room_websockets, *user_websockets])))
+            ExactOriginValidator(
+                SessionAuthMiddleware(URLRouter([*room_websockets, *user_websockets, unknown_path_route]))
+            )
         ),
     }
 )

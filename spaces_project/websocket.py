@@ -5,11 +5,20 @@ same host (another application, another user's dev server) could open our socket
 visitor's cookies. Here the Origin must be one of WEBSOCKET_ALLOWED_ORIGINS or, when that is not
 set, this very site as the socket reached it: `http://<Host>` for ws, `https://<Host>` for wss,
 with a Host that ALLOWED_HOSTS accepts.
+
+Behind the routes, `unknown_path_route` answers a socket to a path no route serves.
 """
+
+import logging
 
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from django.urls import re_path
+
+from rooms.protocol import CLOSE_UNKNOWN_PATH
+
+logger = logging.getLogger(__name__)
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -48,3 +57,19 @@ class ExactOriginValidator:
         if scope["type"] == "websocket" and not origin_allowed(scope):
             return await WebsocketDenier()(scope, receive, send)
         return await self.inner(scope, receive, send)
+
+
+async def refuse_unknown_path(scope, receive, send) -> None:
+    """Close a socket to a path no route serves before accepting it, with CLOSE_UNKNOWN_PATH, and log
+    one line. channels' URLRouter raises instead: daphne logs the traceback and answers 500."""
+    if scope["type"] != "websocket":
+        return
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    logger.warning("websocket refused, no route for %r", scope.get("path", ""))
+    await send({"type": "websocket.close", "code": CLOSE_UNKNOWN_PATH})
+
+
+# Matches every path: it goes after the real routes.
+unknown_path_route = re_path(r"", refuse_unknown_path)

@@ -121,8 +121,9 @@ def test_no_event_or_envelope_is_built_by_hand_outside_the_protocol():
                     if isinstance(k, ast.Constant)
                 }
                 kind = fields.get("type")
-                if isinstance(kind, ast.Constant) and str(kind.value).startswith("http."):
-                    continue  # an ASGI HTTP message to the server (spaces_project/http_limit.py), not an event
+                if isinstance(kind, ast.Constant) and str(kind.value).startswith(("http.", "websocket.")):
+                    # An ASGI message to the server (spaces_project/http_limit.py, websocket.py), not an event.
+                    continue
                 if set(fields) & {"type", "event"}:
                     found.append(where(path, node))
             elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "dict":
