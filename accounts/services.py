@@ -609,7 +609,8 @@ def user_delete_account(*, user: User, password: str) -> bool:
     Their live rooms end (everyone in them is told, as when a host ends a room), their recordings,
     the clips they made and the clips of their rooms, avatar and archives are deleted with their files, their sockets close and every session ends
     (the sessions point at a user that no longer exists). Reports they filed stay for moderators,
-    without the reporter.
+    without the reporter; tickets they paid for stay in their hosts' sales, without the buyer
+    (rooms.tickets.tickets_account_deleting).
     """
     from recordings.clip_selectors import clip_directories_of
     from recordings.services import RecordingFiles
@@ -629,7 +630,8 @@ def user_delete_account(*, user: User, password: str) -> bool:
     directories += clip_directories_of(user=user)
     avatars = [getattr(user, f"avatar_{size}").name for size in AVATAR_SIZES]
     exports = list(DataExport.objects.filter(user=user))
-    user.delete()  # rooms, recordings, follows, blocks, notifications cascade; reports keep a null reporter
+    # Rooms, recordings, follows, blocks, notifications cascade; reports and sales keep a null person.
+    user.delete()
 
     def delete_files() -> None:
         for directory in directories:

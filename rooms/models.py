@@ -26,6 +26,8 @@ BACKSTAGE_OPENS_BEFORE = timedelta(minutes=15)
 # The Q&A queue: a question's length, and how many one person may ask in one room in an hour.
 MAX_QUESTION_LENGTH = protocol.MAX_QUESTION_CHARS
 QUESTIONS_PER_HOUR = protocol.QUESTIONS_PER_HOUR
+# Names the buyer of a ticket whose account was deleted, wherever the host sees the sale.
+DELETED_BUYER = "Deleted account"
 
 
 class Tag(models.Model):
@@ -305,7 +307,11 @@ class Ticket(models.Model):
         EXPIRED = "expired", "Expired"
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="tickets")
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tickets")
+    # None once the buyer deleted their account: a sale stays in the host's accounts (sold, revenue,
+    # the buyers' CSV) without the person (rooms/tickets.py, tickets_account_deleting).
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="tickets"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     amount = models.PositiveIntegerField()  # in the currency's minor unit, as charged
     currency = models.CharField(max_length=3)
@@ -346,7 +352,12 @@ class Ticket(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.buyer} for {self.room} ({self.status})"
+        return f"{self.buyer_label} for {self.room} ({self.status})"
+
+    @property
+    def buyer_label(self) -> str:
+        """How the host's pages name the buyer: their handle, or that the account is gone."""
+        return f"@{self.buyer.handle}" if self.buyer_id else DELETED_BUYER
 
     @property
     def is_valid(self) -> bool:

@@ -13,7 +13,9 @@ The rules (PRODUCT "Ticketed rooms"):
 - Refunds go through the provider that sold the ticket, from a task, with an idempotency key.
 
 Seats: `Room.tickets_taken` counts the tickets that are pending or paid. Every change of a
-ticket's status into or out of those two moves the counter in the same transaction.
+ticket's status into or out of those two moves the counter in the same transaction; the one
+exception is a buyer deleting their account (`tickets_account_deleting`): their paid ticket gives
+its seat back (unless the room ended) but stays, without them, as the host's sale.
 """
 
 import logging
@@ -22,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -323,8 +325,13 @@ def ticket_fulfil(*, checkout_id: str, payment_id: str = "") -> Ticket | None:
         ticket.status = Ticket.Status.PAID
         ticket.save(update_fields=["status", "payment_id", "paid_at"])
         return ticket
-    # Expired: its seat went back on sale before the payment came.
-    if _current_ticket(ticket.room_id, ticket.buyer_id) is None and _take_seat_again(ticket.room_id):
+    # Expired: its seat went back on sale before the payment came. A buyer who deleted their
+    # account meanwhile has nobody to hold the seat for: the money goes back.
+    if (
+        ticket.buyer_id is not None
+        and _current_ticket(ticket.room_id, ticket.buyer_id) is None
+        and _take_seat_again(ticket.room_id)
+    ):
         ticket.status = Ticket.Status.PAID
         ticket.save(update_fields=["status", "payment_id", "paid_at"])
         return ticket
@@ -491,7 +498,8 @@ def ticket_refund(*, ticket_id: int) -> Ticket | None:
         ticket = Ticket.objects.select_for_update().select_related("room__host").get(pk=ticket_id)
         if ticket.refunded_at is not None:
             return ticket
-        held_a_seat = ticket.status in SEAT_HOLDING
+        # A deleted buyer's ticket gave its seat back when they left (tickets_account_deleting).
+        held_a_seat = ticket.status in SEAT_HOLDING and ticket.buyer_id is not None
         ticket.status = Ticket.Status.REFUNDED
         ticket.refund_id = refund_id
         ticket.refunded_at = timezone.now()
@@ -499,6 +507,8 @@ def ticket_refund(*, ticket_id: int) -> Ticket | None:
         if held_a_seat:
             _free_seat(ticket.room_id)
         room = ticket.room
+        if ticket.buyer_id is None:  # the buyer deleted their account: nobody to tell
+            return ticket
         text = REFUND_TEXT.get(ticket.refund_reason, REFUND_TEXT_DEFAULT).format(
             host=room.host.name, title=room.title, amount=price_label(ticket.amount, ticket.currency)
         )
@@ -542,7 +552,7 @@ def tickets_room_rescheduled(*, room: Room) -> None:
     from .services import _when
 
     holders = Ticket.objects.filter(
-        room=room, status=Ticket.Status.PAID, refund_requested_at__isnull=True
+        room=room, status=Ticket.Status.PAID, refund_requested_at__isnull=True, buyer__isnull=False
     ).values_list("buyer_id", flat=True)
     notify(
         recipients=holders,
@@ -574,12 +584,25 @@ def tickets_holder_blocked(*, host: User, blocked: User) -> int:
 
 
 def tickets_account_deleting(*, user: User) -> None:
-    """`user` is deleting their account (their tickets and rooms go with it). Refuse while they host
-    a room that people hold tickets for: cancelling it first refunds every buyer, and a deleted
-    room could not. Their own tickets give their seats back. Call inside the deleting transaction."""
-    held = Room.objects.filter(
-        host=user, state__in=[Room.State.SCHEDULED, Room.State.LIVE], tickets_taken__gt=0
-    ).first()
+    """`user` is deleting their account. Call inside the deleting transaction, before the user row
+    goes.
+
+    As a host: refuse while they host a room not over that people hold tickets for (or paid for,
+    buyers since deleted included): cancelling it first refunds every buyer, and a deleted room
+    could not. Their ended rooms go with them, sales included.
+
+    As a buyer: a sale stays in the host's accounts (sold, revenue, the buyers' CSV) without them,
+    and so does anything a payment may still reach: a paid or refunded ticket, a refund on its way,
+    a hold whose checkout is open (it expires now; a payment still landing for it is refunded).
+    Their seats go back, but in ended rooms. A lapsed hold that moved no money goes."""
+    held = (
+        Room.objects.filter(host=user, state__in=[Room.State.SCHEDULED, Room.State.LIVE])
+        .filter(
+            Q(tickets_taken__gt=0)
+            | Q(tickets__status=Ticket.Status.PAID, tickets__refund_requested_at__isnull=True)
+        )
+        .first()
+    )
     if held is not None:
         raise ServiceError(
             "tickets_sold",
@@ -591,5 +614,20 @@ def tickets_account_deleting(*, user: User) -> None:
         raise ServiceError(
             "refunds_pending", "Refunds for your rooms are still being made: try again in a few minutes."
         )
-    for ticket in Ticket.objects.select_for_update().filter(buyer=user, status__in=SEAT_HOLDING):
-        _free_seat(ticket.room_id)
+    mine = Ticket.objects.select_for_update(of=("self",)).select_related("room").filter(buyer=user)
+    for ticket in mine:
+        if (
+            ticket.status == Ticket.Status.EXPIRED
+            and ticket.paid_at is None
+            and not ticket.refund_requested_at
+        ):
+            ticket.delete()
+            continue
+        if ticket.status in SEAT_HOLDING and ticket.room.state != Room.State.ENDED:
+            # Nobody holds it any more. An ended room keeps its count: nothing is sold there again,
+            # and its page shows the seats sold. A refund still on its way frees nothing (ticket_refund).
+            _free_seat(ticket.room_id)
+        if ticket.status == Ticket.Status.PENDING:
+            ticket.status = Ticket.Status.EXPIRED
+        ticket.buyer = None
+        ticket.save(update_fields=["status", "buyer"])

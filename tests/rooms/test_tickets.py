@@ -403,3 +403,99 @@ def test_a_buyer_who_deletes_their_account_gives_their_seat_back(on_sale):
     assert user_delete_account(user=buyer, password=PASSWORD)
     on_sale.refresh_from_db()
     assert on_sale.tickets_taken == 0 and on_sale.tickets_left == 3
+
+
+# -- a buyer who deletes their account (issue 21) ---------------------------------------------------
+
+
+def _host_sees(client, room) -> tuple[str, str, list[tuple[str, str, str]], str]:
+    """Tickets sold and revenue on the room's page, and the buyers' CSV (rows and raw text)."""
+    client.force_login(room.host)
+    html = main_html(client.get(f"/rooms/{room.pk}/"))
+    sold = html.split('data-testid="tickets-sold">', 1)[1].split("<", 1)[0]
+    revenue = html.split('data-testid="ticket-revenue">', 1)[1].split("<", 1)[0]
+    text = client.get(f"/rooms/{room.pk}/tickets/buyers.csv").content.decode()
+    rows = [(r[0], r[2], r[4]) for r in list(csv.reader(io.StringIO(text)))[1:]]
+    return sold, revenue, rows, text
+
+
+def test_a_buyer_who_deletes_their_account_leaves_the_hosts_sale_without_their_name(client, on_sale):
+    from accounts.services import user_delete_account
+    from tests.factories import PASSWORD
+
+    ann = UserFactory(handle="ann")
+    bob = UserFactory(handle="bobfinch", display_name="Bob Finch", email="bob.finch@example.com")
+    buy(on_sale, ann)
+    buy(on_sale, bob)
+    room = services.room_end(room=go_live(on_sale), actor=on_sale.host)
+    before = _host_sees(client, room)
+    assert before[:3] == ("2", "$10.00", [("@ann", "5.00", "paid"), ("@bobfinch", "5.00", "paid")])
+
+    assert user_delete_account(user=bob, password=PASSWORD)
+
+    sold, revenue, rows, text = _host_sees(client, room)
+    assert (sold, revenue) == ("2", "$10.00")
+    assert rows == [("@ann", "5.00", "paid"), ("Deleted account", "5.00", "paid")]
+    assert "bobfinch" not in text and "Bob Finch" not in text and "bob.finch" not in text
+    sales = selectors.ticket_sales(room=room)
+    assert (sales.sold, sales.revenue) == (2, 1000)
+    kept = Ticket.objects.get(room=room, buyer__isnull=True)
+    assert kept.status == Ticket.Status.PAID and kept.amount == 500 and kept.paid_at is not None
+    assert "Deleted account" in str(kept)
+
+
+def test_a_deleted_buyers_unpaid_hold_goes_and_a_payment_landing_for_it_is_refunded(
+    on_sale, django_capture_on_commit_callbacks
+):
+    """A hold whose checkout is still open is kept without its buyer, so that a payment still
+    landing for it is recognised and given back; a lapsed hold that moved no money goes."""
+    from accounts.services import user_delete_account
+    from tests.factories import PASSWORD
+
+    buyer = UserFactory()
+    terms = {"room": on_sale, "buyer": buyer, "amount": 500, "currency": "USD", "provider": "development"}
+    lapsed = Ticket.objects.create(**terms, status=Ticket.Status.EXPIRED, checkout_id="dev_cs_lapsed")
+    held = Ticket.objects.create(
+        **terms,
+        status=Ticket.Status.PENDING,
+        checkout_id="dev_cs_still_open",
+        hold_until=timezone.now() + timedelta(minutes=10),
+    )
+    Room.objects.filter(pk=on_sale.pk).update(tickets_taken=1)
+
+    assert user_delete_account(user=buyer, password=PASSWORD)
+
+    assert not Ticket.objects.filter(pk=lapsed.pk).exists()
+    held.refresh_from_db()
+    on_sale.refresh_from_db()
+    assert held.buyer_id is None and held.status == Ticket.Status.EXPIRED
+    assert on_sale.tickets_taken == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        tickets.ticket_fulfil(checkout_id="dev_cs_still_open", payment_id="dev_pi_late")
+    held.refresh_from_db()
+    on_sale.refresh_from_db()
+    assert held.status == Ticket.Status.REFUNDED and held.refund_reason == "late"
+    assert on_sale.tickets_taken == 0 and not Notification.objects.filter(kind=Notification.Kind.TICKET)
+
+
+def test_a_deleted_buyers_seat_goes_back_and_their_money_still_comes_back_if_the_room_is_cancelled(
+    on_sale, django_capture_on_commit_callbacks
+):
+    from accounts.services import user_delete_account
+    from tests.factories import PASSWORD
+
+    buyer = UserFactory()
+    ticket = buy(on_sale, buyer)
+    assert user_delete_account(user=buyer, password=PASSWORD)
+    on_sale.refresh_from_db()
+    assert on_sale.tickets_left == 3 and selectors.ticket_sales(room=on_sale).revenue == 500
+    with pytest.raises(ServiceError) as refused:  # the sale is not the host's to drop with the room
+        user_delete_account(user=on_sale.host, password=PASSWORD)
+    assert refused.value.code == "tickets_sold"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.room_cancel(room=on_sale, actor=on_sale.host)
+    ticket.refresh_from_db()
+    on_sale.refresh_from_db()
+    assert ticket.status == Ticket.Status.REFUNDED and ticket.refund_id.startswith("dev_re_")
+    assert on_sale.tickets_taken == 0
+    assert user_delete_account(user=on_sale.host, password=PASSWORD)
