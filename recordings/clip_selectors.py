@@ -1,5 +1,6 @@
 """Reads about clips and podcast feeds. Who may see a clip is who may listen to its room: one rule,
-recordings.selectors.recording_get_for_listener (a ticketed room's clips: its ticket holders)."""
+recordings.selectors.recording_get_for_listener (a ticketed room's clips: its ticket holders). A podcast
+episode is a replay that rule lets anybody play."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from accounts.models import User
-from spaces_project.errors import NotFound
+from spaces_project.errors import NotFound, ServiceError
 
 from .models import Clip, Recording, Transcript
-from .selectors import clock, recording_get_for_listener, transcript_chapters, transcript_lines
+from .selectors import (
+    clock,
+    recording_get_for_listener,
+    recording_refusal_for_anyone,
+    replays_anyone_may_play,
+    transcript_chapters,
+    transcript_lines,
+)
 
 
 def clip_get_for_viewer(*, clip_id: int, viewer) -> Clip:
@@ -83,16 +91,35 @@ def clips_for_export(*, user: User) -> list[Clip]:
 
 
 def _episodes() -> QuerySet[Recording]:
-    """What may be a podcast episode: a ready replay its host published there, of a free room."""
-    return Recording.objects.filter(
-        status=Recording.Status.READY,
-        podcast_published_at__isnull=False,
-        room__ticket_price__isnull=True,
-    ).select_related("room__host")
+    """What may be a podcast episode: a replay its host published there that anybody may play (an
+    app downloads it without a session). One published before its room stopped being open to
+    everyone, or by a stray write, is not served."""
+    return replays_anyone_may_play().filter(podcast_published_at__isnull=False)
+
+
+def podcast_refusal(*, recording: Recording) -> ServiceError | None:
+    """Why `recording` cannot be an episode of its host's podcast, said to the host; None if it can
+    (it still has to be ready). Anyone can download an episode, so only a replay anyone may play can
+    be one: recording_get_for_listener's rule for a visitor nobody knows."""
+    if recording_refusal_for_anyone(recording_id=recording.pk) is None:
+        return None
+    room = recording.room
+    if room.is_ticketed:
+        return ServiceError(
+            "ticketed",
+            "A ticketed room cannot be published to your podcast: its replay is only for ticket holders.",
+        )
+    if not room.allow_anonymous:
+        return ServiceError(
+            "sign_in_only",
+            "This room was only for signed-in listeners, so its replay cannot go to your podcast, "
+            "where anyone can download it.",
+        )
+    return ServiceError("not_public", "Only a replay anyone may play can go to your podcast.")
 
 
 def podcast_episodes(*, host: User) -> QuerySet[Recording]:
-    """The host's replays in their podcast: published there, ready, not of a ticketed room; newest first."""
+    """The host's replays in their podcast: published there, ready, playable by anyone; newest first."""
     return _episodes().filter(room__host=host).order_by("-room__started_at", "-pk")
 
 

@@ -13,7 +13,9 @@ Clips:
 - The clipper deletes their clip; the room's host deletes any clip of their room; a moderator
   removes a reported clip.
 
-Podcast: the host publishes a ready replay of a room that is not ticketed; it is off by default.
+Podcast: the host publishes a ready replay that anyone may play, signed in or not (not a ticketed
+room's, nor one of a room only for signed-in listeners: clip_selectors.podcast_refusal); it is off
+by default.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from rooms.selectors import room_get_for_viewer
 from spaces_project.errors import NotFound, ServiceError
 
 from . import artwork, clips, finalize
+from .clip_selectors import podcast_refusal
 from .models import MAX_CLIP_MS, MIN_CLIP_MS, Clip, Recording, Transcript, TranscriptLine
 from .selectors import recording_get_for_listener
 from .services import RecordingFiles, _refuse_who_is_not_the_host, _write_atomic
@@ -434,11 +437,9 @@ def recording_set_podcast(*, recording_id: int, actor, published: bool) -> Recor
         recording.podcast_published_at = None
         recording.save(update_fields=["podcast_published_at"])
         return recording
-    if recording.room.is_ticketed:
-        raise ServiceError(
-            "ticketed",
-            "A ticketed room cannot be published to your podcast: its replay is only for ticket holders.",
-        )
+    refusal = podcast_refusal(recording=recording)
+    if refusal is not None:
+        raise refusal
     if recording.status != Recording.Status.READY:
         raise ServiceError("not_ready", "This replay is not ready yet.")
     if recording.podcast_published_at is None:

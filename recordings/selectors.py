@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -101,6 +102,22 @@ def replays_visible_to(*, viewer, hidden: set[int] | None = None) -> QuerySet[Re
         | Exists(RoomInvitation.objects.filter(room_id=OuterRef("room_id"), invitee=viewer))
     )
     return replays.exclude(Exists(removed)).filter(admitted)
+
+
+def replays_anyone_may_play() -> QuerySet[Recording]:
+    """Published replays that anybody may play, signed in or not: `replays_visible_to` for a visitor
+    nobody knows. Only these may leave the site for places without a session (a podcast feed)."""
+    return replays_visible_to(viewer=AnonymousUser(), hidden=set())
+
+
+def recording_refusal_for_anyone(*, recording_id: int) -> ServiceError | None:
+    """Why a visitor nobody knows may not play the recording (`recording_get_for_listener`'s own
+    refusal), or None when anybody may."""
+    try:
+        recording_get_for_listener(recording_id=recording_id, viewer=AnonymousUser())
+    except ServiceError as refusal:
+        return refusal
+    return None
 
 
 # "Recent" replays of the people you follow, on the home page; older ones are on their profiles.

@@ -30,6 +30,8 @@ def recording_detail(request, pk):
         selectors.transcript_of(recording=recording) if recording.status == Recording.Status.READY else None
     )
     lines = selectors.transcript_lines(transcript=transcript) if transcript else []
+    is_host = request.user.is_authenticated and request.user.pk == room.host_id
+    podcast_refusal = clip_selectors.podcast_refusal(recording=recording) if is_host else None
     context = {
         "transcript": transcript,
         "lines": lines,
@@ -38,7 +40,9 @@ def recording_detail(request, pk):
         "recording": recording,
         "room": room,
         "topics": [rt.tag for rt in room.room_topics.select_related("tag")],
-        "is_host": request.user.is_authenticated and request.user.pk == room.host_id,
+        "is_host": is_host,
+        # Why this replay cannot be in the host's podcast ("" if it can).
+        "podcast_refusal": podcast_refusal.message if podcast_refusal else "",
         "steps": selectors.recording_progress(recording=recording),
         "status": selectors.recording_status_payload(recording=recording),
         "speakers": selectors.recording_speakers(turns=turns, duration_ms=recording.duration_ms),

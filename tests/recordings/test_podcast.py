@@ -206,3 +206,65 @@ def test_the_podcast_artwork_is_a_square_jpeg(host):
     response = Client().get(f"/@{host.handle}/podcast.jpg")
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
     assert Image.open(BytesIO(response.content)).size == (1400, 1400)
+
+
+# -- only a replay anyone may play is an episode (issue 21, item 10) ---------------------------------
+
+
+def _with_files(recording: Recording) -> Recording:
+    files = RecordingFiles(recording.room_id)
+    files.directory.mkdir(parents=True, exist_ok=True)
+    files.replay.write_bytes(b"\x00" * 1000)
+    files.cover.write_bytes(b"\xff\xd8\xff\xd9")
+    return recording
+
+
+def test_a_room_closed_to_anonymous_listeners_cannot_be_published(host):
+    recording = RecordingFactory(room__host=host, room__allow_anonymous=False)
+    with pytest.raises(ServiceError) as refused:
+        clip_services.recording_set_podcast(recording_id=recording.pk, actor=host, published=True)
+    assert refused.value.code == "sign_in_only"
+    assert "only for signed-in listeners" in refused.value.message
+    recording.refresh_from_db()
+    assert recording.podcast_published_at is None
+
+
+def test_the_replay_page_gives_the_host_the_reason_instead_of_the_publish_button(host):
+    recording = RecordingFactory(room__host=host, room__allow_anonymous=False)
+    client = Client()
+    client.force_login(host)
+    url = reverse("recordings:detail", args=[recording.pk])
+    page = client.get(url).content.decode()
+    assert "Publish to my podcast" not in page
+    assert "only for signed-in listeners" in page
+    # A publish posted anyway (an old page, a script) is refused with the reason, shown on the page.
+    response = client.post(reverse("podcast:publish", args=[recording.pk]), {"published": "1"}, follow=True)
+    assert response.redirect_chain[-1][0] == url
+    assert "only for signed-in listeners" in response.content.decode()
+    assert "Published to your podcast" not in response.content.decode()
+    recording.refresh_from_db()
+    assert recording.podcast_published_at is None
+
+
+def test_an_episode_published_before_its_room_closed_to_anonymous_listeners_is_served_to_nobody(host):
+    recording = _with_files(RecordingFactory(room__host=host))
+    clip_services.recording_set_podcast(recording_id=recording.pk, actor=host, published=True)
+    anonymous = Client()
+    audio = reverse("podcast:audio", args=[recording.pk])
+    assert anonymous.get(audio, HTTP_RANGE="bytes=0-99").status_code == 206
+    assert len(feedparser.parse(_feed(anonymous, host.handle).content).entries) == 1
+    # Existing data: the replay is published, but its room lets only signed-in people listen.
+    recording.room.__class__.objects.filter(pk=recording.room_id).update(allow_anonymous=False)
+    assert anonymous.get(reverse("recordings:detail", args=[recording.pk])).status_code == 403
+    assert feedparser.parse(_feed(anonymous, host.handle).content).entries == []
+    assert anonymous.get(audio, HTTP_RANGE="bytes=0-99").status_code == 404
+    assert anonymous.get(audio).status_code == 404
+    assert anonymous.get(reverse("podcast:cover", args=[recording.pk])).status_code == 404
+    # The host sees why it is not in the feed, and can take it out.
+    client = Client()
+    client.force_login(host)
+    page = client.get(reverse("recordings:detail", args=[recording.pk])).content.decode()
+    assert "only for signed-in listeners" in page and "Take out of my podcast" in page
+    clip_services.recording_set_podcast(recording_id=recording.pk, actor=host, published=False)
+    recording.refresh_from_db()
+    assert recording.podcast_published_at is None
