@@ -326,15 +326,30 @@ else:
 
 CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# A task whose worker died unacknowledged goes back on the queue once it is visibility_timeout old,
-# found by a sweep every unacked_restore_interval seconds. kombu 5.7 scans only on every
-# unacked_restore_throttle-th sweep (10 by default, so a lost task waited 100 s more); every sweep
-# scans here, a cheap range read of one sorted set.
+# How long the task of a killed worker waits for another worker. kombu's Redis transport puts a
+# message a worker took and never acknowledged back on its queue once it is visibility_timeout old,
+# found by a sweep every unacked_restore_interval seconds in every worker (kombu 5.7 scans only on
+# every unacked_restore_throttle-th sweep, 10 by default; every sweep here, a cheap range read of
+# one sorted set). Each worker renews the messages it holds every TASK_LEASE_RENEW_EVERY_S
+# (spaces_project/broker_leases.py), so the timeout counts from a live worker's last renewal, not
+# from the delivery: a task still running (finalizing a long recording: RecordingTask's limit is
+# 960 s; an export: 660 s), a retry waiting out its countdown (up to 600 s) or a message prefetched
+# behind them is never handed to a second worker while its own worker lives, and nothing runs twice
+# at once because the timeout is short. The timeout need only outlast missed renewals: 60 s is five
+# of them (a worker loop stalled by a Redis blip). Every task kind, whatever its time limit, then
+# has one bound: a lost task is back on its queue at most visibility_timeout + unacked_restore_interval
+# = 65 s after its worker died, inside the 2 minutes a person waits for a recording, an export, a
+# clip, a refund or a notice (was an hour: 3600 s; tests/faults/test_worker_faults.py measures it).
+# unacked_mutex_expire: a worker killed while holding the sweep's lock stopped every worker's sweep
+# for kombu's default 300 s; 15 s keeps that under the timeout (two sweeps at once are harmless:
+# each message is restored in a transaction that sees whether the other sweep took it).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": 3600,
-    "unacked_restore_interval": 10,
+    "visibility_timeout": 60,
+    "unacked_restore_interval": 5,
     "unacked_restore_throttle": 1,
+    "unacked_mutex_expire": 15,
 }
+TASK_LEASE_RENEW_EVERY_S = 10
 CELERY_TIMEZONE = TIME_ZONE
 # Every task has a time limit (tasks that need longer set their own): a task that hangs must not
 # hold a worker for ever. The soft limit raises inside the task, the hard one kills its process.
@@ -343,9 +358,9 @@ CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "150"))
 # A task whose every delivery kills its worker is given up after this many deliveries and its
 # object marked failed (spaces_project/tasks.py), instead of being delivered for ever.
 TASK_MAX_DELIVERIES = int(os.environ.get("TASK_MAX_DELIVERIES", "3"))
-# Timed work runs under `celery beat` (an ETA beyond the broker's visibility timeout is delivered
-# again and again); without Redis the web process runs the same schedule itself
-# (spaces_project/embedded_beat.py). One entry per task.
+# Timed work runs under `celery beat`, not as far-off ETAs (an ETA waits unacknowledged in a
+# worker's memory until its time: docs/notifications.md); without Redis the web process runs the
+# same schedule itself (spaces_project/embedded_beat.py). One entry per task.
 DUE_NOTICES_EVERY_S = float(os.environ.get("DUE_NOTICES_EVERY_S", "20"))
 CELERY_BEAT_SCHEDULE = {
     # Reminders at a room's start, the host's notice 30 minutes ahead.

@@ -26,14 +26,9 @@ STATIC_ROOT = BASE_DIR / "test-artifacts" / "static"  # noqa: F405
 HLS_ROOT = Path(os.environ.get("HLS_ROOT", BASE_DIR / "test-artifacts" / "hls"))  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Tasks run in-process unless a test starts a real worker: it gives that worker
-# CELERY_TASK_ALWAYS_EAGER=0, and a short visibility timeout so that a task whose worker was killed
-# is delivered again soon (tests/recordings/test_worker.py).
+# CELERY_TASK_ALWAYS_EAGER=0. The broker's transport options are production's (base.py): the tests
+# that kill a worker measure how long its task really waits (tests/faults/test_worker_faults.py).
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)  # noqa: F405
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    **CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
-    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
-    "unacked_restore_interval": 2,
-}
 # A test capture that is not closed is given up on quickly.
 RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "1"))
 CELERY_TASK_EAGER_PROPAGATES = True

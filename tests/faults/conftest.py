@@ -19,7 +19,6 @@ from deploy import harness
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
-VISIBILITY_TIMEOUT_S = 3
 
 
 def test_database_url() -> str:
@@ -37,14 +36,15 @@ def require_real_services() -> None:
 
 
 def server_env(redis_url: str, media_root: Path, **extra) -> dict:
-    """The environment of a web process, worker or beat under test settings, on the private Redis."""
+    """The environment of a web process, worker or beat under test settings, on the private Redis.
+
+    The broker's settings are production's: a killed worker's task waits as long as it would there."""
     return harness.base_env(
         DJANGO_SETTINGS_MODULE="spaces_project.settings.test",
         DATABASE_URL=test_database_url(),
         REDIS_URL=redis_url,
         MEDIA_ROOT=str(media_root),
         CELERY_TASK_ALWAYS_EAGER="0",
-        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT_S),
         # Keep the processes' logs readable: what matters is at INFO.
         LOG_LEVEL="INFO",
         **{k: str(v) for k, v in extra.items()},
