@@ -52,7 +52,21 @@ def blocked_user_ids_of_request(request) -> set[int]:
 def is_blocked_between(*, a, b) -> bool:
     if not getattr(a, "is_authenticated", False) or not getattr(b, "is_authenticated", False):
         return False
-    return Block.objects.filter(Q(blocker=a, blocked=b) | Q(blocker=b, blocked=a)).exists()
+    return b.pk in blocked_among(user=a, user_ids=[b.pk])
+
+
+def blocked_among(*, user, user_ids) -> set[int]:
+    """Which of `user_ids` blocked `user` or were blocked by them (is_blocked_between for many at
+    once, in one query)."""
+    wanted = set(user_ids)
+    if not wanted or not getattr(user, "is_authenticated", False):
+        return set()
+    found = set()
+    for blocker_id, blocked_id in Block.objects.filter(
+        Q(blocker=user, blocked_id__in=wanted) | Q(blocked=user, blocker_id__in=wanted)
+    ).values_list("blocker_id", "blocked_id"):
+        found.add(blocked_id if blocker_id == user.pk else blocker_id)
+    return found
 
 
 def has_blocked(*, blocker, blocked) -> bool:

@@ -6,6 +6,8 @@ how a message travels through here is in docs/architecture.md.
 
 import asyncio
 import logging
+import random
+import secrets
 import time
 import uuid
 import weakref
@@ -20,6 +22,7 @@ from spaces_project.errors import ServiceError
 from . import hls, protocol, questions, selectors, services
 from .audio import wire
 from .bus import get_bus
+from .hls_renewal import HlsRenewer
 from .mixing import get_audio_uplink
 from .presence import get_presence, identity_for
 from .snapshots import get_room_views
@@ -107,6 +110,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # that a listener invited to (or put on) the stage moves to websocket audio.
     audio_route: str | None = None
     route_changed = False
+    # A private room's HLS (signed URLs): this socket's listener token, when the person last passed
+    # the door's rule (time.monotonic()), and when their URL is renewed next (HlsRenewer).
+    hls_private = False
+    hls_listener = ""
+    admitted_at = float("-inf")
+    hls_renew_at = float("inf")
     # What this socket has registered, so that every way out undoes exactly that.
     attached = False
     present = False
@@ -136,6 +145,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.audio_tokens = float(AUDIO_BURST)
         self.audio_tokens_at = time.monotonic()
         self.audio_dropped: dict[str, int] = {}
+        # Bound into this socket's signed HLS URLs: opaque, and new for each connection.
+        self.hls_listener = secrets.token_urlsafe(12)
         # Accept first so that a refusal reaches the page as a close code it can explain.
         await self.accept()
         try:
@@ -149,6 +160,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 services.participant_check_may_join(room=view.room, user=self.user)
             else:
                 await database_sync_to_async(services.participant_join)(room_id=self.room_id, user=self.user)
+            self.admitted_at = time.monotonic()
         except ServiceError as error:
             await self.refuse(error)
             return
@@ -332,10 +344,64 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Tell the page how it hears the room (a fresh signed URL each time, for private rooms).
         Only a snapshot (which has the room) sends "hls"; a change after it is always to "websocket"."""
         if self.audio_route == hls.HLS and room is not None:
-            event = protocol.AudioRoute(mode=hls.HLS, playlist=hls.playlist_url(room))
+            self.hls_private = hls.is_private(room)
+            if self.hls_private and not await self.still_admitted():
+                return
+            event = protocol.AudioRoute(
+                mode=hls.HLS, playlist=hls.playlist_url(room, listener=self.hls_listener)
+            )
+            if self.hls_private:
+                self.schedule_hls_renewal()
         else:
             event = protocol.AudioRoute(mode=hls.WEBSOCKET)
         await self.send(text_data=event.encode())
+
+    # -- a private room's HLS: signed URLs that live 90 s, renewed while the person may stay ---------
+
+    @property
+    def renews_hls(self) -> bool:
+        return self.joined and not self.closing and self.hls_private and self.audio_route == hls.HLS
+
+    async def still_admitted(self) -> bool:
+        """Whether the door's rule let this person in at most a renewal period ago, asking it again
+        when that was longer ago (a page asking for a snapshot after its URL expired). If it now
+        refuses them, the socket closes as the door would have refused it."""
+        if time.monotonic() - self.admitted_at <= hls.renewal_seconds():
+            return True
+        checked_at = time.monotonic()
+        if self.user_id is None:
+            refusal = ServiceError("sign_in_required", "Sign in to listen to this room.")
+        else:
+            refusals = await database_sync_to_async(services.participants_join_refusals)(
+                room_id=self.room_id, user_ids=[self.user_id]
+            )
+            refusal = refusals.get(self.user_id)
+        if refusal is not None:
+            await self.close_refused(refusal)
+            return False
+        self.admitted_at = checked_at
+        return True
+
+    def schedule_hls_renewal(self) -> None:
+        # Somewhere in the last quarter of the period: sockets that joined together (a web process
+        # restarting) spread their renewals out instead of asking the database all at once for ever.
+        self.hls_renew_at = time.monotonic() + hls.renewal_seconds() * random.uniform(0.75, 1.0)
+        HlsRenewer.ensure(self.room_id)
+
+    async def renew_hls(self, checked_at: float) -> None:
+        """Send a fresh URL; the door's rule let the person in at `checked_at` (HlsRenewer)."""
+        self.admitted_at = checked_at
+        playlist, expires = hls.signed_playlist_url(self.room_id, listener=self.hls_listener)
+        self.schedule_hls_renewal()
+        await self.send(text_data=protocol.HlsUrl(playlist=playlist, expires=expires).encode())
+
+    async def close_refused(self, refusal: ServiceError) -> None:
+        """The door's rule refuses this person now (a refund, a block, a removal whose event this
+        socket missed): no more URLs, and the socket closes with the code a new connection would get."""
+        logger.info(
+            "room %s: user %s may not stay (%s): no more HLS URLs", self.room_id, self.user_id, refusal.code
+        )
+        await self.close_from_bus(protocol.close_code_for(refusal.code))
 
     def track_self(self, participant: protocol.ParticipantInfo) -> None:
         self.on_stage = protocol.is_on_stage(participant["role"])

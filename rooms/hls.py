@@ -37,17 +37,41 @@ def room_access(room: Room) -> str:
     return hls.PUBLIC
 
 
+def is_private(room: Room) -> bool:
+    """Whether the room's listeners get signed URLs of their own, renewed while they may stay."""
+    return room_access(room) == hls.PRIVATE
+
+
 def room_directory(room_id: int, access: str) -> Path:
     return hls.room_directory(Path(settings.HLS_ROOT), room_id, access)
 
 
-def playlist_url(room: Room, *, now: float | None = None) -> str:
-    """The URL a listener's page plays: plain for public rooms, signed and expiring for the others."""
-    prefix = settings.HLS_URL_PREFIX
+def playlist_url(room: Room, *, listener: str, now: float | None = None) -> str:
+    """The URL a listener's page plays: plain for public rooms; for the others signed for this
+    listener (the token of their socket) and expiring after `url_lifetime()`."""
     if room_access(room) == hls.PUBLIC:
-        return f"{prefix}{room.pk}/{hls.PLAYLIST}"
-    expires = int((time.time() if now is None else now) + settings.HLS_SIGNED_URL_SECONDS)
-    return prefix + hls.signed_path(room_id=room.pk, expires=expires, secret=hls_secret())
+        return f"{settings.HLS_URL_PREFIX}{room.pk}/{hls.PLAYLIST}"
+    return signed_playlist_url(room.pk, listener=listener, now=now)[0]
+
+
+def signed_playlist_url(room_id: int, *, listener: str, now: float | None = None) -> tuple[str, int]:
+    """A private room's playlist URL for one listener, and when it expires (Unix seconds). Issue it
+    only to someone the room's door would let in now, or a renewal period ago (rooms/consumers.py)."""
+    expires = int((time.time() if now is None else now) + url_lifetime())
+    path = hls.signed_path(room_id=room_id, listener=listener, expires=expires, secret=hls_secret())
+    return settings.HLS_URL_PREFIX + path, expires
+
+
+def url_lifetime() -> int:
+    """Seconds a signed playlist URL works (settings.HLS_SIGNED_URL_SECONDS, 90 by default)."""
+    return int(settings.HLS_SIGNED_URL_SECONDS)
+
+
+def renewal_seconds() -> float:
+    """How often a listener's socket brings a fresh URL: a third of its life, so two renewals can
+    be lost before the page notices. Access taken back ends within the life plus this (the URL
+    issued on the last check before the refusal): 90 + 30 s at the default."""
+    return url_lifetime() / 3
 
 
 @dataclass(frozen=True)

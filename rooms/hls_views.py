@@ -43,10 +43,13 @@ def hls_public(request, room_id: int, name: str):
 
 @require_http_methods(["GET", "HEAD"])
 @refusal_text
-def hls_signed(request, expires: str, md5: str, room_id: str, name: str):
-    """A private room's playlist or segment, through a signed URL that expires (nginx's secure_link)."""
+def hls_signed(request, expires: str, md5: str, listener: str, room_id: str, name: str):
+    """A private room's playlist or segment, through a URL signed for one listener that expires
+    (nginx's secure_link)."""
     room_id, expires = int(room_id), int(expires)
-    verdict = files.check_signature(room_id=room_id, expires=expires, md5=md5, secret=hls.hls_secret())
+    verdict = files.check_signature(
+        room_id=room_id, listener=listener, expires=expires, md5=md5, secret=hls.hls_secret()
+    )
     if verdict == "invalid":
         raise ServiceError("not_allowed", "This link is not valid.")
     if verdict == "expired":

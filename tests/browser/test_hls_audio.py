@@ -1,7 +1,7 @@
 """The mass audience in real browsers: listeners past AUDIO_WEBSOCKET_LISTENERS hear the room over HLS.
 
 This module runs its own stack, as production does with Redis: a private redis-server, daphne with
-AUDIO_WEBSOCKET_LISTENERS=1 and two `manage.py run_mixer` processes sharing rooms through leases, all
+AUDIO_WEBSOCKET_LISTENERS=1 (and private rooms' signed URLs living 6 s, renewed every 2 s) and two `manage.py run_mixer` processes sharing rooms through leases, all
 writing and serving HLS under this module's own HLS_ROOT (Django serves the files, as under
 `make run`; tests/deploy/test_hls_nginx.py checks nginx's side). Chromium's fake microphone plays a
 tone made here; the pages are listened to through the AnalyserNode of static/js/audio.js, which the
@@ -19,6 +19,7 @@ from django.db import connection
 from playwright.sync_api import expect
 
 from deploy import harness
+from rooms import services, tickets
 from rooms.models import Room
 from tests.factories import RoomFactory, UserFactory
 
@@ -51,6 +52,7 @@ def stack(tmp_path_factory, django_db_setup, django_db_blocker):
             "REDIS_URL": redis_server.url(),
             "AUDIO_MIXER": "external",
             "AUDIO_WEBSOCKET_LISTENERS": "1",
+            "HLS_SIGNED_URL_SECONDS": "6",
             "HLS_ROOT": str(work / "hls"),
             "PYTHONUNBUFFERED": "1",
         }
@@ -224,3 +226,38 @@ def test_the_hls_listener_hears_the_room_again_within_10_s_of_its_mixer_being_ki
     expect(listener.get_by_test_id("room-ended")).to_be_visible()
     assert Room.objects.get(pk=room.pk).state == Room.State.ENDED
     harness.wait_for(lambda: not playlist.parent.exists(), 10, "the ended room's HLS files to go")
+
+
+def test_a_ticket_holder_hears_a_private_room_on_while_its_url_is_renewed(open_room, record_property):
+    """A ticketed room's URLs live 6 s here and come fresh every 2 s over the socket: the player moves
+    to each at its next reload, with no 403, no init segment again and no stall."""
+    host = UserFactory(display_name="Hana Host")
+    holder = UserFactory()
+    room = RoomFactory(host=host, scheduled=True, large_audience=True)
+    tickets.ticket_sales_set(room_id=room.pk, actor=host, price="5.00", capacity=10)
+    tickets.ticket_purchase(room_id=room.pk, buyer=holder)
+    room = services.room_start(room=room, actor=host)
+    host_page = open_room(host, room, mic=HOST_HZ)
+    unmute(host_page)
+    listener = open_room(holder, room)
+    hearing_over_hls(listener)
+    wait_heard(listener, HOST_HZ, timeout_ms=15_000)
+    player = "window.spacesAudio.hls.player"
+    element = "document.querySelector('[data-testid=hls-audio]')"
+    before = listener.evaluate(f"({{...{player}.stats, url: {player}.url, at: {element}.currentTime}})")
+    assert "/hls/s/" in before["url"]
+    started = time.monotonic()
+    listener.wait_for_timeout(12_000)  # six renewals, each URL expiring 6 s after it came
+    wall = time.monotonic() - started
+    after = listener.evaluate(f"({{...{player}.stats, url: {player}.url, at: {element}.currentTime}})")
+    played = after["at"] - before["at"]
+    record_property("hls_renewals", after["urls"] - before["urls"])
+    record_property("hls_played_of_wall", round(played / wall, 2))
+    assert after["urls"] - before["urls"] >= 4 and after["url"] != before["url"]
+    assert after["errors"] == before["errors"], after.get("lastError")  # never a 403: always a live URL
+    assert after["generations"] == before["generations"] == 1  # the init segment was not appended again
+    assert after["jumps"] == before["jumps"]
+    assert after["segments"] - before["segments"] >= 4
+    # Played on through the renewals (a stall of seconds would show here), and still hears the host.
+    assert played > 0.7 * wall, f"played {played:.1f} s of {wall:.1f} s"
+    wait_heard(listener, HOST_HZ)

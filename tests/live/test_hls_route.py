@@ -2,11 +2,14 @@
 over the websocket, later listeners over HLS; a listener invited to speak moves back to the websocket
 before taking the stage. Through the real ASGI application (Redis presence in CI)."""
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from django.test import Client, override_settings
 
-from rooms.models import Room
+from rooms import protocol
+from rooms.models import Room, Ticket
 from tests.factories import RoomFactory, UserFactory
 
 from .wsclient import join, open_socket
@@ -70,9 +73,13 @@ async def test_a_private_room_gets_a_signed_url_that_works_and_anonymous_visitor
 ):
     settings.HLS_ROOT = tmp_path
     room = await make_room(large_audience=True, allow_anonymous=False)
-    listener = await join(room.pk, await make_user())
+    listener_user = await make_user()
+    listener = await join(room.pk, listener_user)
     playlist = (await route_of(listener))["playlist"]
     assert playlist.startswith("/hls/s/") and playlist.endswith(f"/{room.pk}/index.m3u8")
+    # Signed for this socket: another tab of the same person gets URLs of its own.
+    other_tab = await join(room.pk, listener_user)
+    assert (await route_of(other_tab))["playlist"].split("/")[5] != playlist.split("/")[5]
     private = tmp_path / "private" / str(room.pk)
     private.mkdir(parents=True)
     (private / "index.m3u8").write_text("#EXTM3U\n")
@@ -87,3 +94,48 @@ async def test_a_private_room_gets_a_signed_url_that_works_and_anonymous_visitor
     assert connected
     assert await visitor.wait_closed() is not None
     assert not [event for event in visitor.seen if event["type"] == "room.audio_route"]
+
+
+@db
+def ticketed_room(holders: int):
+    from rooms import services, tickets
+
+    room = RoomFactory(scheduled=True, large_audience=True)
+    tickets.ticket_sales_set(room_id=room.pk, actor=room.host, price="5.00", capacity=10)
+    people = [UserFactory() for _ in range(holders)]
+    for person in people:
+        tickets.ticket_purchase(room_id=room.pk, buyer=person)
+    return services.room_start(room=room, actor=room.host), people
+
+
+async def test_a_listener_invited_to_the_stage_is_no_longer_renewed(settings):
+    settings.HLS_SIGNED_URL_SECONDS = 3  # renewed every second
+    room, (guest,) = await ticketed_room(1)
+    host = await join(room.pk, room.host)
+    listener = await join(room.pk, guest)
+    assert (await route_of(listener))["mode"] == "hls"
+    await listener.wait_for("room.hls_url")
+    await host.send({"type": "speaker.invite", "user_id": guest.pk})
+    await listener.wait_for("room.audio_route", mode="websocket")
+    # On the websocket now: nothing to renew (and the host's socket never had anything to).
+    await listener.expect_nothing("room.hls_url", within=2)
+    assert not [event for event in host.seen if event["type"] == "room.hls_url"]
+
+
+async def test_a_page_asking_for_a_fresh_url_long_after_its_last_check_is_checked_again(settings):
+    """A page whose URL expired (it slept, its socket was away) asks for a snapshot: the door's rule
+    is asked again before a URL goes out, and someone refunded meanwhile gets none."""
+    room, (holder,) = await ticketed_room(1)
+    listener = await join(room.pk, holder)
+    await route_of(listener)
+    await db(Ticket.objects.filter(room=room, buyer=holder).update)(status=Ticket.Status.REFUNDED)
+    # Within a renewal period of the check at the door (30 s): the socket's URL goes on.
+    await listener.send({"type": "snapshot.request"})
+    assert (await route_of(listener))["mode"] == "hls"
+    # Later than that: checked again, refused, closed as a new connection would be.
+    settings.HLS_SIGNED_URL_SECONDS = 6
+    await asyncio.sleep(2.1)
+    seen = len(listener.seen)
+    await listener.send({"type": "snapshot.request"})
+    assert await listener.wait_closed() == protocol.CLOSE_TICKET_REQUIRED
+    assert not [e for e in listener.seen[seen:] if e["type"] in ("room.audio_route", "room.hls_url")]

@@ -8,9 +8,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
-from rooms import hls
+from accounts.models import Block
+from rooms import hls, services, tickets
 from rooms.audio import hls as files
-from rooms.models import Room
+from rooms.models import Participant, Room, RoomInvitation, Ticket
 from rooms.presence import get_presence
 from tests.factories import RoomFactory, UserFactory
 
@@ -61,7 +62,9 @@ def test_rooms_refusing_anonymous_listeners_and_ticketed_rooms_are_private():
 def test_public_files_are_cacheable_and_segments_immutable(client, hls_root):
     room = RoomFactory()
     put_files(hls_root, room.pk, files.PUBLIC)
-    playlist = client.get(hls.playlist_url(room))
+    url = hls.playlist_url(room, listener="tok")
+    assert url == f"/hls/{room.pk}/index.m3u8"  # the same for everyone: any cache may keep it
+    playlist = client.get(url)
     assert playlist.status_code == 200
     assert playlist["Content-Type"] == "application/vnd.apple.mpegurl"
     assert playlist["Cache-Control"] == "public, max-age=1"
@@ -76,10 +79,11 @@ def test_public_files_are_cacheable_and_segments_immutable(client, hls_root):
 def test_signed_urls_work_until_they_expire_and_not_when_altered(client, hls_root):
     room = RoomFactory(allow_anonymous=False)
     put_files(hls_root, room.pk, files.PRIVATE)
-    url = hls.playlist_url(room)
-    _, _, expires, md5, room_id, name = url.split("/", 6)[1:]
-    assert (int(room_id), name) == (room.pk, "index.m3u8")
-    assert int(expires) > time.time() + 3000
+    url = hls.playlist_url(room, listener="tok-A")
+    _, _, expires, md5, listener, room_id, name = url.split("/", 7)[1:]
+    assert (listener, int(room_id), name) == ("tok-A", room.pk, "index.m3u8")
+    # A minute and a half, renewed over the listener's socket (tests/live/test_hls_route.py).
+    assert time.time() + 80 < int(expires) <= time.time() + 90
     ok = client.get(url)
     assert ok.status_code == 200 and ok["Cache-Control"] == "private, max-age=1"
     # Segments resolve against the playlist's URL, so they carry the same signature.
@@ -92,21 +96,76 @@ def test_signed_urls_work_until_they_expire_and_not_when_altered(client, hls_roo
     assert client.get(url.replace(md5, altered)).status_code == 403
     # A later expiry with the old signature (someone stretching a leaked link) is refused too.
     assert client.get(url.replace(f"/{expires}/", f"/{int(expires) + 3600}/")).status_code == 403
+    # Another listener's URL with this one's signature: refused.
+    assert client.get(url.replace("/tok-A/", "/tok-B/")).status_code == 403
     # Another room's files with this room's signature: refused.
     other = RoomFactory(allow_anonymous=False)
     put_files(hls_root, other.pk, files.PRIVATE)
     assert client.get(url.replace(f"/{room.pk}/", f"/{other.pk}/")).status_code == 403
 
-    expired = hls.playlist_url(room, now=time.time() - 2 * 3600)
+    expired = hls.playlist_url(room, listener="tok-A", now=time.time() - 91)
     response = client.get(expired)
     assert response.status_code == 403 and b"expired" in response.content
+
+
+def test_renewing_urls_asks_the_doors_own_rule_for_a_whole_batch_in_a_few_queries(
+    django_assert_max_num_queries,
+):
+    """The check before each renewal of private rooms' URLs (rooms/consumers.py, HlsRenewer) gives,
+    for everyone at once, exactly the refusal a new connection would get, whatever the reason."""
+    room = RoomFactory(scheduled=True)
+    tickets.ticket_sales_set(room_id=room.pk, actor=room.host, price="5.00", capacity=20)
+    people = {name: UserFactory() for name in ("holder", "refunded", "blocked", "blocker", "removed")}
+    people |= {name: UserFactory() for name in ("suspended", "speaker", "invited", "stranger")}
+    for name in ("holder", "refunded", "blocked", "blocker", "removed", "suspended"):
+        tickets.ticket_purchase(room_id=room.pk, buyer=people[name])
+    room = services.room_start(room=room, actor=room.host)
+    Ticket.objects.filter(room=room, buyer=people["refunded"]).update(refund_requested_at=timezone.now())
+    Block.objects.create(blocker=room.host, blocked=people["blocked"])
+    Block.objects.create(blocker=people["blocker"], blocked=room.host)
+    Participant.objects.create(room=room, user=people["removed"], is_removed=True)
+    people["suspended"].is_suspended = True
+    people["suspended"].save()
+    Participant.objects.create(room=room, user=people["speaker"], role=Participant.Role.SPEAKER)
+    RoomInvitation.objects.create(room=room, invitee=people["invited"], invited_by=room.host)
+    everyone = [*people.values(), room.host]
+
+    with django_assert_max_num_queries(8):
+        refusals = services.participants_join_refusals(room_id=room.pk, user_ids=[u.pk for u in everyone])
+    at_the_door = {}
+    for user in everyone:
+        refusal = services.participant_join_refusal(room=room, user=user)
+        at_the_door[user.pk] = refusal.code if refusal else None
+    assert {user.pk: getattr(refusals.get(user.pk), "code", None) for user in everyone} == at_the_door
+    assert {name: at_the_door[user.pk] for name, user in people.items()} == {
+        "holder": None,
+        "refunded": "ticket_required",
+        "blocked": "not_found",
+        "blocker": "not_found",
+        "removed": "removed",
+        "suspended": "suspended",
+        "speaker": None,
+        "invited": None,
+        "stranger": "ticket_required",
+    }
+    assert at_the_door[room.host.pk] is None
+    # A deleted account, or a room that is gone or over: nobody is renewed.
+    assert services.participants_join_refusals(room_id=room.pk, user_ids=[10**9])[10**9].code == "not_found"
+    assert services.participants_join_refusals(room_id=10**9, user_ids=[room.host.pk])[room.host.pk].code == (
+        "not_found"
+    )
+    Room.objects.filter(pk=room.pk).update(state=Room.State.ENDED, ended_at=timezone.now())
+    ended = services.participants_join_refusals(room_id=room.pk, user_ids=[people["holder"].pk])
+    assert ended[people["holder"].pk].code == "not_live"
 
 
 def test_an_anonymous_visitor_gets_no_playlist_of_a_room_that_refuses_them(client, hls_root):
     room = RoomFactory(allow_anonymous=False)
     put_files(hls_root, room.pk, files.PRIVATE)
     assert client.get(f"/hls/{room.pk}/index.m3u8").status_code == 404
-    assert client.get(f"/hls/s/0/{'A' * 22}/{room.pk}/index.m3u8").status_code == 403
+    assert client.get(f"/hls/s/0/{'A' * 22}/tok/{room.pk}/index.m3u8").status_code == 403
+    # The form of URL that had no listener in it: nothing answers it.
+    assert client.get(f"/hls/s/{int(time.time()) + 60}/{'A' * 22}/{room.pk}/index.m3u8").status_code == 404
 
 
 def test_the_mixer_writes_hls_only_when_the_room_needs_it(hls_root):
@@ -167,4 +226,4 @@ def test_pages_may_fetch_and_play_hls_from_a_cdn(client, settings):
     assert "https://cdn.example.net" in directives["media-src"].split()
     assert "https://cdn.example.net" in directives["connect-src"].split()
     room = RoomFactory()
-    assert hls.playlist_url(room) == f"https://cdn.example.net/hls/{room.pk}/index.m3u8"
+    assert hls.playlist_url(room, listener="tok") == f"https://cdn.example.net/hls/{room.pk}/index.m3u8"
