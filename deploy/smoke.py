@@ -13,8 +13,13 @@ Then, through nginx only, as people would: HTTP redirects to HTTPS, /healthz ans
 up (confirming the email), signs in, opens a recorded room; the host's socket and a listener's join
 it; the host speaks a 440 Hz tone that the listener hears; the host ends the room; the replay
 becomes ready, and a Range request for it is answered by nginx through X-Accel-Redirect, while the
-recordings directory is not reachable directly. Everything it started is stopped at the end, and
-the last line printed is a JSON object with the timings.
+recordings directory is not reachable directly. A second person follows the host and buys a ticket
+for a scheduled room (through a local stand-in for Stripe's API); the host publishes the replay to
+their podcast and downloads a data export, which nginx streams after the permission check. Every file
+under MEDIA_ROOT (every subdirectory the code writes, found from the code) is refused at /media/ to a
+visitor and to that other person, avatars aside; and every absolute URL in the pages, the feed, the
+calendar, the emails and the Stripe request names SITE_URL. Everything it started is stopped at the
+end, and the last line printed is a JSON object with the timings.
 """
 
 from __future__ import annotations
@@ -91,7 +96,9 @@ def drop_database(database_url: str) -> None:
 # -- README's steps ---------------------------------------------------------------------------------
 
 
-def write_env_file(work: Path, *, database_url: str, redis_url: str, http_port: int, https_port: int) -> Path:
+def write_env_file(
+    work: Path, *, database_url: str, redis_url: str, http_port: int, https_port: int, stripe_api: str
+) -> Path:
     """deploy/spaces.env.example with this machine's values: the lines are kept, values replaced."""
     cert, key = harness.self_signed_certificate(work / "tls")
     venv = Path(sys.executable).parent.parent
@@ -100,6 +107,7 @@ def write_env_file(work: Path, *, database_url: str, redis_url: str, http_port: 
         "SECRET_KEY": secrets.token_urlsafe(60),
         "ALLOWED_HOSTS": "localhost",
         "CSRF_TRUSTED_ORIGINS": origin,
+        "SITE_URL": origin,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "STATIC_ROOT": str(work / "staticfiles"),
@@ -120,6 +128,7 @@ def write_env_file(work: Path, *, database_url: str, redis_url: str, http_port: 
     extra = {
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(work / "mail"),
+        "STRIPE_API_BASE": stripe_api,
     }
     lines = []
     example = (ROOT / "deploy" / "spaces.env.example").read_text().splitlines()
@@ -175,6 +184,172 @@ def start_units(processes: harness.Processes, rendered: dict[str, Path], env: di
     # All at once, as systemd starts a target's units; then wait for each to be ready.
     for name, ready in waiting:
         processes.wait_ready(name, ready, timeout=120)
+
+
+# -- what the site gives out: Stripe's side, absolute links, private files -------------------------
+
+
+class StripeStandIn:
+    """Stripe's API as far as Checkout goes, on a free port of 127.0.0.1 (STRIPE_API_BASE): it keeps
+    every request's form fields, so the smoke test can read the URLs the site sends Stripe."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+        from urllib.parse import parse_qsl
+
+        self.requests: list[tuple[str, str, dict]] = []
+        stand_in = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def _answer(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Request-Id", f"req_smoke_{len(stand_in.requests)}")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                fields = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+                stand_in.requests.append(("POST", self.path, fields))
+                if self.path == "/v1/checkout/sessions":
+                    number = len(stand_in.requests)
+                    self._answer(
+                        200,
+                        {
+                            "id": f"cs_test_smoke_{number}",
+                            "object": "checkout.session",
+                            "url": f"https://checkout.stripe.com/c/pay/cs_test_smoke_{number}",
+                            "status": "open",
+                            "payment_status": "unpaid",
+                            "payment_intent": None,
+                        },
+                    )
+                else:
+                    self._answer(404, {"error": {"type": "invalid_request_error", "message": "not here"}})
+
+            def do_GET(self) -> None:
+                stand_in.requests.append(("GET", self.path, {}))
+                self._answer(404, {"error": {"type": "invalid_request_error", "message": "not here"}})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+ABSOLUTE_URL = re.compile(r"""https?://[^\s"'<>()\[\]]+""")
+# Hosts that are not the site and that an absolute URL may rightly name: XML namespaces of the feed
+# and the SVG icons, and Stripe's own checkout page.
+FOREIGN_HOSTS = {
+    "www.w3.org",
+    "www.itunes.com",
+    "purl.org",
+    "podcastindex.org",
+    "ogp.me",
+    "checkout.stripe.com",
+}
+
+
+def check_absolute_urls(text: str, site_url: str, what: str) -> int:
+    """Every absolute URL in `text` names SITE_URL (or a known foreign host); return how many did."""
+    ours = 0
+    for url in ABSOLUTE_URL.findall(text):
+        url = url.rstrip(".,;")
+        if urlsplit(url).hostname in FOREIGN_HOSTS:
+            continue
+        check(
+            url == site_url or url.startswith(site_url + "/"),
+            f"{what} links to {url}, not SITE_URL {site_url}",
+        )
+        ours += 1
+    return ours
+
+
+def email_texts(mail_dir: Path) -> list[str]:
+    """Every email the site sent (the file backend's files), each as its decoded text parts."""
+    import email
+    from email import policy
+
+    texts = []
+    for path in sorted(mail_dir.glob("*")):
+        # The file backend writes several messages to one file, separated by a line of dashes.
+        for raw in re.split(r"\n-{70,}\n", path.read_text(errors="replace")):
+            if not raw.strip():
+                continue
+            message = email.message_from_string(raw.strip() + "\n", policy=policy.default)
+            parts = [
+                part.get_content()
+                for part in message.walk()
+                if part.get_content_type() in ("text/plain", "text/html")
+            ]
+            texts.append(f"Subject: {message['Subject']}\n" + "\n".join(parts))
+    return texts
+
+
+def media_directories_written_by_the_code() -> set[str]:
+    """The top-level directories under MEDIA_ROOT that the code writes, read from the code itself:
+    file fields' upload_to, and paths built on settings.MEDIA_ROOT. A new kind of file is covered
+    by the check without anyone remembering to add it."""
+    found: set[str] = set()
+    patterns = (
+        re.compile(r"""upload_to\s*=\s*["']([^"'/]+)"""),
+        re.compile(r"""MEDIA_ROOT\)?\s*/\s*["']([^"'/]+)"""),
+    )
+    for app in ("accounts", "rooms", "recordings", "moderation", "spaces_project"):
+        for source in (ROOT / app).rglob("*.py"):
+            if "migrations" in source.parts:
+                continue
+            text = source.read_text()
+            for pattern in patterns:
+                found.update(pattern.findall(text))
+    return found
+
+
+# Files under MEDIA_ROOT that anyone may fetch from disk, by design.
+PUBLIC_MEDIA = {"avatars"}
+
+
+def check_media_is_private(media_root: Path, visitors: dict[str, harness.Browser]) -> dict[str, int]:
+    """Request every file under MEDIA_ROOT at /media/, in every directory the code writes (a probe
+    file where the visit left none), as each visitor: a 404 unless the directory is public by design."""
+    directories = media_directories_written_by_the_code() | {
+        p.name for p in media_root.iterdir() if p.is_dir()
+    }
+    check(
+        {"recordings", "exports", "avatars"} <= directories, f"media directories found: {sorted(directories)}"
+    )
+    asked: dict[str, int] = {}
+    for directory in sorted(directories):
+        files = [p for p in (media_root / directory).rglob("*") if p.is_file()]
+        if not files:
+            probe = media_root / directory / "smoke-probe.txt"
+            probe.parent.mkdir(parents=True, exist_ok=True)
+            probe.write_text("not for visitors")
+            files = [probe]
+        for path in files:
+            url = "/media/" + path.relative_to(media_root).as_posix()
+            for who, browser in visitors.items():
+                answer = browser.get(url)
+                if directory in PUBLIC_MEDIA:
+                    check(answer.status == 200, f"{url} answered {answer.status} to {who}")
+                else:
+                    check(
+                        answer.status == 404,
+                        f"{url} answered {answer.status} to {who} without a permission check",
+                    )
+            asked[directory] = asked.get(directory, 0) + 1
+    return asked
 
 
 # -- the visit --------------------------------------------------------------------------------------
@@ -307,7 +482,10 @@ async def live_room(origin: str, browser: harness.Browser, room_id: int, timer: 
         await listener.stop()
 
 
-def visit(origin: str, http_origin: str, mail_dir: Path, media_root: Path, timer: Timer) -> dict:
+def visit(
+    origin: str, http_origin: str, mail_dir: Path, media_root: Path, stripe: StripeStandIn, timer: Timer
+) -> dict:
+    site_url = origin  # the environment file's SITE_URL
     browser = harness.Browser(origin)
     plain = harness.Browser(http_origin)
     answer = plain.get("/rooms/search/?q=x")
@@ -324,7 +502,11 @@ def visit(origin: str, http_origin: str, mail_dir: Path, media_root: Path, timer
 
     password = "correct horse battery staple 42"
     sign_up_and_in(browser, mail_dir, email="host@smoke.example", handle="smokehost", password=password)
-    timer.step("the host signed up, confirmed the email and signed in")
+    other = harness.Browser(origin)
+    sign_up_and_in(other, mail_dir, email="fan@smoke.example", handle="smokefan", password=password)
+    answer = other.post_form("/@smokehost/follow/", {}, form_path="/@smokehost/")
+    check(answer.status == 302, f"following the host answered {answer.status}")
+    timer.step("the host and a fan signed up, confirmed their emails and signed in; the fan follows the host")
 
     answer = browser.post_form(
         "/rooms/new/",
@@ -378,13 +560,122 @@ def visit(origin: str, http_origin: str, mail_dir: Path, media_root: Path, timer
     internal = browser.get(f"/protected-recordings/{replay.parent.name}/replay.m4a")
     check(internal.status == 404, f"the internal location answered {internal.status} to a visitor")
     timer.step("the replay streams a Range through X-Accel-Redirect; its files are not public")
-    return {"room_id": room_id, "recording_id": rec}
+
+    answer = browser.post_form(
+        f"/podcast/episodes/{rec}/publish/", {"published": "1"}, form_path=f"/recordings/{rec}/"
+    )
+    check(answer.status == 302, f"publishing the replay answered {answer.status}")
+    anonymous = harness.Browser(origin)
+    feed = anonymous.get("/@smokehost/podcast.rss")
+    check(feed.status == 200 and f"spaces-replay-{rec}" in feed.text, f"the podcast feed: {feed.status}")
+    links = {"feed": check_absolute_urls(feed.text, site_url, "the podcast feed")}
+    check(links["feed"] >= 3, f"the feed has {links['feed']} links of the site")  # channel, item, enclosure
+    for path in ("/", f"/rooms/{room_id}/", f"/recordings/{rec}/", "/@smokehost/"):
+        page = anonymous.get(path)
+        check(page.status == 200, f"{path} answered {page.status}")
+        links[path] = check_absolute_urls(page.text, site_url, f"the page {path}")
+    # A clip of the replay: its page carries Open Graph tags (absolute URLs) for link previews.
+    answer = browser.post_form(
+        f"/clips/new/replay/{rec}/",
+        {"start": "0", "end": "3", "title": "Smoke clip"},
+        form_path=f"/recordings/{rec}/",
+    )
+    check(answer.status == 302, f"clipping the replay answered {answer.status}: {answer.text[:300]}")
+    clip_path = urlsplit(answer.headers["Location"]).path
+    harness.wait_for(
+        lambda: browser.get(clip_path + "status/").json().get("status") == "ready", 60, "the clip to be cut"
+    )
+    page = anonymous.get(clip_path)
+    check(page.status == 200 and 'property="og:url"' in page.text, f"the clip page: {page.status}")
+    links[clip_path] = check_absolute_urls(page.text, site_url, f"the clip page {clip_path}")
+    check(links[clip_path] >= 3, f"the clip page has {links[clip_path]} links of the site (Open Graph)")
+
+    # A scheduled room with tickets: the fan's purchase goes to Stripe with return URLs on SITE_URL.
+    answer = browser.post_form(
+        "/rooms/new/",
+        {
+            "title": "Smoke test ticketed room",
+            "topics": "testing",
+            "when": "schedule",
+            "scheduled_for": time.strftime("%Y-%m-%dT%H:%M", time.gmtime(time.time() + 86400)),
+            "tz": "UTC",
+            "speaker_policy": "invited",
+            "allow_anonymous": "on",
+        },
+    )
+    check(answer.status == 302, f"scheduling a room answered {answer.status}: {answer.text[:300]}")
+    scheduled = int(re.search(r"/rooms/(\d+)/", answer.headers["Location"]).group(1))
+    answer = browser.post_form(
+        f"/rooms/{scheduled}/tickets/sales/",
+        {"price": "5.00", "capacity": "10"},
+        form_path=f"/rooms/{scheduled}/",
+    )
+    check(answer.status == 302, f"putting tickets on sale answered {answer.status}")
+    answer = other.post_form(f"/rooms/{scheduled}/tickets/buy/", {}, form_path=f"/rooms/{scheduled}/")
+    check(
+        answer.status == 302 and answer.headers["Location"].startswith("https://checkout.stripe.com/"),
+        f"buying a ticket answered {answer.status} to {answer.headers.get('Location')}",
+    )
+    sessions = [fields for method, path, fields in stripe.requests if path == "/v1/checkout/sessions"]
+    check(len(sessions) == 1, f"Stripe got {len(stripe.requests)} requests: {stripe.requests}")
+    for field in ("success_url", "cancel_url"):
+        check(
+            sessions[0].get(field, "").startswith(site_url + "/"),
+            f"Stripe's {field}: {sessions[0].get(field)}",
+        )
+    calendar = anonymous.get(f"/rooms/{scheduled}/calendar.ics")
+    check(calendar.status == 200, f"the room's calendar answered {calendar.status}")
+    unfolded = re.sub(r"\r?\n[ \t]", "", calendar.text)  # RFC 5545 folds long lines
+    links["calendar"] = check_absolute_urls(unfolded, site_url, "the room's calendar")
+    uid = re.search(r"^UID:(\S+)", unfolded, re.M)
+    check(
+        uid and uid.group(1).endswith("@" + urlsplit(site_url).hostname),
+        f"the calendar's UID {uid and uid.group(1)} is not on SITE_URL's host",
+    )
+    check(links["calendar"] >= 1, "the calendar names no link of the site")
+    timer.step("feed, pages, calendar and the Stripe checkout name SITE_URL")
+
+    # The host's data export: built by the worker, streamed by nginx after the owner check.
+    answer = browser.post_form("/settings/export/", {}, form_path="/settings/account/")
+    check(answer.status == 302, f"asking for a data export answered {answer.status}")
+    settings_page = browser.get("/settings/account/").text
+    export_id = int(re.search(r"/settings/export/(\d+)/", settings_page).group(1))
+    harness.wait_for(
+        lambda: browser.get(f"/settings/export/{export_id}/status/").json().get("ready"),
+        60,
+        "the data export",
+    )
+    download = browser.get(f"/settings/export/{export_id}/download/")
+    check(download.status == 200, f"downloading the export answered {download.status}: {download.text[:300]}")
+    check("X-Accel-Redirect" not in download.headers, "nginx passed X-Accel-Redirect on to the client")
+    check("no-store" in download.headers.get("Cache-Control", ""), f"export cached: {download.headers}")
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(download.body)) as archive:
+        names = archive.namelist()
+        check("README.txt" in names and len(names) > 3, f"the export holds {names}")
+        check(archive.testzip() is None, "the export's zip is damaged")
+    refused = other.get(f"/settings/export/{export_id}/download/")
+    check(refused.status == 404, f"another person's export download answered {refused.status}")
+    timer.step(f"the host downloaded their export through nginx ({len(names)} files); others get 404")
+
+    asked = check_media_is_private(media_root, {"a visitor": anonymous, "another person": other})
+    timer.step(f"files under MEDIA_ROOT are not public: {asked}")
+
+    emails = email_texts(mail_dir)
+    check(len(emails) >= 3, f"{len(emails)} emails sent")  # two confirmations and the new follower
+    links["emails"] = sum(check_absolute_urls(text, site_url, text.splitlines()[0]) for text in emails)
+    check(links["emails"] >= len(emails), f"{len(emails)} emails with {links['emails']} links of the site")
+    timer.step(f"{len(emails)} emails link to SITE_URL only")
+    return {"room_id": room_id, "recording_id": rec, "links_on_site_url": links, "media_files_asked": asked}
 
 
 def run(database_url: str, redis_url: str | None, work: Path) -> dict:
     timer = Timer()
     processes = harness.Processes(work / "logs")
     smoke_db = None
+    stripe = None
     try:
         if redis_url is None:
             redis = harness.RedisServer(processes, work / "redis")
@@ -392,8 +683,14 @@ def run(database_url: str, redis_url: str | None, work: Path) -> dict:
             redis_url = redis.url(0)
         smoke_db = fresh_database(database_url)
         http_port, https_port = harness.free_port(), harness.free_port()
+        stripe = StripeStandIn()
         env_file = write_env_file(
-            work, database_url=smoke_db, redis_url=redis_url, http_port=http_port, https_port=https_port
+            work,
+            database_url=smoke_db,
+            redis_url=redis_url,
+            http_port=http_port,
+            https_port=https_port,
+            stripe_api=stripe.url,
         )
         env = render.read_env_file(env_file)
         venv = Path(env["SPACES_VENV"])
@@ -412,6 +709,7 @@ def run(database_url: str, redis_url: str | None, work: Path) -> dict:
             f"http://localhost:{http_port}",
             Path(env["EMAIL_FILE_PATH"]),
             Path(env["MEDIA_ROOT"]),
+            stripe,
             timer,
         )
         for name, process in processes.running.items():
@@ -428,6 +726,8 @@ def run(database_url: str, redis_url: str | None, work: Path) -> dict:
         raise
     finally:
         processes.stop_all()
+        if stripe is not None:
+            stripe.stop()
         if smoke_db is not None:
             try:
                 drop_database(smoke_db)

@@ -96,9 +96,7 @@ def reports_touched_recently(*, reporter: User, hours: int = 1) -> int:
 
 
 def _with_target_id(reports: QuerySet[Report]) -> QuerySet[Report]:
-    return reports.annotate(
-        target_id=Coalesce(*(field + "_id" for field in TARGET_FIELDS))
-    )
+    return reports.annotate(target_id=Coalesce(*(field + "_id" for field in TARGET_FIELDS)))
 
 
 def report_queue(reports: QuerySet[Report]) -> QuerySet[Report]:

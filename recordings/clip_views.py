@@ -95,7 +95,7 @@ def _clip_file(request: HttpRequest, pk: int, which: str, content_type: str) -> 
     path = getattr(files, which)
     if not path.exists():
         raise Http404("This file is missing.")
-    return serve_file(request, path, content_type=content_type, relative_to=files.root)
+    return serve_file(request, path, content_type=content_type)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -251,7 +251,7 @@ def _episode_file(request: HttpRequest, pk: int, which: str, content_type: str) 
     path = getattr(files, which)
     if not path.exists():
         raise Http404("This file is missing.")
-    return serve_file(request, path, content_type=content_type, relative_to=files.directory.parent)
+    return serve_file(request, path, content_type=content_type)
 
 
 @require_http_methods(["GET", "HEAD"])

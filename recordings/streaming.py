@@ -61,16 +61,17 @@ def serve_file(
     *,
     content_type: str,
     attachment_name: str | None = None,
-    relative_to: Path | None = None,
 ) -> HttpResponse:
-    """Answer GET/HEAD for ``path``, honouring Range; through X-Accel-Redirect / X-Sendfile when
-    settings.RECORDINGS_SENDFILE asks for it (the caller has already checked permission)."""
+    """Answer GET/HEAD for ``path``, a file under MEDIA_ROOT, honouring Range; through
+    X-Accel-Redirect / X-Sendfile when settings.RECORDINGS_SENDFILE asks for it. The caller has
+    already checked permission. X-Accel-Redirect names the file's path under MEDIA_ROOT, which
+    deploy/'s internal location (RECORDINGS_ACCEL_PREFIX) aliases whole."""
     disposition = f'attachment; filename="{attachment_name}"' if attachment_name else "inline"
     mode = settings.RECORDINGS_SENDFILE.lower()
     if mode in ("x-accel-redirect", "x-sendfile"):
         response = HttpResponse(content_type=content_type)
         if mode == "x-accel-redirect":
-            relative = path.relative_to(relative_to) if relative_to else Path(path.name)
+            relative = Path(path).resolve().relative_to(Path(settings.MEDIA_ROOT).resolve())
             response["X-Accel-Redirect"] = (
                 settings.RECORDINGS_ACCEL_PREFIX.rstrip("/") + "/" + relative.as_posix()
             )

@@ -71,7 +71,7 @@ def _ready_file(request: HttpRequest, pk: int, which: str, content_type: str) ->
     path = getattr(files, which)
     if not path.exists():
         raise Http404("This file is missing.")
-    return serve_file(request, path, content_type=content_type, relative_to=files.directory.parent)
+    return serve_file(request, path, content_type=content_type)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -119,7 +119,6 @@ def recording_download(request, pk):
         files.replay,
         content_type="audio/mp4",
         attachment_name=name,
-        relative_to=files.directory.parent,
     )
 
 

@@ -14,9 +14,8 @@ Connecting
     ``/ws/rooms/<room_id>/`` with the site's session cookie and an allowed ``Origin``. A refused
     connection is accepted and then closed at once with one of the close codes below, so the page
     can tell the person why. A connection from a foreign Origin is refused at the handshake (403).
-    A connection to a path that no socket serves is closed before it is accepted, with
-    ``CLOSE_UNKNOWN_PATH`` (4404); daphne then refuses the handshake (403), so a browser sees it
-    fail (1006), and the log gets one line.
+    A connection to a path that no socket serves is accepted and closed at once with
+    ``CLOSE_UNKNOWN_PATH`` (4404), and the log gets one line.
 
 Frames
     Text frames are JSON objects with a ``type`` and, optionally, a ``ref`` (any string up to 64
@@ -75,7 +74,7 @@ CLOSE_HEARTBEAT_TIMEOUT = 4008  # no heartbeat for two intervals
 CLOSE_NOT_LIVE = 4009  # the room is scheduled, ended or cancelled
 CLOSE_ENDED = 4010  # the host ended the room while you were in it
 CLOSE_SIGNED_OUT = 4011  # the person signed out everywhere or changed their password; reconnect
-# No socket at this path: the handshake is refused (spaces_project/websocket.py), so no page sees it.
+# No socket at this path (spaces_project/websocket.py): accepted, then closed with this code.
 CLOSE_UNKNOWN_PATH = 4404
 
 CLOSE_REASONS = {

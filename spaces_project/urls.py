@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.conf.urls.static import static
@@ -35,4 +37,8 @@ urlpatterns = [
 ]
 
 if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+    # Only avatars are public files (as in deploy/'s nginx site); the rest of MEDIA_ROOT goes out
+    # through views that check who may have it.
+    urlpatterns += static(
+        f"{settings.MEDIA_URL}avatars/", document_root=Path(settings.MEDIA_ROOT) / "avatars"
+    )

@@ -60,14 +60,16 @@ class ExactOriginValidator:
 
 
 async def refuse_unknown_path(scope, receive, send) -> None:
-    """Close a socket to a path no route serves before accepting it, with CLOSE_UNKNOWN_PATH, and log
-    one line. channels' URLRouter raises instead: daphne logs the traceback and answers 500."""
+    """Accept a socket to a path no route serves and close it at once with CLOSE_UNKNOWN_PATH, as every
+    refused room socket is closed (so a client sees the code), and log one line. channels' URLRouter
+    raises instead: daphne logs the traceback and answers 500."""
     if scope["type"] != "websocket":
         return
     message = await receive()
     if message["type"] != "websocket.connect":
         return
     logger.warning("websocket refused, no route for %r", scope.get("path", ""))
+    await send({"type": "websocket.accept"})
     await send({"type": "websocket.close", "code": CLOSE_UNKNOWN_PATH})
 
 

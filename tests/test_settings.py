@@ -10,6 +10,7 @@ PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "spaces_project.settings.production",
     "SECRET_KEY": "k7#Qm2!vX9pLr4@Zt8$Wc1^Yn6&Bh3*Jd5(Fs0)Ge2_Ua7+Ro4=Ti9-Ek1~Ol",
     "ALLOWED_HOSTS": "spaces.example.org",
+    "SITE_URL": "https://spaces.example.org",
     "DATABASE_URL": "sqlite:////tmp/spaces-check.sqlite3",
     "PAYMENT_PROVIDER": "stripe",
     "STRIPE_SECRET_KEY": "sk_test_not_a_real_key",
@@ -38,6 +39,10 @@ def test_production_settings_pass_check_deploy_without_warnings():
         # The development provider sells tickets for free.
         ({"PAYMENT_PROVIDER": "development"}, "PAYMENT_PROVIDER"),
         ({"STRIPE_WEBHOOK_SECRET": ""}, "STRIPE_WEBHOOK_SECRET"),
+        # Links in feeds, calendars, emails and payment redirects would name 127.0.0.1:8000.
+        ({"SITE_URL": ""}, "SITE_URL"),
+        ({"SITE_URL": "http://spaces.example.org"}, "SITE_URL"),
+        ({"SITE_URL": "https://elsewhere.example.org"}, "ALLOWED_HOSTS"),
     ],
 )
 def test_production_refuses_unsafe_configuration(override, complaint):

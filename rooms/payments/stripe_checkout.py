@@ -53,6 +53,7 @@ class StripeCheckoutProvider(PaymentProvider):
             raise PaymentError("Set STRIPE_SECRET_KEY to sell tickets through Stripe.")
         self.options = {"api_key": settings.STRIPE_SECRET_KEY}
         stripe.max_network_retries = settings.STRIPE_MAX_NETWORK_RETRIES
+        stripe.api_base = settings.STRIPE_API_BASE
 
     def start_checkout(self, request: CheckoutRequest) -> Checkout:
         expires_at = max(request.expires_at, int(time.time()) + MIN_SESSION_LIFETIME_S)

@@ -250,7 +250,9 @@ CAPTIONS_NICE = int(os.environ.get("CAPTIONS_NICE", "10"))
 
 # Replays. The audio goes out through a view that checks who may listen; by default Django streams
 # it (with HTTP Range). Behind nginx set "x-accel-redirect" (and an `internal` location at
-# RECORDINGS_ACCEL_PREFIX aliased to MEDIA_ROOT/recordings/), behind Apache or lighttpd "x-sendfile".
+# RECORDINGS_ACCEL_PREFIX aliased to MEDIA_ROOT/, as deploy/'s site has it: replays, clips and data
+# exports all go out through it, named by their path under MEDIA_ROOT), behind Apache or lighttpd
+# "x-sendfile".
 RECORDINGS_SENDFILE = os.environ.get("RECORDINGS_SENDFILE", "")
 RECORDINGS_ACCEL_PREFIX = os.environ.get("RECORDINGS_ACCEL_PREFIX", "/protected-recordings/")
 # Clips (docs/clips-and-podcast.md): how many clips one person may make in an hour.
@@ -283,6 +285,9 @@ STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 # Stripe's own retries of an API call that failed on the network (each with the same idempotency key).
 STRIPE_MAX_NETWORK_RETRIES = int(os.environ.get("STRIPE_MAX_NETWORK_RETRIES", "2"))
+# Stripe's API. Another address only for Stripe's own mock server (stripe-mock) or an egress proxy;
+# the production smoke test points it at a local stand-in to read what the site sends Stripe.
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
 
 # Redis is optional: without it the channel layer lives in memory and Celery runs
 # tasks in-process, so one command runs the whole site on one machine.

@@ -1,8 +1,10 @@
 """Production settings: everything secret or site-specific comes from the environment."""
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import validate_host
 
 from .base import *  # noqa: F403
 
@@ -12,6 +14,18 @@ if not SECRET_KEY or len(SECRET_KEY) < 50:  # noqa: F405
 if "*" in ALLOWED_HOSTS:  # noqa: F405
     # With "*" every websocket Origin passes AllowedHostsOriginValidator.
     raise ImproperlyConfigured("ALLOWED_HOSTS must name the site's hosts, never '*'.")
+
+# Every absolute link the site gives out (Open Graph tags, podcast feeds, calendars and their UIDs,
+# emails, Stripe's return URLs) is built on SITE_URL: left at its default it would send people to
+# 127.0.0.1:8000. It is the site's public address, served over HTTPS, on a host of ALLOWED_HOSTS.
+_site = urlsplit(os.environ.get("SITE_URL", ""))
+if _site.scheme != "https" or not _site.hostname or _site.path not in ("", "/") or _site.query:
+    raise ImproperlyConfigured(
+        "Set SITE_URL to the site's public https:// address, e.g. SITE_URL=https://spaces.example.org: "
+        "feeds, calendars, emails, Open Graph tags and payment redirects are built on it."
+    )
+if not validate_host(_site.hostname, ALLOWED_HOSTS):  # noqa: F405
+    raise ImproperlyConfigured(f"SITE_URL's host {_site.hostname!r} is not in ALLOWED_HOSTS.")
 
 # The development payment provider sells tickets without taking any money: never in production.
 PAYMENTS_DEVELOPMENT_ALLOWED = False

@@ -28,7 +28,13 @@ def test_the_site_balances_over_one_socket_per_web_process(rendered):
     site = rendered["nginx/spaces.conf"].read_text()
     assert re.findall(r"server unix:(\S+) ", site) == ["/run/spaces/web1.sock", "/run/spaces/web2.sock"]
     assert "return 301 https://$host$request_uri;" in site  # port 443: no port in the redirect
-    assert "location /protected-recordings/ {\n        internal;" in site
+    assert (
+        "location ^~ /protected-recordings/ {\n        internal;\n        alias /var/lib/spaces/media/;"
+        in site
+    )
+    # Under /media/ only avatars come from disk; every other path there is a 404.
+    assert "location ^~ /media/avatars/ {\n        alias /var/lib/spaces/media/avatars/;" in site
+    assert "location ^~ /media/ {\n        return 404;" in site
     target = rendered["systemd/spaces.target"].read_text()
     assert (
         "Wants=spaces-web@1.service spaces-web@2.service spaces-mixer@1.service spaces-mixer@2.service"

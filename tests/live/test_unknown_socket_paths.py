@@ -1,4 +1,4 @@
-"""A websocket to a path no route serves (issue 21, item 9): refused before it is accepted with
+"""A websocket to a path no route serves (issue 21, item 9): accepted and closed at once with
 `protocol.CLOSE_UNKNOWN_PATH`, and one line in the log, not an exception with its traceback (which
 daphne answered with HTTP 500)."""
 
@@ -32,8 +32,9 @@ HEADERS = [(b"origin", ORIGIN.encode()), (b"host", b"127.0.0.1:8000")]
 async def test_an_unknown_path_is_closed_with_its_code_and_one_log_line(path, caplog):
     communicator = WebsocketCommunicator(application, path, headers=HEADERS)
     with caplog.at_level(logging.DEBUG):
-        connected, code = await communicator.connect(timeout=5)
-    assert (connected, code) == (False, protocol.CLOSE_UNKNOWN_PATH)
+        connected, _ = await communicator.connect(timeout=5)
+        closed = await communicator.receive_output(timeout=5)
+    assert connected and closed == {"type": "websocket.close", "code": protocol.CLOSE_UNKNOWN_PATH}
     await communicator.wait(timeout=5)  # the application has finished, without an exception
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     about_it = [r for r in caplog.records if path in r.getMessage()]

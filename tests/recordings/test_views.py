@@ -141,7 +141,9 @@ class TestRange:
     ):
         settings.RECORDINGS_SENDFILE = "x-accel-redirect"
         response = client.get(url("stream", ready_recording))
-        assert response["X-Accel-Redirect"] == f"/protected-recordings/{ready_recording.room_id}/replay.m4a"
+        assert response["X-Accel-Redirect"] == (
+            f"/protected-recordings/recordings/{ready_recording.room_id}/replay.m4a"
+        )
         assert response.content == b""
         settings.RECORDINGS_SENDFILE = "x-sendfile"
         response = client.get(url("stream", ready_recording))
