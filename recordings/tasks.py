@@ -5,6 +5,9 @@ step is already done, so all of them are safe to run twice: they are IdempotentT
 when a worker is killed half-way (the next worker finishes the job), and given up, with the recording
 marked failed, when every delivery kills its worker. Database and disk hiccups are retried with
 backoff; when retries run out the recording is marked failed.
+
+Every task's name is given, not derived from this module's path: queued messages and the beat
+schedule (CELERY_BEAT_SCHEDULE) name tasks by these strings, so the code may move but they may not.
 """
 
 from celery import shared_task
@@ -32,27 +35,29 @@ class RecordingTask(IdempotentTask):
             services.recording_fail(recording_id=args[0], reason=reason)
 
 
-@shared_task(base=RecordingTask)
+@shared_task(base=RecordingTask, name="recordings.tasks.finalize_recording")
 def finalize_recording(recording_id: int) -> None:
     services.recording_finalize(recording_id=recording_id)
 
 
-@shared_task(base=RecordingTask)
+@shared_task(base=RecordingTask, name="recordings.tasks.transcribe_recording")
 def transcribe_recording(recording_id: int) -> None:
     services.recording_transcribe(recording_id=recording_id)
 
 
-@shared_task(base=RecordingTask)
+@shared_task(base=RecordingTask, name="recordings.tasks.make_recording_artwork")
 def make_recording_artwork(recording_id: int) -> None:
     services.recording_make_artwork(recording_id=recording_id)
 
 
-@shared_task(base=RecordingTask)
+@shared_task(base=RecordingTask, name="recordings.tasks.publish_recording")
 def publish_recording(recording_id: int) -> None:
     services.recording_publish(recording_id=recording_id)
 
 
-@shared_task(ignore_result=True, soft_time_limit=50, time_limit=60)
+@shared_task(
+    name="recordings.tasks.redispatch_stuck_recordings", ignore_result=True, soft_time_limit=50, time_limit=60
+)
 def redispatch_stuck_recordings() -> int:
     """Beat: dispatch again the chains of recordings stuck in "processing" (a lost dispatch)."""
     return len(services.recordings_redispatch_stuck())
@@ -75,7 +80,7 @@ class ClipTask(IdempotentTask):
             clip_services.clip_fail(clip_id=args[0], reason=reason)
 
 
-@shared_task(base=ClipTask)
+@shared_task(base=ClipTask, name="recordings.tasks.cut_clip")
 def cut_clip(clip_id: int) -> None:
     """Cut a clip from its room's Opus packets (copied, not re-encoded): clip_services.clip_cut."""
     clip_services.clip_cut(clip_id=clip_id)
