@@ -1,6 +1,6 @@
 """The per-person socket: every signed-in page keeps one, to hear about notifications live.
 
-It carries server events only (rooms/protocol.py, "The per-person channel"); whatever the browser
+It carries server events only (spaces_project/protocol, "The per-person channel"); whatever the browser
 sends is ignored. Delivery goes through the channel layer group ``user.<id>`` (accounts/events.py).
 """
 
@@ -9,8 +9,8 @@ import asyncio
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from rooms import protocol
 from rooms.selectors import reminder_counts_of_host
+from spaces_project import protocol
 
 from .events import note_consumer_loop
 from .selectors import unread_notification_count

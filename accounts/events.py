@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
-from rooms import protocol
+from spaces_project import protocol
 
 logger = logging.getLogger(__name__)
 

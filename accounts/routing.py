@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rooms.protocol import USER_SOCKET_PATH
+from spaces_project.protocol import USER_SOCKET_PATH
 
 from .consumers import UserConsumer
 

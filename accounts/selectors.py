@@ -6,7 +6,7 @@ from typing import NamedTuple
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from rooms import protocol  # the realtime contract: no Django, no models
+from spaces_project import protocol  # the realtime contract: no Django, no models
 from spaces_project.errors import NotFound
 
 from .models import Block, DataExport, Follow, Notification, NotificationPreference, User
@@ -216,7 +216,7 @@ def unread_counts(*, user_ids) -> dict[int, int]:
 
 
 def notification_payload(notification: Notification) -> protocol.NotificationInfo:
-    """A notification as the page shows it (rooms/protocol.py `user.notification`)."""
+    """A notification as the page shows it (spaces_project/protocol `user.notification`)."""
     actor = notification.actor
     return protocol.NotificationInfo(
         id=notification.pk,

@@ -21,6 +21,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from spaces_project import protocol
 from spaces_project.errors import ServiceError
 
 from .images import AvatarError, Thumbnail, make_avatar_thumbnails
@@ -256,8 +257,6 @@ def notify(
 
 def notifications_push(*, notification_ids: list[int]) -> None:
     """Show new notifications on their recipients' open pages, with their new unread counts."""
-    from rooms import protocol
-
     from .events import send_to_user
     from .selectors import notification_payload, unread_counts
 
@@ -278,8 +277,6 @@ def notifications_push(*, notification_ids: list[int]) -> None:
 
 
 def notifications_mark_read(*, user: User) -> int:
-    from rooms import protocol
-
     from .events import send_to_user_on_commit
 
     count = Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
@@ -415,7 +412,6 @@ def notification_emails_give_up(*, notification_ids: list[int], reason: str) -> 
 def _close_sockets(*, user: User, code: str, message: str) -> None:
     """Close every socket `user` has open, once the transaction commits: their room sockets (told
     why first) and the per-person sockets of their pages. Call whenever their sessions end."""
-    from rooms import protocol
     from rooms.services import participant_disconnect_everywhere  # rooms depends on accounts
 
     from .events import close_user_sockets_on_commit

@@ -10,7 +10,7 @@ next to the one DATABASE_URL names), seeds a live room (host, one more speaker, 
 the room allows anonymous listeners too) and starts daphne (settings `spaces_project.settings.bench`)
 and, unless --embedded, one mixer process, the production layout.
 
-The clients are Python, speaking the browsers' protocol (rooms/protocol.py, rooms/audio/wire.py):
+The clients are Python, speaking the browsers' protocol (spaces_project/protocol, rooms/audio/wire.py):
 
 1. Click train. The host sends --seconds of audio with a short click every --interval, encoded with
    Opus in real-time 20 ms frames: frame i goes out when its 20 ms have been "captured", at

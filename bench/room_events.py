@@ -547,7 +547,7 @@ class Driver(WorkerPipes):
 
     async def send_events(self, host: Client, speakers: list, reactors: list, raisers: list) -> dict:
         """Send the actions on schedule; return {(event key, occurrence): send time}."""
-        from rooms.protocol import REACTIONS
+        from spaces_project.protocol import REACTIONS
 
         args = self.args
         sent: dict = {}

@@ -32,7 +32,7 @@ NGINX = "/usr/sbin/nginx"
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
 BACKOFF_JITTER = 0.3
-# Close codes after which the page does not reconnect (rooms/protocol.py).
+# Close codes after which the page does not reconnect (spaces_project/protocol).
 FINAL_CLOSE_CODES = {4001, 4003, 4004, 4005, 4009, 4010}
 
 

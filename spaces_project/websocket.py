@@ -16,7 +16,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.urls import re_path
 
-from rooms.protocol import CLOSE_UNKNOWN_PATH
+from spaces_project.protocol import CLOSE_UNKNOWN_PATH
 
 logger = logging.getLogger(__name__)
 

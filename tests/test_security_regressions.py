@@ -194,7 +194,7 @@ class TestSuspended:
 
 
 def _reactions():
-    from rooms import protocol
+    from spaces_project import protocol
 
     return protocol.REACTIONS
 

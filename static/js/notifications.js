@@ -1,9 +1,9 @@
-// Every signed-in page: one websocket to /ws/me/ (the per-person channel of rooms/protocol.py) keeps
+// Every signed-in page: one websocket to /ws/me/ (the per-person channel of spaces_project/protocol) keeps
 // the unread badge, the notification list and a host's reminder count up to date without a reload.
 // The server sends the whole count each time, so a missed or repeated event cannot leave it wrong,
 // and after every reconnect it sends the count again (user.snapshot).
 
-// Kept in step with rooms/protocol.py (tests/browser/test_room_js_in_step.py checks it).
+// Kept in step with spaces_project/protocol (tests/browser/test_notifications_js_in_step.py checks it).
 const USER_SOCKET_PATH = "/ws/me/";
 const CLOSE_SIGN_IN_REQUIRED = 4001;
 

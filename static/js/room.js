@@ -1,11 +1,11 @@
-// The live room page: one websocket to /ws/rooms/<id>/ speaking the protocol of rooms/protocol.py.
+// The live room page: one websocket to /ws/rooms/<id>/ speaking the protocol of spaces_project/protocol.
 // The server is the source of truth: every change is rendered from a server event, never guessed,
 // except the listener count between two `room.listeners` broadcasts (see moveBetweenLists).
 
 import { RoomAudio } from "./audio.js";
 import { waitForReplay } from "./replay-wait.js";
 
-// Kept in step with rooms/protocol.py (tests/browser/test_room_js_in_step.py checks it; docs/protocol.md).
+// Kept in step with spaces_project/protocol (tests/browser/test_room_js_in_step.py checks it; docs/protocol.md).
 const REACTIONS = ["😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋"];
 const REACTION_NAMES = ["Laugh", "Wow", "Sad", "Love", "100", "Clap", "Solidarity", "Thumbs up", "Thumbs down", "Wave"];
 const CLOSE_SIGN_IN_REQUIRED = 4001;
@@ -36,11 +36,11 @@ const TOAST_SHOWN_MS = 5000;
 const UNMUTE_ANSWER_MS = 5000;
 const CAPTION_LINES_SHOWN = 4;
 const CAPTIONS_HIDDEN_KEY = "spaces:captions-hidden";
-// The Q&A queue's limit on a question (rooms/protocol.py MAX_QUESTION_CHARS).
+// The Q&A queue's limit on a question (spaces_project/protocol MAX_QUESTION_CHARS).
 const MAX_QUESTION_CHARS = 280;
 
 const ROLE_LABELS = { host: "Host", cohost: "Co-host", speaker: "Speaker", listener: "Listener" };
-// Who is on stage, in the order the stage shows them, and who runs it (rooms/protocol.py).
+// Who is on stage, in the order the stage shows them, and who runs it (spaces_project/protocol).
 const STAGE_ROLES = ["host", "cohost", "speaker"];
 const MODERATOR_ROLES = ["host", "cohost"];
 const ROLE_ORDER = Object.fromEntries(STAGE_ROLES.map((role, index) => [role, index]));

@@ -1,9 +1,9 @@
-"""static/js/notifications.js repeats the per-person channel's constants of rooms/protocol.py."""
+"""static/js/notifications.js repeats the per-person channel's constants of spaces_project/protocol."""
 
 import re
 from pathlib import Path
 
-from rooms import protocol
+from spaces_project import protocol
 
 NOTIFICATIONS_JS = (Path(__file__).resolve().parents[2] / "static" / "js" / "notifications.js").read_text(
     encoding="utf-8"

@@ -1,4 +1,4 @@
-"""static/js/room.js and audio.js repeat constants of rooms/protocol.py and rooms/audio/wire.py; a drift
+"""static/js/room.js and audio.js repeat constants of spaces_project/protocol and rooms/audio/wire.py; a drift
 would break the page quietly, so each repeated constant is checked here against its one definition."""
 
 import json
@@ -6,8 +6,8 @@ import re
 import struct
 from pathlib import Path
 
-from rooms import protocol
 from rooms.audio import wire
+from spaces_project import protocol
 
 JS = Path(__file__).resolve().parents[2] / "static" / "js"
 ROOM_JS = (JS / "room.js").read_text(encoding="utf-8")

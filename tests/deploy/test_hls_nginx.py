@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from accounts.models import Block
 from deploy import harness, render
-from rooms import protocol, services, tickets
+from rooms import services, tickets
 from rooms.audio import signing
 from rooms.models import Participant, Ticket
+from spaces_project import protocol
 from tests.factories import RoomFactory, UserFactory
 from tests.live.wsclient import OPEN_SOCKETS, join
 

@@ -16,11 +16,12 @@ from django.utils import timezone
 
 from recordings.capture import segment_paths
 from recordings.services import capture_directory
-from rooms import protocol, services
+from rooms import services
 from rooms.audio import codec, wire
 from rooms.audio.mixer import RoomMixer
 from rooms.audio.runner import RoomAudioRunner
 from rooms.models import Participant, Room, RoomInvitation
+from spaces_project import protocol
 from tests.audio.signals import amplitude_at, tone
 from tests.factories import RoomFactory, UserFactory
 

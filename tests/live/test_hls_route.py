@@ -8,8 +8,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client, override_settings
 
-from rooms import protocol
 from rooms.models import Room, Ticket
+from spaces_project import protocol
 from tests.factories import RoomFactory, UserFactory
 
 from .wsclient import join, open_socket

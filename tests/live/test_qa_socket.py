@@ -1,5 +1,5 @@
 """The Q&A queue over the room socket: events everyone sees, and error frames for bad or refused
-messages (every frame received is checked against rooms/protocol.py by the socket client)."""
+messages (every frame received is checked against spaces_project/protocol by the socket client)."""
 
 import json
 

@@ -12,9 +12,9 @@ from channels.db import database_sync_to_async
 
 from accounts.models import Follow
 from accounts.services import block_create, user_suspend
-from rooms import protocol
 from rooms.models import MAX_SPEAKERS, Participant, PinnedLink, Room
 from rooms.presence import get_presence
+from spaces_project import protocol
 from tests.factories import RoomFactory, UserFactory
 
 from .wsclient import ORIGIN, join, open_socket

@@ -9,8 +9,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from accounts.services import block_create, block_delete
-from rooms import protocol
 from rooms.models import Participant
+from spaces_project import protocol
 from tests.factories import RoomFactory, UserFactory
 
 from .wsclient import ConnectionClosed, join, open_socket

@@ -6,7 +6,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from accounts.services import block_create
-from rooms import protocol, services, tickets
+from rooms import services, tickets
+from spaces_project import protocol
 from tests.factories import RoomFactory, UserFactory
 
 from .wsclient import join, open_socket

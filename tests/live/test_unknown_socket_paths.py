@@ -7,7 +7,7 @@ import logging
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from rooms import protocol
+from spaces_project import protocol
 from spaces_project.asgi import application
 
 from .wsclient import ORIGIN, open_socket, open_user_socket

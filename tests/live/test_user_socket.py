@@ -19,8 +19,8 @@ from accounts.services import (
     user_sign_out_everywhere,
     user_suspend,
 )
-from rooms import protocol
 from rooms.services import reminder_set
+from spaces_project import protocol
 from tests.factories import PASSWORD, RoomFactory, UserFactory
 
 from .wsclient import UserSocket, open_user_socket

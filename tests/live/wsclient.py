@@ -1,6 +1,6 @@
 """Connect to room sockets through the real ASGI application, as a browser would.
 
-Every text frame a socket receives is checked against the declarations of rooms/protocol.py: a frame
+Every text frame a socket receives is checked against the declarations of spaces_project/protocol: a frame
 of an undeclared type, or a declared event with a field its constructor does not define (or without
 one it does), fails the test that received it. So every test here is also a contract test.
 """
@@ -14,8 +14,9 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
-from rooms import protocol
+from spaces_project import protocol
 from spaces_project.asgi import application
+from tests.protocol_checker import check_event
 
 ORIGIN = "http://127.0.0.1:8000"
 # Every socket a test opens, so that a fixture (tests/live/conftest.py) closes those the test did not,
@@ -127,7 +128,7 @@ class RoomSocket:
 def read_event(text: str, events=protocol.EVENTS) -> dict:
     """Decode a text frame from the server, and hold it to the protocol."""
     event = json.loads(text)
-    protocol.check_event(event, events=events)
+    check_event(event, events=events)
     return event
 
 

@@ -1,8 +1,9 @@
-"""rooms/protocol.py owns the realtime contract: these tests fail when the code drifts from it.
+"""spaces_project/protocol owns the realtime contract: these tests fail when the code drifts from it.
 
 The running side is covered by tests/live: every frame a test socket receives goes through
-`protocol.check_event` (tests/live/wsclient.py). Here: the checker itself, the places that build events
-(only through the constructors), the declarations that nothing sends, and docs/protocol.md.
+`check_event` of tests/protocol_checker.py (tests/live/wsclient.py). Here: the checker itself, the
+places that build events (only through the constructors), the declarations that nothing sends, and
+docs/protocol.md.
 """
 
 import ast
@@ -10,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from rooms import protocol
 from rooms.audio import wire
 from rooms.models import Participant
+from spaces_project import protocol
+from spaces_project.protocol.reference import markdown
 from tests.live.wsclient import read_event
+from tests.protocol_checker import ContractError, check_event
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("accounts", "rooms", "recordings", "moderation", "spaces_project")
-PROTOCOL = ROOT / "rooms" / "protocol.py"
+PROTOCOL = ROOT / "spaces_project" / "protocol"  # the declarations themselves
 ROLE_NAMES = set(protocol.ROLES)
 
 
@@ -25,7 +28,7 @@ def app_sources() -> list[tuple[Path, ast.Module]]:
     sources = []
     for app in APPS:
         for path in sorted((ROOT / app).rglob("*.py")):
-            if "migrations" in path.parts or path == PROTOCOL:
+            if "migrations" in path.parts or path.is_relative_to(PROTOCOL):
                 continue
             sources.append((path, ast.parse(path.read_text(encoding="utf-8"), str(path))))
     return sources
@@ -62,8 +65,8 @@ PARTICIPANT = protocol.ParticipantInfo(
     ],
 )
 def test_events_built_by_their_constructors_pass_the_check(event):
-    protocol.check_event(event.payload())
-    protocol.check_event(read_event(event.encode()))
+    check_event(event.payload())
+    check_event(read_event(event.encode()))
 
 
 @pytest.mark.parametrize(
@@ -82,8 +85,8 @@ def test_events_built_by_their_constructors_pass_the_check(event):
     ],
 )
 def test_a_frame_the_declarations_do_not_allow_fails(frame, complaint):
-    with pytest.raises(protocol.ContractError, match=complaint.replace("[", r"\[").replace("]", r"\]")):
-        protocol.check_event(frame)
+    with pytest.raises(ContractError, match=complaint.replace("[", r"\[").replace("]", r"\]")):
+        check_event(frame)
 
 
 def test_a_constructor_refuses_a_field_it_does_not_define():
@@ -129,7 +132,7 @@ def test_no_event_or_envelope_is_built_by_hand_outside_the_protocol():
             elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "dict":
                 if {k.arg for k in node.keywords} & {"type", "event"}:
                     found.append(where(path, node))
-    assert found == [], f"build events with the constructors of rooms/protocol.py: {found}"
+    assert found == [], f"build events with the constructors of spaces_project/protocol: {found}"
 
 
 def test_every_declared_event_is_sent_somewhere():
@@ -173,14 +176,17 @@ def test_audio_tags_are_made_only_by_the_wire_module():
 
 
 def test_the_protocol_imports_no_django():
-    tree = ast.parse(PROTOCOL.read_text(encoding="utf-8"))
-    imported = {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
-    }
-    assert "django" not in imported and "channels" not in imported
+    modules = sorted(PROTOCOL.glob("*.py"))
+    assert len(modules) > 1
+    for path in modules:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+        }
+        assert not imported & {"django", "channels", "rooms", "accounts"}, path
 
 
 # -- the reference --------------------------------------------------------------------------------------
@@ -188,7 +194,7 @@ def test_the_protocol_imports_no_django():
 
 def test_docs_protocol_md_is_generated_from_the_declarations():
     document = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
-    assert document == protocol.markdown(), "run: python -m rooms.protocol > docs/protocol.md"
+    assert document == markdown(), "run: python -m spaces_project.protocol.reference > docs/protocol.md"
 
 
 # -- the per-person channel -----------------------------------------------------------------------------
@@ -198,11 +204,11 @@ def test_user_events_are_checked_against_their_own_declarations():
     snapshot = protocol.UserSnapshot(
         unread_count=2, reminder_counts=[protocol.ReminderCount(room_id=1, count=3)]
     )
-    protocol.check_event(read_event(snapshot.encode(), protocol.USER_EVENTS), events=protocol.USER_EVENTS)
-    with pytest.raises(protocol.ContractError, match="undeclared event type"):
-        protocol.check_event(snapshot.payload())  # not a room event
-    with pytest.raises(protocol.ContractError, match="lacks fields"):
-        protocol.check_event({"type": "user.unread"}, events=protocol.USER_EVENTS)
+    check_event(read_event(snapshot.encode(), protocol.USER_EVENTS), events=protocol.USER_EVENTS)
+    with pytest.raises(ContractError, match="undeclared event type"):
+        check_event(snapshot.payload())  # not a room event
+    with pytest.raises(ContractError, match="lacks fields"):
+        check_event({"type": "user.unread"}, events=protocol.USER_EVENTS)
 
 
 def test_only_declared_user_events_go_to_a_persons_channel():
