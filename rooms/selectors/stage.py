@@ -1,0 +1,149 @@
+"""Reads about a live room's stage and audience: the stored roster, and the snapshot every socket
+of the room is sent."""
+
+from dataclasses import dataclass, field, replace
+
+from spaces_project.errors import NotFound
+
+from .. import protocol
+from ..events import links_payload, participant_payload, questions_payload
+from ..models import Participant, Question, QuestionVote, Room
+
+LISTENERS_SHOWN = 100
+
+
+def room_roster(*, room: Room) -> dict[str, list[Participant]]:
+    """Who is on stage and listening, as stored (the live roster comes from presence)."""
+    participants = list(
+        room.participants.filter(is_removed=False).select_related("user").order_by("joined_at", "pk")
+    )
+    stage = sorted(
+        (p for p in participants if p.on_stage), key=lambda p: (protocol.stage_position(p.role), p.joined_at)
+    )
+    listeners = [p for p in participants if not p.on_stage]
+    return {"stage": stage, "listeners": listeners}
+
+
+@dataclass(frozen=True)
+class RoomLiveView:
+    """A room's live state as read once, from which every viewer's `room.snapshot` is made."""
+
+    room: Room
+    snapshot: protocol.RoomSnapshot  # with `you` left empty
+    people: dict[int, protocol.ParticipantInfo]  # every participant still in the room, by user id
+    # Each voter's upvotes of the questions in the queue (the snapshot's `my_votes`).
+    votes: dict[int, list[int]] = field(default_factory=dict)
+    _anonymous_text: str | None = field(default=None, compare=False, repr=False)
+
+    def for_viewer(self, viewer_id: int | None) -> protocol.RoomSnapshot:
+        you = self.people.get(viewer_id) if viewer_id is not None else None
+        if you is None:
+            return self.snapshot
+        return replace(self.snapshot, you=you, my_votes=self.votes.get(viewer_id, []))
+
+    def encode_for(self, viewer_id: int | None) -> str:
+        """The snapshot's text frame; encoded once for all the viewers without an entry of their own."""
+        if viewer_id is not None and viewer_id in self.people:
+            return self.for_viewer(viewer_id).encode()
+        if self._anonymous_text is None:
+            object.__setattr__(self, "_anonymous_text", self.snapshot.encode())
+        return self._anonymous_text
+
+
+def room_live_view(
+    *, room_id: int, present_user_ids: set[int], anonymous: int, heartbeat_seconds: float
+) -> RoomLiveView:
+    """The room's live state, the same for every viewer but for their own entry. NotFound if the room
+    does not exist."""
+    room = Room.objects.select_related("host").filter(pk=room_id).first()
+    if room is None:
+        raise NotFound("This room does not exist.")
+    participants = list(
+        Participant.objects.filter(room_id=room_id, is_removed=False)
+        .select_related("user")
+        .order_by("joined_at", "pk")
+    )
+    payloads = {p.user_id: participant_payload(p) for p in participants}
+    stage = sorted(
+        (
+            p
+            for p in participants
+            if p.on_stage and (p.user_id in present_user_ids or p.role == Participant.Role.HOST)
+        ),
+        key=lambda p: protocol.stage_position(p.role),
+    )
+    audience = [p for p in participants if not p.on_stage and p.user_id in present_user_ids]
+    queue, answering = questions_payload(room_id)
+    snapshot = protocol.RoomSnapshot(
+        room=protocol.RoomInfo(
+            id=room.pk,
+            title=room.title,
+            state=room.state,
+            host_id=room.host_id,
+            speaker_policy=room.speaker_policy,
+            is_recorded=room.is_recorded,
+            captions=room.captions_enabled,
+            backstage=room.in_backstage,
+            qa=room.qa_enabled,
+        ),
+        you=None,
+        stage=[payloads[p.user_id] for p in stage],
+        listeners=[payloads[p.user_id] for p in audience[:LISTENERS_SHOWN]],
+        listener_count=len(audience) + anonymous,
+        hands=[
+            p.user_id
+            for p in sorted(
+                (p for p in participants if p.hand_raised and p.user_id in present_user_ids),
+                key=lambda p: p.hand_raised_at,
+            )
+        ],
+        links=links_payload(room_id),
+        questions=queue,
+        answering=answering,
+        my_votes=[],
+        heartbeat_seconds=heartbeat_seconds,
+    )
+    votes: dict[int, list[int]] = {}
+    for user_id, question_id in (
+        QuestionVote.objects.filter(
+            question__room_id=room_id,
+            question__state__in=[Question.State.OPEN, Question.State.ANSWERING],
+        )
+        .order_by("question_id")
+        .values_list("user_id", "question_id")
+    ):
+        votes.setdefault(user_id, []).append(question_id)
+    return RoomLiveView(room=room, snapshot=snapshot, people=payloads, votes=votes)
+
+
+def room_live_state(
+    *,
+    room_id: int,
+    viewer_id: int | None,
+    present_user_ids: set[int],
+    anonymous: int,
+    heartbeat_seconds: float,
+) -> protocol.RoomSnapshot:
+    """The `room.snapshot` event for one viewer."""
+    view = room_live_view(
+        room_id=room_id,
+        present_user_ids=present_user_ids,
+        anonymous=anonymous,
+        heartbeat_seconds=heartbeat_seconds,
+    )
+    return view.for_viewer(viewer_id)
+
+
+def room_listeners_event(*, room_id: int, present_user_ids: set[int], anonymous: int) -> protocol.Listeners:
+    """The `room.listeners` event: the audience as it is now."""
+    audience = list(
+        Participant.objects.filter(
+            room_id=room_id, is_removed=False, user_id__in=present_user_ids, role=Participant.Role.LISTENER
+        )
+        .select_related("user")
+        .order_by("joined_at", "pk")
+    )
+    return protocol.Listeners(
+        listener_count=len(audience) + anonymous,
+        listeners=[participant_payload(p) for p in audience[:LISTENERS_SHOWN]],
+    )
