@@ -19,7 +19,7 @@ from django.conf import settings
 
 from spaces_project.errors import ServiceError
 
-from . import hls, protocol, questions, selectors, services
+from . import hls, protocol, selectors, services
 from .audio import wire
 from .bus import get_bus
 from .hls_renewal import HlsRenewer
@@ -72,16 +72,16 @@ def _user_actions() -> dict:
         "captions.set": lambda r, a, f: services.room_set_captions(room_id=r, actor=a, **f),
         "room.end": lambda r, a, f: services.room_end_by_id(room_id=r, actor=a),
         "room.go_live": lambda r, a, f: services.room_start_by_id(room_id=r, actor=a),
-        "question.ask": lambda r, a, f: questions.question_ask(room_id=r, actor=a, **f),
-        "question.withdraw": lambda r, a, f: questions.question_withdraw(room_id=r, actor=a, **f),
-        "question.vote": lambda r, a, f: questions.question_vote(room_id=r, actor=a, **f),
-        "question.unvote": lambda r, a, f: questions.question_unvote(room_id=r, actor=a, **f),
-        "question.answer": lambda r, a, f: questions.question_answer(room_id=r, actor=a, **f),
-        "question.done": lambda r, a, f: questions.question_done(room_id=r, actor=a, **f),
-        "question.dismiss": lambda r, a, f: questions.question_dismiss(room_id=r, actor=a, **f),
-        "question.remove": lambda r, a, f: questions.question_remove(room_id=r, actor=a, **f),
-        "question.invite": lambda r, a, f: questions.question_invite_asker(room_id=r, actor=a, **f),
-        "qa.set": lambda r, a, f: questions.room_set_qa(room_id=r, actor=a, **f),
+        "question.ask": lambda r, a, f: services.question_ask(room_id=r, actor=a, **f),
+        "question.withdraw": lambda r, a, f: services.question_withdraw(room_id=r, actor=a, **f),
+        "question.vote": lambda r, a, f: services.question_vote(room_id=r, actor=a, **f),
+        "question.unvote": lambda r, a, f: services.question_unvote(room_id=r, actor=a, **f),
+        "question.answer": lambda r, a, f: services.question_answer(room_id=r, actor=a, **f),
+        "question.done": lambda r, a, f: services.question_done(room_id=r, actor=a, **f),
+        "question.dismiss": lambda r, a, f: services.question_dismiss(room_id=r, actor=a, **f),
+        "question.remove": lambda r, a, f: services.question_remove(room_id=r, actor=a, **f),
+        "question.invite": lambda r, a, f: services.question_invite_asker(room_id=r, actor=a, **f),
+        "qa.set": lambda r, a, f: services.room_set_qa(room_id=r, actor=a, **f),
     }
 
 

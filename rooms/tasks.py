@@ -6,7 +6,7 @@ from django.db import DatabaseError
 
 from spaces_project.tasks import IdempotentTask
 
-from . import services, tickets
+from . import services
 from .payments import PaymentError
 
 
@@ -50,10 +50,10 @@ def announce_missed_rooms() -> int:
 )
 def refund_ticket(ticket_id: int) -> None:
     """Give a ticket's money back through its provider (idempotency key: never twice)."""
-    tickets.ticket_refund(ticket_id=ticket_id)
+    services.ticket_refund(ticket_id=ticket_id)
 
 
 @shared_task(base=IdempotentTask, soft_time_limit=50, time_limit=60)
 def release_expired_ticket_holds() -> int:
     """Beat: pending tickets whose hold lapsed give their seat back; lost refunds are queued again."""
-    return tickets.tickets_release_expired_holds()
+    return services.tickets_release_expired_holds()

@@ -1,5 +1,6 @@
-"""Pages and endpoints of ticketed rooms. Thin: each calls one service or selector of rooms/tickets.py
-and rooms/selectors.py; refusals are answered by spaces_project/refusals.py as each view declares."""
+"""Pages and endpoints of ticketed rooms. Thin: each calls one service or selector of rooms/services/
+(tickets, payments) and rooms/selectors/; refusals are answered by spaces_project/refusals.py as each
+view declares."""
 
 import csv
 
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from spaces_project.refusals import refusal_page, refusal_redirect
 
-from . import selectors, tickets
+from . import selectors, services
 from .models import Ticket
 
 
@@ -29,10 +30,10 @@ def _back_to_room(request: HttpRequest, pk: int) -> str:
 def ticket_sales(request, pk):
     """The host puts a scheduled room on sale, or changes its capacity; or makes it free again."""
     if request.POST.get("action") == "stop":
-        tickets.ticket_sales_stop(room_id=pk, actor=request.user)
+        services.ticket_sales_stop(room_id=pk, actor=request.user)
         messages.success(request, "This room is free again.")
     else:
-        room = tickets.ticket_sales_set(
+        room = services.ticket_sales_set(
             room_id=pk,
             actor=request.user,
             price=request.POST.get("price", ""),
@@ -40,7 +41,7 @@ def ticket_sales(request, pk):
         )
         messages.success(
             request,
-            f"Tickets on sale: {tickets.price_label(room.ticket_price)}, {room.ticket_capacity:,} seats.",
+            f"Tickets on sale: {services.price_label(room.ticket_price)}, {room.ticket_capacity:,} seats.",
         )
     return redirect("rooms:detail", pk=pk)
 
@@ -51,7 +52,7 @@ def ticket_buy(request, pk):
     """Get a ticket: paid at once (development provider) or off to the provider's checkout page."""
     if not request.user.is_authenticated:
         return redirect_to_login(reverse("rooms:detail", args=[pk]))
-    ticket = tickets.ticket_purchase(room_id=pk, buyer=request.user)
+    ticket = services.ticket_purchase(room_id=pk, buyer=request.user)
     if ticket.status == Ticket.Status.PENDING and ticket.checkout_url:
         return redirect(ticket.checkout_url)
     if ticket.status == Ticket.Status.PAID:
@@ -103,7 +104,7 @@ def ticket_detail(request, pk):
 def ticket_return(request, pk):
     """The buyer is back from the provider's checkout page: confirm the payment, show the ticket."""
     ticket = selectors.ticket_get_for_buyer(ticket_id=pk, viewer=request.user)
-    ticket = tickets.ticket_confirm_return(ticket=ticket)
+    ticket = services.ticket_confirm_return(ticket=ticket)
     if ticket.status == Ticket.Status.PAID:
         messages.success(request, "Payment received: you have a ticket.")
     elif ticket.status == Ticket.Status.PENDING:
@@ -116,7 +117,7 @@ def ticket_return(request, pk):
 def stripe_webhook(request):
     """Stripe's webhook: 400 unless the signature is good and fresh and the event well formed; 200
     once the event is applied (or was already, or concerns nothing we sold)."""
-    outcome = tickets.payment_webhook_receive(
+    outcome = services.payment_webhook_receive(
         provider_name="stripe",
         payload=request.body,
         signature=request.headers.get("Stripe-Signature", ""),

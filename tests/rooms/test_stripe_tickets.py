@@ -371,7 +371,7 @@ def test_a_signed_but_malformed_event_is_refused_logged_and_changes_nothing(
 ):
     ticket = tickets.ticket_purchase(room_id=on_sale.pk, buyer=UserFactory())
     session = fake_stripe.pay(ticket.checkout_id)
-    with caplog.at_level("WARNING", logger="rooms.tickets"):
+    with caplog.at_level("WARNING", logger="rooms.services.payments"):
         response = post_signed(client, body(session))
     assert response.status_code == 400
     assert "stripe webhook rejected" in caplog.text

@@ -1,0 +1,113 @@
+"""What the room services share: the locked reads every live action starts with, the one way a
+participant changes, the stage's limits, and how notices name a room and a time."""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from accounts.models import User
+from spaces_project.errors import ServiceError
+
+from .. import protocol
+from ..events import participant_updated, publish_on_commit
+from ..models import MAX_COHOSTS, MAX_SPEAKERS, Participant, Room
+
+
+def _change(participant: Participant, **changes) -> bool:
+    """Apply `changes` to the participant; save and announce them only if something changed."""
+    changed = [field for field, value in changes.items() if getattr(participant, field) != value]
+    if not changed:
+        return False
+    for field in changed:
+        setattr(participant, field, changes[field])
+    participant.save(update_fields=[*changed, "updated_at"])
+    participant_updated(participant)
+    return True
+
+
+def _live_room_for_update(room_id: int) -> Room:
+    room = Room.objects.select_for_update().filter(pk=room_id).first()
+    if room is None:
+        raise ServiceError("not_found", "This room does not exist.")
+    if room.state != Room.State.LIVE:
+        raise ServiceError("not_live", "This room is not live.")
+    return room
+
+
+def _stage_room_for_update(room_id: int) -> Room:
+    """The room, locked, if it is live or its backstage is open: the stage works in both."""
+    room = Room.objects.select_for_update().filter(pk=room_id).first()
+    if room is None:
+        raise ServiceError("not_found", "This room does not exist.")
+    if room.state != Room.State.LIVE and not room.in_backstage:
+        raise ServiceError("not_live", "This room is not live.")
+    return room
+
+
+def _participant(room: Room, user_id: int, *, for_update: bool = True) -> Participant:
+    queryset = Participant.objects.select_related("user")
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    participant = queryset.filter(room=room, user_id=user_id, is_removed=False).first()
+    if participant is None:
+        raise ServiceError("not_in_room", "That person is not in this room.")
+    return participant
+
+
+def _stage_limit(role: str) -> int:
+    return MAX_COHOSTS if role == Participant.Role.COHOST else MAX_SPEAKERS
+
+
+def _stage_has_room_for(room: Room, role: str) -> bool:
+    return Participant.objects.filter(room=room, role=role, is_removed=False).count() < _stage_limit(role)
+
+
+def _check_stage_has_room_for(room: Room, role: str) -> None:
+    if not _stage_has_room_for(room, role):
+        what = "co-hosts" if role == Participant.Role.COHOST else "speakers"
+        raise ServiceError("stage_full", f"The stage is full: at most {_stage_limit(role)} {what}.")
+
+
+def _stage_has_room_for_a_speaker(room: Room) -> bool:
+    try:
+        _check_stage_has_room_for(room, Participant.Role.SPEAKER)
+    except ServiceError:
+        return False
+    return True
+
+
+def _ask_to_speak(room: Room, target: Participant, actor: User) -> None:
+    _change(target, invited_to_speak_at=timezone.now())
+    publish_on_commit(
+        room.pk,
+        protocol.SpeakInvited(to_user_id=target.user_id, by=actor.name, recorded=room.is_recorded),
+        to=target.user_id,
+    )
+
+
+def _remove_participant(target: Participant, *, close_code: int, banned: bool = True) -> None:
+    """Take `target` out of the room now. `banned`: a host's removal, which keeps them out for good;
+    without it (a block) the block itself keeps them out, and only for as long as it lasts."""
+    target.role = Participant.Role.LISTENER
+    target.is_muted = True
+    target.is_removed = banned
+    target.hand_raised_at = None
+    target.invited_to_speak_at = None
+    target.save()
+    publish_on_commit(target.room_id, protocol.ParticipantLeft(user_id=target.user_id))
+    if banned:
+        error = protocol.Error(code="removed", message="You were removed from this room.")
+    else:
+        error = protocol.Error(code="not_found", message="This room does not exist.")
+    publish_on_commit(target.room_id, error, to=target.user_id, close=close_code)
+
+
+def _room_url(room: Room) -> str:
+    return f"/rooms/{room.pk}/"
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    moment = moment.astimezone(timezone.get_fixed_timezone(0))
+    return f"{moment:%a} {moment.day} {moment:%b}, {moment:%H:%M} UTC"
