@@ -4,14 +4,21 @@ pytest-django's `live_server` is a WSGI server: it cannot carry the room socket.
 runs daphne in a separate process against the test database, so the test database must be a real
 one on disk that both processes see (PostgreSQL), and the test must commit its data
 (`transactional_db`, which the fixture pulls in).
+
+A test that uses a live server ends only when its pages are closed and the server's work for it has
+stopped (`_test_ends_when_its_work_has_stopped`): then the test database is emptied, with nothing
+else querying it.
 """
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from importlib import import_module
 from pathlib import Path
 from urllib.parse import quote
@@ -22,8 +29,12 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.db import connection
 from playwright.sync_api import expect
 
+from .asgi import IDLE_PATH, IDLE_TIMEOUT_S
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 20
+# Importing Django, numpy and PyAV takes a second on an idle machine, far longer on a busy one.
+MIXER_STARTUP_SECONDS = 60
 
 # Events cross two processes (and Redis, when set): a loaded CI machine needs more than 5 s.
 expect.set_options(timeout=10_000)
@@ -81,6 +92,12 @@ class AsgiLiveServer:
             self.port = port
             return
 
+    def wait_until_idle(self) -> dict:
+        """Return once nothing a test asked of this server is still running (tests/browser/asgi.py)."""
+        if self.process is None or self.process.poll() is not None:
+            return {}
+        return wait_until_idle(self.url)
+
     def stop(self) -> None:
         if self.process is None:
             return
@@ -101,6 +118,37 @@ def session_key_for(user) -> str:
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
     return session.session_key
+
+
+def wait_until_idle(server_url: str) -> dict:
+    """Ask a daphne serving tests.browser.asgi to answer once the work of the test has stopped."""
+    try:
+        with urllib.request.urlopen(server_url + IDLE_PATH, timeout=IDLE_TIMEOUT_S + 10) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as error:
+        raise AssertionError(
+            f"the server's work for the test did not stop: {error.read().decode()}"
+        ) from None
+
+
+def wait_until_nothing_else_queries(timeout: float = 10) -> None:
+    """Wait until no other connection to the test database is running a query or holds a transaction
+    open. The processes a test started are stopped and the server is idle by now: whatever still
+    queries was missed, and is named."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT pid, state, now() - xact_start, left(query, 300) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend' AND state <> 'idle'"
+            )
+            busy = cursor.fetchall()
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still at work on the test database after the test: {busy}")
+            time.sleep(0.05)
 
 
 def _test_database_url() -> str:
@@ -178,18 +226,19 @@ def _daphne(django_db_setup, django_db_blocker):
             _forget_live_state(redis_url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def room_audio_mixer(_daphne):
-    """Mix the rooms' audio for browser tests the way the server is configured to.
+    """Mix the rooms' audio for this test the way the server is configured to.
 
     Without Redis, daphne mixes in its own process (embedded mode) and there is nothing to start.
     With Redis (CI), web processes expect `manage.py run_mixer` processes, as in production: start
-    one with the server's environment. Yields the process, or None in embedded mode.
+    one with the server's environment, and stop it when the test ends, before the test database is
+    emptied (it reads the live rooms every second). Yields the process, or None in embedded mode.
     """
     if not _daphne.env.get("REDIS_URL"):
         yield None
         return
-    log = _daphne.log_dir / "mixer.log"
+    log = _daphne.log_dir / f"mixer-{time.monotonic_ns()}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "run_mixer", "--name", "browser-tests"],
@@ -199,11 +248,17 @@ def room_audio_mixer(_daphne):
             stderr=subprocess.STDOUT,
         )
     try:
+        deadline = time.monotonic() + MIXER_STARTUP_SECONDS
+        while "running" not in log.read_text():
+            assert process.poll() is None, f"the mixer exited: {log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"the mixer did not start within {MIXER_STARTUP_SECONDS} s"
+            time.sleep(0.05)
         yield process
     finally:
+        # SIGTERM: the mixer lets each room's runner finish its tick and gives its lease back.
         process.terminate()
         try:
-            process.wait(10)
+            process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -218,6 +273,40 @@ def asgi_live_server(_daphne, transactional_db):
     if _daphne.process is None:  # a test stopped it and failed before starting it again
         _daphne.start()
     return _daphne
+
+
+@pytest.fixture(autouse=True)
+def _test_ends_when_its_work_has_stopped(request):
+    """A test with a live server ends only when its pages are closed and the server's work for it has
+    stopped; the test database is emptied after that, with nothing else querying it.
+
+    Emptying it while a page still asked, or a view still ran in the server's threads, made
+    PostgreSQL answer "deadlock detected" to one of the two: the flush failed, and the next test saw
+    the rows it should have removed. This fixture takes `transactional_db` before the test's other
+    fixtures (so the flush comes after this teardown) and, once they are torn down (the pages they
+    opened closed, the processes they started stopped), closes any browser context still open,
+    waits for the server to be idle, and checks that nothing else queries the database.
+    """
+    names = request.fixturenames
+    if "asgi_live_server" not in names and "live_server" not in names:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    if connection.vendor != "postgresql":
+        return  # asgi_live_server skipped the test; pytest-django's live server shares SQLite in memory
+    if "browser" in names:
+        for context in request.getfixturevalue("browser").contexts:
+            context.close()
+    if "asgi_live_server" in names:
+        request.getfixturevalue("_daphne").wait_until_idle()
+    if "live_server" in names:
+        # The WSGI live server answers each connection in a thread, and keeps them to join on close.
+        httpd = request.getfixturevalue("live_server").thread.httpd
+        for thread in list(getattr(httpd, "_threads", None) or ()):
+            thread.join(IDLE_TIMEOUT_S)
+            assert not thread.is_alive(), "the live server still answers a request after the test"
+    wait_until_nothing_else_queries()
 
 
 @pytest.fixture
