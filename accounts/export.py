@@ -300,8 +300,8 @@ def write_transcripts(archive: zipfile.ZipFile, user: User) -> None:
 
 def write_clips(archive: zipfile.ZipFile, user: User) -> None:
     """The clips the person made, with their audio (Ogg Opus)."""
-    from recordings.clip_selectors import clips_for_export
-    from recordings.clip_services import ClipFiles
+    from recordings.selectors import clips_for_export
+    from recordings.services import ClipFiles
 
     listing = []
     for clip in clips_for_export(user=user):

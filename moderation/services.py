@@ -7,9 +7,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_suspend, user_unsuspend
-from recordings.clip_services import clip_remove
 from recordings.models import Clip, Recording, Transcript
-from recordings.services import recording_remove, transcript_remove
+from recordings.services import clip_remove, recording_remove, transcript_remove
 from rooms import services as room_services
 from rooms.models import Participant, Room
 from spaces_project.errors import ServiceError

@@ -31,7 +31,7 @@ class RecordingAdmin(admin.ModelAdmin):
         "segment_count",
         "capture_notes",
         "failure_reason",
-        # The host's switches (clip_services): moderators see them, only the host changes them.
+        # The host's switches (services.clips, .podcast): moderators see them, only the host changes them.
         "clips_enabled",
         "podcast_published_at",
     )

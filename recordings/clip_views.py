@@ -1,5 +1,5 @@
 """Pages and endpoints of clips and of the podcast feed. Thin: each calls one service or selector of
-recordings/clip_services.py and clip_selectors.py; refusals are answered by spaces_project/refusals.py
+recordings.services and recordings.selectors; refusals are answered by spaces_project/refusals.py
 as each view declares."""
 
 from django.conf import settings
@@ -20,7 +20,7 @@ from spaces_project.refusals import (
     wants_json,
 )
 
-from . import artwork, clip_selectors, clip_services, podcast
+from . import artwork, podcast, selectors, services
 from .models import Clip
 from .selectors import clock
 from .services import RecordingFiles
@@ -45,13 +45,13 @@ def _clip_context(request: HttpRequest, clip: Clip) -> dict:
         "clip": clip,
         "room": room,
         "recording": clip.recording,
-        "duration_label": clip_services.seconds_label(clip.duration_ms),
+        "duration_label": services.seconds_label(clip.duration_ms),
         "starts_at": clock(clip.start_ms),
         # A transcript the host deleted (or a moderator removed) takes the clip's captions with it.
         "caption_lines": []
-        if clip_selectors.clip_captions_withdrawn(clip=clip)
+        if selectors.clip_captions_withdrawn(clip=clip)
         else [line for line in clip.caption_text.splitlines() if line.strip()],
-        "may_delete": clip_selectors.clip_may_delete(clip=clip, viewer=request.user),
+        "may_delete": selectors.clip_may_delete(clip=clip, viewer=request.user),
         "page_url": _absolute(reverse("clips:detail", args=[clip.pk])),
         "audio_url": _absolute(reverse("clips:audio", args=[clip.pk])),
         "embed_url": _absolute(reverse("clips:embed", args=[clip.pk])),
@@ -63,7 +63,7 @@ def _clip_context(request: HttpRequest, clip: Clip) -> dict:
 @require_GET
 @refusal_page(REFUSED_PAGE)
 def clip_detail(request, pk):
-    clip = clip_selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
+    clip = selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
     return render(request, "recordings/clip_detail.html", _clip_context(request, clip))
 
 
@@ -72,7 +72,7 @@ def clip_detail(request, pk):
 @refusal_page(REFUSED_PAGE)
 def clip_embed(request, pk):
     """The small player a card shows (twitter:player): the clip, its title and a link to its page."""
-    clip = clip_selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
+    clip = selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
     if clip.status != Clip.Status.READY:
         raise Http404("This clip is not ready.")
     response = render(request, "recordings/clip_embed.html", _clip_context(request, clip))
@@ -83,15 +83,15 @@ def clip_embed(request, pk):
 @require_GET
 @refusal_json_or_redirect(to=lambda request, pk: reverse("clips:detail", args=[pk]))
 def clip_status(request, pk):
-    clip = clip_selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
-    return JsonResponse(clip_selectors.clip_status_payload(clip=clip))
+    clip = selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
+    return JsonResponse(selectors.clip_status_payload(clip=clip))
 
 
 def _clip_file(request: HttpRequest, pk: int, which: str, content_type: str) -> HttpResponse:
-    clip = clip_selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
+    clip = selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
     if clip.status != Clip.Status.READY:
         raise Http404("This clip is not ready.")
-    files = clip_services.ClipFiles(clip.pk)
+    files = services.ClipFiles(clip.pk)
     path = getattr(files, which)
     if not path.exists():
         raise Http404("This file is missing.")
@@ -125,7 +125,7 @@ def _created(request: HttpRequest, clip: Clip) -> HttpResponse:
 @refusal_json_or_redirect(to=lambda request, pk: reverse("recordings:detail", args=[pk]))
 def clip_create_from_replay(request, pk):
     """Clip [start, end] seconds of a replay (the replay page sends the player's positions)."""
-    clip = clip_services.clip_create_from_replay(
+    clip = services.clip_create_from_replay(
         recording_id=pk,
         actor=request.user,
         start=request.POST.get("start", ""),
@@ -140,7 +140,7 @@ def clip_create_from_replay(request, pk):
 @refusal_json_or_redirect(to=lambda request, pk: reverse("rooms:detail", args=[pk]))
 def clip_create_live(request, pk):
     """Clip the last 30 or 60 s of a live recorded room."""
-    clip = clip_services.clip_create_live(
+    clip = services.clip_create_live(
         room_id=pk,
         actor=request.user,
         seconds=request.POST.get("seconds", ""),
@@ -153,7 +153,7 @@ def clip_create_live(request, pk):
 @login_required
 @refusal_page(REFUSED_PAGE)
 def clip_delete(request, pk):
-    clip = clip_services.clip_delete(clip_id=pk, actor=request.user)
+    clip = services.clip_delete(clip_id=pk, actor=request.user)
     messages.success(request, "The clip is deleted.")
     return redirect("recordings:detail", pk=clip.recording_id)
 
@@ -168,7 +168,7 @@ def _back_to_replay(request: HttpRequest, pk: int) -> str:
 def recording_clipping(request, pk):
     """The host turns clipping of their room on or off."""
     enabled = request.POST.get("enabled") == "1"
-    recording = clip_services.recording_set_clipping(recording_id=pk, actor=request.user, enabled=enabled)
+    recording = services.recording_set_clipping(recording_id=pk, actor=request.user, enabled=enabled)
     messages.success(
         request, "Listeners can clip this room." if enabled else "Clipping is off for this room."
     )
@@ -186,7 +186,7 @@ def recording_clipping(request, pk):
 def podcast_publish(request, pk):
     """The host publishes their replay to their podcast feed, or takes it out."""
     published = request.POST.get("published") == "1"
-    clip_services.recording_set_podcast(recording_id=pk, actor=request.user, published=published)
+    services.recording_set_podcast(recording_id=pk, actor=request.user, published=published)
     messages.success(
         request, "Published to your podcast." if published else "This replay is no longer in your podcast."
     )
@@ -201,7 +201,7 @@ def podcast_feed(request, handle):
         return redirect("podcast:feed", handle=host.handle, permanent=True)
     episodes = []
     if host.is_active and not host.is_suspended:
-        for recording in clip_selectors.podcast_episodes(host=host):
+        for recording in selectors.podcast_episodes(host=host):
             room = recording.room
             replay = RecordingFiles(room.pk).replay
             if not replay.exists():
@@ -215,7 +215,7 @@ def podcast_feed(request, handle):
                     audio_url=_absolute(reverse("podcast:audio", args=[recording.pk])),
                     audio_bytes=replay.stat().st_size,
                     duration_s=round(recording.duration_ms / 1000),
-                    notes=clip_selectors.podcast_show_notes(recording=recording).as_text()
+                    notes=selectors.podcast_show_notes(recording=recording).as_text()
                     or f"Recorded live on Spaces, hosted by {host.name}.",
                     image_url=_absolute(reverse("podcast:cover", args=[recording.pk])),
                 )
@@ -246,7 +246,7 @@ def podcast_image(request, handle):
 
 
 def _episode_file(request: HttpRequest, pk: int, which: str, content_type: str) -> HttpResponse:
-    recording = clip_selectors.podcast_episode_get(recording_id=pk)
+    recording = selectors.podcast_episode_get(recording_id=pk)
     files = RecordingFiles(recording.room_id)
     path = getattr(files, which)
     if not path.exists():

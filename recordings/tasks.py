@@ -15,7 +15,7 @@ from django.db import DatabaseError
 
 from spaces_project.tasks import IdempotentTask
 
-from . import clip_services, services
+from . import services
 
 
 class RecordingTask(IdempotentTask):
@@ -77,10 +77,10 @@ class ClipTask(IdempotentTask):
 
     def give_up(self, args, reason: str) -> None:
         if args:
-            clip_services.clip_fail(clip_id=args[0], reason=reason)
+            services.clip_fail(clip_id=args[0], reason=reason)
 
 
 @shared_task(base=ClipTask, name="recordings.tasks.cut_clip")
 def cut_clip(clip_id: int) -> None:
-    """Cut a clip from its room's Opus packets (copied, not re-encoded): clip_services.clip_cut."""
-    clip_services.clip_cut(clip_id=clip_id)
+    """Cut a clip from its room's Opus packets (copied, not re-encoded): services.clip_cut."""
+    services.clip_cut(clip_id=clip_id)

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from spaces_project.refusals import refusal_json, refusal_page, refusal_redirect, refusal_text
 
-from . import clip_selectors, selectors, services
+from . import selectors, services
 from .models import Recording
 from .streaming import serve_file
 
@@ -31,7 +31,7 @@ def recording_detail(request, pk):
     )
     lines = selectors.transcript_lines(transcript=transcript) if transcript else []
     is_host = request.user.is_authenticated and request.user.pk == room.host_id
-    podcast_refusal = clip_selectors.podcast_refusal(recording=recording) if is_host else None
+    podcast_refusal = selectors.podcast_refusal(recording=recording) if is_host else None
     context = {
         "transcript": transcript,
         "lines": lines,
@@ -49,7 +49,7 @@ def recording_detail(request, pk):
         "turns": turns,
         "poll_ms": STATUS_POLL_MS,
         "duration_label": selectors.clock(recording.duration_ms),
-        "clips": clip_selectors.clips_of_recording(recording=recording)
+        "clips": selectors.clips_of_recording(recording=recording)
         if recording.status == Recording.Status.READY
         else [],
     }

@@ -20,9 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import DataExport
 from accounts.services import block_create, user_suspend
 from moderation.models import Report
-from recordings.clip_services import ClipFiles
 from recordings.models import Clip, Transcript, TranscriptLine
-from recordings.services import RecordingFiles
+from recordings.services import ClipFiles, RecordingFiles
 from rooms.models import Participant, Question, Ticket
 from tests.factories import RecordingFactory, RoomFactory, UserFactory
 

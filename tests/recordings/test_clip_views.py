@@ -8,10 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from recordings import clip_services
-from recordings.clip_services import ClipFiles
+from recordings import services
 from recordings.models import Clip, Recording
-from recordings.services import capture_directory
+from recordings.services import ClipFiles, capture_directory
 from rooms import services as room_services
 from rooms.models import Ticket
 from tests.factories import RecordingFactory, UserFactory
@@ -209,7 +208,7 @@ def test_someone_else_cannot_delete_a_clip(replay, signed_in, django_capture_on_
 
 
 def test_a_pending_clip_page_waits_for_the_cut(replay, listener):
-    clip = clip_services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=0, end=2)
+    clip = services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=0, end=2)
     page = Client().get(reverse("clips:detail", args=[clip.pk])).content.decode()
     assert "Cutting the clip" in page and "twitter:player" not in page
     assert Client().get(reverse("clips:status", args=[clip.pk])).json() == {

@@ -5,11 +5,10 @@ speaker's tone in it."""
 
 import pytest
 
-from recordings import clip_services
-from recordings.clip_services import ClipFiles
+from recordings import services
 from recordings.clips import decode_ogg
 from recordings.models import Clip, Recording
-from recordings.services import capture_directory
+from recordings.services import ClipFiles, capture_directory
 from rooms import services as room_services
 from tests.factories import UserFactory
 
@@ -41,7 +40,7 @@ def test_the_worker_cuts_live_and_replay_clips_that_play_for_their_length(worker
     room = room_services.room_create(host=host, title="Tones at noon", is_recorded=True)
     writer = capture_tone(capture_directory(room.pk), speaker_id=host.pk, seconds=20, close=False)
 
-    live = _ready(clip_services.clip_create_live(room_id=room.pk, actor=listener, seconds=10))
+    live = _ready(services.clip_create_live(room_id=room.pk, actor=listener, seconds=10))
     assert live.source == "live" and (live.start_ms, live.end_ms) == (9_980, 19_980)
     _assert_playable(live, 10)
     assert live.speakers == [[host.pk, "Ada Host"]]
@@ -50,7 +49,7 @@ def test_the_worker_cuts_live_and_replay_clips_that_play_for_their_length(worker
     room_services.room_end(room=room, actor=host)  # the finalizing chain runs in the worker too
     wait_for(lambda: Recording.objects.get(room=room).status == "ready", 90, "the replay")
     replay_clip = _ready(
-        clip_services.clip_create_from_replay(
+        services.clip_create_from_replay(
             recording_id=room.recording.pk, actor=listener, start="5", end="17", title="Twelve seconds"
         )
     )

@@ -10,12 +10,11 @@ import pytest
 
 from moderation.models import Report
 from moderation.services import report_create
-from recordings import clip_services
-from recordings.clip_selectors import clip_get_for_viewer
-from recordings.clip_services import ClipFiles
+from recordings import services
 from recordings.clips import decode_ogg
 from recordings.models import Clip, Recording, Transcript, TranscriptLine
-from recordings.services import capture_directory
+from recordings.selectors import clip_get_for_viewer
+from recordings.services import ClipFiles, capture_directory
 from rooms import services as room_services
 from rooms.models import Ticket
 from spaces_project.errors import NotFound, ServiceError
@@ -72,7 +71,7 @@ def replay(host, django_capture_on_commit_callbacks):
 
 def _make(callbacks, **kwargs) -> Clip:
     with callbacks(execute=True):
-        clip = clip_services.clip_create_from_replay(**kwargs)
+        clip = services.clip_create_from_replay(**kwargs)
     clip.refresh_from_db()
     return clip
 
@@ -107,7 +106,7 @@ def test_a_clip_without_a_title_takes_the_rooms(replay, listener, django_capture
 def test_a_clip_of_61_seconds_is_refused_and_60_are_cut(host, listener, django_capture_on_commit_callbacks):
     recording = _replay(host, 65, django_capture_on_commit_callbacks)
     with pytest.raises(ServiceError) as refused:
-        clip_services.clip_create_from_replay(recording_id=recording.pk, actor=listener, start="1", end="62")
+        services.clip_create_from_replay(recording_id=recording.pk, actor=listener, start="1", end="62")
     assert refused.value.code == "clip_too_long"
     assert "at most 60 seconds" in refused.value.message and "61.0 s" in refused.value.message
     assert not Clip.objects.exists()
@@ -132,14 +131,14 @@ def test_a_clip_of_61_seconds_is_refused_and_60_are_cut(host, listener, django_c
 )
 def test_bad_times_are_refused(replay, listener, start, end, code):
     with pytest.raises(ServiceError) as refused:
-        clip_services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=start, end=end)
+        services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=start, end=end)
     assert refused.value.code == code
     assert not Clip.objects.exists()
 
 
 def test_a_title_over_100_characters_is_refused(replay, listener):
     with pytest.raises(ServiceError) as refused:
-        clip_services.clip_create_from_replay(
+        services.clip_create_from_replay(
             recording_id=replay.pk, actor=listener, start=0, end=2, title="x" * 101
         )
     assert refused.value.code == "title_too_long" and not Clip.objects.exists()
@@ -149,7 +148,7 @@ def test_a_visitor_who_is_not_signed_in_cannot_clip(replay):
     from django.contrib.auth.models import AnonymousUser
 
     with pytest.raises(ServiceError) as refused:
-        clip_services.clip_create_from_replay(recording_id=replay.pk, actor=AnonymousUser(), start=0, end=2)
+        services.clip_create_from_replay(recording_id=replay.pk, actor=AnonymousUser(), start=0, end=2)
     assert refused.value.code == "sign_in_required" and not Clip.objects.exists()
 
 
@@ -158,7 +157,7 @@ def test_someone_blocked_by_the_host_learns_nothing(replay, host, listener):
 
     block_create(blocker=host, blocked=listener)
     with pytest.raises(NotFound):
-        clip_services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=0, end=2)
+        services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=0, end=2)
 
 
 # -- ticketed rooms ------------------------------------------------------------------------------------
@@ -179,14 +178,10 @@ def _ticket(room, buyer) -> Ticket:
 
 def test_a_ticketed_rooms_replay_is_clipped_only_by_ticket_holders(ticketed_replay, listener):
     with pytest.raises(ServiceError) as refused:
-        clip_services.clip_create_from_replay(
-            recording_id=ticketed_replay.pk, actor=listener, start=0, end=10
-        )
+        services.clip_create_from_replay(recording_id=ticketed_replay.pk, actor=listener, start=0, end=10)
     assert refused.value.code == "ticket_required" and not Clip.objects.exists()
     _ticket(ticketed_replay.room, listener)
-    clip = clip_services.clip_create_from_replay(
-        recording_id=ticketed_replay.pk, actor=listener, start=0, end=10
-    )
+    clip = services.clip_create_from_replay(recording_id=ticketed_replay.pk, actor=listener, start=0, end=10)
     assert clip.status == "pending"
 
 
@@ -210,16 +205,16 @@ def test_a_ticketed_rooms_clip_is_hidden_from_those_without_a_ticket(ticketed_re
 
 def test_the_host_turns_clipping_off_and_nobody_can_clip(replay, host, listener):
     with pytest.raises(ServiceError) as refused:
-        clip_services.recording_set_clipping(recording_id=replay.pk, actor=listener, enabled=False)
+        services.recording_set_clipping(recording_id=replay.pk, actor=listener, enabled=False)
     assert refused.value.code == "not_allowed"
-    clip_services.recording_set_clipping(recording_id=replay.pk, actor=host, enabled=False)
+    services.recording_set_clipping(recording_id=replay.pk, actor=host, enabled=False)
     for actor in (listener, host):
         with pytest.raises(ServiceError) as refused:
-            clip_services.clip_create_from_replay(recording_id=replay.pk, actor=actor, start=0, end=2)
+            services.clip_create_from_replay(recording_id=replay.pk, actor=actor, start=0, end=2)
         assert refused.value.code == "clips_off"
     assert not Clip.objects.exists()
-    clip_services.recording_set_clipping(recording_id=replay.pk, actor=host, enabled=True)
-    assert clip_services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=0, end=2)
+    services.recording_set_clipping(recording_id=replay.pk, actor=host, enabled=True)
+    assert services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=0, end=2)
 
 
 def test_only_the_clipper_and_the_host_delete_a_clip(
@@ -229,20 +224,20 @@ def test_only_the_clipper_and_the_host_delete_a_clip(
     first = _make(django_capture_on_commit_callbacks, recording_id=replay.pk, actor=listener, start=0, end=2)
     second = _make(django_capture_on_commit_callbacks, recording_id=replay.pk, actor=listener, start=2, end=4)
     with pytest.raises(ServiceError) as refused:
-        clip_services.clip_delete(clip_id=first.pk, actor=other)
+        services.clip_delete(clip_id=first.pk, actor=other)
     assert refused.value.code == "not_allowed"
     first.refresh_from_db()
     assert first.status == "ready" and ClipFiles(first.pk).audio.exists()
     with django_capture_on_commit_callbacks(execute=True):
-        clip_services.clip_delete(clip_id=first.pk, actor=listener)  # the clipper
-        clip_services.clip_delete(clip_id=second.pk, actor=host)  # the host, someone else's clip
+        services.clip_delete(clip_id=first.pk, actor=listener)  # the clipper
+        services.clip_delete(clip_id=second.pk, actor=host)  # the host, someone else's clip
     for clip in (first, second):
         clip.refresh_from_db()
         assert clip.status == "deleted" and not ClipFiles(clip.pk).directory.exists()
         with pytest.raises(NotFound):
             clip_get_for_viewer(clip_id=clip.pk, viewer=listener)
     with pytest.raises(NotFound):
-        clip_services.clip_delete(clip_id=first.pk, actor=listener)
+        services.clip_delete(clip_id=first.pk, actor=listener)
 
 
 def test_a_clip_can_be_reported_and_a_moderator_removes_it(
@@ -270,11 +265,9 @@ def test_a_clip_can_be_reported_and_a_moderator_removes_it(
 def test_clip_creation_is_rate_limited(replay, listener, settings):
     settings.CLIPS_PER_HOUR = 2
     for start in (0, 2):
-        clip_services.clip_create_from_replay(
-            recording_id=replay.pk, actor=listener, start=start, end=start + 2
-        )
+        services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=start, end=start + 2)
     with pytest.raises(ServiceError) as refused:
-        clip_services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=4, end=6)
+        services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=4, end=6)
     assert refused.value.code == "rate_limited" and Clip.objects.count() == 2
 
 
@@ -299,10 +292,10 @@ def test_a_live_clip_is_the_last_seconds_captured_with_the_live_captions(
         )
     for seconds, code in (("61", "clip_too_long"), ("0", "clip_too_short"), ("soon", "bad_time")):
         with pytest.raises(ServiceError) as refused:
-            clip_services.clip_create_live(room_id=room.pk, actor=listener, seconds=seconds)
+            services.clip_create_live(room_id=room.pk, actor=listener, seconds=seconds)
         assert refused.value.code == code
     with django_capture_on_commit_callbacks(execute=True):
-        clip = clip_services.clip_create_live(room_id=room.pk, actor=listener, seconds="30")
+        clip = services.clip_create_live(room_id=room.pk, actor=listener, seconds="30")
     writer.close()
     clip.refresh_from_db()
     assert clip.status == "ready", clip.failure_reason
@@ -318,13 +311,13 @@ def test_a_live_clip_is_the_last_seconds_captured_with_the_live_captions(
 def test_a_live_clip_needs_a_recorded_live_room(host, listener):
     unrecorded = room_services.room_create(host=host, title="Off the record")
     with pytest.raises(ServiceError) as refused:
-        clip_services.clip_create_live(room_id=unrecorded.pk, actor=listener, seconds=30)
+        services.clip_create_live(room_id=unrecorded.pk, actor=listener, seconds=30)
     assert refused.value.code == "not_recorded"
     room_services.room_end(room=unrecorded, actor=host)
     recorded = room_services.room_create(host=host, title="On the record", is_recorded=True)
-    clip_services.recording_set_clipping(recording_id=recorded.recording.pk, actor=host, enabled=False)
+    services.recording_set_clipping(recording_id=recorded.recording.pk, actor=host, enabled=False)
     with pytest.raises(ServiceError) as refused:
-        clip_services.clip_create_live(room_id=recorded.pk, actor=listener, seconds=30)
+        services.clip_create_live(room_id=recorded.pk, actor=listener, seconds=30)
     assert refused.value.code == "clips_off"
     assert not Clip.objects.exists()
 

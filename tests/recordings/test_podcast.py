@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from mutagen.mp4 import MP4
 
-from recordings import clip_services
+from recordings import services
 from recordings.models import Recording, Transcript, TranscriptLine
 from recordings.podcast import ITUNES
 from recordings.services import RecordingFiles, capture_directory
@@ -76,7 +76,7 @@ def test_a_replay_is_not_in_the_podcast_until_its_host_publishes_it(episodes, ho
 def test_the_feed_is_valid_rss_with_the_itunes_tags(episodes, host):
     first, second = episodes
     for recording in (first, second):
-        clip_services.recording_set_podcast(recording_id=recording.pk, actor=host, published=True)
+        services.recording_set_podcast(recording_id=recording.pk, actor=host, published=True)
     body = _feed(Client(), host.handle).content
 
     parsed = feedparser.parse(body)
@@ -124,7 +124,7 @@ def test_the_feed_is_valid_rss_with_the_itunes_tags(episodes, host):
 
 def test_an_episode_is_fetched_without_a_session_with_ranges(episodes, host):
     first, _ = episodes
-    clip_services.recording_set_podcast(recording_id=first.pk, actor=host, published=True)
+    services.recording_set_podcast(recording_id=first.pk, actor=host, published=True)
     entry = feedparser.parse(_feed(Client(), host.handle).content).entries[0]
     path = entry.enclosures[0].href.removeprefix("http://testserver")
     anonymous = Client()
@@ -139,7 +139,7 @@ def test_an_episode_is_fetched_without_a_session_with_ranges(episodes, host):
     replay = RecordingFiles(first.room_id).replay
     assert abs(MP4(str(replay)).info.length - 3) < 0.1
     # Taken out of the podcast: gone from the feed, and its audio is not served any more.
-    clip_services.recording_set_podcast(recording_id=first.pk, actor=host, published=False)
+    services.recording_set_podcast(recording_id=first.pk, actor=host, published=False)
     assert feedparser.parse(_feed(Client(), host.handle).content).entries == []
     assert anonymous.get(path).status_code == 404
 
@@ -147,7 +147,7 @@ def test_an_episode_is_fetched_without_a_session_with_ranges(episodes, host):
 def test_a_ticketed_room_cannot_be_published(host):
     recording = RecordingFactory(room__host=host, room__ticket_price=500, room__ticket_capacity=10)
     with pytest.raises(ServiceError) as refused:
-        clip_services.recording_set_podcast(recording_id=recording.pk, actor=host, published=True)
+        services.recording_set_podcast(recording_id=recording.pk, actor=host, published=True)
     assert refused.value.code == "ticketed" and "ticketed room cannot be published" in refused.value.message
     recording.refresh_from_db()
     assert recording.podcast_published_at is None
@@ -167,11 +167,11 @@ def test_only_the_host_publishes_and_only_a_ready_replay(host, episodes):
     first, _ = episodes
     other = UserFactory()
     with pytest.raises(ServiceError) as refused:
-        clip_services.recording_set_podcast(recording_id=first.pk, actor=other, published=True)
+        services.recording_set_podcast(recording_id=first.pk, actor=other, published=True)
     assert refused.value.code == "not_allowed"
     Recording.objects.filter(pk=first.pk).update(status=Recording.Status.PROCESSING)
     with pytest.raises(ServiceError) as refused:
-        clip_services.recording_set_podcast(recording_id=first.pk, actor=host, published=True)
+        services.recording_set_podcast(recording_id=first.pk, actor=host, published=True)
     assert refused.value.code == "not_ready"
     first.refresh_from_db()
     assert first.podcast_published_at is None
@@ -222,7 +222,7 @@ def _with_files(recording: Recording) -> Recording:
 def test_a_room_closed_to_anonymous_listeners_cannot_be_published(host):
     recording = RecordingFactory(room__host=host, room__allow_anonymous=False)
     with pytest.raises(ServiceError) as refused:
-        clip_services.recording_set_podcast(recording_id=recording.pk, actor=host, published=True)
+        services.recording_set_podcast(recording_id=recording.pk, actor=host, published=True)
     assert refused.value.code == "sign_in_only"
     assert "only for signed-in listeners" in refused.value.message
     recording.refresh_from_db()
@@ -248,7 +248,7 @@ def test_the_replay_page_gives_the_host_the_reason_instead_of_the_publish_button
 
 def test_an_episode_published_before_its_room_closed_to_anonymous_listeners_is_served_to_nobody(host):
     recording = _with_files(RecordingFactory(room__host=host))
-    clip_services.recording_set_podcast(recording_id=recording.pk, actor=host, published=True)
+    services.recording_set_podcast(recording_id=recording.pk, actor=host, published=True)
     anonymous = Client()
     audio = reverse("podcast:audio", args=[recording.pk])
     assert anonymous.get(audio, HTTP_RANGE="bytes=0-99").status_code == 206
@@ -265,6 +265,6 @@ def test_an_episode_published_before_its_room_closed_to_anonymous_listeners_is_s
     client.force_login(host)
     page = client.get(reverse("recordings:detail", args=[recording.pk])).content.decode()
     assert "only for signed-in listeners" in page and "Take out of my podcast" in page
-    clip_services.recording_set_podcast(recording_id=recording.pk, actor=host, published=False)
+    services.recording_set_podcast(recording_id=recording.pk, actor=host, published=False)
     recording.refresh_from_db()
     assert recording.podcast_published_at is None

@@ -1,5 +1,4 @@
-"""Every write about clips and the podcast feed (issue 15). Views, the Celery task, moderation and
-admin call these.
+"""Every write about clips (issue 15). Views, the Celery task, moderation and admin call these.
 
 Clips:
 - Whoever may listen to a recorded room (recordings.selectors.recording_get_for_listener: ticket
@@ -12,10 +11,6 @@ Clips:
   row is committed; its Opus packets are copied, not re-encoded (recordings/clips.py).
 - The clipper deletes their clip; the room's host deletes any clip of their room; a moderator
   removes a reported clip.
-
-Podcast: the host publishes a ready replay that anyone may play, signed in or not (not a ticketed
-room's, nor one of a room only for signed-in listeners: clip_selectors.podcast_refusal); it is off
-by default.
 """
 
 from __future__ import annotations
@@ -23,9 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -33,14 +26,15 @@ from django.utils import timezone
 
 from accounts.models import User
 from rooms.models import Room
+from rooms.ratelimit import get_rate_limiter
 from rooms.selectors import room_get_for_viewer
 from spaces_project.errors import NotFound, ServiceError
 
-from . import artwork, clips, finalize
-from .clip_selectors import podcast_refusal
-from .models import MAX_CLIP_MS, MIN_CLIP_MS, Clip, Recording, Transcript, TranscriptLine
-from .selectors import recording_get_for_listener
-from .services import RecordingFiles, _refuse_who_is_not_the_host, _write_atomic
+from .. import artwork, clips, finalize
+from ..files import ClipFiles, RecordingFiles, write_atomic
+from ..models import MAX_CLIP_MS, MIN_CLIP_MS, Clip, Recording, Transcript, TranscriptLine
+from ..selectors import clip_get_for_viewer, recording_get_for_listener
+from .access import locked_for_host
 
 logger = logging.getLogger(__name__)
 
@@ -48,29 +42,6 @@ MAX_TITLE_LENGTH = 100
 LIVE_CLIP_CHOICES = (30, 60)
 # The clip must decode to its length within this (a player's view of it, checked after cutting).
 DURATION_TOLERANCE_MS = 40
-
-
-@dataclass(frozen=True)
-class ClipFiles:
-    """A clip's files, under the recordings tree so the web server's protected location serves them too."""
-
-    clip_id: int
-
-    @property
-    def root(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / "recordings"
-
-    @property
-    def directory(self) -> Path:
-        return self.root / "clips" / str(self.clip_id)
-
-    @property
-    def audio(self) -> Path:
-        return self.directory / "clip.ogg"
-
-    @property
-    def waveform(self) -> Path:
-        return self.directory / "waveform.png"
 
 
 # -- making a clip ---------------------------------------------------------------------------------------
@@ -112,8 +83,6 @@ def _title(title: str, room: Room) -> str:
 
 
 def _check_rate(actor: User) -> None:
-    from rooms.ratelimit import get_rate_limiter
-
     per_hour = settings.CLIPS_PER_HOUR
     if not get_rate_limiter().allow(f"clips:{actor.pk}", per_second=per_hour / 3600, burst=per_hour):
         raise ServiceError(
@@ -213,7 +182,8 @@ def clip_create_live(*, room_id: int, actor, seconds, title: str = "") -> Clip:
 
 def clip_dispatch(*, clip_id: int) -> None:
     """Hand the clip to a worker (without a broker it is cut here and now)."""
-    from .tasks import cut_clip
+    # The task runs these services (recordings.tasks imports this package): imported when dispatching.
+    from ..tasks import cut_clip
 
     cut_clip.delay(clip_id)
 
@@ -329,7 +299,7 @@ def clip_cut(*, clip_id: int) -> Clip | None:
     if abs(decoded_ms - result.duration_ms) > DURATION_TOLERANCE_MS:
         return _fail(clip, f"The clip decodes to {decoded_ms} ms, not {result.duration_ms} ms.")
     peaks = clips.peaks_of(pcm)
-    _write_atomic(target.waveform, artwork.render_waveform(peaks))
+    write_atomic(target.waveform, artwork.render_waveform(peaks))
     clip.start_ms, clip.end_ms = result.start_ms, result.end_ms
     clip.duration_ms = result.duration_ms
     clip.size_bytes = result.size_bytes
@@ -367,8 +337,6 @@ def _discard(clip: Clip, status: str) -> Clip:
 @transaction.atomic
 def clip_delete(*, clip_id: int, actor) -> Clip:
     """The clipper deletes their clip, or the room's host deletes any clip of their room."""
-    from .clip_selectors import clip_get_for_viewer
-
     clip = clip_get_for_viewer(clip_id=clip_id, viewer=actor)  # NotFound for whoever may not see it
     clip = Clip.objects.select_for_update(of=("self",)).select_related("recording__room").get(pk=clip.pk)
     if clip.is_gone:
@@ -402,49 +370,15 @@ def clips_remove_of_recording(*, recording: Recording) -> int:
     return len(clip_ids)
 
 
-# -- the host's switches ---------------------------------------------------------------------------------
-
-
-def _locked_for_host(recording_id: int, actor, message: str) -> Recording:
-    recording = (
-        Recording.objects.select_for_update(of=("self",))
-        .select_related("room")
-        .exclude(status=Recording.Status.REMOVED)
-        .filter(pk=recording_id)
-        .first()
-    )
-    if recording is None:
-        raise NotFound("This recording does not exist.")
-    if not getattr(actor, "is_authenticated", False) or actor.pk != recording.room.host_id:
-        _refuse_who_is_not_the_host(recording_id, actor, message)
-    return recording
+# -- the host's switch ------------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def recording_set_clipping(*, recording_id: int, actor, enabled: bool) -> Recording:
     """The host turns clipping of their room on or off (clips already made stay until deleted)."""
-    recording = _locked_for_host(recording_id, actor, "Only the host can turn clipping on or off.")
+    recording = locked_for_host(recording_id, actor, "Only the host can turn clipping on or off.")
     recording.clips_enabled = bool(enabled)
     recording.save(update_fields=["clips_enabled"])
-    return recording
-
-
-@transaction.atomic
-def recording_set_podcast(*, recording_id: int, actor, published: bool) -> Recording:
-    """The host publishes a ready replay to their podcast feed, or takes it out again."""
-    recording = _locked_for_host(recording_id, actor, "Only the host can publish this replay.")
-    if not published:
-        recording.podcast_published_at = None
-        recording.save(update_fields=["podcast_published_at"])
-        return recording
-    refusal = podcast_refusal(recording=recording)
-    if refusal is not None:
-        raise refusal
-    if recording.status != Recording.Status.READY:
-        raise ServiceError("not_ready", "This replay is not ready yet.")
-    if recording.podcast_published_at is None:
-        recording.podcast_published_at = timezone.now()
-        recording.save(update_fields=["podcast_published_at"])
     return recording
 
 
