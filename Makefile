@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout bench-hls clean
+.PHONY: run demo test lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout bench-hls bench-browser-audio clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench-audio-fanout: $(VENV)/.installed-test
 # Needs Debian's nginx and a C compiler with OpenSSL's headers (cc, libssl-dev).
 bench-hls: $(VENV)/.installed-test
 	$(BIN)/python bench/hls_fanout.py --listeners 10000 $(BENCH_ARGS)
+
+# Live audio in real pages: Debian's Chromium (/usr/bin/chromium) with fake microphones, daphne and
+# `run_mixer` on a throwaway database; needs PostgreSQL and Redis.
+bench-browser-audio: $(VENV)/.installed-test
+	$(BIN)/python bench/browser_audio.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache

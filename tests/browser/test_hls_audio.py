@@ -23,14 +23,13 @@ from rooms import services, tickets
 from rooms.models import Room
 from tests.factories import RoomFactory, UserFactory
 
-from .conftest import _test_database_url, session_key_for
+from .conftest import _test_database_url, session_key_for, wait_until_idle, wait_until_nothing_else_queries
 from .test_live_audio import EARS, GUEST_HZ, HOST_HZ, microphones, wait_heard, wait_until  # noqa: F401 (a fixture)
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.live_audio,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.flaky(reruns=1),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,11 +77,13 @@ def stack(tmp_path_factory, django_db_setup, django_db_blocker):
 
         def start_mixer(name: str) -> None:
             processes.start(
-                name, [sys.executable, "manage.py", "run_mixer", "--name", name], env=env, cwd=ROOT
+                name,
+                [sys.executable, "manage.py", "run_mixer", "--name", name],
+                env=env,
+                cwd=ROOT,
+                ready=lambda process: "running" in process.output(),
             )
 
-        for name in MIXERS:
-            start_mixer(name)
         yield {
             "start_mixer": start_mixer,
             "url": f"http://127.0.0.1:{port}",
@@ -94,6 +95,11 @@ def stack(tmp_path_factory, django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def open_room(stack, microphones):  # noqa: F811 (the imported fixture)
+    """Open a room page; the mixers run for this test only. The test ends when its pages are closed,
+    the server's work for them has stopped and the mixers are stopped (they read the live rooms
+    every second): then the test database is emptied, with nothing else querying it."""
+    for name in MIXERS:
+        stack["start_mixer"](name)
     contexts = []
 
     def open_as(user, room, mic=None):
@@ -111,6 +117,10 @@ def open_room(stack, microphones):  # noqa: F811 (the imported fixture)
     yield open_as
     for context in contexts:
         context.close()
+    wait_until_idle(stack["url"])
+    for name in MIXERS:
+        stack["processes"].stop(name)
+    wait_until_nothing_else_queries()
 
 
 def unmute(page) -> None:
@@ -209,7 +219,7 @@ def test_the_hls_listener_hears_the_room_again_within_10_s_of_its_mixer_being_ki
     try:
         back_s = heard_again_s(listener, killed)
     finally:
-        stack["start_mixer"](holder)  # for whatever runs next
+        stack["start_mixer"](holder)  # two mixers again, as the test began
     record_property("hls_back_after_kill_s", round(back_s, 1))
     print(f"HLS listener heard the room again {back_s:.1f} s after its mixer was killed")
     assert back_s < 10

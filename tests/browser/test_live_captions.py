@@ -23,8 +23,7 @@ from tests.factories import RoomFactory, UserFactory
 
 from .conftest import BASE_DIR
 
-# Real audio through several Chromiums on two cores: a run starved of CPU is tried again.
-pytestmark = [pytest.mark.browser, pytest.mark.live_audio, pytest.mark.flaky(reruns=2)]
+pytestmark = [pytest.mark.browser, pytest.mark.live_audio]
 
 RATE = 48_000
 LOOP_S = 10.0

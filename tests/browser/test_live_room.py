@@ -9,8 +9,7 @@ from playwright.sync_api import expect
 from rooms.models import Participant, PinnedLink
 from tests.factories import RoomFactory, UserFactory
 
-# Real audio through several Chromiums on two cores: a run starved of CPU is tried again.
-pytestmark = [pytest.mark.browser, pytest.mark.live_audio, pytest.mark.flaky(reruns=2)]
+pytestmark = [pytest.mark.browser, pytest.mark.live_audio]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 DESKTOP = {"width": 1200, "height": 900}

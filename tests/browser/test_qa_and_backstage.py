@@ -21,8 +21,7 @@ from tests.browser.test_live_audio import (  # noqa: F401 (fixtures)
 )
 from tests.factories import RoomFactory, UserFactory
 
-# Real audio through several Chromiums on two cores: a run starved of CPU is tried again.
-pytestmark = [pytest.mark.browser, pytest.mark.live_audio, pytest.mark.flaky(reruns=2)]
+pytestmark = [pytest.mark.browser, pytest.mark.live_audio]
 
 
 def test_a_listener_asks_another_upvotes_the_host_invites_the_asker_and_hears_them(open_room):  # noqa: F811 (the fixture imported above)
@@ -105,7 +104,7 @@ def test_backstage_the_host_hears_the_speaker_the_listener_does_not_until_go_liv
     expect(listener_page.get_by_test_id("starting-soon")).to_be_hidden()
     wait_heard(listener_page, HOST_HZ, timeout_ms=10_000)
     wait_heard(listener_page, GUEST_HZ, timeout_ms=10_000)
-    wait_until(listener_page, "window.__ears.now[440] && window.__ears.now[880]", timeout_ms=5_000)
+    wait_until(listener_page, "window.__ears.now[440] && window.__ears.now[880]")
     room.refresh_from_db()
     assert room.state == Room.State.LIVE and room.backstage_opened_at is None
     # The stage went live as it was.

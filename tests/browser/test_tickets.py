@@ -12,8 +12,7 @@ from tests.factories import ReplayFactory, RoomFactory, UserFactory
 # The fixtures `microphones` and `open_room` come along with the helpers.
 from .test_live_audio import HOST_HZ, ears, microphones, open_room, unmute, wait_heard  # noqa: F401
 
-# Real audio through several Chromiums on two cores: a run starved of CPU is tried again.
-pytestmark = [pytest.mark.browser, pytest.mark.live_audio, pytest.mark.flaky(reruns=2)]
+pytestmark = [pytest.mark.browser, pytest.mark.live_audio]
 
 
 def test_a_buyer_gets_a_ticket_joins_and_hears_the_room_and_others_are_refused(
