@@ -24,13 +24,14 @@ import queue
 import threading
 import weakref
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connection
 
 from . import protocol
 from .audio.captioner import Caption, Captioner, PieceFeed, StreamingVad, child_main
 from .bus import get_bus, namespace
+from .live.lease import LeaseWorker
+from .live.mode import mixer_mode
 from .models import Room
 
 logger = logging.getLogger(__name__)
@@ -42,15 +43,10 @@ LEASE_PREFIX = "spaces:captioner:lease:"
 # Longer than a mixer's: a captioner on a machine busy enough to be late renewing loses nothing
 # urgent, and rooms should not flap between captioners.
 LEASE_MS = 10_000
-RENEW_EVERY_S = 1.0
-_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 def captions_mode() -> str:
     """Captions follow the mixers: over Redis to run_captioner, or to a child of the web process."""
-    from .mixing import mixer_mode
-
     return mixer_mode()
 
 
@@ -246,82 +242,58 @@ def voice_sender(room_id: int):
 # -- the captioner process (external mode) -----------------------------------------------------------
 
 
-class CaptionerProcess:
+class CaptionerProcess(LeaseWorker):
     """Hold the leases of live rooms with captions on, read their voice streams, recognize them.
 
     Recognition runs in a thread of its own (CTranslate2 and ONNX Runtime release the GIL), so this
-    loop keeps reading the streams while a line is being recognized.
+    loop keeps reading the streams while a line is being recognized. ``self.rooms`` holds the last
+    stream id read of each room.
     """
 
-    def __init__(self, url: str, *, name: str, engine, max_rooms: int = 50, sink=None) -> None:
-        import redis.asyncio as aioredis
+    kind = "captioner"
+    lease_prefix = LEASE_PREFIX
+    lease_ms = LEASE_MS
 
-        self.url = url
-        self.name = name
-        self.max_rooms = max_rooms
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=None)
-        self.renew = self.redis.register_script(_RENEW)
-        self.release = self.redis.register_script(_RELEASE)
+    def __init__(self, url: str, *, name: str, engine, max_rooms: int = 50, sink=None) -> None:
+        super().__init__(url, name=name, max_rooms=max_rooms)
         self.captioner = Captioner(
             engine, on_caption=sink or CaptionSink(), max_delay_s=settings.CAPTIONS_MAX_DELAY_S
         )
         StreamingVad()  # load the VAD model now, not on the event loop when the first voice arrives
         self.feed = PieceFeed(self.captioner)
-        self.rooms: dict[int, bytes] = {}  # room -> last stream id read
         self._rounds = 0
+        self._halt = threading.Event()
+        self._reader: asyncio.Task | None = None
 
-    async def run(self, *, stop: asyncio.Event | None = None) -> None:
-        stop = stop or asyncio.Event()
-        halt = threading.Event()
+    def wanted_room_ids(self) -> list[int]:
+        return captioned_room_ids()
+
+    async def start(self) -> None:
         worker = threading.Thread(
-            target=self.captioner.run_forever, args=(halt,), daemon=True, name="recognizer"
+            target=self.captioner.run_forever, args=(self._halt,), daemon=True, name="recognizer"
         )
         worker.start()
-        reader = asyncio.get_running_loop().create_task(self._read_forever())
-        try:
-            while not stop.is_set():
-                try:
-                    await self._keep_leases()
-                except Exception:
-                    logger.exception("captioner %s: lease round failed", self.name)
-                try:
-                    await asyncio.wait_for(stop.wait(), RENEW_EVERY_S)
-                except TimeoutError:
-                    pass
-        finally:
-            reader.cancel()
-            halt.set()
-            for room_id in list(self.rooms):
-                await self._drop(room_id)
+        self._reader = asyncio.get_running_loop().create_task(self._read_forever())
 
-    async def _keep_leases(self) -> None:
-        for room_id in list(self.rooms):
-            if not await self.renew(keys=[f"{LEASE_PREFIX}{room_id}"], args=[self.name, LEASE_MS]):
-                logger.warning("captioner %s: lost the lease of room %s", self.name, room_id)
-                await self._drop(room_id)
-        wanted = set(await database_sync_to_async(captioned_room_ids)())
-        for room_id in set(self.rooms) - wanted:
-            logger.info("captioner %s: room %s has captions off or ended", self.name, room_id)
-            await self._drop(room_id)
+    async def stop(self) -> None:
+        self._reader.cancel()
+        self._halt.set()
+
+    def unwanted(self, room_id: int) -> None:
+        logger.info("captioner %s: room %s has captions off or ended", self.name, room_id)
+
+    def round_done(self) -> None:
         self._rounds += 1
         if self._rounds % 30 == 0 and self.rooms:
             logger.info("captioner %s: rooms %s, %s", self.name, sorted(self.rooms), self.captioner.stats)
-        for room_id in wanted - set(self.rooms):
-            if len(self.rooms) >= self.max_rooms:
-                break
-            if await self.redis.set(f"{LEASE_PREFIX}{room_id}", self.name, nx=True, px=LEASE_MS):
-                # From now on: older voice (from before captions were on, or another captioner's
-                # backlog) is not worth captioning late.
-                self.rooms[room_id] = b"$"
-                logger.info("captioner %s: took room %s", self.name, room_id)
 
-    async def _drop(self, room_id: int) -> None:
-        self.rooms.pop(room_id, None)
+    async def take(self, room_id: int) -> None:
+        # From now on: older voice (from before captions were on, or another captioner's backlog)
+        # is not worth captioning late.
+        self.rooms[room_id] = b"$"
+
+    async def let_go(self, room_id: int, held) -> None:
         self.feed.forget(room_id)
-        try:
-            await self.release(keys=[f"{LEASE_PREFIX}{room_id}"], args=[self.name])
-        except Exception:
-            logger.warning("captioner %s: could not release room %s", self.name, room_id)
 
     async def _read_forever(self) -> None:
         while True:

@@ -28,6 +28,8 @@ from .audio.mixer import RoomMixer
 from .audio.runner import RoomAudioRunner
 from .bus import AUDIO_PREFIX, CHANNEL_PREFIX, get_bus, namespace
 from .captions import room_captions_on, voice_sender
+from .live.lease import LeaseWorker
+from .live.mode import mixer_mode
 from .models import Participant, Room
 
 logger = logging.getLogger(__name__)
@@ -35,10 +37,6 @@ logger = logging.getLogger(__name__)
 UPLINK_PREFIX = namespace() + "up:"
 # An embedded mixer with no socket left in its room stops after this long.
 EMBEDDED_IDLE_S = 30.0
-
-
-def mixer_mode() -> str:
-    return getattr(settings, "AUDIO_MIXER", "") or ("external" if settings.REDIS_URL else "embedded")
 
 
 def _mixed_rooms() -> Q:
@@ -265,10 +263,6 @@ def get_audio_uplink() -> AudioUplink:
 LEASE_PREFIX = "spaces:mixer:lease:"
 HELLO_CHANNEL = namespace() + "mixer:hello"
 LEASE_MS = 3000
-RENEW_EVERY_S = 1.0
-# Renew only a lease we still hold; give it up only if it is ours.
-_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 def live_room_ids() -> list[int]:
@@ -276,62 +270,39 @@ def live_room_ids() -> list[int]:
     return list(Room.objects.filter(_mixed_rooms()).values_list("pk", flat=True))
 
 
-class MixerProcess:
+class MixerProcess(LeaseWorker):
     """Hold the leases of as many live rooms as this process can get, and mix them.
 
-    Every RENEW_EVERY_S it renews its leases (a lease it lost stops that room's mixer) and tries to
-    take the lease of every live room nobody holds, so a dead process's rooms move within
-    LEASE_MS + RENEW_EVERY_S.
+    Every lease round (rooms/live/lease.py) it renews its leases (a lease it lost stops that room's
+    mixer) and tries to take the lease of every live room nobody holds, so a dead process's rooms
+    move within LEASE_MS + RENEW_EVERY_S. ``self.rooms`` holds each room's runner.
     """
 
-    def __init__(self, url: str, *, name: str, max_rooms: int = 200) -> None:
-        import redis.asyncio as aioredis
+    kind = "mixer"
+    lease_prefix = LEASE_PREFIX
+    lease_ms = LEASE_MS
 
-        self.url = url
-        self.name = name
-        self.max_rooms = max_rooms
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=None)
-        self.renew = self.redis.register_script(_RENEW)
-        self.release = self.redis.register_script(_RELEASE)
-        self.runners: dict[int, RoomAudioRunner] = {}
+    def __init__(self, url: str, *, name: str, max_rooms: int = 200) -> None:
+        super().__init__(url, name=name, max_rooms=max_rooms)
         self.tasks: dict[int, asyncio.Task] = {}
         self.pubsub = None
+        self._reader: asyncio.Task | None = None
 
-    async def run(self, *, stop: asyncio.Event | None = None) -> None:
-        stop = stop or asyncio.Event()
+    def wanted_room_ids(self) -> list[int]:
+        return live_room_ids()
+
+    def still_working(self, room_id: int) -> bool:
+        return not self.rooms[room_id].stopped.is_set()
+
+    async def start(self) -> None:
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         await self.pubsub.subscribe(HELLO_CHANNEL)  # a pubsub needs a channel to read
-        reader = asyncio.get_running_loop().create_task(self._read_forever())
-        try:
-            while not stop.is_set():
-                try:
-                    await self._keep_leases()
-                except Exception:
-                    logger.exception("mixer %s: lease round failed", self.name)
-                try:
-                    await asyncio.wait_for(stop.wait(), RENEW_EVERY_S)
-                except TimeoutError:
-                    pass
-        finally:
-            reader.cancel()
-            for room_id in list(self.runners):
-                await self._drop(room_id)
+        self._reader = asyncio.get_running_loop().create_task(self._read_forever())
 
-    async def _keep_leases(self) -> None:
-        for room_id in list(self.runners):
-            held = await self.renew(keys=[f"{LEASE_PREFIX}{room_id}"], args=[self.name, LEASE_MS])
-            if not held or self.runners[room_id].stopped.is_set():
-                await self._drop(room_id)
-        live = await database_sync_to_async(live_room_ids)()
-        for room_id in set(self.runners) - set(live):
-            await self._drop(room_id)
-        for room_id in live:
-            if room_id in self.runners or len(self.runners) >= self.max_rooms:
-                continue
-            if await self.redis.set(f"{LEASE_PREFIX}{room_id}", self.name, nx=True, px=LEASE_MS):
-                await self._take(room_id)
+    async def stop(self) -> None:
+        self._reader.cancel()
 
-    async def _take(self, room_id: int) -> None:
+    async def take(self, room_id: int) -> None:
         async def send_bundle(receiver: int, bundle: bytes) -> None:
             await self.redis.publish(f"{AUDIO_PREFIX}{room_id}", wire.tag(receiver, bundle))
 
@@ -339,16 +310,14 @@ class MixerProcess:
             await self.redis.publish(f"{CHANNEL_PREFIX}{room_id}", protocol.envelope(levels))
 
         runner = make_runner(room_id, send_bundle=send_bundle, send_levels=send_levels)
-        self.runners[room_id] = runner
+        self.rooms[room_id] = runner
         await self.pubsub.subscribe(f"{UPLINK_PREFIX}{room_id}", f"{CHANNEL_PREFIX}{room_id}")
         self.tasks[room_id] = asyncio.get_running_loop().create_task(runner.run())
-        logger.info("mixer %s: took room %s", self.name, room_id)
 
-    async def _drop(self, room_id: int) -> None:
-        runner = self.runners.pop(room_id, None)
+    async def let_go(self, room_id: int, held) -> None:
+        runner: RoomAudioRunner = held
         task = self.tasks.pop(room_id, None)
-        if runner is not None:
-            runner.stop()
+        runner.stop()
         if task is not None:
             # Let the runner finish its tick and close the recording's segment cleanly.
             try:
@@ -357,10 +326,8 @@ class MixerProcess:
                 task.cancel()
         try:
             await self.pubsub.unsubscribe(f"{UPLINK_PREFIX}{room_id}", f"{CHANNEL_PREFIX}{room_id}")
-            await self.release(keys=[f"{LEASE_PREFIX}{room_id}"], args=[self.name])
         except Exception:
-            logger.warning("mixer %s: could not release room %s", self.name, room_id)
-        logger.info("mixer %s: released room %s", self.name, room_id)
+            logger.warning("mixer %s: could not unsubscribe from room %s", self.name, room_id)
 
     async def _read_forever(self) -> None:
         while True:
@@ -374,8 +341,8 @@ class MixerProcess:
                 try:
                     await self.pubsub.subscribe(
                         HELLO_CHANNEL,
-                        *(f"{UPLINK_PREFIX}{r}" for r in self.runners),
-                        *(f"{CHANNEL_PREFIX}{r}" for r in self.runners),
+                        *(f"{UPLINK_PREFIX}{r}" for r in self.rooms),
+                        *(f"{CHANNEL_PREFIX}{r}" for r in self.rooms),
                     )
                 except Exception:
                     pass
@@ -384,10 +351,10 @@ class MixerProcess:
                 continue
             channel = message["channel"].decode()
             if channel.startswith(UPLINK_PREFIX):
-                runner = self.runners.get(int(channel.removeprefix(UPLINK_PREFIX)))
+                runner = self.rooms.get(int(channel.removeprefix(UPLINK_PREFIX)))
                 if runner is not None:
                     runner.push(message["data"])
             elif channel.startswith(CHANNEL_PREFIX):
-                runner = self.runners.get(int(channel.removeprefix(CHANNEL_PREFIX)))
+                runner = self.rooms.get(int(channel.removeprefix(CHANNEL_PREFIX)))
                 if runner is not None:
                     runner.observe_event(protocol.open_envelope(message["data"]).event)

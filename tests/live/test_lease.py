@@ -1,0 +1,93 @@
+"""The Redis leases through which mixer and captioner processes share rooms (rooms/live/lease.py)."""
+
+import asyncio
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from rooms.live.lease import RENEW_EVERY_S, LeaseWorker
+
+pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="leases live in Redis")
+
+
+class Worker(LeaseWorker):
+    kind = "test"
+    lease_ms = 2500  # longer than a round, as every real worker's
+
+    def __init__(self, prefix: str, wanted: list[int], *, name: str, max_rooms: int = 10) -> None:
+        super().__init__(settings.REDIS_URL, name=name, max_rooms=max_rooms)
+        self.lease_prefix = prefix
+        self.wanted = wanted
+        self.taken: list[int] = []
+        self.let_go_of: list[int] = []
+
+    def wanted_room_ids(self) -> list[int]:
+        return list(self.wanted)
+
+    async def take(self, room_id: int) -> None:
+        self.rooms[room_id] = "working"
+        self.taken.append(room_id)
+
+    async def let_go(self, room_id: int, held) -> None:
+        assert held == "working"
+        self.let_go_of.append(room_id)
+
+
+async def until(condition, timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not within the time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def prefix():
+    return f"spaces:test:lease:{uuid.uuid4().hex}:"
+
+
+async def holder(prefix: str, room_id: int) -> str | None:
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    try:
+        value = await client.get(f"{prefix}{room_id}")
+    finally:
+        await client.aclose()
+    return value.decode() if value else None
+
+
+async def test_a_dead_workers_rooms_move_to_another_and_each_room_has_one_holder(prefix):
+    first, second = Worker(prefix, [1, 2], name="first"), Worker(prefix, [1, 2], name="second")
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    running_first = asyncio.create_task(first.run(stop=stop_first))
+    await until(lambda: set(first.rooms) == {1, 2}, 3)
+    running_second = asyncio.create_task(second.run(stop=stop_second))
+    await asyncio.sleep(3 * RENEW_EVERY_S)
+    assert second.rooms == {} and await holder(prefix, 1) == "first"
+
+    running_first.cancel()  # dies: no release, its leases lapse
+    with pytest.raises(asyncio.CancelledError):
+        await running_first
+    await until(lambda: set(second.rooms) == {1, 2}, (first.lease_ms / 1000) + 2 * RENEW_EVERY_S + 1)
+    assert await holder(prefix, 2) == "second"
+
+    stop_second.set()
+    await running_second
+    assert sorted(second.let_go_of) == [1, 2]
+    assert await holder(prefix, 1) is None  # released on the way out, not left to lapse
+
+
+async def test_a_worker_holds_at_most_max_rooms_and_lets_go_of_rooms_no_longer_wanted(prefix):
+    worker = Worker(prefix, [1, 2, 3], name="small", max_rooms=2)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop=stop))
+    await until(lambda: len(worker.rooms) == 2, 3)
+    await asyncio.sleep(2 * RENEW_EVERY_S)
+    assert len(worker.rooms) == 2
+
+    worker.wanted = [3]  # the rooms it holds ended
+    await until(lambda: set(worker.rooms) == {3}, 3 * RENEW_EVERY_S + 1)
+    assert sorted(worker.let_go_of) == [1, 2]
+    assert await holder(prefix, 1) is None
+    stop.set()
+    await running
