@@ -1,3 +1,7 @@
+"""The replay's page and endpoints: its audio, images, captions and chapters, plays, the host's
+download, deletion and transcript corrections. Thin: each calls one service or selector; refusals
+are answered by spaces_project/refusals.py as each view declares."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -8,12 +12,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from spaces_project.refusals import refusal_json, refusal_page, refusal_redirect, refusal_text
 
-from . import selectors, services
-from .models import Recording
-from .streaming import serve_file
+from .. import selectors, services
+from ..files import RecordingFiles
+from ..models import Recording
+from ..streaming import serve_file
+from .common import REFUSED_PAGE
 
 STATUS_POLL_MS = 2000
-REFUSED_PAGE = "recordings/refused.html"
 
 
 def _for_listener(request: HttpRequest, pk: int) -> Recording:
@@ -67,7 +72,7 @@ def _ready_file(request: HttpRequest, pk: int, which: str, content_type: str) ->
     recording = _for_listener(request, pk)
     if recording.status != Recording.Status.READY:
         raise Http404("This replay is not ready yet.")
-    files = services.RecordingFiles(recording.room_id)
+    files = RecordingFiles(recording.room_id)
     path = getattr(files, which)
     if not path.exists():
         raise Http404("This file is missing.")
@@ -112,7 +117,7 @@ def recording_download(request, pk):
     recording = selectors.recording_get_for_host(recording_id=pk, actor=request.user)
     if recording.status != Recording.Status.READY:
         raise Http404("This replay is not ready yet.")
-    files = services.RecordingFiles(recording.room_id)
+    files = RecordingFiles(recording.room_id)
     name = f"{slugify(recording.room.title) or 'replay'}-{recording.room.started_at:%Y-%m-%d}.m4a"
     return serve_file(
         request,

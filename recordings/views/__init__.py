@@ -1,0 +1,3 @@
+"""The recordings app's pages and endpoints, one module per sub-domain, as its services and selectors:
+``replays`` (recordings/urls.py, ``/recordings/…``), ``clips`` (clip_urls.py, ``/clips/…``) and
+``podcast`` (podcast_urls.py: ``/@<handle>/podcast.rss`` and ``/podcast/…``)."""
