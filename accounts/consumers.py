@@ -1,7 +1,8 @@
 """The per-person socket: every signed-in page keeps one, to hear about notifications live.
 
 It carries server events only (spaces_project/protocol, "The per-person channel"); whatever the browser
-sends is ignored. Delivery goes through the channel layer group ``user.<id>`` (accounts/events.py).
+sends is ignored. Delivery goes through the channel layer group ``user.<id>``
+(spaces_project/realtime.py).
 """
 
 import asyncio
@@ -10,9 +11,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from rooms.selectors import reminder_counts_of_host
-from spaces_project import protocol
+from spaces_project import protocol, realtime
 
-from .events import note_consumer_loop
 from .selectors import unread_notification_count
 
 
@@ -33,7 +33,7 @@ class UserConsumer(AsyncWebsocketConsumer):
         if not getattr(user, "is_authenticated", False):
             await self.close(code=protocol.CLOSE_SIGN_IN_REQUIRED)
             return
-        note_consumer_loop(asyncio.get_running_loop())
+        realtime.note_consumer_loop(asyncio.get_running_loop())
         self.group = protocol.user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         # The state right now, also after a reconnect, when events may have been missed.

@@ -21,11 +21,12 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from spaces_project import protocol
+from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 
 from .images import AvatarError, Thumbnail, make_avatar_thumbnails
 from .models import AVATAR_SIZES, Block, DataExport, Follow, Notification, NotificationPreference, User
+from .selectors import notification_choices_for, notification_payload, unread_counts
 from .validators import one_line
 
 logger = logging.getLogger(__name__)
@@ -204,8 +205,6 @@ def notify(
     second one, whichever process tries. After commit, the new notifications appear live on the
     recipients' open pages and their emails are queued.
     """
-    from .selectors import notification_choices_for
-
     text = one_line(text)[:200]
     made: list[tuple[int, bool, bool]] = []  # (notification id, in app, email)
     people = list(dict.fromkeys(int(pk) for pk in recipients))
@@ -256,10 +255,8 @@ def notify(
 
 
 def notifications_push(*, notification_ids: list[int]) -> None:
-    """Show new notifications on their recipients' open pages, with their new unread counts."""
-    from .events import send_to_user
-    from .selectors import notification_payload, unread_counts
-
+    """Show new notifications on their recipients' open pages, with their new unread counts. Runs after
+    the commit (``notify`` registers it): it reads the saved rows, and sends at once."""
     for start in range(0, len(notification_ids), NOTIFY_CHUNK):
         rows = list(
             Notification.objects.filter(pk__in=notification_ids[start : start + NOTIFY_CHUNK], in_app=True)
@@ -268,21 +265,19 @@ def notifications_push(*, notification_ids: list[int]) -> None:
         )
         counts = unread_counts(user_ids={row.recipient_id for row in rows})
         for row in rows:
-            send_to_user(
-                row.recipient_id,
+            realtime.send(
                 protocol.UserNotification(
                     notification=notification_payload(row), unread_count=counts.get(row.recipient_id, 0)
                 ),
+                user_id=row.recipient_id,
             )
 
 
 def notifications_mark_read(*, user: User) -> int:
-    from .events import send_to_user_on_commit
-
     count = Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
     if count:
         # Every other open page of theirs clears its badge too.
-        send_to_user_on_commit(user.pk, protocol.UserUnread(unread_count=0))
+        realtime.send_on_commit(protocol.UserUnread(unread_count=0), user_id=user.pk)
     return count
 
 
@@ -316,8 +311,6 @@ def unsubscribe_check(*, token: str) -> tuple[User, str]:
 @transaction.atomic
 def notification_unsubscribe(*, token: str) -> tuple[User, str]:
     """Switch off the email of the kind the link names (one click, from the email)."""
-    from .selectors import notification_choices_for
-
     user, kind = unsubscribe_check(token=token)
     choice = notification_choices_for(user_ids=[user.pk], kind=kind)[user.pk]
     NotificationPreference.objects.update_or_create(
@@ -373,8 +366,6 @@ def notification_emails_send(*, notification_ids: list[int]) -> int:
     after its worker was killed half-way) skips the rows already marked, or being sent right now, and
     sends only the rest. If sending fails, that row is not marked and the task retries.
     """
-    from .selectors import notification_choices_for
-
     sent = 0
     with get_connection() as connection:
         for notification_id in sorted(notification_ids):
@@ -414,11 +405,9 @@ def _close_sockets(*, user: User, code: str, message: str) -> None:
     why first) and the per-person sockets of their pages. Call whenever their sessions end."""
     from rooms.services import participant_disconnect_everywhere  # rooms depends on accounts
 
-    from .events import close_user_sockets_on_commit
-
     participant_disconnect_everywhere(user=user, code=code, message=message)
     close = protocol.CLOSE_SUSPENDED if code == "suspended" else protocol.CLOSE_SIGNED_OUT
-    close_user_sockets_on_commit(user.pk, close)
+    realtime.send_on_commit(None, user_id=user.pk, close=close)
 
 
 @dataclass
@@ -608,7 +597,7 @@ def user_delete_account(*, user: User, password: str) -> bool:
     without the reporter; tickets they paid for stay in their hosts' sales, without the buyer
     (rooms.tickets.tickets_account_deleting).
     """
-    from recordings.clip_selectors import clip_directories_of
+    from recordings.selectors import clip_directories_of
     from recordings.services import RecordingFiles
     from rooms.models import Room
     from rooms.services import room_force_end

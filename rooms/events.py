@@ -1,13 +1,12 @@
-"""Send room events after the transaction commits, and build the shapes they carry from the models.
+"""Room events: the shapes they carry, built from the models, and sending them after the commit.
 
-The events themselves are declared in rooms/protocol.py; build them there, send them here.
+The events themselves are declared in spaces_project/protocol; build them there, send them with
+``spaces_project.realtime.send_on_commit`` (``publish_on_commit`` is its name for a room's events).
 """
 
-from django.db import transaction
+from spaces_project import protocol, realtime
 
-from . import protocol
-from .bus import get_bus
-from .models import Participant, PinnedLink
+from .models import Participant, PinnedLink, Question
 
 
 def publish_on_commit(
@@ -17,11 +16,7 @@ def publish_on_commit(
 
     `to` limits it to one person's sockets; `close` closes the receiving sockets after it.
     """
-    message = protocol.envelope(event, to=to, close=close)
-    # robust: when Redis is away the publish fails, and Django would skip every hook after a failing
-    # one (the one that starts finalizing a recording, a task dispatch). The change is committed;
-    # sockets that missed the event re-read the room when the bus is back (room.resync).
-    transaction.on_commit(lambda: get_bus().publish(room_id, message), robust=True)
+    realtime.send_on_commit(event, room_id=room_id, to=to, close=close)
 
 
 def participant_payload(participant: Participant) -> protocol.ParticipantInfo:
@@ -67,8 +62,6 @@ def question_payload(question) -> protocol.QuestionInfo:
 
 def questions_payload(room_id: int) -> tuple[list[protocol.QuestionInfo], protocol.QuestionInfo | None]:
     """(the open questions, most votes first then the oldest; the one being answered, or None)."""
-    from .models import Question
-
     rows = list(
         Question.objects.filter(room_id=room_id, state__in=[Question.State.OPEN, Question.State.ANSWERING])
         .select_related("asker")

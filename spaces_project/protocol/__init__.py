@@ -49,8 +49,9 @@ The per-person channel
 Adding an event
     Declare one class in ``room_events.py`` with ``@event("room.something")`` (or in
     ``user_events.py`` with ``@user_event``) and its fields; build it where the service decides to
-    send it (``rooms.events.publish_on_commit(room_id, SomethingHappened(...))``), handle it in
-    ``room.js`` and regenerate ``docs/protocol.md``. The contract tests then cover it.
+    send it, and send it after the commit
+    (``realtime.send_on_commit(SomethingHappened(...), room_id=room_id)``, spaces_project/realtime.py);
+    handle it in ``room.js`` and regenerate ``docs/protocol.md``. The contract tests then cover it.
 """
 
 from .bus_envelope import Delivery, envelope, open_envelope

@@ -7,19 +7,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .events import ServerEvent
+from .events import EVENTS, ServerEvent
 
 
 def envelope(event: ServerEvent, *, to: int | None = None, close: int | None = None) -> str:
     """The room bus message for `event`: ``{"event": {...}, "to": user_id | null, "close": code | null}``.
 
     ``to`` sends it only to that person's sockets; ``close`` closes the receiving sockets with that
-    code after the event. Only declared events travel: anything else is refused here.
+    code after the event. Only declared room events travel: anything else (a person's event too)
+    is refused here.
     """
-    if not isinstance(event, ServerEvent):
-        raise TypeError(
-            f"only events declared in spaces_project/protocol go on the bus, not {type(event).__name__}"
-        )
+    if not isinstance(event, ServerEvent) or event.TYPE not in EVENTS:
+        raise TypeError(f"only room events declared with @event go on the room bus, not {event!r}")
     return json.dumps({"event": event.payload(), "to": to, "close": close})
 
 
