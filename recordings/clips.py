@@ -16,10 +16,12 @@ Nothing is decoded to make the clip; the waveform is measured by decoding the cl
 from __future__ import annotations
 
 import os
+import struct
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 
 from rooms.audio.wire import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
@@ -119,8 +121,6 @@ def cut_opus(
 
 def _with_granule(page: bytes, granule: int) -> bytes:
     """The same page with another granule position (and its CRC written again)."""
-    import struct
-
     raw = bytearray(page)
     struct.pack_into("<q", raw, 6, granule)
     raw[22:26] = b"\0\0\0\0"
@@ -136,8 +136,6 @@ def read_packets(path: Path) -> tuple[list[bytes], int]:
 
 def decode_ogg(path: Path) -> tuple[np.ndarray, int]:
     """Decode an Ogg Opus file with FFmpeg (PyAV), as a player would: mono float samples and rate."""
-    import av
-
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
         chunks = [frame.to_ndarray().reshape(-1) for frame in container.decode(stream)]

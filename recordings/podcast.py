@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from html import escape
 from xml.etree import ElementTree as ET
 
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -117,7 +118,5 @@ def build_feed(channel: Channel) -> bytes:
 
 def _notes_html(notes: str) -> str:
     """The show notes as simple HTML paragraphs (apps render content:encoded; the text is escaped)."""
-    from html import escape
-
     paragraphs = [p for p in notes.split("\n\n") if p.strip()]
     return "".join("<p>" + escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
