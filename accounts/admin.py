@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from moderation import services as moderation_services
+from moderation.admin import suspend_with_reason
 from spaces_project.refusals import for_each
 
 from .models import Block, Follow, Notification, User
@@ -104,8 +105,6 @@ class UserAdmin(DjangoUserAdmin):
         permissions=["change"],
     )
     def suspend_users(self, request, queryset: QuerySet[User]):
-        from moderation.admin import suspend_with_reason
-
         return suspend_with_reason(
             self, request, queryset, action="suspend_users", person_of=lambda u: u, report_of=lambda u: None
         )

@@ -24,6 +24,7 @@ from django.utils import timezone
 from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 
+from .export import README, SECTIONS
 from .images import AvatarError, Thumbnail, make_avatar_thumbnails
 from .models import AVATAR_SIZES, Block, DataExport, Follow, Notification, NotificationPreference, User
 from .selectors import notification_choices_for, notification_payload, unread_counts
@@ -538,8 +539,6 @@ def data_export_give_up(*, export_id: int, reason: str) -> None:
 def data_export_build(*, export_id: int) -> DataExport | None:
     """Write the archive (the Celery task calls this). Idempotent: a ready or failed export is left
     alone, and a build interrupted by a dead worker starts again from the beginning."""
-    from .export import README, SECTIONS
-
     with transaction.atomic():
         export = DataExport.objects.select_for_update().select_related("user").filter(pk=export_id).first()
         if export is None or export.status not in (DataExport.Status.PENDING, DataExport.Status.BUILDING):

@@ -60,14 +60,10 @@ def build_data_export(export_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def purge_expired_data_exports() -> int:
-    from .services import data_export_purge_expired
-
-    return data_export_purge_expired()
+    return services.data_export_purge_expired()
 
 
 @shared_task(ignore_result=True)
 def lift_expired_suspensions() -> int:
     """Lift suspensions whose end date has passed (beat; sign-in also lifts them on the spot)."""
-    from .services import users_lift_expired_suspensions
-
-    return users_lift_expired_suspensions()
+    return services.users_lift_expired_suspensions()

@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import User
 from recordings.models import Clip, Recording
 from rooms.models import Question, Room
-from rooms.selectors import room_get_for_viewer, ticketed_room_admits
+from rooms.selectors import room_get_for_viewer, room_roster, ticketed_room_admits
 from spaces_project.errors import NotFound
 
 from .models import TARGET_FIELDS, Report
@@ -123,8 +123,6 @@ REPORT_QUEUE_ORDER = ["is_closed", "target_oldest_open", "target_type", "target_
 
 def report_target_summary(*, report: Report) -> dict:
     """What the report's detail page shows of its target, for the moderator to judge."""
-    from rooms.selectors import room_roster
-
     context: dict = {"report": report, "kind": report.target_type}
     if report.target_room is not None:
         room = report.target_room

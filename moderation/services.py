@@ -229,10 +229,8 @@ def moderation_remove_recording(
 @transaction.atomic
 def moderation_remove_question(*, moderator: User, question, report: Report | None = None):
     """Take a question down from its room's queue and record."""
-    from rooms.questions import question_force_remove
-
     _require_moderator(moderator)
-    question = question_force_remove(question=question)
+    question = room_services.question_force_remove(question=question)
     _acted_on(
         moderator=moderator,
         action="question_removed",

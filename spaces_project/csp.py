@@ -6,6 +6,7 @@ positions); that is not a script-injection path. Sockets may go to this host onl
 """
 
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils.functional import SimpleLazyObject
@@ -13,8 +14,6 @@ from django.utils.functional import SimpleLazyObject
 
 def _origin(url: str) -> str:
     """scheme://host[:port] of an absolute URL, "" for a path."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
 

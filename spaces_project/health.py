@@ -10,9 +10,12 @@ import json
 import logging
 import threading
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +28,6 @@ def _redis():
     global _redis_client
     with _redis_lock:
         if _redis_client is None:
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
-
             # One retry, at once: after a Redis restart the pooled connection is dead and the
             # retry takes a fresh one; a Redis that is really down fails both, quickly.
             _redis_client = redis.Redis.from_url(

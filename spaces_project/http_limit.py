@@ -9,6 +9,10 @@ responsive. HTTP_MAX_CONCURRENT sets the bound per process; 0 leaves it unbounde
 
 import asyncio
 
+from django.contrib.messages import constants
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.http import HttpRequest, HttpResponseRedirect
+
 from rooms import seat_gate
 
 
@@ -56,10 +60,6 @@ class SeatGateMiddleware:
 async def _answer_sold_out(room_id: int, send) -> None:
     """Back to the room page with Django's own "Sold out" flash message, carried in the message
     cookie (the session is not opened: that is the work the gate saves)."""
-    from django.contrib.messages import constants
-    from django.contrib.messages.storage.cookie import CookieStorage
-    from django.http import HttpRequest, HttpResponseRedirect
-
     response = HttpResponseRedirect(f"/rooms/{room_id}/")
     response["Cache-Control"] = "no-store"
     storage = CookieStorage(HttpRequest())

@@ -5,6 +5,8 @@ import ipaddress
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from .health import health_response
+
 
 def resolve_client_address(forwarded: str, peer: str) -> str:
     """The address of the person making a request, as the trusted proxies saw it.
@@ -86,7 +88,5 @@ class HealthCheckMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path == "/healthz":
-            from .health import health_response
-
             return health_response()
         return self.get_response(request)

@@ -8,8 +8,10 @@ retries a failed command on a new connection, gives up on an unreachable server 
 second, and checks an idle connection before using it.
 """
 
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
 
 # Connecting to a Redis that is down is refused at once; one that does not answer (a network
 # partition) must not hold a page or a socket for long.
@@ -25,8 +27,6 @@ def _backoff() -> ExponentialWithJitterBackoff:
 
 def sync_options(*, socket_timeout: float | None = 5.0) -> dict:
     """Keyword arguments for ``redis.Redis`` / ``redis.ConnectionPool`` (blocking clients)."""
-    from redis.retry import Retry
-
     return {
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
         "socket_timeout": socket_timeout,
@@ -42,12 +42,10 @@ def async_options(*, socket_timeout: float | None = None) -> dict:
     ``socket_timeout`` stays None for connections that block on reads (pub/sub): redis-py 8's
     default of 5 s would cut them (django/channels_redis#422).
     """
-    from redis.asyncio.retry import Retry
-
     return {
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
         "socket_timeout": socket_timeout,
         "health_check_interval": HEALTH_CHECK_S,
-        "retry": Retry(_backoff(), RETRIES),
+        "retry": AsyncRetry(_backoff(), RETRIES),
         "retry_on_error": [ConnectionError, TimeoutError],
     }

@@ -4,6 +4,7 @@ that never finish."""
 import logging
 from collections.abc import Sequence
 
+import redis
 from celery.contrib.django.task import DjangoTask
 from celery.exceptions import Ignore
 from django.conf import settings
@@ -20,8 +21,6 @@ class _DeliveryCounter:
 
     @classmethod
     def incr(cls, key: str) -> int:
-        import redis
-
         if cls._client is None:
             cls._client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
         with cls._client.pipeline() as pipe:

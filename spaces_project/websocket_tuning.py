@@ -8,11 +8,11 @@ storm (bench/reconnect_storm.py), that formatting was over half of the process's
 colours are dropped and the configuration dump becomes empty. Nothing else reads them.
 """
 
+import autobahn.util
+import autobahn.websocket.protocol
+
 
 def quiet_autobahn_debug_formatting() -> None:
-    import autobahn.util
-    import autobahn.websocket.protocol
-
     autobahn.util._HAS_CLICK = False  # hl(), hltype(), hlval(): plain text
     autobahn.websocket.protocol.pformat = _not_formatted  # only ever formats debug output
 
