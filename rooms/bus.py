@@ -24,7 +24,10 @@ import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
+from urllib.parse import urlparse
 
+import redis
+import redis.asyncio as aioredis
 from django.conf import settings
 
 from spaces_project.redis_options import async_options, sync_options
@@ -41,8 +44,6 @@ IDLE_PING_S = 10.0
 def namespace() -> str:
     """The prefix of every pub/sub channel: Redis scopes keys by database number, but not pub/sub
     channels, so two sites (or test runs) on one Redis must not hear each other's rooms."""
-    from urllib.parse import urlparse
-
     database = (urlparse(settings.REDIS_URL).path or "/0").strip("/") or "0"
     return f"spaces:{database}:"
 
@@ -278,8 +279,6 @@ class RedisBus(_BusBase):
     """Many processes: Redis pub/sub, one subscription per room per process."""
 
     def __init__(self, url: str) -> None:
-        import redis
-
         self.url = url
         self._publisher = redis.Redis.from_url(url, **sync_options())
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RedisLoopState] = (
@@ -328,8 +327,6 @@ class _RedisLoopState:
 
     def publisher(self):
         if self._publisher is None:
-            import redis.asyncio as aioredis
-
             self._publisher = aioredis.Redis.from_url(self.url)
         return self._publisher
 
@@ -361,8 +358,6 @@ class _RedisLoopState:
             self.reader = asyncio.get_running_loop().create_task(self._read_forever())
 
     async def _connect(self) -> None:
-        import redis.asyncio as aioredis
-
         if self.pubsub is not None:
             old, self.pubsub = self.pubsub, None
             try:

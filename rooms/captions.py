@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import queue
 import threading
 import weakref
 
+import redis.asyncio as aioredis
 from django.conf import settings
 from django.db import close_old_connections, connection
+
+from accounts.models import User
 
 from . import protocol
 from .audio.captioner import Caption, Captioner, PieceFeed, StreamingVad, child_main
@@ -70,8 +74,6 @@ class CaptionSink:
         self._names: dict[int, str] = {}
 
     def _name(self, user_id: int) -> str:
-        from accounts.models import User
-
         name = self._names.get(user_id)
         if name is None:
             user = User.objects.filter(pk=user_id).first()
@@ -79,6 +81,7 @@ class CaptionSink:
         return name
 
     def __call__(self, caption: Caption) -> None:
+        # recordings depends on rooms, not the reverse: imported when a line is delivered
         from recordings.services import transcript_add_live_line, transcript_note_gap
 
         close_old_connections()
@@ -122,8 +125,6 @@ class RedisVoiceQueue:
         self._states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _state(self) -> asyncio.Queue:
-        import redis.asyncio as aioredis
-
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is None or state[1].done():
@@ -180,8 +181,6 @@ class EmbeddedCaptioner:
                 return self._inbox
             if self.error:
                 return None
-            import multiprocessing
-
             context = multiprocessing.get_context("spawn")
             self._inbox = context.Queue(maxsize=self.MAX_QUEUED)
             outbox = context.Queue()

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from .audio import hls
 from .models import Room
+from .presence import flag_is_set
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +104,6 @@ def hls_wanted(room_id: int) -> str | None:
     marked for a large audience, when a web process sent a listener to HLS (the one decision is the
     socket's, rooms/consumers.py), or when another mixer was writing it (a takeover continues it).
     Once started, a room's HLS goes on until the room ends."""
-    from .presence import flag_is_set
-
     room = Room.objects.filter(pk=room_id, state=Room.State.LIVE).first()
     if room is None:
         return None

@@ -18,6 +18,7 @@ import logging
 import time
 import weakref
 
+import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Q
@@ -28,6 +29,7 @@ from .audio.mixer import RoomMixer
 from .audio.runner import RoomAudioRunner
 from .bus import AUDIO_PREFIX, CHANNEL_PREFIX, get_bus, namespace
 from .captions import room_captions_on, voice_sender
+from .hls import open_writer
 from .live.lease import LeaseWorker
 from .live.mode import mixer_mode
 from .models import Participant, Room
@@ -58,7 +60,7 @@ def load_stage(room_id: int) -> tuple[set[int], set[int]]:
 
 def open_capture(room_id: int):
     """A capture writer for the room's recording, or None when the room is not being recorded."""
-    from recordings.capture import CaptureWriter
+    from recordings.capture import CaptureWriter  # recordings depends on rooms
     from recordings.services import capture_directory, room_is_recorded
 
     if not room_is_recorded(room_id):
@@ -86,8 +88,6 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
         return await database_sync_to_async(room_on_air)(room_id)
 
     async def hls_writer():
-        from .hls import open_writer
-
         return await database_sync_to_async(open_writer)(room_id)
 
     return RoomAudioRunner(
@@ -186,8 +186,6 @@ class RedisUplink:
         self._states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _state(self) -> tuple[asyncio.Queue, asyncio.Task]:
-        import redis.asyncio as aioredis
-
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is None or state[1].done():

@@ -16,9 +16,11 @@ import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import redis
+import redis.asyncio as aioredis
 from django.conf import settings
 
-from spaces_project.redis_options import async_options
+from spaces_project.redis_options import async_options, sync_options
 
 
 @dataclass
@@ -187,8 +189,6 @@ class RedisPresence:
 
     @property
     def redis(self):
-        import redis.asyncio as aioredis
-
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
@@ -292,10 +292,6 @@ def present_user_ids(room_ids: list[int]) -> dict[int, set[int]]:
             }
             for room_id in room_ids
         }
-    import redis
-
-    from spaces_project.redis_options import sync_options
-
     client = redis.Redis.from_url(store.url, **sync_options())
     try:
         with client.pipeline(transaction=False) as pipe:
@@ -315,10 +311,6 @@ def flag_is_set(name: str) -> bool:
     store = get_presence()
     if isinstance(store, MemoryPresence):
         return name in store.flags
-    import redis
-
-    from spaces_project.redis_options import sync_options
-
     client = redis.Redis.from_url(store.url, **sync_options())
     try:
         return bool(client.exists(f"spaces:flag:{name}"))

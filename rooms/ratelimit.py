@@ -7,6 +7,7 @@ it is no later than `burst` intervals ahead of now.
 import threading
 import time
 
+import redis
 from django.conf import settings
 
 # KEYS[1]: bucket. ARGV: now (ms), interval (ms), burst. Returns 1 when allowed.
@@ -40,8 +41,6 @@ class MemoryRateLimiter:
 
 class RedisRateLimiter:
     def __init__(self, url: str) -> None:
-        import redis
-
         self.redis = redis.Redis.from_url(url)
         self._script = self.redis.register_script(_GCRA)
 

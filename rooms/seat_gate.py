@@ -34,7 +34,14 @@ import re
 import threading
 import time
 
+import redis
+import redis.asyncio as aioredis
 from django.conf import settings
+from django.db import transaction
+
+from spaces_project.redis_options import async_options, sync_options
+
+from .models import Room
 
 logger = logging.getLogger(__name__)
 
@@ -122,20 +129,12 @@ class RedisSeatGate:
     """Shared by every web process: the two numbers live in Redis, checked in one script."""
 
     def __init__(self, url: str) -> None:
-        import redis
-
-        from spaces_project.redis_options import sync_options
-
         self.url = url
         self.redis = redis.Redis.from_url(url, **sync_options(socket_timeout=1.0))
         # An asyncio client per event loop: the gate runs in daphne's loop, tests run several.
         self._async: dict[int, object] = {}
 
     def _client(self):
-        import redis.asyncio as aioredis
-
-        from spaces_project.redis_options import async_options
-
         loop = asyncio.get_running_loop()
         client = self._async.get(id(loop))
         if client is None:
@@ -200,14 +199,10 @@ def get_seat_gate() -> MemorySeatGate | RedisSeatGate:
 def seats_changed(room_id: int) -> None:
     """Write the room's free seats to the gate once the current transaction commits: after every
     change of a room's seats or sales, and when a purchase finds the room sold out."""
-    from django.db import transaction
-
     transaction.on_commit(lambda: publish_left(room_id), robust=True)
 
 
 def publish_left(room_id: int) -> None:
-    from .models import Room
-
     row = Room.objects.filter(pk=room_id).values_list("state", "ticket_capacity", "tickets_taken").first()
     if row is None or row[0] != Room.State.SCHEDULED or row[1] is None:
         # Not on sale (free, started, gone): Django answers every purchase with the reason.

@@ -6,7 +6,7 @@ from django.db import DatabaseError
 
 from spaces_project.tasks import IdempotentTask
 
-from . import services
+from . import hls, services
 from .payments import PaymentError
 
 
@@ -30,8 +30,6 @@ def end_abandoned_rooms() -> int:
 @shared_task(ignore_result=True, soft_time_limit=50, time_limit=60)
 def remove_ended_hls() -> int:
     """Beat: remove the HLS files of rooms that ended (their mixer removes them too, unless it died)."""
-    from . import hls
-
     return len(hls.remove_ended())
 
 

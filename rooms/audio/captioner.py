@@ -17,6 +17,7 @@ line instead. Captions fall behind by a bounded amount, never for ever, and say 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -25,7 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .speech import SAMPLE_RATE, Engine, Word, words_text
+from .speech import SAMPLE_RATE, Engine, EngineError, Word, make_engine, words_text
+from .voicetap import decode_piece
 
 logger = logging.getLogger(__name__)
 
@@ -340,8 +342,6 @@ class PieceFeed:
         self._last: dict[tuple[int, int], tuple[int, float]] = {}  # (room, user) -> (number, end ms)
 
     def feed(self, room_id: int, data: bytes) -> None:
-        from .voicetap import decode_piece
-
         piece = decode_piece(data)
         key = (room_id, piece.user_id)
         last = self._last.get(key)
@@ -363,10 +363,6 @@ def child_main(engine_name: str, inbox, outbox, model_dir: str = "", max_delay_s
     ``inbox`` carries ``(room_id, piece bytes)`` or ``(room_id, None)`` (forget the room);
     ``outbox`` gets every Caption, or an error message string if the engine cannot start.
     """
-    import os
-
-    from .speech import EngineError, make_engine
-
     try:
         os.nice(10)  # the web process, which mixes the audio here, comes first
     except OSError:

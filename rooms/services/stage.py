@@ -425,7 +425,7 @@ def room_set_captions(*, room_id: int, actor: User, enabled: bool) -> Room:
     """Host or co-host turns live captions on or off for everyone in the room (each listener still
     chooses whether to show them). A recorded room that loses captions for a while gets its
     transcript from the recording instead, when it is finalized."""
-    from recordings.services import transcript_note_captions_off
+    from recordings.services import transcript_note_captions_off  # recordings depends on rooms
 
     room = _live_room_for_update(room_id)
     _require_moderator(room, actor)
