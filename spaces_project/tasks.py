@@ -1,13 +1,15 @@
-"""What the project's Celery tasks share: redelivery when a worker dies, and a limit on deliveries
-that never finish."""
+"""What the project's Celery tasks share: redelivery when a worker dies, a limit on deliveries that
+never finish, and `dispatch`, the one way services queue a task."""
 
 import logging
 from collections.abc import Sequence
 
 import redis
+from celery import current_app
 from celery.contrib.django.task import DjangoTask
 from celery.exceptions import Ignore
 from django.conf import settings
+from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +67,19 @@ class IdempotentTask(DjangoTask):
             self.give_up(args, reason)
             # Acknowledged without running; a chain stops here.
             raise Ignore()
+
+
+def dispatch(name: str, *args, after_commit: bool = True) -> None:
+    """Queue the task registered as `name` with `args`, once the current transaction commits (at
+    once outside one, or with `after_commit=False`).
+
+    A task module imports the services it runs, so services name their tasks rather than import
+    them: no import cycle between an app's services and its tasks. The name is looked up now, so a
+    name no task module registers fails at the call, not silently after the commit. The hook is
+    robust: a broker that is away must not cancel the hooks after it (they are logged instead).
+    """
+    task = current_app.tasks[name]
+    if after_commit:
+        transaction.on_commit(lambda: task.delay(*args), robust=True)
+    else:
+        task.delay(*args)
