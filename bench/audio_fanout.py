@@ -197,7 +197,7 @@ class Driver(harness.WorkerPipes):
         """Record every program bundle the mixer publishes (what each web process receives once)."""
         import redis.asyncio as aioredis
 
-        from rooms.bus import audio_channel
+        from rooms.live.bus import audio_channel
 
         client = aioredis.Redis.from_url(self.args.redis_url)
         pubsub = client.pubsub(ignore_subscribe_messages=True)

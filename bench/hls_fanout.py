@@ -155,7 +155,7 @@ def mixer_main(directory: str, onsets_path: str, seconds: float) -> None:
         async def open_hls():
             return OnsetRecorder(HlsWriter(Path(directory)), Path(onsets_path), speaker)
 
-        # As rooms/mixing.py's make_runner builds it (settings' bundle sizes).
+        # As rooms/live/mixing.py's make_runner builds it (settings' bundle sizes).
         runner = RoomAudioRunner(
             ROOM_ID,
             load_stage=load_stage,

@@ -95,7 +95,7 @@ def template_values(env: dict[str, str], *, env_file: Path | None = None) -> dic
         raise RenderError("HLS_URL_PREFIX must be a path (or a URL whose path) starting and ending with /")
     hls_secret = env.get("HLS_SIGNING_SECRET", "").strip()
     if not hls_secret:
-        # The same derivation as rooms/hls.py's hls_secret(): nginx never sees SECRET_KEY itself.
+        # The same derivation as rooms/live/hls.py's hls_secret(): nginx never sees SECRET_KEY itself.
         hls_secret = derive_secret(need("SECRET_KEY"))
     if not re.fullmatch(r"[A-Za-z0-9_.~+/=-]+", hls_secret):
         raise RenderError(

@@ -188,7 +188,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
-    """Tickets for support, read-only: money moves only through rooms/tickets.py (a refund here
+    """Tickets for support, read-only: money moves only through rooms/services/tickets.py (a refund here
     would skip the provider)."""
 
     list_display = (

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 from spaces_project import realtime
 
-from .bus import get_bus
+from .live.bus import get_bus
 
 
 class RoomsConfig(AppConfig):

@@ -1,6 +1,6 @@
 """The room websocket: authenticate, keep presence, dispatch each message to a service.
 
-The protocol (messages, events, close codes) is declared in rooms/protocol.py (docs/protocol.md);
+The protocol (messages, events, close codes) is declared in spaces_project/protocol/ (docs/protocol.md);
 how a message travels through here is in docs/architecture.md.
 """
 
@@ -17,15 +17,17 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from spaces_project import protocol
 from spaces_project.errors import ServiceError
 
-from . import hls, protocol, selectors, services
+from . import selectors, services
 from .audio import wire
-from .bus import get_bus
-from .hls_renewal import HlsRenewer
-from .mixing import get_audio_uplink
-from .presence import get_presence, identity_for
-from .snapshots import get_room_views
+from .live import hls
+from .live.bus import get_bus
+from .live.hls_renewal import HlsRenewer
+from .live.mixing import get_audio_uplink
+from .live.presence import get_presence, identity_for
+from .live.snapshots import get_room_views
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +108,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # The room's backstage is open: only the stage hears the stage; the audience gets no audio.
     backstage = False
     invited = False
-    # How this page hears the room (rooms/hls.py): decided at the first snapshot, then kept, except
+    # How this page hears the room (rooms/live/hls.py): decided at the first snapshot, then kept, except
     # that a listener invited to (or put on) the stage moves to websocket audio.
     audio_route: str | None = None
     route_changed = False
@@ -153,7 +155,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if self.user_id is None:
                 # Anonymous listeners, most of a big room, all arrive at once when a web process
                 # restarts: they are checked against the room as read once for everyone's snapshot
-                # (rooms/snapshots.py), not with a database read each.
+                # (rooms/live/snapshots.py), not with a database read each.
                 view = await get_room_views().view_for(
                     self.room_id, None, heartbeat_seconds=heartbeat_seconds()
                 )

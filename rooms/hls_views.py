@@ -7,8 +7,8 @@ from django.views.decorators.http import require_http_methods
 from spaces_project.errors import ServiceError
 from spaces_project.refusals import refusal_text
 
-from . import hls
 from .audio import hls as files
+from .live import hls
 
 CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".mp4": "audio/mp4", ".m4s": "audio/mp4"}
 # A playlist changes every segment (1 s): caches may keep it at most that long. Segments and init

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 
-from . import protocol
+from spaces_project import protocol
 
 MAX_TITLE_LENGTH = 70
 MAX_DESCRIPTION_LENGTH = 1000
@@ -16,7 +16,7 @@ MAX_UPCOMING_PER_HOST = 10
 HOST_NOTICE_AHEAD = timedelta(minutes=30)
 # A host's followers hear that they went live at most once in this long.
 LIVE_NOTICE_GAP = timedelta(minutes=10)
-# Ticketed rooms (rooms/tickets.py): the price in the currency's minor unit (cents), and the seats.
+# Ticketed rooms (rooms/services/tickets.py): the price in the currency's minor unit (cents), and the seats.
 MIN_TICKET_PRICE = 100
 MAX_TICKET_PRICE = 99_900
 MIN_TICKET_CAPACITY = 1
@@ -65,7 +65,7 @@ class Room(models.Model):
     allow_anonymous = models.BooleanField("visitors who are not signed in may listen", default=True)
     # Live captions from the server's speech recognizer; the host (or a co-host) turns them on or off.
     captions_enabled = models.BooleanField("live captions", default=False)
-    # The Q&A queue beside the raised hands; the host turns it off or on (rooms/questions.py).
+    # The Q&A queue beside the raised hands; the host turns it off or on (rooms/services/questions.py).
     qa_enabled = models.BooleanField("Q&A queue", default=True)
     # When the host opened the backstage of this scheduled room (None: closed). Only the stage
     # meets there: nothing is recorded and no listener hears it. Cleared when the room goes live.
@@ -88,12 +88,12 @@ class Room(models.Model):
     calendar_sequence = models.PositiveIntegerField(default=0, editable=False)
     # The start time the host was told about 30 minutes ahead (or needed no notice for).
     host_notice_for = models.DateTimeField(null=True, blank=True, editable=False)
-    # A ticketed room (rooms/tickets.py): its price in settings.CURRENCY's minor unit and its seats;
+    # A ticketed room (rooms/services/tickets.py): its price in settings.CURRENCY's minor unit and its seats;
     # both None for a free room.
     ticket_price = models.PositiveIntegerField(null=True, blank=True, editable=False)
     ticket_capacity = models.PositiveIntegerField(null=True, blank=True, editable=False)
     # Seats taken by paid tickets and by pending ones still holding theirs. Changed only by
-    # rooms/tickets.py, with conditional UPDATEs; the check constraint below is the last word.
+    # rooms/services/tickets.py, with conditional UPDATEs; the check constraint below is the last word.
     tickets_taken = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
@@ -292,7 +292,7 @@ class RoomInvitation(models.Model):
 
 
 class Ticket(models.Model):
-    """A seat in a ticketed room, bought by one person (rooms/tickets.py has every rule).
+    """A seat in a ticketed room, bought by one person (rooms/services/tickets.py has every rule).
 
     pending: checkout started, the seat is held until `hold_until`; paid: the holder may join and
     replay the room; refunded: the money went back (the room was cancelled, the host blocked the
@@ -308,7 +308,7 @@ class Ticket(models.Model):
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="tickets")
     # None once the buyer deleted their account: a sale stays in the host's accounts (sold, revenue,
-    # the buyers' CSV) without the person (rooms/tickets.py, tickets_account_deleting).
+    # the buyers' CSV) without the person (rooms/services/tickets.py, tickets_account_deleting).
     buyer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="tickets"
     )
@@ -384,7 +384,7 @@ class PaymentEvent(models.Model):
 
 
 class Question(models.Model):
-    """A listener's question in a room's Q&A queue (rooms/questions.py has every rule).
+    """A listener's question in a room's Q&A queue (rooms/services/questions.py has every rule).
 
     open: in the queue; answering: the host or a co-host is answering it now (one per room);
     answered: it was answered (``answered_at`` says when it started); dismissed: set aside by the
@@ -404,7 +404,7 @@ class Question(models.Model):
     asker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="questions")
     text = models.CharField(max_length=MAX_QUESTION_LENGTH)
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
-    # Kept in step with the QuestionVote rows by rooms/questions.py, with conditional UPDATEs.
+    # Kept in step with the QuestionVote rows by rooms/services/questions.py, with conditional UPDATEs.
     vote_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # When the host or a co-host started answering it: the replay seeks there.

@@ -6,7 +6,8 @@ from django.db import DatabaseError
 
 from spaces_project.tasks import IdempotentTask
 
-from . import hls, services
+from . import services
+from .live import hls
 from .payments import PaymentError
 
 

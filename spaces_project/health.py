@@ -60,7 +60,7 @@ def check_redis() -> str:
 
 
 def room_sockets() -> int:
-    from rooms.bus import attached_count
+    from rooms.live.bus import attached_count
 
     return attached_count()
 

@@ -13,7 +13,7 @@ from django.contrib.messages import constants
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.http import HttpRequest, HttpResponseRedirect
 
-from rooms import seat_gate
+from rooms.live import seat_gate
 
 
 class ConcurrencyLimit:
@@ -32,7 +32,7 @@ class ConcurrencyLimit:
 
 
 class SeatGateMiddleware:
-    """Answers a ticket purchase for a sold-out room before Django is asked (rooms/seat_gate.py)."""
+    """Answers a ticket purchase for a sold-out room before Django is asked (rooms/live/seat_gate.py)."""
 
     def __init__(self, app) -> None:
         self.app = app

@@ -26,7 +26,7 @@ loop (it asks the database connection whether it is in autocommit, which raises
 SynchronousOnlyOperation there).
 
 The two ways out
-    A room's events go on the room bus (rooms/bus.py): with Redis, pub/sub, once to each web process,
+    A room's events go on the room bus (rooms/live/bus.py): with Redis, pub/sub, once to each web process,
     which writes them to its own sockets; without Redis, in-process, to the event loop that holds the
     sockets. This module sits under every app and cannot import rooms, so the bus registers itself
     at app start (``RoomsConfig.ready`` calls ``set_room_bus(get_bus)``). Sharing only the bus's wire
@@ -59,7 +59,7 @@ logger = logging.getLogger(__name__)
 
 
 class RoomBus(Protocol):
-    """What the room bus (rooms/bus.py) offers this module: publish one ``protocol.envelope``."""
+    """What the room bus (rooms/live/bus.py) offers this module: publish one ``protocol.envelope``."""
 
     def publish(self, room_id: int, message: str) -> None: ...
 

@@ -35,10 +35,10 @@ def launch_with_microphone(browser, wav: str):
 @pytest.fixture(autouse=True)
 def fresh_cache():
     """Each test starts with an empty cache (rate limits, cached topic lists) and a seat gate that
-    knows no room (rooms/seat_gate.py)."""
+    knows no room (rooms/live/seat_gate.py)."""
     from django.core.cache import cache
 
-    from rooms.seat_gate import get_seat_gate
+    from rooms.live.seat_gate import get_seat_gate
 
     cache.clear()
     get_seat_gate().forget()

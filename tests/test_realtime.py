@@ -6,7 +6,7 @@ The room bus is replaced by a recorder here; the socket tests (tests/live) deliv
 import pytest
 from django.db import transaction
 
-from rooms import bus
+from rooms.live import bus
 from spaces_project import protocol, realtime
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,7 @@
 """Live captions from each speaker's voice: voice activity detection, partial and final lines. No Django.
 
 The mixer hands every speaker's decoded voice, at 16 kHz, to ``Captioner.push`` (through a bounded
-queue, in another process: see rooms/captions.py). Per speaker, Silero VAD (shipped with
+queue, in another process: see rooms/live/captions.py). Per speaker, Silero VAD (shipped with
 faster-whisper, run incrementally on 32 ms pieces) finds where speech starts and stops. While someone
 speaks, the utterance so far is recognized about once a second and sent as a *partial* line that
 refines itself; once they pause for ``pause_s`` the whole utterance is recognized once more and sent
@@ -358,7 +358,7 @@ class PieceFeed:
 
 
 def child_main(engine_name: str, inbox, outbox, model_dir: str = "", max_delay_s: float = 8.0) -> None:
-    """The recognizer process of embedded mode (started by rooms/captions.py without Redis).
+    """The recognizer process of embedded mode (started by rooms/live/captions.py without Redis).
 
     ``inbox`` carries ``(room_id, piece bytes)`` or ``(room_id, None)`` (forget the room);
     ``outbox`` gets every Caption, or an error message string if the engine cannot start.

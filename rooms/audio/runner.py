@@ -19,7 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from .. import protocol
+from spaces_project import protocol
+
 from . import wire
 from .mixer import RoomMixer
 from .voicetap import VoiceTap

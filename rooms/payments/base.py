@@ -1,5 +1,5 @@
 """What every payment provider offers the ticket services. No Django models here: providers get
-plain values and answer with plain values, and rooms/tickets.py keeps the state."""
+plain values and answer with plain values, and rooms/services/tickets.py keeps the state."""
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass

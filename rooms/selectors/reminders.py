@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import blocked_user_ids
+from spaces_project import protocol
 from spaces_project.errors import NotFound
 
-from .. import protocol
 from ..models import Participant, Reminder, Room
 from .discovery import room_get_for_viewer, rooms_visible_to
 

@@ -3,9 +3,9 @@ of the room is sent."""
 
 from dataclasses import dataclass, field, replace
 
+from spaces_project import protocol
 from spaces_project.errors import NotFound
 
-from .. import protocol
 from ..events import links_payload, participant_payload, questions_payload
 from ..models import Participant, Question, QuestionVote, Room
 

@@ -6,9 +6,9 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts.models import User
+from spaces_project import protocol
 from spaces_project.errors import ServiceError
 
-from .. import protocol
 from ..events import participant_updated, publish_on_commit
 from ..models import MAX_COHOSTS, MAX_SPEAKERS, Participant, Room
 

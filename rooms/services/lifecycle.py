@@ -10,10 +10,12 @@ from django.utils.text import slugify
 from accounts.models import Notification, User
 from accounts.selectors import follower_count
 from accounts.services import notify
+from spaces_project import protocol
 from spaces_project.errors import ServiceError
 
-from .. import protocol
 from ..events import publish_on_commit
+from ..live.presence import present_user_ids
+from ..live.seat_gate import seats_changed
 from ..models import (
     BACKSTAGE_OPENS_BEFORE,
     HOST_NOTICE_AHEAD,
@@ -28,8 +30,6 @@ from ..models import (
     RoomTopic,
     Tag,
 )
-from ..presence import present_user_ids
-from ..seat_gate import seats_changed
 from ._common import _room_url, _when
 from .tickets import tickets_room_cancelled, tickets_room_rescheduled
 
@@ -345,7 +345,7 @@ def room_cancel(*, room: Room, actor: User) -> Room:
     if was_backstage:
         # Close the backstage's sockets (and stop its mixer).
         publish_on_commit(room.pk, protocol.Ended(room_id=room.pk), close=protocol.CLOSE_NOT_LIVE)
-    # Every paid ticket is refunded through its provider, and each holder told (rooms/tickets.py).
+    # Every paid ticket is refunded through its provider, and each holder told (rooms/services/tickets.py).
     tickets_room_cancelled(room=room)
     notify(
         recipients=Reminder.objects.filter(room=room).values_list("user_id", flat=True),

@@ -3,9 +3,9 @@ they check the moderator and write the audit log. Each change is announced like 
 
 from django.db import transaction
 
+from spaces_project import protocol
 from spaces_project.errors import ServiceError
 
-from .. import protocol
 from ..events import publish_on_commit
 from ..models import Participant, PinnedLink, Room
 from ._common import _change, _live_room_for_update, _participant, _remove_participant

@@ -17,9 +17,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from spaces_project import protocol
 from spaces_project.errors import ServiceError
 
-from .. import protocol
 from ..events import publish_on_commit, questions_changed
 from ..models import MAX_QUESTION_LENGTH, QUESTIONS_PER_HOUR, Participant, Question, QuestionVote, Room
 from .stage import speaker_invite

@@ -12,9 +12,9 @@ from accounts.events import send_to_user
 from accounts.models import Follow, Notification, User
 from accounts.selectors import blocked_user_ids, is_blocked_between, user_get_by_handle
 from accounts.services import notify
+from spaces_project import protocol
 from spaces_project.errors import ServiceError
 
-from .. import protocol
 from ..models import HOST_NOTICE_AHEAD, LIVE_NOTICE_GAP, Participant, Reminder, Room, RoomInvitation
 from ..selectors.discovery import UPCOMING_GRACE, room_get_for_viewer
 from ._common import _ask_to_speak, _room_url, _stage_has_room_for_a_speaker, _when

@@ -10,9 +10,9 @@ from django.utils import timezone
 from accounts.models import Follow, Notification, User
 from accounts.selectors import blocked_among
 from accounts.services import notify
+from spaces_project import protocol
 from spaces_project.errors import ServiceError
 
-from .. import protocol
 from ..events import links_payload, participant_updated, publish_on_commit
 from ..models import MAX_PINNED_LINKS, Participant, PinnedLink, Reminder, Room, RoomInvitation
 from ..ratelimit import get_rate_limiter

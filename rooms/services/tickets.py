@@ -31,6 +31,7 @@ from accounts.models import Notification, User
 from accounts.services import notify
 from spaces_project.errors import ServiceError
 
+from ..live.seat_gate import seats_changed
 from ..models import (
     MAX_TICKET_CAPACITY,
     MAX_TICKET_PRICE,
@@ -41,7 +42,6 @@ from ..models import (
 )
 from ..money import format_amount, parse_amount
 from ..payments import CheckoutRequest, PaymentError, get_provider
-from ..seat_gate import seats_changed
 from ..selectors.discovery import room_get_for_host, room_get_for_viewer
 from ._common import _when
 
@@ -175,7 +175,7 @@ def ticket_purchase(*, room_id: int, buyer: User) -> Ticket:
         return existing
     if room.tickets_left == 0:
         # Read before any write, to answer a sold-out rush cheaply; the conditional UPDATE in
-        # _take_seat is what decides. The seat gate hears of it (rooms/seat_gate.py), so the rest
+        # _take_seat is what decides. The seat gate hears of it (rooms/live/seat_gate.py), so the rest
         # of the rush is answered before Django.
         seats_changed(room.pk)
         raise ServiceError("sold_out", f"Sold out: all {room.ticket_capacity:,} seats are taken.")

@@ -1,4 +1,4 @@
-"""The envelope in which events travel between processes on the room bus (rooms/bus.py). No Django
+"""The envelope in which events travel between processes on the room bus (rooms/live/bus.py). No Django
 here."""
 
 from __future__ import annotations

@@ -272,7 +272,7 @@ ROOM_ABANDONED_MINUTES = float(os.environ.get("ROOM_ABANDONED_MINUTES", "10"))
 NOTIFICATION_EMAIL_STUCK_AFTER_S = float(os.environ.get("NOTIFICATION_EMAIL_STUCK_AFTER_S", "600"))
 ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S = float(os.environ.get("ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S", "120"))
 
-# Ticketed rooms (rooms/tickets.py, rooms/payments/). Prices are in this currency (ISO 4217, a
+# Ticketed rooms (rooms/services/tickets.py, rooms/payments/). Prices are in this currency (ISO 4217, a
 # currency with cents); tickets keep the currency they were sold in.
 CURRENCY = os.environ.get("CURRENCY", "USD").strip().upper()
 # A pending ticket holds its seat this long while its buyer pays; then the seat goes back on sale.

@@ -22,7 +22,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 STATIC_ROOT = BASE_DIR / "test-artifacts" / "static"  # noqa: F405
-# Live HLS files (rooms/hls.py); mixer processes a test starts get the same directory.
+# Live HLS files (rooms/live/hls.py); mixer processes a test starts get the same directory.
 HLS_ROOT = Path(os.environ.get("HLS_ROOT", BASE_DIR / "test-artifacts" / "hls"))  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Tasks run in-process unless a test starts a real worker: it gives that worker

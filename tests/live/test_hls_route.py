@@ -1,4 +1,4 @@
-"""Who hears the room how (rooms/hls.py): the stage and the first AUDIO_WEBSOCKET_LISTENERS listeners
+"""Who hears the room how (rooms/live/hls.py): the stage and the first AUDIO_WEBSOCKET_LISTENERS listeners
 over the websocket, later listeners over HLS; a listener invited to speak moves back to the websocket
 before taking the stage. Through the real ASGI application (Redis presence in CI)."""
 

@@ -5,9 +5,9 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from rooms import presence
-from rooms.bus import attached_count
-from rooms.presence import RedisPresence, get_presence
+from rooms.live import presence
+from rooms.live.bus import attached_count
+from rooms.live.presence import RedisPresence, get_presence
 from tests.factories import RoomFactory, UserFactory
 
 from .wsclient import join, open_socket

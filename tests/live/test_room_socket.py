@@ -12,8 +12,8 @@ from channels.db import database_sync_to_async
 
 from accounts.models import Follow
 from accounts.services import block_create, user_suspend
+from rooms.live.presence import get_presence
 from rooms.models import MAX_SPEAKERS, Participant, PinnedLink, Room
-from rooms.presence import get_presence
 from spaces_project import protocol
 from tests.factories import RoomFactory, UserFactory
 
@@ -537,7 +537,7 @@ async def test_approving_a_listener_updates_the_audience_list():
 
 
 async def test_events_queued_behind_a_slow_delivery_arrive_in_order_in_one_batch():
-    from rooms.bus import _LoopFanout
+    from rooms.live.bus import _LoopFanout
 
     class Member:
         user_id = None

@@ -1,4 +1,4 @@
-"""Snapshots read once for many sockets (rooms/snapshots.py) are never older than the room's events."""
+"""Snapshots read once for many sockets (rooms/live/snapshots.py) are never older than the room's events."""
 
 import pytest
 from channels.db import database_sync_to_async

@@ -8,8 +8,8 @@ from django.utils import timezone
 from recordings import services
 from recordings.models import Recording
 from recordings.services import capture_directory
-from rooms import bus
 from rooms import services as room_services
+from rooms.live import bus
 
 from .helpers import capture_tone
 

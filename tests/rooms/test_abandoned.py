@@ -7,9 +7,10 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from recordings.models import Recording
-from rooms import presence, services
+from rooms import services
+from rooms.live import presence
+from rooms.live.presence import RedisPresence, get_presence
 from rooms.models import Participant, Room
-from rooms.presence import RedisPresence, get_presence
 from tests.factories import RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

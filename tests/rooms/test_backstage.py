@@ -1,4 +1,4 @@
-"""Backstage rules (rooms/services.py): when it opens, who may open it, who takes the stage there,
+"""Backstage rules (rooms/services/): when it opens, who may open it, who takes the stage there,
 and what going live from it keeps and starts."""
 
 from datetime import timedelta

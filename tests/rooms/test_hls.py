@@ -1,4 +1,4 @@
-"""HLS for the mass audience, the Django side (rooms/hls.py, rooms/hls_views.py): who listens how,
+"""HLS for the mass audience, the Django side (rooms/live/hls.py, rooms/hls_views.py): who listens how,
 which rooms get signed URLs, the files as Django serves them without nginx, the sweep of ended rooms."""
 
 import os
@@ -9,10 +9,11 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from accounts.models import Block
-from rooms import hls, services, tickets
+from rooms import services, tickets
 from rooms.audio import hls as files
+from rooms.live import hls
+from rooms.live.presence import get_presence
 from rooms.models import Participant, Room, RoomInvitation, Ticket
-from rooms.presence import get_presence
 from tests.factories import RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

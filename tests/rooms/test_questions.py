@@ -1,4 +1,4 @@
-"""The Q&A queue's rules (rooms/questions.py): limits, votes, who may do what, and bad input."""
+"""The Q&A queue's rules (rooms/services/questions.py): limits, votes, who may do what, and bad input."""
 
 from datetime import timedelta
 

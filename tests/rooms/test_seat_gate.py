@@ -1,4 +1,4 @@
-"""The seat gate (rooms/seat_gate.py): a sold-out ticket rush is answered before Django, from the
+"""The seat gate (rooms/live/seat_gate.py): a sold-out ticket rush is answered before Django, from the
 seats the database last reported; it never sells and never oversells. Requests go through the
 same ASGI stack as daphne's (gate, then Django's ASGI handler) with the real database and, when
 REDIS_URL is set, the real Redis."""
@@ -12,9 +12,10 @@ from django.conf import settings
 from django.core.asgi import get_asgi_application
 from django.test import Client
 
-from rooms import seat_gate, services, tickets
+from rooms import services, tickets
+from rooms.live import seat_gate
+from rooms.live.seat_gate import COUNTED, REFUSE, THROUGH, get_seat_gate
 from rooms.models import Ticket
-from rooms.seat_gate import COUNTED, REFUSE, THROUGH, get_seat_gate
 from spaces_project.http_limit import SeatGateMiddleware
 from tests.factories import RoomFactory, UserFactory
 

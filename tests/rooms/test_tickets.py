@@ -1,5 +1,5 @@
 """Ticketed rooms with the development provider: selling, seats, who gets in, changes, the host's
-sales and the buyer's pages (rooms/tickets.py). Stripe's side is tests/rooms/test_stripe_tickets.py."""
+sales and the buyer's pages (rooms/services/tickets.py). Stripe's side is tests/rooms/test_stripe_tickets.py."""
 
 import csv
 import io

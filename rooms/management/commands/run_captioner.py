@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from rooms.audio.speech import EngineError, make_engine
-from rooms.captions import CaptionerProcess, lower_priority
+from rooms.live.captions import CaptionerProcess, lower_priority
 
 
 class Command(BaseCommand):

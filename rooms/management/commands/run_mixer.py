@@ -6,7 +6,7 @@ import socket
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from rooms.mixing import MixerProcess
+from rooms.live.mixing import MixerProcess
 
 
 class Command(BaseCommand):

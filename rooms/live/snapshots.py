@@ -15,7 +15,9 @@ import weakref
 
 from channels.db import database_sync_to_async
 
-from . import protocol, selectors
+from spaces_project import protocol
+
+from .. import selectors
 from .bus import get_bus
 from .presence import get_presence
 

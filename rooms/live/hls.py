@@ -14,8 +14,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .audio import hls
-from .models import Room
+from ..audio import hls
+from ..models import Room
 from .presence import flag_is_set
 
 logger = logging.getLogger(__name__)

@@ -30,10 +30,10 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from spaces_project import protocol
 from spaces_project.redis_options import async_options, sync_options
 
-from . import protocol
-from .audio import wire
+from ..audio import wire
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from channels.db import database_sync_to_async
 
 from spaces_project.errors import ServiceError
 
-from . import hls, services
+from .. import services
+from . import hls
 from .bus import get_bus
 
 logger = logging.getLogger(__name__)

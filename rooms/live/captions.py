@@ -30,13 +30,13 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from accounts.models import User
+from spaces_project import protocol
 
-from . import protocol
-from .audio.captioner import Caption, Captioner, PieceFeed, StreamingVad, child_main
+from ..audio.captioner import Caption, Captioner, PieceFeed, StreamingVad, child_main
+from ..models import Room
 from .bus import get_bus, namespace
-from .live.lease import LeaseWorker
-from .live.mode import mixer_mode
-from .models import Room
+from .lease import LeaseWorker
+from .mode import mixer_mode
 
 logger = logging.getLogger(__name__)
 

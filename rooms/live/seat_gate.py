@@ -9,13 +9,13 @@ The gate is an ASGI middleware in front of Django (`SeatGateMiddleware`, spaces_
 for `POST /rooms/<pk>/tickets/buy/` only. It keeps two numbers per room:
 
 - `left`, the seats the database last said were free (capacity minus seats taken). Every service
-  of rooms/tickets.py that changes a room's seats writes it after its transaction commits
+  of rooms/services/tickets.py that changes a room's seats writes it after its transaction commits
   (`seats_changed`), and it lapses after `LEFT_TTL_S` so a missed write heals itself;
 - `inflight`, the purchases the gate has let through and Django has not answered yet.
 
 A purchase is let through while `inflight < left`; otherwise the gate answers at once with what
 Django would have said (back to the room page, "Sold out"). It never sells anything: the database's
-conditional UPDATE still decides every seat (rooms/tickets.py), so the gate can only ever refuse
+conditional UPDATE still decides every seat (rooms/services/tickets.py), so the gate can only ever refuse
 early, never oversell. When `left` is unknown (never written, lapsed, Redis down) everyone is let
 through and the database answers, as before.
 
@@ -41,7 +41,7 @@ from django.db import transaction
 
 from spaces_project.redis_options import async_options, sync_options
 
-from .models import Room
+from ..models import Room
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Two modes, chosen by whether Redis is configured (``settings.AUDIO_MIXER``):
 * ``external`` (Redis): ``manage.py run_mixer`` processes hold the room mixers. A web process
   publishes each allowed uplink frame on ``spaces:up:<room>``; the mixer holding that room's lease
   publishes bundles on ``spaces:audio:<room>``, which each web process receives once and writes to
-  its own sockets (rooms/bus.py). Several mixer processes share rooms through leases in Redis; a
+  its own sockets (rooms/live/bus.py). Several mixer processes share rooms through leases in Redis; a
   mixer that dies stops renewing, and another takes its rooms over.
 * ``embedded`` (no Redis): the mixer of a room runs as a task in the web process's event loop, so
   ``make run`` gives working audio on one machine with no server besides itself.
@@ -23,16 +23,17 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Q
 
-from . import protocol
-from .audio import wire
-from .audio.mixer import RoomMixer
-from .audio.runner import RoomAudioRunner
+from spaces_project import protocol
+
+from ..audio import wire
+from ..audio.mixer import RoomMixer
+from ..audio.runner import RoomAudioRunner
+from ..models import Participant, Room
 from .bus import AUDIO_PREFIX, CHANNEL_PREFIX, get_bus, namespace
 from .captions import room_captions_on, voice_sender
 from .hls import open_writer
-from .live.lease import LeaseWorker
-from .live.mode import mixer_mode
-from .models import Participant, Room
+from .lease import LeaseWorker
+from .mode import mixer_mode
 
 logger = logging.getLogger(__name__)
 
