@@ -2,6 +2,10 @@ import os
 import shutil
 
 import pytest
+from django.core.cache import cache
+from playwright.sync_api import sync_playwright
+
+from rooms.live.seat_gate import get_seat_gate
 
 from .factories import RoomFactory, UserFactory
 
@@ -36,10 +40,6 @@ def launch_with_microphone(browser, wav: str):
 def fresh_cache():
     """Each test starts with an empty cache (rate limits, cached topic lists) and a seat gate that
     knows no room (rooms/live/seat_gate.py)."""
-    from django.core.cache import cache
-
-    from rooms.live.seat_gate import get_seat_gate
-
     cache.clear()
     get_seat_gate().forget()
     yield
@@ -70,8 +70,6 @@ def csrf_client(client):
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright (Playwright cannot download a browser here)."""
-    from playwright.sync_api import sync_playwright
-
     # Playwright's sync API runs an event loop; Django must not refuse ORM calls because of it.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:

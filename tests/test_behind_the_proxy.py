@@ -2,13 +2,17 @@
 
 import json
 
+import autobahn.util
+import autobahn.websocket.protocol
 import pytest
 from django.core.cache import cache
 from django.http import HttpRequest
 from django.urls import reverse
 
+import spaces_project.asgi  # noqa: F401  (the web process's entry point quiets autobahn)
 from spaces_project import health
-from spaces_project.middleware import client_address
+from spaces_project.middleware import WebsocketClientAddressMiddleware, client_address
+from spaces_project.websocket import origin_allowed
 from tests.factories import PASSWORD, UserFactory
 
 NGINX = "127.0.0.1"  # what the web process sees as the peer, behind nginx
@@ -119,18 +123,11 @@ def test_healthz_answers_503_naming_redis_when_redis_does_not_answer(client, set
 
 
 def test_the_websocket_layer_does_not_format_debug_messages_nobody_logs():
-    import autobahn.util
-    import autobahn.websocket.protocol
-
-    import spaces_project.asgi  # noqa: F401  (the web process's entry point applies it)
-
     assert "\x1b[" not in autobahn.util.hl("room")  # no terminal colours
     assert autobahn.websocket.protocol.pformat([("a", 1)]) == ""
 
 
 async def test_websockets_get_the_same_client_address(settings):
-    from spaces_project.middleware import WebsocketClientAddressMiddleware
-
     settings.TRUSTED_PROXY_COUNT = 1
     seen = {}
 
@@ -150,9 +147,6 @@ async def test_websockets_get_the_same_client_address(settings):
 async def test_a_page_served_over_https_by_the_proxy_may_open_its_sockets(settings):
     """daphne leaves the scheme out of a websocket's scope; the Origin check must still see that the
     page came over https (regression: every socket through nginx was refused with 403)."""
-    from spaces_project.middleware import WebsocketClientAddressMiddleware
-    from spaces_project.websocket import origin_allowed
-
     settings.TRUSTED_PROXY_COUNT = 1
     settings.ALLOWED_HOSTS = ["spaces.example.org"]
     settings.WEBSOCKET_ALLOWED_ORIGINS = []

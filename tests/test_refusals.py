@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from django import forms
 from django.contrib.messages import get_messages
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.contrib.sessions.backends.db import SessionStore
@@ -13,6 +14,7 @@ from django.test import RequestFactory
 
 from spaces_project import refusals
 from spaces_project.errors import NotFound, ServiceError
+from tests.factories import RoomFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,8 +77,6 @@ def test_each_kind_of_answer():
 
 @pytest.mark.django_db
 def test_the_middleware_answers_a_refusal_that_left_a_view(client, user):
-    from tests.factories import RoomFactory
-
     room = RoomFactory()
     client.force_login(user)
     response = client.get(f"/rooms/{room.pk}/edit/")  # someone else's room
@@ -90,8 +90,6 @@ def test_the_middleware_answers_a_refusal_that_left_a_view(client, user):
 
 
 def test_a_refused_form_shows_the_message_on_its_field():
-    from django import forms
-
     class TitleForm(forms.Form):
         title = forms.CharField()
 

@@ -13,6 +13,7 @@ from moderation.services import report_create
 from recordings.models import Recording
 from rooms import services as room_services
 from rooms.models import Participant, Room
+from spaces_project import protocol
 from spaces_project.errors import ServiceError
 from tests.factories import PASSWORD, RecordingFactory, RoomFactory, UserFactory
 
@@ -194,8 +195,6 @@ class TestSuspended:
 
 
 def _reactions():
-    from spaces_project import protocol
-
     return protocol.REACTIONS
 
 

@@ -6,6 +6,7 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.models import User
+from accounts.services import user_suspend
 from tests.factories import PASSWORD, UserFactory
 
 from .conftest import csrf_token
@@ -178,8 +179,6 @@ def test_mandatory_verification_keeps_new_users_out_until_they_confirm(csrf_clie
 
 
 def test_a_suspended_account_cannot_sign_in(csrf_client, user):
-    from accounts.services import user_suspend
-
     user_suspend(user=user)
     token = csrf_token(csrf_client, reverse("account_login"))
     response = csrf_client.post(

@@ -2,8 +2,9 @@ import pytest
 
 from accounts import selectors, services
 from accounts.models import Block, Follow, Notification
+from rooms.models import Participant, Room
 from spaces_project.errors import ServiceError
-from tests.factories import UserFactory
+from tests.factories import RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -135,9 +136,6 @@ def test_profile_update_rejects_overlong_name_and_keeps_the_old_one(user):
 
 def test_suspending_ends_the_live_rooms_they_host_and_nothing_else(user):
     # Their sockets closing: tests/live/test_room_socket.py; sign-in refused: test_allauth.py.
-    from rooms.models import Participant, Room
-    from tests.factories import RoomFactory
-
     hosted, upcoming = RoomFactory(host=user), RoomFactory(host=user, scheduled=True)
     elsewhere = RoomFactory()
     Participant.objects.create(room=elsewhere, user=user)

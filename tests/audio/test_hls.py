@@ -1,5 +1,7 @@
 """The HLS writer (rooms/audio/hls.py): real Opus packets from the codec, real files on disk."""
 
+import base64
+import hashlib
 import struct
 import time
 
@@ -171,9 +173,6 @@ def test_signatures_match_nginx_secure_link_and_expire():
     expires = int(time.time()) + 60
     md5 = hls.signature(room_id=5, listener="tok-1", expires=expires, secret=secret)
     # nginx: secure_link_md5 "$expires/$listener/$room/ $secret", base64url without padding.
-    import base64
-    import hashlib
-
     expected = base64.urlsafe_b64encode(hashlib.md5(f"{expires}/tok-1/5/ {secret}".encode()).digest())
     assert md5 == expected.decode().rstrip("=")
 

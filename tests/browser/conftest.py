@@ -10,6 +10,7 @@ stopped (`_test_ends_when_its_work_has_stopped`): then the test database is empt
 else querying it.
 """
 
+import importlib
 import json
 import os
 import socket
@@ -24,8 +25,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import redis
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from playwright.sync_api import expect
 
@@ -170,8 +173,6 @@ def _free_port() -> int:
 
 def _forget_live_state(redis_url: str) -> None:
     """Drop presence, locks and rate limits that an earlier run left for room ids this run reuses."""
-    import redis
-
     client = redis.Redis.from_url(redis_url)
     try:
         keys = list(client.scan_iter("spaces:*", count=1000))
@@ -313,10 +314,6 @@ def _test_ends_when_its_work_has_stopped(request):
 def moderators_group(transactional_db):
     """The Moderators group as the data migrations make it: browser tests flush the database, which
     takes the migrations' groups away (Django recreates permissions after a flush, not groups)."""
-    import importlib
-
-    from django.contrib.auth.models import Group, Permission
-
     granted = []
     for name in (
         "0002_moderators_group",

@@ -14,6 +14,7 @@ import wave
 
 import numpy as np
 import pytest
+import redis
 from playwright.sync_api import expect
 
 from rooms.models import Participant
@@ -150,8 +151,6 @@ def captioner(asgi_live_server):
 
 
 def wait_for_captioner(redis_url: str, room_id: int, timeout: float = 60) -> None:
-    import redis
-
     client = redis.Redis.from_url(redis_url)
     try:
         deadline = time.monotonic() + timeout

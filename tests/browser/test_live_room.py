@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from rooms import services
 from rooms.models import Participant, PinnedLink
 from tests.factories import RoomFactory, UserFactory
 
@@ -213,8 +214,6 @@ def test_page_reconnects_and_rereads_the_room_after_the_server_restarts(open_roo
 
 def test_desktop_room_with_stage_and_audience(open_room):
     """The host's view of a busy room; the screenshot is the one in the README (docs/live-room.png)."""
-    from rooms import services
-
     host = UserFactory(display_name="Hana Okafor", handle="hana")
     diego = UserFactory(display_name="Diego Ramos", handle="diego")
     mia = UserFactory(display_name="Mia Chen", handle="mia")

@@ -5,7 +5,10 @@ import zipfile
 import pytest
 from playwright.sync_api import expect
 
+from accounts.models import User
 from accounts.services import block_create
+from moderation.models import AuditLogEntry
+from moderation.services import report_create
 from tests.factories import RoomFactory, UserFactory
 
 pytestmark = pytest.mark.browser
@@ -52,10 +55,6 @@ def test_a_person_exports_their_data_and_downloads_the_archive(browser, asgi_liv
 def test_a_moderator_suspends_a_host_from_admin_and_the_listeners_page_shows_the_room_ended(
     browser, asgi_live_server, moderators_group
 ):
-    from accounts.models import User
-    from moderation.models import AuditLogEntry
-    from moderation.services import report_create
-
     host = UserFactory(display_name="Loud Host")
     room = RoomFactory(host=host, title="Shouting hour")
     listener = UserFactory()

@@ -6,6 +6,7 @@ Skipped without PostgreSQL and Redis (CI has both).
 """
 
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import time
 
 import pytest
+import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 
@@ -67,8 +69,6 @@ def processes(settings):
 
 
 async def _captioner_holds(room_id: int, timeout: float) -> None:
-    import redis.asyncio as aioredis
-
     client = aioredis.Redis.from_url(django_settings.REDIS_URL)
     try:
         deadline = time.monotonic() + timeout
@@ -181,8 +181,6 @@ async def _listen_bundles(socket, frames: list, stop: asyncio.Event) -> None:
         if frame.get("bytes") is not None:
             frames.append((time.time() * 1000, frame["bytes"]))
         elif frame.get("text") is not None:
-            import json
-
             event = json.loads(frame["text"])
             events = event["events"] if event["type"] == "room.batch" else [event]
             socket.seen.extend(events)

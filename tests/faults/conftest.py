@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
-from deploy import harness
+from deploy import harness, render
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -199,8 +199,6 @@ def render_deploy(directory: Path, *, media_root: Path, web: int = 2) -> dict:
 def start_web_unit(processes: harness.Processes, deploy: dict, instance: int, env: dict) -> None:
     """Start web process `instance` the way spaces-web@.service does (its ExecStart), with `env`,
     behind nginx as spaces.env.example configures it: one trusted proxy."""
-    from deploy import render
-
     env = {"TRUSTED_PROXY_COUNT": "1", **env}
 
     unit = render.unit_command(deploy["files"]["systemd/spaces-web@.service"], instance=str(instance))

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from deploy import harness
+from deploy import harness, render
 from rooms.models import Participant
 from tests.factories import RoomFactory, UserFactory
 
@@ -98,8 +98,6 @@ def test_a_web_process_being_restarted_gets_no_new_sockets_once_its_unit_stops_i
     """`systemctl restart spaces-web@1` runs the unit's ExecStop before SIGTERM: its socket file goes,
     so nginx sends every new socket to the other process, not to a daphne that is shutting down
     (that one accepted them and dropped them a moment later; bench/reconnect_storm.py)."""
-    from deploy import render
-
     if not processes.running.get("web1") or not processes.running["web1"].alive():
         start_web_unit(processes, stack, 1, server_env(redis_server.url(), media_root))
     room = RoomFactory(title="A restart")

@@ -2,6 +2,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from .wsclient import OPEN_SOCKETS
+
 
 @pytest.fixture(autouse=True)
 async def close_worker_thread_connections():
@@ -16,8 +18,6 @@ async def close_worker_thread_connections():
 @pytest.fixture(autouse=True)
 async def close_sockets(close_worker_thread_connections):
     """Close every socket the test left open (a failing test included), before the database goes."""
-    from .wsclient import OPEN_SOCKETS
-
     yield
     while OPEN_SOCKETS:
         await OPEN_SOCKETS.pop().close()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 
@@ -209,8 +210,6 @@ def external(settings):
 
 
 async def _lease_holder(room_id: int) -> str | None:
-    import redis.asyncio as aioredis
-
     client = aioredis.Redis.from_url(django_settings.REDIS_URL)
     try:
         value = await client.get(f"spaces:mixer:lease:{room_id}")

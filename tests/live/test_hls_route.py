@@ -8,6 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client, override_settings
 
+from rooms import services, tickets
 from rooms.models import Room, Ticket
 from spaces_project import protocol
 from tests.factories import RoomFactory, UserFactory
@@ -98,8 +99,6 @@ async def test_a_private_room_gets_a_signed_url_that_works_and_anonymous_visitor
 
 @db
 def ticketed_room(holders: int):
-    from rooms import services, tickets
-
     room = RoomFactory(scheduled=True, large_audience=True)
     tickets.ticket_sales_set(room_id=room.pk, actor=room.host, price="5.00", capacity=10)
     people = [UserFactory() for _ in range(holders)]

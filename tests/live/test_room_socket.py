@@ -9,9 +9,12 @@ import time
 
 import pytest
 from channels.db import database_sync_to_async
+from django.test import Client
+from django.urls import reverse
 
 from accounts.models import Follow
 from accounts.services import block_create, user_suspend
+from rooms.live.bus import _LoopFanout
 from rooms.live.presence import get_presence
 from rooms.models import MAX_SPEAKERS, Participant, PinnedLink, Room
 from spaces_project import protocol
@@ -537,8 +540,6 @@ async def test_approving_a_listener_updates_the_audience_list():
 
 
 async def test_events_queued_behind_a_slow_delivery_arrive_in_order_in_one_batch():
-    from rooms.live.bus import _LoopFanout
-
     class Member:
         user_id = None
         audio_receiver = 0
@@ -623,9 +624,6 @@ async def test_a_lowered_hand_leaves_the_hosts_list():
 
 @db
 def admin_action(moderator, model, action: str, objects) -> list[str]:
-    from django.test import Client
-    from django.urls import reverse
-
     client = Client()
     client.force_login(moderator)
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")

@@ -7,11 +7,13 @@ from collections import Counter
 
 import pytest
 from channels.db import database_sync_to_async
+from django.test import Client
+from django.urls import reverse
 
-from accounts.services import block_create, block_delete
+from accounts.services import block_create, block_delete, user_sign_out_everywhere
 from rooms.models import Participant
 from spaces_project import protocol
-from tests.factories import RoomFactory, UserFactory
+from tests.factories import PASSWORD, RoomFactory, UserFactory
 
 from .wsclient import ConnectionClosed, join, open_socket
 
@@ -147,8 +149,6 @@ async def test_frames_over_the_size_cap_are_refused_and_the_socket_lives_on():
 
 
 async def test_signing_out_everywhere_closes_the_persons_sockets():
-    from accounts.services import user_sign_out_everywhere
-
     room = await db(RoomFactory)()
     person = await db(UserFactory)()
     socket = await join(room.pk, person)
@@ -164,11 +164,6 @@ async def test_signing_out_everywhere_closes_the_persons_sockets():
 
 
 async def test_a_password_change_closes_the_persons_sockets():
-    from django.test import Client
-    from django.urls import reverse
-
-    from tests.factories import PASSWORD
-
     room = await db(RoomFactory)()
     person = await db(UserFactory)()
     socket = await join(room.pk, person)

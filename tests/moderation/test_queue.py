@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from moderation.models import AuditLogEntry, Report
-from moderation.services import report_create
+from moderation.services import moderation_end_room, moderation_suspend_user, report_create
 from rooms.models import Participant, Room
 from tests.factories import PASSWORD, RecordingFactory, RoomFactory, UserFactory
 
@@ -120,8 +120,6 @@ def test_suspending_with_a_reason_and_an_end_date(csrf_client, moderator, django
 
 
 def test_a_suspension_whose_end_has_passed_is_lifted_at_sign_in(moderator):
-    from moderation.services import moderation_suspend_user
-
     person = UserFactory()
     moderation_suspend_user(
         moderator=moderator, user=person, reason="Cool down", until=timezone.now() + timedelta(minutes=5)
@@ -143,8 +141,6 @@ def test_a_suspension_whose_end_has_passed_is_lifted_at_sign_in(moderator):
 
 
 def test_lifting_a_suspension_from_the_queue_is_audited(csrf_client, moderator):
-    from moderation.services import moderation_suspend_user
-
     troll = UserFactory()
     report = _report("user", troll)
     moderation_suspend_user(moderator=moderator, user=troll, reason="x")
@@ -176,8 +172,6 @@ def test_the_moderators_group_can_do_exactly_the_queue_and_no_more():
 
 
 def test_a_moderator_cannot_set_passwords_or_flags_or_edit_the_audit_log(csrf_client, moderator, user):
-    from moderation.services import moderation_end_room
-
     moderation_end_room(moderator=moderator, room=RoomFactory())
     entry = AuditLogEntry.objects.get()
     csrf_client.force_login(moderator)

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 
 from accounts.services import block_create
@@ -42,8 +43,6 @@ class TestReportCreate:
         assert on_recording.target == recording
 
     def test_anonymous_cannot_report(self, room):
-        from django.contrib.auth.models import AnonymousUser
-
         with pytest.raises(ServiceError) as error:
             _report(AnonymousUser(), "room", room.pk)
         assert error.value.code == "not_signed_in"

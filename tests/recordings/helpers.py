@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import av
 import numpy as np
 
 from recordings.capture import CaptureWriter
@@ -61,8 +62,6 @@ def capture_voice(
 
 def decode_m4a(path: Path) -> tuple[np.ndarray, int]:
     """Decode an M4A to mono float samples; return them and the sample rate."""
-    import av
-
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
         chunks = [frame.to_ndarray().reshape(-1) for frame in container.decode(stream)]

@@ -5,21 +5,31 @@ real captures made the way a live room makes them (a RoomMixer into a CaptureWri
 in a real worker process: test_clip_worker.py.
 """
 
+import io
+import json
+import zipfile
+
 import numpy as np
 import pytest
+from django.contrib.auth.models import AnonymousUser, Group
+from django.test import Client
+from django.urls import reverse
 
+from accounts.export import SECTIONS
+from accounts.services import block_create, user_delete_account
 from moderation.models import Report
-from moderation.services import report_create
+from moderation.selectors import MODERATORS_GROUP
+from moderation.services import moderation_remove_clip, report_create
 from recordings import services
 from recordings.clips import decode_ogg
 from recordings.models import Clip, Recording, Transcript, TranscriptLine
 from recordings.selectors import clip_get_for_viewer
-from recordings.services import ClipFiles, capture_directory
+from recordings.services import ClipFiles, capture_directory, recording_delete, transcript_delete
 from rooms import services as room_services
 from rooms.models import Ticket
 from spaces_project.errors import NotFound, ServiceError
 from tests.audio.signals import T0
-from tests.factories import RecordingFactory, UserFactory
+from tests.factories import PASSWORD, RecordingFactory, UserFactory
 
 from .conftest import end_room
 from .helpers import amplitude_at, capture_tone
@@ -145,16 +155,12 @@ def test_a_title_over_100_characters_is_refused(replay, listener):
 
 
 def test_a_visitor_who_is_not_signed_in_cannot_clip(replay):
-    from django.contrib.auth.models import AnonymousUser
-
     with pytest.raises(ServiceError) as refused:
         services.clip_create_from_replay(recording_id=replay.pk, actor=AnonymousUser(), start=0, end=2)
     assert refused.value.code == "sign_in_required" and not Clip.objects.exists()
 
 
 def test_someone_blocked_by_the_host_learns_nothing(replay, host, listener):
-    from accounts.services import block_create
-
     block_create(blocker=host, blocked=listener)
     with pytest.raises(NotFound):
         services.clip_create_from_replay(recording_id=replay.pk, actor=listener, start=0, end=2)
@@ -243,11 +249,6 @@ def test_only_the_clipper_and_the_host_delete_a_clip(
 def test_a_clip_can_be_reported_and_a_moderator_removes_it(
     replay, listener, django_capture_on_commit_callbacks
 ):
-    from django.contrib.auth.models import Group
-
-    from moderation.selectors import MODERATORS_GROUP
-    from moderation.services import moderation_remove_clip
-
     clip = _make(django_capture_on_commit_callbacks, recording_id=replay.pk, actor=listener, start=0, end=2)
     reporter = UserFactory()
     report = report_create(reporter=reporter, target_type="clip", target_id=clip.pk, reason="spam", note="ad")
@@ -338,11 +339,6 @@ def test_the_waveform_follows_the_audio(host, listener, django_capture_on_commit
 def test_deleting_the_recording_takes_its_clips_and_a_deleted_transcript_their_captions(
     replay, host, listener, django_capture_on_commit_callbacks
 ):
-    from django.test import Client
-    from django.urls import reverse
-
-    from recordings.services import recording_delete, transcript_delete
-
     clip = _make(django_capture_on_commit_callbacks, recording_id=replay.pk, actor=listener, start=2, end=5)
     client = Client()
     client.force_login(listener)
@@ -360,14 +356,6 @@ def test_deleting_the_recording_takes_its_clips_and_a_deleted_transcript_their_c
 def test_a_persons_clips_are_in_their_data_export_and_go_with_their_account(
     replay, host, listener, django_capture_on_commit_callbacks
 ):
-    import io
-    import json
-    import zipfile
-
-    from accounts.export import SECTIONS
-    from accounts.services import user_delete_account
-    from tests.factories import PASSWORD
-
     clip = _make(django_capture_on_commit_callbacks, recording_id=replay.pk, actor=listener, start=2, end=5)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -4,6 +4,7 @@ audio is fetched without a session, and only published ones."""
 
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
+from io import BytesIO
 from xml.etree import ElementTree as ET
 
 import feedparser
@@ -12,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from mutagen.mp4 import MP4
+from PIL import Image
 
 from recordings import services
 from recordings.models import Recording, Transcript, TranscriptLine
@@ -199,10 +201,6 @@ def test_the_publish_toggle_on_the_replay_page(host, episodes):
 
 
 def test_the_podcast_artwork_is_a_square_jpeg(host):
-    from io import BytesIO
-
-    from PIL import Image
-
     response = Client().get(f"/@{host.handle}/podcast.jpg")
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
     assert Image.open(BytesIO(response.content)).size == (1400, 1400)

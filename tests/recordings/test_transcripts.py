@@ -3,9 +3,11 @@ captions, served as WebVTT, shown on the replay page, searched, corrected, delet
 
 import io
 
+import numpy as np
 import pytest
 import webvtt
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.urls import reverse
 
 from accounts.services import block_create
@@ -29,8 +31,6 @@ def parse_vtt(text: str):
 @pytest.fixture
 def spoken_recording(recorded_room, host, django_capture_on_commit_callbacks):
     """A recorded room (captions off) in which the host said two sentences; ended and finalized."""
-    import numpy as np
-
     pause = np.zeros(48_000, np.float32)
     speech = np.concatenate(
         [espeak(SENTENCES[0], voice=VOICES[0]), pause, espeak(SENTENCES[1], voice=VOICES[0])]
@@ -140,8 +140,6 @@ def test_replays_are_found_by_what_was_said_and_link_to_the_moment(spoken_record
 
 
 def _postgres() -> bool:
-    from django.db import connection
-
     return connection.vendor == "postgresql"
 
 

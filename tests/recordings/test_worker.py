@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from mutagen.mp4 import MP4
 
@@ -22,6 +23,7 @@ from recordings import services
 from recordings.models import Recording
 from recordings.services import RecordingFiles, capture_directory
 from rooms import services as room_services
+from spaces_project.celery import app as celery_app
 
 from .helpers import amplitude_at, capture_tone, decode_m4a
 
@@ -104,9 +106,6 @@ class Workers:
 def workers(settings, media, tmp_path):
     if not settings.REDIS_URL:
         pytest.skip("a real worker needs Redis (REDIS_URL)")
-    import redis
-
-    from spaces_project.celery import app
 
     # A message left by an earlier run (a killed worker) would be delivered again: start clean.
     client = redis.Redis.from_url(settings.REDIS_URL)
@@ -124,11 +123,11 @@ def workers(settings, media, tmp_path):
     # This process dispatches to the broker instead of running tasks itself. Celery read its
     # configuration from the settings already, so its own switch is turned too.
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.task_always_eager = False
+    celery_app.conf.task_always_eager = False
     started = Workers(env, tmp_path)
     yield started
     started.stop_all()
-    app.conf.task_always_eager = True
+    celery_app.conf.task_always_eager = True
 
 
 def wait_for(predicate, timeout: float, what: str):

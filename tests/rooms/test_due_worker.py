@@ -5,12 +5,14 @@ while two beats tick every second over the same minute and two worker processes 
 the same time.
 """
 
+import os
 import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from django.utils import timezone
 
 from accounts.models import Notification
@@ -73,9 +75,6 @@ class Beats:
 def processes(settings, tmp_path):
     if not settings.REDIS_URL:
         pytest.skip("a real worker and beat need Redis (REDIS_URL)")
-    import os
-
-    import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.delete("celery", "unacked", "unacked_index")

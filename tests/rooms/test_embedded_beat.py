@@ -3,12 +3,14 @@ reaches the person's open page live, through the in-memory channel layer, from t
 
 import json
 import os
+import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from websockets.sync.client import connect
 
 from accounts.models import Notification
 from rooms.models import Reminder, Room
@@ -28,8 +30,6 @@ def due_reminder() -> tuple[Room, object]:
 
 
 def wait_for(predicate, timeout: float, what: str):
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -61,7 +61,6 @@ def test_no_beat_thread_unless_asked(settings):
 def test_a_server_without_redis_fires_reminders_and_shows_them_live():
     if connection.vendor != "postgresql":
         pytest.skip("the server process needs a database it can share: run with PostgreSQL")
-    from websockets.sync.client import connect
 
     env = {
         **os.environ,

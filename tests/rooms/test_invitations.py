@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Notification
 from accounts.services import block_create, follow_create
@@ -166,8 +167,6 @@ def test_someone_removed_from_the_room_cannot_be_invited_back(live, other_user):
 
 @pytest.mark.parametrize("state", ["ended", "cancelled"])
 def test_an_ended_or_cancelled_room_takes_no_invitations(other_user, state):
-    from django.utils import timezone
-
     extra = (
         {"ended_at": timezone.now()}
         if state == "ended"

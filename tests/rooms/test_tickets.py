@@ -7,16 +7,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
 from accounts.models import Notification
-from accounts.services import block_create
+from accounts.services import block_create, user_delete_account
 from recordings.selectors import recording_get_for_listener, replays_visible_to
 from rooms import selectors, services, tickets
-from rooms.models import Participant, Room, RoomInvitation, Ticket
+from rooms.models import Participant, Room, RoomInvitation, RoomTopic, Tag, Ticket
 from spaces_project.errors import NotFound, ServiceError
 from tests.conftest import main_html
-from tests.factories import ReplayFactory, RoomFactory, UserFactory
+from tests.factories import PASSWORD, ReplayFactory, RoomFactory, UserFactory
 
 from .conftest import csrf_post
 
@@ -213,8 +214,6 @@ def test_only_ticket_holders_and_the_stage_may_join(on_sale):
 
 
 def test_a_visitor_who_is_not_signed_in_is_asked_to_sign_in(on_sale):
-    from django.contrib.auth.models import AnonymousUser
-
     room = go_live(on_sale)
     assert services.participant_join_refusal(room=room, user=AnonymousUser()).code == "sign_in_required"
 
@@ -244,7 +243,6 @@ def test_only_holders_and_the_stage_may_replay(on_sale):
         recording_get_for_listener(recording_id=replay.pk, viewer=stranger)
     assert refused.value.code == "ticket_required"
     assert replay not in replays_visible_to(viewer=stranger)
-    from django.contrib.auth.models import AnonymousUser
 
     assert replay not in replays_visible_to(viewer=AnonymousUser())
 
@@ -369,7 +367,6 @@ def test_the_host_puts_a_room_on_sale_from_its_page(client, on_sale):
 
 def test_home_topic_and_search_mark_ticketed_rooms(client, on_sale):
     services.tags_from_names(["jazz"])
-    from rooms.models import RoomTopic, Tag
 
     RoomTopic.objects.create(room=on_sale, tag=Tag.objects.get(slug="jazz"), position=1)
     for url in ("/", "/rooms/topics/jazz/", f"/rooms/search/?q={on_sale.title}"):
@@ -378,9 +375,6 @@ def test_home_topic_and_search_mark_ticketed_rooms(client, on_sale):
 
 
 def test_a_host_with_tickets_sold_cannot_delete_their_account_until_the_room_is_cancelled(on_sale):
-    from accounts.services import user_delete_account
-    from tests.factories import PASSWORD
-
     buyer = UserFactory()
     buy(on_sale, buyer)
     with pytest.raises(ServiceError) as refused:
@@ -395,9 +389,6 @@ def test_a_host_with_tickets_sold_cannot_delete_their_account_until_the_room_is_
 
 
 def test_a_buyer_who_deletes_their_account_gives_their_seat_back(on_sale):
-    from accounts.services import user_delete_account
-    from tests.factories import PASSWORD
-
     buyer = UserFactory()
     buy(on_sale, buyer)
     assert user_delete_account(user=buyer, password=PASSWORD)
@@ -420,9 +411,6 @@ def _host_sees(client, room) -> tuple[str, str, list[tuple[str, str, str]], str]
 
 
 def test_a_buyer_who_deletes_their_account_leaves_the_hosts_sale_without_their_name(client, on_sale):
-    from accounts.services import user_delete_account
-    from tests.factories import PASSWORD
-
     ann = UserFactory(handle="ann")
     bob = UserFactory(handle="bobfinch", display_name="Bob Finch", email="bob.finch@example.com")
     buy(on_sale, ann)
@@ -449,9 +437,6 @@ def test_a_deleted_buyers_unpaid_hold_goes_and_a_payment_landing_for_it_is_refun
 ):
     """A hold whose checkout is still open is kept without its buyer, so that a payment still
     landing for it is recognised and given back; a lapsed hold that moved no money goes."""
-    from accounts.services import user_delete_account
-    from tests.factories import PASSWORD
-
     buyer = UserFactory()
     terms = {"room": on_sale, "buyer": buyer, "amount": 500, "currency": "USD", "provider": "development"}
     lapsed = Ticket.objects.create(**terms, status=Ticket.Status.EXPIRED, checkout_id="dev_cs_lapsed")
@@ -481,9 +466,6 @@ def test_a_deleted_buyers_unpaid_hold_goes_and_a_payment_landing_for_it_is_refun
 def test_a_deleted_buyers_seat_goes_back_and_their_money_still_comes_back_if_the_room_is_cancelled(
     on_sale, django_capture_on_commit_callbacks
 ):
-    from accounts.services import user_delete_account
-    from tests.factories import PASSWORD
-
     buyer = UserFactory()
     ticket = buy(on_sale, buyer)
     assert user_delete_account(user=buyer, password=PASSWORD)

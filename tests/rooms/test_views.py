@@ -9,8 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.services import block_create, follow_create
+from recordings.models import Recording
 from rooms import services
 from rooms.models import Participant, Room
+from rooms.templatetags.rooms_tags import duration
 from tests.conftest import main_html
 from tests.factories import ReplayFactory, RoomFactory, UserFactory
 
@@ -299,8 +301,6 @@ class TestRoomPage:
     [(0.5, "less than a minute"), (1, "1 min"), (47, "47 min"), (60, "1 h"), (125, "2 h 5 min")],
 )
 def test_durations_are_said_as_people_say_them(minutes, said):
-    from rooms.templatetags.rooms_tags import duration
-
     assert duration(minutes * 60) == said
 
 
@@ -308,8 +308,6 @@ class TestEndedRoomReplay:
     """The ended view of a recorded room promises the replay, then links it (static/js/replay-wait.js)."""
 
     def ended_recorded_room(self):
-        from recordings.models import Recording
-
         room = services.room_create(host=UserFactory(), title="Taped", is_recorded=True)
         services.room_end(room=room, actor=room.host)
         return room, Recording.objects.get(room=room)
