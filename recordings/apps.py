@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class RecordingsConfig(AppConfig):
     name = "recordings"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # recordings' part when something happens to a person (accounts/hooks.py) and in their data
+        # archive (accounts/export.py). Imported here: Django imports this module before the models
+        # exist, and these modules use them.
+        from . import account_hooks, export
+
+        account_hooks.register()
+        export.register_sections()

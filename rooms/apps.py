@@ -12,3 +12,10 @@ class RoomsConfig(AppConfig):
     def ready(self) -> None:
         # Rooms' events go out on the room bus, whoever sends them (spaces_project/realtime.py).
         realtime.set_room_bus(get_bus)
+        # rooms' part when something happens to a person (accounts/hooks.py) and in their data
+        # archive (accounts/export.py). Imported here: Django imports this module before the models
+        # exist, and these modules use them.
+        from . import account_hooks, export
+
+        account_hooks.register()
+        export.register_sections()

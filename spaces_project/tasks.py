@@ -78,6 +78,10 @@ def dispatch(name: str, *args, after_commit: bool = True) -> None:
     name no task module registers fails at the call, not silently after the commit. The hook is
     robust: a broker that is away must not cancel the hooks after it (they are logged instead).
     """
+    if name not in current_app.tasks:
+        # A worker imports every app's task module as it starts; a web process only those something
+        # imported. Import them all, as the worker does (once: then every name is known).
+        current_app.loader.import_default_modules()
     task = current_app.tasks[name]
     if after_commit:
         transaction.on_commit(lambda: task.delay(*args), robust=True)

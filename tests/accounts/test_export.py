@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from accounts.export import EXPORTED, NOT_EXPORTED, README, SECTIONS
+from accounts.export import EXPORTED, NOT_EXPORTED, SECTIONS, readme
 from accounts.models import Block, Follow, Notification, NotificationPreference, User
 from accounts.services import data_export_build, data_export_directory, data_export_request
 from moderation.services import report_create
@@ -81,7 +81,7 @@ def test_every_relation_to_a_person_is_exported_or_left_out_with_its_reason():
     assert sorted((set(EXPORTED) | set(NOT_EXPORTED)) - found) == [], "declared, but no such relation"
     assert all(isinstance(reason, str) and len(reason) > 20 for reason in NOT_EXPORTED.values())
     # The README inside the archive names every file the sections write.
-    assert all(file.split("/")[0] in README for file in EXPORTED.values())
+    assert all(file.split("/")[0] in readme() for file in EXPORTED.values())
 
 
 def test_the_walk_sees_a_relation_through_the_persons_rooms():

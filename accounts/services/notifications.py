@@ -1,0 +1,118 @@
+"""Notifications: one way in (`notify`), the person's choices per kind, and live delivery to their
+open pages (the `user.<id>` channel). Their emails: emails.py."""
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from spaces_project import protocol, realtime
+from spaces_project.errors import ServiceError
+from spaces_project.tasks import dispatch
+
+from ..models import Notification, NotificationPreference, User
+from ..selectors import notification_choices_for, notification_payload, unread_counts
+from ..validators import one_line
+
+# A person is told about at most this many people at once per query (large follower fan-outs).
+NOTIFY_CHUNK = 1000
+EMAILS_PER_TASK = 200
+
+
+def notify(
+    *,
+    recipients: Iterable[int],
+    kind: str,
+    text: str,
+    url: str = "",
+    actor: User | None = None,
+    room=None,
+    key: str | None = None,
+) -> list[int]:
+    """Notify the users `recipients` (ids) as each one's choices for `kind` allow; return the ids
+    of the notifications made.
+
+    With `key`, a person gets at most one notification for that key, ever: the database refuses a
+    second one, whichever process tries. After commit, the new notifications appear live on the
+    recipients' open pages and their emails are queued.
+    """
+    text = one_line(text)[:200]
+    made: list[tuple[int, bool, bool]] = []  # (notification id, in app, email)
+    people = list(dict.fromkeys(int(pk) for pk in recipients))
+    for start in range(0, len(people), NOTIFY_CHUNK):
+        chunk = people[start : start + NOTIFY_CHUNK]
+        choices = notification_choices_for(user_ids=chunk, kind=kind)
+        wanted = {pk: choice for pk, choice in choices.items() if choice.in_app or choice.email}
+        if key and wanted:
+            already = Notification.objects.filter(dedupe_key=key, recipient_id__in=list(wanted))
+            for pk in already.values_list("recipient_id", flat=True):
+                wanted.pop(pk, None)
+        if not wanted:
+            continue
+        rows = [
+            Notification(
+                recipient_id=pk,
+                kind=kind,
+                actor=actor,
+                room=room,
+                text=text,
+                url=url,
+                dedupe_key=key,
+                in_app=choice.in_app,
+                email_wanted=choice.email,
+            )
+            for pk, choice in wanted.items()
+        ]
+        if key:
+            # Another process may be notifying the same people for the same key right now: the
+            # unique constraint keeps one row each, and the rows are read back to learn their ids.
+            Notification.objects.bulk_create(rows, ignore_conflicts=True)
+            made += Notification.objects.filter(dedupe_key=key, recipient_id__in=list(wanted)).values_list(
+                "pk", "in_app", "email_wanted"
+            )
+        else:
+            made += [(row.pk, row.in_app, row.email_wanted) for row in Notification.objects.bulk_create(rows)]
+    shown = [pk for pk, in_app, _ in made if in_app]
+    emailed = [pk for pk, _, email in made if email]
+    if shown:
+        transaction.on_commit(lambda: notifications_push(notification_ids=shown), robust=True)
+    for start in range(0, len(emailed), EMAILS_PER_TASK):
+        dispatch("accounts.tasks.send_notification_emails", emailed[start : start + EMAILS_PER_TASK])
+    return [pk for pk, _, _ in made]
+
+
+def notifications_push(*, notification_ids: list[int]) -> None:
+    """Show new notifications on their recipients' open pages, with their new unread counts. Runs after
+    the commit (``notify`` registers it): it reads the saved rows, and sends at once."""
+    for start in range(0, len(notification_ids), NOTIFY_CHUNK):
+        rows = list(
+            Notification.objects.filter(pk__in=notification_ids[start : start + NOTIFY_CHUNK], in_app=True)
+            .select_related("actor")
+            .order_by("pk")
+        )
+        counts = unread_counts(user_ids={row.recipient_id for row in rows})
+        for row in rows:
+            realtime.send(
+                protocol.UserNotification(
+                    notification=notification_payload(row), unread_count=counts.get(row.recipient_id, 0)
+                ),
+                user_id=row.recipient_id,
+            )
+
+
+def notifications_mark_read(*, user: User) -> int:
+    count = Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
+    if count:
+        # Every other open page of theirs clears its badge too.
+        realtime.send_on_commit(protocol.UserUnread(unread_count=0), user_id=user.pk)
+    return count
+
+
+def notification_preferences_set(*, user: User, choices: dict[str, tuple[bool, bool]]) -> None:
+    """Save `user`'s choice of (in app, email) for each kind in `choices`."""
+    for kind, (in_app, email) in choices.items():
+        if kind not in Notification.Kind.values:
+            raise ServiceError("bad_kind", "That kind of notification does not exist.")
+        NotificationPreference.objects.update_or_create(
+            user=user, kind=kind, defaults={"in_app": bool(in_app), "email": bool(email)}
+        )
