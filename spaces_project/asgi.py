@@ -13,9 +13,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from accounts.routing import websocket_urlpatterns as user_websockets  # noqa: E402
 from rooms.middleware import SessionAuthMiddleware  # noqa: E402
-from rooms.routing import websocket_urlpatterns as room_websockets  # noqa: E402
+from rooms.routing import websocket_urlpatterns  # noqa: E402
 from spaces_project.embedded_beat import start_embedded_beat  # noqa: E402
 from spaces_project.http_limit import ConcurrencyLimit, SeatGateMiddleware  # noqa: E402
 from spaces_project.middleware import WebsocketClientAddressMiddleware  # noqa: E402
@@ -35,7 +34,7 @@ application = ProtocolTypeRouter(
         "http": SeatGateMiddleware(ConcurrencyLimit(django_asgi_app, settings.HTTP_MAX_CONCURRENT)),
         "websocket": WebsocketClientAddressMiddleware(
             ExactOriginValidator(
-                SessionAuthMiddleware(URLRouter([*room_websockets, *user_websockets, unknown_path_route]))
+                SessionAuthMiddleware(URLRouter([*websocket_urlpatterns, unknown_path_route]))
             )
         ),
     }

@@ -36,7 +36,7 @@ The two ways out
     in a process where rooms is not installed raises RuntimeError.
 
     A person's events go through the channel layer group ``user.<id>`` (``protocol.user_group``),
-    which every ``/ws/me/`` socket joins (accounts/consumers.py): they are few and small, so the
+    which every ``/ws/me/`` socket joins (rooms/user_socket.py): they are few and small, so the
     layer's per-socket ``group_send`` suits them, unlike room traffic. A delivery problem there is
     logged, never raised: a live update is a courtesy, the page shows the state on its next read. The
     in-memory layer (no Redis) lives in the web process's event loop and is not thread-safe: other
@@ -187,7 +187,7 @@ _memory_layer_loop: asyncio.AbstractEventLoop | None = None
 
 
 def note_consumer_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Tell this module the event loop a ``/ws/me/`` socket runs on (accounts/consumers.py, on
+    """Tell this module the event loop a ``/ws/me/`` socket runs on (rooms/user_socket.py, on
     connect): the in-memory channel layer is reached through it from other threads."""
     global _memory_layer_loop
     _memory_layer_loop = loop

@@ -1,8 +1,10 @@
-"""The per-person socket: every signed-in page keeps one, to hear about notifications live.
+"""The per-person socket (``/ws/me/``): every signed-in page keeps one, to hear about notifications
+and the people waiting for the host's rooms live.
 
 It carries server events only (spaces_project/protocol, "The per-person channel"); whatever the browser
 sends is ignored. Delivery goes through the channel layer group ``user.<id>``
-(spaces_project/realtime.py).
+(spaces_project/realtime.py). It lives in rooms, the highest app whose state its first message
+carries (accounts' unread count, rooms' reminder counts).
 """
 
 import asyncio
@@ -10,10 +12,10 @@ import asyncio
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from rooms.selectors import reminder_counts_of_host
+from accounts.selectors import unread_notification_count
 from spaces_project import protocol, realtime
 
-from .selectors import unread_notification_count
+from .selectors import reminder_counts_of_host
 
 
 def _snapshot(user) -> protocol.UserSnapshot:
