@@ -2,14 +2,14 @@ from django.urls import path
 
 from . import views
 
+# Included in the accounts namespace with the person's pages other apps draw: the profile
+# (accounts:profile) and the host's calendar (accounts:calendar); spaces_project/urls.py.
 app_name = "accounts"
 urlpatterns = [
-    path("@<str:handle>/", views.profile, name="profile"),
     path("@<str:handle>/followers/", views.followers, name="followers"),
     path("@<str:handle>/following/", views.following, name="following"),
     path("@<str:handle>/follow/", views.follow, name="follow"),
     path("@<str:handle>/unfollow/", views.unfollow, name="unfollow"),
-    path("@<str:handle>/calendar.ics", views.host_calendar, name="calendar"),
     path("@<str:handle>/block/", views.block, name="block"),
     path("@<str:handle>/unblock/", views.unblock, name="unblock"),
     path("settings/profile/", views.profile_edit, name="profile_edit"),

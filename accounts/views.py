@@ -1,4 +1,7 @@
-"""Profiles, the social graph and notifications. Rules live in services and selectors."""
+"""A person's followers and following, follow and block buttons, profile editing, notifications and
+account settings. Rules live in services and selectors. The profile page itself
+(recordings/views/profiles.py) and the host's calendar (rooms.views.host_calendar) show other apps'
+data: they live there, and are routed with these in the accounts namespace (spaces_project/urls.py)."""
 
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -12,10 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from recordings.selectors import replays_of_user
-from recordings.streaming import serve_file
-from rooms.calendar import calendar_ics
-from rooms.selectors import calendar_rooms_of_host, rooms_of_user
+from spaces_project.files import serve_file
 from spaces_project.refusals import into_form, refusal_page, refusal_redirect
 
 from . import selectors, services
@@ -41,48 +41,6 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
     ):
         return target
     return fallback
-
-
-def profile(request: HttpRequest, handle: str) -> HttpResponse:
-    person = _profile_or_404(request, handle)
-    if person.handle != handle:
-        return redirect("accounts:profile", handle=person.handle, permanent=True)
-    viewer = request.user
-    is_me = viewer.is_authenticated and viewer.pk == person.pk
-    tab = "replays" if request.GET.get("tab") == "replays" else "rooms"
-    context = {
-        "person": person,
-        "is_me": is_me,
-        "follower_count": selectors.follower_count(user=person),
-        "following_count": selectors.following_count(user=person),
-        "viewer_follows": selectors.is_following(follower=viewer, followee=person),
-        "viewer_blocked": selectors.has_blocked(blocker=viewer, blocked=person),
-        "follows_viewer": viewer.is_authenticated
-        and not is_me
-        and selectors.is_following(follower=person, followee=viewer),
-        "tab": tab,
-        "calendar_url": request.build_absolute_uri(reverse("accounts:calendar", args=[person.handle])),
-    }
-    if tab == "replays":
-        context["replays_page"] = _page(request, replays_of_user(user=person, viewer=viewer))
-    else:
-        rooms = rooms_of_user(user=person, viewer=viewer)
-        context.update(
-            live_rooms=rooms["live"],
-            upcoming_rooms=rooms["upcoming"],
-            ended_page=_page(request, rooms["ended"]),
-        )
-    return render(request, "accounts/profile.html", context)
-
-
-def host_calendar(request: HttpRequest, handle: str) -> HttpResponse:
-    """A subscribable iCalendar feed of the host's scheduled rooms (calendar apps fetch it anonymously)."""
-    person = _profile_or_404(request, handle)
-    rooms = calendar_rooms_of_host(host=person, viewer=request.user)
-    body = calendar_ics(rooms, name=f"Spaces: rooms by {person.name} (@{person.handle})")
-    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-    response["Content-Disposition"] = f'inline; filename="{person.handle}.ics"'
-    return response
 
 
 def _people_page(request: HttpRequest, handle: str, *, which: str) -> HttpResponse:

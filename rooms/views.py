@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.selectors import blocked_user_ids_of_request
+from accounts.selectors import blocked_user_ids_of_request, profile_get_for_viewer
 from recordings import selectors as recording_selectors
 from spaces_project.refusals import (
     into_form,
@@ -288,4 +288,15 @@ def room_calendar(request, pk):
     room = selectors.room_for_calendar(room_id=pk, viewer=request.user)
     response = HttpResponse(calendar_ics([room]), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="room-{room.pk}.ics"'
+    return response
+
+
+def host_calendar(request: HttpRequest, handle: str) -> HttpResponse:
+    """A subscribable iCalendar feed of the host's scheduled rooms (calendar apps fetch it anonymously).
+    Routed as ``accounts:calendar``, ``/@<handle>/calendar.ics``, with the person's other pages."""
+    person = profile_get_for_viewer(handle=handle, viewer=request.user)  # NotFound: a 404
+    rooms = selectors.calendar_rooms_of_host(host=person, viewer=request.user)
+    body = calendar_ics(rooms, name=f"Spaces: rooms by {person.name} (@{person.handle})")
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{person.handle}.ics"'
     return response

@@ -6,6 +6,8 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import urls as accounts_urls
+from recordings.views import profiles
 from rooms import ticket_views
 from rooms import views as room_views
 
@@ -15,11 +17,22 @@ admin.site.site_title = "Spaces admin"
 # (by email, rate limited per address and per account) and come back to the admin.
 admin.site.login = secure_admin_login(admin.site.login)
 
+# A person's pages (/@<handle>/…), in the accounts namespace whichever app draws them: the profile
+# shows their rooms and replays (recordings, the highest app it reads), the calendar their rooms.
+people = (
+    [
+        path("@<str:handle>/", profiles.profile, name="profile"),
+        *accounts_urls.urlpatterns,
+        path("@<str:handle>/calendar.ics", room_views.host_calendar, name="calendar"),
+    ],
+    accounts_urls.app_name,
+)
+
 urlpatterns = [
     path("", room_views.home, name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
-    path("", include("accounts.urls")),
+    path("", include(people)),
     path("rooms/", include("rooms.urls")),
     path("tickets/", include("rooms.ticket_urls")),
     # Stripe's webhook for ticket payments (README, "Configuration").

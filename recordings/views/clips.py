@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from spaces_project.files import serve_file
 from spaces_project.refusals import (
     refusal_json_or_redirect,
     refusal_page,
@@ -20,7 +21,6 @@ from spaces_project.refusals import (
 from .. import selectors, services
 from ..files import ClipFiles
 from ..models import Clip
-from ..streaming import serve_file
 from .common import REFUSED_PAGE, absolute_url, back_to_replay
 
 STATUS_POLL_MS = 1000

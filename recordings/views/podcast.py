@@ -10,11 +10,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import profile_get_for_viewer
+from spaces_project.files import serve_file
 from spaces_project.refusals import refusal_redirect
 
 from .. import artwork, podcast, selectors, services
 from ..files import RecordingFiles
-from ..streaming import serve_file
 from .common import REFUSED_PAGE, absolute_url, back_to_replay
 
 

@@ -10,12 +10,12 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from spaces_project.files import serve_file
 from spaces_project.refusals import refusal_json, refusal_page, refusal_redirect, refusal_text
 
 from .. import selectors, services
 from ..files import RecordingFiles
 from ..models import Recording
-from ..streaming import serve_file
 from .common import REFUSED_PAGE
 
 STATUS_POLL_MS = 2000

@@ -1,4 +1,5 @@
-"""Serve a file with HTTP Range support (RFC 9110 section 14), or hand it to the web server.
+"""Serve a file with HTTP Range support (RFC 9110 section 14), or hand it to the web server: replays,
+clips and podcast episodes (recordings), a person's data archive (accounts).
 
 Only single ranges are honoured; a request for several gets the whole file (a server may ignore
 Range), as does a Range header that does not parse. A range that starts past the end is answered 416.
