@@ -1,6 +1,7 @@
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from .models import User
 from .services import user_update_profile
@@ -92,3 +93,34 @@ class NotificationSettingsForm(forms.Form):
             kind: (self.cleaned_data[f"{kind}_in_app"], self.cleaned_data[f"{kind}_email"])
             for kind, _ in self.kinds
         }
+
+
+# The admin's forms for the user model (its admin is registered by moderation/admin.py, whose
+# actions suspend people): handles and email addresses are unique ignoring case, as at sign-up.
+class _UniqueIgnoringCase:
+    def _clean_unique_ci(self, name: str, label: str) -> str:
+        value = self.cleaned_data.get(name, "")
+        others = User.objects.filter(**{f"{name}__iexact": value})
+        if self.instance.pk:
+            others = others.exclude(pk=self.instance.pk)
+        if value and others.exists():
+            raise forms.ValidationError(f"A user with that {label} already exists.")
+        return value
+
+    def clean_handle(self) -> str:
+        return self._clean_unique_ci("handle", "handle")
+
+    def clean_email(self) -> str:
+        return self._clean_unique_ci("email", "email address")
+
+
+class SpacesUserCreationForm(_UniqueIgnoringCase, AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("handle", "email", "display_name")
+
+
+class SpacesUserChangeForm(_UniqueIgnoringCase, UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
