@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 from spaces_project import realtime
 
-from .live.bus import get_bus
+from .live.bus import attached_count, get_bus
 
 
 class RoomsConfig(AppConfig):
@@ -11,7 +11,7 @@ class RoomsConfig(AppConfig):
 
     def ready(self) -> None:
         # Rooms' events go out on the room bus, whoever sends them (spaces_project/realtime.py).
-        realtime.set_room_bus(get_bus)
+        realtime.set_room_bus(get_bus, attached_count=attached_count)
         # rooms' part when something happens to a person (accounts/hooks.py) and in their data
         # archive (accounts/export.py). Imported here: Django imports this module before the models
         # exist, and these modules use them.

@@ -13,10 +13,11 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from rooms.live.seat_gate import SeatGateMiddleware  # noqa: E402
 from rooms.middleware import SessionAuthMiddleware  # noqa: E402
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 from spaces_project.embedded_beat import start_embedded_beat  # noqa: E402
-from spaces_project.http_limit import ConcurrencyLimit, SeatGateMiddleware  # noqa: E402
+from spaces_project.http_limit import ConcurrencyLimit  # noqa: E402
 from spaces_project.middleware import WebsocketClientAddressMiddleware  # noqa: E402
 from spaces_project.websocket import ExactOriginValidator, unknown_path_route  # noqa: E402
 from spaces_project.websocket_tuning import quiet_autobahn_debug_formatting  # noqa: E402

@@ -2,8 +2,9 @@
 
 200 when the database and Redis both answer, 503 naming the one that does not. Cheap enough to
 call every second: one ``SELECT 1`` and one ``PING``, each bounded by a short timeout, no session,
-no template. The body also counts the room sockets this process holds, so an operator (and the
-fault tests) can see that sockets that went away do not stay attached.
+no template. The body also counts the room sockets this process holds (as the room bus counts them,
+spaces_project/realtime.py), so an operator (and the fault tests) can see that sockets that went
+away do not stay attached.
 """
 
 import json
@@ -16,6 +17,8 @@ from django.db import connection
 from django.http import HttpResponse
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from . import realtime
 
 logger = logging.getLogger(__name__)
 
@@ -59,18 +62,16 @@ def check_redis() -> str:
     return "ok"
 
 
-def room_sockets() -> int:
-    from rooms.live.bus import attached_count
-
-    return attached_count()
-
-
 def health_response() -> HttpResponse:
     checks = {"database": check_database(), "redis": check_redis()}
     healthy = all(value in ("ok", "not used") for value in checks.values())
     if not healthy:
         logger.warning("health check failing: %s", checks)
-    body = {"status": "ok" if healthy else "failing", **checks, "room_sockets": room_sockets()}
+    body = {
+        "status": "ok" if healthy else "failing",
+        **checks,
+        "room_sockets": realtime.room_sockets_attached(),
+    }
     response = HttpResponse(json.dumps(body), content_type="application/json", status=200 if healthy else 503)
     response["Cache-Control"] = "no-store"
     return response

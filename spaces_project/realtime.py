@@ -29,7 +29,7 @@ The two ways out
     A room's events go on the room bus (rooms/live/bus.py): with Redis, pub/sub, once to each web process,
     which writes them to its own sockets; without Redis, in-process, to the event loop that holds the
     sockets. This module sits under every app and cannot import rooms, so the bus registers itself
-    at app start (``RoomsConfig.ready`` calls ``set_room_bus(get_bus)``). Sharing only the bus's wire
+    at app start (``RoomsConfig.ready`` calls ``set_room_bus``). Sharing only the bus's wire
     format (its Redis channel names) would not do: without Redis there is no channel to publish on,
     only the bus object that holds the loops of the sockets, and with Redis the bus owns the
     connections (one publisher per process, one per event loop for async code). A room event sent
@@ -67,13 +67,22 @@ class RoomBus(Protocol):
 
 
 _room_bus: Callable[[], RoomBus] | None = None
+_room_sockets: Callable[[], int] | None = None
 
 
-def set_room_bus(get_bus: Callable[[], RoomBus]) -> None:
+def set_room_bus(get_bus: Callable[[], RoomBus], *, attached_count: Callable[[], int]) -> None:
     """Name the room bus: `get_bus` is called at each send (the bus is made on first use, and tests
-    may replace it). Called once, at app start, by rooms."""
-    global _room_bus
+    may replace it); `attached_count` says how many sockets this process has attached to it, without
+    making it. Called once, at app start, by rooms."""
+    global _room_bus, _room_sockets
     _room_bus = get_bus
+    _room_sockets = attached_count
+
+
+def room_sockets_attached() -> int:
+    """How many room sockets this process holds (/healthz shows it): 0 before the first one, or in a
+    process where rooms is not installed."""
+    return _room_sockets() if _room_sockets is not None else 0
 
 
 def _bus() -> RoomBus:

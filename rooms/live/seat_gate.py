@@ -5,8 +5,9 @@ and all but a hundred of them are told it is sold out. Each of those answers cos
 request (session, user, room, ticket, message), and they queued behind the sales: measured with
 bench/tickets.py, p95 of 5 to 6 s for 500 buyers and 100 seats on two daphne processes.
 
-The gate is an ASGI middleware in front of Django (`SeatGateMiddleware`, spaces_project/http_limit.py),
-for `POST /rooms/<pk>/tickets/buy/` only. It keeps two numbers per room:
+The gate is an ASGI middleware in front of Django (`SeatGateMiddleware` below; spaces_project/asgi.py
+puts it before the queue into Django), for `POST /rooms/<pk>/tickets/buy/` only. It keeps two
+numbers per room:
 
 - `left`, the seats the database last said were free (capacity minus seats taken). Every service
   of rooms/services/tickets.py that changes a room's seats writes it after its transaction commits
@@ -37,7 +38,10 @@ import time
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.contrib.messages import constants
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.db import transaction
+from django.http import HttpRequest, HttpResponseRedirect
 
 from spaces_project.redis_options import async_options, sync_options
 
@@ -209,3 +213,46 @@ def publish_left(room_id: int) -> None:
         get_seat_gate().set_left(room_id, None)
     else:
         get_seat_gate().set_left(room_id, max(0, row[1] - row[2]))
+
+
+class SeatGateMiddleware:
+    """Answers a ticket purchase for a sold-out room before Django is asked."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            return await self.app(scope, receive, send)
+        match = BUY_PATH.match(scope.get("path", ""))
+        if match is None:
+            return await self.app(scope, receive, send)
+        room_id = int(match.group(1))
+        gate = get_seat_gate()
+        verdict = await gate.admit(room_id)
+        if verdict == REFUSE:
+            return await _answer_sold_out(room_id, send)
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            if verdict == COUNTED:
+                # Shielded: daphne cancels the application when the buyer's connection closes, and
+                # a release cut short would hold a place in `inflight` (a seat nobody may buy).
+                await asyncio.shield(gate.release(room_id))
+
+
+async def _answer_sold_out(room_id: int, send) -> None:
+    """Back to the room page with Django's own "Sold out" flash message, carried in the message
+    cookie (the session is not opened: that is the work the gate saves)."""
+    response = HttpResponseRedirect(f"/rooms/{room_id}/")
+    response["Cache-Control"] = "no-store"
+    storage = CookieStorage(HttpRequest())
+    storage.add(constants.ERROR, SOLD_OUT)
+    storage.update(response)
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+    headers += [
+        (b"set-cookie", morsel.output(header="").strip().encode("latin-1"))
+        for morsel in response.cookies.values()
+    ]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})

@@ -125,7 +125,7 @@ def test_no_event_or_envelope_is_built_by_hand_outside_the_protocol():
                 }
                 kind = fields.get("type")
                 if isinstance(kind, ast.Constant) and str(kind.value).startswith(("http.", "websocket.")):
-                    # An ASGI message to the server (spaces_project/http_limit.py, websocket.py), not an event.
+                    # An ASGI message to the server (rooms/live/seat_gate.py, spaces_project/websocket.py), not an event.
                     continue
                 if set(fields) & {"type", "event"}:
                     found.append(where(path, node))

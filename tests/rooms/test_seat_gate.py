@@ -14,9 +14,8 @@ from django.test import Client
 
 from rooms import services, tickets
 from rooms.live import seat_gate
-from rooms.live.seat_gate import COUNTED, REFUSE, THROUGH, get_seat_gate
+from rooms.live.seat_gate import COUNTED, REFUSE, THROUGH, SeatGateMiddleware, get_seat_gate
 from rooms.models import Ticket
-from spaces_project.http_limit import SeatGateMiddleware
 from tests.factories import RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
