@@ -9,7 +9,7 @@ class RecordingsConfig(AppConfig):
         # recordings' part when something happens to a person (accounts/hooks.py) and in their data
         # archive (accounts/export.py). Imported here: Django imports this module before the models
         # exist, and these modules use them.
-        from . import account_hooks, export
+        from . import account_hooks, export  # noqa: PLC0415 (the models must be loaded first)
 
         account_hooks.register()
         export.register_sections()
