@@ -11,6 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402, F401  (puts the project on sys.path)
@@ -30,8 +34,6 @@ def speech_like(seconds: float, *, seed: int = 1, level: float = 0.25):
     """Continuously voiced, speech-like audio: a harmonic series on a wandering pitch, shaped by moving
     formants and a syllable-rate envelope that never falls below the mixer's noise gate (so no
     bundle is silent and every one goes out)."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     n = int(seconds * RATE)
     t = np.arange(n) / RATE
@@ -78,8 +80,6 @@ class RoomClient:
         self.closed_while_talking: tuple | None = None
 
     async def open(self, timeout: float = 20) -> None:
-        from websockets.asyncio.client import connect
-
         self.ws = await connect(
             self.url,
             origin=self.origin,
@@ -114,8 +114,6 @@ class RoomClient:
             self.on_bundle(now, raw)
 
     async def _read(self) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             async for raw in self.ws:
                 if isinstance(raw, bytes):
@@ -126,8 +124,6 @@ class RoomClient:
             pass
 
     async def _beat(self, interval: float) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             while True:
                 await asyncio.sleep(interval)
@@ -162,8 +158,6 @@ class RoomClient:
     async def talk(self, packets: list[bytes], start_wall: float, *, first_seq: int = 0) -> None:
         """Send packet i when its 20 ms of audio has been captured: at start_wall + (i + 1) * 20 ms,
         stamped with the capture time of its first sample (start_wall + i * 20 ms), as the page does."""
-        from websockets.exceptions import ConnectionClosed
-
         step = wire.FRAME_MS / 1000
         for i, packet in enumerate(packets):
             due = start_wall + (i + 1) * step

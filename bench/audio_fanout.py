@@ -42,6 +42,10 @@ from array import array
 from collections import Counter
 from pathlib import Path
 
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.db import connections
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _audio  # noqa: E402
@@ -195,9 +199,7 @@ class Driver(harness.WorkerPipes):
 
     async def monitor(self, ready: asyncio.Event) -> None:
         """Record every program bundle the mixer publishes (what each web process receives once)."""
-        import redis.asyncio as aioredis
-
-        from rooms.live.bus import audio_channel
+        from rooms.live.bus import audio_channel  # noqa: PLC0415 (reads the settings: after setup_django())
 
         client = aioredis.Redis.from_url(self.args.redis_url)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -428,8 +430,6 @@ def main() -> int:
         mixer = harness.start_mixer(bench_url, args.redis_url, logs / "bench-audio-fanout-mixer.log", extra)
         processes.append(mixer)
         harness.wait_for_lease(args.redis_url, seeded["room_id"])
-        from django.conf import settings
-
         mode = (
             f"{len(daphnes)} daphne process(es) (pid {' '.join(str(d.pid) for d in daphnes)}) on 127.0.0.1:{port} "
             f"+ run_mixer pid {mixer.pid} on Redis {args.redis_url}; bundles of "
@@ -444,9 +444,7 @@ def main() -> int:
             driver.stop_workers()
         for process in processes:
             harness.stop_process(process)
-        if "django.db" in sys.modules:
-            from django.db import connections
-
+        if settings.configured:  # Django was set up
             connections.close_all()
         if not args.keep_db:
             harness.recreate_database(admin_url, args.db_name, drop_only=True)

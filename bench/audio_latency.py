@@ -41,6 +41,9 @@ import sys
 import time
 from pathlib import Path
 
+from django.conf import settings
+from django.db import connections
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _audio  # noqa: E402
@@ -301,8 +304,6 @@ def main() -> int:
             processes.append(mixer)
             harness.wait_for_lease(args.redis_url, seeded["room_id"])
             mode = f"daphne pid {daphnes[0].pid} + run_mixer pid {mixer.pid} on Redis {args.redis_url}"
-        from django.conf import settings
-
         mode += f"; bundles of {args.bundle_frames or settings.AUDIO_BUNDLE_FRAMES} frames"
         url = f"ws://127.0.0.1:{port}/ws/rooms/{seeded['room_id']}/"
         driver = Driver(args, url, f"http://127.0.0.1:{port}", seeded)
@@ -312,9 +313,7 @@ def main() -> int:
     finally:
         for process in processes:
             harness.stop_process(process)
-        if "django.db" in sys.modules:
-            from django.db import connections
-
+        if settings.configured:  # Django was set up
             connections.close_all()
         if not args.keep_db:
             harness.recreate_database(admin_url, args.db_name, drop_only=True)

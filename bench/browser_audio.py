@@ -42,6 +42,11 @@ import time
 import types
 from pathlib import Path
 
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections
+from playwright.sync_api import expect, sync_playwright
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
@@ -52,6 +57,7 @@ from tests.browser.instruments import (  # noqa: E402
     TAP,
     TAP_FIGURES,
     ears_script,
+    launch_with_microphone,
     wait_until,
     write_tone,
 )
@@ -133,8 +139,6 @@ class Room:
     """The pages of one bench run, in three Chromiums with fake microphones."""
 
     def __init__(self, playwright, url: str, seeded: dict, folder: Path, deadline: float) -> None:
-        from tests.conftest import launch_with_microphone
-
         self.url = url
         self.seeded = seeded
         self.deadline = deadline
@@ -172,8 +176,6 @@ class Room:
 
     @staticmethod
     def unmute(page) -> None:
-        from playwright.sync_api import expect
-
         mic = page.get_by_test_id("mic-toggle")
         expect(mic).to_have_text("Unmute", timeout=30_000)
         mic.click()
@@ -364,8 +366,6 @@ def main() -> int:
         harness.progress(f"creating database {args.db_name}")
         harness.recreate_database(admin_url, args.db_name)
         harness.setup_django(bench_url, args.redis_url)
-        from django.core.management import call_command
-
         seeded = harness.seed(
             argparse.Namespace(speakers=1, reactors=0, hand_raisers=0, signed_in=args.joins // 2 + 2),
             migrate=True,
@@ -384,8 +384,6 @@ def main() -> int:
         mode = (
             f"daphne pid {daphnes[0].pid} + run_mixer pid {mixer.pid} on Redis {args.redis_url}; Chromium 3x"
         )
-        from playwright.sync_api import sync_playwright
-
         with sync_playwright() as playwright, tempfile.TemporaryDirectory(prefix="bench-tones-") as folder:
             room = Room(
                 playwright, f"http://127.0.0.1:{port}", seeded, Path(folder), began + args.timeout - 30
@@ -399,9 +397,7 @@ def main() -> int:
     finally:
         for process in processes:
             harness.stop_process(process)
-        if "django.db" in sys.modules:
-            from django.db import connections
-
+        if settings.configured:  # Django was set up
             connections.close_all()
         if not args.keep_db:
             harness.recreate_database(admin_url, args.db_name, drop_only=True)

@@ -20,8 +20,20 @@ import subprocess
 import sys
 import time
 from array import array
+from importlib import import_module
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import django
+import psycopg
+import redis
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
+from django.utils import timezone
+from psycopg import sql
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -60,9 +72,6 @@ def database_urls(db_name: str) -> tuple[str, str]:
 
 
 def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         if not drop_only:
@@ -74,25 +83,17 @@ def setup_django(database_url: str, redis_url: str) -> None:
     os.environ["REDIS_URL"] = redis_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "spaces_project.settings.bench"
     sys.path.insert(0, str(ROOT))
-    import django
-
     django.setup()
 
 
 def seed(args: argparse.Namespace, *, migrate: bool) -> dict:
     """Create the people and the live room; return ids and session cookies."""
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth.hashers import make_password
-    from django.core.management import call_command
-    from django.utils import timezone
+    # Models can be imported only once setup_django() has run with the database the script chose.
+    from accounts.models import User  # noqa: PLC0415 (after setup_django())
+    from rooms.models import Participant, Room  # noqa: PLC0415 (after setup_django())
 
     if migrate:
         call_command("migrate", verbosity=0, interactive=False)
-    from accounts.models import User
-    from rooms.models import Participant, Room
 
     store = import_module(settings.SESSION_ENGINE).SessionStore
     tag = f"b{int(time.time()) % 100000}"  # unique handles, so --target can run more than once
@@ -153,8 +154,6 @@ def seed(args: argparse.Namespace, *, migrate: bool) -> dict:
 
 def clear_room_keys(redis_url: str, room_id: int) -> None:
     """A fresh database reuses room ids: forget what an earlier run left in Redis for this room."""
-    import redis
-
     client = redis.Redis.from_url(redis_url)
     for pattern in (f"spaces:presence:{room_id}:*", f"spaces:lock:*:{room_id}", f"spaces:flag:*:{room_id}"):
         keys = list(client.scan_iter(pattern, count=1000))
@@ -223,8 +222,6 @@ def start_daphnes(
 ) -> tuple[int, list]:
     """`count` daphne processes accepting on one 127.0.0.1 port (the kernel hands each connection to
     one of them; each process subscribes to the room once). Return (port, processes)."""
-    import socket
-
     port = free_port()
     saved = {k: os.environ.get(k) for k in (extra or {})}
     os.environ.update(extra or {})  # start_daphne copies os.environ
@@ -267,8 +264,6 @@ def start_mixer(database_url: str, redis_url: str, log_path: Path, extra: dict |
 
 
 def wait_for_lease(redis_url: str, room_id: int, timeout: float = 20) -> None:
-    import redis
-
     client = redis.Redis.from_url(redis_url)
     try:
         deadline = time.monotonic() + timeout
@@ -386,8 +381,6 @@ class WorkerPipes:
 
 
 def failure_reason(error: BaseException) -> str:
-    from websockets.exceptions import ConnectionClosed, InvalidStatus
-
     if isinstance(error, InvalidStatus):
         return f"http {error.response.status_code}"
     if isinstance(error, ConnectionClosed):

@@ -65,6 +65,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deploy import harness  # noqa: E402
+from rooms.audio import wire  # noqa: E402
+from rooms.audio.codec import make_encoder  # noqa: E402
+from rooms.audio.hls import SEGMENT_FRAMES, HlsWriter  # noqa: E402
+from rooms.audio.mixer import RoomMixer  # noqa: E402
+from rooms.audio.runner import RoomAudioRunner  # noqa: E402
 
 ROOM_ID = 1
 HOLD_BACK = 2
@@ -110,14 +115,10 @@ class ToneSpeaker:
     SPEAKER = 7
 
     def __init__(self) -> None:
-        from rooms.audio.codec import make_encoder
-
         self.encoder = make_encoder()
         self.onset_ms: float | None = None
 
     async def run(self, runner) -> None:
-        from rooms.audio import wire
-
         loop = asyncio.get_running_loop()
         started = loop.time()
         frame = 0
@@ -139,10 +140,6 @@ class ToneSpeaker:
 
 
 def mixer_main(directory: str, onsets_path: str, seconds: float) -> None:
-    from rooms.audio.hls import HlsWriter
-    from rooms.audio.mixer import RoomMixer
-    from rooms.audio.runner import RoomAudioRunner
-
     async def main() -> None:
         speaker = ToneSpeaker()
 
@@ -361,13 +358,13 @@ def run(*, listeners: int, seconds: float, ramp: float, work: Path) -> dict:
         finally:
             mixer.terminate()
             mixer.join(10)
-    from rooms.audio.hls import SEGMENT_FRAMES
-    from rooms.audio.wire import FRAME_MS
-
-    figures["segment_s"] = SEGMENT_FRAMES * FRAME_MS / 1000
+    figures["segment_s"] = SEGMENT_FRAMES * wire.FRAME_MS / 1000
     figures.update(
         analyse(
-            records_path, onsets_path, segment_ms=SEGMENT_FRAMES * FRAME_MS, steady_from_ms=steady_from_ms
+            records_path,
+            onsets_path,
+            segment_ms=SEGMENT_FRAMES * wire.FRAME_MS,
+            steady_from_ms=steady_from_ms,
         )
     )
     return figures

@@ -36,6 +36,10 @@ from django.test.utils import (  # noqa: E402
 )
 from django.utils import timezone  # noqa: E402
 
+from accounts.models import Block, Follow, User  # noqa: E402
+from recordings.models import Recording  # noqa: E402
+from rooms.models import Participant, Room, RoomTopic, Tag  # noqa: E402
+
 USERS = 5_000
 FOLLOWS_PER_USER = 20
 LIVE_ROOMS = 1_000
@@ -56,10 +60,6 @@ WORDS = (
 
 
 def seed(rng: random.Random) -> dict:
-    from accounts.models import Block, Follow, User
-    from recordings.models import Recording
-    from rooms.models import Participant, Room, RoomTopic, Tag
-
     password = make_password("bench-password")
     now = timezone.now()
     users = User.objects.bulk_create(
@@ -184,8 +184,6 @@ def count_queries(client: Client, url: str) -> int:
 
 
 def main() -> None:
-    from rooms.models import Room
-
     database = settings.DATABASES["default"]
     if not database.get("TEST", {}).get("NAME") and database["ENGINE"] != "django.db.backends.sqlite3":
         # Never the test database pytest uses for the same name, so both can run at once.

@@ -34,8 +34,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import django
+import psycopg
+from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
+from django.db import connections
+from django.utils import timezone
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -99,11 +108,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def seed_room() -> int:
     """A live room that anonymous listeners may join (Django is set up for the bench database)."""
-    from django.contrib.auth.hashers import make_password
-    from django.utils import timezone
-
-    from accounts.models import User
-    from rooms.models import Participant, Room
+    from accounts.models import User  # noqa: PLC0415 (after django.setup())
+    from rooms.models import Participant, Room  # noqa: PLC0415 (after django.setup())
 
     tag = f"storm{int(time.time()) % 100000}"
     host = User.objects.create(
@@ -296,9 +302,6 @@ def main() -> int:
         raise SystemExit("the benchmark only uses a database on this machine")
     admin_url = urlunsplit(parts._replace(path="/postgres"))
     bench_url = urlunsplit(parts._replace(path=f"/{args.db_name}"))
-    import psycopg
-    from psycopg import sql
-
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(args.db_name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(args.db_name)))
@@ -310,11 +313,7 @@ def main() -> int:
             DJANGO_SETTINGS_MODULE="spaces_project.settings.bench",
             REDIS_URL=os.environ.get("REDIS_URL", ""),
         )
-        import django
-
         django.setup()
-        from django.core.management import call_command
-
         call_command("migrate", verbosity=0, interactive=False)
         figures = run_storm(
             database_url=bench_url,
@@ -324,13 +323,9 @@ def main() -> int:
             reconnect_timeout=args.reconnect_timeout,
         )
     except BaseException as error:
-        import traceback
-
         traceback.print_exc()
         failed = error
     finally:
-        from django.db import connections
-
         connections.close_all()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(

@@ -51,7 +51,13 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlparse, urlsplit
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.db import connections
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -75,6 +81,9 @@ from harness import (  # noqa: E402
     start_daphne,
     stop_process,
 )
+from reconnect_storm import run_storm  # noqa: E402
+
+from spaces_project.protocol import REACTIONS  # noqa: E402
 
 PATTERN = "RHRURHRMRH"  # 5 reactions, 3 hand raises or lowers, 1 unmute, 1 mute in every ten
 REACTION_SPACING_SECONDS = 1.5  # per reactor: under the 1 a second limit, with room for jitter
@@ -120,8 +129,6 @@ class Client:
 
     async def open(self, timeout: float) -> None:
         """Connect and wait for the snapshot; raise on anything else."""
-        from websockets.asyncio.client import connect
-
         headers = {"Cookie": self.cookie} if self.cookie else None
         self.ws = await connect(
             self.url,
@@ -146,8 +153,6 @@ class Client:
         ]
 
     async def _read(self) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             async for raw in self.ws:
                 now = time.monotonic()
@@ -167,8 +172,6 @@ class Client:
         self.close_code = self.ws.close_code
 
     async def _beat(self, interval: float) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         await asyncio.sleep(random.uniform(0.2, interval))
         try:
             while True:
@@ -203,8 +206,6 @@ class LeanClient:
     a thousand listeners). Same interface as Client for what the workers use."""
 
     def __init__(self, url: str, origin: str, cookie: str | None = None) -> None:
-        from urllib.parse import urlparse
-
         parsed = urlparse(url)
         self.port, self.path, self.cookie = parsed.port, parsed.path, cookie
         self.ws = None
@@ -531,8 +532,6 @@ class Driver(WorkerPipes):
 
     async def wait_room_empty(self) -> None:
         """Let the server finish tearing the listeners down before the burst."""
-        import redis.asyncio as aioredis
-
         client = aioredis.Redis.from_url(self.args.redis_url)
         key = f"spaces:presence:{self.seeded['room_id']}:conns"
         actors = 1 + self.args.speakers + self.args.reactors + self.args.hand_raisers
@@ -547,8 +546,6 @@ class Driver(WorkerPipes):
 
     async def send_events(self, host: Client, speakers: list, reactors: list, raisers: list) -> dict:
         """Send the actions on schedule; return {(event key, occurrence): send time}."""
-        from spaces_project.protocol import REACTIONS
-
         args = self.args
         sent: dict = {}
         occurrences: Counter = Counter()
@@ -744,8 +741,6 @@ def main() -> int:
                 f"daphne pid {' '.join(map(str, server_pids))} on 127.0.0.1:{port} "
                 f"(log {log_path.relative_to(ROOT).parent}/{log_path.stem}*)"
             )
-        from django.conf import settings
-
         mode += f"; DEBUG {settings.DEBUG}, CONN_MAX_AGE {settings.DATABASES['default']['CONN_MAX_AGE']}"
         url = f"{url_base}/ws/rooms/{seeded['room_id']}/"
         driver = Driver(args, url, f"http://{urlsplit(url_base).netloc}", seeded, server_pids)
@@ -760,8 +755,6 @@ def main() -> int:
             stop_process(daphne)
         if failed is None and driver is not None and not args.target and not args.no_restart:
             try:
-                from reconnect_storm import run_storm
-
                 progress("phase 6: a web process restart behind nginx")
                 driver.figures.update(
                     run_storm(database_url=bench_url, listeners=args.listeners, workers=args.workers)
@@ -769,9 +762,7 @@ def main() -> int:
             except BaseException as error:
                 failed = error
         if not args.target:
-            if "django.db" in sys.modules:
-                from django.db import connections
-
+            if settings.configured:  # Django was set up
                 connections.close_all()
             if not args.keep_db:
                 recreate_database(admin_url, args.db_name, drop_only=True)

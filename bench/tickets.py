@@ -33,7 +33,16 @@ import secrets
 import sys
 import tempfile
 import time
+from datetime import timedelta
+from importlib import import_module
 from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
+from django.db import connection, connections
+from django.utils import timezone
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -75,20 +84,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def seed(args: argparse.Namespace) -> dict:
-    from datetime import timedelta
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth.hashers import make_password
-    from django.core.management import call_command
-    from django.utils import timezone
+    # The app's modules can be imported only once setup_django() has run with the settings main() chose.
+    from accounts.models import User  # noqa: PLC0415 (after setup_django())
+    from rooms import tickets  # noqa: PLC0415 (after setup_django())
+    from rooms.models import Room  # noqa: PLC0415 (after setup_django())
 
     call_command("migrate", verbosity=0, interactive=False)
-    from accounts.models import User
-    from rooms import tickets
-    from rooms.models import Room
-
     password = make_password(None)
     host = User.objects.create(handle="bench_host", email="host@bench.invalid", password=password)
     buyers = User.objects.bulk_create(
@@ -225,9 +226,7 @@ def main() -> int:
         progress(f"{len(daphnes)} daphne process(es) on {port}; {args.buyers} buyers at once")
         results = asyncio.run(rush(port, seeded, args.timeout, args.ramp))
 
-        from django.db import connection
-
-        from rooms.models import Room, Ticket
+        from rooms.models import Room, Ticket  # noqa: PLC0415 (after setup_django())
 
         connection.close()
         room = Room.objects.get(pk=seeded["room_id"])
@@ -265,8 +264,6 @@ def main() -> int:
         for daphne in daphnes:
             stop_process(daphne)
         try:
-            from django.db import connections
-
             connections.close_all()
         except Exception:
             pass

@@ -1,5 +1,4 @@
 import os
-import shutil
 
 import pytest
 from django.core.cache import cache
@@ -7,33 +6,8 @@ from playwright.sync_api import sync_playwright
 
 from rooms.live.seat_gate import get_seat_gate
 
+from .browser.instruments import CHROMIUM, CHROMIUM_ARGS
 from .factories import RoomFactory, UserFactory
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def launch_with_microphone(browser, wav: str):
-    """A Chromium whose fake microphone plays `wav` in a loop, allowed to play audio unprompted."""
-    return browser.browser_type.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[
-            *CHROMIUM_ARGS,
-            "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}",
-            "--autoplay-policy=no-user-gesture-required",
-        ],
-    )
 
 
 @pytest.fixture(autouse=True)

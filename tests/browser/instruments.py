@@ -1,11 +1,12 @@
-"""What the live-audio browser tests and bench/browser_audio.py listen with: tones for Chromium's fake
-microphones, and scripts installed in a page before its own, that note what the page plays.
+"""What the live-audio browser tests and bench/browser_audio.py listen with: Chromium with a fake
+microphone, tones for it, and scripts installed in a page before its own, that note what the page plays.
 
 The pages are "listened to" through the AnalyserNode that static/js/audio.js keeps on its playback
 path, and, for gaps, through an AudioWorklet tapped onto its play-out node. Nothing here imports
 Django or pytest.
 """
 
+import shutil
 import time
 import wave
 
@@ -14,6 +15,32 @@ import numpy as np
 SAMPLE_RATE = 48_000
 TONE_SECONDS = 10  # Chromium loops the file; whole cycles of each tone make the loop seamless
 HOST_HZ, GUEST_HZ, INJECTED_HZ = 440, 880, 660
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def launch_with_microphone(browser, wav: str):
+    """A Chromium whose fake microphone plays `wav` in a loop, allowed to play audio unprompted."""
+    return browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+            "--autoplay-policy=no-user-gesture-required",
+        ],
+    )
 
 
 def write_tone(

@@ -25,10 +25,21 @@ from recordings.models import Recording
 from recordings.services import RecordingFiles
 from rooms import services as room_services
 from rooms.models import Participant
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, launch_with_microphone
 from tests.factories import RoomFactory, UserFactory
 
-from .instruments import EARS, GUEST_HZ, HOST_HZ, INJECTED_HZ, TAP, TAP_FIGURES, wait_until, write_tone
+from .instruments import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EARS,
+    GUEST_HZ,
+    HOST_HZ,
+    INJECTED_HZ,
+    TAP,
+    TAP_FIGURES,
+    launch_with_microphone,
+    wait_until,
+    write_tone,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.live_audio]
 

@@ -19,10 +19,10 @@ from playwright.sync_api import expect
 
 from rooms.models import Participant
 from tests.captions.speech import SENTENCES, VOICES, espeak, share_heard
-from tests.conftest import launch_with_microphone
 from tests.factories import RoomFactory, UserFactory
 
 from .conftest import BASE_DIR
+from .instruments import launch_with_microphone
 
 pytestmark = [pytest.mark.browser, pytest.mark.live_audio]
 
