@@ -9,6 +9,7 @@ Everything listens on 127.0.0.1 or on unix sockets, on ports picked free.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import http.cookiejar
 import json
 import os
@@ -18,12 +19,18 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from deploy import render
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = "/usr/sbin/nginx"
@@ -193,7 +200,6 @@ class Processes:
 
 def unix_health(socket_path: Path | str, timeout: float = 10) -> dict:
     """GET /healthz from one web process directly, over its unix socket (not through nginx)."""
-    import http.client
 
     class UnixConnection(http.client.HTTPConnection):
         def connect(self):
@@ -311,10 +317,6 @@ def render_local_site(directory: Path, *, web: int = 1, mixers: int = 1, **setti
     under `directory`, nginx on two free ports of 127.0.0.1 with a throwaway certificate. `settings`
     are further lines of the environment file (MEDIA_ROOT, HLS_ROOT, ...). Returns the rendered
     files (name -> path), the ports, the origin and the run directory."""
-    import sys
-
-    from deploy import render
-
     directory = Path(directory)
     cert, key = self_signed_certificate(directory / "tls")
     http_port, https_port = free_port(), free_port()
@@ -607,9 +609,6 @@ class RoomClient:
         self._changed.set()
 
     async def _run(self) -> None:
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosed, InvalidStatus
-
         attempt = 0
         while not self.finished:
             code = None

@@ -26,21 +26,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.server
+import io
 import json
 import os
 import re
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+import zipfile
+from email import message_from_string, policy
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
 
 if __package__ in (None, ""):  # run as a file: make `deploy` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deploy import harness, render  # noqa: E402
+from rooms.audio import codec, wire  # noqa: E402
 
 ROOT = harness.ROOT
 TONE_HZ = 440.0
@@ -73,8 +83,6 @@ class Timer:
 
 def fresh_database(database_url: str) -> str:
     """Drop and create `<name>_smoke` on the server `database_url` names; return its URL."""
-    import psycopg
-
     parts = urlsplit(database_url)
     name = (parts.path.strip("/") or "postgres") + "_smoke"
     admin = urlunsplit(parts._replace(path="/postgres"))
@@ -85,8 +93,6 @@ def fresh_database(database_url: str) -> str:
 
 
 def drop_database(database_url: str) -> None:
-    import psycopg
-
     parts = urlsplit(database_url)
     admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as connection:
@@ -148,8 +154,6 @@ def write_env_file(
 
 
 def manage(env: dict, *args: str, venv: Path) -> None:
-    import subprocess
-
     result = subprocess.run(
         [str(venv / "bin" / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
     )
@@ -194,10 +198,6 @@ class StripeStandIn:
     every request's form fields, so the smoke test can read the URLs the site sends Stripe."""
 
     def __init__(self) -> None:
-        import http.server
-        import threading
-        from urllib.parse import parse_qsl
-
         self.requests: list[tuple[str, str, dict]] = []
         stand_in = self
 
@@ -278,16 +278,13 @@ def check_absolute_urls(text: str, site_url: str, what: str) -> int:
 
 def email_texts(mail_dir: Path) -> list[str]:
     """Every email the site sent (the file backend's files), each as its decoded text parts."""
-    import email
-    from email import policy
-
     texts = []
     for path in sorted(mail_dir.glob("*")):
         # The file backend writes several messages to one file, separated by a line of dashes.
         for raw in re.split(r"\n-{70,}\n", path.read_text(errors="replace")):
             if not raw.strip():
                 continue
-            message = email.message_from_string(raw.strip() + "\n", policy=policy.default)
+            message = message_from_string(raw.strip() + "\n", policy=policy.default)
             parts = [
                 part.get_content()
                 for part in message.walk()
@@ -394,10 +391,6 @@ def sign_up_and_in(
 
 
 def tone_uplinks(seconds: float) -> list[bytes]:
-    import numpy as np
-
-    from rooms.audio import codec, wire
-
     frames = int(seconds * 1000 / wire.FRAME_MS)
     t = np.arange(frames * wire.FRAME_SAMPLES) / wire.SAMPLE_RATE
     pcm = (0.3 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
@@ -407,10 +400,6 @@ def tone_uplinks(seconds: float) -> list[bytes]:
 
 def heard_tone(bundles: list[bytes]) -> float:
     """The amplitude at TONE_HZ in what a listener received (its program mix, decoded)."""
-    import numpy as np
-
-    from rooms.audio import codec, wire
-
     decoder = codec.make_decoder()
     pcm = []
     for data in bundles:
@@ -426,8 +415,6 @@ def heard_tone(bundles: list[bytes]) -> float:
 
 
 async def live_room(origin: str, browser: harness.Browser, room_id: int, timer: Timer) -> None:
-    from rooms.audio import wire
-
     ws_url = origin.replace("https://", "wss://") + f"/ws/rooms/{room_id}/"
     host = harness.RoomClient(
         ws_url, origin=origin, cookie=browser.cookie_header(), ssl_context=browser.ssl_context, name="host"
@@ -649,8 +636,6 @@ def visit(
     check(download.status == 200, f"downloading the export answered {download.status}: {download.text[:300]}")
     check("X-Accel-Redirect" not in download.headers, "nginx passed X-Accel-Redirect on to the client")
     check("no-store" in download.headers.get("Cache-Control", ""), f"export cached: {download.headers}")
-    import io
-    import zipfile
 
     with zipfile.ZipFile(io.BytesIO(download.body)) as archive:
         names = archive.namelist()
