@@ -12,6 +12,7 @@ from accounts.selectors import follower_count
 from accounts.services import notify
 from spaces_project import protocol
 from spaces_project.errors import ServiceError
+from spaces_project.tasks import dispatch
 
 from ..events import publish_on_commit
 from ..live.presence import present_user_ids
@@ -172,15 +173,13 @@ def _room_went_live(room: Room) -> None:
     people who set a reminder and the host's followers. Call inside `transaction.atomic`."""
     from recordings.services import recording_start_capture  # recordings depends on rooms
 
-    from ..tasks import notify_room_live  # rooms.tasks calls these services
-
     Participant.objects.update_or_create(
         room=room, user=room.host, defaults={"role": Participant.Role.HOST, "is_removed": False}
     )
     recording_start_capture(room=room)
     # A host with many followers must not wait for their notifications; robust: a broker that
     # blinks must not cancel the hooks after this one.
-    transaction.on_commit(lambda: notify_room_live.delay(room.pk), robust=True)
+    dispatch("rooms.tasks.notify_room_live", room.pk)
 
 
 def _require_host(room: Room, actor: User, action: str) -> None:

@@ -14,6 +14,7 @@ from accounts.selectors import blocked_user_ids, is_blocked_between, user_get_by
 from accounts.services import notify
 from spaces_project import protocol
 from spaces_project.errors import ServiceError
+from spaces_project.tasks import dispatch
 
 from ..models import HOST_NOTICE_AHEAD, LIVE_NOTICE_GAP, Participant, Reminder, Room, RoomInvitation
 from ..selectors.discovery import UPCOMING_GRACE, room_get_for_viewer
@@ -218,8 +219,6 @@ def rooms_announce_missed(*, now: datetime | None = None) -> list[int]:
     """Queue again the going-live announcement of live rooms that were never announced: their task
     was lost (the broker was down when the host went live). Called by a periodic task; announcing
     twice notifies nobody twice (each notice has its key)."""
-    from ..tasks import notify_room_live  # rooms.tasks calls these services
-
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S)
     missed = list(
@@ -228,7 +227,7 @@ def rooms_announce_missed(*, now: datetime | None = None) -> list[int]:
         .values_list("pk", flat=True)[:500]
     )
     for room_id in missed:
-        notify_room_live.delay(room_id)
+        dispatch("rooms.tasks.notify_room_live", room_id, after_commit=False)
     return missed
 
 

@@ -30,6 +30,7 @@ from django.utils import timezone
 from accounts.models import Notification, User
 from accounts.services import notify
 from spaces_project.errors import ServiceError
+from spaces_project.tasks import dispatch
 
 from ..live.seat_gate import seats_changed
 from ..models import (
@@ -392,27 +393,22 @@ def tickets_release_expired_holds(*, now: datetime | None = None) -> int:
 
 
 def _requeue_stuck_refunds(now: datetime) -> None:
-    from ..tasks import refund_ticket  # rooms.tasks calls these services
-
     stuck = Ticket.objects.filter(
         refund_requested_at__lte=now - REFUND_STUCK_AFTER, refunded_at__isnull=True
     ).values_list("pk", flat=True)[:RELEASE_BATCH]
     for ticket_id in stuck:
-        refund_ticket.delay(ticket_id)
+        dispatch("rooms.tasks.refund_ticket", ticket_id, after_commit=False)
 
 
 def _request_refund(ticket: Ticket, *, reason: str) -> None:
     """Decide to give `ticket`'s money back: it stops letting its holder in now, and a task asks
     the provider (after commit). Call inside `transaction.atomic`, with the ticket locked."""
-    from ..tasks import refund_ticket  # rooms.tasks calls these services
-
     if ticket.refund_requested_at is not None:
         return
     ticket.refund_requested_at = timezone.now()
     ticket.refund_reason = reason
     ticket.save(update_fields=["refund_requested_at", "refund_reason"])
-    ticket_id = ticket.pk
-    transaction.on_commit(lambda: refund_ticket.delay(ticket_id), robust=True)
+    dispatch("rooms.tasks.refund_ticket", ticket.pk)
 
 
 REFUND_TEXT = {
