@@ -5,7 +5,7 @@
 
 What runs, all on 127.0.0.1 (no database, no Redis: nothing of them is on this path):
 
-* **The mixer**: a child process running the room mixer itself (rooms/audio/runner.py's
+* **The mixer**: a child process running the room mixer itself (rooms/live/runner.py's
   RoomAudioRunner with rooms/audio/mixer.py's RoomMixer and rooms/audio/hls.py's HlsWriter, as
   `run_mixer` builds them) on its 20 ms clock. One speaker sends it Opus frames of a 440 Hz tone,
   0.4 s on every 2.3 s, paced like a microphone, each stamped with its capture time. The writer
@@ -69,7 +69,7 @@ from rooms.audio import wire  # noqa: E402
 from rooms.audio.codec import make_encoder  # noqa: E402
 from rooms.audio.hls import SEGMENT_FRAMES, HlsWriter  # noqa: E402
 from rooms.audio.mixer import RoomMixer  # noqa: E402
-from rooms.audio.runner import RoomAudioRunner  # noqa: E402
+from rooms.live.runner import RoomAudioRunner  # noqa: E402
 
 ROOM_ID = 1
 HOLD_BACK = 2

@@ -27,13 +27,13 @@ from spaces_project import protocol
 
 from ..audio import wire
 from ..audio.mixer import RoomMixer
-from ..audio.runner import RoomAudioRunner
 from ..models import Participant, Room
 from .bus import AUDIO_PREFIX, CHANNEL_PREFIX, get_bus, namespace
 from .captions import room_captions_on, voice_sender
 from .hls import open_writer
 from .lease import LeaseWorker
 from .mode import mixer_mode
+from .runner import RoomAudioRunner
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from recordings.services import capture_directory
 from rooms import services
 from rooms.audio import codec, wire
 from rooms.audio.mixer import RoomMixer
-from rooms.audio.runner import RoomAudioRunner
+from rooms.live.runner import RoomAudioRunner
 from rooms.models import Participant, Room, RoomInvitation
 from spaces_project import protocol
 from tests.audio.signals import amplitude_at, tone

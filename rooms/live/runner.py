@@ -1,4 +1,6 @@
-"""Drive one room's mixer on a 20 ms clock inside an asyncio loop. No Django here.
+"""Drive one room's mixer on a 20 ms clock inside an asyncio loop: the glue that turns the room's
+events (the realtime contract, spaces_project.protocol) into calls on the audio core's mixer
+(rooms/audio/). No Django here, so the benchmarks run it alone.
 
 The runner owns a `RoomMixer` and keeps it fed: uplink frames are pushed as they arrive, the stage
 (who may be heard, who gets a mix-minus stream) follows the room's events and a periodic reload,
@@ -21,14 +23,14 @@ from typing import Protocol
 
 from spaces_project import protocol
 
-from . import wire
-from .mixer import RoomMixer
-from .voicetap import VoiceTap
+from ..audio import wire
+from ..audio.mixer import RoomMixer
+from ..audio.voicetap import VoiceTap
 
 logger = logging.getLogger(__name__)
 
 StageLoader = Callable[[], Awaitable[tuple[set[int], set[int]]]]
-# Returns a capture writer (write/flush/close, see recordings/capture.py) when the room is recorded.
+# Returns a capture writer (write/flush/close, see rooms/audio/capture.py) when the room is recorded.
 CaptureOpener = Callable[[], Awaitable["Capture | None"]]
 BundleSink = Callable[[int, bytes], Awaitable[None]]
 LevelsSink = Callable[[protocol.Levels], Awaitable[None]]
@@ -38,8 +40,9 @@ CaptionsLoader = Callable[[], Awaitable[bool]]
 # Whether the room is live (True) or in its backstage (False).
 OnAirLoader = Callable[[], Awaitable[bool]]
 VoiceSink = Callable[[list[bytes]], None]
-# HLS for the mass audience (hls.py): an HLS writer when the room needs one now, else None. Asked at
-# every stage reload until it gives one; once a room has HLS listeners it keeps it until it ends.
+# HLS for the mass audience (rooms/audio/hls.py): an HLS writer when the room needs one now, else
+# None. Asked at every stage reload until it gives one; once a room has HLS listeners it keeps it
+# until it ends.
 HlsOpener = Callable[[], Awaitable["ProgramWriter | None"]]
 
 TICK_S = wire.FRAME_MS / 1000
