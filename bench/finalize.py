@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from recordings.artwork import render_cover  # noqa: E402
-from recordings.capture import CaptureWriter  # noqa: E402
 from recordings.finalize import ReplayTags, finalize_capture  # noqa: E402
 from rooms.audio import codec, wire  # noqa: E402
+from rooms.audio.capture import CaptureWriter  # noqa: E402
 
 RATE = wire.SAMPLE_RATE
 FRAME = wire.FRAME_SAMPLES

@@ -1,6 +1,6 @@
 """Cut a clip out of a room's Opus packets without re-encoding them. No Django here.
 
-The recording is a single mono Opus stream of 20 ms packets (recordings/ogg.py, capture.py), so a clip
+The recording is a single mono Opus stream of 20 ms packets (rooms/audio/ogg.py, capture.py), so a clip
 is a run of those packets, copied byte for byte into a new Ogg Opus file whose headers and granule
 positions are written afresh (RFC 7845):
 
@@ -24,9 +24,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from rooms.audio import ogg
 from rooms.audio.wire import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
-
-from . import ogg
 
 PRE_ROLL_PACKETS = 4  # 80 ms
 PEAK_COUNT = 200

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from rooms.live.capture import capture_directory
+
 from . import finalize
 
 
@@ -26,7 +28,8 @@ class RecordingFiles:
 
     @property
     def capture(self) -> Path:
-        return self.directory / "capture"
+        # Written by the live machinery, inside this directory (rooms/live/capture.py).
+        return capture_directory(self.room_id)
 
     @property
     def original(self) -> Path:
@@ -66,11 +69,6 @@ class ClipFiles:
     @property
     def waveform(self) -> Path:
         return self.directory / "waveform.png"
-
-
-def capture_directory(room_id: int) -> Path:
-    """Where the mixer writes a room's capture segments (recordings.capture.CaptureWriter)."""
-    return RecordingFiles(room_id).capture
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -32,11 +32,9 @@ from mutagen.flac import Picture
 from mutagen.mp4 import MP4, MP4Cover
 from mutagen.oggopus import OggOpus
 
-from rooms.audio import codec
+from rooms.audio import codec, ogg
+from rooms.audio.capture import segment_paths, timeline_path
 from rooms.audio.wire import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
-
-from . import ogg
-from .capture import segment_paths, timeline_path
 
 logger = logging.getLogger(__name__)
 

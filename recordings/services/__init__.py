@@ -6,11 +6,14 @@
 - ``podcast``: the host's podcast switch;
 - ``access``: the host-only rule the host's changes share.
 
-The public names of each are re-exported here, with where the files are (``recordings.files``), so
+The public names of each are re-exported here, with where the files are (``recordings.files``; the
+live capture's directory and switch from ``rooms.live.capture``, which writes it), so
 ``recordings.services.<name>`` works for all of them.
 """
 
-from ..files import ClipFiles, RecordingFiles, capture_directory
+from rooms.live.capture import capture_directory, room_is_recorded
+
+from ..files import ClipFiles, RecordingFiles
 from .clips import (
     clip_create_from_replay,
     clip_create_live,
@@ -41,7 +44,6 @@ from .replays import (
     recording_retry,
     recording_start_capture,
     recordings_redispatch_stuck,
-    room_is_recorded,
 )
 from .transcripts import (
     recording_transcribe,

@@ -43,11 +43,6 @@ PLAYS_PER_ADDRESS_PER_HOUR = 10
 # -- the room's life -------------------------------------------------------------------------------------
 
 
-def room_is_recorded(room_id: int) -> bool:
-    """Whether a mixer running the room now should capture its program mix."""
-    return Room.objects.filter(pk=room_id, is_recorded=True, state=Room.State.LIVE).exists()
-
-
 def recording_start_capture(*, room: Room) -> Recording | None:
     """Open the recording of a recorded room that just went live. Call inside `transaction.atomic`."""
     if not room.is_recorded:

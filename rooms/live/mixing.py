@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import weakref
 
 import redis.asyncio as aioredis
@@ -30,6 +29,7 @@ from ..audio.mixer import RoomMixer
 from ..models import Participant, Room
 from .bus import AUDIO_PREFIX, CHANNEL_PREFIX, get_bus, namespace
 from .captions import room_captions_on, voice_sender
+from .capture import open_capture
 from .hls import open_writer
 from .lease import LeaseWorker
 from .mode import mixer_mode
@@ -57,16 +57,6 @@ def load_stage(room_id: int) -> tuple[set[int], set[int]]:
     ).values_list("user_id", "is_muted")
     stage = {user for user, _ in rows}
     return stage, {user for user, muted in rows if not muted}
-
-
-def open_capture(room_id: int):
-    """A capture writer for the room's recording, or None when the room is not being recorded."""
-    from recordings.capture import CaptureWriter  # recordings depends on rooms
-    from recordings.services import capture_directory, room_is_recorded
-
-    if not room_is_recorded(room_id):
-        return None
-    return CaptureWriter(capture_directory(room_id), started_ms=time.time() * 1000, auto_flush=False)
 
 
 def room_on_air(room_id: int) -> bool:

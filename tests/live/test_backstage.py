@@ -14,10 +14,10 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from recordings.capture import segment_paths
 from recordings.services import capture_directory
 from rooms import services
 from rooms.audio import codec, wire
+from rooms.audio.capture import segment_paths
 from rooms.audio.mixer import RoomMixer
 from rooms.live.runner import RoomAudioRunner
 from rooms.models import Participant, Room, RoomInvitation

@@ -5,7 +5,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from recordings.capture import CaptureWriter
+from rooms.audio.capture import CaptureWriter
 from rooms.audio.mixer import RoomMixer
 from tests.audio.signals import FRAME, T0, tone, uplinks
 

@@ -11,8 +11,8 @@ import av
 import pytest
 from mutagen.oggopus import OggOpus
 
-from recordings import ogg
-from recordings.capture import CaptureWriter, segment_paths
+from rooms.audio import ogg
+from rooms.audio.capture import CaptureWriter, segment_paths
 from rooms.audio.codec import DTX_PACKET
 from tests.audio.signals import packets, tone
 
@@ -98,7 +98,7 @@ CRASHING_MIXER = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     sys.path.insert(0, {root!r})
-    from recordings.capture import CaptureWriter
+    from rooms.audio.capture import CaptureWriter
     from tests.audio.signals import packets, tone
 
     stream = packets(tone(440, 100))

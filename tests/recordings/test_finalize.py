@@ -7,9 +7,9 @@ from mutagen.flac import Picture
 from mutagen.mp4 import MP4
 from mutagen.oggopus import OggOpus
 
-from recordings import ogg
 from recordings.artwork import render_cover
 from recordings.finalize import FinalizeError, ReplayTags, finalize_capture, read_capture
+from rooms.audio import ogg
 
 from .helpers import amplitude_at, capture_tone, decode_m4a
 

@@ -4,7 +4,8 @@ The mixer hands every 20 ms program packet to ``CaptureWriter.write``; nothing i
 writer keeps at most about a second in memory and writes it as whole Ogg pages on ``flush`` (fsynced),
 so a mixer killed at any moment loses at most that second. Each writer opens the next
 ``segment-NNNN.ogg`` in the capture directory: a mixer that takes the room over after a crash goes on
-with the same recording in a new segment, and finalizing joins the segments in order.
+with the same recording in a new segment, and finalizing (recordings/finalize.py) joins the segments
+in order.
 
 Beside each segment, ``segment-NNNN.timeline.jsonl`` says who was heard when: a first line with the
 segment's wall-clock start, then a line each time the set of voices changes::
@@ -24,10 +25,9 @@ import secrets
 import threading
 from pathlib import Path
 
-from rooms.audio.codec import DTX_PACKET
-from rooms.audio.wire import FRAME_MS, FRAME_SAMPLES
-
 from . import ogg
+from .codec import DTX_PACKET
+from .wire import FRAME_MS, FRAME_SAMPLES
 
 SEGMENT_PATTERN = re.compile(r"^segment-(\d{4,})\.ogg$")
 # Packets held in memory before ``write`` flushes them itself: one second.

@@ -1,8 +1,9 @@
 """Ogg Opus (RFC 3533 pages, RFC 7845 headers) written and read by hand. No Django here.
 
-Only what recording needs: a single mono Opus stream, pages that hold whole packets, and a reader
-that checks every page (capture pattern, CRC, page sequence) and stops at the first damaged one, so
-a file cut off by a crash yields everything up to its last complete page.
+Only what recording needs (the live capture, capture.py; recordings' finalizing and clips): a single
+mono Opus stream, pages that hold whole packets, and a reader that checks every page (capture
+pattern, CRC, page sequence) and stops at the first damaged one, so a file cut off by a crash yields
+everything up to its last complete page.
 """
 
 from __future__ import annotations
