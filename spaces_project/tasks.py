@@ -5,7 +5,7 @@ import logging
 from collections.abc import Sequence
 
 import redis
-from celery import current_app
+from celery import Task, current_app
 from celery.contrib.django.task import DjangoTask
 from celery.exceptions import Ignore
 from django.conf import settings
@@ -69,20 +69,29 @@ class IdempotentTask(DjangoTask):
             raise Ignore()
 
 
-def dispatch(name: str, *args, after_commit: bool = True) -> None:
-    """Queue the task registered as `name` with `args`, once the current transaction commits (at
-    once outside one, or with `after_commit=False`).
+def registered_task(name: str) -> Task:
+    """The task registered as `name`, for a service that queues it (`dispatch`) or chains it.
 
     A task module imports the services it runs, so services name their tasks rather than import
     them: no import cycle between an app's services and its tasks. The name is looked up now, so a
-    name no task module registers fails at the call, not silently after the commit. The hook is
-    robust: a broker that is away must not cancel the hooks after it (they are logged instead).
+    name no task module registers fails at the call.
     """
     if name not in current_app.tasks:
         # A worker imports every app's task module as it starts; a web process only those something
         # imported. Import them all, as the worker does (once: then every name is known).
         current_app.loader.import_default_modules()
-    task = current_app.tasks[name]
+    return current_app.tasks[name]
+
+
+def dispatch(name: str, *args, after_commit: bool = True) -> None:
+    """Queue the task registered as `name` with `args`, once the current transaction commits (at
+    once outside one, or with `after_commit=False`).
+
+    The name is looked up now (`registered_task`), so a name no task module registers fails at the
+    call, not silently after the commit. The hook is robust: a broker that is away must not cancel
+    the hooks after it (they are logged instead).
+    """
+    task = registered_task(name)
     if after_commit:
         transaction.on_commit(lambda: task.delay(*args), robust=True)
     else:

@@ -29,6 +29,7 @@ from rooms.models import Room
 from rooms.ratelimit import get_rate_limiter
 from rooms.selectors import room_get_for_viewer
 from spaces_project.errors import NotFound, ServiceError
+from spaces_project.tasks import dispatch
 
 from .. import artwork, clips, finalize
 from ..files import ClipFiles, RecordingFiles, write_atomic
@@ -182,10 +183,8 @@ def clip_create_live(*, room_id: int, actor, seconds, title: str = "") -> Clip:
 
 def clip_dispatch(*, clip_id: int) -> None:
     """Hand the clip to a worker (without a broker it is cut here and now)."""
-    # The task runs these services (recordings.tasks imports this package): imported when dispatching.
-    from ..tasks import cut_clip
-
-    cut_clip.delay(clip_id)
+    # Called after the commit (clip_create_*): queued at once.
+    dispatch("recordings.tasks.cut_clip", clip_id, after_commit=False)
 
 
 # -- cutting (the task) ---------------------------------------------------------------------------------

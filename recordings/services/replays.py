@@ -25,6 +25,7 @@ from accounts.services import notify
 from rooms.models import Room
 from rooms.ratelimit import get_rate_limiter
 from spaces_project.errors import NotFound, ServiceError
+from spaces_project.tasks import registered_task
 
 from .. import artwork, finalize
 from ..files import RecordingFiles, write_atomic
@@ -38,6 +39,15 @@ SESSION_PLAYED_KEY = "recordings_played"
 SESSION_VIEWED_KEY = "recordings_viewed"
 # Plays counted from one client address for one recording per hour (a household, an office).
 PLAYS_PER_ADDRESS_PER_HOUR = 10
+
+
+# The finalizing chain's tasks (recordings/tasks.py), in order.
+FINALIZING_CHAIN = (
+    "recordings.tasks.finalize_recording",
+    "recordings.tasks.transcribe_recording",
+    "recordings.tasks.make_recording_artwork",
+    "recordings.tasks.publish_recording",
+)
 
 
 # -- the room's life -------------------------------------------------------------------------------------
@@ -79,15 +89,8 @@ def recording_process(*, recording_id: int) -> None:
     broker is down: the recording's dispatch time is then left as it was, and
     `recordings_redispatch_stuck` dispatches it again later.
     """
-    # The tasks run these services (recordings.tasks imports this package): imported when dispatching.
-    from ..tasks import finalize_recording, make_recording_artwork, publish_recording, transcribe_recording
-
-    chain(
-        finalize_recording.si(recording_id),
-        transcribe_recording.si(recording_id),
-        make_recording_artwork.si(recording_id),
-        publish_recording.si(recording_id),
-    ).apply_async()
+    # By name: recordings.tasks runs these services, so they do not import it (spaces_project/tasks.py).
+    chain(*(registered_task(name).si(recording_id) for name in FINALIZING_CHAIN)).apply_async()
     Recording.objects.filter(pk=recording_id).update(dispatched_at=timezone.now())
 
 
