@@ -166,7 +166,8 @@ def test_roles_are_defined_once():
 def test_audio_tags_are_made_only_by_the_wire_module():
     found = []
     for path, tree in app_sources():
-        if path.parts[-2:] == ("audio", "wire.py") or "rooms" not in path.parts:
+        # ogg.py packs the Ogg pages of a recording (a file format), no audio tag.
+        if path.parts[-2:] in {("audio", "wire.py"), ("audio", "ogg.py")} or "rooms" not in path.parts:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr in ("to_bytes", "from_bytes", "Struct"):
