@@ -32,6 +32,7 @@ from django.db import close_old_connections, connection
 from accounts.models import User
 from spaces_project import protocol
 
+from .. import hooks
 from ..audio.captioner import Caption, Captioner, PieceFeed, StreamingVad, child_main
 from ..models import Room
 from .bus import get_bus, namespace
@@ -68,7 +69,8 @@ def captioned_room_ids() -> list[int]:
 
 
 class CaptionSink:
-    """Publish each line to its room and keep the finals of recorded rooms. Runs in a worker thread."""
+    """Publish each line to its room and hand it to the apps above (rooms/hooks.py: recordings keeps
+    the finals of recorded rooms). Runs in a worker thread."""
 
     def __init__(self) -> None:
         self._names: dict[int, str] = {}
@@ -81,9 +83,6 @@ class CaptionSink:
         return name
 
     def __call__(self, caption: Caption) -> None:
-        # recordings depends on rooms, not the reverse: imported when a line is delivered
-        from recordings.services import transcript_add_live_line, transcript_note_gap
-
         close_old_connections()
         try:
             name = self._name(caption.user_id)
@@ -96,17 +95,20 @@ class CaptionSink:
                 skipped=caption.skipped,
             )
             get_bus().publish(caption.room_id, protocol.envelope(event))
+            # What the apps above keep of the line: a recorded room's transcript (rooms/hooks.py).
             if caption.skipped:
-                transcript_note_gap(room_id=caption.room_id)
+                for on_caption_gap in hooks.on_caption_gap:
+                    on_caption_gap(room_id=caption.room_id)
             elif caption.final and caption.text:
-                transcript_add_live_line(
-                    room_id=caption.room_id,
-                    user_id=caption.user_id,
-                    speaker_name=name,
-                    text=caption.text,
-                    wall_start_ms=caption.start_ms,
-                    wall_end_ms=caption.end_ms,
-                )
+                for on_caption_line in hooks.on_caption_line:
+                    on_caption_line(
+                        room_id=caption.room_id,
+                        user_id=caption.user_id,
+                        speaker_name=name,
+                        text=caption.text,
+                        wall_start_ms=caption.start_ms,
+                        wall_end_ms=caption.end_ms,
+                    )
         except Exception:
             logger.exception("could not deliver a caption line for room %s", caption.room_id)
 

@@ -14,6 +14,7 @@ from spaces_project import protocol
 from spaces_project.errors import ServiceError
 from spaces_project.tasks import dispatch
 
+from .. import hooks
 from ..events import publish_on_commit
 from ..live.presence import present_user_ids
 from ..live.seat_gate import seats_changed
@@ -169,14 +170,14 @@ def _check_not_already_live(host: User) -> None:
 
 
 def _room_went_live(room: Room) -> None:
-    """Seat the host, open the recording if it is recorded, and (after commit, in a task) tell the
-    people who set a reminder and the host's followers. Call inside `transaction.atomic`."""
-    from recordings.services import recording_start_capture  # recordings depends on rooms
-
+    """Seat the host, let the apps above open what they keep of the room (its recording, if it is
+    recorded: rooms/hooks.py), and (after commit, in a task) tell the people who set a reminder and
+    the host's followers. Call inside `transaction.atomic`."""
     Participant.objects.update_or_create(
         room=room, user=room.host, defaults={"role": Participant.Role.HOST, "is_removed": False}
     )
-    recording_start_capture(room=room)
+    for on_room_live in hooks.on_room_live:
+        on_room_live(room=room)
     # A host with many followers must not wait for their notifications; robust: a broker that
     # blinks must not cancel the hooks after this one.
     dispatch("rooms.tasks.notify_room_live", room.pk)
@@ -253,8 +254,6 @@ def room_end(*, room: Room, actor: User) -> Room:
 def _room_close(room: Room) -> Room:
     if room.state != Room.State.LIVE:
         raise ServiceError("bad_state", "Only a live room can be ended.")
-    from recordings.services import recording_end_capture  # recordings depends on rooms
-
     room.state = Room.State.ENDED
     room.ended_at = timezone.now()
     room.save(update_fields=["state", "ended_at"])
@@ -263,8 +262,9 @@ def _room_close(room: Room) -> Room:
     )
     publish_on_commit(room.pk, protocol.Ended(room_id=room.pk), close=protocol.CLOSE_ENDED)
     # After room.ended in commit order: the mixer closes the capture when it hears that event, and
-    # finalizing starts once the capture is closed.
-    recording_end_capture(room=room)
+    # finalizing (recordings' hook) starts once the capture is closed.
+    for on_room_end in hooks.on_room_end:
+        on_room_end(room=room)
     return room
 
 

@@ -13,6 +13,7 @@ from accounts.services import notify
 from spaces_project import protocol
 from spaces_project.errors import ServiceError
 
+from .. import hooks
 from ..events import links_payload, participant_updated, publish_on_commit
 from ..models import MAX_PINNED_LINKS, Participant, PinnedLink, Reminder, Room, RoomInvitation
 from ..ratelimit import get_rate_limiter
@@ -424,9 +425,7 @@ def room_set_speaker_policy(*, room_id: int, actor: User, policy: str) -> Room:
 def room_set_captions(*, room_id: int, actor: User, enabled: bool) -> Room:
     """Host or co-host turns live captions on or off for everyone in the room (each listener still
     chooses whether to show them). A recorded room that loses captions for a while gets its
-    transcript from the recording instead, when it is finalized."""
-    from recordings.services import transcript_note_captions_off  # recordings depends on rooms
-
+    transcript from the recording instead, when it is finalized (rooms/hooks.py)."""
     room = _live_room_for_update(room_id)
     _require_moderator(room, actor)
     if room.captions_enabled != enabled:
@@ -434,7 +433,8 @@ def room_set_captions(*, room_id: int, actor: User, enabled: bool) -> Room:
         room.save(update_fields=["captions_enabled"])
         publish_on_commit(room.pk, protocol.CaptionsChanged(enabled=enabled))
         if not enabled:
-            transcript_note_captions_off(room=room)
+            for on_captions_off in hooks.on_captions_off:
+                on_captions_off(room=room)
     return room
 
 
