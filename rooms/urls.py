@@ -2,13 +2,13 @@ from django.urls import path
 
 from . import ticket_views, views
 
+# With these, spaces_project/urls.py routes recordings' pages of rooms in this namespace: the room's
+# page, rooms:detail (<int:pk>/), and rooms:search (search/).
 app_name = "rooms"
 urlpatterns = [
     path("new/", views.room_create, name="create"),
-    path("search/", views.search, name="search"),
     path("live-bar/", views.live_bar, name="live_bar"),
     path("topics/<slug:slug>/", views.topic, name="topic"),
-    path("<int:pk>/", views.room_detail, name="detail"),
     path("<int:pk>/edit/", views.room_edit, name="edit"),
     path("<int:pk>/start/", views.room_start, name="start"),
     path("<int:pk>/end/", views.room_end, name="end"),

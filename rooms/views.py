@@ -1,18 +1,18 @@
-from django.conf import settings
+"""rooms' pages and endpoints: create and edit a room, the host's and a person's actions on it, topics,
+the header's live row, calendars. The pages that show replays too (home, search, a room's page) are
+recordings' (recordings/views/room_pages.py), routed in the rooms namespace by spaces_project/urls.py."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import blocked_user_ids_of_request, profile_get_for_viewer
-from recordings import selectors as recording_selectors
+from spaces_project.pagination import paginate
 from spaces_project.refusals import (
     into_form,
     refusal_json_or_redirect,
@@ -24,46 +24,9 @@ from spaces_project.refusals import (
 from . import selectors, services
 from .calendar import calendar_ics
 from .forms import RoomForm
-from .models import Room, Tag
+from .models import Tag
 
 ROOMS_PER_PAGE = 24
-# The home page shows a dozen cards a section, like the products' "live now" rows; each section
-# pages on. Every card costs render time, and home is the page everyone loads.
-HOME_ROOMS_PER_SECTION = 12
-POPULAR_TOPICS_SHOWN = 12
-
-
-def _paginate(
-    request: HttpRequest, rooms: QuerySet[Room], param: str = "page", per_page: int = ROOMS_PER_PAGE
-) -> Page:
-    """One page of `rooms`, read from `?<param>=`, with links that keep the other query parameters."""
-    page = Paginator(rooms, per_page).get_page(request.GET.get(param))
-
-    def url_for(number: int) -> str:
-        query = request.GET.copy()
-        query[param] = str(number)
-        return "?" + query.urlencode()
-
-    page.previous_url = url_for(page.previous_page_number()) if page.has_previous() else ""
-    page.next_url = url_for(page.next_page_number()) if page.has_next() else ""
-    return page
-
-
-def home(request):
-    sections = selectors.home_sections(
-        viewer=request.user,
-        followed_limit=HOME_ROOMS_PER_SECTION,
-        replays_limit=HOME_ROOMS_PER_SECTION,
-        hidden=blocked_user_ids_of_request(request),
-    )
-    context = {
-        "followed_live": sections.followed_live,
-        "replays": sections.replays,
-        "live_page": _paginate(request, sections.live, "page", HOME_ROOMS_PER_SECTION),
-        "upcoming_page": _paginate(request, sections.upcoming, "upcoming_page", HOME_ROOMS_PER_SECTION),
-        "popular_topics": selectors.tags_popular(limit=POPULAR_TOPICS_SHOWN),
-    }
-    return render(request, "rooms/home.html", context)
 
 
 @require_GET
@@ -77,15 +40,8 @@ def live_bar(request):
 def topic(request, slug):
     tag = get_object_or_404(Tag, slug=slug)
     rooms = selectors.rooms_for_topic(tag=tag, viewer=request.user)
-    return render(request, "rooms/topic.html", {"tag": tag, "page_obj": _paginate(request, rooms)})
-
-
-def search(request):
-    query = request.GET.get("q", "").strip()
-    rooms = selectors.search_rooms(query=query, viewer=request.user)
-    said = recording_selectors.transcript_search(query=query, viewer=request.user) if query else []
-    context = {"query": query, "page_obj": _paginate(request, rooms), "said": said}
-    return render(request, "rooms/search.html", context)
+    page = paginate(request, rooms, per_page=ROOMS_PER_PAGE)
+    return render(request, "rooms/topic.html", {"tag": tag, "page_obj": page})
 
 
 @login_required
@@ -184,47 +140,6 @@ def room_end(request, pk):
 @refusal_redirect(to=_back_to_room)
 def room_cancel(request, pk):
     return _host_action(request, pk, services.room_cancel, "The room is cancelled.")
-
-
-def room_detail(request, pk):
-    room = selectors.room_get_for_viewer(room_id=pk, viewer=request.user)
-    open_now = room.is_live or room.in_backstage
-    refusal = services.participant_join_refusal(room=room, user=request.user) if open_now else None
-    join_refusal = refusal.message if refusal else ""
-    # Whoever may not join does not see who is in the room either (the socket would refuse them).
-    may_see_roster = open_now and refusal is None
-    roster = selectors.room_roster(room=room) if may_see_roster else {"stage": [], "listeners": []}
-    is_host = request.user.is_authenticated and request.user.pk == room.host_id
-    scheduled = room.state == Room.State.SCHEDULED
-    can_invite = selectors.may_invite(room=room, user=request.user)
-    # The recording (absent for a room that is not recorded) promises, and then links, the replay.
-    recording = selectors.room_recording(room=room)
-    context = {
-        "room": room,
-        "recording": recording,
-        "live_for_s": int((timezone.now() - room.started_at).total_seconds()) if room.is_live else 0,
-        "topics": [rt.tag for rt in room.room_topics.select_related("tag")],
-        "stage": roster["stage"],
-        "listeners": roster["listeners"],
-        "join_refusal": join_refusal,
-        "is_host": is_host,
-        "share_url": request.build_absolute_uri(reverse("rooms:detail", args=[room.pk])),
-        "ws_path": f"/ws/rooms/{room.pk}/",
-        "reminder_count": selectors.reminder_count(room=room) if scheduled and is_host else 0,
-        "has_reminder": scheduled and selectors.has_reminder(room=room, user=request.user),
-        "backstage_opens_at": services.backstage_opens_at(room) if scheduled and is_host else None,
-        "can_invite": can_invite,
-        "invite_suggestions": selectors.invite_suggestions(room=room, actor=request.user)
-        if can_invite
-        else [],
-        "invitees": selectors.room_invitees(room=room) if can_invite else [],
-        "ticket_refused": refusal is not None and refusal.code == "ticket_required",
-        "currency": settings.CURRENCY,
-    }
-    if room.is_ticketed:
-        context["my_ticket"] = selectors.ticket_of(room=room, user=request.user)
-        context["ticket_sales"] = selectors.ticket_sales(room=room) if is_host else None
-    return render(request, "rooms/room_detail.html", context)
 
 
 def _room_action(request: HttpRequest, pk: int, action, done) -> HttpResponse:

@@ -7,8 +7,9 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import urls as accounts_urls
-from recordings.views import profiles
+from recordings.views import profiles, room_pages
 from rooms import ticket_views
+from rooms import urls as rooms_urls
 from rooms import views as room_views
 
 admin.site.site_header = "Spaces moderation"
@@ -28,12 +29,24 @@ people = (
     accounts_urls.app_name,
 )
 
+# The rooms namespace: rooms' own pages, and those of a room that show its replay too (recordings,
+# the highest app they read): its page and the search, which finds what was said in replays.
+room_routes = (
+    [
+        path("search/", room_pages.search, name="search"),
+        path("<int:pk>/", room_pages.room_detail, name="detail"),
+        *rooms_urls.urlpatterns,
+    ],
+    rooms_urls.app_name,
+)
+
 urlpatterns = [
-    path("", room_views.home, name="home"),
+    # Home shows the replays row beside the live and upcoming rooms: recordings' page too.
+    path("", room_pages.home, name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include(people)),
-    path("rooms/", include("rooms.urls")),
+    path("rooms/", include(room_routes)),
     path("tickets/", include("rooms.ticket_urls")),
     # Stripe's webhook for ticket payments (README, "Configuration").
     path("payments/stripe/webhook/", ticket_views.stripe_webhook, name="stripe_webhook"),

@@ -91,10 +91,11 @@ def room_get_for_host(*, room_id: int, actor) -> Room:
 
 @dataclass
 class HomeSections:
+    """The home page's rooms; its replays row is recordings' (recordings/views/room_pages.py)."""
+
     followed_live: list[Room]
     live: QuerySet[Room]
     upcoming: QuerySet[Room]
-    replays: list  # of recordings.models.Recording
 
 
 def live_rooms(*, viewer, hidden: set[int] | None = None) -> QuerySet[Room]:
@@ -111,13 +112,9 @@ def upcoming_rooms(*, viewer, hidden: set[int] | None = None) -> QuerySet[Room]:
     ).order_by("scheduled_for", "pk")
 
 
-def home_sections(
-    *, viewer, followed_limit: int = 12, replays_limit: int = 12, hidden: set[int] | None = None
-) -> HomeSections:
-    """The home page: live rooms of people you follow, then all other live rooms, the replays, then
+def home_sections(*, viewer, followed_limit: int = 12, hidden: set[int] | None = None) -> HomeSections:
+    """The home page's rooms: live rooms of people you follow, then all other live rooms, then
     upcoming rooms. `hidden`, when given, is `blocked_user_ids(user=viewer)` already read."""
-    from recordings.selectors import replays_for_home  # recordings depends on rooms
-
     if hidden is None:
         hidden = blocked_user_ids(user=viewer)
     live = live_rooms(viewer=viewer, hidden=hidden)
@@ -131,7 +128,6 @@ def home_sections(
         followed_live=followed_live,
         live=live,
         upcoming=upcoming_rooms(viewer=viewer, hidden=hidden),
-        replays=replays_for_home(viewer=viewer, limit=replays_limit, hidden=hidden),
     )
 
 
@@ -308,15 +304,6 @@ def rooms_of_user(*, user: User, viewer) -> dict[str, QuerySet[Room]]:
         "upcoming": base.filter(state=Room.State.SCHEDULED).order_by("scheduled_for"),
         "ended": base.filter(state=Room.State.ENDED).order_by("-ended_at"),
     }
-
-
-def room_recording(*, room: Room):
-    """The recording of a recorded room, unless it was removed; None otherwise."""
-    if not room.is_recorded:
-        return None
-    from recordings.selectors import recording_of_room  # recordings depends on rooms
-
-    return recording_of_room(room=room)
 
 
 POPULAR_TAGS_CACHE_SECONDS = 30
