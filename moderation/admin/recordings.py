@@ -1,11 +1,15 @@
+"""Recordings, their transcripts and clips, in Django admin: made by the finalizing and clip tasks,
+read here, removed by moderators through moderation's services (the finalizing chain run again through
+recordings')."""
+
 from django.contrib import admin
 from django.db.models import QuerySet
 
-from moderation import services as moderation_services
+from recordings import services
+from recordings.models import Clip, Recording, Transcript, TranscriptLine
 from spaces_project.refusals import for_each
 
-from . import services
-from .models import Clip, Recording, Transcript, TranscriptLine
+from .. import services as moderation_services
 
 
 @admin.register(Recording)

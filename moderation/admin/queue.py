@@ -1,26 +1,21 @@
-"""The report queue, the audit log and the people list (the user model's admin, whose actions suspend
-and lift suspensions). Every action goes through moderation.services."""
+"""The report queue and the audit log, and the suspend page the queue and the people list share."""
 
 from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.forms import SpacesUserChangeForm, SpacesUserCreationForm
-from accounts.models import User
 from spaces_project.errors import ServiceError
 from spaces_project.refusals import for_each
 
-from . import selectors, services
-from .models import AuditLogEntry, Report
+from .. import selectors, services
+from ..models import AuditLogEntry, Report
 
 
 class AuditLogInline(admin.TabularInline):
@@ -356,81 +351,3 @@ class AuditLogEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-# What only an administrator may change: who is staff and what they may do. Moderators hold
-# "change user" to fix a profile, which must not let them promote themselves.
-ADMIN_ONLY_FIELDS = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")
-ALWAYS_READONLY = (
-    "last_login",
-    "date_joined",
-    "is_suspended",
-    "suspended_at",
-    "avatar_64",
-    "avatar_128",
-    "avatar_256",
-)
-
-
-@admin.register(User)
-class UserAdmin(DjangoUserAdmin):
-    form = SpacesUserChangeForm
-    add_form = SpacesUserCreationForm
-    fieldsets = (
-        (None, {"fields": ("handle", "email", "password")}),
-        ("Profile", {"fields": ("display_name", "bio", "avatar_64", "avatar_128", "avatar_256")}),
-        ("Moderation", {"fields": ("is_suspended", "suspended_at")}),
-        ("Permissions", {"fields": ADMIN_ONLY_FIELDS}),
-        ("Important dates", {"fields": ("last_login", "date_joined")}),
-    )
-    add_fieldsets = (
-        (
-            None,
-            {
-                "classes": ("wide",),
-                "fields": ("handle", "email", "display_name", "usable_password", "password1", "password2"),
-            },
-        ),
-    )
-    list_display = ("handle", "email", "display_name", "is_suspended", "is_staff", "is_active", "date_joined")
-    list_filter = ("is_suspended", "is_staff", "is_superuser", "is_active", "groups")
-    search_fields = ("handle", "email", "display_name")
-    ordering = ("handle",)
-    date_hierarchy = "date_joined"
-    actions = ["suspend_users", "unsuspend_users"]
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return ()
-        if request.user.is_superuser:
-            return ALWAYS_READONLY
-        return ALWAYS_READONLY + ADMIN_ONLY_FIELDS
-
-    def has_change_permission(self, request, obj=None):
-        # Staff accounts are an administrator's business; moderators may only view them.
-        if obj is not None and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
-            return False
-        return super().has_change_permission(request, obj)
-
-    def user_change_password(self, request, id, form_url=""):
-        # Setting someone else's password is taking over their account: administrators only.
-        if not request.user.is_superuser:
-            raise PermissionDenied
-        return super().user_change_password(request, id, form_url)
-
-    @admin.action(
-        description="Suspend the selected users (no sign-in, sockets closed, live rooms ended)",
-        permissions=["change"],
-    )
-    def suspend_users(self, request, queryset: QuerySet[User]):
-        return suspend_with_reason(
-            self, request, queryset, action="suspend_users", person_of=lambda u: u, report_of=lambda u: None
-        )
-
-    @admin.action(description="Lift the suspension of the selected users", permissions=["change"])
-    def unsuspend_users(self, request, queryset: QuerySet[User]):
-        def act(user: User) -> str:
-            services.moderation_unsuspend_user(moderator=request.user, user=user)
-            return f"Lifted the suspension of {user}."
-
-        for_each(request, queryset, act)
