@@ -64,7 +64,7 @@ def speech_stretches(audio: np.ndarray) -> list[tuple[int, int]]:
     """Where there is speech, as (start, end) sample indexes, cut at pauses and at MAX_LINE_S."""
     # Imported here, not at the top: faster_whisper loads its inference libraries (about 0.8 s), which
     # only the worker that recognizes a recording needs, not every web process that imports this module.
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from faster_whisper.vad import VadOptions, get_speech_timestamps  # noqa: PLC0415 (see above)
 
     options = VadOptions(min_silence_duration_ms=500, max_speech_duration_s=MAX_LINE_S, speech_pad_ms=200)
     return [(s["start"], s["end"]) for s in get_speech_timestamps(audio, options)]

