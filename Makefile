@@ -30,6 +30,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=spaces_project.settings.test
 	@# Two passes: the real-time audio tests first, on a machine nothing else is using yet; then
 	@# the rest. Both always run; an empty selection (exit code 5) is not a failure.
