@@ -1,22 +1,12 @@
-"""Room events: the shapes they carry, built from the models, and sending them after the commit.
+"""Room events: the shapes they carry, built from the models, and the two events several services send.
 
 The events themselves are declared in spaces_project/protocol; build them there, send them with
-``spaces_project.realtime.send_on_commit`` (``publish_on_commit`` is its name for a room's events).
+``spaces_project.realtime.send_on_commit`` as every service does.
 """
 
 from spaces_project import protocol, realtime
 
 from .models import Participant, PinnedLink, Question
-
-
-def publish_on_commit(
-    room_id: int, event: protocol.ServerEvent, *, to: int | None = None, close: int | None = None
-) -> None:
-    """Publish `event` to the room once the current transaction commits (at once outside one).
-
-    `to` limits it to one person's sockets; `close` closes the receiving sockets after it.
-    """
-    realtime.send_on_commit(event, room_id=room_id, to=to, close=close)
 
 
 def participant_payload(participant: Participant) -> protocol.ParticipantInfo:
@@ -34,8 +24,9 @@ def participant_payload(participant: Participant) -> protocol.ParticipantInfo:
 
 
 def participant_updated(participant: Participant) -> None:
-    publish_on_commit(
-        participant.room_id, protocol.ParticipantUpdated(participant=participant_payload(participant))
+    """Send `participant`'s new state to the room once the current transaction commits."""
+    realtime.send_on_commit(
+        protocol.ParticipantUpdated(participant=participant_payload(participant)), room_id=participant.room_id
     )
 
 
@@ -75,4 +66,6 @@ def questions_payload(room_id: int) -> tuple[list[protocol.QuestionInfo], protoc
 def questions_changed(room_id: int, *, enabled: bool) -> None:
     """Send the Q&A queue to the room once the current transaction commits."""
     queue, answering = questions_payload(room_id)
-    publish_on_commit(room_id, protocol.Questions(enabled=enabled, questions=queue, answering=answering))
+    realtime.send_on_commit(
+        protocol.Questions(enabled=enabled, questions=queue, answering=answering), room_id=room_id
+    )

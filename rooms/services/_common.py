@@ -6,10 +6,10 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts.models import User
-from spaces_project import protocol
+from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 
-from ..events import participant_updated, publish_on_commit
+from ..events import participant_updated
 from ..models import MAX_COHOSTS, MAX_SPEAKERS, Participant, Room
 
 
@@ -78,9 +78,9 @@ def _stage_has_room_for_a_speaker(room: Room) -> bool:
 
 def _ask_to_speak(room: Room, target: Participant, actor: User) -> None:
     _change(target, invited_to_speak_at=timezone.now())
-    publish_on_commit(
-        room.pk,
+    realtime.send_on_commit(
         protocol.SpeakInvited(to_user_id=target.user_id, by=actor.name, recorded=room.is_recorded),
+        room_id=room.pk,
         to=target.user_id,
     )
 
@@ -94,12 +94,12 @@ def _remove_participant(target: Participant, *, close_code: int, banned: bool = 
     target.hand_raised_at = None
     target.invited_to_speak_at = None
     target.save()
-    publish_on_commit(target.room_id, protocol.ParticipantLeft(user_id=target.user_id))
+    realtime.send_on_commit(protocol.ParticipantLeft(user_id=target.user_id), room_id=target.room_id)
     if banned:
         error = protocol.Error(code="removed", message="You were removed from this room.")
     else:
         error = protocol.Error(code="not_found", message="This room does not exist.")
-    publish_on_commit(target.room_id, error, to=target.user_id, close=close_code)
+    realtime.send_on_commit(error, room_id=target.room_id, to=target.user_id, close=close_code)
 
 
 def _room_url(room: Room) -> str:

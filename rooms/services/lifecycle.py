@@ -10,12 +10,11 @@ from django.utils.text import slugify
 from accounts.models import Notification, User
 from accounts.selectors import follower_count
 from accounts.services import notify
-from spaces_project import protocol
+from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 from spaces_project.tasks import dispatch
 
 from .. import hooks
-from ..events import publish_on_commit
 from ..live.presence import present_user_ids
 from ..live.seat_gate import seats_changed
 from ..models import (
@@ -207,7 +206,9 @@ def room_start(*, room: Room, actor: User) -> Room:
     if from_backstage:
         # The backstage's sockets stay open: the stage goes live as it is, the listeners waiting
         # start hearing it, and the mixer starts the recording when it sees this event.
-        publish_on_commit(room.pk, protocol.WentLive(room_id=room.pk, started_at=room.started_at.isoformat()))
+        realtime.send_on_commit(
+            protocol.WentLive(room_id=room.pk, started_at=room.started_at.isoformat()), room_id=room.pk
+        )
     return room
 
 
@@ -260,7 +261,7 @@ def _room_close(room: Room) -> Room:
     Participant.objects.filter(room=room).exclude(hand_raised_at=None, invited_to_speak_at=None).update(
         hand_raised_at=None, invited_to_speak_at=None
     )
-    publish_on_commit(room.pk, protocol.Ended(room_id=room.pk), close=protocol.CLOSE_ENDED)
+    realtime.send_on_commit(protocol.Ended(room_id=room.pk), room_id=room.pk, close=protocol.CLOSE_ENDED)
     # After room.ended in commit order: the mixer closes the capture when it hears that event, and
     # finalizing (recordings' hook) starts once the capture is closed.
     for on_room_end in hooks.on_room_end:
@@ -343,7 +344,9 @@ def room_cancel(*, room: Room, actor: User) -> Room:
     room.save(update_fields=["state", "calendar_sequence", "backstage_opened_at"])
     if was_backstage:
         # Close the backstage's sockets (and stop its mixer).
-        publish_on_commit(room.pk, protocol.Ended(room_id=room.pk), close=protocol.CLOSE_NOT_LIVE)
+        realtime.send_on_commit(
+            protocol.Ended(room_id=room.pk), room_id=room.pk, close=protocol.CLOSE_NOT_LIVE
+        )
     # Every paid ticket is refunded through its provider, and each holder told (rooms/services/tickets.py).
     tickets_room_cancelled(room=room)
     notify(
@@ -398,7 +401,9 @@ def room_update(
             if room.backstage_opened_at is not None and opens_at is not None and timezone.now() < opens_at:
                 # Moved out of the backstage's window: the backstage closes (and opens again later).
                 room.backstage_opened_at = None
-                publish_on_commit(room.pk, protocol.Ended(room_id=room.pk), close=protocol.CLOSE_NOT_LIVE)
+                realtime.send_on_commit(
+                    protocol.Ended(room_id=room.pk), room_id=room.pk, close=protocol.CLOSE_NOT_LIVE
+                )
         if is_recorded is not None:
             room.is_recorded = is_recorded
     elif is_recorded is not None and is_recorded != room.is_recorded:

@@ -3,10 +3,9 @@ they check the moderator and write the audit log. Each change is announced like 
 
 from django.db import transaction
 
-from spaces_project import protocol
+from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 
-from ..events import publish_on_commit
 from ..models import Participant, PinnedLink, Room
 from ._common import _change, _live_room_for_update, _participant, _remove_participant
 
@@ -54,5 +53,5 @@ def links_force_unpin(*, room: Room) -> int:
     room = _live_room_for_update(room.pk)
     deleted, _ = PinnedLink.objects.filter(room=room).delete()
     if deleted:
-        publish_on_commit(room.pk, protocol.Links(links=[]))
+        realtime.send_on_commit(protocol.Links(links=[]), room_id=room.pk)
     return deleted

@@ -17,10 +17,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from spaces_project import protocol
+from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 
-from ..events import publish_on_commit, questions_changed
+from ..events import questions_changed
 from ..models import MAX_QUESTION_LENGTH, QUESTIONS_PER_HOUR, Participant, Question, QuestionVote, Room
 from .stage import speaker_invite
 
@@ -129,8 +129,8 @@ def _my_votes(room: Room, user: User) -> list[int]:
 
 
 def _send_my_votes(room: Room, user: User) -> None:
-    publish_on_commit(
-        room.pk, protocol.MyVotes(to_user_id=user.pk, question_ids=_my_votes(room, user)), to=user.pk
+    realtime.send_on_commit(
+        protocol.MyVotes(to_user_id=user.pk, question_ids=_my_votes(room, user)), room_id=room.pk, to=user.pk
     )
 
 

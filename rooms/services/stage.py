@@ -10,11 +10,11 @@ from django.utils import timezone
 from accounts.models import Follow, Notification, User
 from accounts.selectors import blocked_among
 from accounts.services import notify
-from spaces_project import protocol
+from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 
 from .. import hooks
-from ..events import links_payload, participant_updated, publish_on_commit
+from ..events import links_payload, participant_updated
 from ..models import MAX_PINNED_LINKS, Participant, PinnedLink, Reminder, Room, RoomInvitation
 from ..ratelimit import get_rate_limiter
 from ..selectors.tickets import ticketed_room_admitted_ids
@@ -186,7 +186,7 @@ def participant_leave(*, room_id: int, user: User, quiet: bool) -> None:
     role = Participant.Role.LISTENER if participant.role == Participant.Role.SPEAKER else participant.role
     _change(participant, role=role, is_muted=True, hand_raised_at=None, invited_to_speak_at=None)
     if not quiet:
-        publish_on_commit(room_id, protocol.ParticipantLeft(user_id=user.pk))
+        realtime.send_on_commit(protocol.ParticipantLeft(user_id=user.pk), room_id=room_id)
 
 
 @transaction.atomic
@@ -241,7 +241,7 @@ def speak_request_decline(*, room_id: int, actor: User, user_id: int) -> Partici
     if target.hand_raised_at is None:
         raise ServiceError("no_request", "They have not asked to speak.")
     _change(target, hand_raised_at=None)
-    publish_on_commit(room_id, protocol.RequestDeclined(to_user_id=user_id), to=user_id)
+    realtime.send_on_commit(protocol.RequestDeclined(to_user_id=user_id), room_id=room_id, to=user_id)
     return target
 
 
@@ -417,7 +417,7 @@ def room_set_speaker_policy(*, room_id: int, actor: User, policy: str) -> Room:
     if room.speaker_policy != policy:
         room.speaker_policy = policy
         room.save(update_fields=["speaker_policy"])
-        publish_on_commit(room.pk, protocol.Settings(speaker_policy=policy))
+        realtime.send_on_commit(protocol.Settings(speaker_policy=policy), room_id=room.pk)
     return room
 
 
@@ -431,7 +431,7 @@ def room_set_captions(*, room_id: int, actor: User, enabled: bool) -> Room:
     if room.captions_enabled != enabled:
         room.captions_enabled = enabled
         room.save(update_fields=["captions_enabled"])
-        publish_on_commit(room.pk, protocol.CaptionsChanged(enabled=enabled))
+        realtime.send_on_commit(protocol.CaptionsChanged(enabled=enabled), room_id=room.pk)
         if not enabled:
             for on_captions_off in hooks.on_captions_off:
                 on_captions_off(room=room)
@@ -454,7 +454,7 @@ def reaction_send(*, room_id: int, actor: User, emoji: str) -> None:
         burst=protocol.REACTION_BURST,
     ):
         raise ServiceError("rate_limited", "Slow down: at most one reaction a second.")
-    publish_on_commit(room_id, protocol.Reaction(user_id=actor.pk, emoji=emoji))
+    realtime.send_on_commit(protocol.Reaction(user_id=actor.pk, emoji=emoji), room_id=room_id)
 
 
 @transaction.atomic
@@ -474,7 +474,7 @@ def link_pin(*, room_id: int, actor: User, title: str, url: str) -> PinnedLink:
     if PinnedLink.objects.filter(room=room).count() >= MAX_PINNED_LINKS:
         raise ServiceError("too_many_links", f"At most {MAX_PINNED_LINKS} links can be pinned.")
     link = PinnedLink.objects.create(room=room, title=title, url=url, pinned_by=actor)
-    publish_on_commit(room.pk, protocol.Links(links=links_payload(room.pk)))
+    realtime.send_on_commit(protocol.Links(links=links_payload(room.pk)), room_id=room.pk)
     return link
 
 
@@ -485,7 +485,7 @@ def link_unpin(*, room_id: int, actor: User, link_id: int) -> None:
     deleted, _ = PinnedLink.objects.filter(room=room, pk=link_id).delete()
     if not deleted:
         raise ServiceError("not_found", "That link is not pinned.")
-    publish_on_commit(room.pk, protocol.Links(links=links_payload(room.pk)))
+    realtime.send_on_commit(protocol.Links(links=links_payload(room.pk)), room_id=room.pk)
 
 
 def participant_disconnected(*, room_id: int, user_id: int) -> None:
@@ -493,7 +493,7 @@ def participant_disconnected(*, room_id: int, user_id: int) -> None:
     if Participant.objects.filter(
         room_id=room_id, user_id=user_id, is_removed=False, role__in=Participant.STAGE_ROLES
     ).exists():
-        publish_on_commit(room_id, protocol.ParticipantLeft(user_id=user_id))
+        realtime.send_on_commit(protocol.ParticipantLeft(user_id=user_id), room_id=room_id)
 
 
 def participant_disconnect_everywhere(
@@ -508,4 +508,6 @@ def participant_disconnect_everywhere(
         "room_id", flat=True
     )
     for room_id in room_ids:
-        publish_on_commit(room_id, protocol.Error(code=code, message=message), to=user.pk, close=close)
+        realtime.send_on_commit(
+            protocol.Error(code=code, message=message), room_id=room_id, to=user.pk, close=close
+        )
