@@ -8,11 +8,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from accounts.events import send_to_user
 from accounts.models import Follow, Notification, User
 from accounts.selectors import blocked_user_ids, is_blocked_between, user_get_by_handle
 from accounts.services import notify
-from spaces_project import protocol
+from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 from spaces_project.tasks import dispatch
 
@@ -35,7 +34,7 @@ def _announce_reminder_count(room: Room) -> None:
 
     def send() -> None:
         count = Reminder.objects.filter(room_id=room.pk).count()
-        send_to_user(room.host_id, protocol.UserReminderCount(room_id=room.pk, count=count))
+        realtime.send(protocol.UserReminderCount(room_id=room.pk, count=count), user_id=room.host_id)
 
     transaction.on_commit(send, robust=True)
 
