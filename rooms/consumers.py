@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from spaces_project import protocol
+from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 
 from . import selectors, services
@@ -242,7 +242,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def refuse(self, error: ServiceError | protocol.ProtocolError, ref: str | None = None) -> None:
         """The one translation of a refusal on a socket: before the person has joined, a close code
-        the page explains (rooms/protocol.py); after, an error frame about the message refused."""
+        the page explains (spaces_project/protocol/); after, an error frame about the message refused."""
         if not self.joined:
             await self.close(code=protocol.close_code_for(error.code))
             return
@@ -574,7 +574,7 @@ async def broadcast_listeners(room_id: int) -> None:
                     event = await database_sync_to_async(selectors.room_listeners_event)(
                         room_id=room_id, present_user_ids=present.user_ids, anonymous=present.anonymous
                     )
-                    await get_bus().publish_async(room_id, protocol.envelope(event))
+                    await realtime.send_async(event, room_id=room_id)
             finally:
                 await store.release(pending)
             if not await store.has_flag(pending):

@@ -19,21 +19,29 @@ PITFALLS). The change is committed either way; a room's sockets that missed an e
 when the bus is back (``room.resync``), a person's page re-reads its state on reconnect.
 
 Code that already runs after the commit uses the same path without the wait: ``send`` from a thread
-(an on_commit hook that reads what it sends, a Celery task, the captioner's worker thread), and
-``send_async`` on an event loop (the room socket, the embedded mixer). Those never go through
-``transaction.on_commit``: there is no transaction to wait for, and Django's is unsafe on an event
-loop (it asks the database connection whether it is in autocommit, which raises
-SynchronousOnlyOperation there).
+(an on_commit hook that reads what it sends, such as a host's reminder count; a Celery task; the
+captioner's worker thread with each caption line), and ``send_async`` on an event loop (the room
+socket's audience counts; the speaking levels of a room's mixer, embedded in the web process or in a
+``run_mixer`` process). Those never go through ``transaction.on_commit``: there is no transaction to
+wait for, and Django's is unsafe on an event loop (it asks the database connection whether it is in
+autocommit, which raises SynchronousOnlyOperation there).
+
+There is no other way out for an event, and no exception: no module but this one wraps an event for
+the bus or a person's channel (tests/test_realtime.py checks). The busiest sender, a mixer's levels
+(up to twice a second per room), pays under a microsecond per event for the checks and the bus
+lookup, beside the Redis round trip it always had. What travels past this module is audio, not
+events: the uplink frames and the mixers' bundles (rooms/live/mixing.py, rooms/live/bus.py).
 
 The two ways out
     A room's events go on the room bus (rooms/live/bus.py): with Redis, pub/sub, once to each web process,
     which writes them to its own sockets; without Redis, in-process, to the event loop that holds the
     sockets. This module sits under every app and cannot import rooms, so the bus registers itself
-    at app start (``RoomsConfig.ready`` calls ``set_room_bus``). Sharing only the bus's wire
-    format (its Redis channel names) would not do: without Redis there is no channel to publish on,
-    only the bus object that holds the loops of the sockets, and with Redis the bus owns the
-    connections (one publisher per process, one per event loop for async code). A room event sent
-    in a process where rooms is not installed raises RuntimeError.
+    at app start (``RoomsConfig.ready`` calls ``set_room_bus``; management commands run it too, so a
+    ``run_mixer`` process has the bus). Sharing only the bus's wire format (its Redis channel
+    names) would not do: without Redis there is no channel to publish on, only the bus object that
+    holds the loops of the sockets, and with Redis the bus owns the connections (one publisher per
+    process, one per event loop for async code). A room event sent in a process where rooms is not
+    installed raises RuntimeError.
 
     A person's events go through the channel layer group ``user.<id>`` (``protocol.user_group``),
     which every ``/ws/me/`` socket joins (rooms/user_socket.py): they are few and small, so the

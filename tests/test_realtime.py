@@ -3,6 +3,9 @@
 The room bus is replaced by a recorder here; the socket tests (tests/live) deliver through the real one.
 """
 
+import ast
+from pathlib import Path
+
 import pytest
 from django.db import transaction
 
@@ -90,3 +93,24 @@ def test_what_the_protocol_does_not_allow_is_refused_in_the_service(
     with django_capture_on_commit_callbacks() as hooks, pytest.raises(error):
         realtime.send_on_commit(event, **target)
     assert hooks == []
+
+
+def test_no_module_but_realtime_hands_an_event_over():
+    """A publish of its own would skip the wait for the commit and the check of the target: every
+    event leaves through spaces_project/realtime.py (audio frames and bundles are not events)."""
+    root = Path(__file__).resolve().parents[1]
+    allowed = {root / "spaces_project" / "realtime.py"}
+    declarations = root / "spaces_project" / "protocol"
+    found = []
+    for app in ("accounts", "rooms", "recordings", "moderation", "spaces_project"):
+        for path in sorted((root / app).rglob("*.py")):
+            if path in allowed or path.is_relative_to(declarations):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in {"envelope", "user_envelope", "user_close_envelope", "group_send"}
+                ):
+                    found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert found == [], f"send events with realtime.send_on_commit, send or send_async: {found}"

@@ -8,8 +8,10 @@ pub/sub), decodes each message once, and writes it to its own sockets in order.
 With no Redis configured the bus is in-process: publishing hands the message to the event loop the
 sockets live on.
 
-A message on the bus is the envelope of rooms/protocol.py (``protocol.envelope``): an event, and
+A message on the bus is the envelope of spaces_project/protocol/ (``protocol.envelope``): an event, and
 optionally the one person it is for (``to``) and a code to close their sockets with (``close``).
+Events reach the bus only through spaces_project/realtime.py (``send_on_commit``, ``send``,
+``send_async``), which this app registers it with at start (rooms/apps.py).
 Event observers (an embedded room mixer) see every event of a room.
 
 Audio bundles from a room's mixer travel the same way on a second channel per room, as bytes: the

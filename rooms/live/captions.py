@@ -11,8 +11,9 @@ The recognizer never runs where the audio is mixed, and nothing waits for it:
 * ``embedded`` (no Redis): the web process, which mixes its rooms itself, starts one child process
   for recognition on first use and hands it pieces through a bounded multiprocessing queue.
 
-Either way each caption line goes to ``publish_caption``: a ``room.caption`` event for the room's
-sockets, and, for a final line in a recorded room, a line of the recording's transcript.
+Either way each caption line goes to ``CaptionSink``: a ``room.caption`` event for the room's
+sockets (``realtime.send``), and, for a final line in a recorded room, a line of the recording's
+transcript.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from accounts.models import User
-from spaces_project import protocol
+from spaces_project import protocol, realtime
 
 from .. import hooks
 from ..audio.captioner import Caption, Captioner, PieceFeed, StreamingVad, child_main
 from ..models import Room
-from .bus import get_bus, namespace
+from .bus import namespace
 from .lease import LeaseWorker
 from .mode import mixer_mode
 
@@ -94,7 +95,7 @@ class CaptionSink:
                 text=caption.text,
                 skipped=caption.skipped,
             )
-            get_bus().publish(caption.room_id, protocol.envelope(event))
+            realtime.send(event, room_id=caption.room_id)
             # What the apps above keep of the line: a recorded room's transcript (rooms/hooks.py).
             if caption.skipped:
                 for on_caption_gap in hooks.on_caption_gap:

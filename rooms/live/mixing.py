@@ -5,7 +5,8 @@ Two modes, chosen by whether Redis is configured (``settings.AUDIO_MIXER``):
 * ``external`` (Redis): ``manage.py run_mixer`` processes hold the room mixers. A web process
   publishes each allowed uplink frame on ``spaces:up:<room>``; the mixer holding that room's lease
   publishes bundles on ``spaces:audio:<room>``, which each web process receives once and writes to
-  its own sockets (rooms/live/bus.py). Several mixer processes share rooms through leases in Redis; a
+  its own sockets (rooms/live/bus.py); its speaking levels are a room event, sent as every event is
+  (``realtime.send_async``). Several mixer processes share rooms through leases in Redis; a
   mixer that dies stops renewing, and another takes its rooms over.
 * ``embedded`` (no Redis): the mixer of a room runs as a task in the web process's event loop, so
   ``make run`` gives working audio on one machine with no server besides itself.
@@ -22,7 +23,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Q
 
-from spaces_project import protocol
+from spaces_project import protocol, realtime
 
 from ..audio import wire
 from ..audio.mixer import RoomMixer
@@ -123,7 +124,7 @@ class EmbeddedMixers:
                 await bus.deliver_audio_locally(room_id, receiver, bundle)
 
             async def send_levels(levels: protocol.Levels) -> None:
-                await bus.publish_async(room_id, protocol.envelope(levels))
+                await realtime.send_async(levels, room_id=room_id)
 
             runner = runners[room_id] = make_runner(room_id, send_bundle=send_bundle, send_levels=send_levels)
             asyncio.get_running_loop().create_task(self._run(room_id, runner))
@@ -296,7 +297,7 @@ class MixerProcess(LeaseWorker):
             await self.redis.publish(f"{AUDIO_PREFIX}{room_id}", wire.tag(receiver, bundle))
 
         async def send_levels(levels: protocol.Levels) -> None:
-            await self.redis.publish(f"{CHANNEL_PREFIX}{room_id}", protocol.envelope(levels))
+            await realtime.send_async(levels, room_id=room_id)
 
         runner = make_runner(room_id, send_bundle=send_bundle, send_levels=send_levels)
         self.rooms[room_id] = runner

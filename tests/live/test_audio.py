@@ -86,6 +86,14 @@ class Ear:
         self.task.cancel()
 
 
+def speaking_levels(socket, user_id: int) -> list[float]:
+    """The levels of `user_id` in the room.levels events `socket` received (alone or in a batch)."""
+    events = [e for event in socket.seen for e in event.get("events", [event])]
+    return [
+        level for e in events if e["type"] == "room.levels" for user, level in e["levels"] if user == user_id
+    ]
+
+
 @db
 def seat(room, user, role, muted=False):
     Participant.objects.update_or_create(room=room, user=user, defaults={"role": role, "is_muted": muted})
@@ -114,6 +122,7 @@ async def test_a_speaker_is_heard_by_listeners_and_not_by_themself(embedded):
     # Alone on stage, the host's mix-minus is silence, which is not sent at all.
     assert host_ear.mix_minus <= {True}
     assert host_ear.heard(440) < HEARD / 4, "the host hears their own voice"
+    assert speaking_levels(listener, room.host_id), "the embedded mixer's room.levels never reached the room"
     host_ear.stop(), listener_ear.stop()
 
 
@@ -239,6 +248,7 @@ async def test_external_mixer_process_mixes_the_room(external):
     await speak(host, 440, 1.6)
     await asyncio.sleep(0.3)
     assert ear.heard(440) > HEARD
+    assert speaking_levels(listener, room.host_id), "the mixer process's room.levels never reached the room"
     ear.stop()
 
 
