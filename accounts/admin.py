@@ -1,5 +1,5 @@
 """The admin of accounts' models: follows, blocks, notifications. The user model's admin, whose
-actions suspend and lift suspensions, is moderation's (moderation/admin.py)."""
+actions suspend and lift suspensions, is moderation's (moderation/admin/people.py)."""
 
 from django.contrib import admin
 

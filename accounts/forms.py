@@ -95,7 +95,7 @@ class NotificationSettingsForm(forms.Form):
         }
 
 
-# The admin's forms for the user model (its admin is registered by moderation/admin.py, whose
+# The admin's forms for the user model (its admin is registered by moderation/admin/people.py, whose
 # actions suspend people): handles and email addresses are unique ignoring case, as at sign-up.
 class _UniqueIgnoringCase:
     def _clean_unique_ci(self, name: str, label: str) -> str:
