@@ -89,7 +89,7 @@ def test_private_rooms_only_through_a_signed_url_that_has_not_expired(site):
 
     md5 = signing.signature(room_id=12, listener="tok-A", expires=expires, secret=secret)
     # The first character: the last of 22 base64 characters carries 2 bits of the digest and 4 of
-    # padding, so changing it can decode to the same digest (a flaky "altered" URL).
+    # padding, so changing it can decode to the same digest (an "altered" URL that is not altered).
     altered = good.replace(md5, ("A" if md5[0] != "A" else "B") + md5[1:])
     assert site.get(altered).status == 403
     assert site.get(good.replace(f"/{expires}/", f"/{expires + 3600}/")).status == 403
