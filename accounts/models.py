@@ -138,6 +138,8 @@ class Notification(models.Model):
     in_app = models.BooleanField(default=True)
     email_wanted = models.BooleanField(default=False)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # Pushed to the recipient's devices that want this kind (accounts/services/push.py).
+    push_wanted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
 
@@ -155,7 +157,7 @@ class Notification(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["recipient", "dedupe_key"], name="notification_once_per_key"),
             models.CheckConstraint(
-                condition=models.Q(in_app=True) | models.Q(email_wanted=True),
+                condition=models.Q(in_app=True) | models.Q(email_wanted=True) | models.Q(push_wanted=True),
                 name="notification_shown_or_emailed",
             ),
         ]
@@ -214,3 +216,52 @@ class NotificationPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.kind}: in app {self.in_app}, email {self.email}"
+
+
+# The kinds a phone is told about with a push, each switched on or off per device (PRODUCT, "On a
+# phone": a followed host goes live, a reminder's room starts, an invitation, a ticket's room starts).
+PUSH_KINDS = (
+    Notification.Kind.HOST_LIVE,
+    Notification.Kind.REMINDER,
+    Notification.Kind.ROOM_INVITE,
+    Notification.Kind.SPEAK_INVITE,
+    Notification.Kind.TICKET,
+)
+
+
+class PushSubscription(models.Model):
+    """One browser on one device that takes Web Push for its person (the page's
+    `PushSubscription.toJSON()`): where to send, and the keys to encrypt for it (RFC 8291)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.CharField(max_length=2048, unique=True)
+    p256dh = models.CharField(max_length=100)  # the device's P-256 public key, base64url
+    auth = models.CharField(max_length=40)  # its 16-byte authentication secret, base64url
+    # The kinds of PUSH_KINDS this device is told about (a new device: all of them).
+    kinds = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Push to a device of {self.user}"
+
+
+class PushDelivery(models.Model):
+    """One notification pushed to one device: made once per pair (the notification's own once-key
+    made the notification once per person), marked when the push service took it or it was given up."""
+
+    subscription = models.ForeignKey(PushSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When the push service accepted it, or when it was given up (too late, refused): done either way.
+    done_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "notification"], name="push_delivery_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Push of notification {self.notification_id} to subscription {self.subscription_id}"

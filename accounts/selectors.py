@@ -9,7 +9,7 @@ from django.utils import timezone
 from spaces_project import protocol  # the realtime contract: no Django, no models
 from spaces_project.errors import NotFound
 
-from .models import Block, DataExport, Follow, Notification, NotificationPreference, User
+from .models import Block, DataExport, Follow, Notification, NotificationPreference, PushSubscription, User
 
 
 def user_get_by_handle(*, handle: str) -> User | None:
@@ -241,3 +241,17 @@ def notification_emails_stuck(*, older_than_s: float, limit: int = 5000) -> list
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+# -- push ----------------------------------------------------------------------------------------
+
+
+def push_recipients(*, user_ids: list[int], kind: str) -> set[int]:
+    """Those of `user_ids` with a device that wants `kind` pushed."""
+    return {
+        user_id
+        for user_id, kinds in PushSubscription.objects.filter(user_id__in=user_ids).values_list(
+            "user_id", "kinds"
+        )
+        if kind in kinds
+    }

@@ -1,4 +1,5 @@
-"""Notification emails. Each email is sent at most once, whatever happens to the worker."""
+"""Notification emails and pushes. Each email is sent at most once, whatever happens to the worker;
+each push goes to each device once, in a task of its own (accounts/services/push.py)."""
 
 from smtplib import SMTPException
 
@@ -67,3 +68,38 @@ def purge_expired_data_exports() -> int:
 def lift_expired_suspensions() -> int:
     """Lift suspensions whose end date has passed (beat; sign-in also lifts them on the spot)."""
     return services.users_lift_expired_suspensions()
+
+
+@shared_task(base=IdempotentTask, autoretry_for=(DatabaseError,), retry_backoff=5, max_retries=5)
+def send_push_notifications(notification_ids: list[int]) -> int:
+    """Queue one push per device for the given notifications (safe to run twice)."""
+    return services.push_deliveries_queue(notification_ids=notification_ids)
+
+
+class PushTask(IdempotentTask):
+    # A push service that did not answer in time, or answered 429 or 5xx: try again later, up to the
+    # service's own limit of attempts (push.PUSH_MAX_ATTEMPTS) or until the notice is worth nothing.
+    autoretry_for = (services.PushRetry, DatabaseError)
+    retry_backoff = 5
+    retry_backoff_max = 300
+    retry_jitter = True
+    max_retries = 6
+    # The push itself is bounded by PUSH_TIMEOUT_S; these bound anything else that could hang.
+    soft_time_limit = 60
+    time_limit = 90
+
+    def give_up(self, args, reason: str) -> None:
+        if args:
+            services.push_delivery_give_up(delivery_id=args[0], reason=reason)
+
+
+@shared_task(base=PushTask)
+def send_push(delivery_id: int) -> str:
+    """Push one notification to one device, once (accounts.services.push_delivery_send)."""
+    return services.push_delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def purge_push_deliveries() -> int:
+    """Beat: forget the pushes finished a week ago."""
+    return services.push_deliveries_purge()

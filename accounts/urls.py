@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import push_views, views
 
 # Included in the accounts namespace with the person's pages other apps draw: the profile
 # (accounts:profile) and the host's calendar (accounts:calendar); spaces_project/urls.py.
@@ -23,4 +23,6 @@ urlpatterns = [
     path("notifications/read/", views.notifications_read, name="notifications_read"),
     path("settings/notifications/", views.notification_settings, name="notification_settings"),
     path("notifications/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("push/subscriptions/", push_views.push_subscribe, name="push_subscribe"),
+    path("push/subscriptions/delete/", push_views.push_unsubscribe, name="push_unsubscribe"),
 ]

@@ -21,6 +21,7 @@ from spaces_project.refusals import into_form, refusal_page, refusal_redirect
 from . import selectors, services
 from .forms import DeleteAccountForm, NotificationSettingsForm, ProfileForm
 from .models import Notification, User
+from .push_views import push_settings
 
 PAGE_SIZE = 20
 
@@ -265,7 +266,8 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
         if saved:
             messages.success(request, "Your notification settings are saved.")
             return redirect("accounts:notification_settings")
-    return render(request, "accounts/notification_settings.html", {"form": form, "rows": form.rows()})
+    context = {"form": form, "rows": form.rows(), **push_settings(request)}
+    return render(request, "accounts/notification_settings.html", context)
 
 
 # A mail program's one-click unsubscribe (RFC 8058) POSTs with no session and no CSRF token: the

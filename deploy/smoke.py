@@ -51,6 +51,7 @@ if __package__ in (None, ""):  # run as a file: make `deploy` importable
 
 from deploy import harness, render  # noqa: E402
 from rooms.audio import codec, wire  # noqa: E402
+from spaces_project.vapid import new_pair  # noqa: E402
 
 ROOT = harness.ROOT
 TONE_HZ = 440.0
@@ -109,8 +110,11 @@ def write_env_file(
     cert, key = harness.self_signed_certificate(work / "tls")
     venv = Path(sys.executable).parent.parent
     origin = f"https://localhost:{https_port}"
+    vapid = new_pair()
     values = {
         "SECRET_KEY": secrets.token_urlsafe(60),
+        "VAPID_PUBLIC_KEY": vapid.public_key,
+        "VAPID_PRIVATE_KEY": vapid.private_key,
         "ALLOWED_HOSTS": "localhost",
         "CSRF_TRUSTED_ORIGINS": origin,
         "SITE_URL": origin,

@@ -21,3 +21,8 @@ class NotFound(ServiceError):
 
     def __init__(self, message: str = "Not found.") -> None:
         super().__init__("not_found", message)
+
+
+class Invalid(ServiceError):
+    """The request's data is malformed or out of bounds (not a rule refusing the person): answered
+    400 rather than 403."""

@@ -8,7 +8,7 @@ person joined, an error frame after), and Django admin actions go through `for_e
 
     @refusal_page("recordings/refused.html")   # 403 page with the message (the default: refused.html)
     @refusal_redirect(to=lambda request, pk: ...)  # the message, and back to where the person was
-    @refusal_json                              # 403 {"error": code, "message": ...}
+    @refusal_json                              # 403 {"error": code, "message": ...}; 400 for Invalid
     @refusal_json_or_redirect(to=...)          # JSON for a fetch (Accept: application/json), else redirect
     @refusal_text                              # 403 text/plain (files: audio, images)
 
@@ -23,7 +23,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
-from .errors import NotFound, ServiceError
+from .errors import Invalid, NotFound, ServiceError
 
 T = TypeVar("T")
 
@@ -79,16 +79,18 @@ def answer(request: HttpRequest, error: ServiceError, how: Answer = PAGE) -> Htt
         raise Http404(error.message)
     if how.kind == "json_or_redirect":
         how = Answer("json") if wants_json(request) else Answer("redirect", how.template, how.redirect_to)
+    # Malformed data is the request's fault (400); every other refusal is a rule saying no (403).
+    status = 400 if isinstance(error, Invalid) else 403
     if how.kind == "json":
-        return JsonResponse({"error": error.code, "message": error.message}, status=403)
+        return JsonResponse({"error": error.code, "message": error.message}, status=status)
     if how.kind == "text":
-        return HttpResponse(error.message, status=403, content_type="text/plain")
+        return HttpResponse(error.message, status=status, content_type="text/plain")
     if how.kind == "redirect" and error.code != "not_allowed":
         messages.error(request, error.message)
         match = request.resolver_match
         return redirect(how.redirect_to(request, **(match.kwargs if match else {})))
     context = {"message": error.message, "code": error.code, "sign_in": error.code == "sign_in_required"}
-    return render(request, how.template, context, status=403)
+    return render(request, how.template, context, status=status)
 
 
 class RefusalMiddleware:

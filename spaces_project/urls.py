@@ -11,6 +11,7 @@ from recordings.views import profiles, room_pages
 from rooms import ticket_views
 from rooms import urls as rooms_urls
 from rooms import views as room_views
+from spaces_project import pwa
 
 admin.site.site_header = "Spaces moderation"
 admin.site.site_title = "Spaces admin"
@@ -43,6 +44,10 @@ room_routes = (
 urlpatterns = [
     # Home shows the replays row beside the live and upcoming rooms: recordings' page too.
     path("", room_pages.home, name="home"),
+    # The installable app: its manifest, and the service worker at the root so that its scope is "/".
+    path("manifest.webmanifest", pwa.manifest, name="manifest"),
+    path("sw.js", pwa.service_worker, name="service_worker"),
+    path("offline/", pwa.offline, name="offline"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include(people)),

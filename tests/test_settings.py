@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from spaces_project.vapid import new_pair
+
 ROOT = Path(__file__).resolve().parent.parent
+_VAPID = new_pair()
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "spaces_project.settings.production",
     "SECRET_KEY": "k7#Qm2!vX9pLr4@Zt8$Wc1^Yn6&Bh3*Jd5(Fs0)Ge2_Ua7+Ro4=Ti9-Ek1~Ol",
@@ -15,6 +18,8 @@ PRODUCTION_ENV = {
     "PAYMENT_PROVIDER": "stripe",
     "STRIPE_SECRET_KEY": "sk_test_not_a_real_key",
     "STRIPE_WEBHOOK_SECRET": "whsec_not_a_real_secret",
+    "VAPID_PUBLIC_KEY": _VAPID.public_key,
+    "VAPID_PRIVATE_KEY": _VAPID.private_key,
 }
 
 
@@ -43,6 +48,10 @@ def test_production_settings_pass_check_deploy_without_warnings():
         ({"SITE_URL": ""}, "SITE_URL"),
         ({"SITE_URL": "http://spaces.example.org"}, "SITE_URL"),
         ({"SITE_URL": "https://elsewhere.example.org"}, "ALLOWED_HOSTS"),
+        # Push on with no VAPID pair, or a pair that does not match: every push would be refused.
+        ({"VAPID_PRIVATE_KEY": ""}, "VAPID_PRIVATE_KEY"),
+        ({"VAPID_PUBLIC_KEY": new_pair().public_key}, "VAPID_PUBLIC_KEY"),
+        ({"VAPID_SUBJECT": "admin@spaces.example.org"}, "VAPID_SUBJECT"),
     ],
 )
 def test_production_refuses_unsafe_configuration(override, complaint):

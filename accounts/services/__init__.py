@@ -7,6 +7,7 @@ One module per domain; this package re-exports their public functions, so caller
 - ``graph``: follows and blocks;
 - ``notifications``: ``notify``, live delivery, the person's choices; ``emails``: their emails and
   one-click unsubscribe;
+- ``push``: a person's devices for Web Push, and each notification pushed to each device once;
 - ``sessions``: signing out everywhere, a changed password, suspension;
 - ``privacy``: the data archive and deleting an account.
 
@@ -46,6 +47,16 @@ from .profile import (
     user_set_avatar,
     user_update_profile,
 )
+from .push import (
+    PushRetry,
+    push_deliveries_purge,
+    push_deliveries_queue,
+    push_delivery_give_up,
+    push_delivery_send,
+    push_subscription_delete,
+    push_subscription_save,
+    push_subscriptions_delete_all,
+)
 from .sessions import (
     Suspension,
     user_lift_suspension_if_over,
@@ -60,6 +71,7 @@ __all__ = [
     "EMAILS_PER_TASK",
     "NOTIFY_CHUNK",
     "UNSUBSCRIBE_SALT",
+    "PushRetry",
     "Suspension",
     "block_create",
     "block_delete",
@@ -77,6 +89,13 @@ __all__ = [
     "notifications_mark_read",
     "notifications_push",
     "notify",
+    "push_deliveries_purge",
+    "push_deliveries_queue",
+    "push_delivery_give_up",
+    "push_delivery_send",
+    "push_subscription_delete",
+    "push_subscription_save",
+    "push_subscriptions_delete_all",
     "require_not_suspended",
     "unsubscribe_check",
     "unsubscribe_token",

@@ -1,5 +1,5 @@
 """Notifications: one way in (`notify`), the person's choices per kind, and live delivery to their
-open pages (the `user.<id>` channel). Their emails: emails.py."""
+open pages (the `user.<id>` channel). Their emails: emails.py; their pushes to devices: push.py."""
 
 from collections.abc import Iterable
 
@@ -10,13 +10,15 @@ from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 from spaces_project.tasks import dispatch
 
-from ..models import Notification, NotificationPreference, User
-from ..selectors import notification_choices_for, notification_payload, unread_counts
+from ..models import PUSH_KINDS, Notification, NotificationPreference, User
+from ..selectors import notification_choices_for, notification_payload, push_recipients, unread_counts
 from ..validators import one_line
+from .push import push_available
 
 # A person is told about at most this many people at once per query (large follower fan-outs).
 NOTIFY_CHUNK = 1000
 EMAILS_PER_TASK = 200
+PUSHES_PER_TASK = 200
 
 
 def notify(
@@ -28,21 +30,27 @@ def notify(
     actor: User | None = None,
     room=None,
     key: str | None = None,
+    push: bool = False,
 ) -> list[int]:
     """Notify the users `recipients` (ids) as each one's choices for `kind` allow; return the ids
     of the notifications made.
 
     With `key`, a person gets at most one notification for that key, ever: the database refuses a
     second one, whichever process tries. After commit, the new notifications appear live on the
-    recipients' open pages and their emails are queued.
+    recipients' open pages and their emails are queued; with `push`, so are pushes to the devices
+    that want `kind` (a notice that calls a person to a room now: docs/push.md).
     """
     text = one_line(text)[:200]
-    made: list[tuple[int, bool, bool]] = []  # (notification id, in app, email)
+    made: list[tuple[int, bool, bool, bool]] = []  # (notification id, in app, email, push)
+    push = push and kind in PUSH_KINDS and push_available()
     people = list(dict.fromkeys(int(pk) for pk in recipients))
     for start in range(0, len(people), NOTIFY_CHUNK):
         chunk = people[start : start + NOTIFY_CHUNK]
         choices = notification_choices_for(user_ids=chunk, kind=kind)
-        wanted = {pk: choice for pk, choice in choices.items() if choice.in_app or choice.email}
+        pushed = push_recipients(user_ids=list(choices), kind=kind) if push else set()
+        wanted = {
+            pk: choice for pk, choice in choices.items() if choice.in_app or choice.email or pk in pushed
+        }
         if key and wanted:
             already = Notification.objects.filter(dedupe_key=key, recipient_id__in=list(wanted))
             for pk in already.values_list("recipient_id", flat=True):
@@ -60,6 +68,7 @@ def notify(
                 dedupe_key=key,
                 in_app=choice.in_app,
                 email_wanted=choice.email,
+                push_wanted=pk in pushed,
             )
             for pk, choice in wanted.items()
         ]
@@ -68,17 +77,24 @@ def notify(
             # unique constraint keeps one row each, and the rows are read back to learn their ids.
             Notification.objects.bulk_create(rows, ignore_conflicts=True)
             made += Notification.objects.filter(dedupe_key=key, recipient_id__in=list(wanted)).values_list(
-                "pk", "in_app", "email_wanted"
+                "pk", "in_app", "email_wanted", "push_wanted"
             )
         else:
-            made += [(row.pk, row.in_app, row.email_wanted) for row in Notification.objects.bulk_create(rows)]
-    shown = [pk for pk, in_app, _ in made if in_app]
-    emailed = [pk for pk, _, email in made if email]
+            made += [
+                (row.pk, row.in_app, row.email_wanted, row.push_wanted)
+                for row in Notification.objects.bulk_create(rows)
+            ]
+    shown = [pk for pk, in_app, _, _ in made if in_app]
+    emailed = [pk for pk, _, email, _ in made if email]
+    pushed_ids = [pk for pk, _, _, wants_push in made if wants_push]
     if shown:
         transaction.on_commit(lambda: notifications_push(notification_ids=shown), robust=True)
     for start in range(0, len(emailed), EMAILS_PER_TASK):
         dispatch("accounts.tasks.send_notification_emails", emailed[start : start + EMAILS_PER_TASK])
-    return [pk for pk, _, _ in made]
+    # A task of its own: a push service that is slow or down never holds up an email or the bell.
+    for start in range(0, len(pushed_ids), PUSHES_PER_TASK):
+        dispatch("accounts.tasks.send_push_notifications", pushed_ids[start : start + PUSHES_PER_TASK])
+    return [pk for pk, _, _, _ in made]
 
 
 def notifications_push(*, notification_ids: list[int]) -> None:

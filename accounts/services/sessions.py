@@ -12,6 +12,7 @@ from spaces_project.errors import ServiceError
 
 from .. import hooks
 from ..models import User
+from .push import push_subscriptions_delete_all
 
 
 def close_sockets(*, user: User, code: str, message: str) -> None:
@@ -34,9 +35,9 @@ class Suspension:
 def user_suspend(*, user: User, reason: str = "", until: datetime | None = None) -> Suspension:
     """Suspend an account, with all that follows, at once: it can no longer sign in (accounts/adapter.py
     reads the flag and tells the reason and end date) nor host or join a room, every session ends, its
-    open room sockets close, and the live rooms it hosts end (hooks.on_suspension). Every path that
-    suspends someone (the moderation services behind admin actions) calls this. `until` None: until
-    lifted."""
+    devices take no more pushes, its open room sockets close, and the live rooms it hosts end
+    (hooks.on_suspension). Every path that suspends someone (the moderation services behind admin
+    actions) calls this. `until` None: until lifted."""
     if User.objects.select_for_update().get(pk=user.pk).is_suspended:
         raise ServiceError("already_suspended", f"{user} is already suspended.")
     reason = " ".join(reason.split())
@@ -58,6 +59,8 @@ def user_suspend(*, user: User, reason: str = "", until: datetime | None = None)
             "session_generation",
         ]
     )
+    # Nothing reaches a suspended person's devices any more (turning push on again needs sign-in).
+    push_subscriptions_delete_all(user=user)
     # Sockets first: in a room they host, they hear why they are leaving before the room ends.
     close_sockets(user=user, code="suspended", message="Your account is suspended.")
     ended = [thing for on_suspension in hooks.on_suspension for thing in on_suspension(user=user)]

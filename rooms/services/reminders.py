@@ -15,7 +15,7 @@ from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 from spaces_project.tasks import dispatch
 
-from ..models import HOST_NOTICE_AHEAD, LIVE_NOTICE_GAP, Participant, Reminder, Room, RoomInvitation
+from ..models import HOST_NOTICE_AHEAD, LIVE_NOTICE_GAP, Participant, Reminder, Room, RoomInvitation, Ticket
 from ..selectors.discovery import UPCOMING_GRACE, room_get_for_viewer
 from ._common import _ask_to_speak, _room_url, _stage_has_room_for_a_speaker, _when
 
@@ -145,6 +145,7 @@ def room_invite(*, room_id: int, actor: User, handle: str) -> tuple[User, bool]:
         text=text,
         url=_room_url(room),
         key=f"invite:{room.pk}",
+        push=True,
     )
     return invitee, True
 
@@ -171,6 +172,7 @@ def _fire_reminders(room: Room, *, text: str, now: datetime, notify_anyone: bool
         text=text,
         url=_room_url(room),
         key=f"reminder:{room.pk}:{room.calendar_sequence}",
+        push=True,
     )
     Reminder.objects.filter(pk__in=[pk for pk, _ in pending]).update(notified_at=now)
     return len(recipients)
@@ -178,8 +180,9 @@ def _fire_reminders(room: Room, *, text: str, now: datetime, notify_anyone: bool
 
 @transaction.atomic
 def room_live_notify(*, room_id: int) -> None:
-    """The room went live: fire its reminders, and tell the host's followers unless they were told
-    about this host in the last 10 minutes. Safe to run twice (tasks/notify_room_live)."""
+    """The room went live: fire its reminders, tell its ticket holders, and tell the host's followers
+    unless they were told about this host in the last 10 minutes. Safe to run twice
+    (tasks/notify_room_live)."""
     room = Room.objects.select_related("host").filter(pk=room_id).first()
     if room is None or room.state != Room.State.LIVE:
         return  # ended before we got here: do not tell anyone it is live
@@ -188,6 +191,25 @@ def room_live_notify(*, room_id: int) -> None:
     # mark only says the task ran, so that rooms_announce_missed does not queue it again.
     Room.objects.filter(pk=room.pk, live_announced_at__isnull=True).update(live_announced_at=now)
     _fire_reminders(room, text=f"{room.host.name} started {room.title}: join now", now=now)
+    reminded = Reminder.objects.filter(room=room).values("user_id")
+    # Those who paid to be there are told it started, reminder or not (PRODUCT, "On a phone").
+    holders = (
+        Ticket.objects.filter(
+            room=room, status=Ticket.Status.PAID, refund_requested_at__isnull=True, buyer__isnull=False
+        )
+        .exclude(buyer_id__in=reminded)
+        .values_list("buyer_id", flat=True)
+    )
+    notify(
+        recipients=holders,
+        kind=Notification.Kind.TICKET,
+        actor=room.host,
+        room=room,
+        text=f"{room.title} has started: your ticket is ready, join now",
+        url=_room_url(room),
+        key=f"ticket-live:{room.pk}",
+        push=True,
+    )
     # One conditional UPDATE decides, under the host row's lock: starting and ending rooms in a
     # loop cannot notify more than once per gap, whatever runs at the same time.
     claimed = (
@@ -199,8 +221,9 @@ def room_live_notify(*, room_id: int) -> None:
         return
     followers = (
         Follow.objects.filter(followee_id=room.host_id)
-        # Those who set a reminder were just told.
-        .exclude(follower_id__in=Reminder.objects.filter(room=room).values("user_id"))
+        # Those who set a reminder or hold a ticket were just told.
+        .exclude(follower_id__in=reminded)
+        .exclude(follower_id__in=holders)
         .values_list("follower_id", flat=True)
     )
     notify(
@@ -211,6 +234,7 @@ def room_live_notify(*, room_id: int) -> None:
         text=f"{room.host.name} is live: {room.title}",
         url=_room_url(room),
         key=f"live:{room.pk}",
+        push=True,
     )
 
 

@@ -261,6 +261,7 @@ def speaker_invite(*, room_id: int, actor: User, user_id: int) -> Participant:
         room=room,
         text=f"{actor.name} invited you to speak in {room.title}",
         url=_room_url(room),
+        push=True,
     )
     return target
 

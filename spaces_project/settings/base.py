@@ -272,6 +272,25 @@ ROOM_ABANDONED_MINUTES = float(os.environ.get("ROOM_ABANDONED_MINUTES", "10"))
 NOTIFICATION_EMAIL_STUCK_AFTER_S = float(os.environ.get("NOTIFICATION_EMAIL_STUCK_AFTER_S", "600"))
 ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S = float(os.environ.get("ROOM_LIVE_ANNOUNCE_STUCK_AFTER_S", "120"))
 
+# Web Push (accounts/services/push.py, docs/push.md). The VAPID pair signs every push; make one with
+# `manage.py vapid_keys`. Development makes and keeps its own pair (settings/local.py); production
+# refuses to start with push on and no keys. PUSH_ENABLED=0 turns push off (no switch on the page).
+PUSH_ENABLED = env_bool("PUSH_ENABLED", True)
+VAPID_PUBLIC_KEY = os.environ.get("VAPID_PUBLIC_KEY", "").strip()
+VAPID_PRIVATE_KEY = os.environ.get("VAPID_PRIVATE_KEY", "").strip()
+# Who push services may contact about this site's pushes: a mailto: or https: URL (RFC 8292).
+# Unset: the site's own address when it is https (production's always is).
+VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT", "").strip() or (
+    SITE_URL if SITE_URL.startswith("https://") else "mailto:admin@localhost"
+)
+# Push services are reached over https; plain http to localhost only where this is on (development
+# and tests, whose push service is a small server on 127.0.0.1). Never in production.
+PUSH_ALLOW_INSECURE_LOCALHOST = False
+# A push service that hangs is given this long per request; the task then retries with backoff.
+PUSH_TIMEOUT_S = float(os.environ.get("PUSH_TIMEOUT_S", "10"))
+# At most this many devices per person (a subscription is one browser on one device).
+PUSH_SUBSCRIPTIONS_PER_USER = 10
+
 # Ticketed rooms (rooms/services/tickets.py, rooms/payments/). Prices are in this currency (ISO 4217, a
 # currency with cents); tickets keep the currency they were sold in.
 CURRENCY = os.environ.get("CURRENCY", "USD").strip().upper()
@@ -419,6 +438,12 @@ CELERY_BEAT_SCHEDULE = {
     # A data archive's link expires after DATA_EXPORT_LINK_HOURS; its file is deleted within the hour.
     "purge-expired-data-exports": {
         "task": "accounts.tasks.purge_expired_data_exports",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 60 * 60.0},
+    },
+    # Pushes finished a week ago are forgotten (none is sent again after its TTL anyway).
+    "purge-push-deliveries": {
+        "task": "accounts.tasks.purge_push_deliveries",
         "schedule": 60 * 60.0,
         "options": {"expires": 60 * 60.0},
     },

@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 
+from spaces_project.vapid import public_key_of
+
 from .base import *  # noqa: F403
 
 DEBUG = False
@@ -36,6 +38,21 @@ if PAYMENT_PROVIDER != "stripe":  # noqa: F405
     )
 if not STRIPE_SECRET_KEY or not STRIPE_WEBHOOK_SECRET:  # noqa: F405
     raise ImproperlyConfigured("Set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET for PAYMENT_PROVIDER=stripe.")
+
+# Web Push signs every push with the site's VAPID pair: with push on, both keys must be set and match.
+PUSH_ALLOW_INSECURE_LOCALHOST = False
+if PUSH_ENABLED:  # noqa: F405
+    try:
+        _vapid_ok = public_key_of(VAPID_PRIVATE_KEY) == VAPID_PUBLIC_KEY  # noqa: F405
+    except ValueError:
+        _vapid_ok = False
+    if not _vapid_ok:
+        raise ImproperlyConfigured(
+            "Set VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY (a matching pair: `manage.py vapid_keys` makes one) "
+            "for Web Push, or PUSH_ENABLED=0 to run without it."
+        )
+    if not VAPID_SUBJECT.startswith(("mailto:", "https://")):  # noqa: F405
+        raise ImproperlyConfigured("VAPID_SUBJECT must be a mailto: or https:// address (RFC 8292).")
 
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from spaces_project.vapid import new_pair
+
 from .base import *  # noqa: F403
 
 SECRET_KEY = "test-only-key"
@@ -37,3 +39,8 @@ EMBEDDED_BEAT = env_bool("EMBEDDED_BEAT", False)  # noqa: F405
 SITE_URL = "http://testserver"
 # Browser tests watch the header's live row change without waiting half a minute.
 LIVE_BAR_REFRESH_S = float(os.environ.get("LIVE_BAR_REFRESH_S", "2"))
+# Web Push to the tests' own push service on 127.0.0.1 (tests/accounts/test_push*.py), signed with a
+# pair made for this run.
+VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY = new_pair()
+PUSH_ALLOW_INSECURE_LOCALHOST = True
+PUSH_TIMEOUT_S = 2.0
