@@ -1,12 +1,13 @@
 from django.urls import path
 
-from .views import clips
+from .views import analytics, clips
 
 app_name = "clips"
 urlpatterns = [
     path("<int:pk>/", clips.clip_detail, name="detail"),
     path("<int:pk>/status/", clips.clip_status, name="status"),
     path("<int:pk>/audio.ogg", clips.clip_audio, name="audio"),
+    path("<int:pk>/play/", analytics.clip_play, name="play"),
     path("<int:pk>/waveform.png", clips.clip_waveform, name="waveform"),
     path("<int:pk>/embed/", clips.clip_embed, name="embed"),
     path("<int:pk>/delete/", clips.clip_delete, name="delete"),

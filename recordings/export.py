@@ -86,6 +86,7 @@ SECTIONS = (
 
 NOT_EXPORTED = {
     "recordings.Clip.recording__room__host": "Clips other people made of the person's replays are theirs; the person's own are exported.",
+    "recordings.ReplayPlay.recording__room__host": "Plays of the person's replays are tied to no one: counted, and shown as aggregates in the room's report.",
 }
 
 

@@ -154,6 +154,8 @@ class Clip(models.Model):
     speakers = models.JSONField(default=list, blank=True)
     caption_text = models.TextField(blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
+    # Plays counted once per viewer session (and from embeds per client address an hour): the host's report.
+    play_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     ready_at = models.DateTimeField(null=True, blank=True)
 
@@ -174,3 +176,19 @@ class Clip(models.Model):
     @property
     def is_gone(self) -> bool:
         return self.status in (self.Status.DELETED, self.Status.REMOVED)
+
+
+class ReplayPlay(models.Model):
+    """One counted play of a replay and how long it was listened to: for the host's report (the
+    median listen). Tied to no one: the player's session knows its own play, nobody else does."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="plays")
+    started_at = models.DateTimeField(auto_now_add=True)
+    # The longest the player reported having played (capped at the recording's length).
+    listened_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["recording", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"play of {self.recording_id}: {self.listened_ms} ms"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import replays
+from .views import analytics, replays
 
 app_name = "recordings"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:pk>/cover.jpg", replays.recording_cover, name="cover"),
     path("<int:pk>/waveform.png", replays.recording_waveform, name="waveform"),
     path("<int:pk>/play/", replays.recording_play, name="play"),
+    path("<int:pk>/listened/", analytics.replay_listened, name="listened"),
     path("<int:pk>/download/", replays.recording_download, name="download"),
     path("<int:pk>/delete/", replays.recording_delete, name="delete"),
     path("<int:pk>/captions.vtt", replays.recording_captions, name="captions"),

@@ -21,6 +21,7 @@ from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 
 from . import selectors, services
+from .analytics import collect as analytics
 from .audio import wire
 from .live import hls
 from .live.bus import get_bus
@@ -121,6 +122,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # What this socket has registered, so that every way out undoes exactly that.
     attached = False
     present = False
+    counted = False  # its session is in the room's analytics (rooms/analytics/)
     # Room sockets hear their rooms through the room bus, never through the channel layer; without
     # a channel layer subscription a Redis restart does not kill every socket (channels closes a
     # consumer whose layer read fails with 1011), and the bus tells the sockets to resync instead.
@@ -181,6 +183,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         RoomKeeper.ensure(self.room_id)
         get_audio_uplink().room_opened(self.room_id)
         await self.send_snapshot()
+        self.counted = self.joined and not self.closing and analytics.note_join(self)
         self.schedule_listeners_broadcast()
 
     async def disconnect(self, code: int) -> None:
@@ -189,6 +192,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def unregister(self) -> None:
         """Leave the bus and the roster. Safe to call more than once, and when Redis is down."""
         self.joined = False
+        if self.counted:
+            self.counted = False
+            analytics.session_ended(room_id=self.room_id, session=self.conn_id)
         if self.attached:
             self.attached = False
             try:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from accounts.export import Section, iso, register, write_json
 from accounts.models import User
 
+from .analytics import export as analytics_export
 from .models import Participant, PinnedLink, Question, QuestionVote, Reminder, Room, RoomInvitation
 from .selectors import ticket_sales, tickets_of_buyer
 
@@ -252,4 +253,4 @@ NOT_EXPORTED = {
 
 def register_sections() -> None:
     """Add these sections to the archive (RoomsConfig.ready)."""
-    register(*SECTIONS, not_exported=NOT_EXPORTED)
+    register(*SECTIONS, analytics_export.SECTION, not_exported=NOT_EXPORTED | analytics_export.NOT_EXPORTED)

@@ -5,6 +5,9 @@ from django.db import models
 
 from spaces_project import protocol
 
+# The analytics' models (rooms/analytics/models.py) are rooms' models too.
+from .analytics.models import ListenerMinute, ListenerSession, RoomFigures, RoomTally  # noqa: F401
+
 MAX_TITLE_LENGTH = 70
 MAX_DESCRIPTION_LENGTH = 1000
 MAX_TOPICS = 3

@@ -7,6 +7,7 @@ from django.db import DatabaseError
 from spaces_project.tasks import IdempotentTask
 
 from . import services
+from .analytics import services as analytics_services
 from .live import hls
 from .payments import PaymentError
 
@@ -56,3 +57,21 @@ def refund_ticket(ticket_id: int) -> None:
 def release_expired_ticket_holds() -> int:
     """Beat: pending tickets whose hold lapsed give their seat back; lost refunds are queued again."""
     return services.tickets_release_expired_holds()
+
+
+@shared_task(ignore_result=True, soft_time_limit=50, time_limit=60)
+def flush_analytics() -> int:
+    """Beat: write the joins, leaves and tallies waiting in Redis to the database (idempotent)."""
+    return analytics_services.analytics_flush()
+
+
+@shared_task(base=IdempotentTask, autoretry_for=(DatabaseError,), retry_backoff=5, max_retries=5)
+def analytics_room_ended(room_id: int) -> None:
+    """A room ended: write what is waiting and keep its figures."""
+    analytics_services.analytics_room_ended(room_id=room_id)
+
+
+@shared_task(ignore_result=True, soft_time_limit=300, time_limit=330)
+def purge_analytics() -> int:
+    """Beat: raw listening sessions older than ANALYTICS_RAW_DAYS go; figures and rollups stay."""
+    return analytics_services.analytics_purge()

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import urls as accounts_urls
-from recordings.views import profiles, room_pages
+from recordings.views import analytics, profiles, room_pages
 from rooms import ticket_views
 from rooms import urls as rooms_urls
 from rooms import views as room_views
@@ -26,6 +26,8 @@ people = (
         path("@<str:handle>/", profiles.profile, name="profile"),
         *accounts_urls.urlpatterns,
         path("@<str:handle>/calendar.ics", room_views.host_calendar, name="calendar"),
+        # The host's report across their rooms (replay plays too: recordings).
+        path("@<str:handle>/analytics/", analytics.host_analytics, name="analytics"),
     ],
     accounts_urls.app_name,
 )
@@ -36,6 +38,9 @@ room_routes = (
     [
         path("search/", room_pages.search, name="search"),
         path("<int:pk>/", room_pages.room_detail, name="detail"),
+        # A room's report shows its replay and clip plays too (recordings, docs/analytics.md).
+        path("<int:pk>/analytics/", analytics.room_analytics, name="analytics"),
+        path("<int:pk>/analytics.csv", analytics.room_analytics_csv, name="analytics_csv"),
         *rooms_urls.urlpatterns,
     ],
     rooms_urls.app_name,

@@ -62,6 +62,8 @@ def _notification_email(notification: Notification, connection) -> EmailMessage:
         )
     )
     link = _site_url(notification.url) if notification.url.startswith("/") else ""
+    if link and notification.url.startswith("/rooms/") and "?" not in link:
+        link += "?src=notification"  # where the room's listeners came from, for its host's report
     body = "\n\n".join(
         part
         for part in (

@@ -31,6 +31,7 @@ from .. import artwork, finalize
 from ..files import RecordingFiles, write_atomic
 from ..models import Recording, Transcript
 from ..selectors import recording_get_for_listener
+from .analytics import replay_play_started
 from .clips import clips_remove_of_recording
 
 logger = logging.getLogger(__name__)
@@ -305,6 +306,7 @@ def recording_count_play(*, recording: Recording, session, address: str = "") ->
         return False
     Recording.objects.filter(pk=recording.pk).update(play_count=F("play_count") + 1)
     session[SESSION_PLAYED_KEY] = (played + [recording.pk])[-500:]
+    replay_play_started(recording=recording, session=session)
     return True
 
 

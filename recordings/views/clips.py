@@ -49,6 +49,8 @@ def _clip_context(request: HttpRequest, clip: Clip) -> dict:
         "embed_url": absolute_url(reverse("clips:embed", args=[clip.pk])),
         "image_url": absolute_url(reverse("clips:waveform", args=[clip.pk])),
         "poll_ms": STATUS_POLL_MS,
+        # Where the room's listeners came from, for its host (rooms/analytics/): this clip, or its embed.
+        "room_src": "embed" if request.GET.get("src") == "embed" else "clip",
     }
 
 

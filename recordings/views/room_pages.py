@@ -12,6 +12,8 @@ from django.utils import timezone
 from accounts.selectors import blocked_user_ids_of_request
 from rooms import selectors as room_selectors
 from rooms import services as room_services
+from rooms.analytics import charts, collect
+from rooms.analytics import selectors as analytics
 from rooms.models import Room
 from spaces_project.pagination import paginate
 
@@ -71,8 +73,14 @@ def room_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "listeners": roster["listeners"],
         "join_refusal": join_refusal,
         "is_host": is_host,
-        "share_url": request.build_absolute_uri(reverse("rooms:detail", args=[room.pk])),
-        "ws_path": f"/ws/rooms/{room.pk}/",
+        "share_url": request.build_absolute_uri(reverse("rooms:detail", args=[room.pk])) + "?src=share",
+        # Where this visitor came from rides on the socket that counts them (rooms/analytics/).
+        "ws_path": f"/ws/rooms/{room.pk}/?src={_source(request, room)}",
+        "may_see_analytics": analytics.may_see_room_report(room=room, viewer=request.user)
+        if room.started_at
+        else False,
+        # The host's sparkline of the last 10 minutes, while live (static/js/sparkline.js keeps it going).
+        "sparkline": _sparkline(room) if is_host and room.is_live else None,
         "reminder_count": room_selectors.reminder_count(room=room) if scheduled and is_host else 0,
         "has_reminder": scheduled and room_selectors.has_reminder(room=room, user=request.user),
         "backstage_opens_at": room_services.backstage_opens_at(room) if scheduled and is_host else None,
@@ -88,3 +96,17 @@ def room_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["my_ticket"] = room_selectors.ticket_of(room=room, user=request.user)
         context["ticket_sales"] = room_selectors.ticket_sales(room=room) if is_host else None
     return render(request, "rooms/room_detail.html", context)
+
+
+def _source(request: HttpRequest, room: Room) -> str:
+    source = collect.source_of(
+        src=request.GET.get("src"), referer=request.headers.get("Referer"), site_host=request.get_host()
+    )
+    if source == "notification" and analytics.was_invited(room=room, user=request.user):
+        return "invite"
+    return source
+
+
+def _sparkline(room: Room) -> dict:
+    values = [m["listeners"] for m in analytics.sparkline_minutes(room=room)]
+    return {"values": values, "chart": charts.line_chart(values, width=160, height=36, padded=False)}

@@ -25,6 +25,7 @@ from django.db.models import Q
 
 from spaces_project import protocol, realtime
 
+from ..analytics import collect as analytics
 from ..audio import wire
 from ..audio.mixer import RoomMixer
 from ..models import Participant, Room
@@ -95,7 +96,14 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
         send_voice=voice_sender(room_id),
         load_on_air=on_air,
         open_hls=hls_writer,
+        note_talk=lambda talk: note_talk(room_id, talk),
     )
+
+
+def note_talk(room_id: int, talk: dict[int, int]) -> None:
+    """Each speaker's time heard, for the room's report (rooms/analytics/collect.py)."""
+    for user_id, ms in talk.items():
+        analytics.tally(room_id=room_id, kind="talk_ms", count=ms, user_id=user_id)
 
 
 # -- embedded mode ---------------------------------------------------------------------------

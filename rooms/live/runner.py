@@ -44,6 +44,8 @@ VoiceSink = Callable[[list[bytes]], None]
 # None. Asked at every stage reload until it gives one; once a room has HLS listeners it keeps it
 # until it ends.
 HlsOpener = Callable[[], Awaitable["ProgramWriter | None"]]
+# Talk time for the host's report: {speaker: milliseconds heard in the program} since the last call.
+TalkSink = Callable[[dict[int, int]], None]
 
 TICK_S = wire.FRAME_MS / 1000
 # Speaking indicators: twice a second, in quarter steps, sent only when they change (and once a
@@ -92,6 +94,7 @@ class RoomAudioRunner:
         send_voice: VoiceSink | None = None,
         load_on_air: OnAirLoader | None = None,
         open_hls: HlsOpener | None = None,
+        note_talk: TalkSink | None = None,
     ) -> None:
         self.room_id = room_id
         self.mixer = mixer or RoomMixer()
@@ -116,6 +119,8 @@ class RoomAudioRunner:
         self.open_hls = open_hls
         self.hls: ProgramWriter | None = None
         self.ended = False  # the room ended (not merely this mixer let it go): its HLS files go
+        self.note_talk = note_talk
+        self._talk_ms: dict[int, int] = {}
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -196,6 +201,7 @@ class RoomAudioRunner:
             await self._tick_forever(loop)
         finally:
             reloader.cancel()
+            self._hand_over_talk()
             if self._capture_opening is not None:
                 await asyncio.shield(self._capture_opening)
             self.mixer.on_program_packet = None
@@ -214,6 +220,8 @@ class RoomAudioRunner:
         while the room is in its backstage."""
         if not self.on_air:
             return
+        for user in voices:
+            self._talk_ms[user] = self._talk_ms.get(user, 0) + wire.FRAME_MS
         if self.capture is not None:
             self.capture.write(sequence, mixed_ms, packet, voices)
         if self.hls is not None:
@@ -253,12 +261,18 @@ class RoomAudioRunner:
                 ticks += 1
                 if ticks % LEVELS_EVERY_TICKS == 0 and self.on_air:
                     await self._publish_levels()
+                    self._hand_over_talk()
                 if ticks % CAPTURE_FLUSH_TICKS == 0:
                     self._flush_capture(loop)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("mixer tick failed in room %s", self.room_id)
+
+    def _hand_over_talk(self) -> None:
+        if self.note_talk is not None and self._talk_ms:
+            talk, self._talk_ms = self._talk_ms, {}
+            self.note_talk(talk)
 
     async def _publish_levels(self) -> None:
         levels = {}

@@ -266,6 +266,8 @@ def _room_close(room: Room) -> Room:
     # finalizing (recordings' hook) starts once the capture is closed.
     for on_room_end in hooks.on_room_end:
         on_room_end(room=room)
+    # The room's analytics: what waits is written and its figures kept (rooms/analytics/).
+    dispatch("rooms.tasks.analytics_room_ended", room.pk)
     return room
 
 

@@ -14,6 +14,7 @@ from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 
 from .. import hooks
+from ..analytics import collect as analytics
 from ..events import links_payload, participant_updated
 from ..models import MAX_PINNED_LINKS, Participant, PinnedLink, Reminder, Room, RoomInvitation
 from ..ratelimit import get_rate_limiter
@@ -198,6 +199,7 @@ def participant_raise_hand(*, room_id: int, actor: User) -> Participant:
     _check_speaker_policy(room, actor)
     if participant.hand_raised_at is None:
         _change(participant, hand_raised_at=timezone.now())
+        transaction.on_commit(lambda: analytics.tally(room_id=room.pk, kind="hand"))
     return participant
 
 
@@ -456,6 +458,7 @@ def reaction_send(*, room_id: int, actor: User, emoji: str) -> None:
     ):
         raise ServiceError("rate_limited", "Slow down: at most one reaction a second.")
     realtime.send_on_commit(protocol.Reaction(user_id=actor.pk, emoji=emoji), room_id=room_id)
+    analytics.tally(room_id=room_id, kind="reaction")
 
 
 @transaction.atomic

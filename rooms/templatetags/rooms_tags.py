@@ -56,8 +56,9 @@ def _url(name: str, arg) -> str:
 
 
 @register.simple_tag
-def room_card(room) -> SafeString:
-    """A room in a list: state, title, host, topics, listener count.
+def room_card(room, src: str = "") -> SafeString:
+    """A room in a list: state, title, host, topics, listener count. `src` names the list for the
+    host's analytics (home, topic, search, profile): the room's link carries it.
 
     `room` comes from a rooms.selectors list, so its host, card_topics and participant_count are
     fetched already. Built in Python rather than as an included template: the home page shows
@@ -114,7 +115,7 @@ def room_card(room) -> SafeString:
         recorded,
         ticketed,
         count,
-        _url("rooms:detail", room.pk),
+        _url("rooms:detail", room.pk) + (f"?src={src}" if src else ""),
         room.title,
         avatar(host, 24),
         _url("accounts:profile", host.handle),

@@ -291,6 +291,14 @@ PUSH_TIMEOUT_S = float(os.environ.get("PUSH_TIMEOUT_S", "10"))
 # At most this many devices per person (a subscription is one browser on one device).
 PUSH_SUBSCRIPTIONS_PER_USER = 10
 
+# Hosts' analytics (docs/analytics.md): raw listening sessions are kept this many days, then only a
+# room's figures and per-minute rollups are; joins and leaves wait at most about this long (plus the
+# beat's interval) before they are written to the database in a batch.
+ANALYTICS_RAW_DAYS = int(os.environ.get("ANALYTICS_RAW_DAYS", "90"))
+ANALYTICS_FLUSH_EVERY_S = float(os.environ.get("ANALYTICS_FLUSH_EVERY_S", "10"))
+# Off: room sockets note nothing for the reports (bench/analytics.py compares the live path both ways).
+ANALYTICS_COLLECT = env_bool("ANALYTICS_COLLECT", True)
+
 # Ticketed rooms (rooms/services/tickets.py, rooms/payments/). Prices are in this currency (ISO 4217, a
 # currency with cents); tickets keep the currency they were sold in.
 CURRENCY = os.environ.get("CURRENCY", "USD").strip().upper()
@@ -434,6 +442,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.lift_expired_suspensions",
         "schedule": 5 * 60.0,
         "options": {"expires": 5 * 60.0},
+    },
+    # Hosts' analytics: joins, leaves and tallies waiting in Redis go to the database in batches;
+    # raw sessions older than ANALYTICS_RAW_DAYS go (a room's figures and rollups stay).
+    "analytics-flush": {
+        "task": "rooms.tasks.flush_analytics",
+        "schedule": ANALYTICS_FLUSH_EVERY_S,
+        "options": {"expires": ANALYTICS_FLUSH_EVERY_S},
+    },
+    "analytics-purge": {
+        "task": "rooms.tasks.purge_analytics",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 60 * 60.0},
     },
     # A data archive's link expires after DATA_EXPORT_LINK_HOURS; its file is deleted within the hour.
     "purge-expired-data-exports": {

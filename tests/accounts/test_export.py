@@ -20,6 +20,7 @@ from accounts.services import data_export_build, data_export_directory, data_exp
 from moderation.services import report_create
 from recordings.models import Clip, Transcript, TranscriptLine
 from rooms.models import (
+    ListenerSession,
     Participant,
     PinnedLink,
     Question,
@@ -181,6 +182,22 @@ def _joined(person: User) -> list[dict]:
     return [{"room": "Someone else's room", "role": "listener"}]
 
 
+def _listened(person: User) -> list[dict]:
+    room = _other_room("A room I listened to")
+    joined = timezone.now() - timedelta(minutes=30)
+    ListenerSession.objects.create(
+        room=room, key="k-archived", user=person, route="hls", source="search", joined_at=joined
+    )
+    return [
+        {
+            "room": "A room I listened to",
+            "route": "hls",
+            "came_from": "search",
+            "joined_at": joined.isoformat(),
+        }
+    ]
+
+
 def _pinned(person: User) -> list[dict]:
     PinnedLink.objects.create(
         room=_other_room("Linked room"),
@@ -319,6 +336,7 @@ ONE_OF_EACH: dict[str, Callable[[User], list[dict]]] = {
     "rooms.RoomTopic.room__host": _topic,
     "rooms.Ticket.room__host": _sale,
     "rooms.Participant.user": _joined,
+    "rooms.ListenerSession.user": _listened,
     "rooms.PinnedLink.pinned_by": _pinned,
     "rooms.Ticket.buyer": _tickets,
     "rooms.Question.asker": _question,
