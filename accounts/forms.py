@@ -4,7 +4,8 @@ from django.conf import settings
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from .models import User
-from .services import user_update_profile
+from .services import user_set_time_zone, user_update_profile
+from .timezones import is_time_zone, time_zone_choices
 from .validators import validate_display_name
 
 
@@ -13,6 +14,12 @@ class SignupForm(AllauthSignupForm):
 
     display_name = forms.CharField(
         max_length=50, required=False, label="Display name", validators=[validate_display_name]
+    )
+
+    # The browser's IANA zone, filled by static/js/time-zone.js; without script (or a zone the server
+    # does not know) the person stays in UTC until they choose on the account page.
+    time_zone = forms.CharField(
+        required=False, max_length=64, widget=forms.HiddenInput(attrs={"data-browser-time-zone": ""})
     )
 
     field_order = ["email", "username", "display_name", "password1", "password2"]
@@ -28,6 +35,9 @@ class SignupForm(AllauthSignupForm):
 
     def custom_signup(self, request, user):
         user_update_profile(user=user, display_name=self.cleaned_data.get("display_name", ""), bio="")
+        guessed = self.cleaned_data.get("time_zone", "")
+        if is_time_zone(guessed):
+            user_set_time_zone(user=user, time_zone=guessed)
 
 
 class ProfileForm(forms.Form):
@@ -62,13 +72,32 @@ class ProfileForm(forms.Form):
         return upload
 
 
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Your time zone",
+        choices=time_zone_choices,
+        help_text="Emails and notifications write times in it. Pages use your device's own.",
+    )
+
+    def __init__(self, *args, current: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        if current and current not in dict(time_zone_choices()):
+            # A name the browser gave at sign-up that the list does not show ("US/Eastern"): keep it.
+            self.fields["time_zone"].choices = [(current, current), *time_zone_choices()]
+        self.fields["time_zone"].initial = current
+
+
 class DeleteAccountForm(forms.Form):
     password = forms.CharField(
         label="Your password",
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        error_messages={"required": "Type your password to delete your account."},
     )
-    confirm = forms.BooleanField(label="I understand that this cannot be undone.")
+    confirm = forms.BooleanField(
+        label="I understand that this cannot be undone.",
+        error_messages={"required": "Tick this box to confirm that you want your account deleted."},
+    )
 
 
 class NotificationSettingsForm(forms.Form):

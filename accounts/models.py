@@ -3,7 +3,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 
-from .validators import handle_validators, validate_display_name
+from .timezones import DEFAULT_TIME_ZONE
+from .validators import handle_validators, validate_display_name, validate_time_zone
 
 AVATAR_SIZES = (64, 128, 256)
 
@@ -52,6 +53,9 @@ class User(AbstractUser):
     session_generation = models.PositiveIntegerField(default=0)
     # When this person's followers were last told they went live (at most once per 10 minutes).
     live_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Where notices and emails write times for this person (accounts/timezones.py): guessed from the
+    # browser at sign-up, changed on the account page; UTC until then.
+    time_zone = models.CharField(max_length=64, default=DEFAULT_TIME_ZONE, validators=[validate_time_zone])
 
     USERNAME_FIELD = "handle"
     REQUIRED_FIELDS = ["email"]
@@ -124,6 +128,7 @@ class Notification(models.Model):
         RECORDING_READY = "recording_ready", "Recordings published"
         NEW_FOLLOWER = "new_follower", "New followers"
         TICKET = "ticket", "Your tickets: refunds and changed times"
+        TICKET_SALE = "ticket_sale", "Tickets sold and refunded for your rooms"
 
     recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -10,6 +10,7 @@ from spaces_project import protocol  # the realtime contract: no Django, no mode
 from spaces_project.errors import NotFound
 
 from .models import Block, DataExport, Follow, Notification, NotificationPreference, PushSubscription, User
+from .timezones import zone_named
 
 
 def user_get_by_handle(*, handle: str) -> User | None:
@@ -150,7 +151,8 @@ def suspension_message(*, user: User) -> str:
     """What a suspended person is told when they try to sign in."""
     text = "Your account is suspended"
     if user.suspended_until:
-        text += f" until {user.suspended_until:%d %B %Y, %H:%M} UTC"
+        until = user.suspended_until.astimezone(zone_named(user.time_zone))  # in the person's own zone
+        text += f" until {until:%d %B %Y, %H:%M %Z}"
     text += "."
     if user.suspension_reason:
         text += f" Reason: {user.suspension_reason}"
@@ -176,6 +178,8 @@ DEFAULT_CHOICES: dict[str, NotificationChoice] = {
     Notification.Kind.NEW_FOLLOWER: NotificationChoice(True, False),
     # Money and a changed time: people who paid must hear of it.
     Notification.Kind.TICKET: NotificationChoice(True, True),
+    # A host's sales: in the bell; by email only for a host who asks (one email per sale is a lot).
+    Notification.Kind.TICKET_SALE: NotificationChoice(True, False),
 }
 
 

@@ -3,6 +3,8 @@ import unicodedata
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
+from .timezones import is_time_zone
+
 HANDLE_PATTERN = r"^[A-Za-z0-9_]{2,30}$"
 
 handle_validators = [
@@ -37,3 +39,9 @@ def validate_display_name(value: str) -> None:
 def one_line(text: str) -> str:
     """`text` with every control character turned into a space and runs of spaces collapsed."""
     return " ".join("".join(" " if is_control_character(c) else c for c in text).split())
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name the server knows ("Europe/Paris")."""
+    if not is_time_zone(value):
+        raise ValidationError("Choose a time zone from the list.", code="bad_time_zone")

@@ -19,7 +19,7 @@ from spaces_project.files import serve_file
 from spaces_project.refusals import into_form, refusal_page, refusal_redirect
 
 from . import selectors, services
-from .forms import DeleteAccountForm, NotificationSettingsForm, ProfileForm
+from .forms import DeleteAccountForm, NotificationSettingsForm, ProfileForm, TimeZoneForm
 from .models import Notification, User
 from .push_views import push_settings
 
@@ -157,6 +157,8 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def notifications(request: HttpRequest) -> HttpResponse:
+    """The list. Opening it reads what it shows: those notifications are marked read (the page still
+    shows them as new this once) and the badge clears on every page the person has open."""
     page = _page(request, selectors.notifications_for(user=request.user))
     allowed_hosts = {request.get_host()}
     for notification in page.object_list:
@@ -164,7 +166,21 @@ def notifications(request: HttpRequest) -> HttpResponse:
         notification.link = (
             notification.url if url_has_allowed_host_and_scheme(notification.url, allowed_hosts) else ""
         )
+        notification.is_new = notification.read_at is None
+    services.notifications_mark_seen(
+        user=request.user, notification_ids=[n.pk for n in page.object_list if n.is_new]
+    )
     return render(request, "accounts/notifications.html", {"page": page})
+
+
+@require_POST
+def notifications_seen(request: HttpRequest) -> HttpResponse:
+    """The open list saw notifications arrive live (static/js/notifications.js): they are read."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"ok": False}, status=403)
+    ids = [int(pk) for pk in request.POST.getlist("id") if pk.isdigit()][:PAGE_SIZE]
+    unread = services.notifications_mark_seen(user=request.user, notification_ids=ids)
+    return JsonResponse({"ok": True, "unread_count": unread})
 
 
 @require_POST
@@ -180,13 +196,36 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
 # -- your account: sessions, your data, deleting it ---------------------------------------------------
 
 
+def _account_settings_page(request: HttpRequest, *, status: int = 200, **forms) -> HttpResponse:
+    """The account page, with the forms given (a refused one with its errors) and the others fresh."""
+    export = selectors.latest_data_export(user=request.user)
+    context = {
+        "export": export,
+        "export_expired": export is not None and selectors.data_export_expired(export=export),
+        "delete_form": forms.get("delete_form") or DeleteAccountForm(),
+        "time_zone_form": forms.get("time_zone_form") or TimeZoneForm(current=request.user.time_zone),
+    }
+    return render(request, "accounts/account_settings.html", context, status=status)
+
+
 @login_required
 def account_settings(request: HttpRequest) -> HttpResponse:
-    export = selectors.latest_data_export(user=request.user)
-    context = {"export": export, "delete_form": DeleteAccountForm(), "export_expired": False}
-    if export is not None:
-        context["export_expired"] = selectors.data_export_expired(export=export)
-    return render(request, "accounts/account_settings.html", context)
+    return _account_settings_page(request)
+
+
+@login_required
+@require_POST
+def account_time_zone(request: HttpRequest) -> HttpResponse:
+    form = TimeZoneForm(request.POST, current=request.user.time_zone)
+    if form.is_valid():
+        saved = into_form(
+            form,
+            lambda: services.user_set_time_zone(user=request.user, time_zone=form.cleaned_data["time_zone"]),
+        )
+        if saved is not None:
+            messages.success(request, f"Times in emails and notifications are now in {saved.time_zone}.")
+            return redirect(reverse("accounts:settings") + "#time-zone")
+    return _account_settings_page(request, status=400, time_zone_form=form)
 
 
 @login_required
@@ -249,9 +288,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
             logout(request)
             messages.success(request, "Your account and everything in it are deleted. Goodbye.")
             return redirect("home")
-    export = selectors.latest_data_export(user=request.user)
-    context = {"export": export, "delete_form": form, "export_expired": False}
-    return render(request, "accounts/account_settings.html", context, status=400)
+    return _account_settings_page(request, status=400, delete_form=form)
 
 
 @login_required

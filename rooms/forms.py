@@ -86,6 +86,18 @@ class RoomForm(forms.Form):
         "speakers and the conversation stay live. Rooms switch to it by themselves past "
         f"{settings.AUDIO_WEBSOCKET_LISTENERS:,} listeners.",
     )
+    # A scheduled room can go on sale from the start (rooms/services/tickets.py checks the terms, as
+    # for the room page's ticket form). Named as the ticket service names its refusals' fields.
+    price = forms.CharField(
+        label=f"Ticket price ({settings.CURRENCY})",
+        required=False,
+        widget=forms.NumberInput(attrs={"min": "1", "max": "999", "step": "0.01", "inputmode": "decimal"}),
+    )
+    capacity = forms.CharField(
+        label="Seats",
+        required=False,
+        widget=forms.NumberInput(attrs={"min": "1", "max": "10000", "step": "1"}),
+    )
     captions_enabled = forms.BooleanField(
         label="Live captions",
         required=False,
@@ -101,6 +113,8 @@ class RoomForm(forms.Form):
         if room is not None:
             del self.fields["when"]
             del self.fields["captions_enabled"]  # switched from the live room
+            del self.fields["price"]  # the room page's ticket form changes the terms
+            del self.fields["capacity"]
             if room.state != Room.State.SCHEDULED:
                 del self.fields["scheduled_for"]
                 del self.fields["is_recorded"]

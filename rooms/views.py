@@ -44,6 +44,17 @@ def topic(request, slug):
     return render(request, "rooms/topic.html", {"tag": tag, "page_obj": page})
 
 
+def _created_message(room) -> str:
+    if room.is_live:
+        return "Your room is live."
+    if room.is_ticketed:
+        return (
+            f"Your room is scheduled, with tickets on sale: {services.price_label(room.ticket_price)}, "
+            f"{room.ticket_capacity:,} seats."
+        )
+    return "Your room is scheduled."
+
+
 @login_required
 def room_create(request):
     form = RoomForm(request.POST or None)
@@ -62,10 +73,12 @@ def room_create(request):
                 allow_anonymous=form.cleaned_data["allow_anonymous"],
                 captions_enabled=form.cleaned_data["captions_enabled"],
                 large_audience=form.cleaned_data["large_audience"],
+                ticket_price=None if form.starts_now() else form.cleaned_data["price"],
+                ticket_capacity=None if form.starts_now() else form.cleaned_data["capacity"],
             ),
         )
         if room is not None:
-            messages.success(request, "Your room is live." if room.is_live else "Your room is scheduled.")
+            messages.success(request, _created_message(room))
             return redirect("rooms:detail", pk=room.pk)
     return render(request, "rooms/room_form.html", {"form": form, "room": None})
 

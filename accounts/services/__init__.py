@@ -3,7 +3,7 @@
 One module per domain; this package re-exports their public functions, so callers write
 ``accounts.services.notify`` whichever module holds it:
 
-- ``profile``: name, bio and avatar, and ``require_not_suspended``;
+- ``profile``: name, bio, avatar and time zone, and ``require_not_suspended``;
 - ``graph``: follows and blocks;
 - ``notifications``: ``notify``, live delivery, the person's choices; ``emails``: their emails and
   one-click unsubscribe;
@@ -29,6 +29,7 @@ from .notifications import (
     NOTIFY_CHUNK,
     notification_preferences_set,
     notifications_mark_read,
+    notifications_mark_seen,
     notifications_push,
     notify,
 )
@@ -45,6 +46,7 @@ from .profile import (
     user_edit_profile,
     user_remove_avatar,
     user_set_avatar,
+    user_set_time_zone,
     user_update_profile,
 )
 from .push import (
@@ -87,6 +89,7 @@ __all__ = [
     "notification_preferences_set",
     "notification_unsubscribe",
     "notifications_mark_read",
+    "notifications_mark_seen",
     "notifications_push",
     "notify",
     "push_deliveries_purge",
@@ -105,6 +108,7 @@ __all__ = [
     "user_password_changed",
     "user_remove_avatar",
     "user_set_avatar",
+    "user_set_time_zone",
     "user_sign_out_everywhere",
     "user_suspend",
     "user_unsuspend",

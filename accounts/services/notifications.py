@@ -1,7 +1,8 @@
 """Notifications: one way in (`notify`), the person's choices per kind, and live delivery to their
 open pages (the `user.<id>` channel). Their emails: emails.py; their pushes to devices: push.py."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import tzinfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -12,6 +13,7 @@ from spaces_project.tasks import dispatch
 
 from ..models import PUSH_KINDS, Notification, NotificationPreference, User
 from ..selectors import notification_choices_for, notification_payload, push_recipients, unread_counts
+from ..timezones import zone_named
 from ..validators import one_line
 from .push import push_available
 
@@ -25,7 +27,7 @@ def notify(
     *,
     recipients: Iterable[int],
     kind: str,
-    text: str,
+    text: str | Callable[[tzinfo], str],
     url: str = "",
     actor: User | None = None,
     room=None,
@@ -39,8 +41,11 @@ def notify(
     second one, whichever process tries. After commit, the new notifications appear live on the
     recipients' open pages and their emails are queued; with `push`, so are pushes to the devices
     that want `kind` (a notice that calls a person to a room now: docs/push.md).
+
+    A notice that names a time passes `text` as a function of the reader's zone (``lambda zone:
+    f"… {format_moment(when, zone)}"``): each person reads it in their own (User.time_zone).
     """
-    text = one_line(text)[:200]
+    text_for = _texts_by_zone(text)
     made: list[tuple[int, bool, bool, bool]] = []  # (notification id, in app, email, push)
     push = push and kind in PUSH_KINDS and push_available()
     people = list(dict.fromkeys(int(pk) for pk in recipients))
@@ -57,13 +62,14 @@ def notify(
                 wanted.pop(pk, None)
         if not wanted:
             continue
+        zones = _zones_of(list(wanted)) if callable(text) else {}
         rows = [
             Notification(
                 recipient_id=pk,
                 kind=kind,
                 actor=actor,
                 room=room,
-                text=text,
+                text=text_for(zones.get(pk)),
                 url=url,
                 dedupe_key=key,
                 in_app=choice.in_app,
@@ -97,6 +103,25 @@ def notify(
     return [pk for pk, _, _, _ in made]
 
 
+def _texts_by_zone(text: str | Callable[[tzinfo], str]) -> Callable[[str | None], str]:
+    """A notice's text for a reader in the zone named (each zone's text written once)."""
+    if not callable(text):
+        fixed = one_line(text)[:200]
+        return lambda _zone_name: fixed
+    written: dict[str | None, str] = {}
+
+    def text_for(zone_name: str | None) -> str:
+        if zone_name not in written:
+            written[zone_name] = one_line(text(zone_named(zone_name)))[:200]
+        return written[zone_name]
+
+    return text_for
+
+
+def _zones_of(user_ids: list[int]) -> dict[int, str]:
+    return dict(User.objects.filter(pk__in=user_ids).values_list("pk", "time_zone"))
+
+
 def notifications_push(*, notification_ids: list[int]) -> None:
     """Show new notifications on their recipients' open pages, with their new unread counts. Runs after
     the commit (``notify`` registers it): it reads the saved rows, and sends at once."""
@@ -122,6 +147,19 @@ def notifications_mark_read(*, user: User) -> int:
         # Every other open page of theirs clears its badge too.
         realtime.send_on_commit(protocol.UserUnread(unread_count=0), user_id=user.pk)
     return count
+
+
+def notifications_mark_seen(*, user: User, notification_ids: list[int]) -> int:
+    """`user` saw the notifications `notification_ids` (the list showed them): mark those read.
+    Return how many are still unread; when that changed, every open page of theirs shows the new
+    count (`user.unread`), so the badge clears everywhere at once."""
+    seen = Notification.objects.filter(
+        recipient=user, in_app=True, read_at__isnull=True, pk__in=notification_ids
+    ).update(read_at=timezone.now())
+    unread = unread_counts(user_ids=[user.pk]).get(user.pk, 0)
+    if seen:
+        realtime.send_on_commit(protocol.UserUnread(unread_count=unread), user_id=user.pk)
+    return unread
 
 
 def notification_preferences_set(*, user: User, choices: dict[str, tuple[bool, bool]]) -> None:

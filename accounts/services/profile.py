@@ -1,4 +1,4 @@
-"""A person's own profile: name, bio and avatar; and the rule that a suspended account changes nothing."""
+"""A person's own profile: name, bio, avatar and time zone; and the rule that a suspended account changes nothing."""
 
 import uuid
 
@@ -11,6 +11,7 @@ from spaces_project.errors import ServiceError
 
 from ..images import AvatarError, Thumbnail, make_avatar_thumbnails
 from ..models import AVATAR_SIZES, User
+from ..timezones import is_time_zone
 
 
 def require_not_suspended(user) -> None:
@@ -105,4 +106,15 @@ def user_remove_avatar(*, user: User) -> User:
         setattr(user, f"avatar_{size}", "")
     user.save(update_fields=[f"avatar_{size}" for size in AVATAR_SIZES])
     _delete_files_on_commit(user=user, names=old_names)
+    return user
+
+
+def user_set_time_zone(*, user: User, time_zone: str) -> User:
+    """Write notices' and emails' times for `user` in `time_zone`, an IANA name the server knows.
+    Allowed to a suspended account too: it changes only what they read."""
+    if not is_time_zone(time_zone):
+        raise ServiceError("bad_time_zone", "Choose a time zone from the list.", field="time_zone")
+    if user.time_zone != time_zone:
+        user.time_zone = time_zone
+        user.save(update_fields=["time_zone"])
     return user

@@ -375,16 +375,21 @@ def recording_questions(*, recording: Recording) -> list[AskedQuestion]:
     )
     answered, rest = [], []
     for question in rows:
-        at = None
-        if question.answered_at is not None and room.started_at is not None:
-            wall_ms = question.answered_at.timestamp() * 1000
-            if recording.segment_times:
-                at, _ = transcripts.place_live_line(
-                    wall_ms, wall_ms, recording.segment_times, recording.duration_ms
-                )
-            else:
-                at = max(0, int(wall_ms - room.started_at.timestamp() * 1000))
+        at = question_replay_ms(question=question, recording=recording)
         item = AskedQuestion(question.text, question.asker.name, question.vote_count, at)
         (answered if at is not None else rest).append(item)
     answered.sort(key=lambda item: item.answered_ms)
     return answered + rest
+
+
+def question_replay_ms(*, question: Question, recording: Recording) -> int | None:
+    """Where in `recording` the host or a co-host took `question` up (None if nobody did): placed
+    like a live caption line (the capture's segments, or the room's start before finalizing)."""
+    room = recording.room
+    if question.answered_at is None or room.started_at is None:
+        return None
+    wall_ms = question.answered_at.timestamp() * 1000
+    if recording.segment_times:
+        at, _ = transcripts.place_live_line(wall_ms, wall_ms, recording.segment_times, recording.duration_ms)
+        return at
+    return max(0, int(wall_ms - room.started_at.timestamp() * 1000))

@@ -11,10 +11,11 @@ from django.db import connection
 from django.utils.html import escape
 
 from accounts.models import User
+from rooms.models import Question
 
 from .. import transcripts
 from ..models import Recording, Transcript, TranscriptLine
-from .replays import clock, replays_visible_to
+from .replays import clock, question_replay_ms, replays_visible_to
 
 
 def transcript_of(*, recording: Recording) -> Transcript | None:
@@ -76,7 +77,9 @@ class SpokenMatch:
 
 
 def transcript_search(*, query: str, viewer, limit: int = 20) -> list[SpokenMatch]:
-    """Lines of published transcripts that say `query`, best first, in replays `viewer` may play.
+    """Lines of published transcripts that say `query`, and questions of the Q&A queue answered in
+    those replays that ask it, best first, in replays `viewer` may play. A question's match starts
+    where it was taken up.
 
     PostgreSQL: full-text search (English stemming; "websearch" syntax, so quotes and -words work),
     ranked, with the matching words marked. Elsewhere (SQLite): every word must appear in the line.
@@ -84,50 +87,100 @@ def transcript_search(*, query: str, viewer, limit: int = 20) -> list[SpokenMatc
     query = " ".join(query.split())[:200]
     if not query:
         return []
+    ranked = _spoken_matches(query, viewer, limit) + _question_matches(query, viewer, limit)
+    ranked.sort(key=lambda pair: -pair[0])  # stable: equal ranks keep each list's own order
+    return [match for _, match in ranked[:limit]]
+
+
+def _full_text(rows, query: str, *, limit: int, order: tuple[str, ...]):
+    """`rows` whose `text` matches `query` (PostgreSQL's full-text search, see transcript_search),
+    each with its `rank` and `snippet` (escaped HTML, the matching words in <b>)."""
+    search = SearchQuery(query, config="english", search_type="websearch")
+    vector = SearchVector("text", config="english")
+    found = (
+        rows.annotate(rank=SearchRank(vector, search))
+        .filter(rank__gt=0)
+        .annotate(
+            snippet=SearchHeadline(
+                "text", search, config="english", start_sel="<b>", stop_sel="</b>", max_words=25, min_words=8
+            )
+        )
+        .order_by("-rank", *order)[:limit]
+    )
+    # ts_headline does not escape the text: escape it, then restore our marks.
+    for row in found:
+        row.snippet = escape(row.snippet).replace("&lt;b&gt;", "<b>").replace("&lt;/b&gt;", "</b>")
+        yield row
+
+
+def _every_word(rows, query: str, *, limit: int, order: tuple[str, ...]):
+    for word in query.split():
+        rows = rows.filter(text__icontains=word.strip('"'))
+    for row in rows.order_by(*order)[:limit]:
+        row.rank, row.snippet = 0.0, escape(row.text)
+        yield row
+
+
+def _matching(rows, query: str, *, limit: int, order: tuple[str, ...]):
+    find = _full_text if connection.vendor == "postgresql" else _every_word
+    return find(rows, query, limit=limit, order=order)
+
+
+def _question_matches(query: str, viewer, limit: int) -> list[tuple[float, SpokenMatch]]:
+    """Questions answered in replays `viewer` may play whose text matches `query`."""
+    visible = replays_visible_to(viewer=viewer).values("room_id")
+    questions = (
+        Question.objects.filter(room_id__in=visible, answered_at__isnull=False)
+        .exclude(state__in=[Question.State.WITHDRAWN, Question.State.REMOVED])
+        .select_related("asker")
+    )
+    found = list(_matching(questions, query, limit=limit, order=("-answered_at", "pk")))
+    replays = {
+        replay.room_id: replay
+        for replay in Recording.objects.filter(room_id__in={q.room_id for q in found}).select_related(
+            "room__host"
+        )
+    }
+    matches = []
+    for question in found:
+        replay = replays[question.room_id]
+        matches.append(
+            (
+                question.rank,
+                SpokenMatch(
+                    recording_id=replay.pk,
+                    room_title=replay.room.title,
+                    host_name=replay.room.host.name,
+                    speaker_name=f"question from {question.asker.name}",
+                    start_ms=question_replay_ms(question=question, recording=replay) or 0,
+                    text=question.text,
+                    snippet=question.snippet,
+                ),
+            )
+        )
+    return matches
+
+
+def _spoken_matches(query: str, viewer, limit: int) -> list[tuple[float, SpokenMatch]]:
     lines = TranscriptLine.objects.filter(
         transcript__status=Transcript.Status.READY,
         transcript__recording__in=replays_visible_to(viewer=viewer),
     ).select_related("transcript__recording__room__host")
-    if connection.vendor == "postgresql":
-        search = SearchQuery(query, config="english", search_type="websearch")
-        vector = SearchVector("text", config="english")
-        found = (
-            lines.annotate(rank=SearchRank(vector, search))
-            .filter(rank__gt=0)
-            .annotate(
-                snippet=SearchHeadline(
-                    "text",
-                    search,
-                    config="english",
-                    start_sel="<b>",
-                    stop_sel="</b>",
-                    max_words=25,
-                    min_words=8,
-                )
-            )
-            .order_by("-rank", "-transcript__recording__published_at", "start_ms")[:limit]
-        )
-        # ts_headline does not escape the text: escape it, then restore our marks.
-        rows = [
-            (line, escape(line.snippet).replace("&lt;b&gt;", "<b>").replace("&lt;/b&gt;", "</b>"))
-            for line in found
-        ]
-    else:
-        for word in query.split():
-            lines = lines.filter(text__icontains=word.strip('"'))
-        found = lines.order_by("-transcript__recording__published_at", "start_ms")[:limit]
-        rows = [(line, escape(line.text)) for line in found]
+    order = ("-transcript__recording__published_at", "start_ms")
     return [
-        SpokenMatch(
-            recording_id=line.transcript.recording_id,
-            room_title=line.transcript.recording.room.title,
-            host_name=line.transcript.recording.room.host.name,
-            speaker_name=line.speaker_name or "Someone",
-            start_ms=line.start_ms,
-            text=line.text,
-            snippet=snippet,
+        (
+            line.rank,
+            SpokenMatch(
+                recording_id=line.transcript.recording_id,
+                room_title=line.transcript.recording.room.title,
+                host_name=line.transcript.recording.room.host.name,
+                speaker_name=line.speaker_name or "Someone",
+                start_ms=line.start_ms,
+                text=line.text,
+                snippet=line.snippet,
+            ),
         )
-        for line, snippet in rows
+        for line in _matching(lines, query, limit=limit, order=order)
     ]
 
 

@@ -8,7 +8,8 @@ One module per domain; this package re-exports their public functions, so caller
 - ``moderation``: a site moderator's changes to a live room;
 - ``reminders``: reminders, invitations, going-live and timed notices;
 - ``questions``: the Q&A queue;
-- ``tickets`` and ``payments``: selling seats, refunds, the payment provider's webhook.
+- ``tickets`` and ``payments``: selling seats, refunds, the payment provider's webhook;
+  ``ticket_notices``: what the host hears of each sale and refund.
 """
 
 from .lifecycle import (

@@ -1,11 +1,12 @@
 """What the room services share: the locked reads every live action starts with, the one way a
 participant changes, the stage's limits, and how notices name a room and a time."""
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.timezones import format_moment
 from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
 
@@ -106,8 +107,9 @@ def _room_url(room: Room) -> str:
     return f"/rooms/{room.pk}/"
 
 
-def _when(moment: datetime | None) -> str:
+def _when(moment: datetime | None, zone: tzinfo = UTC) -> str:
+    """`moment` for a reader in `zone`: notices pass the recipient's (notify's text as a function
+    of the zone), so each reads "Wed 9 Dec, 20:00 CET" in their own."""
     if moment is None:
         return ""
-    moment = moment.astimezone(timezone.get_fixed_timezone(0))
-    return f"{moment:%a} {moment.day} {moment:%b}, {moment:%H:%M} UTC"
+    return format_moment(moment, zone)

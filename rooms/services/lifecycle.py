@@ -32,7 +32,7 @@ from ..models import (
     Tag,
 )
 from ._common import _room_url, _when
-from .tickets import tickets_room_cancelled, tickets_room_rescheduled
+from .tickets import ticket_sales_set, tickets_room_cancelled, tickets_room_rescheduled
 
 
 def tags_from_names(names: list[str]) -> list[Tag]:
@@ -120,8 +120,14 @@ def room_create(
     allow_anonymous: bool = True,
     captions_enabled: bool = False,
     large_audience: bool = False,
+    ticket_price: str | None = None,
+    ticket_capacity: str | None = None,
 ) -> Room:
-    """Open a room now, or schedule one up to 30 days ahead (at most 10 upcoming per host)."""
+    """Open a room now, or schedule one up to 30 days ahead (at most 10 upcoming per host).
+
+    A scheduled room can go on sale at once: with a `ticket_price` or a `ticket_capacity` the terms
+    are set by the ticket service, with its rules, in the same transaction (a refused price creates
+    no room)."""
     host_check_eligible(user=host)
     # Serialize this host's room creation so the upcoming-room limit holds under races.
     User.objects.select_for_update().get(pk=host.pk)
@@ -139,6 +145,13 @@ def room_create(
         captions_enabled=captions_enabled,
         large_audience=large_audience,
     )
+    sells_tickets = bool(str(ticket_price or "").strip() or str(ticket_capacity or "").strip())
+    if start_now and sells_tickets:
+        raise ServiceError(
+            "tickets_need_schedule",
+            "Tickets are sold before a room starts: schedule it, or leave the price and seats empty.",
+            field="price",
+        )
     if start_now:
         _check_not_already_live(host)
         room.state = Room.State.LIVE
@@ -160,6 +173,8 @@ def room_create(
     _set_topics(room, tags)
     if start_now:
         _room_went_live(room)
+    elif sells_tickets:
+        room = ticket_sales_set(room_id=room.pk, actor=host, price=ticket_price, capacity=ticket_capacity)
     return room
 
 
@@ -356,7 +371,7 @@ def room_cancel(*, room: Room, actor: User) -> Room:
         kind=Notification.Kind.REMINDER,
         actor=room.host,
         room=room,
-        text=f"{room.host.name} cancelled {room.title} ({_when(room.scheduled_for)})",
+        text=lambda zone: f"{room.host.name} cancelled {room.title} ({_when(room.scheduled_for, zone)})",
         url=_room_url(room),
         key=f"cancelled:{room.pk}",
     )
@@ -429,7 +444,9 @@ def _reminders_follow_the_new_time(room: Room) -> None:
         kind=Notification.Kind.REMINDER,
         actor=room.host,
         room=room,
-        text=f"{room.host.name} moved {room.title} to {_when(room.scheduled_for)}; your reminder moved too",
+        text=lambda zone: (
+            f"{room.host.name} moved {room.title} to {_when(room.scheduled_for, zone)}; your reminder moved too"
+        ),
         url=_room_url(room),
         key=f"moved:{room.pk}:{room.calendar_sequence}",
     )

@@ -135,8 +135,11 @@ def room_invite(*, room_id: int, actor: User, handle: str) -> tuple[User, bool]:
     elif live:
         kind, text = Notification.Kind.ROOM_INVITE, f"{actor.name} invited you to {room.title}, live now"
     else:
-        when = _when(room.scheduled_for)
-        kind, text = Notification.Kind.ROOM_INVITE, f"{actor.name} invited you to {room.title}, {when}"
+        kind = Notification.Kind.ROOM_INVITE
+
+        def text(zone):
+            return f"{actor.name} invited you to {room.title}, {_when(room.scheduled_for, zone)}"
+
     notify(
         recipients=[invitee.pk],
         kind=kind,

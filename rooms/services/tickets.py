@@ -45,6 +45,7 @@ from ..money import format_amount, parse_amount
 from ..payments import CheckoutRequest, PaymentError, get_provider
 from ..selectors.discovery import room_get_for_host, room_get_for_viewer
 from ._common import _when
+from .ticket_notices import host_notice_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +247,7 @@ def _take_seat(room: Room, buyer: User, provider) -> Ticket:
                 raise ServiceError("sold_out", f"Sold out: all {capacity:,} seats are taken.")
             seats_changed(room.pk)
             instant = provider.instant_checkout()
-            return Ticket.objects.create(
+            ticket = Ticket.objects.create(
                 room=room,
                 buyer=buyer,
                 status=Ticket.Status.PAID if instant else Ticket.Status.PENDING,
@@ -258,6 +259,9 @@ def _take_seat(room: Room, buyer: User, provider) -> Ticket:
                 paid_at=now if instant else None,
                 hold_until=None if instant else now + timedelta(minutes=settings.TICKET_HOLD_MINUTES),
             )
+            if instant:
+                host_notice_on_commit(ticket.pk, what="sold")
+            return ticket
     except IntegrityError:
         # One ticket per person and room: they are buying in another tab. The seat taken above
         # was rolled back with the ticket.
@@ -319,6 +323,7 @@ def ticket_fulfil(*, checkout_id: str, payment_id: str = "") -> Ticket | None:
     if ticket.status == Ticket.Status.PENDING:
         ticket.status = Ticket.Status.PAID
         ticket.save(update_fields=["status", "payment_id", "paid_at"])
+        host_notice_on_commit(ticket.pk, what="sold")
         return ticket
     # Expired: its seat went back on sale before the payment came. A buyer who deleted their
     # account meanwhile has nobody to hold the seat for: the money goes back.
@@ -329,6 +334,7 @@ def ticket_fulfil(*, checkout_id: str, payment_id: str = "") -> Ticket | None:
     ):
         ticket.status = Ticket.Status.PAID
         ticket.save(update_fields=["status", "payment_id", "paid_at"])
+        host_notice_on_commit(ticket.pk, what="sold")
         return ticket
     ticket.save(update_fields=["payment_id", "paid_at"])
     _request_refund(ticket, reason="late")
@@ -440,6 +446,7 @@ def ticket_refund(*, ticket_id: int) -> Ticket | None:
         ticket.save(update_fields=["status", "refund_id", "refunded_at"])
         if held_a_seat:
             _free_seat(ticket.room_id)
+        host_notice_on_commit(ticket.pk, what="refunded")
         room = ticket.room
         if ticket.buyer_id is None:  # the buyer deleted their account: nobody to tell
             return ticket
@@ -491,7 +498,9 @@ def tickets_room_rescheduled(*, room: Room) -> None:
         kind=Notification.Kind.TICKET,
         actor=room.host,
         room=room,
-        text=f"{room.host.name} moved {room.title} to {_when(room.scheduled_for)}; your ticket is still valid",
+        text=lambda zone: (
+            f"{room.host.name} moved {room.title} to {_when(room.scheduled_for, zone)}; your ticket is still valid"
+        ),
         url=reverse("rooms:detail", args=[room.pk]),
         key=f"ticket-moved:{room.pk}:{room.calendar_sequence}",
     )

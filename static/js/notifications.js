@@ -85,7 +85,30 @@ function addToList(notification) {
   item.append(avatarFor(notification.actor), body, pill);
   list.prepend(item);
   document.querySelector("[data-notifications-empty]")?.remove();
+  unseen.add(Number(notification.id));
+  markSeen();
 }
+
+// The list is open: what arrives on it is seen, as what it showed on opening was (the server marked
+// those read). Seen only while the page is visible; the answer comes back as user.unread.
+const seenUrl = list?.dataset.seenUrl;
+const unseen = new Set();
+
+function markSeen() {
+  if (!seenUrl || !unseen.size || document.visibilityState !== "visible") return;
+  const token = document.querySelector("[data-mark-read] [name=csrfmiddlewaretoken]")?.value || "";
+  const body = new URLSearchParams();
+  for (const id of unseen) body.append("id", String(id));
+  unseen.clear();
+  fetch(seenUrl, {
+    method: "POST",
+    body,
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "X-CSRFToken": token },
+  }).catch(() => {}); // unseen stays unread: the badge still counts it, nothing is lost
+}
+
+if (seenUrl) document.addEventListener("visibilitychange", markSeen);
 
 function setReminderCount(roomId, count) {
   for (const el of document.querySelectorAll(`[data-reminder-count][data-room-id="${Number(roomId)}"]`)) {

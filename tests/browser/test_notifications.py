@@ -1,5 +1,6 @@
 """Reminders and invitations in real browsers, against daphne: the host's reminder count and the
-invited person's unread badge change without a reload, and the notification's link opens the room."""
+invited person's unread badge change without a reload, opening the list clears the badge, and the
+notification's link opens the room."""
 
 from datetime import timedelta
 
@@ -53,7 +54,7 @@ def test_reminder_count_and_invitation_arrive_live(open_page):
     expect(count).to_have_text("1")  # on the host's page, which did not reload
     expect(host_page.locator("[data-reminder-label]")).to_have_text("person has")
 
-    mia_page = open_page(mia, "/notifications/")
+    mia_page = open_page(mia, "/")
     badge = mia_page.get_by_test_id("unread-count")
     expect(badge).to_be_hidden()
     expect(mia_page.locator(channel_open)).to_have_count(1)  # its socket is up before the invitation
@@ -67,6 +68,10 @@ def test_reminder_count_and_invitation_arrive_live(open_page):
 
     expect(badge).to_be_visible()
     expect(badge).to_have_text("1")
+    # Opening the list reads what it shows: the invitation is new there, and the badge clears.
+    mia_page.locator("[data-unread-link]").click()
+    expect(mia_page.locator(".notification-unread")).to_have_count(1)
+    expect(mia_page.get_by_test_id("unread-count")).to_be_hidden()
     invitation = mia_page.get_by_role("link", name="Hana Host invited you to Tea and tech")
     expect(invitation).to_be_visible()
     invitation.click()

@@ -13,6 +13,7 @@ from accounts.models import Notification, NotificationPreference
 from accounts.services import (
     follow_create,
     notifications_mark_read,
+    notifications_mark_seen,
     notify,
     user_delete_account,
     user_password_changed,
@@ -98,6 +99,19 @@ async def test_reading_on_one_page_clears_the_badge_on_the_others(sockets):
     assert (await tab.wait_for("user.snapshot"))["unread_count"] == 1
     await db(notifications_mark_read)(user=person)
     assert (await tab.wait_for("user.unread"))["unread_count"] == 0
+
+
+async def test_opening_the_list_on_one_page_clears_the_badge_on_the_others(sockets):
+    person = await db(UserFactory)()
+    shown = await db(notify)(recipients=[person.pk], kind=Notification.Kind.REMINDER, text="Hello")
+    tab = await sockets(person)
+    assert (await tab.wait_for("user.snapshot"))["unread_count"] == 1
+    # What the list view calls with the notifications it shows (accounts.views.notifications).
+    await db(notifications_mark_seen)(user=person, notification_ids=shown)
+    assert (await tab.wait_for("user.unread"))["unread_count"] == 0
+    # Seeing them again changes nothing, and sends nothing.
+    await db(notifications_mark_seen)(user=person, notification_ids=shown)
+    await tab.expect_nothing("user.unread", within=0.5)
 
 
 async def test_a_kind_switched_off_in_the_app_does_not_light_the_badge(sockets):
