@@ -33,6 +33,12 @@ class MessageSpec:
 MESSAGES: dict[str, MessageSpec] = {
     "heartbeat": MessageSpec({}, "every `heartbeat_seconds` (told in the snapshot)", needs_user=False),
     "snapshot.request": MessageSpec({}, "ask for a fresh `room.snapshot`", needs_user=False),
+    "audio.background": MessageSpec(
+        {"on": bool},
+        "a listener's page in the background whose browser suspended Web Audio: `on` moves it to the"
+        " room's HLS (answered with `room.audio_route`), `off` back to websocket audio; the stage stays",
+        needs_user=False,
+    ),
     "leave": MessageSpec(
         {"quiet": bool}, "leave the room; `quiet` announces nothing to the others", needs_user=False
     ),

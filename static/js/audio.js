@@ -5,9 +5,17 @@
 //     -> WebCodecs AudioEncoder (Opus) -> one uplink frame per packet, sent only while the server
 //     says this person is on stage and unmuted.
 // Down: bundles -> WebCodecs AudioDecoder -> playout-worklet.js (the adaptive jitter buffer)
-//     -> AnalyserNode -> the speakers, or, for a speaker whose browser cannot cancel echo from
-//     any output ("all"), through a loopback RTCPeerConnection into an <audio> element, the only
-//     playback Chrome's echo canceller hears.
+//     -> AnalyserNode -> a MediaStreamAudioDestinationNode -> an <audio> element -> the speakers,
+//     so that the system treats the room as media (it keeps playing with the screen locked, and
+//     the Media Session, static/js/media-session.js, gives it a title and lock-screen controls);
+//     or, for a speaker whose browser cannot cancel echo from any output ("all"), through a
+//     loopback RTCPeerConnection into an <audio> element, the only playback Chrome's echo
+//     canceller hears.
+// A page the browser froze (a phone's background tab) comes back at the live edge: what queued
+//     on the socket meanwhile is dropped, not played late (catchUp).
+// A listener's page in the background whose browser suspended Web Audio (a locked iPhone) asks
+//     the server for the room's HLS (audio.background) and plays it in the same media element,
+//     with no Web Audio at all; back in front it returns to the socket's audio at the live edge.
 //
 // Mass audience (docs/hls.md): a listener the server routes to HLS gets no bundles; the page plays
 //     the room's playlist with hls-player.js in an <audio> element -> MediaElementSource
@@ -41,6 +49,9 @@ const MAX_EARLY_BUNDLES = 8;
 // How late bundles arrive is judged over this much recent history (playout-worklet.js keeps that
 // much slack). One stall is remembered this long, then forgotten.
 const JITTER_MEMORY_MS = 10_000;
+// After a freeze, the bundles that queued on the socket arrive back to back; the burst is over when
+// none came for this long (live bundles come every 60-200 ms), and only the newest is played.
+const CATCH_UP_QUIET_MS = 100;
 
 const ENCODER_CONFIG = {
   codec: "opus",
@@ -205,10 +216,12 @@ class FrameCollector {
 export class RoomAudio {
   // area: the page's audio area ([data-listen] button, [data-audio-status], [data-headphones]).
   // send(ArrayBuffer, maxBacklog): put an uplink frame on the room socket; false if it could not.
+  // request(type, fields): send a message on the room socket (spaces_project/protocol/).
   // onMicLost(): the microphone stopped by itself (unplugged, revoked): tell the room you're muted.
-  constructor({ area, send, onMicLost }) {
+  constructor({ area, send, request = () => false, onMicLost }) {
     this.area = area;
     this.send = send;
+    this.request = request;
     this.onMicLost = onMicLost;
     this.el = {
       listen: area.querySelector("[data-listen]"),
@@ -220,7 +233,14 @@ export class RoomAudio {
     this.hls = null; // {player, element, source} while this page hears the room over HLS
     this.route = "websocket";
     this.onHlsExpired = null;
-    this.el.listen.addEventListener("click", () => this.resume());
+    this.onPlayingChange = null; // (playing: bool) for the Media Session's playbackState
+    this.output = null; // the MediaStreamAudioDestinationNode the room plays into
+    this.element = null; // the <audio> element that plays it
+    this.paused = false; // this person muted the room for themself (the Media Session's pause)
+    this.catchingUp = null; // {held: [ArrayBuffer, arrival], timer} while a freeze's backlog arrives
+    this.background = false; // hearing the room over HLS while the browser suspends Web Audio
+    this.everRan = false; // the audio context ran once (a gesture let it)
+    this.el.listen.addEventListener("click", () => this.play());
     if (this.el.music) {
       const box = this.el.music.querySelector("input");
       box.checked = musicMode();
@@ -257,6 +277,8 @@ export class RoomAudio {
       capture_to_send_ms: null,
       capture_skipped: 0,
       read_lag_ms: null,
+      catch_ups: 0, // the page came back from a freeze
+      stale_bundles: 0, // bundles that queued meanwhile, dropped unplayed
     };
     this.marks = { snapshot: null, firstBundle: null, firstAudio: null };
     this.playoutStats = null;
@@ -278,6 +300,10 @@ export class RoomAudio {
     const unlock = () => this.resume();
     document.addEventListener("pointerdown", unlock, { capture: true });
     document.addEventListener("keydown", unlock, { capture: true });
+    // The Page Lifecycle API: a phone's browser freezes a background page (no script runs, the
+    // socket's messages wait) and resumes it later.
+    document.addEventListener("resume", () => this.catchUp());
+    document.addEventListener("visibilitychange", () => this.visibilityChanged());
   }
 
   // -- playback --------------------------------------------------------------------------------
@@ -307,9 +333,26 @@ export class RoomAudio {
     this.analyser.fftSize = 2048;
     this.analyser.smoothingTimeConstant = 0.2;
     this.playout.connect(this.analyser);
-    this.analyser.connect(context.destination);
+    // Out through a media element rather than context.destination: a phone keeps media elements
+    // playing with the screen locked and shows their Media Session; a bare AudioContext gets
+    // neither. The analyser stays the last node before it, where the page (and the tests) listen.
+    this.output = context.createMediaStreamDestination();
+    this.analyser.connect(this.output);
+    this.element = document.createElement("audio");
+    this.element.dataset.testid = "room-audio";
+    this.element.hidden = true;
+    this.element.srcObject = this.output.stream;
+    this.element.addEventListener("play", () => this.playingChanged());
+    this.element.addEventListener("pause", () => this.playingChanged());
+    this.area.append(this.element);
+    this.playElement();
     if (context.sampleRate !== SAMPLE_RATE) this.downResampler = new Resampler(SAMPLE_RATE, context.sampleRate);
-    context.addEventListener("statechange", () => this.showListenButton());
+    context.addEventListener("statechange", () => {
+      if (context.state === "running") this.everRan = true;
+      this.showListenButton();
+      this.visibilityChanged();
+    });
+    this.everRan = context.state === "running";
     this.showListenButton();
     const early = this.early;
     this.early = [];
@@ -319,8 +362,107 @@ export class RoomAudio {
 
   showListenButton() {
     if (this.closed || !this.context) return;
-    const blocked = this.context.state === "suspended" || this.loopback?.blocked;
+    const blocked = this.context.state === "suspended" || this.loopback?.blocked || this.element?.paused;
     this.el.listen.hidden = !blocked;
+  }
+
+  // The room's element plays unless this person paused it; a browser that wants a gesture first
+  // shows the "Tap to listen" button until there is one.
+  playElement() {
+    const element = this.element;
+    if (!element || this.paused || this.closed || !element.paused) return;
+    element.play().then(
+      () => this.showListenButton(),
+      () => this.showListenButton(),
+    );
+  }
+
+  playingChanged() {
+    this.showListenButton();
+    this.onPlayingChange?.(this.playing);
+  }
+
+  get playing() {
+    return Boolean(this.element && !this.element.paused && !this.paused);
+  }
+
+  // Mute the room for this person only (the Media Session's "pause"): they stay in the room, seen
+  // by everyone, and play() brings them back to the live edge.
+  pause() {
+    if (this.closed) return;
+    this.paused = true;
+    this.element?.pause();
+    this.loopback?.element?.pause();
+    this.playingChanged();
+  }
+
+  // Paused, the room went on playing into the silent stream (and an HLS element into it), so the
+  // element starts again at the live edge.
+  play() {
+    if (this.closed) return;
+    this.paused = false;
+    this.resume();
+  }
+
+  // Back from a freeze: forget what was buffered before it, and of what queued on the socket
+  // meanwhile play only the newest bundle (receive() holds the burst until it is over).
+  catchUp() {
+    if (this.closed || !this.playout) return;
+    this.stats.catch_ups += 1;
+    this.restartStream();
+    clearTimeout(this.catchingUp?.timer);
+    this.catchingUp = { held: null, timer: setTimeout(() => this.caughtUp(), CATCH_UP_QUIET_MS) };
+    this.hls?.player.toLiveEdge();
+    this.resume();
+  }
+
+  caughtUp() {
+    const held = this.catchingUp?.held;
+    this.catchingUp = null;
+    if (held) this.receive(...held);
+  }
+
+  // Start the stream afresh: nothing buffered, nothing being decoded, no jitter history.
+  restartStream() {
+    this.playout.port.postMessage({ reset: true });
+    if (this.decoder && this.decoder.state !== "closed") this.decoder.close();
+    this.decoder = null;
+    this.decodeQueue = [];
+    this.expectedSequence = null;
+    this.arrivals = [];
+  }
+
+  // In the background a phone may suspend Web Audio ("suspended", or Safari's "interrupted") while
+  // it lets a media element play on: a listener then hears the room's HLS through the element
+  // until the page is in front again. The stage stays on the socket (they are heard live, and
+  // their microphone needs the page anyway); so does a listener who paused the room.
+  visibilityChanged() {
+    if (this.closed || !this.context) return;
+    const hidden = document.visibilityState === "hidden";
+    if (hidden && !this.background) {
+      const suspended = this.context.state === "suspended" || this.context.state === "interrupted";
+      if (!suspended || !this.everRan || this.paused || this.stage.onStage || this.route !== "websocket") return;
+      if (this.request("audio.background", { on: true })) this.background = true;
+    } else if (!hidden && this.background) {
+      this.background = false;
+      // What the play-out held when Web Audio stopped is seconds old: start from the live edge.
+      if (this.playout) this.restartStream();
+      this.request("audio.background", { on: false });
+      this.resume();
+    }
+  }
+
+  // The server's answer to audio.background: the room's playlist, played by the room's own
+  // element (a browser lets an element it played once play again without a new gesture).
+  startBackgroundHls(playlist) {
+    const element = this.element;
+    if (!element || !canPlayHls(element)) return;
+    element.srcObject = null;
+    if (new URL(playlist, location.href).origin !== location.origin) element.crossOrigin = "anonymous";
+    const player = new HlsPlayer(element, playlist, { onExpired: () => this.onHlsExpired?.() });
+    this.hls = { player, element, source: null, background: true };
+    player.start();
+    if (!this.paused) element.play().catch(() => {});
   }
 
   // Browsers start audio only after a gesture: this is called from the "Tap to listen" button and
@@ -328,11 +470,13 @@ export class RoomAudio {
   resume() {
     if (this.closed || !this.context) return;
     if (this.context.state === "suspended") this.context.resume().then(() => this.showListenButton());
+    this.playElement();
     if (this.hls?.element.paused) this.hls.element.play().catch(() => {});
-    if (this.loopback?.blocked) {
-      this.loopback.element.play().then(
+    const loopback = this.loopback;
+    if (loopback?.element?.srcObject && loopback.element.paused && !this.paused) {
+      loopback.element.play().then(
         () => {
-          this.loopback.blocked = false;
+          loopback.blocked = false;
           this.showListenButton();
         },
         () => {},
@@ -351,6 +495,10 @@ export class RoomAudio {
     }
     if (this.hls) {
       this.hls.player.setUrl(playlist); // a fresh signed URL: the same stream
+      return;
+    }
+    if (this.background) {
+      this.startBackgroundHls(playlist);
       return;
     }
     const element = document.createElement("audio");
@@ -384,6 +532,15 @@ export class RoomAudio {
     this.hls = null;
     if (!hls) return;
     hls.player.close();
+    if (hls.background) {
+      // The room's own element: back to the room's stream. (Still in the background, as after a
+      // new socket, whose route starts on the websocket: ask again.)
+      hls.element.srcObject = this.output.stream;
+      this.playElement();
+      this.background = false;
+      this.visibilityChanged();
+      return;
+    }
     hls.source?.disconnect();
     hls.element.remove();
     this.el.hlsNote.hidden = true;
@@ -398,6 +555,13 @@ export class RoomAudio {
   // A binary frame from the room socket (that arrived at `arrivedMs`, if it waited).
   receive(buffer, arrivedMs = performance.now()) {
     if (this.closed) return;
+    if (this.catchingUp) {
+      if (this.catchingUp.held) this.stats.stale_bundles += 1;
+      this.catchingUp.held = [buffer, arrivedMs];
+      clearTimeout(this.catchingUp.timer);
+      this.catchingUp.timer = setTimeout(() => this.caughtUp(), CATCH_UP_QUIET_MS);
+      return;
+    }
     if (!this.playout) {
       this.early.push([buffer, arrivedMs]);
       if (this.early.length > MAX_EARLY_BUNDLES) this.early.shift();
@@ -763,7 +927,7 @@ export class RoomAudio {
     if (this.loopback !== loopback) return;
     loopback.element.srcObject = stream;
     try {
-      await loopback.element.play();
+      if (!this.paused) await loopback.element.play();
     } catch {
       loopback.blocked = true;
     }
@@ -781,7 +945,7 @@ export class RoomAudio {
     if (!loopback) return;
     if (loopback.ready && this.analyser) {
       this.analyser.disconnect();
-      this.analyser.connect(this.context.destination);
+      this.analyser.connect(this.output);
     }
     loopback.sender?.close();
     loopback.receiver?.close();
@@ -804,8 +968,14 @@ export class RoomAudio {
     this.stopMic();
     this.closeLoopback();
     this.closed = true;
+    clearTimeout(this.catchingUp?.timer);
     if (this.decoder && this.decoder.state !== "closed") this.decoder.close();
     this.context?.close();
+    if (this.element) {
+      this.element.pause();
+      this.element.srcObject = null;
+    }
+    this.onPlayingChange?.(false);
     this.el.listen.hidden = true;
     this.el.headphones.hidden = true;
     if (this.el.music) this.el.music.hidden = true;

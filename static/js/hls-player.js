@@ -240,6 +240,15 @@ export class HlsPlayer {
     });
   }
 
+  // Back to where a listener who never stopped would be (after a pause or a freeze).
+  toLiveEdge() {
+    if (this.native || !this.buffer || this.closed) return;
+    const ranges = this.buffer.buffered;
+    if (!ranges.length) return;
+    const edge = ranges.end(ranges.length - 1) - this.target - START_MARGIN_S;
+    if (this.audio.currentTime < edge - 0.5) this.audio.currentTime = Math.max(ranges.start(0), edge);
+  }
+
   // Start playing once there is audio, skip ahead after a stall, drop what was played long ago.
   keepUp() {
     const ranges = this.buffer.buffered;

@@ -3,11 +3,17 @@
 // except the listener count between two `room.listeners` broadcasts (see moveBetweenLists).
 
 import { RoomAudio } from "./audio.js";
+import { roomMediaSession } from "./media-session.js";
 import { waitForReplay } from "./replay-wait.js";
 
 // Kept in step with spaces_project/protocol (tests/browser/test_room_js_in_step.py checks it; docs/protocol.md).
 const REACTIONS = ["😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋"];
 const REACTION_NAMES = ["Laugh", "Wow", "Sad", "Love", "100", "Clap", "Solidarity", "Thumbs up", "Thumbs down", "Wave"];
+// Reactions are drawn from images shipped with the site (Twemoji, CC-BY 4.0: static/emoji/LICENSE.md),
+// so they look the same on every system, with or without an emoji font.
+const REACTION_IMAGES = new Map(
+  REACTIONS.map((emoji) => [emoji, new URL(`../emoji/${emoji.codePointAt(0).toString(16)}.svg`, import.meta.url).href]),
+);
 const CLOSE_SIGN_IN_REQUIRED = 4001;
 const CLOSE_TICKET_REQUIRED = 4002;
 const CLOSE_REMOVED = 4003;
@@ -150,10 +156,13 @@ class LiveRoom {
     this.audio = new RoomAudio({
       area: this.shell.querySelector("[data-audio]"),
       send: (frame, maxBacklog) => this.sendAudio(frame, maxBacklog),
+      request: (type, fields) => this.socket?.readyState === WebSocket.OPEN && this.send(type, fields),
       onMicLost: () => this.send("mic.mute"),
     });
     // A signed HLS URL expired (private rooms): a fresh snapshot brings a fresh one.
     this.audio.onHlsExpired = () => this.send("snapshot.request");
+    // The lock screen's "now playing": title, host, avatar; pause/play mute the room here, stop leaves.
+    this.releaseMediaSession = roomMediaSession(root, this.audio, () => this.leave(false));
     this.buildReactionBar();
     this.el.policy.addEventListener("change", () => this.send("room.speaker_policy", { policy: this.el.policy.value }));
     this.el.muteAll.addEventListener("click", () => this.send("speakers.mute_all"));
@@ -836,9 +845,8 @@ class LiveRoom {
           "data-testid": `reaction-${index}`,
           "aria-label": `React: ${REACTION_NAMES[index]}`,
           title: REACTION_NAMES[index],
-          text: emoji,
           onclick: () => this.send("reaction.send", { emoji }),
-        }),
+        }, reactionImage(emoji)),
       ),
     );
   }
@@ -1080,7 +1088,7 @@ class LiveRoom {
     const anchor = this.shell.querySelector(
       `[data-roster] [data-user-id="${CSS.escape(String(userId))}"] .avatar-wrap`,
     );
-    const bubble = h("span", { class: "reaction-bubble", "data-testid": "reaction-bubble", "aria-hidden": "true", text: emoji });
+    const bubble = h("span", { class: "reaction-bubble", "data-testid": "reaction-bubble", "data-emoji": emoji, "aria-hidden": "true" }, reactionImage(emoji));
     if (anchor) {
       anchor.append(bubble);
     } else {
@@ -1179,6 +1187,7 @@ class LiveRoom {
   stop() {
     this.finished = true;
     this.audio.close();
+    this.releaseMediaSession();
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.reconnectTimer);
     this.el.banner.hidden = true;
@@ -1222,6 +1231,11 @@ function writeSession(key) {
 
 function button(text, testid, onclick, { cls = "", label = null, icon: name = null } = {}) {
   return h("button", { type: "button", class: cls, "data-testid": testid, "aria-label": label, onclick }, name && icon(name), text);
+}
+
+function reactionImage(emoji) {
+  const src = REACTION_IMAGES.get(emoji);
+  return src ? h("img", { class: "emoji", src, alt: "", width: 28, height: 28, draggable: "false" }) : emoji;
 }
 
 function avatar(p, size) {

@@ -144,3 +144,8 @@ def test_the_hls_benchmark_models_the_player_as_it_plays():
         round(float(re.search(r"^const START_MARGIN_S = ([\d.]+);", player, re.M).group(1)) * 1000)
         == margin_ms
     )
+
+
+def test_every_message_the_audio_player_sends_exists():
+    sent = set(re.findall(r'this\.request\("([a-z_.]+)"', AUDIO_JS))
+    assert sent == {"audio.background"} and sent <= set(protocol.MESSAGES)

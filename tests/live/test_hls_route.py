@@ -138,3 +138,26 @@ async def test_a_page_asking_for_a_fresh_url_long_after_its_last_check_is_checke
     await listener.send({"type": "snapshot.request"})
     assert await listener.wait_closed() == protocol.CLOSE_TICKET_REQUIRED
     assert not [e for e in listener.seen[seen:] if e["type"] in ("room.audio_route", "room.hls_url")]
+
+
+@override_settings(AUDIO_WEBSOCKET_LISTENERS=2000)
+async def test_a_listener_in_the_background_hears_hls_until_back_in_front_and_the_stage_stays():
+    room = await make_room()
+    host = await join(room.pk, room.host)
+    assert (await route_of(host))["mode"] == "websocket"
+    listener = await join(room.pk, await make_user())
+    assert (await route_of(listener))["mode"] == "websocket"
+
+    # The phone locked and suspended the page's Web Audio: the room's HLS, through its media element.
+    await listener.send({"type": "audio.background", "on": True})
+    route = await listener.wait_for("room.audio_route", mode="hls")
+    assert route["playlist"] == f"/hls/{room.pk}/index.m3u8"
+    # Back in front: websocket audio again, on the same socket.
+    await listener.send({"type": "audio.background", "on": False})
+    await listener.wait_for("room.audio_route", mode="websocket")
+
+    # The stage is heard live whatever its page does; a second "off" changes nothing either.
+    await host.send({"type": "audio.background", "on": True})
+    await host.expect_nothing("room.audio_route", within=1)
+    await listener.send({"type": "audio.background", "on": False})
+    await listener.expect_nothing("room.audio_route", within=1)
