@@ -10,6 +10,8 @@ from rooms import services
 from rooms.models import Participant, PinnedLink
 from tests.factories import RoomFactory, UserFactory
 
+from .instruments import wait_until
+
 pytestmark = [pytest.mark.browser, pytest.mark.live_audio]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -71,11 +73,11 @@ def test_hand_raised_approved_reaction_seen_and_room_ended(open_room):
     expect(speaker_on_host_page).to_contain_text("mic on")
 
     listener_page.get_by_test_id("reaction-5").click()
-    expect(speaker_on_host_page.get_by_test_id("reaction-bubble")).to_have_text("👏")
+    expect(speaker_on_host_page.get_by_test_id("reaction-bubble")).to_have_attribute("data-emoji", "👏")
     host_page.get_by_test_id("reaction-7").click()
     expect(
         listener_page.get_by_test_id(f"stage-member-{host.pk}").get_by_test_id("reaction-bubble")
-    ).to_have_text("👍")
+    ).to_have_attribute("data-emoji", "👍")
 
     expect(listener_page.locator(".room-head .room-when")).to_contain_text("Live since")
     host_page.get_by_test_id("end-room").click()
@@ -245,7 +247,7 @@ def test_desktop_room_with_stage_and_audience(open_room):
     mia_page.get_by_test_id("reaction-3").click()
     expect(
         host_page.get_by_test_id(f"stage-member-{diego.pk}").get_by_test_id("reaction-bubble")
-    ).to_have_text("👏")
+    ).to_have_attribute("data-emoji", "👏")
     # The whole page in one view, so that the sticky control bar sits where the page ends.
     height = host_page.evaluate("document.documentElement.scrollHeight")
     host_page.set_viewport_size({"width": 1280, "height": height})
@@ -269,19 +271,18 @@ def test_speaker_who_leaves_quietly_leaves_the_stage_for_everyone(open_room):
     expect(host_page.get_by_test_id(f"stage-member-{sid.pk}")).to_have_count(0)
 
 
-# What a person sees drawn with an emoji font, outside the reactions (the one place emoji belong),
-# and every interface icon that has no accessible name or does not draw.
+# What a person sees drawn with an emoji font (nothing: reactions are images, static/emoji/), and
+# every interface icon that has no accessible name or does not draw.
 ICON_AUDIT = r"""
 () => {
   const emoji = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const node = walker.currentNode;
-    if (node.parentElement.closest("[data-reactions], .reaction-bubble, script, style")) continue;
+    if (node.parentElement.closest("script, style")) continue;
     if (/\p{Extended_Pictographic}/u.test(node.textContent)) emoji.push(node.textContent.trim());
   }
   for (const el of document.querySelectorAll("body *")) {
-    if (el.closest("[data-reactions], .reaction-bubble")) continue;
     for (const pseudo of ["::before", "::after"]) {
       const content = getComputedStyle(el, pseudo).content;
       if (/\p{Extended_Pictographic}/u.test(content)) emoji.push(content);
@@ -307,7 +308,7 @@ ICON_AUDIT = r"""
 """
 
 
-def test_interface_icons_are_drawn_as_named_svg_and_only_reactions_are_emoji(open_room):
+def test_interface_icons_are_drawn_as_named_svg_and_no_emoji_needs_a_font(open_room):
     host = UserFactory(display_name="Hana Host")
     leo = UserFactory(display_name="Leo Listener")
     room = RoomFactory(host=host, title="Icons everywhere")
@@ -330,8 +331,10 @@ def test_interface_icons_are_drawn_as_named_svg_and_only_reactions_are_emoji(ope
         host_page.get_by_test_id(f"stage-member-{host.pk}").locator(".mic-badge svg.icon-micOff")
     ).to_be_visible()
     expect(listener_page.locator(".pinned-link", has_text="Agenda").locator("svg.icon-pin")).to_be_visible()
-    # The reactions are still emoji.
-    expect(listener_page.get_by_test_id("reaction-5")).to_have_text("👏")
+    # The reactions are images shipped with the site (Twemoji), drawn, with their names.
+    clap = listener_page.get_by_role("button", name="React: Clap")
+    expect(clap.locator("img")).to_have_attribute("src", re.compile(r"/static/emoji/1f44f\.svg$"))
+    wait_until(listener_page, "document.querySelector('[data-testid=reaction-5] img').naturalWidth > 0")
 
     for page in (host_page, listener_page):
         audit = page.evaluate(ICON_AUDIT)
