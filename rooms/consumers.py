@@ -23,6 +23,7 @@ from spaces_project.errors import ServiceError
 from . import selectors, services
 from .analytics import collect as analytics
 from .audio import wire
+from .background_route import BackgroundRoute
 from .live import hls
 from .live.bus import get_bus
 from .live.hls_renewal import HlsRenewer
@@ -100,7 +101,7 @@ AUDIENCE_CHANGING = {
 }
 
 
-class RoomConsumer(AsyncWebsocketConsumer):
+class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
     room_id: int
     user_id: int | None = None
     joined = False
@@ -109,7 +110,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # The room's backstage is open: only the stage hears the stage; the audience gets no audio.
     backstage = False
     invited = False
-    background_hls = False  # on HLS because its page is in the background (set_background)
     # How this page hears the room (rooms/live/hls.py): decided at the first snapshot, then kept, except
     # that a listener invited to (or put on) the stage moves to websocket audio.
     audio_route: str | None = None
@@ -366,20 +366,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         else:
             event = protocol.AudioRoute(mode=hls.WEBSOCKET)
         await self.send(text_data=event.encode())
-
-    async def set_background(self, *, on: bool) -> None:
-        """A listener's page hidden with its Web Audio suspended (a locked phone) hears the room's HLS
-        through its media element, then the websocket again (docs/phone.md); the stage never moves."""
-        if on and self.audio_route == hls.WEBSOCKET and not (self.on_stage or self.invited or self.backstage):
-            self.background_hls, self.audio_route = True, hls.HLS
-            await get_presence().flag(hls.hls_flag(self.room_id))
-            view = await get_room_views().view_for(
-                self.room_id, self.user_id, heartbeat_seconds=heartbeat_seconds()
-            )
-            await self.send_route(view.room)
-        elif not on and self.background_hls and self.audio_route == hls.HLS:
-            self.background_hls, self.audio_route = False, hls.WEBSOCKET
-            await self.send_route()
 
     # -- a private room's HLS: signed URLs that live 90 s, renewed while the person may stay ---------
 
