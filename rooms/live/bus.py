@@ -33,9 +33,11 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from spaces_project import protocol
+from spaces_project.protocol import closes
 from spaces_project.redis_options import async_options, sync_options
 
 from ..audio import wire
+from .backlog import SendBacklog, transport_of
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +122,8 @@ class _LoopFanout:
         self.rooms: dict[int, set[BusMember]] = defaultdict(set)
         self.observers: dict[int, list[EventObserver]] = defaultdict(list)
         self.queue: asyncio.Queue[tuple[int, str | bytes]] = asyncio.Queue()
+        # What waits for each socket under daphne (rooms/live/backlog.py), made at its first bundle.
+        self.backlogs: weakref.WeakKeyDictionary[BusMember, SendBacklog | None] = weakref.WeakKeyDictionary()
         self.worker = loop.create_task(self._deliver_forever())
 
     async def _deliver_forever(self) -> None:
@@ -189,8 +193,32 @@ class _LoopFanout:
             if member.audio_receiver == receiver:
                 try:
                     await member.send_audio(bundle)
+                    await self._check_backlog(room_id, member, bundle)
                 except Exception:  # a socket closing mid-send must not cost the others
                     logger.debug("could not send audio to one member of room %s", room_id, exc_info=True)
+
+    async def _check_backlog(self, room_id: int, member: BusMember, bundle: bytes) -> None:
+        """Cut loose a socket whose reader left more than 5 s of audio waiting: sending never waits
+        for it, but what waits would grow without end."""
+        if member not in self.backlogs:
+            transport = transport_of(getattr(member, "base_send", None))
+            self.backlogs[member] = SendBacklog(transport) if transport is not None else None
+        backlog = self.backlogs[member]
+        if backlog is None:
+            return
+        waiting_ms = backlog.audio_handed(bundle)
+        if backlog.stalled():
+            logger.info(
+                "room %s: a socket with %d ms of audio waiting is closed (%d bytes held)",
+                room_id,
+                waiting_ms,
+                backlog.pending(),
+            )
+            self.backlogs[member] = None
+            try:
+                await member.close_from_bus(closes.CLOSE_SLOW_READER)
+            finally:
+                backlog.cut_loose()
 
     async def deliver_to_all(self, event: protocol.ServerEvent) -> None:
         text, payload = event.encode(), event.payload()

@@ -10,6 +10,10 @@ CLOSE_HEARTBEAT_TIMEOUT = 4008  # no heartbeat for two intervals
 CLOSE_NOT_LIVE = 4009  # the room is scheduled, ended or cancelled
 CLOSE_ENDED = 4010  # the host ended the room while you were in it
 CLOSE_SIGNED_OUT = 4011  # the person signed out everywhere or changed their password; reconnect
+# More than 5 s of audio waited for a reader that did not read (rooms/live/backlog.py): the page
+# reconnects with backoff as after a network drop. The frame rarely arrives (it would queue behind
+# the audio); the server drops the connection right after it.
+CLOSE_SLOW_READER = 4012
 # No socket at this path (spaces_project/websocket.py): accepted, then closed with this code.
 CLOSE_UNKNOWN_PATH = 4404
 
@@ -23,6 +27,7 @@ CLOSE_REASONS = {
     CLOSE_NOT_LIVE: "This room is not live.",
     CLOSE_ENDED: "The room has ended.",
     CLOSE_SIGNED_OUT: "You were signed out.",
+    CLOSE_SLOW_READER: "The connection fell behind the room's audio.",
 }
 
 # Closes after which reconnecting cannot help: the answer would be the same. The page stops there.
