@@ -10,14 +10,13 @@ import random
 import secrets
 import time
 import uuid
-import weakref
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from spaces_project import protocol, realtime
+from spaces_project import protocol
 from spaces_project.errors import ServiceError
 
 from . import selectors, services
@@ -27,6 +26,7 @@ from .background_route import BackgroundRoute
 from .live import hls
 from .live.bus import get_bus
 from .live.hls_renewal import HlsRenewer
+from .live.keeper import RoomKeeper, broadcast_listeners, heartbeat_seconds
 from .live.mixing import get_audio_uplink
 from .live.presence import get_presence, identity_for
 from .live.snapshots import get_room_views
@@ -38,17 +38,12 @@ MESSAGES_PER_SECOND = 20
 # Audio frames a speaker may send per second: 50 is real time; the rest absorbs a network burst.
 AUDIO_FRAMES_PER_SECOND = 50
 AUDIO_BURST = 100
-LISTENERS_BROADCAST_SECONDS = 0.5
 
 
 def anonymous_sockets_per_address() -> int:
     """Anonymous sockets one client address may hold open in one room (a family, an office); past
     this the visitor is asked to sign in (settings.ANONYMOUS_SOCKETS_PER_ADDRESS)."""
     return settings.ANONYMOUS_SOCKETS_PER_ADDRESS
-
-
-def heartbeat_seconds() -> float:
-    return float(getattr(settings, "ROOM_HEARTBEAT_SECONDS", 10))
 
 
 def _user_actions() -> dict:
@@ -124,6 +119,9 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
     attached = False
     present = False
     counted = False  # its session is in the room's analytics (rooms/analytics/)
+    # A page of a scheduled room whose backstage is not open: on the bus to hear the room's status
+    # change (room.status), not in the room (no presence, no roster, no audio, messages ignored).
+    watching = False
     # Room sockets hear their rooms through the room bus, never through the channel layer; without
     # a channel layer subscription a Redis restart does not kill every socket (channels closes a
     # consumer whose layer read fails with 1011), and the bus tells the sockets to resync instead.
@@ -167,7 +165,10 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
                 await database_sync_to_async(services.participant_join)(room_id=self.room_id, user=self.user)
             self.admitted_at = time.monotonic()
         except ServiceError as error:
-            await self.refuse(error)
+            if error.code == "not_live":
+                await self.watch()
+            else:
+                await self.refuse(error)
             return
         client = self.scope.get("client") or ("", 0)
         self.presence_id = identity_for(self.user_id, client[0], self.conn_id)
@@ -186,6 +187,30 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
         await self.send_snapshot()
         self.counted = self.joined and not self.closing and analytics.note_join(self)
         self.schedule_listeners_broadcast()
+
+    async def watch(self) -> None:
+        """The room is not open: send its status; if it is still scheduled, stay on the bus to hear
+        the next one (the page then reconnects to join). Whoever may not see the room is refused.
+
+        Watching (events forwarded) before the status is read, so that a change in between is heard,
+        not lost; the page takes whichever comes last."""
+        read = database_sync_to_async(selectors.room_get_for_viewer)
+        try:
+            await read(room_id=self.room_id, viewer=self.user)
+            self.attached = self.watching = True
+            await get_bus().attach(self.room_id, self)
+            room = await read(room_id=self.room_id, viewer=self.user)
+        except ServiceError as error:
+            self.watching = False
+            await self.unregister()
+            await self.refuse(error)
+            return
+        await self.send(text_data=protocol.StatusChanged(status=room.status).encode())
+        if room.status != "scheduled":
+            # Ended or cancelled (or its backstage opened this instant: the page reconnects to join).
+            self.watching = False
+            await self.unregister()
+            await self.close(code=protocol.CLOSE_ENDED if room.status == "ended" else protocol.CLOSE_NOT_LIVE)
 
     async def disconnect(self, code: int) -> None:
         await self.unregister()
@@ -449,6 +474,11 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
         return wire.PROGRAM if self.audio_route == hls.WEBSOCKET else None
 
     async def send_event(self, text: str, event: dict) -> None:
+        if self.watching:
+            # A page watching the schedule hears only where the room is in its life.
+            for status in _status_events(event):
+                await self.send(text_data=protocol.encode(status))
+            return
         if self.joined and not self.closing:
             self.track_event(event)  # anonymous listeners too: room.went_live ends their backstage
             if self.route_changed:
@@ -471,122 +501,10 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
         asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
 
 
-class RoomKeeper:
-    """One task per room per process: keeps this process's sockets present in the roster.
-
-    Every half interval it refreshes the presence of every local socket that beat recently (one
-    Redis call), closes local sockets that missed two beats, and, at most once per interval across
-    all processes, sweeps connections nobody refreshes any more (those of a dead web process).
-    """
-
-    _running: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Task]]" = (
-        weakref.WeakKeyDictionary()
-    )
-
-    @classmethod
-    def ensure(cls, room_id: int) -> None:
-        loop = asyncio.get_running_loop()
-        tasks = cls._running.setdefault(loop, {})
-        task = tasks.get(room_id)
-        if task is None or task.done():
-            tasks[room_id] = loop.create_task(cls(room_id).run())
-
-    def __init__(self, room_id: int) -> None:
-        self.room_id = room_id
-
-    async def run(self) -> None:
-        store = get_presence()
-        failing = False
-        try:
-            while True:
-                interval = heartbeat_seconds()
-                await asyncio.sleep(interval / 2)
-                members = get_bus().local_members(self.room_id)
-                if not members:
-                    return
-                try:
-                    await self.keep(store, members, interval)
-                    if failing:
-                        logger.info("presence keeper of room %s works again", self.room_id)
-                    failing = False
-                except Exception:
-                    # Redis is away (a restart): keep going, the next round puts the roster back.
-                    if not failing:
-                        logger.warning(
-                            "presence keeper of room %s failed; retrying", self.room_id, exc_info=True
-                        )
-                    failing = True
-        except asyncio.CancelledError:
-            pass
-        finally:
-            tasks = self._running.get(asyncio.get_running_loop(), {})
-            if tasks.get(self.room_id) is asyncio.current_task():
-                del tasks[self.room_id]
-
-    async def keep(self, store, members: list, interval: float) -> None:
-        now = time.monotonic()
-        fresh, stale = [], []
-        for member in members:
-            (stale if now - member.last_beat > 2 * interval else fresh).append(member)
-        for member in stale:
-            logger.info(
-                "room %s: closing a socket (user %s) silent for %.1f s; audio frames dropped %s",
-                self.room_id,
-                member.user_id,
-                now - member.last_beat,
-                member.audio_dropped,
-            )
-            member.closing = True
-            try:
-                await member.close(code=protocol.CLOSE_HEARTBEAT_TIMEOUT)
-            except Exception:
-                pass  # the socket is gone already
-            # Whether or not the socket is still there to hear the close, it leaves the bus and
-            # the roster now: a consumer that died must not be "closed" every round for ever.
-            await member.unregister()
-        if await store.beat_many(self.room_id, [(m.conn_id, m.presence_id) for m in fresh]):
-            # Redis had lost some of us (a restart): the roster changed back.
-            asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
-        if await store.claim_sweep(self.room_id, interval):
-            await self.sweep(store, interval)
-
-    async def sweep(self, store, interval: float) -> None:
-        removed = False
-        for conn in await store.stale(self.room_id, time.time() - 2 * interval):
-            change = await store.remove(self.room_id, conn)
-            if change is None:
-                continue
-            removed = True
-            if change.person_changed and change.user_id is not None:
-                await database_sync_to_async(services.participant_disconnected)(
-                    room_id=self.room_id, user_id=change.user_id
-                )
-        if removed:
-            await broadcast_listeners(self.room_id)
-
-
-async def broadcast_listeners(room_id: int) -> None:
-    """Publish the audience at most every LISTENERS_BROADCAST_SECONDS per room, across processes.
-
-    Every change raises a flag; one process at a time holds the room's lock and publishes until no
-    flag is left, so a burst of a thousand joins costs a few broadcasts, not a thousand.
-    """
-    store = get_presence()
-    pending = f"listeners:{room_id}"
-    await store.flag(pending)
-    try:
-        while await store.claim(pending, 10):
-            try:
-                while await store.take_flag(pending):
-                    await asyncio.sleep(LISTENERS_BROADCAST_SECONDS)
-                    present = await store.snapshot(room_id)
-                    event = await database_sync_to_async(selectors.room_listeners_event)(
-                        room_id=room_id, present_user_ids=present.user_ids, anonymous=present.anonymous
-                    )
-                    await realtime.send_async(event, room_id=room_id)
-            finally:
-                await store.release(pending)
-            if not await store.has_flag(pending):
-                return
-    except Exception:
-        logger.exception("listener broadcast failed in room %s", room_id)
+def _status_events(event: dict) -> list[dict]:
+    """The room.status events in `event` (itself, or inside a batch)."""
+    if event.get("type") == protocol.StatusChanged.TYPE:
+        return [event]
+    if event.get("type") == protocol.Batch.TYPE:
+        return [inner for inner in event["events"] if inner.get("type") == protocol.StatusChanged.TYPE]
+    return []

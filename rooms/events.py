@@ -1,4 +1,4 @@
-"""Room events: the shapes they carry, built from the models, and the two events several services send.
+"""Room events: the shapes they carry, built from the models, and the events several services send.
 
 The events themselves are declared in spaces_project/protocol; build them there, send them with
 ``spaces_project.realtime.send_on_commit`` as every service does.
@@ -68,4 +68,12 @@ def questions_changed(room_id: int, *, enabled: bool) -> None:
     queue, answering = questions_payload(room_id)
     realtime.send_on_commit(
         protocol.Questions(enabled=enabled, questions=queue, answering=answering), room_id=room_id
+    )
+
+
+def status_changed(room) -> None:
+    """Tell every page of `room` (joined or watching) its new status once the transaction commits."""
+    started_at = room.started_at.isoformat() if room.status == "live" and room.started_at else None
+    realtime.send_on_commit(
+        protocol.StatusChanged(status=room.status, started_at=started_at), room_id=room.pk
     )

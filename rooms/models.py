@@ -147,6 +147,12 @@ class Room(models.Model):
         return self.state == self.State.SCHEDULED and self.backstage_opened_at is not None
 
     @property
+    def status(self) -> str:
+        """Where the room is in its life as its pages show it (spaces_project.protocol.ROOM_STATUSES):
+        its state, or "backstage" for a scheduled room whose backstage is open."""
+        return "backstage" if self.in_backstage else self.state
+
+    @property
     def is_ticketed(self) -> bool:
         return self.ticket_price is not None
 

@@ -15,6 +15,7 @@ from spaces_project.errors import ServiceError
 from spaces_project.tasks import dispatch
 
 from .. import hooks
+from ..events import status_changed
 from ..live.presence import present_user_ids
 from ..live.seat_gate import seats_changed
 from ..models import (
@@ -224,6 +225,8 @@ def room_start(*, room: Room, actor: User) -> Room:
         realtime.send_on_commit(
             protocol.WentLive(room_id=room.pk, started_at=room.started_at.isoformat()), room_id=room.pk
         )
+    # Every open page of it, in the backstage or still watching the schedule, turns live.
+    status_changed(room)
     return room
 
 
@@ -256,6 +259,8 @@ def room_open_backstage(*, room: Room, actor: User) -> Room:
     Participant.objects.update_or_create(
         room=room, user=room.host, defaults={"role": Participant.Role.HOST, "is_removed": False}
     )
+    # The pages watching the schedule join: the stage is seated, the audience waits.
+    status_changed(room)
     return room
 
 
@@ -276,6 +281,7 @@ def _room_close(room: Room) -> Room:
     Participant.objects.filter(room=room).exclude(hand_raised_at=None, invited_to_speak_at=None).update(
         hand_raised_at=None, invited_to_speak_at=None
     )
+    status_changed(room)
     realtime.send_on_commit(protocol.Ended(room_id=room.pk), room_id=room.pk, close=protocol.CLOSE_ENDED)
     # After room.ended in commit order: the mixer closes the capture when it hears that event, and
     # finalizing (recordings' hook) starts once the capture is closed.
@@ -359,6 +365,7 @@ def room_cancel(*, room: Room, actor: User) -> Room:
     room.calendar_sequence += 1
     room.backstage_opened_at = None
     room.save(update_fields=["state", "calendar_sequence", "backstage_opened_at"])
+    status_changed(room)
     if was_backstage:
         # Close the backstage's sockets (and stop its mixer).
         realtime.send_on_commit(
@@ -418,6 +425,7 @@ def room_update(
             if room.backstage_opened_at is not None and opens_at is not None and timezone.now() < opens_at:
                 # Moved out of the backstage's window: the backstage closes (and opens again later).
                 room.backstage_opened_at = None
+                status_changed(room)
                 realtime.send_on_commit(
                     protocol.Ended(room_id=room.pk), room_id=room.pk, close=protocol.CLOSE_NOT_LIVE
                 )

@@ -211,7 +211,7 @@ def _start_answering(room: Room, question: Question) -> None:
 
 @transaction.atomic
 def question_answer(*, room_id: int, actor: User, question_id: int) -> Question:
-    """Host or co-host: this question is being answered now (shown to everyone above the stage)."""
+    """Host or co-host: this question is being answered now (shown to everyone under the stage)."""
     room, question = _moderated_question(room_id, actor, question_id)
     if question.state != Question.State.OPEN:
         raise ServiceError("question_closed", "Only a question in the queue can be taken up.")

@@ -98,6 +98,7 @@ from .roles import (
     stage_position,
 )
 from .room_events import (
+    ROOM_STATUSES,
     AudioRoute,
     Batch,
     CaptionLine,
@@ -122,6 +123,7 @@ from .room_events import (
     RoomSnapshot,
     Settings,
     SpeakInvited,
+    StatusChanged,
     WentLive,
     levels_event,
 )
@@ -190,6 +192,7 @@ __all__ = [
     "optional",
     "user_event",
     # room_events
+    "ROOM_STATUSES",
     "AudioRoute",
     "Batch",
     "CaptionLine",
@@ -214,6 +217,7 @@ __all__ = [
     "RoomSnapshot",
     "Settings",
     "SpeakInvited",
+    "StatusChanged",
     "WentLive",
     "levels_event",
     # user_events

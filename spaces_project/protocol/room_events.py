@@ -6,6 +6,9 @@ from typing import Any, TypedDict
 
 from .events import ServerEvent, event, optional
 
+# Where a room is in its life, as pages show it: a scheduled room whose backstage is open is "backstage".
+ROOM_STATUSES = ("scheduled", "backstage", "live", "ended", "cancelled")
+
 # -- the shapes events carry -----------------------------------------------------------------------
 # TypedDicts: call them like constructors (``ParticipantInfo(user_id=..., ...)``) to get the dict.
 
@@ -70,7 +73,7 @@ class RoomSnapshot(ServerEvent):
     hands: list[int]  # user ids of raised hands, oldest first
     links: list[LinkInfo]
     questions: list[QuestionInfo]  # the open questions, most votes first, then the oldest
-    answering: QuestionInfo | None  # the question being answered now, shown above the stage
+    answering: QuestionInfo | None  # the question being answered now, shown under the stage
     my_votes: list[int]  # ids of the questions the viewer upvoted
     heartbeat_seconds: float  # send a heartbeat this often
 
@@ -199,6 +202,19 @@ class WentLive(ServerEvent):
 
     room_id: int
     started_at: str  # ISO 8601
+
+
+@event("room.status")
+class StatusChanged(ServerEvent):
+    """The room moved on in its life: every page of it gets this, the pages in the room and the pages
+    of a scheduled room that only watch it (a socket to a room whose backstage is not open gets this
+    event with the status at once and stays open to hear the next one, without joining). The page shows
+    the parts of that status and only those; a watching page reconnects to join when the status is
+    "backstage" or "live". Sent before ``room.ended`` when the room ends, and before the close of a
+    cancelled room's backstage."""
+
+    status: str  # one of ROOM_STATUSES
+    started_at: str | None = optional()  # ISO 8601, while live
 
 
 @event("room.audio_route")

@@ -1,9 +1,10 @@
-// "Copy link" buttons: <button data-copy-target="input-id">, status in [data-copy-status].
+// "Copy" buttons: <button data-copy-target="field-id" data-copy-done="Link copied.">, the status in
+// [data-copy-status] (a link, or a clip's embed code).
 document.querySelectorAll("[data-copy-target]").forEach((button) => {
   button.addEventListener("click", () => {
     const input = document.getElementById(button.dataset.copyTarget);
     const status = document.querySelector("[data-copy-status]");
-    const done = () => { if (status) status.textContent = "Link copied."; };
+    const done = () => { if (status) status.textContent = button.dataset.copyDone || "Link copied."; };
     input.select();
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(input.value).then(done, () => { document.execCommand("copy"); done(); });

@@ -1,6 +1,6 @@
-// The replay page: progress while the recording is processed, then the player (speed, waveform seek,
-// who-spoke-when timeline) and the play count. The page works without this script too: the <audio>
-// element has its own controls, and a <noscript> refresh follows the progress.
+// The replay page: progress while the recording is processed, then the player (play, speed, waveform
+// seek, who-spoke-when timeline) and the play count. The page works without this script too: the
+// <audio> element keeps the browser's controls, and a <noscript> refresh follows the progress.
 
 function clock(seconds) {
   const s = Math.max(0, Math.floor(seconds));
@@ -46,6 +46,21 @@ function followProgress(section) {
 
 function setUpPlayer(section) {
   const audio = section.querySelector("audio");
+  // One player: the waveform with its own controls takes the place of the browser's.
+  const ui = section.querySelector("[data-player-ui]");
+  audio.controls = false;
+  audio.hidden = true;
+  ui.hidden = false;
+  const play = ui.querySelector("[data-play]");
+  const showPlaying = () => {
+    const playing = !audio.paused;
+    play.querySelector("use").setAttribute("href", playing ? "#icon-pause" : "#icon-play");
+    play.querySelector("[data-play-label]").textContent = playing ? "Pause" : "Play";
+  };
+  play.addEventListener("click", () => (audio.paused ? audio.play().catch(() => {}) : audio.pause()));
+  audio.addEventListener("play", showPlaying);
+  audio.addEventListener("pause", showPlaying);
+  audio.addEventListener("ended", showPlaying);
   const wave = section.querySelector("#replay-waveform");
   const progress = wave.querySelector(".waveform-progress");
   const current = section.querySelector("[data-current]");

@@ -5,6 +5,7 @@
 import { RoomAudio } from "./audio.js";
 import { roomMediaSession } from "./media-session.js";
 import { waitForReplay } from "./replay-wait.js";
+import { showStatus } from "./room-status.js";
 
 // Kept in step with spaces_project/protocol (tests/browser/test_room_js_in_step.py checks it; docs/protocol.md).
 const REACTIONS = ["😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋"];
@@ -103,7 +104,10 @@ class LiveRoom {
     this.everConnected = false;
     this.finished = false; // ended, left, removed...: no more reconnects
     this.leaving = false;
+    // null while the page only watches a scheduled room (no snapshot: it is not in the room yet).
     this.state = null;
+    // Where the room is in its life (room.status): "scheduled", "backstage", "live", "ended", "cancelled".
+    this.status = root.dataset.state;
     // A host goes live muted: say so until they unmute the first time (in this room, this tab).
     this.unmutedKey = `spaces:unmuted:${root.dataset.roomId}`;
     this.everUnmuted = readSession(this.unmutedKey);
@@ -151,6 +155,14 @@ class LiveRoom {
       qaSwitch: this.shell.querySelector("[data-qa-switch]"),
       qaToggle: this.shell.querySelector("[data-testid=qa-toggle]"),
     };
+    // The dock (captions over the control bar) is fixed to the bottom of a phone's screen: the page
+    // keeps that much room below its end (static/css/site.css, --live-dock-h).
+    const dock = this.shell.querySelector("[data-live-dock]");
+    if (dock && "ResizeObserver" in window) {
+      new ResizeObserver(() => {
+        document.documentElement.style.setProperty("--live-dock-h", `${dock.offsetHeight}px`);
+      }).observe(dock);
+    }
     this.captionLines = new Map(); // line id -> <li>
     this.captionsHidden = readCaptionsHidden();
     this.audio = new RoomAudio({
@@ -244,6 +256,8 @@ class LiveRoom {
     this.socket = socket;
     socket.binaryType = "arraybuffer";
     socket.addEventListener("message", (event) => {
+      // A socket this page has moved on from (rejoin) has nothing more to say to it.
+      if (socket !== this.socket) return;
       // Binary frames are audio (rooms/audio/wire.py), for the audio player, not for the page.
       if (typeof event.data !== "string") {
         this.audio.receive(event.data);
@@ -271,8 +285,14 @@ class LiveRoom {
       this.finish("left");
       return;
     }
-    if (code === CLOSE_ENDED || code === CLOSE_NOT_LIVE) {
+    if (code === CLOSE_ENDED) {
       this.showEnded();
+      return;
+    }
+    if (code === CLOSE_NOT_LIVE) {
+      // The room's backstage closed or it was cancelled, and its room.status was missed: the next
+      // connection says where the room is.
+      this.scheduleReconnect();
       return;
     }
     if (FINAL_CLOSE_CODES.has(code)) {
@@ -371,12 +391,10 @@ class LiveRoom {
         this.state.my_votes = event.question_ids;
         return this.renderQuestions();
       case "room.went_live":
-        this.state.room.backstage = false;
-        this.state.room.state = "live";
-        this.toast("The room is live.", { testid: "went-live" });
-        this.markLive();
-        this.renderAll();
-        return this.syncAudio();
+        // What the page shows follows room.status, which comes next.
+        return this.toast("The room is live.", { testid: "went-live" });
+      case "room.status":
+        return this.statusChanged(event.status, event.started_at);
       case "room.audio_route":
         return this.audio.setRoute(event);
       case "room.hls_url":
@@ -397,6 +415,7 @@ class LiveRoom {
     const first = this.state === null;
     this.audio.markSnapshot();
     this.state = snapshot;
+    this.showStatus(snapshot.room.backstage ? "backstage" : snapshot.room.state);
     this.people.clear();
     [...snapshot.stage, ...snapshot.listeners].forEach((p) => this.people.set(p.user_id, p));
     if (snapshot.you) this.people.set(snapshot.you.user_id, snapshot.you);
@@ -626,12 +645,59 @@ class LiveRoom {
     this.el.stageCard.hidden = backstage && !staged;
   }
 
-  markLive() {
-    const pill = document.querySelector(".room-head .pill-muted");
-    if (pill && pill.textContent === "Scheduled") {
-      pill.textContent = "LIVE";
-      pill.className = "pill pill-live";
+  // -- where the room is in its life ----------------------------------------------------------
+
+  showStatus(status, startedAt = null) {
+    if (status === "live" && this.status !== "live") {
+      // It went live while this page was open: "Ran … · 12 min" will count from now.
+      const when = document.querySelector(".room-head [data-live-since]");
+      if (when) when.dataset.liveForS = String(-performance.now() / 1000);
     }
+    this.status = status;
+    showStatus(status, { startedAt });
+  }
+
+  // room.status: every page of the room, in it or watching the schedule, shows the new status.
+  statusChanged(status, startedAt) {
+    if (this.finished) return;
+    if (status === "ended") {
+      this.showEnded();
+      return;
+    }
+    if (status === "cancelled") {
+      this.showCancelled();
+      return;
+    }
+    this.showStatus(status, startedAt);
+    if (status === "scheduled") {
+      // Its backstage closed (it was moved later): leave it and watch the schedule again.
+      if (this.state !== null) this.rejoin();
+      return;
+    }
+    if (this.state === null) {
+      // Watching the schedule, and the room opened: join it.
+      this.rejoin();
+      return;
+    }
+    this.state.room.state = status === "live" ? "live" : "scheduled";
+    this.state.room.backstage = status === "backstage";
+    this.renderAll();
+    this.syncAudio();
+  }
+
+  // A new connection at once, the old one closed without its close counting as a drop.
+  rejoin() {
+    const old = this.socket;
+    this.socket = null;
+    clearInterval(this.heartbeatTimer);
+    if (this.state !== null) {
+      this.state = null;
+      this.audio.setStage({ onStage: false, muted: true });
+      this.el.controls.hidden = true;
+    }
+    if (old && old.readyState <= WebSocket.OPEN) old.close(1000);
+    this.attempt = 0;
+    this.connect();
   }
 
   questionsArrived() {
@@ -646,7 +712,7 @@ class LiveRoom {
   }
 
   // The Q&A queue: most votes first, then the oldest (the server's order); the one being answered
-  // is shown above the stage.
+  // is listed first, and shown under the stage ("Now answering").
   renderQuestions() {
     const s = this.state;
     const you = s.you;
@@ -665,11 +731,13 @@ class LiveRoom {
     const key = JSON.stringify([s.questions, answering, s.my_votes, you?.user_id, moderator, on]);
     if (key === this.questionsKey) return;
     this.questionsKey = key;
-    this.el.questionCount.textContent = `${s.questions.length}`;
-    this.el.questionsEmpty.hidden = s.questions.length > 0;
+    // The list has the question being answered first, then the open ones; its count and its empty
+    // state say the same as the list.
+    const items = [...(answering ? [answering] : []), ...s.questions];
+    this.el.questionCount.textContent = `${items.length}`;
+    this.el.questionsEmpty.hidden = items.length > 0;
     const voted = new Set(s.my_votes);
     const reportBase = this.el.qa.dataset.reportUrl;
-    const items = [...(answering && moderator ? [answering] : []), ...s.questions];
     this.el.questionList.replaceChildren(
       ...items.map((q) => {
         const mine = you && q.asker_id === you.user_id;
@@ -703,7 +771,11 @@ class LiveRoom {
         });
         return h(
           "li",
-          { class: "question", "data-testid": `question-${q.id}`, dataset: { questionId: q.id, votes: q.votes } },
+          {
+            class: q.state === "answering" ? "question is-answering" : "question",
+            "data-testid": `question-${q.id}`,
+            dataset: { questionId: q.id, votes: q.votes },
+          },
           vote,
           h(
             "div",
@@ -1142,15 +1214,23 @@ class LiveRoom {
       ),
     );
     if (recorded) waitForReplay(replay);
-    const pill = document.querySelector(".room-head .pill-live");
-    if (pill) {
-      pill.textContent = "Ended";
-      pill.className = "pill pill-muted";
-    }
     this.showRanFor();
-    document.querySelectorAll(".host-controls, .share").forEach((el) => {
-      el.hidden = true;
-    });
+    this.showStatus("ended");
+  }
+
+  showCancelled() {
+    if (this.finished) return;
+    this.stop();
+    this.root.replaceChildren(
+      h(
+        "section",
+        { class: "card notice", "data-testid": "room-cancelled", role: "status", tabindex: "-1" },
+        h("h2", { text: "This room was cancelled" }),
+        h("p", { text: "The host cancelled it before it started." }),
+        h("p", {}, h("a", { class: "button", href: "/", text: "Find another room" })),
+      ),
+    );
+    this.showStatus("cancelled");
   }
 
   // "Live since 14:05" becomes "Ran 14:05 – 14:52 · 47 min", as the page of an ended room says.

@@ -4,13 +4,14 @@ clip, lands on its page and plays it there; a clip longer than 60 s is refused b
 The replay is made the way a live room makes it (a RoomMixer's program packets into a CaptureWriter),
 finalized eagerly in this process; the server cuts the clip eagerly in the request (no broker)."""
 
+import re
 import shutil
 
 import pytest
 from playwright.sync_api import expect
 
 from recordings.models import Clip, Recording
-from recordings.services import RecordingFiles, capture_directory
+from recordings.services import RecordingFiles, capture_directory, clip_create_from_replay
 from rooms import services as room_services
 from tests.factories import UserFactory
 from tests.recordings.helpers import capture_tone
@@ -136,3 +137,59 @@ def test_a_listener_clips_the_last_30_seconds_of_a_live_room_without_leaving_it(
         expect(clip_page.get_by_test_id("clip-speakers")).to_have_text("Hana Host")
     finally:
         writer.close()
+
+
+def test_the_replay_has_one_player_and_the_clip_page_shares_a_link_and_an_embed(open_page, asgi_live_server):
+    host = UserFactory(display_name="Alice Martin")
+    listener = UserFactory(display_name="Lin Listener")
+    room = room_services.room_create(host=host, title="live Q&A", is_recorded=True)
+    _fresh_capture_directory(room)
+    capture_tone(capture_directory(room.pk), speaker_id=host.pk, seconds=20)
+    room_services.room_end(room=room, actor=host)
+    recording = Recording.objects.get(room=room)
+    assert recording.status == "ready", recording.failure_reason
+
+    page = open_page(listener, f"/recordings/{recording.pk}/")
+    # One player: the waveform with its own controls; the browser's is put away, and the length is
+    # the recording's, before anything plays.
+    expect(page.get_by_test_id("replay-player")).to_be_visible()
+    expect(page.locator("audio#replay-audio")).to_be_hidden()
+    assert page.locator("audio").evaluate_all("all => all.filter((a) => a.controls).length") == 0
+    expect(page.get_by_test_id("replay-time")).to_have_text("0:00 / 0:20")
+    play = page.get_by_test_id("replay-play")
+    play.click()
+    page.wait_for_function("() => document.getElementById('replay-audio').currentTime > 0.5", timeout=15_000)
+    expect(play).to_have_text("Pause")
+    play.click()
+    expect(play).to_have_text("Play")
+
+    clip = clip_create_from_replay(
+        recording_id=recording.pk, actor=listener, start=2, end=8, title="The tone"
+    )
+    clip.refresh_from_db()
+    assert clip.status == "ready", clip.failure_reason
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=asgi_live_server.url)
+    page.goto(f"{asgi_live_server.url}/clips/{clip.pk}/")
+    # No stray spaces beside the links.
+    expect(page.get_by_test_id("clip-source")).to_have_text(
+        "From live Q&A, hosted by Alice Martin. Clipped by Lin Listener."
+    )
+    share = page.get_by_test_id("clip-share")
+    share.get_by_test_id("copy-clip-link").click()
+    expect(share.locator("[data-copy-status]")).to_have_text("Link copied.")
+    assert page.evaluate("navigator.clipboard.readText()").endswith(f"/clips/{clip.pk}/")
+    embed = share.get_by_test_id("clip-embed-code")
+    expect(embed).to_have_value(
+        re.compile(
+            rf'^<iframe src="http://[^"]+/clips/{clip.pk}/embed/" width="480" height="160" .*></iframe>$'
+        )
+    )
+    share.get_by_test_id("copy-clip-embed").click()
+    expect(share.locator("[data-copy-status]")).to_have_text("Embed code copied.")
+    assert page.evaluate("navigator.clipboard.readText()").startswith("<iframe ")
+
+    # The embedded player knows the clip's length before it plays.
+    page.goto(f"{asgi_live_server.url}/clips/{clip.pk}/embed/")
+    page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
+    assert 6.0 <= page.locator("audio").evaluate("a => a.duration") < 6.2
+    assert page.locator("audio").evaluate("a => a.paused && a.currentTime === 0")

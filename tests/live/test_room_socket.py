@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from accounts.models import Follow
 from accounts.services import block_create, user_suspend
+from rooms import services
 from rooms.live.bus import _LoopFanout
 from rooms.live.presence import get_presence
 from rooms.models import MAX_SPEAKERS, Participant, PinnedLink, Room
@@ -100,6 +101,7 @@ async def test_suspended_user_is_refused():
 
 async def test_room_that_is_not_live_refuses_connections():
     room = await make_room(scheduled=True)
+    await db(services.room_cancel)(room=room, actor=room.host)
     connected, socket = await open_socket(room.pk, room.host)
     assert await socket.wait_closed() == protocol.CLOSE_NOT_LIVE
 

@@ -1,0 +1,149 @@
+"""The presence keeper of a room's sockets in one process, and the broadcast of its audience.
+
+Split from the room socket (rooms/consumers.py), whose sockets it keeps: docs/architecture.md, "Presence
+and the audience".
+"""
+
+import asyncio
+import logging
+import time
+import weakref
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from spaces_project import protocol, realtime
+
+from .. import selectors, services
+from .bus import get_bus
+from .presence import get_presence
+
+logger = logging.getLogger(__name__)
+
+LISTENERS_BROADCAST_SECONDS = 0.5
+
+
+def heartbeat_seconds() -> float:
+    return float(getattr(settings, "ROOM_HEARTBEAT_SECONDS", 10))
+
+
+class RoomKeeper:
+    """One task per room per process: keeps this process's sockets present in the roster.
+
+    Every half interval it refreshes the presence of every local socket that beat recently (one
+    Redis call), closes local sockets that missed two beats, and, at most once per interval across
+    all processes, sweeps connections nobody refreshes any more (those of a dead web process).
+    """
+
+    _running: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Task]]" = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    def ensure(cls, room_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        tasks = cls._running.setdefault(loop, {})
+        task = tasks.get(room_id)
+        if task is None or task.done():
+            tasks[room_id] = loop.create_task(cls(room_id).run())
+
+    def __init__(self, room_id: int) -> None:
+        self.room_id = room_id
+
+    async def run(self) -> None:
+        store = get_presence()
+        failing = False
+        try:
+            while True:
+                interval = heartbeat_seconds()
+                await asyncio.sleep(interval / 2)
+                # A page that only watches a scheduled room (RoomConsumer.watch) has no presence.
+                members = [m for m in get_bus().local_members(self.room_id) if not m.watching]
+                if not members:
+                    return
+                try:
+                    await self.keep(store, members, interval)
+                    if failing:
+                        logger.info("presence keeper of room %s works again", self.room_id)
+                    failing = False
+                except Exception:
+                    # Redis is away (a restart): keep going, the next round puts the roster back.
+                    if not failing:
+                        logger.warning(
+                            "presence keeper of room %s failed; retrying", self.room_id, exc_info=True
+                        )
+                    failing = True
+        except asyncio.CancelledError:
+            pass
+        finally:
+            tasks = self._running.get(asyncio.get_running_loop(), {})
+            if tasks.get(self.room_id) is asyncio.current_task():
+                del tasks[self.room_id]
+
+    async def keep(self, store, members: list, interval: float) -> None:
+        now = time.monotonic()
+        fresh, stale = [], []
+        for member in members:
+            (stale if now - member.last_beat > 2 * interval else fresh).append(member)
+        for member in stale:
+            logger.info(
+                "room %s: closing a socket (user %s) silent for %.1f s; audio frames dropped %s",
+                self.room_id,
+                member.user_id,
+                now - member.last_beat,
+                member.audio_dropped,
+            )
+            member.closing = True
+            try:
+                await member.close(code=protocol.CLOSE_HEARTBEAT_TIMEOUT)
+            except Exception:
+                pass  # the socket is gone already
+            # Whether or not the socket is still there to hear the close, it leaves the bus and
+            # the roster now: a consumer that died must not be "closed" every round for ever.
+            await member.unregister()
+        if await store.beat_many(self.room_id, [(m.conn_id, m.presence_id) for m in fresh]):
+            # Redis had lost some of us (a restart): the roster changed back.
+            asyncio.get_running_loop().create_task(broadcast_listeners(self.room_id))
+        if await store.claim_sweep(self.room_id, interval):
+            await self.sweep(store, interval)
+
+    async def sweep(self, store, interval: float) -> None:
+        removed = False
+        for conn in await store.stale(self.room_id, time.time() - 2 * interval):
+            change = await store.remove(self.room_id, conn)
+            if change is None:
+                continue
+            removed = True
+            if change.person_changed and change.user_id is not None:
+                await database_sync_to_async(services.participant_disconnected)(
+                    room_id=self.room_id, user_id=change.user_id
+                )
+        if removed:
+            await broadcast_listeners(self.room_id)
+
+
+async def broadcast_listeners(room_id: int) -> None:
+    """Publish the audience at most every LISTENERS_BROADCAST_SECONDS per room, across processes.
+
+    Every change raises a flag; one process at a time holds the room's lock and publishes until no
+    flag is left, so a burst of a thousand joins costs a few broadcasts, not a thousand.
+    """
+    store = get_presence()
+    pending = f"listeners:{room_id}"
+    await store.flag(pending)
+    try:
+        while await store.claim(pending, 10):
+            try:
+                while await store.take_flag(pending):
+                    await asyncio.sleep(LISTENERS_BROADCAST_SECONDS)
+                    present = await store.snapshot(room_id)
+                    event = await database_sync_to_async(selectors.room_listeners_event)(
+                        room_id=room_id, present_user_ids=present.user_ids, anonymous=present.anonymous
+                    )
+                    await realtime.send_async(event, room_id=room_id)
+            finally:
+                await store.release(pending)
+            if not await store.has_flag(pending):
+                return
+    except Exception:
+        logger.exception("listener broadcast failed in room %s", room_id)
