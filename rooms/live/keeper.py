@@ -15,6 +15,7 @@ from django.conf import settings
 from spaces_project import protocol, realtime
 
 from .. import selectors, services
+from ..analytics import collect as analytics
 from .bus import get_bus
 from .presence import get_presence
 
@@ -113,6 +114,9 @@ class RoomKeeper:
             change = await store.remove(self.room_id, conn)
             if change is None:
                 continue
+            # A socket of a process that died: its session ends now, not with the room.
+            if settings.ANALYTICS_COLLECT:
+                analytics.session_ended(room_id=self.room_id, session=conn)
             removed = True
             if change.person_changed and change.user_id is not None:
                 await database_sync_to_async(services.participant_disconnected)(

@@ -2,6 +2,7 @@
 join once its route is known, with where the visitor came from, and the leave; written by the flush."""
 
 import asyncio
+import time
 
 import pytest
 import redis
@@ -11,6 +12,8 @@ from django.conf import settings
 
 from rooms.analytics import collect
 from rooms.analytics.services import analytics_flush
+from rooms.live.keeper import RoomKeeper
+from rooms.live.presence import get_presence
 from rooms.models import ListenerSession
 from spaces_project.asgi import application
 from tests.factories import RoomFactory, UserFactory
@@ -73,3 +76,23 @@ async def test_a_sockets_session_is_counted_with_its_source_route_and_leave():
     await host.close()
     sessions = await flushed()
     assert all(s.left_at is not None for s in sessions)
+
+
+async def test_the_sweep_ends_the_session_of_a_dead_processs_socket():
+    room = await db(RoomFactory)()
+    store = get_presence()
+    long_ago = time.time() - 100
+    # A socket of a web process that died: on the roster, beating no more, its leave never sent.
+    await store.add(room.pk, "dead-conn", "~203.0.113.9", now=long_ago)
+    collect.session_started(
+        room_id=room.pk,
+        session="dead-conn",
+        user_id=None,
+        on_stage=False,
+        route="hls",
+        source="home",
+        at=long_ago,
+    )
+    await RoomKeeper(room.pk).sweep(store, interval=10)
+    (session,) = await flushed()
+    assert session.key == "dead-conn" and session.left_at is not None
