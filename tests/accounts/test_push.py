@@ -191,7 +191,9 @@ def test_a_device_the_push_service_no_longer_knows_is_forgotten(
     assert len(push_service.to(laptop)) == 1
 
 
-def test_a_failing_push_service_is_tried_again_then_given_up(push_service, django_capture_on_commit_callbacks):
+def test_a_failing_push_service_is_tried_again_then_given_up(
+    push_service, django_capture_on_commit_callbacks
+):
     host, fan = UserFactory(), UserFactory()
     follow_create(follower=fan, followee=host)
     phone = subscribe(fan, push_service)
