@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout bench-hls bench-browser-audio clean
+.PHONY: run demo test lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout bench-slow-readers bench-hls bench-browser-audio clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ bench-audio-latency: $(VENV)/.installed-test
 
 bench-audio-fanout: $(VENV)/.installed-test
 	$(BIN)/python bench/audio_fanout.py --listeners 2000 $(BENCH_ARGS)
+
+bench-slow-readers: $(VENV)/.installed-test
+	$(BIN)/python bench/slow_readers.py --listeners 100 --stalled 5 --seconds 120 $(BENCH_ARGS)
 
 # Needs Debian's nginx and a C compiler with OpenSSL's headers (cc, libssl-dev).
 bench-hls: $(VENV)/.installed-test

@@ -208,7 +208,8 @@ class _LoopFanout:
             return
         waiting_ms = backlog.audio_handed(bundle)
         if backlog.stalled():
-            logger.info(
+            # A warning: many of these at once say the network (or a proxy) is in trouble.
+            logger.warning(
                 "room %s: a socket with %d ms of audio waiting is closed (%d bytes held)",
                 room_id,
                 waiting_ms,
