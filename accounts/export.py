@@ -179,5 +179,9 @@ register(
         "accounts.Notification.actor": "Other people's notifications of what the person did; the person's own are exported.",
         "accounts.Notification.room__host": "Other people's notifications about the person's rooms.",
         "accounts.DataExport.user": "The archives themselves; the latest one's state is on the settings page.",
+        "accounts.PushSubscription.user": "A browser's push address and keys: secrets of that device that work only"
+        " with this server; the notification settings page shows and removes them.",
+        "accounts.PushDelivery.notification__recipient": "Which device each notification was pushed to: a"
+        " delivery log of the notifications in notifications.json.",
     },
 )

@@ -106,6 +106,13 @@ ROUTES = {
     "podcast:cover": Route("recording", "GET", "private"),
     "podcast:publish": Route("recording", "POST", "owner"),
     "moderation:create[question]": Route("question", "GET", "see"),
+    # A room's and a host's reach are for the host (and co-hosts and staff): anyone else gets the
+    # answer of a room or a person with no report at all.
+    "rooms:analytics": Route("room", "GET", "private"),
+    "rooms:analytics_csv": Route("room", "GET", "private"),
+    "accounts:analytics": Route("user", "GET", "private"),
+    "recordings:listened": Route("recording", "POST", "see"),
+    "clips:play": Route("clip", "POST", "see"),
 }
 
 # Routes whose parameters are not object ids.
