@@ -48,7 +48,8 @@ class SendBacklog:
 
     def __init__(self, transport) -> None:
         self.transport = transport
-        self.handed = 0
+        # What the transport already holds counts as handed: only bytes handed from now on are.
+        self.handed = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
         self.bundles: deque[tuple[int, int]] = deque()  # (handed count at the bundle's end, ms)
         self.waiting_ms = 0
         write, write_sequence = transport.write, transport.writeSequence
