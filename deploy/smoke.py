@@ -254,8 +254,11 @@ class StripeStandIn:
 
 ABSOLUTE_URL = re.compile(r"""https?://[^\s"'<>()\[\]]+""")
 # Hosts that are not the site and that an absolute URL may rightly name: XML namespaces of the feed
-# and the SVG icons, and Stripe's own checkout page.
+# and the SVG icons, Stripe's own checkout page, and the footer's credit of the reaction images
+# (Twemoji's source and its licence).
 FOREIGN_HOSTS = {
+    "github.com",
+    "creativecommons.org",
     "www.w3.org",
     "www.itunes.com",
     "purl.org",
