@@ -243,6 +243,12 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
             await database_sync_to_async(services.participant_disconnected)(
                 room_id=self.room_id, user_id=user_id
             )
+            # A reload: the person's new page may have joined (and been announced) while this leave
+            # was on its way through the database thread; then announce them again, after it.
+            if await get_presence().is_present(self.room_id, user_id):
+                await database_sync_to_async(services.participant_reannounce)(
+                    room_id=self.room_id, user_id=user_id
+                )
         self.schedule_listeners_broadcast()
 
     async def dispatch(self, message: dict) -> None:

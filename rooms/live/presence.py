@@ -114,6 +114,10 @@ class MemoryPresence:
         """People (signed-in users and anonymous addresses) connected to the room, stage included."""
         return len(set(self.connections.get(room_id, {}).values()))
 
+    async def is_present(self, room_id: int, user_id: int) -> bool:
+        """Whether the signed-in person has a connection to the room now."""
+        return any(_user_id(i) == user_id for i in self.connections.get(room_id, {}).values())
+
     async def claim_sweep(self, room_id: int, seconds: float) -> bool:
         return await self.claim(f"sweep:{room_id}", seconds)
 
@@ -255,6 +259,10 @@ class RedisPresence:
     async def people_count(self, room_id: int) -> int:
         """People (signed-in users and anonymous addresses) connected to the room, stage included."""
         return int(await self.redis.hlen(self._keys(room_id)[2]))
+
+    async def is_present(self, room_id: int, user_id: int) -> bool:
+        """Whether the signed-in person has a connection to the room now."""
+        return bool(await self.redis.hexists(self._keys(room_id)[2], str(user_id)))
 
     async def claim_sweep(self, room_id: int, seconds: float) -> bool:
         """True for at most one caller per room every `seconds`, across all processes."""

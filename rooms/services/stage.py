@@ -492,6 +492,17 @@ def link_unpin(*, room_id: int, actor: User, link_id: int) -> None:
     realtime.send_on_commit(protocol.Links(links=links_payload(room.pk)), room_id=room.pk)
 
 
+def participant_reannounce(*, room_id: int, user_id: int) -> None:
+    """A stage member's new connection (a reloaded page) joined while the leave of their old one was
+    on its way: pages may have had the join first and the leave last, so tell them again that the
+    person is on stage (room.participant_updated)."""
+    participant = Participant.objects.filter(
+        room_id=room_id, user_id=user_id, is_removed=False, role__in=Participant.STAGE_ROLES
+    ).first()
+    if participant is not None:
+        participant_updated(participant)
+
+
 def participant_disconnected(*, room_id: int, user_id: int) -> None:
     """The person's last connection closed without leaving: keep their place, tell the room."""
     if Participant.objects.filter(

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
+from rooms import services
 from rooms.live import presence
 from rooms.live.bus import attached_count
 from rooms.live.presence import RedisPresence, get_presence
@@ -48,3 +49,26 @@ async def test_a_socket_whose_consumer_dies_from_an_exception_is_detached(monkey
     with pytest.raises(Exception, match="connect|refused|roster"):
         await socket.receive(5)
     await wait_attached(before)
+
+
+async def test_a_host_whose_new_page_joined_before_the_old_one_left_is_announced_again():
+    """A reload: the old page's leave can reach the others after the new page's join. Whoever is
+    still connected when a stage member's leave has gone out is announced on stage again, after it;
+    an audience member is not."""
+    room = await database_sync_to_async(RoomFactory)()
+    host = await database_sync_to_async(lambda: room.host)()
+    fan = await database_sync_to_async(UserFactory)()
+    await join(room.pk, host)
+    listener = await join(room.pk, fan)
+    assert await get_presence().is_present(room.pk, host.pk)
+    assert await get_presence().is_present(room.pk, fan.pk)
+    assert not await get_presence().is_present(room.pk, fan.pk + 1_000)
+
+    await database_sync_to_async(services.participant_reannounce)(room_id=room.pk, user_id=host.pk)
+    again = await listener.wait_for("room.participant_updated", user_id=host.pk)
+    assert again["participant"]["role"] == "host"
+    await database_sync_to_async(services.participant_reannounce)(room_id=room.pk, user_id=fan.pk)
+    await listener.expect_nothing("room.participant_updated")
+
+    await listener.close()
+    assert not await get_presence().is_present(room.pk, fan.pk)
