@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout bench-slow-readers bench-hls bench-browser-audio clean
+.PHONY: run demo test messages lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout bench-slow-readers bench-hls bench-browser-audio clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,16 +19,23 @@ $(VENV)/.installed-test: requirements.txt requirements-test.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $(VENV)/.installed $@
 
-run: $(VENV)/.installed
+# The translations' .mo files, compiled from the committed .po files (docs/i18n.md): msgfmt when the
+# machine has GNU gettext, else polib (requirements.txt).
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+
+locale/%.mo: locale/%.po $(VENV)/.installed
+	$(BIN)/python -m spaces_project.compile_messages $<
+
+run: $(VENV)/.installed $(MO_FILES)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(MO_FILES)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(MO_FILES)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=spaces_project.settings.test
@@ -37,6 +44,11 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m live_audio $(PYTEST_ARGS); first=$$?; \
 	$(BIN)/python -m pytest -m "not live_audio" $(PYTEST_ARGS); second=$$?; \
 	{ [ $$first -eq 0 ] || [ $$first -eq 5 ]; } && { [ $$second -eq 0 ] || [ $$second -eq 5 ]; }
+
+# After marking strings (docs/i18n.md): the new msgids into every language's catalogues (needs GNU
+# gettext's xgettext), then compiled. Translate what is new in locale/<lang>/LC_MESSAGES/*.po.
+messages: $(VENV)/.installed
+	$(BIN)/python -m spaces_project.compile_messages --extract
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -73,4 +85,4 @@ bench-browser-audio: $(VENV)/.installed-test
 	$(BIN)/python bench/browser_audio.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache
+	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache $(MO_FILES)

@@ -5,6 +5,7 @@ from allauth.account.internal.stagekit import clear_login
 from django.contrib import messages
 from django.shortcuts import redirect
 
+from .languages import remember_language
 from .selectors import suspension_message
 from .services import user_lift_suspension_if_over, user_password_changed
 
@@ -17,6 +18,13 @@ class AccountAdapter(DefaultAccountAdapter):
             messages.error(request, suspension_message(user=user))
             return redirect("account_login")
         return super().pre_login(request, user, **kwargs)
+
+    def post_login(self, request, user, **kwargs):
+        # The language the person chose on their account is this browser's from now on.
+        response = super().post_login(request, user, **kwargs)
+        if getattr(user, "language", ""):
+            remember_language(response, user.language)
+        return response
 
     def set_password(self, user, password: str) -> None:
         # Password change and reset both come through here: the person's other sessions stop

@@ -2,9 +2,10 @@ from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.utils import translation
 
 from .models import User
-from .services import user_set_time_zone, user_update_profile
+from .services import user_set_language, user_set_time_zone, user_update_profile
 from .timezones import is_time_zone, time_zone_choices
 from .validators import validate_display_name
 
@@ -35,6 +36,9 @@ class SignupForm(AllauthSignupForm):
 
     def custom_signup(self, request, user):
         user_update_profile(user=user, display_name=self.cleaned_data.get("display_name", ""), bio="")
+        # The language they signed up in is their emails' and notices' (and their pages' elsewhere).
+        if translation.get_language() in dict(settings.LANGUAGES):
+            user_set_language(user=user, language=translation.get_language())
         guessed = self.cleaned_data.get("time_zone", "")
         if is_time_zone(guessed):
             user_set_time_zone(user=user, time_zone=guessed)

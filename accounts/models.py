@@ -56,6 +56,9 @@ class User(AbstractUser):
     # Where notices and emails write times for this person (accounts/timezones.py): guessed from the
     # browser at sign-up, changed on the account page; UTC until then.
     time_zone = models.CharField(max_length=64, default=DEFAULT_TIME_ZONE, validators=[validate_time_zone])
+    # The language of this person's pages, emails and notices, one of settings.LANGUAGES; empty: their
+    # browser's (Accept-Language). Applied at every request while they are signed in (docs/i18n.md).
+    language = models.CharField(max_length=16, blank=True, default="")
 
     USERNAME_FIELD = "handle"
     REQUIRED_FIELDS = ["email"]

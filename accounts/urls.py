@@ -17,6 +17,7 @@ urlpatterns = [
     path("settings/account/sign-out-everywhere/", views.sign_out_everywhere, name="sign_out_everywhere"),
     path("settings/account/delete/", views.account_delete, name="delete"),
     path("settings/account/time-zone/", views.account_time_zone, name="time_zone"),
+    path("settings/language/", views.set_language, name="set_language"),
     path("settings/export/", views.data_export_start, name="export_start"),
     path("settings/export/<int:pk>/status/", views.data_export_status, name="export_status"),
     path("settings/export/<int:pk>/download/", views.data_export_download, name="export_download"),

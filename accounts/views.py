@@ -3,6 +3,7 @@ account settings. Rules live in services and selectors. The profile page itself
 (recordings/views/profiles.py) and the host's calendar (rooms.views.host_calendar) show other apps'
 data: they live there, and are routed with these in the accounts namespace (spaces_project/urls.py)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -12,6 +13,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views import i18n
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -20,6 +23,7 @@ from spaces_project.refusals import into_form, refusal_page, refusal_redirect
 
 from . import selectors, services
 from .forms import DeleteAccountForm, NotificationSettingsForm, ProfileForm, TimeZoneForm
+from .languages import remember_language
 from .models import Notification, User
 from .push_views import push_settings
 
@@ -86,22 +90,24 @@ def _back(request: HttpRequest, handle: str) -> str:
 
 def _do_follow(*, viewer: User, person: User) -> str:
     services.follow_create(follower=viewer, followee=person)
-    return f"You follow @{person.handle}."
+    return _("You follow @%(handle)s.") % {"handle": person.handle}
 
 
 def _do_unfollow(*, viewer: User, person: User) -> str:
     services.follow_delete(follower=viewer, followee=person)
-    return f"You no longer follow @{person.handle}."
+    return _("You no longer follow @%(handle)s.") % {"handle": person.handle}
 
 
 def _do_block(*, viewer: User, person: User) -> str:
     services.block_create(blocker=viewer, blocked=person)
-    return f"You blocked @{person.handle}. Neither of you will see the other's rooms."
+    return _("You blocked @%(handle)s. Neither of you will see the other's rooms.") % {
+        "handle": person.handle
+    }
 
 
 def _do_unblock(*, viewer: User, person: User) -> str:
     services.block_delete(blocker=viewer, blocked=person)
-    return f"You unblocked @{person.handle}."
+    return _("You unblocked @%(handle)s.") % {"handle": person.handle}
 
 
 @require_POST
@@ -147,7 +153,7 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
                 ),
             )
             if saved is not None:
-                messages.success(request, "Your profile is saved.")
+                messages.success(request, _("Your profile is saved."))
                 return redirect("accounts:profile", handle=user.handle)
             user.refresh_from_db()  # the page header shows the saved name, not the refused one
     else:
@@ -189,7 +195,7 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(reverse("accounts:notifications"))
     count = services.notifications_mark_read(user=request.user)
     if count:
-        messages.success(request, "All notifications are marked as read.")
+        messages.success(request, _("All notifications are marked as read."))
     return redirect("accounts:notifications")
 
 
@@ -223,9 +229,26 @@ def account_time_zone(request: HttpRequest) -> HttpResponse:
             lambda: services.user_set_time_zone(user=request.user, time_zone=form.cleaned_data["time_zone"]),
         )
         if saved is not None:
-            messages.success(request, f"Times in emails and notifications are now in {saved.time_zone}.")
+            messages.success(
+                request,
+                _("Times in emails and notifications are now in %(zone)s.") % {"zone": saved.time_zone},
+            )
             return redirect(reverse("accounts:settings") + "#time-zone")
     return _account_settings_page(request, status=400, time_zone_form=form)
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """Django's set_language (the language cookie, then back to `next`), which anyone may use from the
+    footer; a signed-in person's choice is saved on their account too, so it follows them to every
+    device they sign in on. An empty choice (account settings) goes back to the browser's language."""
+    language = request.POST.get("language", "")
+    response = i18n.set_language(request)
+    if not language or language in dict(settings.LANGUAGES):
+        remember_language(response, language)
+        if request.user.is_authenticated:
+            services.user_set_language(user=request.user, language=language)
+    return response
 
 
 @login_required
@@ -233,7 +256,7 @@ def account_time_zone(request: HttpRequest) -> HttpResponse:
 def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
     services.user_sign_out_everywhere(user=request.user)
     logout(request)
-    messages.success(request, "You are signed out on every device.")
+    messages.success(request, _("You are signed out on every device."))
     return redirect("account_login")
 
 
@@ -241,7 +264,7 @@ def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
 @require_POST
 def data_export_start(request: HttpRequest) -> HttpResponse:
     services.data_export_request(user=request.user)
-    messages.success(request, "We are putting your archive together. It takes a moment.")
+    messages.success(request, _("We are putting your archive together. It takes a moment."))
     return redirect(reverse("accounts:settings") + "#your-data")
 
 
@@ -270,7 +293,7 @@ def data_export_download(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "accounts/export_expired.html", {}, status=410)
     path = services.data_export_directory() / export.file_name
     if not path.exists():
-        raise Http404("This archive is gone.")
+        raise Http404(_("This archive is gone."))
     name = f"spaces-{request.user.handle}-{export.finished_at:%Y-%m-%d}.zip"
     return serve_file(request, path, content_type="application/zip", attachment_name=name)
 
@@ -286,7 +309,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         )
         if deleted:
             logout(request)
-            messages.success(request, "Your account and everything in it are deleted. Goodbye.")
+            messages.success(request, _("Your account and everything in it are deleted. Goodbye."))
             return redirect("home")
     return _account_settings_page(request, status=400, delete_form=form)
 
@@ -301,7 +324,7 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
             lambda: services.notification_preferences_set(user=request.user, choices=form.choices()) or True,
         )
         if saved:
-            messages.success(request, "Your notification settings are saved.")
+            messages.success(request, _("Your notification settings are saved."))
             return redirect("accounts:notification_settings")
     context = {"form": form, "rows": form.rows(), **push_settings(request)}
     return render(request, "accounts/notification_settings.html", context)

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from accounts import urls as accounts_urls
 from recordings.views import analytics, profiles, room_pages
@@ -53,6 +54,9 @@ urlpatterns = [
     path("manifest.webmanifest", pwa.manifest, name="manifest"),
     path("sw.js", pwa.service_worker, name="service_worker"),
     path("offline/", pwa.offline, name="offline"),
+    # The scripts' strings in the page's language (docs/i18n.md): gettext, ngettext and interpolate for
+    # static/js/, a script of our own origin that every page loads before its modules.
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript_catalog"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include(people)),

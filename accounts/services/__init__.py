@@ -46,6 +46,7 @@ from .profile import (
     user_edit_profile,
     user_remove_avatar,
     user_set_avatar,
+    user_set_language,
     user_set_time_zone,
     user_update_profile,
 )
@@ -108,6 +109,7 @@ __all__ = [
     "user_password_changed",
     "user_remove_avatar",
     "user_set_avatar",
+    "user_set_language",
     "user_set_time_zone",
     "user_sign_out_everywhere",
     "user_suspend",

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from spaces_project.errors import ServiceError
 
@@ -117,4 +118,16 @@ def user_set_time_zone(*, user: User, time_zone: str) -> User:
     if user.time_zone != time_zone:
         user.time_zone = time_zone
         user.save(update_fields=["time_zone"])
+    return user
+
+
+def user_set_language(*, user: User, language: str) -> User:
+    """Show `user` pages, emails and notices in `language` (a code of settings.LANGUAGES), or in their
+    browser's language when it is empty. Allowed to a suspended account too: it changes only what they
+    read."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ServiceError("bad_language", _("Choose a language from the list."), field="language")
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])
     return user
