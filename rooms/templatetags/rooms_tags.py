@@ -56,9 +56,10 @@ def _url(name: str, arg) -> str:
 
 
 @register.simple_tag
-def room_card(room, src: str = "") -> SafeString:
+def room_card(room, src: str = "", level: int = 3) -> SafeString:
     """A room in a list: state, title, host, topics, listener count. `src` names the list for the
-    host's analytics (home, topic, search, profile): the room's link carries it.
+    host's analytics (home, topic, search, profile): the room's link carries it. `level`: its title's
+    heading level, one below the list's own heading (2 in a page whose list sits under its h1).
 
     `room` comes from a rooms.selectors list, so its host, card_topics and participant_count are
     fetched already. Built in Python rather than as an included template: the home page shows
@@ -107,7 +108,7 @@ def room_card(room, src: str = "") -> SafeString:
     host = room.host
     return format_html(
         '<article class="card room-card{}" data-room-id="{}"><div class="room-meta">{}{}{}{}</div>'
-        '<h3><a class="room-link" href="{}">{}</a></h3>'
+        '<h{}><a class="room-link" href="{}">{}</a></h{}>'
         '<p class="room-host">{} <a href="{}">{}</a> <span class="handle">@{}</span></p>{}</article>',
         " room-card-live" if room.state == "live" else "",
         room.pk,
@@ -115,8 +116,10 @@ def room_card(room, src: str = "") -> SafeString:
         recorded,
         ticketed,
         count,
+        level,
         _url("rooms:detail", room.pk) + (f"?src={src}" if src else ""),
         room.title,
+        level,
         avatar(host, 24),
         _url("accounts:profile", host.handle),
         host.name,
