@@ -107,6 +107,8 @@ PAGES = [
 NOT_PAGES = {
     "manifest": "JSON (the web app manifest)",
     "service_worker": "a script",
+    "javascript_catalog": "a script (the scripts' translations)",
+    "accounts:set_language": "POST",
     "stripe_webhook": "Stripe's POST endpoint",
     "account_confirm_email": "a signed key from an email; its page is allauth's confirm form, as sign-in's",
     "account_reset_password_from_key": "a signed key from an email; redirects to a form like the reset form",
