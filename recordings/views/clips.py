@@ -1,6 +1,8 @@
 """Pages and endpoints of clips. Thin: each calls one service or selector (recordings.services,
 recordings.selectors); refusals are answered by spaces_project/refusals.py as each view declares."""
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -21,6 +23,7 @@ from spaces_project.refusals import (
 from .. import selectors, services
 from ..files import ClipFiles
 from ..models import Clip
+from ..services.analytics import clip_count_play
 from .common import REFUSED_PAGE, absolute_url, back_to_replay
 
 STATUS_POLL_MS = 1000
@@ -81,8 +84,7 @@ def clip_status(request, pk):
     return JsonResponse(selectors.clip_status_payload(clip=clip))
 
 
-def _clip_file(request: HttpRequest, pk: int, which: str, content_type: str) -> HttpResponse:
-    clip = selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
+def _clip_file(request: HttpRequest, clip: Clip, which: str, content_type: str) -> HttpResponse:
     if clip.status != Clip.Status.READY:
         raise Http404("This clip is not ready.")
     files = ClipFiles(clip.pk)
@@ -92,18 +94,45 @@ def _clip_file(request: HttpRequest, pk: int, which: str, content_type: str) -> 
     return serve_file(request, path, content_type=content_type)
 
 
+# A range from the first byte up to at least this one is a player starting the clip (Safari probes
+# with bytes=0-1 first, then asks for the whole file).
+PLAY_STARTS_BYTES = 1024
+_RANGE_FROM_START = re.compile(r"^bytes=0-(\d*)$")
+
+
+def starts_a_play(request: HttpRequest) -> bool:
+    """Whether this request for the clip's audio is the embed's player starting it: a GET marked
+    ?play=embed (the embed's <audio> loads nothing before its play button is pressed) for the file
+    from its beginning, not a seek or a probe."""
+    if request.method != "GET" or request.GET.get("play") != "embed":
+        return False
+    wanted = request.headers.get("Range")
+    if wanted is None:
+        return True
+    match = _RANGE_FROM_START.match(wanted.strip())
+    return bool(match) and (not match[1] or int(match[1]) >= PLAY_STARTS_BYTES - 1)
+
+
 @require_http_methods(["GET", "HEAD"])
 @refusal_text
 def clip_audio(request, pk):
     """The clip's Ogg Opus: permission checked on every request (ticket holders only for a ticketed
-    room), Range supported."""
-    return _clip_file(request, pk, "audio", "audio/ogg")
+    room), Range supported. The embed's player (which runs no script) is counted here as it starts
+    the clip, by the clip page's rules (services.clip_count_play): once per viewer session, and an
+    embed on another site, which has none, at most so many times an hour from one address."""
+    clip = selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
+    response = _clip_file(request, clip, "audio", "audio/ogg")
+    if response.status_code in (200, 206) and starts_a_play(request):
+        session = request.session if request.session.session_key else None
+        clip_count_play(clip=clip, session=session, address=request.META.get("REMOTE_ADDR", ""))
+    return response
 
 
 @require_http_methods(["GET", "HEAD"])
 @refusal_text
 def clip_waveform(request, pk):
-    return _clip_file(request, pk, "waveform", "image/png")
+    clip = selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
+    return _clip_file(request, clip, "waveform", "image/png")
 
 
 def _created(request: HttpRequest, clip: Clip) -> HttpResponse:

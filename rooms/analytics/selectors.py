@@ -17,7 +17,7 @@ from spaces_project.errors import NotFound
 from ..models import Participant, Question, Room, RoomInvitation, Ticket
 from ..selectors import ticket_sales
 from .models import ListenerMinute, RoomFigures
-from .services import followers_gained, room_compute_figures, room_live_minutes, room_sessions
+from .services import followers_gained, room_compute_figures, room_live_minutes, room_summary
 
 # The longest period a host's report covers, and the one it shows when none is asked for.
 MAX_PERIOD_DAYS = 366
@@ -88,11 +88,8 @@ def room_figures(*, room: Room) -> dict:
 
 def room_report(*, room: Room) -> RoomReport:
     if room.ended_at is None or not RoomFigures.objects.filter(room=room).exists():
-        # Live (or not kept yet): figures and minutes from one read of the raw sessions.
-        now = timezone.now()
-        sessions = room_sessions(room.pk)
-        figures = room_compute_figures(room, now, sessions)
-        minutes = room_live_minutes(room, now, sessions=sessions)
+        # Live (or not kept yet): figures and minutes computed now, in one query of the raw sessions.
+        figures, minutes = room_summary(room, timezone.now())
     else:
         figures, minutes = room_figures(room=room), room_minutes(room=room)
     talk_ms = {int(k): v for k, v in figures.get("talk_ms", {}).items()}

@@ -13,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import Follow, User
 from spaces_project.redis_options import sync_options
 
 from ..models import Room
+from . import aggregates
 from . import figures as compute
 from .collect import LIST_KEY, get_buffer
 from .models import ListenerMinute, ListenerSession, RoomFigures, RoomTally
@@ -218,7 +219,12 @@ def room_sessions(room_id: int, since: datetime | None = None) -> list[compute.S
 def room_tally_totals(room_id: int) -> dict:
     """Reactions and hands in all, and each speaker's talk time (ms), from the room's tallies."""
     totals = {"reactions": 0, "hands": 0, "talk_ms": {}}
-    rows = RoomTally.objects.filter(room_id=room_id).values_list("kind", "user_id", "count")
+    rows = (
+        RoomTally.objects.filter(room_id=room_id)
+        .values_list("kind", "user_id")
+        .annotate(total=Sum("count"))
+        .order_by()
+    )
     for kind, user_id, count in rows:
         if kind == RoomTally.Kind.REACTION:
             totals["reactions"] += count
@@ -229,31 +235,44 @@ def room_tally_totals(room_id: int) -> dict:
     return totals
 
 
-def room_minute_tallies(room_id: int) -> dict[float, dict[str, int]]:
+def room_minute_tallies(room_id: int, since: datetime | None = None) -> dict[float, dict[str, int]]:
     out: dict[float, dict[str, int]] = {}
-    rows = RoomTally.objects.filter(room_id=room_id, kind__in=["reaction", "hand"]).values_list(
-        "minute", "kind", "count"
-    )
-    for minute, kind, count in rows:
+    rows = RoomTally.objects.filter(room_id=room_id, kind__in=["reaction", "hand"])
+    if since is not None:
+        rows = rows.filter(minute__gte=since)
+    for minute, kind, count in rows.values_list("minute", "kind").annotate(total=Sum("count")).order_by():
         slot = out.setdefault(minute.timestamp(), {"reaction": 0, "hand": 0})
         slot[kind] += count
     return out
 
 
-def room_live_minutes(
-    room, now: datetime | None = None, last: int | None = None, sessions: list | None = None
-) -> list[dict]:
-    """The room's minutes as the rollups hold them, computed from the raw rows now (only the `last`
-    minutes, with it)."""
+def room_summary(
+    room, now: datetime | None = None, *, last: int | None = None, figures: bool = True
+) -> tuple[dict, list[dict]]:
+    """The room's figures (with its tallies; {} without `figures`) and its minutes as the rollups
+    hold them (only the `last` minutes, with it), computed now from the raw rows: by PostgreSQL in
+    one query (aggregates.py), else in Python (figures.py)."""
     window = room_window(room, now)
     if window is None:
-        return []
+        empty = compute.Figures().as_dict() | {"reactions": 0, "hands": 0, "talk_ms": {}}
+        return (empty if figures else {}), []
+    window_start = room.started_at
     since = None
     if last is not None:
         start = max(window[0], (int(window[1] // 60) - last + 1) * 60)
-        window, since = (start, window[1]), _at(start)
-    counted = room_minute_tallies(room.pk)
-    return [
+        if start > window[0]:
+            window_start = since = _at(start)
+        window = (start, window[1])
+    if aggregates.available():
+        computed, minutes = aggregates.room_summary(
+            room.pk, (window_start, _at(window[1])), since=since, figures=figures
+        )
+    else:
+        sessions = room_sessions(room.pk, since)
+        computed = compute.compute(sessions, *window).as_dict() if figures else None
+        minutes = compute.minutes(sessions, *window)
+    counted = room_minute_tallies(room.pk, since)
+    rows = [
         {
             "minute": minute.start,
             "listeners": minute.listeners,
@@ -262,18 +281,19 @@ def room_live_minutes(
             "reactions": counted.get(minute.start, {}).get("reaction", 0),
             "hands": counted.get(minute.start, {}).get("hand", 0),
         }
-        for minute in compute.minutes(
-            room_sessions(room.pk, since) if sessions is None else sessions, *window
-        )
+        for minute in minutes
     ]
+    return ((computed | room_tally_totals(room.pk)) if figures else {}), rows
 
 
-def room_compute_figures(room, now: datetime | None = None, sessions: list | None = None) -> dict:
-    window = room_window(room, now)
-    if window is None:
-        return compute.Figures().as_dict() | {"reactions": 0, "hands": 0, "talk_ms": {}}
-    sessions = room_sessions(room.pk) if sessions is None else sessions
-    return compute.compute(sessions, *window).as_dict() | room_tally_totals(room.pk)
+def room_live_minutes(room, now: datetime | None = None, last: int | None = None) -> list[dict]:
+    """The room's minutes as the rollups hold them, computed from the raw rows now (only the `last`
+    minutes, with it)."""
+    return room_summary(room, now, last=last, figures=False)[1]
+
+
+def room_compute_figures(room, now: datetime | None = None) -> dict:
+    return room_summary(room, now)[0]
 
 
 def analytics_recompute_room(*, room_id: int) -> None:
@@ -282,7 +302,7 @@ def analytics_recompute_room(*, room_id: int) -> None:
     if room is None or room.started_at is None:
         return
     now = timezone.now()
-    sessions = room_sessions(room_id)
+    figures, minutes = room_summary(room, now, figures=room.ended_at is not None)
     rows = [
         ListenerMinute(
             room_id=room_id,
@@ -293,7 +313,7 @@ def analytics_recompute_room(*, room_id: int) -> None:
             reactions=m["reactions"],
             hands=m["hands"],
         )
-        for m in room_live_minutes(room, now, sessions=sessions)
+        for m in minutes
     ]
     with transaction.atomic():
         ListenerMinute.objects.bulk_create(
@@ -309,8 +329,7 @@ def analytics_recompute_room(*, room_id: int) -> None:
             ).delete()
         if room.ended_at is not None:
             RoomFigures.objects.update_or_create(
-                room_id=room_id,
-                defaults={"figures": room_compute_figures(room, now, sessions), "computed_at": now},
+                room_id=room_id, defaults={"figures": figures, "computed_at": now}
             )
 
 

@@ -3,6 +3,7 @@ with ranges, and refusals answered as each endpoint declares (JSON for the page'
 and a redirect for a plain form, 403 text for files)."""
 
 import re
+import uuid
 
 import pytest
 from django.test import Client
@@ -11,6 +12,7 @@ from django.urls import reverse
 from recordings import services
 from recordings.models import Clip, Recording
 from recordings.services import ClipFiles, capture_directory
+from recordings.services.analytics import CLIP_PLAYS_PER_ADDRESS_PER_HOUR
 from rooms import services as room_services
 from rooms.models import Ticket
 from tests.factories import RecordingFactory, UserFactory
@@ -217,3 +219,58 @@ def test_a_pending_clip_page_waits_for_the_cut(replay, listener):
         "failed": False,
     }
     assert Client().get(reverse("clips:audio", args=[clip.pk])).status_code == 404
+
+
+def _address() -> str:
+    """A client address of this test's own (the play limit's counters live in Redis across runs)."""
+    part = uuid.uuid4().hex
+    return f"2001:db8::{part[:4]}:{part[4:8]}:{part[8:12]}"
+
+
+def _fetch(client: Client, url: str, **headers) -> int:
+    response = client.get(url, **headers)
+    if response.status_code in (200, 206):
+        b"".join(response.streaming_content)
+    return response.status_code
+
+
+def test_a_play_from_the_embed_counts_by_the_clip_pages_rules(
+    replay, signed_in, django_capture_on_commit_callbacks
+):
+    clip = _clip_from_form(signed_in, replay, django_capture_on_commit_callbacks, start="0", end="2")
+
+    def plays() -> int:
+        clip.refresh_from_db()
+        return clip.play_count
+
+    embed = Client().get(reverse("clips:embed", args=[clip.pk])).content.decode()
+    # The embed's player loads nothing until its play button is pressed: that request is the play.
+    src = re.search(r'<audio [^>]*preload="none" src="([^"]+)"', embed)[1]
+    assert src == reverse("clips:audio", args=[clip.pk]) + "?play=embed"
+
+    # On another site the frame has no session of ours: each start from the beginning counts...
+    visitor = Client(REMOTE_ADDR=_address())
+    assert _fetch(visitor, src, HTTP_RANGE="bytes=0-") == 206
+    assert plays() == 1
+    # ...a seek, Safari's probe, a HEAD, and the clip page's own requests (its script counts those) do not.
+    assert _fetch(visitor, src, HTTP_RANGE="bytes=200-") == 206
+    assert _fetch(visitor, src, HTTP_RANGE="bytes=0-1") == 206
+    assert visitor.head(src).status_code == 200
+    assert _fetch(visitor, reverse("clips:audio", args=[clip.pk]), HTTP_RANGE="bytes=0-") == 206
+    assert plays() == 1
+    # From one address, at most so many plays an hour, as for the clip page.
+    for _ in range(CLIP_PLAYS_PER_ADDRESS_PER_HOUR + 3):
+        assert _fetch(visitor, src) == 200
+    assert plays() == CLIP_PLAYS_PER_ADDRESS_PER_HOUR
+
+    # A visitor whose browser has our session (the embed on our own pages): once per session.
+    same_site = Client(REMOTE_ADDR=_address())
+    same_site.force_login(UserFactory())
+    assert _fetch(same_site, src, HTTP_RANGE="bytes=0-") == 206
+    assert _fetch(same_site, src, HTTP_RANGE="bytes=0-") == 206
+    assert plays() == CLIP_PLAYS_PER_ADDRESS_PER_HOUR + 1
+    # The room's host sees them with the clip page's plays.
+    host = Client()
+    host.force_login(replay.room.host)
+    page = host.get(reverse("rooms:analytics", args=[replay.room_id])).content.decode()
+    assert re.search(rf'data-testid="stat-clip-plays">{CLIP_PLAYS_PER_ADDRESS_PER_HOUR + 1}<', page)
