@@ -3,6 +3,9 @@
 // except the listener count between two `room.listeners` broadcasts (see moveBetweenLists).
 
 import { RoomAudio } from "./audio.js";
+import {
+  Announcer, ReactionTally, SAY, SPEAKING_TEXT_MS, installMenus, installShortcuts, showModalFrom, stageStateText,
+} from "./room-a11y.js";
 import { roomMediaSession } from "./media-session.js";
 import { waitForReplay } from "./replay-wait.js";
 import { showStatus } from "./room-status.js";
@@ -176,6 +179,12 @@ class LiveRoom {
     // The lock screen's "now playing": title, host, avatar; pause/play mute the room here, stop leaves.
     this.releaseMediaSession = roomMediaSession(root, this.audio, () => this.leave(false));
     this.buildReactionBar();
+    // One polite live region (outside #live-room, so it outlasts the room's end): docs/accessibility.md.
+    this.announcer = new Announcer(document.querySelector("[data-announcer]"));
+    this.reactionTally = new ReactionTally(this.announcer, new Map(REACTIONS.map((emoji, index) => [emoji, REACTION_NAMES[index]])));
+    this.speakingTimer = null;
+    installMenus(document);
+    this.installShortcuts();
     this.el.policy.addEventListener("change", () => this.send("room.speaker_policy", { policy: this.el.policy.value }));
     this.el.muteAll.addEventListener("click", () => this.send("speakers.mute_all"));
     this.el.captionsToggle.addEventListener("change", () => {
@@ -225,14 +234,6 @@ class LiveRoom {
       if (this.send("link.pin", { title, url })) {
         form.reset();
         form.closest("details").open = false;
-      }
-    });
-    // Escape closes an open menu and gives focus back to the button that opened it.
-    this.shell.addEventListener("keydown", (event) => {
-      const menu = event.target.closest?.("details[open]");
-      if (event.key === "Escape" && menu) {
-        menu.open = false;
-        menu.querySelector("summary").focus();
       }
     });
     window.addEventListener("online", () => this.reconnectNow());
@@ -381,6 +382,9 @@ class LiveRoom {
       case "room.caption":
         return this.showCaption(event);
       case "room.questions":
+        if (event.answering && event.answering.id !== this.state.answering?.id) {
+          this.announcer.say(SAY.answering(event.answering.text, event.answering.asker_name), "answering");
+        }
         this.state.room.qa = event.enabled;
         this.state.questions = event.questions;
         this.state.answering = event.answering;
@@ -458,8 +462,14 @@ class LiveRoom {
       if (index >= 0) s.listeners[index] = p;
       else if (wasOnStage) this.moveBetweenLists(p, { toStage: false });
     }
+    const yours = s.you?.user_id === p.user_id;
+    if (onStage(p) && !wasOnStage && !yours) this.announcer.say(SAY.onStage(p.name), `stage-${p.user_id}`);
+    const handWasUp = s.hands.includes(p.user_id);
     s.hands = s.hands.filter((id) => id !== p.user_id);
-    if (p.hand_raised && !onStage(p)) s.hands.push(p.user_id);
+    if (p.hand_raised && !onStage(p)) {
+      s.hands.push(p.user_id);
+      if (!handWasUp && !yours && isModerator(s.you)) this.announcer.say(SAY.handRaised(p.name), `hand-${p.user_id}`);
+    }
     if (youBefore && youBefore.user_id === p.user_id) {
       this.noteUnmuted(p);
       this.youChanged(youBefore, p);
@@ -491,13 +501,15 @@ class LiveRoom {
   youChanged(before, now) {
     if (!onStage(before) && onStage(now)) {
       this.dismissInvitation();
-      this.toast("You're on stage. Your mic is off: unmute when you're ready.", { testid: "on-stage" });
+      this.announcer.say(before.hand_raised ? SAY.handApproved() : SAY.invitedOnStage(), "you");
+      this.toast("You're on stage. Your mic is off: unmute when you're ready.", { testid: "on-stage", announce: false });
     } else if (onStage(before) && !onStage(now)) {
       this.toast("You're back in the audience.");
     } else if (before.role !== now.role) {
       this.toast(now.role === "cohost" ? "You're now a co-host." : `You're now a ${ROLE_LABELS[now.role].toLowerCase()}.`);
     } else if (!before.muted && now.muted && onStage(now) && this.pendingMute !== true) {
-      this.toast("A host muted your mic.");
+      this.toast("A host muted your mic.", { announce: false });
+      this.announcer.say(SAY.mutedByHost(), "you");
     }
     if (before.invited && !now.invited) this.dismissInvitation();
     this.pendingMute = false;
@@ -862,6 +874,7 @@ class LiveRoom {
             type: "button",
             class: you.muted ? "mic-button is-muted" : "mic-button is-live",
             "data-testid": "mic-toggle",
+            "aria-keyshortcuts": "M",
             "aria-label": you.muted ? "Unmute your mic" : "Mute your mic",
             onclick: () => this.toggleMic(),
           },
@@ -877,11 +890,11 @@ class LiveRoom {
         );
       }
     } else if (you.hand_raised) {
-      buttons.push(button("Lower hand", "lower-hand", () => this.send("hand.lower"), { label: "Lower your hand", cls: "is-raised", icon: "hand" }));
+      buttons.push(button("Lower hand", "lower-hand", () => this.send("hand.lower"), { label: "Lower your hand", cls: "is-raised", icon: "hand", keys: "H" }));
     } else if (s.room.speaker_policy === "invited") {
       buttons.push(h("span", { class: "control-note", text: "Only people the host invites can speak." }));
     } else {
-      buttons.push(button("Raise hand", "raise-hand", () => this.raiseHand(), { label: "Raise your hand to ask to speak", icon: "hand" }));
+      buttons.push(button("Raise hand", "raise-hand", () => this.raiseHand(), { label: "Raise your hand to ask to speak", icon: "hand", keys: "H" }));
     }
     buttons.push(h("span", { class: "control-spacer" }));
     if (you?.role === "host" && !s.room.backstage) {
@@ -944,7 +957,7 @@ class LiveRoom {
     mic.replaceChildren(icon(p.muted ? "micOff" : "mic"));
     mic.className = p.muted ? "mic-badge is-muted" : "mic-badge is-live";
     el.classList.toggle("is-muted", p.muted);
-    el.querySelector(".mic-state").textContent = p.muted ? "mic off" : "mic on";
+    el.querySelector(".mic-state").textContent = stageStateText(p.muted, el.classList.contains("is-speaking"));
     this.renderMemberMenu(el, p, this.stageActions(p));
   }
 
@@ -1064,6 +1077,35 @@ class LiveRoom {
 
   // -- actions --------------------------------------------------------------------------------
 
+  // The shortcuts (docs/accessibility.md, and the page's "Keyboard shortcuts" dialog): each does
+  // what its button does, and only when that button is there.
+  installShortcuts() {
+    const press = (testid) => {
+      const control = this.el.roleControls.querySelector(`[data-testid=${testid}]`);
+      if (!control || control.disabled || this.finished) return false;
+      control.click();
+      return true;
+    };
+    const help = document.querySelector("[data-shortcuts]");
+    const openHelp = this.shell.querySelector("[data-shortcuts-open]");
+    openHelp?.addEventListener("click", () => showModalFrom(help));
+    installShortcuts({
+      m: () => press("mic-toggle"),
+      h: () => press("raise-hand") || press("lower-hand"),
+      r: () => {
+        const first = this.el.reactions.querySelector("button:not([disabled])");
+        if (this.el.reactions.hidden || !first || this.finished) return false;
+        first.focus();
+        return true;
+      },
+      "?": () => {
+        if (!help || this.finished) return false;
+        showModalFrom(help);
+        return true;
+      },
+    });
+  }
+
   raiseHand() {
     if (!this.state.room.is_recorded) {
       this.send("hand.raise");
@@ -1109,7 +1151,8 @@ class LiveRoom {
     dialog.onclose = () => {
       if (dialog.returnValue === "ok") run();
     };
-    dialog.showModal();
+    // Focus goes to the dialog's first button (Cancel), and back to what opened it when it closes.
+    showModalFrom(dialog, () => this.el.controls.querySelector("button"));
   }
 
   leave(quiet) {
@@ -1149,7 +1192,9 @@ class LiveRoom {
     this.el.toasts.querySelector("[data-testid=invite-toast]")?.remove();
   }
 
-  toast(text, { kind = "info", testid = "toast" } = {}) {
+  toast(text, { kind = "info", testid = "toast", announce = true } = {}) {
+    // A toast is seen, and heard through the live region (the toasts are not a live region themselves).
+    if (announce) this.announcer.say(text);
     const toast = h("div", { class: `toast toast-${kind}`, "data-testid": testid }, h("span", { class: "toast-text", text }));
     toast.append(h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss", text: "×", onclick: () => toast.remove() }));
     this.el.toasts.append(toast);
@@ -1170,6 +1215,7 @@ class LiveRoom {
       this.el.floatArea.append(bubble);
     }
     setTimeout(() => bubble.remove(), REACTION_SHOWN_MS);
+    this.reactionTally.add(emoji);
   }
 
   // Who is speaking: a ring on the avatar that grows with the voice. People absent from the
@@ -1180,6 +1226,17 @@ class LiveRoom {
       const level = loud.get(member.dataset.userId) || 0;
       member.classList.toggle("is-speaking", level > 0);
       member.style.setProperty("--level", level.toFixed(2));
+    }
+    // The ring's words ("mic on, speaking"), at most once a second, not at every level.
+    if (this.speakingTimer === null) this.speakingTimer = setTimeout(() => this.tellSpeaking(), SPEAKING_TEXT_MS);
+  }
+
+  tellSpeaking() {
+    this.speakingTimer = null;
+    for (const member of this.el.stage.children) {
+      const state = member.querySelector(".mic-state");
+      const text = stageStateText(member.classList.contains("is-muted"), member.classList.contains("is-speaking"));
+      if (state && state.textContent !== text) state.textContent = text;
     }
   }
 
@@ -1195,6 +1252,7 @@ class LiveRoom {
   showEnded() {
     if (this.finished) return;
     this.stop();
+    this.announcer.say(SAY.ended(), "ended");
     const { replayStatusUrl, replayUrl } = this.root.dataset;
     const recorded = this.state?.room.is_recorded && replayStatusUrl;
     const replay = recorded
@@ -1207,7 +1265,7 @@ class LiveRoom {
     this.root.replaceChildren(
       h(
         "section",
-        { class: "card notice ended-view", "data-testid": "room-ended", role: "status", tabindex: "-1" },
+        { class: "card notice ended-view", "data-testid": "room-ended", tabindex: "-1" },
         h("h2", { text: "This room has ended" }),
         replay,
         h("p", {}, h("a", { class: "button", href: "/", text: "Find another room" })),
@@ -1266,6 +1324,8 @@ class LiveRoom {
 
   stop() {
     this.finished = true;
+    this.reactionTally.stop();
+    clearTimeout(this.speakingTimer);
     this.audio.close();
     this.releaseMediaSession();
     clearInterval(this.heartbeatTimer);
@@ -1309,8 +1369,8 @@ function writeSession(key) {
   }
 }
 
-function button(text, testid, onclick, { cls = "", label = null, icon: name = null } = {}) {
-  return h("button", { type: "button", class: cls, "data-testid": testid, "aria-label": label, onclick }, name && icon(name), text);
+function button(text, testid, onclick, { cls = "", label = null, icon: name = null, keys = null } = {}) {
+  return h("button", { type: "button", class: cls, "data-testid": testid, "aria-label": label, "aria-keyshortcuts": keys, onclick }, name && icon(name), text);
 }
 
 function reactionImage(emoji) {
