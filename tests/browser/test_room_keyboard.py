@@ -38,7 +38,8 @@ def open_room(browser, asgi_live_server):
         contexts.append(context)
         asgi_live_server.sign_in(context, user)
         page = context.new_page()
-        page.set_default_timeout(10_000)
+        # A busy CI machine opens three pages with sockets at once: more than the usual 10 s.
+        page.set_default_timeout(20_000)
         page.add_init_script(RECORD_ANNOUNCEMENTS)
         page.goto(f"{asgi_live_server.url}/rooms/{room.pk}/")
         expect(page.locator("[data-controls]")).to_be_visible()
