@@ -1,4 +1,5 @@
-"""django-allauth's hooks: a suspended account cannot sign in."""
+"""django-allauth's hooks: a suspended account cannot sign in; signing out of a browser turns push
+off for the devices turned on in it."""
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.internal.stagekit import clear_login
@@ -7,7 +8,8 @@ from django.shortcuts import redirect
 
 from .languages import remember_language
 from .selectors import suspension_message
-from .services import user_lift_suspension_if_over, user_password_changed
+from .services import push_subscriptions_sign_out, user_lift_suspension_if_over, user_password_changed
+from .services.push import SESSION_ENDPOINTS
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -31,3 +33,9 @@ class AccountAdapter(DefaultAccountAdapter):
         # matching the new auth hash, and their open sockets close (accounts.services).
         super().set_password(user, password)
         user_password_changed(user=user)
+
+    def logout(self, request) -> None:
+        # A shared phone: whoever signs in next must not get this person's notices. The page also
+        # unsubscribes the browser itself (static/js/sw-register.js) before the form is sent.
+        push_subscriptions_sign_out(user=request.user, endpoints=request.session.get(SESSION_ENDPOINTS))
+        super().logout(request)

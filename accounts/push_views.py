@@ -13,7 +13,7 @@ from spaces_project.refusals import refusal_json
 
 from . import services
 from .models import PUSH_KINDS, Notification
-from .services.push import push_available
+from .services.push import SESSION_ENDPOINTS, push_available
 
 # What each kind of PUSH_KINDS pushes (a ticket's push is its room starting, not a refund).
 PUSH_LABELS = {
@@ -47,6 +47,10 @@ def push_subscribe(request: HttpRequest) -> JsonResponse:
     subscription = services.push_subscription_save(
         user=request.user, endpoint=data.get("endpoint"), keys=data.get("keys"), kinds=data.get("kinds")
     )
+    remembered = [e for e in request.session.get(SESSION_ENDPOINTS, []) if e != subscription.endpoint]
+    request.session[SESSION_ENDPOINTS] = [*remembered, subscription.endpoint][
+        -settings.PUSH_SUBSCRIPTIONS_PER_USER :
+    ]
     return JsonResponse({"endpoint": subscription.endpoint, "kinds": subscription.kinds})
 
 
@@ -54,7 +58,11 @@ def push_subscribe(request: HttpRequest) -> JsonResponse:
 @refusal_json
 def push_unsubscribe(request: HttpRequest) -> JsonResponse:
     data = _json_body(request)
-    deleted = services.push_subscription_delete(user=request.user, endpoint=data.get("endpoint"))
+    endpoint = data.get("endpoint")
+    deleted = services.push_subscription_delete(user=request.user, endpoint=endpoint)
+    request.session[SESSION_ENDPOINTS] = [
+        e for e in request.session.get(SESSION_ENDPOINTS, []) if e != endpoint
+    ]
     return JsonResponse({"deleted": deleted})
 
 

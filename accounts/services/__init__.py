@@ -59,6 +59,7 @@ from .push import (
     push_subscription_delete,
     push_subscription_save,
     push_subscriptions_delete_all,
+    push_subscriptions_sign_out,
 )
 from .sessions import (
     Suspension,
@@ -100,6 +101,7 @@ __all__ = [
     "push_subscription_delete",
     "push_subscription_save",
     "push_subscriptions_delete_all",
+    "push_subscriptions_sign_out",
     "require_not_suspended",
     "unsubscribe_check",
     "unsubscribe_token",

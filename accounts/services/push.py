@@ -35,6 +35,9 @@ LOCALHOST_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 # invitation to a later room, a day.
 NOW_TTL_S = 15 * 60
 LATER_TTL_S = 24 * 3600
+# The session's list of the devices turned on in that browser (accounts/push_views.py), forgotten
+# when the person signs out there (accounts.adapter.AccountAdapter.logout).
+SESSION_ENDPOINTS = "push_endpoints"
 # Tries of one push before it is given up (the task retries with backoff between them).
 PUSH_MAX_ATTEMPTS = 5
 
@@ -161,6 +164,18 @@ def push_subscription_delete(*, user: User, endpoint: object) -> bool:
         raise Invalid("bad_endpoint", "The subscription has no endpoint.")
     deleted, _ = PushSubscription.objects.filter(user=user, endpoint=endpoint).delete()
     return bool(deleted)
+
+
+def push_subscriptions_sign_out(*, user: User, endpoints: object) -> int:
+    """`user` signs out of a browser: forget the devices among `endpoints` (the ones turned on in that
+    browser's session) so that whoever uses the browser next gets none of their notices; how many."""
+    if not getattr(user, "is_authenticated", False) or not isinstance(endpoints, list):
+        return 0
+    endpoints = [e for e in endpoints if isinstance(e, str)][: settings.PUSH_SUBSCRIPTIONS_PER_USER * 2]
+    if not endpoints:
+        return 0
+    _, deleted = PushSubscription.objects.filter(user=user, endpoint__in=endpoints).delete()
+    return deleted.get(PushSubscription._meta.label, 0)
 
 
 def push_subscriptions_delete_all(*, user: User) -> int:

@@ -93,8 +93,10 @@ def users_lift_expired_suspensions() -> int:
 
 @transaction.atomic
 def user_sign_out_everywhere(*, user: User) -> User:
-    """End every session of `user` (every browser, this one too) and close their open sockets."""
+    """End every session of `user` (every browser, this one too), close their open sockets and
+    forget their push devices: a phone they lost or left signed in gets none of their notices."""
     User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
+    push_subscriptions_delete_all(user=user)
     user.refresh_from_db(fields=["session_generation"])
     close_sockets(user=user, code="signed_out", message="You were signed out.")
     return user

@@ -277,10 +277,11 @@ export class RoomAudio {
       capture_to_send_ms: null,
       capture_skipped: 0,
       read_lag_ms: null,
-      catch_ups: 0, // the page came back from a freeze
+      freezes: 0, // the browser froze the page (the Page Lifecycle's "freeze")
+      catch_ups: 0, // the page came back from a freeze ("resume")
       stale_bundles: 0, // bundles that queued meanwhile, dropped unplayed
     };
-    this.marks = { snapshot: null, firstBundle: null, firstAudio: null };
+    this.marks = { snapshot: null, firstBundle: null, firstAudio: null, frozen: null, resumed: null };
     this.playoutStats = null;
     this.messages = { listen: "", speak: "" };
     window.spacesAudio = this;
@@ -302,6 +303,7 @@ export class RoomAudio {
     document.addEventListener("keydown", unlock, { capture: true });
     // The Page Lifecycle API: a phone's browser freezes a background page (no script runs, the
     // socket's messages wait) and resumes it later.
+    document.addEventListener("freeze", () => this.frozen());
     document.addEventListener("resume", () => this.catchUp());
     document.addEventListener("visibilitychange", () => this.visibilityChanged());
   }
@@ -404,9 +406,18 @@ export class RoomAudio {
     this.resume();
   }
 
+  // The last thing the page does before the browser stops its scripts: note when. (The socket stays
+  // open; what arrives meanwhile waits for resume.)
+  frozen() {
+    this.stats.freezes += 1;
+    this.marks.frozen = performance.now();
+  }
+
   // Back from a freeze: forget what was buffered before it, and of what queued on the socket
-  // meanwhile play only the newest bundle (receive() holds the burst until it is over).
+  // meanwhile play only the newest bundle (receive() holds the burst until it is over). A browser
+  // pauses a frozen page's media element: play it again (it played before, so no gesture is needed).
   catchUp() {
+    this.marks.resumed = performance.now();
     if (this.closed || !this.playout) return;
     this.stats.catch_ups += 1;
     this.restartStream();

@@ -39,6 +39,9 @@ const FINAL_CLOSE_CODES = new Set([
 ]);
 
 const BACKOFF_FIRST_MS = 500;
+// A socket that closes this soon after the page was resumed from a freeze was closed by the
+// browser for the freeze: the page reconnects at once.
+const RESUME_CLOSE_MS = 2000;
 const BACKOFF_MAX_MS = 10_000;
 const BACKOFF_JITTER = 0.3;
 const REACTION_SHOWN_MS = 2400;
@@ -104,6 +107,7 @@ class LiveRoom {
     this.attempt = 0;
     this.reconnectTimer = null;
     this.heartbeatTimer = null;
+    this.resumedAt = null; // when the browser last resumed this page from a freeze
     this.everConnected = false;
     this.finished = false; // ended, left, removed...: no more reconnects
     this.leaving = false;
@@ -237,6 +241,17 @@ class LiveRoom {
       }
     });
     window.addEventListener("online", () => this.reconnectNow());
+    // Chromium closes the sockets of a page it froze (a phone's background tab) as it resumes it
+    // (what the Page Lifecycle's guidance asks pages to do themselves). The page then opens one new
+    // socket at once, not after the backoff and "Reconnecting" banner of a dropped connection; the
+    // audio starts afresh at the live edge (RoomAudio.catchUp, and the new snapshot).
+    document.addEventListener("resume", () => {
+      this.resumedAt = performance.now();
+      if (this.finished || this.reconnectTimer === null) return;
+      this.resumedAt = null;
+      this.attempt = 0;
+      this.connect();
+    });
     window.addEventListener("pagehide", () => {
       this.finished = true;
       this.socket?.close(1000);
@@ -298,6 +313,12 @@ class LiveRoom {
     }
     if (FINAL_CLOSE_CODES.has(code)) {
       this.finish("refused", CLOSE_REASONS[code], code === CLOSE_SIGN_IN_REQUIRED);
+      return;
+    }
+    if (this.resumedAt !== null && performance.now() - this.resumedAt < RESUME_CLOSE_MS) {
+      this.resumedAt = null; // once: a socket that closes again is a drop like any other
+      this.attempt = 0;
+      this.connect();
       return;
     }
     this.scheduleReconnect();

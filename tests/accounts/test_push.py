@@ -269,3 +269,31 @@ def test_a_deleted_persons_devices_go_with_them(push_service, django_capture_on_
     with django_capture_on_commit_callbacks(execute=True):
         user_delete_account(user=person, password=PASSWORD)
     assert not PushSubscription.objects.exists()
+
+
+def test_a_push_service_that_hangs_never_holds_up_the_bell_or_the_email(
+    push_service, settings, django_capture_on_commit_callbacks, mailoutbox
+):
+    settings.PUSH_TIMEOUT_S = 0.5
+    push_service.hang_s = 30
+    host, fan = UserFactory(display_name="Grace"), UserFactory()
+    follow_create(follower=fan, followee=host)
+    phone = subscribe(fan, push_service)
+
+    # The notice is made in the caller's transaction without a word to the push service; the email
+    # and the push are tasks of their own, queued after it commits.
+    began = time.monotonic()
+    with django_capture_on_commit_callbacks() as queued:
+        room_live_notify(room_id=RoomFactory(host=host).pk)
+    assert time.monotonic() - began < 5
+    assert push_service.requests == []
+    notice = Notification.objects.get(recipient=fan)
+    assert notice.in_app and notice.email_wanted and notice.push_wanted
+    # The tasks run (here eagerly, in order): the email has gone out, and the push waits for a task
+    # of its own (one per device, bounded by PUSH_TIMEOUT_S: the test above).
+    for task in queued:
+        task()
+    assert [message.to for message in mailoutbox] == [[fan.email]]
+    assert push_service.to(phone) == []
+    delivery = PushDelivery.objects.get()
+    assert delivery.done_at is None and delivery.attempts == 0

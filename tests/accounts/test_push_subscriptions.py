@@ -10,7 +10,10 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from accounts.models import PUSH_KINDS, PushSubscription
-from spaces_project.vapid import public_key_of
+from accounts.services import push_subscription_save
+from accounts.services.push import SESSION_ENDPOINTS
+from spaces_project.vapid import development_pair, public_key_of
+from tests.factories import UserFactory
 
 from .conftest import csrf_token, sign_in
 from .push_service import Device, b64url
@@ -187,3 +190,62 @@ def test_vapid_keys_prints_a_matching_pair(capsys):
     lines = dict(line.split("=", 1) for line in capsys.readouterr().out.split())
     assert public_key_of(lines["VAPID_PRIVATE_KEY"]) == lines["VAPID_PUBLIC_KEY"]
     assert len(lines["VAPID_PUBLIC_KEY"]) == 87  # 65 bytes, base64url without padding
+
+
+def test_signing_out_turns_push_off_for_the_devices_turned_on_in_that_browser(client, user):
+    """A shared phone: whoever signs in there next must get none of this person's notices."""
+    sign_in(client, user)
+    phone = Device(f"{PUSH_ORIGIN}/phone")
+    assert post(client, SUBSCRIBE, phone.to_json()).status_code == 200
+    # Another browser of theirs, and another person's device, stay.
+    laptop = Device(f"{PUSH_ORIGIN}/laptop")
+    push_subscription_save(user=user, endpoint=laptop.endpoint, keys=laptop.to_json()["keys"])
+    other = UserFactory()
+    theirs = Device(f"{PUSH_ORIGIN}/theirs")
+    push_subscription_save(user=other, endpoint=theirs.endpoint, keys=theirs.to_json()["keys"])
+
+    response = client.post(reverse("account_logout"))
+
+    assert response.status_code == 302
+    assert sorted(PushSubscription.objects.values_list("endpoint", flat=True)) == sorted(
+        [laptop.endpoint, theirs.endpoint]
+    )
+
+
+def test_a_device_turned_off_is_not_remembered_for_signing_out(client, user):
+    sign_in(client, user)
+    phone = Device(f"{PUSH_ORIGIN}/phone")
+    post(client, SUBSCRIBE, phone.to_json())
+    post(client, UNSUBSCRIBE, {"endpoint": phone.endpoint})
+    assert client.session.get(SESSION_ENDPOINTS) == []
+    # Turned on again from another browser: signing out here leaves it alone.
+    push_subscription_save(user=user, endpoint=phone.endpoint, keys=phone.to_json()["keys"])
+    client.post(reverse("account_logout"))
+    assert PushSubscription.objects.filter(endpoint=phone.endpoint).exists()
+
+
+def test_signing_out_everywhere_turns_push_off_on_every_device(client, user):
+    sign_in(client, user)
+    for name in ("phone", "laptop"):
+        device = Device(f"{PUSH_ORIGIN}/{name}")
+        push_subscription_save(user=user, endpoint=device.endpoint, keys=device.to_json()["keys"])
+    other = UserFactory()
+    theirs = Device(f"{PUSH_ORIGIN}/theirs")
+    push_subscription_save(user=other, endpoint=theirs.endpoint, keys=theirs.to_json()["keys"])
+
+    client.post(reverse("accounts:sign_out_everywhere"))
+
+    assert list(PushSubscription.objects.values_list("user_id", flat=True)) == [other.pk]
+
+
+def test_the_development_pair_is_made_once_and_kept(tmp_path):
+    """`make run` (local settings) pushes with no set-up: the pair is made on first use, kept
+    readable by its owner only, and the same on every start (browsers' subscriptions depend on it)."""
+    path = tmp_path / "vapid-development-keys.json"
+    first = development_pair(path)
+    assert public_key_of(first.private_key) == first.public_key
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert development_pair(path) == first
+    path.write_text("{not json")
+    replaced = development_pair(path)
+    assert replaced != first and development_pair(path) == replaced

@@ -6,8 +6,12 @@ path, and, for gaps, through an AudioWorklet tapped onto its play-out node. Noth
 Django or pytest.
 """
 
+import json
 import shutil
+import socket
+import subprocess
 import time
+import urllib.request
 import wave
 
 import numpy as np
@@ -239,3 +243,77 @@ TAP_FIGURES = """({
         (t) => t >= window.__tap.firstAudioAt - 500 && t <= window.__tap.doneAt
     ).length,
 })"""
+
+
+class UnemulatedChromium:
+    """A Chromium of its own that Playwright drives over CDP without its default overrides.
+
+    Playwright turns on focus emulation (`Emulation.setFocusEmulationEnabled`) in every page it
+    makes, and Chromium does that by counting the page as captured, which keeps it "visible": CDP's
+    `Page.setWebLifecycleState` then hides and freezes nothing. A page of this browser's default
+    context (`connect_over_cdp(no_defaults=True)`) has no such override, so a freeze is a real one.
+    Its screen and touch are set through CDP (`phone_page`). Close it with `close()`."""
+
+    def __init__(self, browser_type, profile_dir) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [
+                CHROMIUM,
+                "--headless",
+                *CHROMIUM_ARGS,
+                "--mute-audio",
+                "--disable-background-timer-throttling",
+                "--disable-renderer-backgrounding",
+                f"--remote-debugging-port={port}",
+                f"--user-data-dir={profile_dir}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/version", timeout=2) as answer:
+                    endpoint = json.load(answer)["webSocketDebuggerUrl"]
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.process.kill()
+                    raise RuntimeError("Chromium did not open its debugging port") from None
+                time.sleep(0.1)
+        self.browser = browser_type.connect_over_cdp(endpoint, no_defaults=True)
+        self.context = self.browser.contexts[0]
+
+    def phone_page(self, width: int, height: int):
+        """A page on a `width` x `height` touch screen at twice the density, and its CDP session."""
+        page = self.context.new_page()
+        cdp = self.context.new_cdp_session(page)
+        cdp.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True},
+        )
+        cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+        return page, cdp
+
+    def close(self) -> None:
+        try:
+            self.browser.close()
+        finally:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def cdp_tap(cdp, locator) -> None:
+    """A finger's tap on the middle of `locator`, through CDP (for a page whose context Playwright
+    did not make with touch)."""
+    box = locator.bounding_box()
+    point = {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})

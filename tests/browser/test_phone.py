@@ -19,16 +19,27 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+import redis
+from django.conf import settings
 from PIL import Image
 from playwright.sync_api import expect
 
+from accounts.models import Notification
 from accounts.services.graph import follow_create
 from accounts.services.profile import user_set_avatar
 from recordings import artwork
 from recordings.services import RecordingFiles
 from tests.factories import ReplayFactory, RoomFactory, UserFactory
 
-from .instruments import EARS, HOST_HZ, launch_with_microphone, wait_until, write_tone
+from .instruments import (
+    EARS,
+    HOST_HZ,
+    UnemulatedChromium,
+    cdp_tap,
+    launch_with_microphone,
+    wait_until,
+    write_tone,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.live_audio]
 
@@ -208,28 +219,71 @@ def test_the_room_plays_through_a_media_element_with_the_lock_screen_controls(ph
     assert page.evaluate("window.__sockets") == 1
 
 
-def test_a_page_frozen_for_ten_seconds_comes_back_at_the_live_edge_on_the_same_socket(phones):
+def server_connections(room, user) -> int:
+    """How many sockets of `user` the server holds in `room` (its presence store)."""
+    conns = redis.Redis.from_url(settings.REDIS_URL).hgetall(f"spaces:presence:{room.pk}:conns")
+    return sum(1 for identity in conns.values() if identity.decode() == str(user.pk))
+
+
+@pytest.fixture
+def unemulated(browser, tmp_path):
+    """A Chromium whose pages Playwright does not keep "visible" (instruments.UnemulatedChromium):
+    CDP can hide and freeze them."""
+    chromium = UnemulatedChromium(browser.browser_type, tmp_path / "profile")
+    yield chromium
+    chromium.close()
+
+
+def test_a_page_frozen_for_ten_seconds_comes_back_at_the_live_edge_on_one_socket(
+    phones, unemulated, asgi_live_server
+):
     host = UserFactory(display_name="Grace Host")
     room = RoomFactory(host=host)
     host_page = host_talks(phones, room)
-    frozen = phones(UserFactory(display_name="Fay Frozen"), f"/rooms/{room.pk}/")
     steady = phones(UserFactory(display_name="Sam Steady"), f"/rooms/{room.pk}/")
-    for page in (frozen, steady):
-        tap_to_listen(page)
-    expect(host_page.get_by_test_id("listener-count")).to_have_text("2")
+    tap_to_listen(steady)
 
-    # As a phone's browser does to a page in the background: no script runs, the socket's
-    # messages wait, and the page hears "resume" when it runs again. The room goes on meanwhile.
-    # (Page.setWebLifecycleState freezes only a hidden page, and headless Chromium shows every page:
-    # the debugger stops the page's scripts instead, and the test says "resume" as Chromium would.)
-    cdp = frozen.context.new_cdp_session(frozen)
-    cdp.send("Debugger.enable")
-    cdp.send("Debugger.pause")
+    # The phone that will be frozen: 390 x 844 with touch, set through CDP, whose socket the test
+    # counts in the browser's own network log as well as in the page.
+    fay = UserFactory(display_name="Fay Frozen")
+    asgi_live_server.sign_in(unemulated.context, fay)
+    unemulated.context.add_init_script(EARS)
+    unemulated.context.add_init_script(PHONE_PROBES)
+    frozen, cdp = unemulated.phone_page(PHONE["width"], PHONE["height"])
+    frozen.set_default_timeout(15_000)
+    # Every room socket the browser opens and closes, in order: ("open"|"closed", request id).
+    sockets = []
+    cdp.on(
+        "Network.webSocketCreated",
+        lambda event: "/ws/rooms/" in event["url"] and sockets.append(("open", event["requestId"])),
+    )
+    cdp.on("Network.webSocketClosed", lambda event: sockets.append(("closed", event["requestId"])))
+    cdp.send("Network.enable")
+    frozen.goto(f"{asgi_live_server.url}/rooms/{room.pk}/")
+    button = frozen.get_by_test_id("tap-to-listen")
+    expect(button).to_be_visible()
+    cdp_tap(cdp, button)
+    expect(button).to_be_hidden()
+    wait_until(frozen, f"window.__ears.now[{HOST_HZ}] === true", 10_000)
+    expect(host_page.get_by_test_id("listener-count")).to_have_text("2")
+    steady.wait_for_timeout(2000)
+
+    # As a phone's browser does to a page in the background: CDP's Page.setWebLifecycleState hides
+    # the page and freezes it (no script runs, the socket's messages wait; the page hears "freeze"),
+    # then makes it active again (it hears "resume") and the person brings it back to the front.
+    # The room goes on meanwhile. Nothing but the page's own Page Lifecycle handlers catches it up.
+    cdp.send("Page.setWebLifecycleState", {"state": "frozen"})
     steady.wait_for_timeout(FROZEN_S * 1000)
-    cdp.send("Debugger.resume")
-    cdp.send("Debugger.disable")
-    frozen.evaluate("document.dispatchEvent(new Event('resume'))")
-    wait_until(frozen, "window.spacesAudio.stats.catch_ups === 1")
+    cdp.send("Page.setWebLifecycleState", {"state": "active"})
+    # In front again (Chromium counts a page with focus emulation on as shown).
+    cdp.send("Emulation.setFocusEmulationEnabled", {"enabled": True})
+    wait_until(frozen, "document.visibilityState === 'visible'")
+    stats = frozen.evaluate("window.spacesAudio.stats")
+    marks = frozen.evaluate("window.spacesAudio.marks")
+    assert (stats["freezes"], stats["catch_ups"]) == (1, 1), stats
+    # Really frozen all along: the page's last words before the freeze and its first after it.
+    assert marks["resumed"] - marks["frozen"] >= (FROZEN_S - 1) * 1000, marks
+    wait_until(frozen, "!document.querySelector('[data-testid=room-audio]').paused")
     wait_until(frozen, f"window.__ears.now[{HOST_HZ}] === true")
     steady.wait_for_timeout(1500)
 
@@ -246,10 +300,21 @@ def test_a_page_frozen_for_ten_seconds_comes_back_at_the_live_edge_on_the_same_s
         f"the resumed page fell silent {frozen_last - steady_last} ms after the steady one "
         f"({frozen.evaluate('window.spacesAudio.stats')})"
     )
-    # The same socket throughout: no second one, and the room still counts both listeners.
-    assert frozen.evaluate("window.__sockets") == 1
+    # One socket at a time. Chromium closed the socket the page had when it froze it (as it resumed
+    # it); the page's resume path opened one new socket at once, and the browser never had two
+    # room sockets open. The server has one connection of this person, and counts two listeners.
+    room_sockets = [request for state, request in sockets if state == "open"]
+    assert len(room_sockets) == 2 and frozen.evaluate("window.__sockets") == 2, sockets
+    open_now = 0
+    for state, request in sockets:
+        if request in room_sockets:
+            open_now += 1 if state == "open" else -1
+            assert open_now <= 1, sockets
+    assert open_now == 1, sockets
+    assert server_connections(room, fay) == 1
     expect(host_page.get_by_test_id("listener-count")).to_have_text("2")
     expect(frozen.get_by_test_id("reconnecting")).to_be_hidden()
+    assert frozen.evaluate("navigator.mediaSession.playbackState") == "playing"
 
 
 # What the media element itself plays (HTMLMediaElement.captureStream), heard in a context of the
@@ -305,9 +370,11 @@ LAYOUT_AUDIT = """
 () => {
   const width = document.documentElement.clientWidth;
   const wide = [];
+  // What a person sees: not what a closed <details> holds (Chromium lays it out when asked).
+  const seen = (el) => el.checkVisibility({ visibilityProperty: true, contentVisibilityAuto: true });
   for (const el of document.querySelectorAll("body *")) {
     const box = el.getBoundingClientRect();
-    if (box.width && box.right > width + 1 && !el.closest("[data-reactions], .live-bar, .topic-row")) {
+    if (box.width && seen(el) && box.right > width + 1 && !el.closest("[data-reactions], .live-bar, .topic-row")) {
       wide.push(`${el.tagName.toLowerCase()}.${el.className} ${Math.round(box.right)}`);
     }
   }
@@ -315,7 +382,7 @@ LAYOUT_AUDIT = """
   const targets = "button, .button, summary, select, input:not([type=checkbox]):not([type=radio]):not([type=hidden]), .site-header a";
   for (const el of document.querySelectorAll(targets)) {
     const box = el.getBoundingClientRect();
-    if (!box.width || getComputedStyle(el).visibility === "hidden") continue;
+    if (!box.width || !seen(el)) continue;
     if (el.matches(".link-button, .timeline-turn")) continue;
     if (box.width < 44 || box.height < 43.5) {
       small.push(`${el.tagName.toLowerCase()} ${el.dataset.testid || el.className || el.textContent.trim().slice(0, 20)} ${Math.round(box.width)}x${Math.round(box.height)}`);
@@ -409,17 +476,32 @@ def test_the_pages_fit_a_phone_with_a_compact_header_and_controls_in_reach(phone
     audit(replay_page, PHONE["width"])
     screenshot(replay_page, "phone-replay")
 
-    # And at 360 px, the narrowest screen Spaces is made for: the main pages, signed in and not.
-    for user, path in (
-        (listener, "/"),
-        (listener, f"/rooms/{room.pk}/"),
-        (None, f"/rooms/{room.pk}/"),
-        (listener, f"/recordings/{replay.pk}/"),
-        (listener, "/rooms/search/?q=sky"),
-        (listener, f"/@{host.handle}/"),
-        (listener, "/notifications/"),
-        (None, "/"),
+    # And at 360 px, the narrowest screen Spaces is made for: every page a phone user uses, signed
+    # in and not, the live room as a listener and as its host (with the host's controls shown).
+    Notification.objects.create(
+        recipient=listener,
+        actor=host,
+        room=room,
+        kind=Notification.Kind.HOST_LIVE,
+        text=f"{host.name} is live: {room.title}",
+        url=f"/rooms/{room.pk}/",
+    )
+    for user, path, ready in (
+        (listener, "/", None),
+        (listener, f"/rooms/{room.pk}/", "raise-hand"),
+        (host, f"/rooms/{room.pk}/", "mic-toggle"),
+        (None, f"/rooms/{room.pk}/", None),
+        (listener, f"/recordings/{replay.pk}/", None),
+        (listener, "/rooms/search/?q=sky", None),
+        (listener, f"/@{host.handle}/", None),
+        (listener, "/notifications/", None),
+        (listener, "/settings/notifications/", "push-settings"),
+        (listener, "/settings/account/", None),
+        (listener, "/settings/profile/", None),
+        (None, "/", None),
     ):
         page = phones(user, path, viewport=NARROW)
+        if ready:
+            expect(page.get_by_test_id(ready)).to_be_visible()
         audit(page, NARROW["width"])
         page.context.close()
