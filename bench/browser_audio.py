@@ -58,6 +58,7 @@ from tests.browser.instruments import (  # noqa: E402
     TAP_FIGURES,
     ears_script,
     launch_with_microphone,
+    mouth_script,
     wait_until,
     write_tone,
 )
@@ -72,42 +73,7 @@ TARGETS = {
 }
 EARS = ears_script((HOST_HZ, GUEST_HZ, MARKER_HZ))
 
-# On the guest's page: when each marker was captured (Date.now()), by an analyser on the microphone
-# stream with the detector of the playback side (tests/browser/instruments.py: same FFT size and
-# smoothing as static/js/audio.js's analyser, three clear polls), so both ends date an onset alike.
-MOUTH = """
-(() => {
-  const mouth = (window.__mouth = { onsets: [] });
-  const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-  navigator.mediaDevices.getUserMedia = async (constraints) => {
-    const stream = await original(constraints);
-    const context = new AudioContext();
-    const analyser = context.createAnalyser();
-    analyser.fftSize = 2048;
-    analyser.smoothingTimeConstant = 0.2;
-    context.createMediaStreamSource(stream).connect(analyser);
-    const data = new Float32Array(analyser.frequencyBinCount);
-    let run = 0;
-    const timer = setInterval(() => {
-      if (stream.getAudioTracks().every((track) => track.readyState === "ended")) {
-        clearInterval(timer);
-        context.close();
-        return;
-      }
-      analyser.getFloatFrequencyData(data);
-      const finite = Array.from(data, (v) => (Number.isFinite(v) ? v : -300));
-      const loudest = Math.max(...finite);
-      const median = finite.slice().sort((a, b) => a - b)[finite.length >> 1];
-      const i = Math.round(MARKER / (context.sampleRate / analyser.fftSize));
-      const peak = Math.max(finite[i - 1], finite[i], finite[i + 1]);
-      const clear = peak > -60 && peak - median > 30 && loudest - peak < 15;
-      run = clear ? run + 1 : 0;
-      if (run === 3) mouth.onsets.push(Date.now());
-    }, 10);
-    return stream;
-  };
-})();
-""".replace("MARKER", str(MARKER_HZ))
+MOUTH = mouth_script(MARKER_HZ)
 
 # When the host's click on "mute" lands (the clock is the machine's, shared by every page).
 CLICKS = """document.addEventListener("click", (e) => {

@@ -1,17 +1,26 @@
 /* Simulated HLS listeners for bench/hls_fanout.py: one TLS connection each, one thread, epoll.
  *
- * Each listener joins at its moment of the ramp, loads the playlist, starts HOLD_BACK segments from
- * its live edge (as static/js/hls-player.js does) and then fetches every segment in order, reloading
- * the playlist at the phase it joined with after each next segment's end (its PROGRAM-DATE-TIME and
- * EXTINF say when), as static/js/hls-player.js does. For every segment it records when the whole response had arrived; bench/hls_fanout.py turns
- * those records into stalls and latencies. Python cannot drive 10,000 such players on two cores
- * without being the bottleneck; this costs a few per cent of a core.
+ * Each listener joins at its moment of the ramp and plays by the page's rules
+ * (spaces_project/protocol/hls_player.py; static/js/hls-player.js is the page's copy, this is the
+ * simulator's, and tests/browser/test_hls_rules_in_step.py runs both on the same loads): at its first
+ * load it fetches the newest segments that cover the hold (start_from), starts "playing" once it holds
+ * that much (start_position), fetches every segment in order, and loads the playlist again one segment
+ * after the moment the last load that found a new segment was due, or a retry after a miss
+ * (next_load). For every segment it records when the whole response had arrived, and for every
+ * listener when and where it started playing; bench/hls_fanout.py turns those into stalls and
+ * latencies at the ear. Python cannot drive 10,000 such players on two cores without being the
+ * bottleneck; this costs a few per cent of a core.
  *
- *   hls_listeners HOST PORT PLAYLIST_PATH LISTENERS RAMP_S DURATION_S OUT_FILE
+ *   hls_listeners HOST PORT PLAYLIST_PATH LISTENERS RAMP_S DURATION_S OUT_FILE START_MARGIN_MS \
+ *                 RETRY_FIRST_MS RETRY_MAX_MS
+ *   hls_listeners --rules START_MARGIN_MS RETRY_FIRST_MS RETRY_MAX_MS   (the rules alone, on stdin)
  *
  * OUT_FILE gets one line per fetched segment: "listener segment arrival_ms fetch_ms", arrival in ms of
- * the Unix epoch (CLOCK_REALTIME, the clock the mixer stamps segments with). stdout gets a summary
- * line of JSON. Built by bench/hls_fanout.py with: cc -O2 -o hls_listeners hls_listeners.c -lssl -lcrypto -lm
+ * the Unix epoch (CLOCK_REALTIME, the clock the mixer stamps segments with); OUT_FILE.starts one line
+ * per listener that started playing: "listener started_ms segment position_ms playlist_loads", where
+ * position_ms is where play-out started, in ms from the start of that segment (negative: in the one
+ * before). stdout gets a summary line of JSON. Built by bench/hls_fanout.py with:
+ * cc -O2 -o hls_listeners hls_listeners.c -lssl -lcrypto -lm
  */
 #define _GNU_SOURCE
 #define _DEFAULT_SOURCE
@@ -32,7 +41,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HOLD_BACK 2
 #define BUF 8192
 #define MAX_RECORDS 256
 
@@ -46,18 +54,21 @@ struct listener {
     enum state state;
     SSL *ssl;
     double due_ms;           /* when to start the next action (join, or reload) */
+    double load_due_ms;      /* when the current playlist load was due: the listener's phase */
     double sent_ms;          /* when the current request went out */
-    double playlist_sent_ms; /* when the last playlist request went out */
-    double target_ms;        /* the playlist's target duration */
     int want_playlist;       /* the current request is the playlist (else a segment) */
     long next;               /* the next segment to fetch, -1 before the first playlist */
     long newest;             /* the newest segment the last playlist listed */
     long first_listed;       /* the first segment the last playlist listed */
-    int moved;               /* the last reload brought something new */
-    double newest_end_ms;    /* when the newest segment's audio ends (PROGRAM-DATE-TIME + EXTINF) */
-    double phase_ms;         /* how long after a segment's end this listener reloads (<0: not yet known) */
-    double seen_ms;          /* when the last playlist arrived */
-    int misses;              /* reloads in a row that found nothing new */
+    int moved;               /* the last load found a newer segment than the one before */
+    double segment_ms;       /* the newest segment's duration (EXTINF) */
+    int misses;              /* loads in a row that found nothing new */
+    double held_ms;          /* audio fetched since it started */
+    int started;             /* play-out started */
+    double started_ms;       /* when */
+    long start_segment;      /* the segment whose end play-out started behind */
+    double start_position_ms;
+    long loads;              /* playlist requests */
     char req[256]; int req_len, req_off;
     char buf[BUF]; int len;  /* headers, and the body while it is a playlist */
     long body_left; int header_done, status;
@@ -65,6 +76,36 @@ struct listener {
 };
 
 static const char *host, *playlist_path;
+static double start_margin_ms = 600, retry_first_ms = 100, retry_max_ms = 500;
+
+/* -- the rules: static/js/hls-player.js's holdMs, startFrom, startPosition and nextLoad ---------- */
+
+static double hold_ms(double segment_ms) { return segment_ms + start_margin_ms; }
+
+static long start_from(long first, long last, double segment_ms) {
+    long from = last - (long)ceil(hold_ms(segment_ms) / segment_ms) + 1;
+    return from < first ? first : from;
+}
+
+/* How far behind the end of what is held play-out starts, or -1 while less than that is held. */
+static double start_position(double held_ms, double segment_ms) {
+    double hold = hold_ms(segment_ms);
+    return held_ms >= hold ? hold : -1;
+}
+
+static double next_load(double due, double now, int moved, double segment_ms, int *misses) {
+    if (moved) {
+        double next = due + segment_ms;
+        while (next < now) next += segment_ms;
+        *misses = 0;
+        return next;
+    }
+    int doubling = *misses < 10 ? *misses : 10;
+    double wait = retry_first_ms * (double)(1 << doubling);
+    if (wait > retry_max_ms) wait = retry_max_ms;
+    *misses += 1;
+    return due + wait > now ? due + wait : now;
+}
 static char base_path[512];
 static SSL_CTX *ctx;
 static int epfd;
@@ -128,6 +169,7 @@ static void start_request(struct listener *l, double now) {
     if (l->want_playlist) {
         l->req_len = snprintf(l->req, sizeof l->req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", playlist_path, host);
         playlist_requests++;
+        l->loads++;
     } else {
         l->req_len = snprintf(l->req, sizeof l->req, "GET %sseg-%ld.m4s HTTP/1.1\r\nHost: %s\r\n\r\n", base_path,
                               l->next, host);
@@ -141,36 +183,30 @@ static void start_request(struct listener *l, double now) {
     send_some(l, now); /* a request fits the socket's buffer: no wait for EPOLLOUT */
 }
 
-/* After a playlist: what it lists. Returns 0 when it could not be read. */
+/* After a playlist: what it lists. Returns 0 when it could not be read; a playlist with no segment
+   yet (nginx's answer before the mixer's first) is read, and finds nothing new. */
 static int read_playlist(struct listener *l, const char *body) {
     const char *p = strstr(body, "#EXT-X-MEDIA-SEQUENCE:");
     const char *t = strstr(body, "#EXT-X-TARGETDURATION:");
     if (!p || !t) return 0;
     long first = atol(p + 22);
-    l->target_ms = atof(t + 22) * 1000.0;
     long count = 0;
     for (const char *s = body; (s = strstr(s, "\nseg-")); s++) count++;
-    if (count == 0) return 0;
+    l->moved = 0;
+    if (count == 0) return 1;
     long newest = first + count - 1;
-    l->moved = newest != l->newest;
-    /* The newest segment's end on the server's clock: its PROGRAM-DATE-TIME plus its EXTINF. */
-    const char *date = NULL, *inf = NULL;
-    for (const char *s = body; (s = strstr(s, "#EXT-X-PROGRAM-DATE-TIME:")); s++) date = s + 25;
+    l->moved = l->newest < 0 || newest > l->newest;
+    const char *inf = NULL;
     for (const char *s = body; (s = strstr(s, "#EXTINF:")); s++) inf = s + 8;
-    l->newest_end_ms = -1;
-    if (date && inf) {
-        struct tm tm = {0};
-        int ms = 0;
-        if (sscanf(date, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                   &tm.tm_sec, &ms) == 7) {
-            tm.tm_year -= 1900;
-            tm.tm_mon -= 1;
-            l->newest_end_ms = timegm(&tm) * 1000.0 + ms + atof(inf) * 1000.0;
-        }
-    }
+    l->segment_ms = inf ? atof(inf) * 1000.0 : atof(t + 22) * 1000.0;
     l->first_listed = first;
     l->newest = newest;
-    if (l->next < 0 || l->next < first) l->next = newest - HOLD_BACK + 1 < first ? first : newest - HOLD_BACK + 1;
+    if (l->next < 0 || l->next < first || l->next > newest + 1) {
+        /* Starting (or out of the window): the start rule. */
+        l->next = start_from(first, newest, l->segment_ms);
+        l->held_ms = 0;
+        l->started = 0;
+    }
     return 1;
 }
 
@@ -181,51 +217,40 @@ static void reload_later(struct listener *l, double now, double at) {
     watch(l, EPOLLIN);
 }
 
-/* As static/js/hls-player.js's nextReload: the phase it joined with, after each next segment's end. */
-#define RELOAD_MARGIN_MS 100
-static double next_reload(struct listener *l, double now) {
-    double target = l->target_ms > 0 ? l->target_ms : 1000;
-    if (!l->moved || l->newest_end_ms < 0) {
-        l->misses++;
-        double wait = 125.0 * (1 << (l->misses < 8 ? l->misses : 8));
-        return now + (wait < target / 2 ? wait : target / 2);
-    }
-    l->misses = 0;
-    if (l->phase_ms < 0) l->phase_ms = fmod(fmod(l->seen_ms - l->newest_end_ms, target) + target, target);
-    /* The next moment at this listener's phase after a segment's end: segments end every target. */
-    double due = l->newest_end_ms + l->phase_ms + RELOAD_MARGIN_MS;
-    while (due < now + 50) due += target;
-    return due;
-}
-
 static void after_response(struct listener *l, double now) {
-    if (l->status != 200) {
-        bad_status++;
-        reload_later(l, now, now + 500);
-        return;
-    }
     if (l->want_playlist) {
         l->buf[l->len < BUF ? l->len : BUF - 1] = 0;
         char *body = strstr(l->buf, "\r\n\r\n");
-        if (!body || !read_playlist(l, body + 2)) {
+        if (l->status != 200 || !body || !read_playlist(l, body + 2)) {
             bad_status++;
-            reload_later(l, now, now + 500);
-            return;
+            l->moved = 0;
         }
-        l->playlist_sent_ms = l->sent_ms;
-        l->seen_ms = now;
+    } else if (l->status != 200) {
+        bad_status++;
+        l->moved = 0; /* as the page: the load ends there, and the segment is tried at the next */
     } else {
         if (l->nrecords < MAX_RECORDS)
             l->records[l->nrecords++] = (struct record){(int)l->next, now, (float)(now - l->sent_ms)};
+        l->held_ms += l->segment_ms;
+        if (!l->started) {
+            double behind = start_position(l->held_ms, l->segment_ms);
+            if (behind >= 0) {
+                l->started = 1;
+                l->started_ms = now;
+                l->start_segment = l->next;
+                l->start_position_ms = l->segment_ms - behind;
+            }
+        }
         l->next++;
     }
-    if (l->next >= 0 && l->next <= l->newest) {
+    if (l->next >= 0 && l->next <= l->newest && l->status == 200) {
         /* The next segment the playlist listed, in order. */
         l->want_playlist = 0;
         start_request(l, now);
         return;
     }
-    reload_later(l, now, next_reload(l, now));
+    double due = next_load(l->load_due_ms, now, l->moved, l->segment_ms > 0 ? l->segment_ms : 1000, &l->misses);
+    reload_later(l, now, due);
 }
 
 static int parse_headers(struct listener *l) {
@@ -289,6 +314,7 @@ static void on_event(struct listener *l, unsigned events, double now) {
         int r = SSL_do_handshake(l->ssl);
         if (r == 1) {
             l->want_playlist = 1;
+            l->load_due_ms = now; /* the first load: the listener's phase starts here */
             start_request(l, now);
         } else {
             int e = SSL_get_error(l->ssl, r);
@@ -305,11 +331,55 @@ static void on_event(struct listener *l, unsigned events, double now) {
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(l, now);
 }
 
+/* The rules alone, for tests/browser/test_hls_rules_in_step.py: one command a line on stdin, one
+   answer a line on stdout, as the test's node driver does with static/js/hls-player.js.
+     join DUE                           -> (nothing: the first load was due then)
+     load NOW MOVED SEGMENT_MS          -> the next load's due time and the misses in a row
+     from FIRST LAST SEGMENT_MS         -> the first segment to fetch when starting
+     start HELD_MS SEGMENT_MS           -> ms behind the end where play-out starts, or -1 */
+static int rules(void) {
+    char line[256];
+    double due = 0;
+    int misses = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        double a, b, c;
+        long first, last;
+        int moved;
+        if (sscanf(line, "join %lf", &a) == 1) {
+            due = a;
+            misses = 0;
+        } else if (sscanf(line, "load %lf %d %lf", &a, &moved, &b) == 3) {
+            due = next_load(due, a, moved, b, &misses);
+            printf("%.3f %d\n", due, misses);
+        } else if (sscanf(line, "from %ld %ld %lf", &first, &last, &c) == 3) {
+            printf("%ld\n", start_from(first, last, c));
+        } else if (sscanf(line, "start %lf %lf", &a, &b) == 2) {
+            printf("%.3f\n", start_position(a, b));
+        } else {
+            fprintf(stderr, "unknown command: %s", line);
+            return 2;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 8) {
-        fprintf(stderr, "usage: %s HOST PORT PLAYLIST_PATH LISTENERS RAMP_S DURATION_S OUT_FILE\n", argv[0]);
+    if (argc == 5 && strcmp(argv[1], "--rules") == 0) {
+        start_margin_ms = atof(argv[2]);
+        retry_first_ms = atof(argv[3]);
+        retry_max_ms = atof(argv[4]);
+        return rules();
+    }
+    if (argc != 11) {
+        fprintf(stderr,
+                "usage: %s HOST PORT PLAYLIST_PATH LISTENERS RAMP_S DURATION_S OUT_FILE START_MARGIN_MS RETRY_FIRST_MS "
+                "RETRY_MAX_MS\n       %s --rules START_MARGIN_MS RETRY_FIRST_MS RETRY_MAX_MS\n",
+                argv[0], argv[0]);
         return 2;
     }
+    start_margin_ms = atof(argv[8]);
+    retry_first_ms = atof(argv[9]);
+    retry_max_ms = atof(argv[10]);
     host = argv[1];
     int port = atoi(argv[2]);
     playlist_path = argv[3];
@@ -340,7 +410,6 @@ int main(int argc, char **argv) {
         ls[i].state = WAITING;
         ls[i].next = -1;
         ls[i].newest = -1;
-        ls[i].phase_ms = -1;
         ls[i].due_ms = start + ramp_ms * i / count;
         ls[i].records = calloc(MAX_RECORDS, sizeof(struct record));
     }
@@ -358,7 +427,12 @@ int main(int argc, char **argv) {
             struct listener *l = &ls[cursor];
             if (l->due_ms > now) continue;
             if (l->state == WAITING) { l->due_ms = 1e300; start_connect(l); }
-            else if (l->state == IDLE) { l->due_ms = 1e300; l->want_playlist = 1; start_request(l, now); }
+            else if (l->state == IDLE) {
+                l->load_due_ms = l->due_ms; /* the phase: when it was due, not when the scan got to it */
+                l->due_ms = 1e300;
+                l->want_playlist = 1;
+                start_request(l, now);
+            }
         }
         if (now - scanned_at >= 5) scanned_at = now;
         int n = epoll_wait(epfd, events, 1024, 5);
@@ -373,6 +447,14 @@ int main(int argc, char **argv) {
             fprintf(out, "%d %d %.1f %.2f\n", i, ls[i].records[r].segment, ls[i].records[r].arrival_ms,
                     ls[i].records[r].fetch_ms);
     fclose(out);
+    char starts_path[1024];
+    snprintf(starts_path, sizeof starts_path, "%s.starts", argv[7]);
+    FILE *starts = fopen(starts_path, "w");
+    for (int i = 0; i < count; i++)
+        if (ls[i].started)
+            fprintf(starts, "%d %.1f %ld %.1f %ld\n", i, ls[i].started_ms, ls[i].start_segment, ls[i].start_position_ms,
+                    ls[i].loads);
+    fclose(starts);
     int connected = 0, states[DEAD + 1] = {0};
     for (int i = 0; i < count; i++) {
         connected += ls[i].state != WAITING && ls[i].state != CONNECTING;

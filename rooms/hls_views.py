@@ -15,6 +15,10 @@ CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".mp4": "audio/mp4", 
 # segments never change once written (a takeover writes new names).
 PLAYLIST_MAX_AGE_S = 1
 IMMUTABLE = "max-age=31536000, immutable"
+# A room's playlist before its mixer wrote one (it starts a second or two after the first HLS
+# listener comes): a live playlist with no segments, so the player tries again without an error
+# (deploy/nginx/spaces.conf answers the same).
+NOT_YET = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n"
 
 
 def _file_response(room_id: int, access: str, name: str) -> HttpResponse:
@@ -24,6 +28,10 @@ def _file_response(room_id: int, access: str, name: str) -> HttpResponse:
     try:
         data = path.read_bytes()
     except OSError:
+        if name == files.PLAYLIST:
+            response = HttpResponse(NOT_YET, content_type=CONTENT_TYPES[".m3u8"])
+            response["Cache-Control"] = "no-cache"
+            return response
         raise Http404("No such file.") from None
     suffix = path.suffix
     response = HttpResponse(data, content_type=CONTENT_TYPES[suffix])

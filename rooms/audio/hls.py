@@ -45,11 +45,11 @@ from .codec import DTX_PACKET
 from .signing import check_signature, derive_secret, signature, signed_path  # noqa: F401
 from .wire import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 
-# Two seconds per segment by default (settings.HLS_SEGMENT_SECONDS, 1 or 2). Shorter segments are the
-# lever on latency, but every listener fetches one segment and about one playlist per segment: 1 s
-# segments double the requests of 2 s ones, and on this project's 2-core benchmark machine 10,000
-# listeners at 1 s need more CPU than nginx and the load generator have together (docs/hls.md).
-SEGMENT_FRAMES = 2000 // FRAME_MS
+# One second per segment by default (settings.HLS_SEGMENT_SECONDS, 1 or 2): a listener hears the room
+# about a segment and a half plus the player's margin late (docs/hls.md, "How late, and why"), so
+# shorter segments are the lever on latency; each costs every listener one segment and about one
+# playlist request.
+SEGMENT_FRAMES = 1000 // FRAME_MS
 # Segments listed in the playlist; files stay on disk twice as long, so a player that read the
 # playlist just before a segment slid out can still fetch it (RFC 8216 section 6.2.2).
 WINDOW = 6
@@ -336,6 +336,11 @@ class HlsWriter:
         self._next_sequence: int | None = None
         self.segments_written = 0
         self.closed = False
+
+    @property
+    def pending_frames(self) -> int:
+        """Packets held for the segment being filled: where the next packet goes in it."""
+        return len(self._packets)
 
     def _existing_playlist(self) -> Playlist:
         try:

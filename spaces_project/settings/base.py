@@ -233,7 +233,7 @@ AUDIO_WEBSOCKET_LISTENERS = int(os.environ.get("AUDIO_WEBSOCKET_LISTENERS", "200
 HLS_ROOT = Path(os.environ.get("HLS_ROOT", BASE_DIR / "hls"))
 HLS_URL_PREFIX = os.environ.get("HLS_URL_PREFIX", "/hls/")
 # Seconds per HLS segment, 1 or 2: 1 s brings listeners ~1 s closer to the room for twice the requests.
-HLS_SEGMENT_SECONDS = int(os.environ.get("HLS_SEGMENT_SECONDS", "2"))
+HLS_SEGMENT_SECONDS = int(os.environ.get("HLS_SEGMENT_SECONDS", "1"))
 if HLS_SEGMENT_SECONDS not in (1, 2):
     raise ValueError("HLS_SEGMENT_SECONDS must be 1 or 2")
 # Rooms that refuse anonymous listeners and ticketed rooms get playlist URLs signed for each listener

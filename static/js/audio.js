@@ -473,7 +473,7 @@ export class RoomAudio {
     const player = new HlsPlayer(element, playlist, { onExpired: () => this.onHlsExpired?.() });
     this.hls = { player, element, source: null, background: true };
     player.start();
-    if (!this.paused) element.play().catch(() => {});
+    if (!this.paused) player.resume();
   }
 
   // Browsers start audio only after a gesture: this is called from the "Tap to listen" button and
@@ -482,7 +482,7 @@ export class RoomAudio {
     if (this.closed || !this.context) return;
     if (this.context.state === "suspended") this.context.resume().then(() => this.showListenButton());
     this.playElement();
-    if (this.hls?.element.paused) this.hls.element.play().catch(() => {});
+    this.hls?.player.resume();
     const loopback = this.loopback;
     if (loopback?.element?.srcObject && loopback.element.paused && !this.paused) {
       loopback.element.play().then(

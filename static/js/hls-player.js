@@ -1,10 +1,12 @@
 // Play a live room's HLS playlist (rooms/audio/hls.py) in an <audio> element, for the mass audience.
 //
 // Media Source Extensions where the browser plays Opus in MP4 (Chromium, Firefox, Safari 17+): fetch
-// the playlist, start HOLD_BACK segments from its live edge, append each segment's init (EXT-X-MAP)
-// and the segments in order to one SourceBuffer in "sequence" mode (so a mixer's takeover, a new
-// init and an EXT-X-DISCONTINUITY, plays on without a gap in the timeline), and reload the playlist
-// just after each next segment is due (nextReload). Elsewhere the browser's own HLS, when it has one. No third-party code.
+// the playlist, append each segment's init (EXT-X-MAP) and the segments in order to one SourceBuffer
+// in "sequence" mode (so a mixer's takeover, a new init and an EXT-X-DISCONTINUITY, plays on without a
+// gap in the timeline). Where play-out starts and when the playlist is reloaded are the rules of
+// spaces_project/protocol/hls_player.py (startFrom, startPosition, nextLoad below, with the numbers of
+// hls-rules.js), which bench/hls_listeners.c follows too. Elsewhere the browser's own HLS, when it has
+// one. No third-party code.
 //
 // A private room's signed URL lives 90 s; the page gets a fresh one about every 30 s over its socket
 // and calls setUrl(): the next reload fetches the playlist from it, and the segments with it (their
@@ -12,19 +14,45 @@
 // slept, or its socket was away) calls onExpired(); the page asks for a fresh URL and calls setUrl().
 // A player that fell out of the window jumps back to the live edge.
 
+import { HLS_RULES } from "./hls-rules.js";
+
 export const HLS_MIME = 'audio/mp4; codecs="opus"';
-// Segments fetched when starting: the newest and the one before it.
-const HOLD_BACK = 2;
-// Where play-out starts (and resumes after a catch-up): one segment plus START_MARGIN_S before the
-// end of the newest segment, so the next segment, due a segment later, has START_MARGIN_S to arrive.
-// bench/hls_fanout.py chose it: 0.8 s stalled ~0.3 % of segments at 1,000 listeners (a segment now
-// and then comes a second late from the mixer); 1.5 s stalled none at 1,000 or 10,000.
-const START_MARGIN_S = 1.5;
-// Play back no further than this many segments behind the buffered end: catch up after a stall.
-const MAX_BEHIND_SEGMENTS = HOLD_BACK + 1.5;
 const KEEP_BEHIND_S = 20;
-// Reload this much later than the phase says (see nextReload): the server's writing varies.
-const RELOAD_MARGIN_MS = 100;
+
+// -- the rules (spaces_project/protocol/hls_player.py; bench/hls_listeners.c has the same) ----------
+
+// How far behind the end of the newest segment held play-out starts: one segment plus the margin.
+export function holdMs(segmentMs) {
+  return segmentMs + HLS_RULES.startMarginMs;
+}
+
+// The first segment to fetch when starting, from a playlist listing `first`..`last`: the newest
+// ones that cover the hold (two of 1 s).
+export function startFrom(first, last, segmentMs) {
+  return Math.max(first, last - Math.ceil(holdMs(segmentMs) / segmentMs) + 1);
+}
+
+// Where to start playing, in ms behind the end of what is held, once `heldMs` of audio is in; null
+// while there is less (a first listener waits for the next segment rather than stall).
+export function startPosition(heldMs, segmentMs) {
+  const hold = holdMs(segmentMs);
+  return heldMs >= hold ? hold : null;
+}
+
+// When the next playlist load is due (ms), after a load that was due at `due` and was dealt with
+// (its new segments fetched) at `now`: one segment after `due` when it found a newer segment
+// (`moved`), skipping whole segments already past, so the listener keeps the phase it joined with;
+// else a retry, RETRY_FIRST_MS after `due`, doubling with each miss in a row up to RETRY_MAX_MS.
+// `misses`: misses in a row before this load. Returns { due, misses }.
+export function nextLoad(due, now, moved, segmentMs, misses) {
+  if (moved) {
+    let next = due + segmentMs;
+    while (next < now) next += segmentMs;
+    return { due: next, misses: 0 };
+  }
+  const wait = Math.min(HLS_RULES.retryFirstMs * 2 ** Math.min(misses, 10), HLS_RULES.retryMaxMs);
+  return { due: Math.max(now, due + wait), misses: misses + 1 };
+}
 
 // When a signed URL stops working (Unix seconds), from its path (rooms/audio/signing.py:
 // s/<expires>/<md5>/<listener>/<room>/<file>); null for a plain URL.
@@ -60,7 +88,8 @@ export function parsePlaylist(text, base) {
       const number = sequence + segments.length;
       // endMs: when the segment's last audio was mixed, on the server's clock.
       const endMs = programDate === null ? null : programDate + duration * 1000;
-      segments.push({ number, url: new URL(line, base).href, map, mapName, discontinuity, endMs });
+      const durationMs = duration * 1000;
+      segments.push({ number, url: new URL(line, base).href, map, mapName, discontinuity, endMs, durationMs });
       discontinuity = false;
       programDate = null;
     }
@@ -82,12 +111,21 @@ export class HlsPlayer {
     this.onError = onError;
     this.closed = false;
     this.next = null; // the media sequence number to append next
+    this.newest = null; // the newest segment the last playlist listed
     this.map = null; // the name of the init segment appended last
     this.timer = null;
-    this.target = 2; // seconds per segment, from the playlist
+    this.segmentMs = 1000; // the newest segment's duration, from the playlist
+    this.due = null; // when the current playlist load was due (Date.now() ms): the listener's phase
+    this.misses = 0;
+    this.started = false; // play-out started (the start rule was met)
     // generationStartS: where on the media timeline the latest init segment's audio begins (after
-    // a takeover, the new mixer's first segment).
-    this.stats = { segments: 0, playlists: 0, errors: 0, jumps: 0, generations: 0, generationStartS: 0, firstSegmentAt: null, urls: 1 };
+    // a takeover, the new mixer's first segment). startedAt: Date.now() when play-out started, at
+    // startS on the media timeline, startBehindMs behind the end of the newest segment held.
+    this.stats = {
+      segments: 0, playlists: 0, misses: 0, errors: 0, jumps: 0, generations: 0, generationStartS: 0,
+      firstSegmentAt: null, urls: 1, startedAt: null, startS: null, startBehindMs: null,
+      loadsBeforeStart: 0, stalls: 0,
+    };
     this.native = !(window.MediaSource && MediaSource.isTypeSupported(HLS_MIME));
   }
 
@@ -100,15 +138,32 @@ export class HlsPlayer {
     }
     this.media = new MediaSource();
     this.audio.src = URL.createObjectURL(this.media);
+    // Play-out ran out of audio after it started: what the start rule's margin is there to prevent.
+    // (A media element also says "waiting" while it decodes where it was told to start: not a stall.)
+    this.audio.addEventListener("waiting", () => {
+      const ranges = this.buffer?.buffered;
+      const end = ranges?.length ? ranges.end(ranges.length - 1) : 0;
+      if (!this.started || this.closed || end - this.audio.currentTime > 0.25) return;
+      this.stats.stalls += 1;
+      this.stats.lastStall = { at: Date.now(), position: this.audio.currentTime, end };
+    });
     this.media.addEventListener(
       "sourceopen",
       () => {
         this.buffer = this.media.addSourceBuffer(HLS_MIME);
         this.buffer.mode = "sequence";
+        this.due = Date.now();
         this.poll();
       },
       { once: true },
     );
+  }
+
+  // Play (after a gesture the browser wanted) once the start rule has been met: never before it, or
+  // a first listener would play the one segment there is and stall.
+  resume() {
+    if (this.closed) return;
+    if ((this.native || this.started) && this.audio.paused) this.audio.play().catch(() => {});
   }
 
   // A fresh URL of the same stream; `expires` (Unix seconds) when it stops working.
@@ -145,54 +200,37 @@ export class HlsPlayer {
     return kind === "playlist" ? response.text() : response.arrayBuffer();
   }
 
-  // When to reload the playlist. Segments appear once a target duration, each as its audio ends
-  // (EXT-X-PROGRAM-DATE-TIME + EXTINF, on the server's clock). A page keeps the phase it joined
-  // with: `phase` is how long after the newest segment's end it first saw the playlist (clock skew,
-  // the server's writing and the moment it happened to join), and it reloads that long after each
-  // next segment's end. Its lag behind the room then never drifts (RFC 8216's "a target duration
-  // after a playlist that moved on" lets it wander by up to a segment, and the player's buffer with
-  // it), and listeners' reloads stay spread over the segment as their joins were, instead of all
-  // arriving just after each segment appears. Nothing new yet: again in 250 ms, 500 ms, then half a
-  // target duration. bench/hls_listeners.c reloads the same way.
-  nextReload(playlist, moved, seenAt) {
-    const target = playlist.target * 1000;
-    const newest = playlist.segments[playlist.segments.length - 1];
-    if (!moved || !newest || newest.endMs === null) {
-      this.misses = (this.misses || 0) + 1;
-      return Math.min(125 * 2 ** this.misses, target / 2);
-    }
-    this.misses = 0;
-    if (this.phase === undefined) this.phase = (((seenAt - newest.endMs) % target) + target) % target;
-    // The next moment at this page's phase after a segment's end: segments end every target.
-    let due = newest.endMs + this.phase + RELOAD_MARGIN_MS;
-    const now = Date.now();
-    while (due < now + 50) due += target;
-    return due - now;
-  }
-
+  // One playlist load, due at this.due, then the next at nextLoad's time. A playlist with no
+  // segments yet (nginx answers one for a room whose mixer has not written any) or one with nothing
+  // new is a miss: tried again shortly, silently.
   async poll() {
     if (this.closed) return;
-    let wait = 1000;
+    const due = this.due;
+    let moved = false;
     try {
       const text = await this.fetchOk(this.url, "playlist");
-      const seenAt = Date.now();
       const playlist = parsePlaylist(text, new URL(this.url, location.href).href);
       this.stats.playlists += 1;
-      this.target = playlist.target;
-      const newest = playlist.segments.length ? playlist.segments[playlist.segments.length - 1].number : null;
-      const moved = newest !== this.newest;
-      this.newest = newest;
+      const { segments } = playlist;
+      const newest = segments.length ? segments[segments.length - 1] : null;
+      if (newest) this.segmentMs = newest.durationMs;
+      moved = newest !== null && (this.newest === null || newest.number > this.newest);
+      if (newest) this.newest = newest.number;
       await this.appendNew(playlist);
-      wait = this.nextReload(playlist, moved, seenAt);
     } catch (error) {
+      moved = false; // a failed load or segment is tried again shortly, like a miss
       this.stats.errors += 1;
       this.stats.lastError = String(error);
       if (error.expired) this.onExpired();
       else if (this.next !== null) this.onError(error);
-      // Not there yet (the mixer starts writing a second or two after the first HLS listener
-      // arrives) or a network blip: try again shortly.
     }
-    if (!this.closed) this.timer = setTimeout(() => this.poll(), wait);
+    if (!moved) this.stats.misses += 1;
+    if (!this.started) this.stats.loadsBeforeStart += 1;
+    if (this.closed) return;
+    const next = nextLoad(due, Date.now(), moved, this.segmentMs, this.misses);
+    this.due = next.due;
+    this.misses = next.misses;
+    this.timer = setTimeout(() => this.poll(), Math.max(0, this.due - Date.now()));
   }
 
   async appendNew(playlist) {
@@ -201,9 +239,13 @@ export class HlsPlayer {
     const first = segments[0].number;
     const last = segments[segments.length - 1].number;
     if (this.next === null || this.next < first || this.next > last + 1) {
-      // Starting, or out of the window (asleep, offline): from near the live edge.
-      if (this.next !== null) this.stats.jumps += 1;
-      this.next = Math.max(first, last - HOLD_BACK + 1);
+      // Starting, or out of the window (asleep, offline): from near the live edge, by the start rule.
+      if (this.next !== null) {
+        this.stats.jumps += 1;
+        this.started = false;
+        this.heldMs = 0;
+      }
+      this.next = startFrom(first, last, this.segmentMs);
     }
     for (const segment of segments) {
       if (this.closed || segment.number < this.next) continue;
@@ -216,6 +258,7 @@ export class HlsPlayer {
       }
       await this.append(await this.fetchOk(segment.url, "segment"));
       this.next = segment.number + 1;
+      this.heldMs = (this.heldMs || 0) + segment.durationMs;
       this.stats.segments += 1;
       this.stats.firstSegmentAt ??= performance.now();
     }
@@ -242,21 +285,33 @@ export class HlsPlayer {
 
   // Back to where a listener who never stopped would be (after a pause or a freeze).
   toLiveEdge() {
-    if (this.native || !this.buffer || this.closed) return;
+    if (this.native || !this.buffer || this.closed || !this.started) return;
     const ranges = this.buffer.buffered;
     if (!ranges.length) return;
-    const edge = ranges.end(ranges.length - 1) - this.target - START_MARGIN_S;
+    const edge = ranges.end(ranges.length - 1) - holdMs(this.segmentMs) / 1000;
     if (this.audio.currentTime < edge - 0.5) this.audio.currentTime = Math.max(ranges.start(0), edge);
   }
 
-  // Start playing once there is audio, skip ahead after a stall, drop what was played long ago.
+  // Start playing by the start rule once enough is held, skip ahead after falling behind, drop what
+  // was played long ago.
   keepUp() {
     const ranges = this.buffer.buffered;
     if (!ranges.length) return;
     const end = ranges.end(ranges.length - 1);
     const audio = this.audio;
-    if (audio.currentTime < ranges.start(0) || end - audio.currentTime > MAX_BEHIND_SEGMENTS * this.target) {
-      audio.currentTime = Math.max(ranges.start(0), end - this.target - START_MARGIN_S);
+    if (!this.started) {
+      const behindMs = startPosition(this.heldMs || 0, this.segmentMs);
+      if (behindMs === null) return; // a first listener: not enough yet, wait for the next segment
+      audio.currentTime = Math.max(ranges.start(0), end - behindMs / 1000);
+      this.started = true;
+      Object.assign(this.stats, { startedAt: Date.now(), startS: audio.currentTime, startBehindMs: behindMs });
+    } else {
+      const hold = holdMs(this.segmentMs) / 1000;
+      const behind = end - audio.currentTime;
+      if (audio.currentTime < ranges.start(0) || behind > hold + (HLS_RULES.catchUpSegments * this.segmentMs) / 1000) {
+        audio.currentTime = Math.max(ranges.start(0), end - hold);
+        this.stats.jumps += 1;
+      }
     }
     if (audio.paused) audio.play().catch(() => {});
     if (!this.buffer.updating && audio.currentTime - ranges.start(0) > KEEP_BEHIND_S * 2) {

@@ -16,7 +16,7 @@ T0_MS = 1_800_000_000_000.0
 
 
 def make_writer(directory, **kwargs) -> hls.HlsWriter:
-    """A writer of 1 s segments (50 frames; settings.HLS_SEGMENT_SECONDS may be 1 or 2)."""
+    """A writer of 1 s segments (50 frames, the default; settings.HLS_SEGMENT_SECONDS may be 1 or 2)."""
     return hls.HlsWriter(directory, segment_frames=50, **kwargs)
 
 
@@ -77,8 +77,8 @@ def test_the_playlist_slides_and_segments_leave_the_disk_later(tmp_path):
     text = (tmp_path / hls.PLAYLIST).read_text()
     assert "#EXT-X-MEDIA-SEQUENCE:7" in text and "#EXT-X-TARGETDURATION:1" in text
     assert text.count("#EXTINF:1.000,") == 3 and "#EXT-X-DISCONTINUITY\n" not in text
-    # Two-second segments (the default) say so in the playlist.
-    feed(hls.HlsWriter(tmp_path / "two"), tone_packets(200))
+    # Two-second segments (HLS_SEGMENT_SECONDS=2) say so in the playlist.
+    feed(hls.HlsWriter(tmp_path / "two", segment_frames=100), tone_packets(200))
     two = (tmp_path / "two" / hls.PLAYLIST).read_text()
     assert "#EXT-X-TARGETDURATION:2" in two and two.count("#EXTINF:2.000,") == 2
     # Kept twice the window on disk (removed every `window` segments), never the whole history.

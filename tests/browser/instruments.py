@@ -129,6 +129,47 @@ def ears_script(freqs=(HOST_HZ, INJECTED_HZ, GUEST_HZ)) -> str:
 
 EARS = ears_script()
 
+
+def mouth_script(marker_hz: float) -> str:
+    """Installed in a speaker's page: when each marker (write_tone's `marker_hz` bursts) was captured,
+    in window.__mouth.onsets (Date.now()), by an analyser on the microphone stream the page gets,
+    with the detector of ears_script (same FFT size and smoothing as static/js/audio.js's analyser,
+    three clear polls), so both ends date an onset alike."""
+    return """
+(() => {
+  const mouth = (window.__mouth = { onsets: [] });
+  const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    const stream = await original(constraints);
+    const context = new AudioContext();
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 2048;
+    analyser.smoothingTimeConstant = 0.2;
+    context.createMediaStreamSource(stream).connect(analyser);
+    const data = new Float32Array(analyser.frequencyBinCount);
+    let run = 0;
+    const timer = setInterval(() => {
+      if (stream.getAudioTracks().every((track) => track.readyState === "ended")) {
+        clearInterval(timer);
+        context.close();
+        return;
+      }
+      analyser.getFloatFrequencyData(data);
+      const finite = Array.from(data, (v) => (Number.isFinite(v) ? v : -300));
+      const loudest = Math.max(...finite);
+      const median = finite.slice().sort((a, b) => a - b)[finite.length >> 1];
+      const i = Math.round(MARKER / (context.sampleRate / analyser.fftSize));
+      const peak = Math.max(finite[i - 1], finite[i], finite[i + 1]);
+      const clear = peak > -60 && peak - median > 30 && loudest - peak < 15;
+      run = clear ? run + 1 : 0;
+      if (run === 3) mouth.onsets.push(Date.now());
+    }, 10);
+    return stream;
+  };
+})();
+""".replace("MARKER", str(marker_hz))
+
+
 # A tap on the play-out path, exact to the sample: an AudioWorklet fed by static/js/audio.js's
 # play-out node. From the first audible sample it watches `seconds` of audio and measures the
 # longest run of digital silence (|x| < 1e-3, -60 dBFS: a playing tone never stays that quiet for

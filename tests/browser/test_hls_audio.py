@@ -8,6 +8,7 @@ tone made here; the pages are listened to through the AnalyserNode of static/js/
 HLS <audio> element feeds too.
 """
 
+import json
 import os
 import sys
 import time
@@ -21,9 +22,11 @@ from playwright.sync_api import expect
 from deploy import harness
 from rooms import services, tickets
 from rooms.models import Room
+from spaces_project.protocol import hls_player
 from tests.factories import RoomFactory, UserFactory
 
 from .conftest import _test_database_url, session_key_for, wait_until_idle, wait_until_nothing_else_queries
+from .instruments import ears_script, launch_with_microphone, mouth_script, write_tone
 from .test_live_audio import EARS, GUEST_HZ, HOST_HZ, microphones, wait_heard, wait_until  # noqa: F401 (a fixture)
 
 pytestmark = [
@@ -34,6 +37,10 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parents[2]
 MIXERS = ("hls-mixer-a", "hls-mixer-b")
+# The host's microphone in the ear test: the host's tone with a 100 ms beep at MARKER_HZ every
+# MARKER_EVERY_S, longer than HLS's delay, so each beep heard is matched to the one the host played.
+MARKER_HZ, MARKER_EVERY_S = 1000, 5.0
+MARKED = "marked"
 
 
 @pytest.fixture(scope="module")
@@ -93,23 +100,51 @@ def stack(tmp_path_factory, django_db_setup, django_db_blocker):
         }
 
 
+@pytest.fixture(scope="module")
+def marked_microphone(browser, tmp_path_factory):
+    """A Chromium whose microphone plays the host's tone with a beep every MARKER_EVERY_S."""
+    wav = write_tone(
+        tmp_path_factory.mktemp("marked") / "marked.wav",
+        HOST_HZ,
+        marker_hz=MARKER_HZ,
+        marker_every_s=MARKER_EVERY_S,
+    )
+    chromium = launch_with_microphone(browser, wav)
+    yield chromium
+    chromium.close()
+
+
 @pytest.fixture
-def open_room(stack, microphones):  # noqa: F811 (the imported fixture)
+def open_room(stack, microphones, request):  # noqa: F811 (the imported fixture)
     """Open a room page; the mixers run for this test only. The test ends when its pages are closed,
     the server's work for them has stopped and the mixers are stopped (they read the live rooms
-    every second): then the test database is emptied, with nothing else querying it."""
+    every second): then the test database is emptied, with nothing else querying it. Each page
+    keeps the console errors it logged (page.console_errors, with the time each came)."""
     for name in MIXERS:
         stack["start_mixer"](name)
     contexts = []
 
-    def open_as(user, room, mic=None):
-        context = microphones[mic].new_context(viewport={"width": 1200, "height": 900})
+    def open_as(user, room, mic=None, ears=EARS, scripts=()):
+        chromium = request.getfixturevalue("marked_microphone") if mic == MARKED else microphones[mic]
+        context = chromium.new_context(viewport={"width": 1200, "height": 900})
         contexts.append(context)
-        context.add_init_script(EARS)
+        context.add_init_script(ears)
+        for script in scripts:
+            context.add_init_script(script)
         if mic is not None:
             context.add_init_script("localStorage.setItem('spaces:music-mode', 'on')")
         context.add_cookies([{"name": "sessionid", "value": session_key_for(user), "url": stack["url"]}])
         page = context.new_page()
+        page.console_errors = []
+        page.on(
+            "console",
+            lambda message: (
+                page.console_errors.append((time.time() * 1000, message.text))
+                if message.type == "error"
+                else None
+            ),
+        )
+        page.on("pageerror", lambda error: page.console_errors.append((time.time() * 1000, str(error))))
         page.set_default_timeout(15_000)
         page.goto(f"{stack['url']}/rooms/{room.pk}/")
         return page
@@ -162,6 +197,16 @@ def test_a_listener_past_the_websocket_places_hears_the_host_over_hls_and_an_inv
     record_property("hls_first_audio_s", round(time.monotonic() - joined, 1))
     assert second.evaluate("window.spacesAudio.stats.bundles") == 0, "an HLS listener got websocket audio"
     assert second.evaluate("window.spacesAudio.hls.player.stats.segments") > 0
+    # The first HLS listener came before the room had any segment (its mixer starts writing once a
+    # listener is sent to HLS): it waited on the playlist with no segments, without an error in the
+    # console, and started by the start rule once it held enough, then played on without a stall.
+    first_listener = second.evaluate("window.spacesAudio.hls.player.stats")
+    assert first_listener["loadsBeforeStart"] >= 1
+    assert first_listener["startBehindMs"] == hls_player.hold_ms(1000)
+    assert second.console_errors == []
+    second.wait_for_timeout(4_000)
+    stats = second.evaluate("window.spacesAudio.hls.player.stats")
+    assert stats["stalls"] == 0, json.dumps(stats)
     # The first listener is on the websocket, as before.
     wait_heard(first, HOST_HZ)
     expect(first.get_by_test_id("hls-note")).to_be_hidden()
@@ -183,6 +228,36 @@ def test_a_listener_past_the_websocket_places_hears_the_host_over_hls_and_an_inv
     assert third.evaluate("window.spacesAudio.stats.bundles") > 0
     # And the HLS listener hears the new speaker too, a few seconds late.
     wait_heard(second, GUEST_HZ, timeout_ms=15_000)
+
+
+def test_an_hls_listener_hears_a_beep_within_4_s_of_the_host_s_microphone(open_room, record_property):
+    """Measured at the ear: from the moment the host's microphone stream carried a beep (dated on the
+    host's page, from that stream) to the moment the HLS listener's page plays it (dated by the
+    analyser its <audio> element feeds, the same detector). bench/hls_fanout.py has the figures at
+    scale; here a limit only a defect breaks, on a machine shared with other work."""
+    host = UserFactory(display_name="Hana Host")
+    room = RoomFactory(host=host, large_audience=True)
+    host_page = open_room(host, room, mic=MARKED, scripts=[mouth_script(MARKER_HZ)])
+    unmute(host_page)
+    listener = open_room(UserFactory(), room, ears=ears_script((HOST_HZ, MARKER_HZ)))
+    hearing_over_hls(listener)
+    wait_heard(listener, HOST_HZ, timeout_ms=15_000)
+    listener.wait_for_timeout(int(3.2 * MARKER_EVERY_S * 1000))  # three beeps or more
+    mouths = host_page.evaluate("window.__mouth.onsets")
+    ears = listener.evaluate(f"window.__ears.onsets[{MARKER_HZ}] || []")
+    started_at = listener.evaluate("window.spacesAudio.hls.player.stats.startedAt")
+    delays = []
+    for ear in ears:
+        if ear < started_at + 200:
+            continue  # the buffer it started with: played at once, not at its turn
+        played = [mouth for mouth in mouths if 0 < ear - mouth < MARKER_EVERY_S * 1000]
+        assert played, f"a beep heard at {ear} that the host's microphone did not carry in the 5 s before"
+        delays.append(ear - max(played))
+    record_property("hls_speaker_to_ear_ms", [round(d) for d in delays])
+    print(f"HLS speaker -> ear: {[round(d) for d in delays]} ms")
+    assert len(delays) >= 2, (mouths, ears)
+    assert max(delays) <= 4000, delays
+    assert listener.evaluate("window.spacesAudio.hls.player.stats.stalls") == 0
 
 
 def heard_again_s(page, killed: float) -> float:

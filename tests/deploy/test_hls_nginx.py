@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from accounts.models import Block
 from deploy import harness, render
-from rooms import services, tickets
-from rooms.audio import signing
+from rooms import hls_views, services, tickets
+from rooms.audio import hls, signing
 from rooms.models import Participant, Ticket
 from spaces_project import protocol
 from tests.factories import RoomFactory, UserFactory
@@ -73,8 +73,27 @@ def test_public_rooms_are_plain_and_cacheable(site):
     assert segment.status == 200 and segment.headers["Content-Type"] == "audio/mp4"
     assert segment.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert site.get("/hls/11/init-1.mp4").headers["Cache-Control"] == "public, max-age=31536000, immutable"
-    for path in ("/hls/11/seg-6.m4s", "/hls/11/other.txt", "/hls/11/", "/hls/12/index.m3u8", "/hls/"):
+    for path in ("/hls/11/seg-6.m4s", "/hls/11/other.txt", "/hls/11/", "/hls/"):
         assert site.get(path).status == 404, path
+
+
+def test_a_playlist_not_written_yet_is_a_live_playlist_with_no_segments(site):
+    """The first HLS listener comes before the room's mixer writes anything: its player finds a live
+    playlist with no segments (no 404 for the browser to show as an error) and tries again."""
+    for path in ("/hls/13/index.m3u8", "/hls/12/index.m3u8"):  # no files; private rooms' plain path
+        answer = site.get(path)
+        assert answer.status == 200, path
+        assert answer.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+        assert answer.headers["Cache-Control"] == "no-cache"
+        assert answer.body == hls_views.NOT_YET.encode()
+        assert hls.parse_playlist(answer.body.decode()).entries == []
+    secret = signing.derive_secret(SECRET_KEY)
+    expires = int(time.time()) + 60
+    signed = "/hls/" + signing.signed_path(room_id=14, listener="tok-A", expires=expires, secret=secret)
+    assert site.get(signed).status == 200 and site.get(signed).body == hls_views.NOT_YET.encode()
+    # Still checked first: an altered signature is refused, and a missing segment is a 404.
+    assert site.get(signed.replace("/tok-A/", "/tok-B/")).status == 403
+    assert site.get(signed.replace("index.m3u8", "seg-1.m4s")).status == 404
 
 
 def test_private_rooms_only_through_a_signed_url_that_has_not_expired(site):

@@ -9,7 +9,7 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from accounts.models import Block
-from rooms import services, tickets
+from rooms import hls_views, services, tickets
 from rooms.audio import hls as files
 from rooms.live import hls
 from rooms.live.presence import get_presence
@@ -75,6 +75,11 @@ def test_public_files_are_cacheable_and_segments_immutable(client, hls_root):
     assert client.get(f"/hls/{room.pk}/seg-4.m4s").status_code == 404
     assert client.get(f"/hls/{room.pk}/..%2Fsecret").status_code == 404
     assert client.get(f"/hls/{room.pk}/notes.txt").status_code == 404
+    # A room whose mixer has written nothing yet: a live playlist with no segments, not a 404 the
+    # browser would show as an error; the player tries again.
+    waiting = client.get(f"/hls/{room.pk + 1}/index.m3u8")
+    assert waiting.status_code == 200 and waiting["Cache-Control"] == "no-cache"
+    assert files.parse_playlist(waiting.content.decode()).entries == []
 
 
 def test_signed_urls_work_until_they_expire_and_not_when_altered(client, hls_root):
@@ -163,7 +168,9 @@ def test_renewing_urls_asks_the_doors_own_rule_for_a_whole_batch_in_a_few_querie
 def test_an_anonymous_visitor_gets_no_playlist_of_a_room_that_refuses_them(client, hls_root):
     room = RoomFactory(allow_anonymous=False)
     put_files(hls_root, room.pk, files.PRIVATE)
-    assert client.get(f"/hls/{room.pk}/index.m3u8").status_code == 404
+    # The plain path finds no files of it: a playlist with no segments, as for any room not written yet.
+    plain = client.get(f"/hls/{room.pk}/index.m3u8")
+    assert plain.status_code == 200 and plain.content == hls_views.NOT_YET.encode()
     assert client.get(f"/hls/s/0/{'A' * 22}/tok/{room.pk}/index.m3u8").status_code == 403
     # The form of URL that had no listener in it: nothing answers it.
     assert client.get(f"/hls/s/{int(time.time()) + 60}/{'A' * 22}/{room.pk}/index.m3u8").status_code == 404
