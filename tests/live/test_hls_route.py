@@ -8,7 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client, override_settings
 
-from rooms import services, tickets
+from rooms import hls_views, services, tickets
 from rooms.models import Room, Ticket
 from spaces_project import protocol
 from tests.factories import RoomFactory, UserFactory
@@ -88,8 +88,10 @@ async def test_a_private_room_gets_a_signed_url_that_works_and_anonymous_visitor
     response = await db(client.get)(playlist)
     assert response.status_code == 200
     assert response["Cache-Control"] == "private, max-age=1"
-    # The public path of the same room serves nothing: its files are not there.
-    assert (await db(client.get)(f"/hls/{room.pk}/index.m3u8")).status_code == 404
+    # The public path of the same room serves nothing of it (its files are not there): a playlist
+    # with no segments, as for any room not written yet.
+    plain = await db(client.get)(f"/hls/{room.pk}/index.m3u8")
+    assert plain.status_code == 200 and plain.content == hls_views.NOT_YET.encode()
     # An anonymous visitor is refused at the door and never told a playlist.
     connected, visitor = await open_socket(room.pk)
     assert connected
