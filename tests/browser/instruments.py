@@ -48,15 +48,21 @@ def launch_with_microphone(browser, wav: str):
 
 
 def write_tone(
-    path, freq: float | None, *, marker_hz: float | None = None, marker_every_s: float = 1.0
+    path,
+    freq: float | None,
+    *,
+    marker_hz: float | None = None,
+    marker_every_s: float = 1.0,
+    marker_s: float = 0.1,
 ) -> str:
-    """A WAV of TONE_SECONDS of a sine at `freq` (None: silence). With `marker_hz`, a 100 ms burst of
-    that frequency starts every `marker_every_s` on top of it: onsets a far page can date."""
+    """A WAV of TONE_SECONDS of a sine at `freq` (None: silence). With `marker_hz`, a burst of that
+    frequency (`marker_s` long) starts every `marker_every_s` on top of it: onsets a far page can
+    date."""
     t = np.arange(SAMPLE_RATE * TONE_SECONDS) / SAMPLE_RATE
     signal = 0.5 * np.sin(2 * np.pi * freq * t) if freq else np.zeros_like(t)
     if marker_hz:
         signal *= 0.6
-        burst = int(0.1 * SAMPLE_RATE)
+        burst = int(marker_s * SAMPLE_RATE)
         envelope = np.ones(burst)
         ramp = int(0.005 * SAMPLE_RATE)  # no click at either end
         envelope[:ramp] = np.linspace(0, 1, ramp)

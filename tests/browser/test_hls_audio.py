@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 
 from deploy import harness
 from rooms import services, tickets
+from rooms.audio import hls as files
 from rooms.models import Room
 from spaces_project.protocol import hls_player
 from tests.factories import RoomFactory, UserFactory
@@ -108,6 +109,7 @@ def marked_microphone(browser, tmp_path_factory):
         HOST_HZ,
         marker_hz=MARKER_HZ,
         marker_every_s=MARKER_EVERY_S,
+        marker_s=0.3,  # long enough for three clear polls on a page whose timers run late
     )
     chromium = launch_with_microphone(browser, wav)
     yield chromium
@@ -197,16 +199,7 @@ def test_a_listener_past_the_websocket_places_hears_the_host_over_hls_and_an_inv
     record_property("hls_first_audio_s", round(time.monotonic() - joined, 1))
     assert second.evaluate("window.spacesAudio.stats.bundles") == 0, "an HLS listener got websocket audio"
     assert second.evaluate("window.spacesAudio.hls.player.stats.segments") > 0
-    # The first HLS listener came before the room had any segment (its mixer starts writing once a
-    # listener is sent to HLS): it waited on the playlist with no segments, without an error in the
-    # console, and started by the start rule once it held enough, then played on without a stall.
-    first_listener = second.evaluate("window.spacesAudio.hls.player.stats")
-    assert first_listener["loadsBeforeStart"] >= 1
-    assert first_listener["startBehindMs"] == hls_player.hold_ms(1000)
     assert second.console_errors == []
-    second.wait_for_timeout(4_000)
-    stats = second.evaluate("window.spacesAudio.hls.player.stats")
-    assert stats["stalls"] == 0, json.dumps(stats)
     # The first listener is on the websocket, as before.
     wait_heard(first, HOST_HZ)
     expect(first.get_by_test_id("hls-note")).to_be_hidden()
@@ -228,6 +221,37 @@ def test_a_listener_past_the_websocket_places_hears_the_host_over_hls_and_an_inv
     assert third.evaluate("window.spacesAudio.stats.bundles") > 0
     # And the HLS listener hears the new speaker too, a few seconds late.
     wait_heard(second, GUEST_HZ, timeout_ms=15_000)
+
+
+def test_a_first_listener_waits_for_the_room_s_first_segments_without_an_error_and_does_not_stall(
+    stack, open_room
+):
+    """The first listener of a large room comes before its mixer has written anything (here the
+    mixers are held back until the page has asked twice): the page waits on a playlist with no
+    segments, with no error in its console, plays nothing until it holds what the start rule wants,
+    starts there, and plays on without a stall."""
+    for name in MIXERS:
+        stack["processes"].stop(name)
+    host = UserFactory(display_name="Hana Host")
+    room = RoomFactory(host=host, large_audience=True)
+    host_page = open_room(host, room, mic=HOST_HZ)
+    unmute(host_page)
+    listener = open_room(UserFactory(), room)
+    hearing_over_hls(listener)
+    player = "window.spacesAudio.hls.player"
+    wait_until(listener, f"{player}.stats.playlists >= 2", 15_000)
+    assert listener.evaluate(f"{player}.stats.segments") == 0
+    assert listener.evaluate("document.querySelector('[data-testid=hls-audio]').paused")
+    for name in MIXERS:
+        stack["start_mixer"](name)
+    wait_heard(listener, HOST_HZ, timeout_ms=20_000)
+    stats = listener.evaluate(f"{player}.stats")
+    assert stats["loadsBeforeStart"] >= 3, json.dumps(stats)
+    assert stats["startBehindMs"] == hls_player.hold_ms(1000)
+    listener.wait_for_timeout(5_000)
+    stats = listener.evaluate(f"{player}.stats")
+    assert stats["stalls"] == 0 and stats["jumps"] == 0, json.dumps(stats)
+    assert listener.console_errors == []
 
 
 def test_an_hls_listener_hears_a_beep_within_4_s_of_the_host_s_microphone(open_room, record_property):
@@ -301,7 +325,8 @@ def test_the_hls_listener_hears_the_room_again_within_10_s_of_its_mixer_being_ki
     assert lease_holder(stack, room.pk) not in (None, holder)
     # The same playlist went on: numbers continue, with a discontinuity where the new mixer began.
     after = playlist.read_text()
-    assert "#EXT-X-DISCONTINUITY\n" in after
+    # (With 1 s segments the tag may have left the 6-segment window already: then it is counted.)
+    assert "#EXT-X-DISCONTINUITY\n" in after or files.parse_playlist(after).discontinuity_sequence >= 1
     last_before = int(before.strip().splitlines()[-1].removeprefix("seg-").removesuffix(".m4s"))
     numbers = [int(line[4:-4]) for line in after.splitlines() if line.startswith("seg-")]
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers))) and numbers[-1] > last_before
