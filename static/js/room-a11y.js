@@ -1,6 +1,7 @@
 // The live room for people who do not see it or do not use a mouse (docs/accessibility.md):
 // one polite live region that says what changed, throttled; a burst of reactions told as one
-// sentence; "speaking" as text; the keyboard shortcuts; focus into a dialog or menu and back.
+// sentence; "speaking" as text; the keyboard shortcuts; focus into a dialog and back (menus:
+// static/js/menus.js, on every page).
 
 // The page's JavaScript catalogue (templates/base.html) defines these; the identity stands in where
 // a page has no catalogue.
@@ -119,31 +120,6 @@ export function showModalFrom(dialog, fallback = () => null) {
     { once: true },
   );
   dialog.showModal();
-}
-
-// Menus and disclosures made of <details> on the page: opened from the keyboard, focus moves to
-// their first control; Escape closes the open one and focus goes back to its summary.
-export function installMenus(scope) {
-  scope.addEventListener(
-    "toggle",
-    (event) => {
-      const menu = event.target;
-      if (!(menu instanceof HTMLDetailsElement) || !menu.open) return;
-      const summary = menu.querySelector(":scope > summary");
-      if (document.activeElement !== summary) return;
-      const first = menu.querySelector(":scope > :not(summary) :is(button, a[href], input, select, textarea):not([disabled], [hidden])");
-      first?.focus();
-    },
-    true,
-  );
-  scope.addEventListener("keydown", (event) => {
-    if (event.key !== "Escape") return;
-    const menu = event.target.closest?.("details[open]");
-    if (!menu) return;
-    menu.open = false;
-    menu.querySelector(":scope > summary").focus();
-    event.preventDefault();
-  });
 }
 
 // The words a screen reader says for a stage member's state, after the name.

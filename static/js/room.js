@@ -4,7 +4,7 @@
 
 import { RoomAudio } from "./audio.js";
 import {
-  Announcer, ReactionTally, SAY, SPEAKING_TEXT_MS, installMenus, installShortcuts, showModalFrom, stageStateText,
+  Announcer, ReactionTally, SAY, SPEAKING_TEXT_MS, installShortcuts, showModalFrom, stageStateText,
 } from "./room-a11y.js";
 import { roomMediaSession } from "./media-session.js";
 import { waitForReplay } from "./replay-wait.js";
@@ -187,7 +187,6 @@ class LiveRoom {
     this.announcer = new Announcer(document.querySelector("[data-announcer]"));
     this.reactionTally = new ReactionTally(this.announcer, new Map(REACTIONS.map((emoji, index) => [emoji, REACTION_NAMES[index]])));
     this.speakingTimer = null;
-    installMenus(document);
     this.installShortcuts();
     this.el.policy.addEventListener("change", () => this.send("room.speaker_policy", { policy: this.el.policy.value }));
     this.el.muteAll.addEventListener("click", () => this.send("speakers.mute_all"));

@@ -1,6 +1,11 @@
 // The header's menu on a narrow screen (templates/base.html): the search and the secondary links
 // fold behind one button with aria-expanded. Without this script the header wraps as it is.
 
+import { installMenus } from "./menus.js";
+
+// Every page's <details> menus: focus into them when opened from the keyboard, Escape closes them.
+installMenus(document);
+
 const NARROW = window.matchMedia("(max-width: 600px)");
 
 const header = document.querySelector(".site-header");
