@@ -20,6 +20,12 @@ What it does, all on 127.0.0.1:
 4. Counts in the database: sold (paid tickets), oversold (paid tickets beyond the seats, and the
    room's seat counter beyond its capacity). errors_5xx counts answers of 500 and above, and
    requests that got no answer.
+5. The floor: before the sale, the same buyers (same sessions, same daphne processes, one fresh
+   connection each, as for the sale) send a POST at the same instant to a view that only answers
+   (bench/floor_urls.py, mounted only here: the session, the user and the CSRF check, then a
+   redirect). floor_p95_ms is its p95, measured the same way; the target is
+   checkout_p95_ms <= 1.25 x floor_p95_ms (`checkout_to_floor`): what a sale costs beyond merely
+   answering 500 signed-in people at once on this machine.
 
 The database is dropped at the end. The last line printed is one JSON object with the figures.
 """
@@ -182,10 +188,13 @@ async def warm_up(port: int, seeded: dict, timeout: float, rounds: int = 20) -> 
         )
 
 
-async def rush(port: int, seeded: dict, timeout: float, ramp: float) -> list[tuple]:
+FLOOR_PATH = "/bench/floor/"
+
+
+async def rush(port: int, seeded: dict, timeout: float, ramp: float, path: str | None = None) -> list[tuple]:
     await warm_up(port, seeded, timeout)
     start = asyncio.Event()
-    path = f"/rooms/{seeded['room_id']}/tickets/buy/"
+    path = path or f"/rooms/{seeded['room_id']}/tickets/buy/"
     names = (seeded["session_cookie"], seeded["csrf_cookie"])
     # Everyone is connected when the sale opens; each clicks at a moment of the first `ramp` seconds
     # (evenly spread, in a shuffled order), or all in the same instant with --ramp 0.
@@ -221,9 +230,18 @@ def main() -> int:
                 "PAYMENT_PROVIDER": "development",
                 "DB_POOL_MAX_SIZE": str(args.pool),
                 "HTTP_MAX_CONCURRENT": str(args.http_concurrency),
+                "BENCH_URLCONF": "bench.floor_urls",
             },
         )
-        progress(f"{len(daphnes)} daphne process(es) on {port}; {args.buyers} buyers at once")
+        progress(f"{len(daphnes)} daphne process(es) on {port}; the floor: {args.buyers} buyers at once")
+        floor = asyncio.run(rush(port, seeded, args.timeout, args.ramp, path=FLOOR_PATH))
+        floor_ms = [elapsed * 1000 for status, _, elapsed in floor if status == 302]
+        floor_errors = sum(1 for status, _, _ in floor if status != 302)
+        progress(
+            f"floor answered p50 {percentile(floor_ms, 50) or 0:.0f} / p95 {percentile(floor_ms, 95) or 0:.0f} ms"
+            f" ({floor_errors} not answered with a redirect)"
+        )
+        progress(f"the sale: {args.buyers} buyers at once")
         results = asyncio.run(rush(port, seeded, args.timeout, args.ramp))
 
         from rooms.models import Room, Ticket  # noqa: PLC0415 (after setup_django())
@@ -259,6 +277,13 @@ def main() -> int:
             "oversold": oversold,
             "errors_5xx": errors,
             "checkout_p95_ms": round(percentile(latencies, 95) or 0, 1),
+            "floor_p95_ms": round(percentile(floor_ms, 95) or 0, 1),
+            "floor_errors": floor_errors,
+            "checkout_to_floor": round((percentile(latencies, 95) or 0) / (percentile(floor_ms, 95) or 1), 2),
+            "sales_p95_ms": round(percentile(sale_ms, 95) or 0, 1),
+            "sold_out_p95_ms": round(percentile(refused_ms, 95) or 0, 1),
+            "load_average": round(os.getloadavg()[0], 1),
+            "targets": {"checkout_to_floor": 1.25, "sold": args.seats, "oversold": 0, "errors_5xx": 0},
         }
     finally:
         for daphne in daphnes:

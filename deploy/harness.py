@@ -35,7 +35,9 @@ from deploy import render
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = "/usr/sbin/nginx"
 
-# The page's reconnect schedule (static/js/room.js): 0.5 s doubling to 10 s, +-30 % jitter.
+# The page's reconnect schedule (static/js/room.js): 0.5 s doubling to 10 s, +-30 % jitter; a stage
+# member's first retry is at once.
+STAGE_ROLES = {"host", "cohost", "speaker"}
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
 BACKOFF_JITTER = 0.3
@@ -666,8 +668,11 @@ class RoomClient:
                 self.finished = True
                 return
             base = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**attempt)
+            you = (self.last_snapshot or {}).get("you") or {}
+            stage_first = attempt == 0 and you.get("role") in STAGE_ROLES
             attempt += 1
-            await asyncio.sleep(base * (1 + BACKOFF_JITTER * (2 * random.random() - 1)))
+            if not stage_first:
+                await asyncio.sleep(base * (1 + BACKOFF_JITTER * (2 * random.random() - 1)))
 
     @staticmethod
     async def _beat(ws, interval: float) -> None:

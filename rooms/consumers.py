@@ -26,6 +26,7 @@ from .background_route import BackgroundRoute
 from .live import hls
 from .live.bus import get_bus
 from .live.hls_renewal import HlsRenewer
+from .live.joins import get_join_batcher
 from .live.keeper import RoomKeeper, broadcast_listeners, heartbeat_seconds
 from .live.mixing import get_audio_uplink
 from .live.presence import get_presence, identity_for
@@ -162,7 +163,8 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
                 )
                 services.participant_check_may_join(room=view.room, user=self.user)
             else:
-                await database_sync_to_async(services.participant_join)(room_id=self.room_id, user=self.user)
+                # Batched with the other signed-in people joining the room now (a reconnect storm).
+                await get_join_batcher().join(self.room_id, self.user)
             self.admitted_at = time.monotonic()
         except ServiceError as error:
             if error.code == "not_live":

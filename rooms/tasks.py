@@ -53,6 +53,12 @@ def refund_ticket(ticket_id: int) -> None:
     services.ticket_refund(ticket_id=ticket_id)
 
 
+@shared_task(base=IdempotentTask, autoretry_for=(DatabaseError,), retry_backoff=5, max_retries=5)
+def ticket_host_notify(ticket_id: int, what: str) -> None:
+    """Tell a ticket's host of its sale or refund (each notice carries its ticket's key: once)."""
+    services.ticket_host_notify(ticket_id=ticket_id, what=what)
+
+
 @shared_task(base=IdempotentTask, soft_time_limit=50, time_limit=60)
 def release_expired_ticket_holds() -> int:
     """Beat: pending tickets whose hold lapsed give their seat back; lost refunds are queued again."""

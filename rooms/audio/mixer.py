@@ -419,6 +419,16 @@ class RoomMixer:
             out += self._flush_stage()
         return out
 
+    def flush(self) -> list[tuple[int, bytes]]:
+        """The frames mixed since the last bundles, as bundles now, however few (a standby that has
+        just taken the room over sends what it has rather than make listeners wait for a full one)."""
+        out: list[tuple[int, bytes]] = []
+        if self._program_pending:
+            out += self._flush_program()
+        if self._stage_pending:
+            out += self._flush_stage()
+        return out
+
     def _flush_program(self) -> list[tuple[int, bytes]]:
         frames, self._program_pending = self._program_pending, []
         self.stats["bundles"] += 1

@@ -67,7 +67,7 @@ def room_on_air(room_id: int) -> bool:
     return Room.objects.filter(pk=room_id, state=Room.State.LIVE).exists()
 
 
-def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
+def make_runner(room_id: int, *, send_bundle, send_levels, standby: bool = False) -> RoomAudioRunner:
     async def loader():
         return await database_sync_to_async(load_stage)(room_id)
 
@@ -97,6 +97,7 @@ def make_runner(room_id: int, *, send_bundle, send_levels) -> RoomAudioRunner:
         load_on_air=on_air,
         open_hls=hls_writer,
         note_talk=lambda talk: note_talk(room_id, talk),
+        standby=standby,
     )
 
 
@@ -259,8 +260,13 @@ def get_audio_uplink() -> AudioUplink:
 # -- external mode: the mixer process --------------------------------------------------------
 
 LEASE_PREFIX = "spaces:mixer:lease:"
+STANDBY_PREFIX = "spaces:mixer:standby:"
 HELLO_CHANNEL = namespace() + "mixer:hello"
-LEASE_MS = 3000
+# A mixer that dies is silence for every listener until its room is taken over: the lease is short
+# and renewed often (five renewals to a lease), and a warm standby takes the room within a renewal of
+# its lapsing (docs/audio.md, "Leases").
+LEASE_MS = 500
+KEEP_EVERY_S = 0.1
 
 
 def live_room_ids() -> list[int]:
@@ -271,17 +277,24 @@ def live_room_ids() -> list[int]:
 class MixerProcess(LeaseWorker):
     """Hold the leases of as many live rooms as this process can get, and mix them.
 
-    Every lease round (rooms/live/lease.py) it renews its leases (a lease it lost stops that room's
-    mixer) and tries to take the lease of every live room nobody holds, so a dead process's rooms
-    move within LEASE_MS + RENEW_EVERY_S. ``self.rooms`` holds each room's runner.
+    It renews its leases every KEEP_EVERY_S (a lease it lost stops that room's mixer) and, every
+    lease round (rooms/live/lease.py), tries to take the lease of every live room nobody holds and
+    becomes the warm standby of rooms another mixer holds: it mixes them too, publishing nothing,
+    and takes one over within KEEP_EVERY_S of its lease lapsing. A runner publishes only while its
+    process certainly holds the room (`holds`), so a stalled mixer never talks over its successor.
+    ``self.rooms`` and ``self.following`` hold each room's runner.
     """
 
     kind = "mixer"
     lease_prefix = LEASE_PREFIX
+    standby_prefix = STANDBY_PREFIX
     lease_ms = LEASE_MS
+    keep_every_s = KEEP_EVERY_S
 
-    def __init__(self, url: str, *, name: str, max_rooms: int = 200) -> None:
-        super().__init__(url, name=name, max_rooms=max_rooms)
+    def __init__(
+        self, url: str, *, name: str, max_rooms: int = 200, max_following: int | None = None
+    ) -> None:
+        super().__init__(url, name=name, max_rooms=max_rooms, max_following=max_following)
         self.tasks: dict[int, asyncio.Task] = {}
         self.pubsub = None
         self._reader: asyncio.Task | None = None
@@ -292,6 +305,9 @@ class MixerProcess(LeaseWorker):
     def still_working(self, room_id: int) -> bool:
         return not self.rooms[room_id].stopped.is_set()
 
+    def _runner(self, room_id: int) -> RoomAudioRunner | None:
+        return self.rooms.get(room_id) or self.following.get(room_id)
+
     async def start(self) -> None:
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         await self.pubsub.subscribe(HELLO_CHANNEL)  # a pubsub needs a channel to read
@@ -300,17 +316,37 @@ class MixerProcess(LeaseWorker):
     async def stop(self) -> None:
         self._reader.cancel()
 
-    async def take(self, room_id: int) -> None:
+    def _start_runner(self, room_id: int, *, standby: bool) -> RoomAudioRunner:
         async def send_bundle(receiver: int, bundle: bytes) -> None:
-            await self.redis.publish(f"{AUDIO_PREFIX}{room_id}", wire.tag(receiver, bundle))
+            if self.holds(room_id):
+                await self.redis.publish(f"{AUDIO_PREFIX}{room_id}", wire.tag(receiver, bundle))
 
         async def send_levels(levels: protocol.Levels) -> None:
-            await realtime.send_async(levels, room_id=room_id)
+            if self.holds(room_id):
+                await realtime.send_async(levels, room_id=room_id)
 
-        runner = make_runner(room_id, send_bundle=send_bundle, send_levels=send_levels)
-        self.rooms[room_id] = runner
-        await self.pubsub.subscribe(f"{UPLINK_PREFIX}{room_id}", f"{CHANNEL_PREFIX}{room_id}")
+        runner = make_runner(room_id, send_bundle=send_bundle, send_levels=send_levels, standby=standby)
         self.tasks[room_id] = asyncio.get_running_loop().create_task(runner.run())
+        return runner
+
+    async def take(self, room_id: int) -> None:
+        self.rooms[room_id] = self._start_runner(room_id, standby=False)
+        await self.pubsub.subscribe(f"{UPLINK_PREFIX}{room_id}", f"{CHANNEL_PREFIX}{room_id}")
+
+    async def follow(self, room_id: int) -> None:
+        self.following[room_id] = self._start_runner(room_id, standby=True)
+        await self.pubsub.subscribe(f"{UPLINK_PREFIX}{room_id}", f"{CHANNEL_PREFIX}{room_id}")
+
+    async def promote(self, room_id: int, held) -> None:
+        runner: RoomAudioRunner = held
+        if runner.stopped.is_set():  # it ended while followed: the next round lets the room go
+            self.rooms[room_id] = runner
+            return
+        runner.promote()
+        self.rooms[room_id] = runner
+
+    async def unfollow(self, room_id: int, held) -> None:
+        await self.let_go(room_id, held)
 
     async def let_go(self, room_id: int, held) -> None:
         runner: RoomAudioRunner = held
@@ -337,10 +373,11 @@ class MixerProcess(LeaseWorker):
                 logger.warning("mixer %s: lost Redis; resubscribing", self.name)
                 await asyncio.sleep(0.5)
                 try:
+                    watched = [*self.rooms, *self.following]
                     await self.pubsub.subscribe(
                         HELLO_CHANNEL,
-                        *(f"{UPLINK_PREFIX}{r}" for r in self.rooms),
-                        *(f"{CHANNEL_PREFIX}{r}" for r in self.rooms),
+                        *(f"{UPLINK_PREFIX}{r}" for r in watched),
+                        *(f"{CHANNEL_PREFIX}{r}" for r in watched),
                     )
                 except Exception:
                     pass
@@ -349,10 +386,10 @@ class MixerProcess(LeaseWorker):
                 continue
             channel = message["channel"].decode()
             if channel.startswith(UPLINK_PREFIX):
-                runner = self.rooms.get(int(channel.removeprefix(UPLINK_PREFIX)))
+                runner = self._runner(int(channel.removeprefix(UPLINK_PREFIX)))
                 if runner is not None:
                     runner.push(message["data"])
             elif channel.startswith(CHANNEL_PREFIX):
-                runner = self.rooms.get(int(channel.removeprefix(CHANNEL_PREFIX)))
+                runner = self._runner(int(channel.removeprefix(CHANNEL_PREFIX)))
                 if runner is not None:
                     runner.observe_event(protocol.open_envelope(message["data"]).event)

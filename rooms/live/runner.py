@@ -7,6 +7,11 @@ The runner owns a `RoomMixer` and keeps it fed: uplink frames are pushed as they
 and every 20 ms `tick` runs and its bundles go to `send_bundle`. Speaking levels go to
 `send_levels` a few times a second, only when they changed.
 
+A runner started as a standby (``standby=True``: another mixer process holds the room, rooms/live/
+lease.py) mixes everything it hears and sends, records and publishes nothing; `promote` makes it the
+room's mixer, with its speakers' jitter buffers and decoders already warm, and sends at once the part
+of a bundle it has mixed.
+
 A room in its backstage is mixed for its stage only: until the runner is on air (``load_on_air``
 says the room is live, or it sees ``room.went_live``) it sends no program bundle (what listeners
 play), records nothing, publishes no speaking levels and hands no voice to the captioner. Stage
@@ -95,6 +100,7 @@ class RoomAudioRunner:
         load_on_air: OnAirLoader | None = None,
         open_hls: HlsOpener | None = None,
         note_talk: TalkSink | None = None,
+        standby: bool = False,
     ) -> None:
         self.room_id = room_id
         self.mixer = mixer or RoomMixer()
@@ -121,6 +127,8 @@ class RoomAudioRunner:
         self.ended = False  # the room ended (not merely this mixer let it go): its HLS files go
         self.note_talk = note_talk
         self._talk_ms: dict[int, int] = {}
+        self.standby = standby  # mixing, with no effect outside
+        self._flush_next = False  # promoted: send the next tick's partial bundles at once
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -154,7 +162,25 @@ class RoomAudioRunner:
             return
         self.on_air = True
         self.mixer.restart_program()
-        if self.open_capture is not None and self.capture is None and self._capture_opening is None:
+        self._open_capture_soon()
+
+    def promote(self) -> None:
+        """This mixer holds the room now (it was its standby): from the next tick its bundles go
+        out, and its recording starts if the room is recorded and live."""
+        if not self.standby:
+            return
+        self.standby = False
+        self._flush_next = True
+        self._open_capture_soon()
+
+    def _open_capture_soon(self) -> None:
+        if (
+            self.on_air
+            and not self.standby
+            and self.open_capture is not None
+            and self.capture is None
+            and self._capture_opening is None
+        ):
             self._capture_opening = asyncio.get_running_loop().create_task(self._start_capture())
 
     async def _start_capture(self) -> None:
@@ -166,7 +192,7 @@ class RoomAudioRunner:
 
     def set_captions(self, enabled: bool) -> None:
         """Start or stop handing each speaker's voice to the captioner (never backstage)."""
-        enabled = enabled and self.send_voice is not None and self.on_air
+        enabled = enabled and self.send_voice is not None and self.on_air and not self.standby
         if enabled and self.voice_tap is None:
             self.voice_tap = VoiceTap()
             self.mixer.on_voice = self.voice_tap.add
@@ -193,7 +219,7 @@ class RoomAudioRunner:
         loop = asyncio.get_running_loop()
         if self.load_on_air is not None:
             self.on_air = await self.load_on_air()
-        if self.open_capture is not None and self.on_air:
+        if self.open_capture is not None and self.on_air and not self.standby:
             self.capture = await self.open_capture()
         self.mixer.on_program_packet = self._program_packet
         reloader = loop.create_task(self._reload_stage_forever())
@@ -218,7 +244,7 @@ class RoomAudioRunner:
     def _program_packet(self, sequence: int, mixed_ms: float, packet: bytes, voices: frozenset[int]) -> None:
         """Every 20 ms program packet goes, as it is, to the recording and to HLS listeners; none
         while the room is in its backstage."""
-        if not self.on_air:
+        if not self.on_air or self.standby:
             return
         for user in voices:
             self._talk_ms[user] = self._talk_ms.get(user, 0) + wire.FRAME_MS
@@ -247,7 +273,13 @@ class RoomAudioRunner:
             elif -delay > MAX_LAG_S:
                 next_at = loop.time()
             try:
-                for receiver, bundle in self.mixer.tick(now_ms()):
+                bundles = self.mixer.tick(now_ms())
+                if self.standby:
+                    continue  # mixed to keep buffers and decoders warm; nothing leaves
+                if self._flush_next:
+                    self._flush_next = False
+                    bundles += self.mixer.flush()
+                for receiver, bundle in bundles:
                     if receiver == wire.PROGRAM and not self.on_air:
                         continue  # backstage: the audience hears nothing
                     # Silence costs nothing on the wire: players treat a gap as quiet.
@@ -302,6 +334,7 @@ class RoomAudioRunner:
                     self.open_hls is not None
                     and self.hls is None
                     and self.on_air
+                    and not self.standby
                     and not self.stopped.is_set()
                 ):
                     self.hls = await self.open_hls()

@@ -79,6 +79,7 @@ from .stage import (
     participant_reannounce,
     participant_remove,
     participant_set_muted,
+    participants_join,
     participants_join_refusals,
     reaction_send,
     room_remove_blocked,
@@ -93,6 +94,7 @@ from .stage import (
     speaker_mute,
     speakers_mute_all,
 )
+from .ticket_notices import ticket_host_notify
 from .tickets import (
     REFUND_STUCK_AFTER,
     REFUND_TEXT,
@@ -145,6 +147,7 @@ __all__ = [
     "participant_raise_hand",
     "participant_remove",
     "participant_set_muted",
+    "participants_join",
     "participants_join_refusals",
     "reaction_send",
     "room_remove_blocked",
@@ -191,6 +194,7 @@ __all__ = [
     "ticket_checkout_expired",
     "ticket_confirm_return",
     "ticket_fulfil",
+    "ticket_host_notify",
     "ticket_purchase",
     "ticket_refund",
     "ticket_sales_set",

@@ -167,6 +167,39 @@ def participant_join(*, room_id: int, user) -> Participant | None:
     if not getattr(user, "is_authenticated", False):
         return None
     participant, created = Participant.objects.select_related("user").get_or_create(room=room, user=user)
+    return _seat(room, participant, created)
+
+
+@transaction.atomic
+def participants_join(*, room_id: int, users: list[User]) -> dict[int, Participant | ServiceError]:
+    """participant_join for several signed-in people of one room at once (a web process's sockets
+    after another process died, rooms/live/joins.py): the room, the door's rule and the places they
+    had read in a handful of queries whatever their number. Each person's seat, or the refusal that
+    participant_join would have raised."""
+    room = Room.objects.select_related("host").filter(pk=room_id).first()
+    if room is None:
+        return {user.pk: ServiceError("not_found", "This room does not exist.") for user in users}
+    out: dict[int, Participant | ServiceError] = dict(_join_refusals(room, users))
+    admitted = [user for user in users if user.pk not in out]
+    had = {
+        p.user_id: p
+        for p in Participant.objects.select_related("user").filter(
+            room=room, user_id__in=[user.pk for user in admitted]
+        )
+    }
+    for user in admitted:
+        participant, created = had.get(user.pk), False
+        if participant is None:
+            participant, created = Participant.objects.select_related("user").get_or_create(
+                room=room, user=user
+            )
+        out[user.pk] = _seat(room, participant, created)
+    return out
+
+
+def _seat(room: Room, participant: Participant, created: bool) -> Participant:
+    """What joining does beyond the row: the backstage's seating, the stage's announcement, an
+    invitee's offer to speak."""
     if room.in_backstage:
         _seat_in_backstage(room, participant)
     if not created and participant.on_stage:

@@ -7,11 +7,11 @@ committed by then (two sales committed together both see both). Each carries its
 webhook delivered twice, or a refund task run again, tells the host once.
 """
 
-from django.db import transaction
 from django.urls import reverse
 
 from accounts.models import Notification
 from accounts.services import notify
+from spaces_project.tasks import dispatch
 
 from ..models import DELETED_BUYER, Ticket
 from ..money import format_amount
@@ -19,10 +19,12 @@ from ..selectors.tickets import ticket_sales
 
 
 def host_notice_on_commit(ticket_id: int, *, what: str) -> None:
-    """After the current transaction commits, tell the host of ticket `ticket_id`'s room that it
-    was sold (`what="sold"`) or refunded (`"refunded"`). Robust: a failed notice never cancels the
-    hooks after it (the sale itself is committed)."""
-    transaction.on_commit(lambda: ticket_host_notify(ticket_id=ticket_id, what=what), robust=True)
+    """After the current transaction commits, have a worker tell the host of ticket `ticket_id`'s
+    room that it was sold (`what="sold"`) or refunded (`"refunded"`). A task, not the request: the
+    notice reads the room's sales and writes the bell (and maybe an email), work a buyer in a rush
+    must not wait for (bench/tickets.py). Robust: a broker that is away never cancels the hooks
+    after it (the sale itself is committed)."""
+    dispatch("rooms.tasks.ticket_host_notify", ticket_id, what)
 
 
 def _total(room) -> str:

@@ -24,3 +24,7 @@ use_connection_pool(DATABASES["default"])  # noqa: F405
 
 # The load generators are one address standing in for thousands of different people.
 ANONYMOUS_SOCKETS_PER_ADDRESS = int(os.environ.get("ANONYMOUS_SOCKETS_PER_ADDRESS", "1000000"))
+
+# A benchmark may add URLs of its own to the app's (bench/floor_urls.py: the view that only answers,
+# for bench/tickets.py's floor). Never set outside the benchmarks.
+ROOT_URLCONF = os.environ.get("BENCH_URLCONF") or ROOT_URLCONF  # noqa: F405

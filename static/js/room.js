@@ -38,6 +38,9 @@ const FINAL_CLOSE_CODES = new Set([
   CLOSE_ENDED,
 ]);
 
+// After a drop: 0.5 s doubling to 10 s, +-30 % jitter, so a web process's listeners do not all come
+// back in the same instant. A stage member's first retry is at once: the room hears nobody while the
+// speaker is away, and the stage is a dozen people, not a storm (docs/audio.md, "When a process dies").
 const BACKOFF_FIRST_MS = 500;
 // A socket that closes this soon after the page was resumed from a freeze was closed by the
 // browser for the freeze: the page reconnects at once.
@@ -325,7 +328,8 @@ class LiveRoom {
 
   scheduleReconnect() {
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
-    const delay = base * (1 + BACKOFF_JITTER * (2 * Math.random() - 1));
+    const stageFirst = this.attempt === 0 && Boolean(this.state?.you && onStage(this.state.you));
+    const delay = stageFirst ? 0 : base * (1 + BACKOFF_JITTER * (2 * Math.random() - 1));
     this.attempt += 1;
     this.el.banner.hidden = false;
     this.reconnectTimer = setTimeout(() => this.connect(), delay);

@@ -91,3 +91,51 @@ async def test_a_worker_holds_at_most_max_rooms_and_lets_go_of_rooms_no_longer_w
     assert await holder(prefix, 1) is None
     stop.set()
     await running
+
+
+class StandbyWorker(Worker):
+    lease_ms = 600
+    keep_every_s = 0.1
+
+    def __init__(self, prefix: str, wanted: list[int], *, name: str) -> None:
+        super().__init__(prefix, wanted, name=name)
+        self.standby_prefix = prefix + "standby:"
+        self.followed: list[int] = []
+        self.promoted: list[tuple[int, float]] = []
+
+    async def follow(self, room_id: int) -> None:
+        self.following[room_id] = "warm"
+        self.followed.append(room_id)
+
+    async def promote(self, room_id: int, held) -> None:
+        assert held == "warm"
+        self.rooms[room_id] = "working"
+        self.promoted.append((room_id, asyncio.get_running_loop().time()))
+
+
+async def test_a_standby_follows_a_held_room_and_takes_it_over_once_the_holders_lease_lapses(prefix):
+    first = StandbyWorker(prefix, [1], name="first")
+    second = StandbyWorker(prefix, [1], name="second")
+    running_first = asyncio.create_task(first.run())
+    await until(lambda: 1 in first.rooms and first.holds(1), 3)
+    running_second = asyncio.create_task(second.run(stop=(stop_second := asyncio.Event())))
+    await until(lambda: second.followed == [1], 3)
+    assert await holder(prefix, "standby:1") == "second" and await holder(prefix, 1) == "first"
+    await asyncio.sleep(0.5)  # five renewals: neither moves while the holder lives
+    assert first.rooms and not second.rooms
+
+    running_first.cancel()  # dies between two renewals: no release, its lease lapses
+    with pytest.raises(asyncio.CancelledError):
+        await running_first
+    died = asyncio.get_running_loop().time()
+    # The holder knows it may no longer act before anyone else can have taken the room.
+    await until(lambda: not first.holds(1), 1)
+    stopped_acting = asyncio.get_running_loop().time()
+    await until(lambda: second.promoted, 2)
+    ((room, promoted_at),) = second.promoted
+    assert room == 1 and stopped_acting < promoted_at
+    assert promoted_at - died <= (first.lease_ms / 1000) + 2 * second.keep_every_s + 0.3
+    assert await holder(prefix, 1) == "second"
+    assert await holder(prefix, "standby:1") is None  # free for the next standby
+    stop_second.set()
+    await running_second

@@ -15,16 +15,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", default=f"{socket.gethostname()}:{os.getpid()}")
         parser.add_argument("--max-rooms", type=int, default=200)
+        parser.add_argument(
+            "--max-following",
+            type=int,
+            default=None,
+            help="rooms of other mixers to follow as their warm standby (default: --max-rooms; 0: none)",
+        )
 
-    def handle(self, *args, name, max_rooms, **options):
+    def handle(self, *args, name, max_rooms, max_following, **options):
         if not settings.REDIS_URL:
             raise CommandError("run_mixer needs REDIS_URL; without Redis the web process mixes rooms itself.")
         self.stdout.write(f"mixer {name} running")
-        asyncio.run(self._run(name, max_rooms))
+        asyncio.run(self._run(name, max_rooms, max_following))
 
-    async def _run(self, name: str, max_rooms: int) -> None:
+    async def _run(self, name: str, max_rooms: int, max_following: int | None) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await MixerProcess(settings.REDIS_URL, name=name, max_rooms=max_rooms).run(stop=stop)
+        mixer = MixerProcess(settings.REDIS_URL, name=name, max_rooms=max_rooms, max_following=max_following)
+        await mixer.run(stop=stop)
