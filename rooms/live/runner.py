@@ -129,6 +129,7 @@ class RoomAudioRunner:
         self._talk_ms: dict[int, int] = {}
         self.standby = standby  # mixing, with no effect outside
         self._flush_next = False  # promoted: send the next tick's partial bundles at once
+        self._reload_now = asyncio.Event()  # promoted: captions and HLS start without waiting
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -172,6 +173,7 @@ class RoomAudioRunner:
         self.standby = False
         self._flush_next = True
         self._open_capture_soon()
+        self._reload_now.set()
 
     def _open_capture_soon(self) -> None:
         if (
@@ -342,4 +344,8 @@ class RoomAudioRunner:
                 raise
             except Exception:
                 logger.exception("could not load the stage of room %s", self.room_id)
-            await asyncio.sleep(STAGE_RELOAD_S)
+            try:
+                await asyncio.wait_for(self._reload_now.wait(), STAGE_RELOAD_S)
+            except TimeoutError:
+                pass
+            self._reload_now.clear()
