@@ -30,6 +30,7 @@ TEMPLATES = {
     "systemd/spaces-mixer@.service": DEPLOY / "systemd" / "spaces-mixer@.service",
     "systemd/spaces-captioner.service": DEPLOY / "systemd" / "spaces-captioner.service",
     "systemd/spaces-worker.service": DEPLOY / "systemd" / "spaces-worker.service",
+    "systemd/spaces-push-worker.service": DEPLOY / "systemd" / "spaces-push-worker.service",
     "systemd/spaces-beat.service": DEPLOY / "systemd" / "spaces-beat.service",
     "systemd/spaces.target": DEPLOY / "systemd" / "spaces.target",
 }
@@ -113,6 +114,7 @@ def template_values(env: dict[str, str], *, env_file: Path | None = None) -> dic
         "RUN_DIR": run_dir,
         "STATE_DIR": need("SPACES_STATE_DIR").rstrip("/"),
         "WORKER_CONCURRENCY": str(int(env.get("SPACES_WORKER_CONCURRENCY") or "2")),
+        "PUSH_WORKER_CONCURRENCY": str(int(env.get("SPACES_PUSH_WORKER_CONCURRENCY") or "2")),
         "HTTP_LISTEN": need("SPACES_HTTP_LISTEN"),
         "HTTPS_LISTEN": need("SPACES_HTTPS_LISTEN"),
         "HTTPS_PORT_SUFFIX": "" if https_port == 443 else f":{https_port}",

@@ -183,7 +183,7 @@ def start_units(processes: harness.Processes, rendered: dict[str, Path], env: di
             ready = lambda p: "running" in p.output()  # noqa: E731
         elif template == "spaces-captioner":
             ready = lambda p: "running" in p.output()  # noqa: E731
-        elif template == "spaces-worker":
+        elif template in ("spaces-worker", "spaces-push-worker"):
             ready = lambda p: " ready." in p.output()  # noqa: E731
         else:
             ready = lambda p: "beat: Starting" in p.output()  # noqa: E731
@@ -695,7 +695,7 @@ def run(database_url: str, redis_url: str | None, work: Path) -> dict:
         # README: start spaces.target (every unit it wants), then nginx with the site.
         start_units(processes, rendered, env, Path(env["SPACES_RUN_DIR"]))
         harness.start_nginx(processes, work / "nginx", rendered["nginx/spaces.conf"], ready_port=https_port)
-        timer.step("started 2 web processes, 2 mixers, the captioner, worker, beat and nginx")
+        timer.step("started 2 web processes, 2 mixers, the captioner, the workers, beat and nginx")
         result = visit(
             f"https://localhost:{https_port}",
             f"http://localhost:{http_port}",

@@ -371,6 +371,10 @@ else:
     CELERY_TASK_EAGER_PROPAGATES = True
 
 CELERY_TASK_ACKS_LATE = False
+# Pushes have a queue and a worker of their own (deploy/systemd/spaces-push-worker.service): a push
+# service that is slow or down ties up only the push worker, each push for at most PUSH_TIMEOUT_S,
+# never the worker that sends the emails and finalizes recordings (docs/push.md).
+CELERY_TASK_ROUTES = {"accounts.tasks.send_push": {"queue": "push"}}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # How long the task of a killed worker waits for another worker. kombu's Redis transport puts a
 # message a worker took and never acknowledged back on its queue once it is visibility_timeout old,

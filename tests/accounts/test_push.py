@@ -11,6 +11,7 @@ times; one that hangs is given up on after PUSH_TIMEOUT_S.
 
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -28,11 +29,14 @@ from accounts.services import (
 from accounts.services.push import LATER_TTL_S, NOW_TTL_S, PUSH_MAX_ATTEMPTS
 from rooms.models import Reminder, Room, Ticket
 from rooms.services import notices_send_due, room_invite, room_live_notify
+from spaces_project.celery import app as celery_app
 from tests.factories import PASSWORD, RoomFactory, UserFactory
 
 from .push_service import Device, PushService, vapid_claims
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -297,3 +301,16 @@ def test_a_push_service_that_hangs_never_holds_up_the_bell_or_the_email(
     assert push_service.to(phone) == []
     delivery = PushDelivery.objects.get()
     assert delivery.done_at is None and delivery.attempts == 0
+
+
+def test_pushes_have_a_queue_and_a_worker_of_their_own():
+    """However many pushes wait on a dead push service, the emails' worker never sees them."""
+    router = celery_app.amqp.router
+    assert router.route({}, "accounts.tasks.send_push")["queue"].name == "push"
+    default = celery_app.conf.task_default_queue
+    for task in ("accounts.tasks.send_notification_emails", "accounts.tasks.send_push_notifications"):
+        assert router.route({}, task)["queue"].name == default
+    systemd = ROOT / "deploy" / "systemd"
+    assert " --queues push " in (systemd / "spaces-push-worker.service").read_text()
+    assert "--queues" not in (systemd / "spaces-worker.service").read_text()  # the default queue only
+    assert "spaces-push-worker.service" in (systemd / "spaces.target").read_text()
