@@ -134,6 +134,9 @@ export const SAY = {
   handApproved: () => gettext("Your hand was approved: you're on stage. Your mic is off; press M to unmute."),
   invitedOnStage: () => gettext("You're on stage. Your mic is off; press M to unmute."),
   mutedByHost: () => gettext("A host muted your mic."),
+  invited: (by, recorded) =>
+    (by ? interpolate(gettext("%s invited you to speak."), [by]) : gettext("You're invited to speak.")) +
+    (recorded ? ` ${gettext("This room is being recorded: your voice will be in the recording.")}` : ""),
   answering: (text, asker) => interpolate(gettext("Now answering %s's question: %s"), [asker, text]),
   handRaised: (name) => interpolate(gettext("%s raised their hand."), [name]),
   ended: () => gettext("The host ended the room."),

@@ -1210,6 +1210,7 @@ class LiveRoom {
       ),
     );
     this.el.toasts.append(toast);
+    this.announcer.say(SAY.invited(by, recorded), "invited");
   }
 
   dismissInvitation() {
