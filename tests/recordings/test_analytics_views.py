@@ -1,5 +1,5 @@
 """The hosts' reports as people reach them: who may see them, the chart against its table, the CSV,
-the host's period, replay and clip plays, the room page's sparkline and links, an account's deletion."""
+the stage's counts and a ticketed room's sales, the host's period, replay and clip plays, the room page's sparkline and links, an account's deletion."""
 
 import csv
 import io
@@ -17,7 +17,7 @@ from accounts.services import user_delete_account
 from recordings.models import Clip, Recording, ReplayPlay
 from rooms.analytics import charts, collect
 from rooms.analytics.services import analytics_flush, analytics_room_ended
-from rooms.models import ListenerSession, Participant, Room, RoomFigures, RoomInvitation
+from rooms.models import ListenerSession, Participant, Question, Room, RoomFigures, RoomInvitation, Ticket
 from tests.factories import PASSWORD, RecordingFactory, RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -143,6 +143,72 @@ def test_a_live_rooms_report_is_computed_from_what_has_been_flushed(client, db):
     page = client.get(reverse("rooms:analytics", args=[room.pk])).content.decode()
     assert re.search(r'data-testid="stat-peak">2<', page) and re.search(r'data-testid="stat-unique">2<', page)
     assert not RoomFigures.objects.filter(room=room).exists()
+
+
+def test_the_report_shows_the_stage_and_a_ticketed_rooms_sales_over_time(client, db):
+    start = (timezone.now() - timedelta(days=2)).replace(second=0, microsecond=0)
+    host, guest = UserFactory(display_name="Hana Host"), UserFactory(display_name="Gil Guest")
+    room = RoomFactory(host=host, started_at=start, ticket_price=500, ticket_capacity=10, tickets_taken=3)
+    listen(room, "t-1", UserFactory(), 0, 5)
+    t0 = start.timestamp()
+    collect.tally(room_id=room.pk, kind="reaction", count=7, at=t0 + 60)
+    collect.tally(room_id=room.pk, kind="reaction", count=2, at=t0 + 240)
+    collect.tally(room_id=room.pk, kind="hand", count=3, at=t0 + 120)
+    collect.tally(room_id=room.pk, kind="talk_ms", count=180_000, user_id=host.pk, at=t0 + 60)
+    collect.tally(room_id=room.pk, kind="talk_ms", count=60_000, user_id=guest.pk, at=t0 + 120)
+    asker = UserFactory()
+    for text, state in (
+        ("One?", Question.State.OPEN),
+        ("Two?", Question.State.ANSWERED),
+        ("Gone", Question.State.REMOVED),
+    ):
+        Question.objects.create(
+            room=room,
+            asker=asker,
+            text=text,
+            state=state,
+            answered_at=start if state == Question.State.ANSWERED else None,
+        )
+    days = [start - timedelta(days=3), start - timedelta(days=3), start - timedelta(days=1)]
+    for n, (paid_at, status) in enumerate(
+        zip(days + [start], [Ticket.Status.PAID] * 3 + [Ticket.Status.REFUNDED], strict=True)
+    ):
+        Ticket.objects.create(
+            room=room,
+            buyer=UserFactory(),
+            status=status,
+            amount=500,
+            currency="USD",
+            provider="development",
+            checkout_id=f"dev_cs_report_{room.pk}_{n}",
+            paid_at=paid_at,
+        )
+    Room.objects.filter(pk=room.pk).update(state=Room.State.ENDED, ended_at=start + timedelta(minutes=6))
+    analytics_room_ended(room_id=room.pk)
+    client.force_login(host)
+    page = client.get(reverse("rooms:analytics", args=[room.pk])).content.decode()
+    assert re.search(r'data-testid="stat-reactions">9<', page)
+    assert re.search(r'data-testid="stat-hands">3<', page)
+    assert re.search(r'data-testid="stat-questions">2<', page)  # a removed question is not counted
+    talk = page[page.index('data-testid="talk-table"') :]
+    talk = talk[: talk.index("</table>")]
+    assert re.findall(r'<th scope="row">([^<]+)</th><td>(\d+) min', talk) == [
+        ("Hana Host", "3"),
+        ("Gil Guest", "1"),
+    ]
+    assert "3 sold" in page[page.index('data-testid="sales-total"') :][:200]
+    sales = page[page.index('data-testid="sales-table"') :]
+    sales = sales[: sales.index("</table>")]
+    # Per day: the two tickets of the first day, then the third; the refunded one is no sale.
+    assert re.findall(r'<th scope="row">([\d-]+)</th><td>(\d+)</td>', sales) == [
+        (days[0].date().isoformat(), "2"),
+        (days[2].date().isoformat(), "1"),
+    ]
+    # The CSV's reactions, minute by minute.
+    rows = list(
+        csv.reader(io.StringIO(client.get(reverse("rooms:analytics_csv", args=[room.pk])).content.decode()))
+    )
+    assert [int(r[4]) for r in rows[1:]] == [0, 7, 0, 0, 2, 0]
 
 
 # -- the host's report ----------------------------------------------------------------------------
