@@ -41,10 +41,10 @@ spans AS (
     SELECT NULL, st, en FROM raw WHERE user_id IS NULL AND en > st
 ),
 totals AS (
-    SELECT TRUE AS signed_in, SUM(EXTRACT(EPOCH FROM en - st)) AS secs
+    SELECT TRUE AS signed_in, SUM(date_part('epoch', en - st)) AS secs
     FROM spans WHERE user_id IS NOT NULL GROUP BY user_id
     UNION ALL
-    SELECT FALSE, EXTRACT(EPOCH FROM en - st) FROM spans WHERE user_id IS NULL
+    SELECT FALSE, date_part('epoch', en - st) FROM spans WHERE user_id IS NULL
 ),
 edges AS (SELECT st AS t, 1 AS d FROM spans UNION ALL SELECT en AS t, -1 AS d FROM spans),
 running AS (
@@ -70,14 +70,13 @@ SELECT
         'median', COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY secs), 0),
         'retention', json_build_array({retention})
     ) FROM totals WHERE %(with_figures)s),
-    (SELECT json_agg(json_build_array(
-        slot, top, EXTRACT(EPOCH FROM top_at), EXTRACT(EPOCH FROM first_t), net, joins, leaves
-    ) ORDER BY slot) FROM (
-        SELECT slot, MAX(n) AS top, (ARRAY_AGG(t ORDER BY n DESC, i))[1] AS top_at, MIN(t) AS first_t,
-               SUM(d) AS net, COUNT(*) FILTER (WHERE d = 1) AS joins,
+    -- The peak: the first edge (in their order) that reaches the most.
+    (SELECT json_build_array(n, date_part('epoch', t)) FROM running ORDER BY n DESC, i LIMIT 1),
+    (SELECT json_agg(json_build_array(slot, top, date_part('epoch', first_t), net, joins, leaves)) FROM (
+        SELECT slot, MAX(n) AS top, MIN(t) AS first_t, SUM(d) AS net, COUNT(*) FILTER (WHERE d = 1) AS joins,
                COUNT(*) FILTER (WHERE d = -1 AND t < %(we)s) AS leaves
         FROM (
-            SELECT *, LEAST(GREATEST(FLOOR(EXTRACT(EPOCH FROM t - %(first_at)s) / 60), 0), %(last_slot)s)::int
+            SELECT *, LEAST(GREATEST(FLOOR(date_part('epoch', t - %(first_at)s) / 60), 0), %(last_slot)s)::int
                       AS slot
             FROM running
         ) slotted
@@ -128,7 +127,7 @@ def room_summary(
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        totals, slots, firsts = cursor.fetchone()
+        totals, top, slots, firsts = cursor.fetchone()
     slots = slots or []
     # Minutes: the most at once in each (those still there when it began count, unless an edge falls
     # on its very start), as figures.minutes() walks them.
@@ -141,16 +140,13 @@ def room_summary(
         if row is None:
             minutes.append(compute.Minute(start, carried, 0, 0))
             continue
-        _, top, _, first_at, net, joins, leaves = row
-        listeners = max(top, carried) if (index > 0 and float(first_at) > start) else top
+        _, most, first_at, net, joins, leaves = row
+        listeners = max(most, carried) if (index > 0 and float(first_at) > start) else most
         minutes.append(compute.Minute(start, int(listeners), int(joins), int(leaves)))
         carried += int(net)
     if not figures:
         return None, minutes
-    peak, peak_at = 0, None
-    for _, top, top_at, *_ in slots:
-        if top > peak:
-            peak, peak_at = int(top), float(top_at)
+    peak, peak_at = (int(top[0]), float(top[1])) if top and top[0] > 0 else (0, None)
     totals = totals or {}
     unique = int(totals.get("unique") or 0)
     signed_in = int(totals.get("signed_in") or 0)
