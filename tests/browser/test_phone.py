@@ -298,7 +298,10 @@ def test_a_page_frozen_for_ten_seconds_comes_back_at_the_live_edge_on_one_socket
     steady_last = steady.evaluate(f"window.__ears.last[{HOST_HZ}]")
     assert abs(frozen_last - steady_last) <= 500, (
         f"the resumed page fell silent {frozen_last - steady_last} ms after the steady one "
-        f"({frozen.evaluate('window.spacesAudio.stats')})"
+        f"(resumed: {frozen.evaluate('window.spacesAudio.stats')}, "
+        f"{frozen.evaluate('window.spacesAudio.playoutStats')}; "
+        f"steady: {steady.evaluate('window.spacesAudio.stats')}, "
+        f"{steady.evaluate('window.spacesAudio.playoutStats')})"
     )
     # One socket at a time. Chromium closed the socket the page had when it froze it (as it resumed
     # it); the page's resume path opened one new socket at once, and the browser never had two
