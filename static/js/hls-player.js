@@ -124,7 +124,7 @@ export class HlsPlayer {
     this.stats = {
       segments: 0, playlists: 0, misses: 0, errors: 0, jumps: 0, generations: 0, generationStartS: 0,
       firstSegmentAt: null, urls: 1, startedAt: null, startS: null, startBehindMs: null,
-      loadsBeforeStart: 0, stalls: 0,
+      loadsBeforeStart: 0, stalls: 0, stallsAt: [], // stallsAt: where on the timeline (s)
     };
     this.native = !(window.MediaSource && MediaSource.isTypeSupported(HLS_MIME));
   }
@@ -146,6 +146,7 @@ export class HlsPlayer {
       if (!this.started || this.closed || end - this.audio.currentTime > 0.25) return;
       this.stats.stalls += 1;
       this.stats.lastStall = { at: Date.now(), position: this.audio.currentTime, end };
+      if (this.stats.stallsAt.length < 50) this.stats.stallsAt.push(this.audio.currentTime);
     });
     this.media.addEventListener(
       "sourceopen",
