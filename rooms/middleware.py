@@ -4,19 +4,32 @@ channels' AuthMiddlewareStack wraps `send` so that it can save a changed session
 which costs a little on every frame; a room socket never changes the session and sends a great
 many frames (audio to every listener), so this reads the session once, at connect, and leaves
 `send` alone.
+
+The sockets that connect together (a web process's listeners reconnecting after another one died)
+are signed in together: one trip to the database thread for all of them, their sessions read in
+one query (with the database session engine); each is then checked by channels' own `get_user`.
 """
 
+import asyncio
+import weakref
+
 from channels.auth import get_user
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.http.cookie import parse_cookie
+from django.utils import timezone
 from django.utils.module_loading import import_string
+
+MAX_BATCH = 200
 
 
 class SessionAuthMiddleware:
     def __init__(self, inner) -> None:
         self.inner = inner
         self.session_store = import_string(settings.SESSION_ENGINE + ".SessionStore")
+        self._waiting: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope, receive, send):
         cookies = {}
@@ -27,5 +40,50 @@ class SessionAuthMiddleware:
         session_key = cookies.get(settings.SESSION_COOKIE_NAME)
         scope = dict(scope, cookies=cookies)
         scope["session"] = self.session_store(session_key)
-        scope["user"] = await get_user(scope) if session_key else AnonymousUser()
+        scope["user"] = await self._user(scope) if session_key else AnonymousUser()
         return await self.inner(scope, receive, send)
+
+    async def _user(self, scope):
+        loop = asyncio.get_running_loop()
+        waiting = self._waiting.get(loop)
+        if waiting is None:
+            waiting = self._waiting[loop] = []
+            loop.create_task(self._sign_in(waiting, loop))
+        future = loop.create_future()
+        waiting.append((scope, future))
+        # Shielded: a socket that closes while waiting must not cancel the others' sign-in.
+        return await asyncio.shield(future)
+
+    async def _sign_in(self, waiting: list, loop) -> None:
+        await asyncio.sleep(0)  # those arriving in this turn of the loop come along
+        while waiting:
+            batch, waiting[:] = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
+            try:
+                users = await database_sync_to_async(self._users)([scope for scope, _ in batch])
+            except Exception as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), user in zip(batch, users, strict=True):
+                if not future.done():
+                    future.set_result(user)
+        if self._waiting.get(loop) is waiting:
+            del self._waiting[loop]
+
+    def _users(self, scopes: list) -> list:
+        """Runs on the database thread: read the database sessions in one query, then sign each
+        socket in as channels does."""
+        stores = [scope["session"] for scope in scopes]
+        database = [s for s in stores if type(s) is DatabaseSessionStore and s.session_key]
+        if database:
+            model = DatabaseSessionStore.get_model_class()
+            rows = model.objects.filter(
+                session_key__in=[s.session_key for s in database], expire_date__gt=timezone.now()
+            ).values_list("session_key", "session_data")
+            found = dict(rows)
+            for store in database:
+                if store.session_key in found:
+                    # What SessionStore.load() would have read; a key not found is left to load().
+                    store._session_cache = store.decode(found[store.session_key])
+        return [get_user.func(scope) for scope in scopes]
