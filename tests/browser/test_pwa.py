@@ -16,6 +16,8 @@ from accounts.services import push_subscription_save
 from tests.accounts.push_service import Device
 from tests.factories import UserFactory
 
+from .instruments import wait_until
+
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
@@ -156,5 +158,60 @@ def test_push_on_this_device_with_its_switches_and_off_when_the_person_signs_out
             "unsubscribed": 1,
         }
         assert list(PushSubscription.objects.values_list("endpoint", flat=True)) == [laptop.endpoint]
+    finally:
+        context.close()
+
+
+def test_the_worker_shows_a_push_with_the_rooms_path_only(browser, asgi_live_server):
+    """A push delivered to the service worker (CDP ServiceWorker.deliverPushMessage, as a push
+    service would) is shown with its title, body, icon and tag; the click target it keeps is a path
+    of this site, whatever origin the payload named."""
+    base = asgi_live_server.url
+    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2)
+    context.grant_permissions(["notifications"], origin=base)
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/")
+        wait_until(page, "navigator.serviceWorker.controller !== null")
+        cdp = context.new_cdp_session(page)
+        registrations = []
+        cdp.on(
+            "ServiceWorker.workerRegistrationUpdated",
+            lambda event: registrations.extend(event["registrations"]),
+        )
+        cdp.send("ServiceWorker.enable")
+        page.wait_for_timeout(500)
+        [registration] = [r for r in registrations if r["scopeURL"] == f"{base}/"]
+        for url in (f"{base}/rooms/7/?src=push", "https://elsewhere.example/rooms/7/"):
+            payload = {
+                "title": "Grace",
+                "body": "Grace is live: What is in the sky tonight",
+                "url": url,
+                "icon": f"{base}/static/icons/icon-192.png",
+                "tag": "room-7",
+            }
+            cdp.send(
+                "ServiceWorker.deliverPushMessage",
+                {
+                    "origin": base,
+                    "registrationId": registration["registrationId"],
+                    "data": json.dumps(payload),
+                },
+            )
+            page.wait_for_timeout(300)
+            shown = page.evaluate(
+                """async () => (await (await navigator.serviceWorker.ready).getNotifications()).map(
+                    (n) => ({ title: n.title, body: n.body, icon: n.icon, tag: n.tag, url: n.data.url }))"""
+            )
+            # One notice per room: the newer replaces the older (the same tag).
+            assert shown == [
+                {
+                    "title": "Grace",
+                    "body": "Grace is live: What is in the sky tonight",
+                    "icon": f"{base}/static/icons/icon-192.png",
+                    "tag": "room-7",
+                    "url": "/rooms/7/?src=push" if url.startswith(base) else "/rooms/7/",
+                }
+            ], shown
     finally:
         context.close()
