@@ -85,6 +85,7 @@ def room_live_view(
             captions=room.captions_enabled,
             backstage=room.in_backstage,
             qa=room.qa_enabled,
+            started_at=room.started_at.isoformat() if room.started_at else None,
         ),
         you=None,
         stage=[payloads[p.user_id] for p in stage],

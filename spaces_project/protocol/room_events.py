@@ -38,6 +38,7 @@ class RoomInfo(TypedDict):
     captions: bool  # live captions are on (each listener may still hide them)
     backstage: bool  # a scheduled room whose backstage is open: only the stage hears the stage
     qa: bool  # the Q&A queue is on
+    started_at: str | None  # ISO 8601: when it went live (null before), for "Live since …"
 
 
 class QuestionInfo(TypedDict):

@@ -443,7 +443,9 @@ class LiveRoom {
     const first = this.state === null;
     this.audio.markSnapshot();
     this.state = snapshot;
-    this.showStatus(snapshot.room.backstage ? "backstage" : snapshot.room.state);
+    // The snapshot carries when the room went live, so a page that missed room.status (it reconnected
+    // after the room went live) still says "Live since …".
+    this.showStatus(snapshot.room.backstage ? "backstage" : snapshot.room.state, snapshot.room.started_at);
     this.people.clear();
     [...snapshot.stage, ...snapshot.listeners].forEach((p) => this.people.set(p.user_id, p));
     if (snapshot.you) this.people.set(snapshot.you.user_id, snapshot.you);

@@ -118,3 +118,28 @@ def test_a_cancelled_room_turns_cancelled_on_an_open_page(browser, asgi_live_ser
     expect(page.get_by_test_id("status-pill")).to_have_text("Cancelled")
     for testid in ("room-starts", "reminder-row", "not-started"):
         expect(page.get_by_test_id(testid)).to_be_hidden()
+
+
+def test_a_page_that_missed_the_room_going_live_says_since_when(browser, asgi_live_server):
+    """The page was away (its socket down) when the room went live, so it never got room.status with
+    the time: the snapshot on reconnecting carries it, and "Live since …" is filled in, not blank."""
+    room = RoomFactory(scheduled=True, scheduled_for=timezone.now() + timedelta(minutes=10))
+    context = browser.new_context(viewport=PHONE)
+    asgi_live_server.sign_in(context, UserFactory(display_name="Leo Listener"))
+    page = context.new_page()
+    page.goto(f"{asgi_live_server.url}/rooms/{room.pk}/")
+    shows_only(page, LISTENER_PARTS, "scheduled")
+    page.evaluate("window.__sameDocument = true")
+
+    asgi_live_server.stop()
+    # The socket is down and the page tries again (its banner, inside the live part, is not shown yet).
+    page.wait_for_function("() => !document.querySelector('[data-testid=reconnecting]').hidden")
+    services.room_start(room=room, actor=room.host)
+    room.refresh_from_db()
+    asgi_live_server.start()
+
+    shows_only(page, LISTENER_PARTS, "live")
+    since = page.get_by_test_id("room-when").locator("time")
+    expect(since).to_have_attribute("datetime", room.started_at.isoformat())
+    expect(since).not_to_be_empty()
+    assert page.evaluate("window.__sameDocument") is True

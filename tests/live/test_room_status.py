@@ -120,3 +120,18 @@ async def test_a_backstage_moved_away_sends_its_pages_back_to_the_schedule(embed
     assert await host.wait_closed() == protocol.CLOSE_NOT_LIVE
     # Its page reconnects and watches again.
     await watch(room.pk, room.host)
+
+
+async def test_a_page_that_missed_the_room_going_live_learns_when_from_its_snapshot(embedded):  # noqa: F811
+    """A page that reconnects after the room went live never saw room.status with its started_at: the
+    snapshot carries it, so "Live since …" is not left blank."""
+    room = await scheduled_room()
+    await db(services.room_open_backstage)(room=room, actor=room.host)
+    host = await join(room.pk, room.host)
+    assert host.snapshot["room"]["started_at"] is None
+    await host.close()
+    await db(services.room_start)(room=room, actor=room.host)
+    await db(room.refresh_from_db)()
+    page = await join(room.pk, await db(UserFactory)())
+    assert page.snapshot["room"]["state"] == "live"
+    assert page.snapshot["room"]["started_at"] == room.started_at.isoformat()
