@@ -1,10 +1,8 @@
 """Renewing the signed HLS URLs of a private room's listeners over their room sockets, only while
 the room's door would still let them in (docs/hls.md, "Taking access back")."""
 
-import asyncio
 import logging
 import time
-import weakref
 
 from channels.db import database_sync_to_async
 
@@ -13,11 +11,12 @@ from spaces_project.errors import ServiceError
 from .. import services
 from . import hls
 from .bus import get_bus
+from .room_loop import RoomLoop
 
 logger = logging.getLogger(__name__)
 
 
-class HlsRenewer:
+class HlsRenewer(RoomLoop):
     """One task per room per process while sockets here hear the room's private HLS: renews their
     signed URLs (docs/hls.md, "Taking access back"). The sockets are rooms/consumers.py's, which
     starts it (`ensure`) whenever it gives one a URL.
@@ -28,51 +27,21 @@ class HlsRenewer:
     gets no URL after that, and the last one they had stops working when it expires.
     """
 
-    _running: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Task]]" = (
-        weakref.WeakKeyDictionary()
-    )
+    label = "HLS renewals"
     # People asked about in one database call: bounded, so a huge room's renewals interleave with
     # the rest of the process's work.
     BATCH = 500
 
-    @classmethod
-    def ensure(cls, room_id: int) -> None:
-        loop = asyncio.get_running_loop()
-        tasks = cls._running.setdefault(loop, {})
-        task = tasks.get(room_id)
-        if task is None or task.done():
-            tasks[room_id] = loop.create_task(cls(room_id).run())
+    def period(self) -> float:
+        # Six ticks a renewal period: a socket is renewed at most a sixth of it late.
+        return max(hls.renewal_seconds() / 6, 0.05)
 
-    def __init__(self, room_id: int) -> None:
-        self.room_id = room_id
+    def members(self) -> list:
+        return [m for m in get_bus().local_members(self.room_id) if getattr(m, "renews_hls", False)]
 
-    async def run(self) -> None:
-        failing = False
-        try:
-            while True:
-                # Six ticks a renewal period: a socket is renewed at most a sixth of it late.
-                await asyncio.sleep(max(hls.renewal_seconds() / 6, 0.05))
-                members = [
-                    m for m in get_bus().local_members(self.room_id) if getattr(m, "renews_hls", False)
-                ]
-                if not members:
-                    return
-                try:
-                    await self.renew(members)
-                    failing = False
-                except Exception:
-                    # The database is away: the URLs run on until they expire; the next tick tries again.
-                    if not failing:
-                        logger.warning(
-                            "HLS renewals of room %s failed; retrying", self.room_id, exc_info=True
-                        )
-                    failing = True
-        except asyncio.CancelledError:
-            pass
-        finally:
-            tasks = self._running.get(asyncio.get_running_loop(), {})
-            if tasks.get(self.room_id) is asyncio.current_task():
-                del tasks[self.room_id]
+    async def tick(self, members: list) -> None:
+        # When the database is away the URLs run on until they expire; the next tick tries again.
+        await self.renew(members)
 
     async def renew(self, members: list) -> None:
         now = time.monotonic()

@@ -7,7 +7,6 @@ and the audience".
 import asyncio
 import logging
 import time
-import weakref
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -18,6 +17,7 @@ from .. import selectors, services
 from ..analytics import collect as analytics
 from .bus import get_bus
 from .presence import get_presence
+from .room_loop import RoomLoop
 
 logger = logging.getLogger(__name__)
 
@@ -28,58 +28,30 @@ def heartbeat_seconds() -> float:
     return float(getattr(settings, "ROOM_HEARTBEAT_SECONDS", 10))
 
 
-class RoomKeeper:
+class RoomKeeper(RoomLoop):
     """One task per room per process: keeps this process's sockets present in the roster.
 
     Every half interval it refreshes the presence of every local socket that beat recently (one
     Redis call), closes local sockets that missed two beats, and, at most once per interval across
-    all processes, sweeps connections nobody refreshes any more (those of a dead web process).
+    all processes, sweeps connections nobody refreshes any more (those of a dead web process). When
+    a round fails (Redis is away: a restart) it keeps going; the next round puts the roster back.
     """
 
-    _running: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Task]]" = (
-        weakref.WeakKeyDictionary()
-    )
-
-    @classmethod
-    def ensure(cls, room_id: int) -> None:
-        loop = asyncio.get_running_loop()
-        tasks = cls._running.setdefault(loop, {})
-        task = tasks.get(room_id)
-        if task is None or task.done():
-            tasks[room_id] = loop.create_task(cls(room_id).run())
+    label = "presence keeper"
 
     def __init__(self, room_id: int) -> None:
-        self.room_id = room_id
+        super().__init__(room_id)
+        self.store = get_presence()
 
-    async def run(self) -> None:
-        store = get_presence()
-        failing = False
-        try:
-            while True:
-                interval = heartbeat_seconds()
-                await asyncio.sleep(interval / 2)
-                # A page that only watches a scheduled room (RoomConsumer.watch) has no presence.
-                members = [m for m in get_bus().local_members(self.room_id) if not m.watching]
-                if not members:
-                    return
-                try:
-                    await self.keep(store, members, interval)
-                    if failing:
-                        logger.info("presence keeper of room %s works again", self.room_id)
-                    failing = False
-                except Exception:
-                    # Redis is away (a restart): keep going, the next round puts the roster back.
-                    if not failing:
-                        logger.warning(
-                            "presence keeper of room %s failed; retrying", self.room_id, exc_info=True
-                        )
-                    failing = True
-        except asyncio.CancelledError:
-            pass
-        finally:
-            tasks = self._running.get(asyncio.get_running_loop(), {})
-            if tasks.get(self.room_id) is asyncio.current_task():
-                del tasks[self.room_id]
+    def period(self) -> float:
+        return heartbeat_seconds() / 2
+
+    def members(self) -> list:
+        # A page that only watches a scheduled room (RoomConsumer.watch) has no presence.
+        return [m for m in get_bus().local_members(self.room_id) if not m.watching]
+
+    async def tick(self, members: list) -> None:
+        await self.keep(self.store, members, heartbeat_seconds())
 
     async def keep(self, store, members: list, interval: float) -> None:
         now = time.monotonic()

@@ -203,15 +203,12 @@ def room_live_notify(*, room_id: int) -> None:
         .exclude(buyer_id__in=reminded)
         .values_list("buyer_id", flat=True)
     )
-    notify(
-        recipients=holders,
+    _tell_it_is_live(
+        room,
+        holders,
         kind=Notification.Kind.TICKET,
-        actor=room.host,
-        room=room,
         text=f"{room.title} has started: your ticket is ready, join now",
-        url=_room_url(room),
         key=f"ticket-live:{room.pk}",
-        push=True,
     )
     # One conditional UPDATE decides, under the host row's lock: starting and ending rooms in a
     # loop cannot notify more than once per gap, whatever runs at the same time.
@@ -229,14 +226,25 @@ def room_live_notify(*, room_id: int) -> None:
         .exclude(follower_id__in=holders)
         .values_list("follower_id", flat=True)
     )
-    notify(
-        recipients=followers,
+    _tell_it_is_live(
+        room,
+        followers,
         kind=Notification.Kind.HOST_LIVE,
+        text=f"{room.host.name} is live: {room.title}",
+        key=f"live:{room.pk}",
+    )
+
+
+def _tell_it_is_live(room: Room, recipients, *, kind: str, text: str, key: str) -> None:
+    """A going-live notice from the host, to the room's page, pushed to phones too."""
+    notify(
+        recipients=recipients,
+        kind=kind,
         actor=room.host,
         room=room,
-        text=f"{room.host.name} is live: {room.title}",
+        text=text,
         url=_room_url(room),
-        key=f"live:{room.pk}",
+        key=key,
         push=True,
     )
 
