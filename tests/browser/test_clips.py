@@ -156,6 +156,13 @@ def test_the_replay_has_one_player_and_the_clip_page_shares_a_link_and_an_embed(
     expect(page.locator("audio#replay-audio")).to_be_hidden()
     assert page.locator("audio").evaluate_all("all => all.filter((a) => a.controls).length") == 0
     expect(page.get_by_test_id("replay-time")).to_have_text("0:00 / 0:20")
+    # The same one player at 390 x 844, inside the screen's width.
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.get_by_test_id("replay-player")).to_be_visible()
+    expect(page.locator("audio#replay-audio")).to_be_hidden()
+    player = page.get_by_test_id("replay-player").bounding_box()
+    assert player["x"] >= 0 and player["x"] + player["width"] <= 390
+    page.set_viewport_size({"width": 1000, "height": 900})
     play = page.get_by_test_id("replay-play")
     play.click()
     page.wait_for_function("() => document.getElementById('replay-audio').currentTime > 0.5", timeout=15_000)

@@ -16,13 +16,16 @@ pytestmark = pytest.mark.browser
 CHANNEL_OPEN = "html[data-user-channel=open]"
 
 
-@pytest.fixture
-def person_context(browser, asgi_live_server):
-    """A browser context signed in as `user` (their cookies and sockets); all closed at the end."""
+@pytest.fixture(
+    params=[{"width": 1280, "height": 900}, {"width": 390, "height": 844}], ids=["desktop", "phone"]
+)
+def person_context(request, browser, asgi_live_server):
+    """A browser context signed in as `user` (their cookies and sockets), at 1280 x 900 or at 390 x 844;
+    all closed at the end."""
     contexts = []
 
     def context_for(user):
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context = browser.new_context(viewport=request.param)
         contexts.append(context)
         asgi_live_server.sign_in(context, user)
         return context

@@ -104,7 +104,13 @@ def test_the_hosts_first_screen_of_a_busy_live_room_at_both_sizes(browser, asgi_
             )
         expect(page.get_by_test_id("caption-line")).to_have_count(len(SAID))
         expect(page.get_by_test_id("answering")).to_contain_text("How many listeners fit")
+        # Every count is what its list shows, and no list says it is empty (issue 28, item 3).
         expect(page.get_by_test_id("question-count")).to_have_text("2")
+        expect(page.locator("[data-stage-count]")).to_have_text("2")
+        expect(page.locator("[data-roster=stage] > li")).to_have_count(2)
+        expect(page.locator("[data-roster=listeners] > li")).to_have_count(1)
+        expect(page.locator("[data-roster-empty]")).to_be_hidden()
+        expect(page.get_by_text("No questions yet.")).to_be_hidden()
         assert page.evaluate("window.scrollY") == 0
         # The first row of the stage is on the first screen, clear of the captions and the bar.
         member = page.get_by_test_id(f"stage-member-{host.pk}").bounding_box()
