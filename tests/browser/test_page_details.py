@@ -154,6 +154,6 @@ def test_sign_up_takes_the_browsers_time_zone(page_at, asgi_live_server):
     page.fill('input[name="username"]', "zoned")
     page.fill('input[name="password1"]', "a-long-and-unusual-password")
     page.fill('input[name="password2"]', "a-long-and-unusual-password")
-    page.locator("form button[type=submit]").last.click()
+    page.get_by_role("button", name="Sign Up").click()
     expect(page.locator(".nav-handle")).to_have_text("@zoned")
     assert User.objects.get(handle="zoned").time_zone == "America/Bogota"
