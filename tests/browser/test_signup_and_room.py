@@ -14,7 +14,7 @@ def test_sign_up_start_a_room_and_find_it(live_server, page):
     page.fill('input[name="username"]', "newcomer")
     page.fill('input[name="password1"]', "a-long-and-unusual-password")
     page.fill('input[name="password2"]', "a-long-and-unusual-password")
-    page.locator("form button[type=submit]").last.click()
+    page.get_by_role("button", name="Sign Up").click()
     expect(page.locator(".nav-handle")).to_have_text("@newcomer")
 
     page.goto(f"{live_server.url}/rooms/new/")
