@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:pk>/play/", analytics.clip_play, name="play"),
     path("<int:pk>/waveform.png", clips.clip_waveform, name="waveform"),
     path("<int:pk>/embed/", clips.clip_embed, name="embed"),
+    path("<int:pk>/embed/play/", analytics.clip_embed_play, name="embed_play"),
     path("<int:pk>/delete/", clips.clip_delete, name="delete"),
     path("new/replay/<int:pk>/", clips.clip_create_from_replay, name="create_from_replay"),
     path("new/live/<int:pk>/", clips.clip_create_live, name="create_live"),

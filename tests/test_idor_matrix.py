@@ -113,6 +113,7 @@ ROUTES = {
     "accounts:analytics": Route("user", "GET", "private"),
     "recordings:listened": Route("recording", "POST", "see"),
     "clips:play": Route("clip", "POST", "see"),
+    "clips:embed_play": Route("clip", "POST", "see"),
 }
 
 # Routes whose parameters are not object ids.

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from rooms.analytics import charts
@@ -94,6 +95,20 @@ def replay_listened(request, pk):
         listened_ms = 0
     noted = replay_note_listened(recording=recording, session=request.session, listened_ms=listened_ms)
     return JsonResponse({"noted": noted})
+
+
+@csrf_exempt
+@require_POST
+@refusal_json
+def clip_embed_play(request, pk):
+    """The embed's player started (static/js/play-report.js). A frame on another site carries none of
+    our cookies, so no CSRF token either: the clip page's rules count it (once per session where the
+    browser sends ours, otherwise at most so many an hour from one address), and counting a play is
+    all a forged request could do."""
+    clip = selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
+    session = request.session if request.session.session_key else None
+    counted = clip_count_play(clip=clip, session=session, address=request.META.get("REMOTE_ADDR", ""))
+    return JsonResponse({"counted": counted})
 
 
 @require_POST

@@ -1,8 +1,6 @@
 """Pages and endpoints of clips. Thin: each calls one service or selector (recordings.services,
 recordings.selectors); refusals are answered by spaces_project/refusals.py as each view declares."""
 
-import re
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -23,13 +21,14 @@ from spaces_project.refusals import (
 from .. import selectors, services
 from ..files import ClipFiles
 from ..models import Clip
-from ..services.analytics import clip_count_play
 from .common import REFUSED_PAGE, absolute_url, back_to_replay
 
 STATUS_POLL_MS = 1000
-# The card's player in an iframe elsewhere (twitter:player): any site may frame it; it runs no script.
+# The card's player in an iframe elsewhere (twitter:player): any site may frame it; it runs one script
+# of ours (static/js/play-report.js: the play it counts for the room's host) and nothing inline.
 EMBED_POLICY = (
     "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors *"
 )
 
@@ -94,38 +93,14 @@ def _clip_file(request: HttpRequest, clip: Clip, which: str, content_type: str) 
     return serve_file(request, path, content_type=content_type)
 
 
-# A range from the first byte up to at least this one is a player starting the clip (Safari probes
-# with bytes=0-1 first, then asks for the whole file).
-PLAY_STARTS_BYTES = 1024
-_RANGE_FROM_START = re.compile(r"^bytes=0-(\d*)$")
-
-
-def starts_a_play(request: HttpRequest) -> bool:
-    """Whether this request for the clip's audio is the embed's player starting it: a GET marked
-    ?play=embed (the embed's <audio> loads nothing before its play button is pressed) for the file
-    from its beginning, not a seek or a probe."""
-    if request.method != "GET" or request.GET.get("play") != "embed":
-        return False
-    wanted = request.headers.get("Range")
-    if wanted is None:
-        return True
-    match = _RANGE_FROM_START.match(wanted.strip())
-    return bool(match) and (not match[1] or int(match[1]) >= PLAY_STARTS_BYTES - 1)
-
-
 @require_http_methods(["GET", "HEAD"])
 @refusal_text
 def clip_audio(request, pk):
     """The clip's Ogg Opus: permission checked on every request (ticket holders only for a ticketed
-    room), Range supported. The embed's player (which runs no script) is counted here as it starts
-    the clip, by the clip page's rules (services.clip_count_play): once per viewer session, and an
-    embed on another site, which has none, at most so many times an hour from one address."""
+    room), Range supported. Plays are counted by the players' scripts (views/analytics.py), not here:
+    a player that preloads the clip's length asks for the same bytes as one that starts it."""
     clip = selectors.clip_get_for_viewer(clip_id=pk, viewer=request.user)
-    response = _clip_file(request, clip, "audio", "audio/ogg")
-    if response.status_code in (200, 206) and starts_a_play(request):
-        session = request.session if request.session.session_key else None
-        clip_count_play(clip=clip, session=session, address=request.META.get("REMOTE_ADDR", ""))
-    return response
+    return _clip_file(request, clip, "audio", "audio/ogg")
 
 
 @require_http_methods(["GET", "HEAD"])

@@ -158,6 +158,7 @@ NOT_PAGES = {
     "clips:status": "JSON",
     "clips:audio": "audio",
     "clips:play": "POST",
+    "clips:embed_play": "POST",
     "clips:waveform": "an image",
     "clips:delete": "POST",
     "clips:create_from_replay": "POST",

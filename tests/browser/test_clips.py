@@ -195,18 +195,21 @@ def test_the_replay_has_one_player_and_the_clip_page_shares_a_link_and_an_embed(
     expect(share.locator("[data-copy-status]")).to_have_text("Embed code copied.")
     assert page.evaluate("navigator.clipboard.readText()").startswith("<iframe ")
 
-    # The embedded player says the clip's length and loads nothing until it plays: the request that
-    # starts it is the play the room's host sees counted (the embed runs no script).
+    # The embedded player knows the clip's length before it plays; starting it is the play the room's
+    # host sees counted (its script reports it), and loading the length is not.
     clip.refresh_from_db()
     plays = clip.play_count
     page.goto(f"{asgi_live_server.url}/clips/{clip.pk}/embed/")
     expect(page.locator("main")).to_contain_text(re.compile(r"\b6(\.\d)? s from"))
     audio = page.locator("audio")
-    assert audio.evaluate("a => a.paused && a.currentTime === 0 && a.readyState === 0")
+    page.wait_for_function("() => document.querySelector('audio').readyState >= 1", timeout=15_000)
+    assert audio.evaluate("a => a.paused && a.currentTime === 0")
+    assert 6.0 <= audio.evaluate("a => a.duration") < 6.2
     clip.refresh_from_db()
     assert clip.play_count == plays
-    audio.evaluate("a => { a.muted = true; return a.play(); }")
+    with page.expect_response(lambda r: r.url.endswith(f"/clips/{clip.pk}/embed/play/")) as reported:
+        audio.evaluate("a => { a.muted = true; return a.play(); }")
+    assert reported.value.status == 200
     page.wait_for_function("() => document.querySelector('audio').currentTime > 0.5", timeout=15_000)
-    assert 6.0 <= audio.evaluate("a => a.duration") < 6.2
     clip.refresh_from_db()
     assert clip.play_count == plays + 1

@@ -77,7 +77,7 @@ def test_the_clip_page_has_the_card_tags_the_player_and_who_spoke(
     assert "Ada Host" in page
 
 
-def test_the_embedded_player_may_be_framed_anywhere_and_runs_no_script(
+def test_the_embedded_player_may_be_framed_anywhere_and_runs_only_our_own_script(
     replay, signed_in, django_capture_on_commit_callbacks
 ):
     clip = _clip_from_form(signed_in, replay, django_capture_on_commit_callbacks, start="0", end="2")
@@ -85,8 +85,12 @@ def test_the_embedded_player_may_be_framed_anywhere_and_runs_no_script(
     assert response.status_code == 200
     assert "X-Frame-Options" not in response
     policy = response["Content-Security-Policy"]
-    assert "frame-ancestors *" in policy and "script-src" not in policy and "default-src 'none'" in policy
-    assert "<script" not in response.content.decode()
+    assert "frame-ancestors *" in policy and "default-src 'none'" in policy
+    assert (
+        "script-src 'self';" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    )
+    scripts = re.findall(r"<script[^>]*>", response.content.decode())
+    assert scripts == ['<script type="module" src="/static/js/play-report.js">']
     # Every other page keeps refusing to be framed.
     page = Client().get(reverse("clips:detail", args=[clip.pk]))
     assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
@@ -244,30 +248,31 @@ def test_a_play_from_the_embed_counts_by_the_clip_pages_rules(
         return clip.play_count
 
     embed = Client().get(reverse("clips:embed", args=[clip.pk])).content.decode()
-    # The embed's player loads nothing until its play button is pressed: that request is the play.
-    src = re.search(r'<audio [^>]*preload="none" src="([^"]+)"', embed)[1]
-    assert src == reverse("clips:audio", args=[clip.pk]) + "?play=embed"
+    # The embed's player preloads the clip's length; its script reports the play to this URL.
+    audio = re.search(r'<audio [^>]*preload="metadata" src="([^"]+)" data-play-url="([^"]+)"', embed)
+    assert audio[1] == reverse("clips:audio", args=[clip.pk])
+    play_url = audio[2]
+    assert play_url == reverse("clips:embed_play", args=[clip.pk])
 
-    # On another site the frame has no session of ours: each start from the beginning counts...
-    visitor = Client(REMOTE_ADDR=_address())
-    assert _fetch(visitor, src, HTTP_RANGE="bytes=0-") == 206
+    # Fetching the audio (a preload, a seek, a probe) counts nothing.
+    visitor = Client(REMOTE_ADDR=_address(), enforce_csrf_checks=True)
+    assert _fetch(visitor, audio[1], HTTP_RANGE="bytes=0-") == 206
+    assert _fetch(visitor, audio[1]) == 200
+    assert plays() == 0
+    # On another site the frame has none of our cookies, so no CSRF token: each play still counts...
+    assert visitor.post(play_url).json() == {"counted": True}
     assert plays() == 1
-    # ...a seek, Safari's probe, a HEAD, and the clip page's own requests (its script counts those) do not.
-    assert _fetch(visitor, src, HTTP_RANGE="bytes=200-") == 206
-    assert _fetch(visitor, src, HTTP_RANGE="bytes=0-1") == 206
-    assert visitor.head(src).status_code == 200
-    assert _fetch(visitor, reverse("clips:audio", args=[clip.pk]), HTTP_RANGE="bytes=0-") == 206
-    assert plays() == 1
-    # From one address, at most so many plays an hour, as for the clip page.
+    # ...at most so many an hour from one address, as for the clip page.
     for _ in range(CLIP_PLAYS_PER_ADDRESS_PER_HOUR + 3):
-        assert _fetch(visitor, src) == 200
+        assert visitor.post(play_url).status_code == 200
     assert plays() == CLIP_PLAYS_PER_ADDRESS_PER_HOUR
+    assert visitor.get(play_url).status_code == 405
 
     # A visitor whose browser has our session (the embed on our own pages): once per session.
     same_site = Client(REMOTE_ADDR=_address())
     same_site.force_login(UserFactory())
-    assert _fetch(same_site, src, HTTP_RANGE="bytes=0-") == 206
-    assert _fetch(same_site, src, HTTP_RANGE="bytes=0-") == 206
+    assert same_site.post(play_url).json() == {"counted": True}
+    assert same_site.post(play_url).json() == {"counted": False}
     assert plays() == CLIP_PLAYS_PER_ADDRESS_PER_HOUR + 1
     # The room's host sees them with the clip page's plays.
     host = Client()

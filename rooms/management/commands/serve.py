@@ -8,6 +8,18 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from spaces_project.celery import app as celery_app
+
+
+def worker_queues() -> list[str]:
+    """Name every queue a task is routed to, so the one local worker takes them all.
+
+    Production gives the "push" queue a worker of its own (deploy/systemd); `make run` has one.
+    """
+    default = celery_app.conf.task_default_queue
+    routed = {route["queue"] for route in celery_app.conf.task_routes.values()}
+    return [default, *sorted(routed - {default})]
+
 
 class Command(BaseCommand):
     help = (
@@ -38,7 +50,10 @@ class Command(BaseCommand):
             celery = os.path.join(bin_dir, "celery")
             commands["mixer"] = [python, "manage.py", "run_mixer"]
             commands["captioner"] = [python, "manage.py", "run_captioner"]
-            commands["worker"] = [celery, "-A", "spaces_project", "worker", "-l", "info", "-c", "2"]
+            commands["worker"] = [
+                *(celery, "-A", "spaces_project", "worker", "-l", "info", "-c", "2"),
+                *("--queues", ",".join(worker_queues())),
+            ]
             # Sends the periodic tasks (CELERY_BEAT_SCHEDULE); without Redis the web process runs
             # them itself (spaces_project/embedded_beat.py).
             schedule = os.path.join(tempfile.gettempdir(), f"spaces-celerybeat-{port}")
