@@ -36,7 +36,8 @@ VIEWERS = ["anonymous", "blocked_by_owner", "blocking_owner", "another_user", "s
 @dataclass(frozen=True)
 class Route:
     """`kind`: the object its id names. `access`: "see" (anyone who may see the object may open it),
-    "owner" (only its owner), "private" (only its owner, and nobody else may even see it)."""
+    "owner" (only its owner), "private" (only its owner, and nobody else may even see it), "uniform"
+    (everyone gets, byte for byte, what a missing id gets)."""
 
     kind: str
     method: str
@@ -83,8 +84,9 @@ ROUTES = {
     "accounts:export_status": Route("export", "GET", "private"),
     "accounts:export_download": Route("export", "GET", "private"),
     # A room that refuses anonymous listeners writes its HLS where only signed URLs reach it: its
-    # public path answers 404 to everyone, as for a room that does not exist.
-    "hls:public": Route("hls_room", "GET", "private"),
+    # public path answers everyone what it answers for a room that does not exist, a live playlist
+    # with no segments yet (a first listener's player waits on it without an error, docs/hls.md).
+    "hls:public": Route("hls_room", "GET", "uniform"),
     "moderation:create[room]": Route("room", "GET", "see"),
     "moderation:create[user]": Route("user", "GET", "see"),
     "moderation:create[recording]": Route("recording", "GET", "see"),
@@ -315,6 +317,9 @@ def _check_cell(viewer: str, name: str, route: Route, world: dict) -> str | None
         if _sent_to_sign_in(response):
             return None
         return None if (route.access == "see" and status in (200, 403)) else f"{status}, missing id: sign-in"
+    if route.access == "uniform":
+        same = (status, response.content) == (missing.status_code, missing.content)
+        return None if same else f"{status} differs from a missing id's {missing.status_code}"
     if missing.status_code != 404:
         return f"a missing id answered {missing.status_code}, not 404"
     if _hidden(viewer, name, route):
