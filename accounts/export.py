@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from allauth.account.models import EmailAddress
+from django.core.serializers.json import DjangoJSONEncoder
 
 from .models import Block, Follow, Notification, NotificationPreference, User
 from .selectors import notification_preferences
@@ -65,7 +66,7 @@ def iso(value) -> str | None:
 
 
 def write_json(archive: zipfile.ZipFile, name: str, data) -> None:
-    archive.writestr(name, json.dumps(data, indent=2, ensure_ascii=False))
+    archive.writestr(name, json.dumps(data, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder))
 
 
 def write_profile(archive: zipfile.ZipFile, user: User) -> None:

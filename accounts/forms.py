@@ -3,6 +3,8 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .models import User
 from .services import user_set_language, user_set_time_zone, user_update_profile
@@ -14,7 +16,7 @@ class SignupForm(AllauthSignupForm):
     """allauth's sign-up, with the handle labelled as such and a display name."""
 
     display_name = forms.CharField(
-        max_length=50, required=False, label="Display name", validators=[validate_display_name]
+        max_length=50, required=False, label=gettext_lazy("Display name"), validators=[validate_display_name]
     )
 
     # The browser's IANA zone, filled by static/js/time-zone.js; without script (or a zone the server
@@ -27,10 +29,10 @@ class SignupForm(AllauthSignupForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["username"].label = "Handle"
-        self.fields["username"].help_text = "Your @handle: letters, digits and underscores."
-        self.fields["username"].widget.attrs["placeholder"] = "handle"
-        self.fields["display_name"].help_text = "Shown above your @handle. You can change it later."
+        self.fields["username"].label = _("Handle")
+        self.fields["username"].help_text = _("Your @handle: letters, digits and underscores.")
+        self.fields["username"].widget.attrs["placeholder"] = _("handle")
+        self.fields["display_name"].help_text = _("Shown above your @handle. You can change it later.")
         self.fields["display_name"].widget.attrs.setdefault("autocomplete", "name")
         self.order_fields(self.field_order)
 
@@ -48,7 +50,7 @@ class ProfileForm(forms.Form):
     display_name = forms.CharField(
         max_length=User._meta.get_field("display_name").max_length,
         required=False,
-        label="Display name",
+        label=gettext_lazy("Display name"),
         validators=[validate_display_name],
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
@@ -56,31 +58,34 @@ class ProfileForm(forms.Form):
         max_length=User._meta.get_field("bio").max_length,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="A line or two about you, shown on your profile.",
+        help_text=gettext_lazy("A line or two about you, shown on your profile."),
     )
     # A plain FileField: the image itself is judged by the avatar service, not by the form.
     avatar = forms.FileField(
         required=False,
-        label="New avatar",
+        label=gettext_lazy("New avatar"),
         widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/gif,image/webp"}),
-        help_text="JPEG, PNG, GIF or WebP. It is cropped to a square.",
+        help_text=gettext_lazy("JPEG, PNG, GIF or WebP. It is cropped to a square."),
     )
-    remove_avatar = forms.BooleanField(required=False, label="Remove my avatar")
+    remove_avatar = forms.BooleanField(required=False, label=gettext_lazy("Remove my avatar"))
 
     def clean_avatar(self):
         upload = self.cleaned_data.get("avatar")
         # Judge the size from the upload's metadata, before reading a byte of it into memory.
         if upload and upload.size > settings.AVATAR_MAX_BYTES:
             limit_mb = settings.AVATAR_MAX_BYTES // (1024 * 1024)
-            raise forms.ValidationError(f"The image is too large: at most {limit_mb} MB.", code="too_large")
+            raise forms.ValidationError(
+                _("The image is too large: at most %(limit_mb)s MB.") % {"limit_mb": limit_mb},
+                code="too_large",
+            )
         return upload
 
 
 class TimeZoneForm(forms.Form):
     time_zone = forms.ChoiceField(
-        label="Your time zone",
+        label=gettext_lazy("Your time zone"),
         choices=time_zone_choices,
-        help_text="Emails and notifications write times in it. Pages use your device's own.",
+        help_text=gettext_lazy("Emails and notifications write times in it. Pages use your device's own."),
     )
 
     def __init__(self, *args, current: str = "", **kwargs):
@@ -93,14 +98,16 @@ class TimeZoneForm(forms.Form):
 
 class DeleteAccountForm(forms.Form):
     password = forms.CharField(
-        label="Your password",
+        label=gettext_lazy("Your password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        error_messages={"required": "Type your password to delete your account."},
+        error_messages={"required": gettext_lazy("Type your password to delete your account.")},
     )
     confirm = forms.BooleanField(
-        label="I understand that this cannot be undone.",
-        error_messages={"required": "Tick this box to confirm that you want your account deleted."},
+        label=gettext_lazy("I understand that this cannot be undone."),
+        error_messages={
+            "required": gettext_lazy("Tick this box to confirm that you want your account deleted.")
+        },
     )
 
 
@@ -112,10 +119,10 @@ class NotificationSettingsForm(forms.Form):
         self.kinds = [(kind, label) for kind, label, _ in preferences]
         for kind, label, choice in preferences:
             self.fields[f"{kind}_in_app"] = forms.BooleanField(
-                required=False, initial=choice.in_app, label=f"{label}: in the app"
+                required=False, initial=choice.in_app, label=_("%(label)s: in the app") % {"label": label}
             )
             self.fields[f"{kind}_email"] = forms.BooleanField(
-                required=False, initial=choice.email, label=f"{label}: by email"
+                required=False, initial=choice.email, label=_("%(label)s: by email") % {"label": label}
             )
 
     def rows(self) -> list[tuple[str, forms.BoundField, forms.BoundField]]:
@@ -137,7 +144,7 @@ class _UniqueIgnoringCase:
         if self.instance.pk:
             others = others.exclude(pk=self.instance.pk)
         if value and others.exists():
-            raise forms.ValidationError(f"A user with that {label} already exists.")
+            raise forms.ValidationError(_("A user with that %(label)s already exists.") % {"label": label})
         return value
 
     def clean_handle(self) -> str:

@@ -3,6 +3,7 @@
 import io
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Decoded pixels we are willing to hold; larger claims are decompression bombs.
@@ -26,14 +27,17 @@ def make_avatar_thumbnails(raw: bytes, sizes: tuple[int, ...], *, max_bytes: int
     Raise AvatarError for anything that is not a reasonable image.
     """
     if len(raw) > max_bytes:
-        raise AvatarError(f"The image is too large: at most {max_bytes // (1024 * 1024)} MB.")
+        raise AvatarError(
+            _("The image is too large: at most %(max_bytes_1024_1024)s MB.")
+            % {"max_bytes_1024_1024": max_bytes // (1024 * 1024)}
+        )
     try:
         with Image.open(io.BytesIO(raw)) as probe:
             if probe.format not in ALLOWED_FORMATS:
-                raise AvatarError("Upload a JPEG, PNG, GIF or WebP image.")
+                raise AvatarError(_("Upload a JPEG, PNG, GIF or WebP image."))
             width, height = probe.size
             if width * height > MAX_PIXELS:
-                raise AvatarError("The image has too many pixels.")
+                raise AvatarError(_("The image has too many pixels."))
             probe.verify()
         with Image.open(io.BytesIO(raw)) as image:
             image.draft("RGB", (max(sizes) * 2, max(sizes) * 2))
@@ -42,11 +46,11 @@ def make_avatar_thumbnails(raw: bytes, sizes: tuple[int, ...], *, max_bytes: int
     except AvatarError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise AvatarError("The image has too many pixels.") from None
+        raise AvatarError(_("The image has too many pixels.")) from None
     except UnidentifiedImageError:
-        raise AvatarError("The file is not an image we can read.") from None
+        raise AvatarError(_("The file is not an image we can read.")) from None
     except (OSError, SyntaxError, ValueError):
-        raise AvatarError("The image is damaged or not an image.") from None
+        raise AvatarError(_("The image is damaged or not an image.")) from None
 
     thumbnails = []
     for size in sizes:

@@ -2,6 +2,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy
 
 from .timezones import DEFAULT_TIME_ZONE
 from .validators import handle_validators, validate_display_name, validate_time_zone
@@ -36,7 +37,7 @@ class User(AbstractUser):
         max_length=30,
         unique=True,
         validators=handle_validators,
-        help_text="Shown as @handle. Letters, digits and underscores.",
+        help_text=gettext_lazy("Shown as @handle. Letters, digits and underscores."),
     )
     email = models.EmailField("email address", unique=True)
     display_name = models.CharField(max_length=50, blank=True, validators=[validate_display_name])
@@ -124,14 +125,14 @@ class Block(models.Model):
 
 class Notification(models.Model):
     class Kind(models.TextChoices):
-        REMINDER = "reminder", "Reminders"
-        HOST_LIVE = "host_live", "People you follow going live"
-        ROOM_INVITE = "room_invite", "Invitations to rooms"
-        SPEAK_INVITE = "speak_invite", "Invitations to speak"
-        RECORDING_READY = "recording_ready", "Recordings published"
-        NEW_FOLLOWER = "new_follower", "New followers"
-        TICKET = "ticket", "Your tickets: refunds and changed times"
-        TICKET_SALE = "ticket_sale", "Tickets sold and refunded for your rooms"
+        REMINDER = "reminder", gettext_lazy("Reminders")
+        HOST_LIVE = "host_live", gettext_lazy("People you follow going live")
+        ROOM_INVITE = "room_invite", gettext_lazy("Invitations to rooms")
+        SPEAK_INVITE = "speak_invite", gettext_lazy("Invitations to speak")
+        RECORDING_READY = "recording_ready", gettext_lazy("Recordings published")
+        NEW_FOLLOWER = "new_follower", gettext_lazy("New followers")
+        TICKET = "ticket", gettext_lazy("Your tickets: refunds and changed times")
+        TICKET_SALE = "ticket_sale", gettext_lazy("Tickets sold and refunded for your rooms")
 
     recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -178,10 +179,10 @@ class DataExport(models.Model):
     """One archive of a person's data, built by a Celery task; its link works until `expires_at`."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting"
-        BUILDING = "building", "Building"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", gettext_lazy("Waiting")
+        BUILDING = "building", gettext_lazy("Building")
+        READY = "ready", gettext_lazy("Ready")
+        FAILED = "failed", gettext_lazy("Failed")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

@@ -6,6 +6,8 @@ import json
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from spaces_project.errors import Invalid
@@ -17,11 +19,11 @@ from .services.push import SESSION_ENDPOINTS, push_available
 
 # What each kind of PUSH_KINDS pushes (a ticket's push is its room starting, not a refund).
 PUSH_LABELS = {
-    Notification.Kind.HOST_LIVE: "Someone you follow goes live",
-    Notification.Kind.REMINDER: "A room you set a reminder for starts",
-    Notification.Kind.ROOM_INVITE: "Someone invites you to a room",
-    Notification.Kind.SPEAK_INVITE: "Someone invites you to speak",
-    Notification.Kind.TICKET: "A room you hold a ticket for starts",
+    Notification.Kind.HOST_LIVE: gettext_lazy("Someone you follow goes live"),
+    Notification.Kind.REMINDER: gettext_lazy("A room you set a reminder for starts"),
+    Notification.Kind.ROOM_INVITE: gettext_lazy("Someone invites you to a room"),
+    Notification.Kind.SPEAK_INVITE: gettext_lazy("Someone invites you to speak"),
+    Notification.Kind.TICKET: gettext_lazy("A room you hold a ticket for starts"),
 }
 
 # toJSON() of a subscription is well under 1 KB; the endpoint alone may have 2 KB.
@@ -30,13 +32,13 @@ BODY_MAX_BYTES = 8 * 1024
 
 def _json_body(request: HttpRequest) -> dict:
     if len(request.body) > BODY_MAX_BYTES:
-        raise Invalid("too_large", "The subscription is too large.")
+        raise Invalid("too_large", _("The subscription is too large."))
     try:
         data = json.loads(request.body)
     except (ValueError, UnicodeDecodeError):
-        raise Invalid("bad_json", "Send the subscription as JSON.") from None
+        raise Invalid("bad_json", _("Send the subscription as JSON.")) from None
     if not isinstance(data, dict):
-        raise Invalid("bad_json", "Send the subscription as a JSON object.")
+        raise Invalid("bad_json", _("Send the subscription as a JSON object."))
     return data
 
 

@@ -5,6 +5,7 @@ from typing import NamedTuple
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from spaces_project import protocol  # the realtime contract: no Django, no models
 from spaces_project.errors import NotFound
@@ -24,7 +25,7 @@ def profile_get_for_viewer(*, handle: str, viewer) -> User:
     """
     user = user_get_by_handle(handle=handle)
     if user is None or has_blocked(blocker=user, blocked=viewer):
-        raise NotFound("This account does not exist.")
+        raise NotFound(_("This account does not exist."))
     return user
 
 
@@ -136,10 +137,10 @@ def latest_data_export(*, user) -> DataExport | None:
 def data_export_get_for_owner(*, export_id: int, user) -> DataExport:
     """An archive, for the person it belongs to only; NotFound for everyone else."""
     if not getattr(user, "is_authenticated", False):
-        raise NotFound("This archive does not exist.")
+        raise NotFound(_("This archive does not exist."))
     export = DataExport.objects.filter(pk=export_id, user=user).first()
     if export is None:
-        raise NotFound("This archive does not exist.")
+        raise NotFound(_("This archive does not exist."))
     return export
 
 

@@ -7,6 +7,8 @@ from datetime import datetime, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
+from django.utils import dateformat
+
 DEFAULT_TIME_ZONE = "UTC"
 # In the system's database, but the server's own zone, not a place: never a person's choice.
 _NOT_A_PLACE = {"localtime", "Factory"}
@@ -40,4 +42,5 @@ def format_moment(moment: datetime, zone: tzinfo) -> str:
     """`moment` as a reader in `zone` reads it in a notice or an email: "Wed 9 Dec, 20:00 CET"
     (the zone's abbreviation, or its offset where it has none: "+04")."""
     local = moment.astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M} {local:%Z}"
+    # Django's date format: the day's and month's names in the active language ("mié 9 dic").
+    return f"{dateformat.format(local, 'D j M, H:i')} {local:%Z}"

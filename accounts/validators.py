@@ -2,6 +2,7 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.utils.translation import gettext as _
 
 from .timezones import is_time_zone
 
@@ -31,7 +32,7 @@ def validate_display_name(value: str) -> None:
     """A display name is one line of visible text: it goes into page titles and email headers."""
     if any(is_control_character(char) for char in value):
         raise ValidationError(
-            "A display name cannot contain line breaks, tabs or other control characters.",
+            _("A display name cannot contain line breaks, tabs or other control characters."),
             code="control_characters",
         )
 
@@ -44,4 +45,4 @@ def one_line(text: str) -> str:
 def validate_time_zone(value: str) -> None:
     """An IANA time zone name the server knows ("Europe/Paris")."""
     if not is_time_zone(value):
-        raise ValidationError("Choose a time zone from the list.", code="bad_time_zone")
+        raise ValidationError(_("Choose a time zone from the list."), code="bad_time_zone")

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 MAX_NOTE_LENGTH = 1000
 # Reports a person may file or change in an hour.
@@ -22,24 +23,24 @@ def _exactly_one_target() -> models.Q:
 
 class Report(models.Model):
     class TargetType(models.TextChoices):
-        ROOM = "room", "Room"
-        USER = "user", "User"
-        RECORDING = "recording", "Recording"
-        CLIP = "clip", "Clip"
-        QUESTION = "question", "Question"
+        ROOM = "room", gettext_lazy("Room")
+        USER = "user", gettext_lazy("User")
+        RECORDING = "recording", gettext_lazy("Recording")
+        CLIP = "clip", gettext_lazy("Clip")
+        QUESTION = "question", gettext_lazy("Question")
 
     class Reason(models.TextChoices):
-        SPAM = "spam", "Spam"
-        HARASSMENT = "harassment", "Harassment"
-        HATE = "hate", "Hateful conduct"
-        VIOLENCE = "violence", "Violence"
-        IMPERSONATION = "impersonation", "Impersonation"
-        OTHER = "other", "Other"
+        SPAM = "spam", gettext_lazy("Spam")
+        HARASSMENT = "harassment", gettext_lazy("Harassment")
+        HATE = "hate", gettext_lazy("Hateful conduct")
+        VIOLENCE = "violence", gettext_lazy("Violence")
+        IMPERSONATION = "impersonation", gettext_lazy("Impersonation")
+        OTHER = "other", gettext_lazy("Other")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        RESOLVED = "resolved", "Resolved"
-        DISMISSED = "dismissed", "Dismissed"
+        OPEN = "open", gettext_lazy("Open")
+        RESOLVED = "resolved", gettext_lazy("Resolved")
+        DISMISSED = "dismissed", gettext_lazy("Dismissed")
 
     # Null once the reporter deleted their account: the report stays for moderators, without them.
     reporter = models.ForeignKey(
@@ -128,8 +129,8 @@ class AuditLogEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "audit log entry"
-        verbose_name_plural = "audit log"
+        verbose_name = gettext_lazy("audit log entry")
+        verbose_name_plural = gettext_lazy("audit log")
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target_repr}"

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.db.models import Case, Count, IntegerField, Min, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from recordings.models import Clip, Recording
@@ -39,7 +40,7 @@ def report_target_for_viewer(*, target_type: str, target_id: int, viewer) -> Rep
         # often exactly when a report is needed.
         user = User.objects.filter(pk=target_id, is_active=True).first()
         if user is None:
-            raise NotFound("This account does not exist.")
+            raise NotFound(_("This account does not exist."))
         return user
     if target_type == Report.TargetType.RECORDING:
         recording = (
@@ -49,7 +50,7 @@ def report_target_for_viewer(*, target_type: str, target_id: int, viewer) -> Rep
             .first()
         )
         if recording is None:
-            raise NotFound("This recording does not exist.")
+            raise NotFound(_("This recording does not exist."))
         # A replay is visible to whoever may see its room.
         room_get_for_viewer(room_id=recording.room_id, viewer=viewer)
         return recording
@@ -62,11 +63,11 @@ def report_target_for_viewer(*, target_type: str, target_id: int, viewer) -> Rep
             .first()
         )
         if clip is None:
-            raise NotFound("This clip does not exist.")
+            raise NotFound(_("This clip does not exist."))
         # A clip is visible to whoever may see its room; a ticketed room's, to those it admits.
         room = room_get_for_viewer(room_id=clip.recording.room_id, viewer=viewer)
         if room.is_ticketed and not ticketed_room_admits(room=room, user=viewer):
-            raise NotFound("This clip does not exist.")
+            raise NotFound(_("This clip does not exist."))
         return clip
     if target_type == Report.TargetType.QUESTION:
         question = (
@@ -76,11 +77,11 @@ def report_target_for_viewer(*, target_type: str, target_id: int, viewer) -> Rep
             .first()
         )
         if question is None:
-            raise NotFound("This question does not exist.")
+            raise NotFound(_("This question does not exist."))
         # A question is visible to whoever may see its room.
         room_get_for_viewer(room_id=question.room_id, viewer=viewer)
         return question
-    raise NotFound("There is nothing of that kind to report.")
+    raise NotFound(_("There is nothing of that kind to report."))
 
 
 def open_report_by(*, reporter: User, target_type: str, target: ReportTarget) -> Report | None:

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import user_suspend, user_unsuspend
@@ -19,7 +20,7 @@ from .selectors import open_report_by, report_target_for_viewer, reports_touched
 
 def _require_moderator(moderator) -> None:
     if not user_is_moderator(user=moderator):
-        raise ServiceError("not_moderator", "Only moderators can do this.")
+        raise ServiceError("not_moderator", _("Only moderators can do this."))
 
 
 def _audit(*, actor: User, action: str, target, report: Report | None = None, detail: str = "") -> None:
@@ -30,9 +31,9 @@ def _audit(*, actor: User, action: str, target, report: Report | None = None, de
 
 def _check_may_report(reporter) -> None:
     if not getattr(reporter, "is_authenticated", False):
-        raise ServiceError("not_signed_in", "Sign in to report something.")
+        raise ServiceError("not_signed_in", _("Sign in to report something."))
     if reporter.is_suspended:
-        raise ServiceError("suspended", "Your account is suspended.")
+        raise ServiceError("suspended", _("Your account is suspended."))
 
 
 @transaction.atomic
@@ -45,9 +46,9 @@ def report_create(*, reporter, target_type: str, target_id: int, reason: str, no
     _check_may_report(reporter)
     target = report_target_for_viewer(target_type=target_type, target_id=target_id, viewer=reporter)
     if target_type == Report.TargetType.USER and target.pk == reporter.pk:
-        raise ServiceError("self_report", "You cannot report yourself.")
+        raise ServiceError("self_report", _("You cannot report yourself."))
     if reason not in Report.Reason.values:
-        raise ServiceError("bad_reason", "Choose a reason.", field="reason")
+        raise ServiceError("bad_reason", _("Choose a reason."), field="reason")
     note = note.strip()
     if len(note) > MAX_NOTE_LENGTH:
         raise ServiceError(
@@ -58,7 +59,8 @@ def report_create(*, reporter, target_type: str, target_id: int, reason: str, no
     if reports_touched_recently(reporter=reporter) >= REPORTS_PER_HOUR:
         raise ServiceError(
             "rate_limited",
-            f"You can send at most {REPORTS_PER_HOUR} reports an hour. Please try again later.",
+            _("You can send at most %(REPORTS_PER_HOUR)s reports an hour. Please try again later.")
+            % {"REPORTS_PER_HOUR": REPORTS_PER_HOUR},
         )
     existing = open_report_by(reporter=reporter, target_type=target_type, target=target)
     if existing is not None:
@@ -85,10 +87,12 @@ def report_assign(*, moderator: User, report: Report, assignee: User | None = No
     _require_moderator(moderator)
     assignee = assignee or moderator
     if not user_is_moderator(user=assignee):
-        raise ServiceError("assignee_not_moderator", f"{assignee} is not a moderator.")
+        raise ServiceError(
+            "assignee_not_moderator", _("%(assignee)s is not a moderator.") % {"assignee": assignee}
+        )
     report = _locked_report(report)
     if report.status != Report.Status.OPEN:
-        raise ServiceError("report_closed", f"Report #{report.pk} is already closed.")
+        raise ServiceError("report_closed", _("Report #%(pk)s is already closed.") % {"pk": report.pk})
     report.assignee = assignee
     report.save(update_fields=["assignee", "updated_at"])
     _audit(actor=moderator, action="report_assigned", target=report, report=report, detail=f"to {assignee}")
@@ -99,7 +103,7 @@ def _report_close(*, moderator: User, report: Report, status: str, note: str, ac
     _require_moderator(moderator)
     report = _locked_report(report)
     if report.status != Report.Status.OPEN:
-        raise ServiceError("report_closed", f"Report #{report.pk} is already closed.")
+        raise ServiceError("report_closed", _("Report #%(pk)s is already closed.") % {"pk": report.pk})
     report.status = status
     report.resolution_note = note.strip()
     report.closed_at = timezone.now()
@@ -167,10 +171,13 @@ def moderation_suspend_user(
     """Suspend an account (everything that follows is `accounts.services.user_suspend`), audited."""
     _require_moderator(moderator)
     if user.pk == moderator.pk:
-        raise ServiceError("self_suspend", "You cannot suspend yourself.")
+        raise ServiceError("self_suspend", _("You cannot suspend yourself."))
     # Moderators cannot silence each other; only a superuser may suspend staff.
     if (user.is_staff or user.is_superuser) and not moderator.is_superuser:
-        raise ServiceError("staff_account", f"Only an administrator can suspend the staff account {user}.")
+        raise ServiceError(
+            "staff_account",
+            _("Only an administrator can suspend the staff account %(user)s.") % {"user": user},
+        )
     suspension = user_suspend(user=user, reason=reason, until=until)
     user = suspension.user
     detail = "; ".join(
@@ -196,9 +203,12 @@ def moderation_unsuspend_user(*, moderator: User, user: User) -> User:
     """Lift a suspension."""
     _require_moderator(moderator)
     if (user.is_staff or user.is_superuser) and not moderator.is_superuser:
-        raise ServiceError("staff_account", f"Only an administrator can change the staff account {user}.")
+        raise ServiceError(
+            "staff_account",
+            _("Only an administrator can change the staff account %(user)s.") % {"user": user},
+        )
     if not user.is_suspended:
-        raise ServiceError("not_suspended", f"{user} is not suspended.")
+        raise ServiceError("not_suspended", _("%(user)s is not suspended.") % {"user": user})
     user = user_unsuspend(user=user)
     _audit(actor=moderator, action="user_unsuspended", target=f"user #{user.pk} {user}")
     return user
@@ -212,7 +222,9 @@ def moderation_remove_recording(
     _require_moderator(moderator)
     recording = Recording.objects.select_for_update().select_related("room").get(pk=recording.pk)
     if recording.status == Recording.Status.REMOVED:
-        raise ServiceError("already_removed", f"{recording} is already removed.")
+        raise ServiceError(
+            "already_removed", _("%(recording)s is already removed.") % {"recording": recording}
+        )
     previous = recording.status
     recording = recording_remove(recording=recording)
     _acted_on(
@@ -249,7 +261,9 @@ def moderation_remove_transcript(
     """Take a replay's transcript (and its captions) down for everyone; the replay itself stays."""
     _require_moderator(moderator)
     if transcript.is_gone:
-        raise ServiceError("already_removed", f"{transcript} is already gone.")
+        raise ServiceError(
+            "already_removed", _("%(transcript)s is already gone.") % {"transcript": transcript}
+        )
     previous = transcript.status
     transcript = transcript_remove(transcript=transcript)
     _acted_on(
@@ -268,7 +282,7 @@ def moderation_remove_clip(*, moderator: User, clip: Clip, report: Report | None
     """Take a clip down for everyone; its files are deleted once this commits."""
     _require_moderator(moderator)
     if clip.is_gone:
-        raise ServiceError("already_removed", f"{clip} is already gone.")
+        raise ServiceError("already_removed", _("%(clip)s is already gone.") % {"clip": clip})
     previous = clip.status
     clip = clip_remove(clip=clip)
     _acted_on(

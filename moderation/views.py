@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from recordings.models import Clip, Recording
@@ -40,7 +41,7 @@ def report_create(request, target_type, target_id):
             ),
         )
         if report is not None:
-            messages.success(request, "Thanks, our moderators will look at it.")
+            messages.success(request, _("Thanks, our moderators will look at it."))
             return redirect(_target_url(target))
     return render(
         request,

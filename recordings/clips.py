@@ -23,6 +23,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from django.utils.translation import gettext as _
 
 from rooms.audio import ogg
 from rooms.audio.wire import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
@@ -49,12 +50,12 @@ class CutResult:
 def stretch_packets(total_packets: int, start_ms: int, end_ms: int) -> tuple[int, int]:
     """The first and one-past-last packet of [start_ms, end_ms) (both on 20 ms boundaries)."""
     if start_ms % FRAME_MS or end_ms % FRAME_MS:
-        raise ClipError("a clip starts and ends on a 20 ms boundary")
+        raise ClipError(_("a clip starts and ends on a 20 ms boundary"))
     first, last = start_ms // FRAME_MS, end_ms // FRAME_MS
     if first < 0 or last <= first:
-        raise ClipError("a clip ends after it starts")
+        raise ClipError(_("a clip ends after it starts"))
     if last > total_packets:
-        raise ClipError("the clip ends after the recording does")
+        raise ClipError(_("the clip ends after the recording does"))
     return first, last
 
 
@@ -77,7 +78,7 @@ def cut_opus(
     chosen = packets[first - roll : last + tail]
     clip_pre_skip = roll * FRAME_SAMPLES + pre_skip
     if clip_pre_skip > 0xFFFF:
-        raise ClipError("pre-skip does not fit OpusHead")
+        raise ClipError(_("pre-skip does not fit OpusHead"))
     # The granule of the last page: the pre-skip plus exactly the asked length in 48 kHz samples.
     wanted = (last - first) * FRAME_SAMPLES
     available = len(chosen) * FRAME_SAMPLES - clip_pre_skip

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 
 class Recording(models.Model):
@@ -10,11 +11,11 @@ class Recording(models.Model):
     """
 
     class Status(models.TextChoices):
-        CAPTURING = "capturing", "Capturing"
-        PROCESSING = "processing", "Processing"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
-        REMOVED = "removed", "Removed"
+        CAPTURING = "capturing", gettext_lazy("Capturing")
+        PROCESSING = "processing", gettext_lazy("Processing")
+        READY = "ready", gettext_lazy("Ready")
+        FAILED = "failed", gettext_lazy("Failed")
+        REMOVED = "removed", gettext_lazy("Removed")
 
     room = models.OneToOneField("rooms.Room", on_delete=models.CASCADE, related_name="recording")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CAPTURING)
@@ -64,14 +65,14 @@ class Transcript(models.Model):
     """
 
     class Status(models.TextChoices):
-        LIVE = "live", "Collecting live captions"
-        READY = "ready", "Ready"
-        DELETED = "deleted", "Deleted by the host"
-        REMOVED = "removed", "Removed by a moderator"
+        LIVE = "live", gettext_lazy("Collecting live captions")
+        READY = "ready", gettext_lazy("Ready")
+        DELETED = "deleted", gettext_lazy("Deleted by the host")
+        REMOVED = "removed", gettext_lazy("Removed by a moderator")
 
     class Source(models.TextChoices):
-        LIVE_CAPTIONS = "live", "Live captions"
-        RECOGNIZED = "recognized", "Recognized after the room"
+        LIVE_CAPTIONS = "live", gettext_lazy("Live captions")
+        RECOGNIZED = "recognized", gettext_lazy("Recognized after the room")
 
     recording = models.OneToOneField(Recording, on_delete=models.CASCADE, related_name="transcript")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.LIVE)
@@ -128,15 +129,15 @@ class Clip(models.Model):
     """
 
     class Source(models.TextChoices):
-        LIVE = "live", "Live room"
-        REPLAY = "replay", "Replay"
+        LIVE = "live", gettext_lazy("Live room")
+        REPLAY = "replay", gettext_lazy("Replay")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Being cut"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
-        DELETED = "deleted", "Deleted"
-        REMOVED = "removed", "Removed by a moderator"
+        PENDING = "pending", gettext_lazy("Being cut")
+        READY = "ready", gettext_lazy("Ready")
+        FAILED = "failed", gettext_lazy("Failed")
+        DELETED = "deleted", gettext_lazy("Deleted")
+        REMOVED = "removed", gettext_lazy("Removed by a moderator")
 
     recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="clips")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clips")

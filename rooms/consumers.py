@@ -15,6 +15,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from spaces_project import protocol
 from spaces_project.errors import ServiceError
@@ -274,7 +275,7 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
         ref = None
         try:
             if not self.take_token():
-                raise ServiceError("rate_limited", "Too many messages; slow down.")
+                raise ServiceError("rate_limited", _("Too many messages; slow down."))
             kind, fields, ref = protocol.parse_message(text_data or "")
             await self.handle(kind, fields)
         except (ServiceError, protocol.ProtocolError) as error:
@@ -308,7 +309,7 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
             await self.close(code=1000)
             return
         if self.user_id is None and protocol.MESSAGES[kind].needs_user:
-            raise ServiceError("sign_in_required", "Sign in to do that.")
+            raise ServiceError("sign_in_required", _("Sign in to do that."))
         await database_sync_to_async(USER_ACTIONS[kind])(self.room_id, self.user, fields)
         if kind in AUDIENCE_CHANGING:
             self.schedule_listeners_broadcast()
@@ -414,7 +415,7 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
             return True
         checked_at = time.monotonic()
         if self.user_id is None:
-            refusal = ServiceError("sign_in_required", "Sign in to listen to this room.")
+            refusal = ServiceError("sign_in_required", _("Sign in to listen to this room."))
         else:
             refusals = await database_sync_to_async(services.participants_join_refusals)(
                 room_id=self.room_id, user_ids=[self.user_id]

@@ -6,6 +6,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django import forms
 from django.conf import settings
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .models import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, MAX_TOPICS, Room
 
@@ -44,17 +47,16 @@ class RoomForm(forms.Form):
     )
     topics = forms.CharField(
         required=False,
-        help_text=f"Up to {MAX_TOPICS}, separated by commas, for example: python, music.",
         widget=forms.TextInput(attrs={"placeholder": "python, music", "autocomplete": "off"}),
     )
     when = forms.ChoiceField(
-        label="When",
+        label=gettext_lazy("When"),
         choices=[(WHEN_NOW, "Start now"), (WHEN_SCHEDULE, "Schedule for later")],
         initial=WHEN_NOW,
         widget=forms.RadioSelect,
     )
     scheduled_for = forms.DateTimeField(
-        label="Starts at",
+        label=gettext_lazy("Starts at"),
         required=False,
         input_formats=[DATETIME_LOCAL_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
         widget=DateTimeLocalInput(format=DATETIME_LOCAL_FORMAT),
@@ -62,7 +64,7 @@ class RoomForm(forms.Form):
     # Filled with the browser's IANA time zone by a small script; without it times are read as UTC.
     tz = forms.CharField(required=False, widget=forms.HiddenInput, initial="UTC")
     speaker_policy = forms.ChoiceField(
-        label="Who may speak",
+        label=gettext_lazy("Who may speak"),
         choices=[
             (Room.SpeakerPolicy.EVERYONE, "Everyone"),
             (Room.SpeakerPolicy.FOLLOWED, "People I follow"),
@@ -72,44 +74,54 @@ class RoomForm(forms.Form):
         widget=forms.RadioSelect,
     )
     is_recorded = forms.BooleanField(
-        label="Record this room",
+        label=gettext_lazy("Record this room"),
         required=False,
-        help_text="Recording can only be switched on before the room starts.",
+        help_text=gettext_lazy("Recording can only be switched on before the room starts."),
     )
     allow_anonymous = forms.BooleanField(
-        label="Allow listeners who are not signed in", required=False, initial=True
+        label=gettext_lazy("Allow listeners who are not signed in"), required=False, initial=True
     )
     large_audience = forms.BooleanField(
-        label="Large audience",
+        label=gettext_lazy("Large audience"),
         required=False,
-        help_text="Every listener hears the room through a stream any CDN can serve, a few seconds late; "
-        "speakers and the conversation stay live. Rooms switch to it by themselves past "
-        f"{settings.AUDIO_WEBSOCKET_LISTENERS:,} listeners.",
     )
     # A scheduled room can go on sale from the start (rooms/services/tickets.py checks the terms, as
     # for the room page's ticket form). Named as the ticket service names its refusals' fields.
     price = forms.CharField(
-        label=f"Ticket price ({settings.CURRENCY})",
         required=False,
         widget=forms.NumberInput(attrs={"min": "1", "max": "999", "step": "0.01", "inputmode": "decimal"}),
     )
     capacity = forms.CharField(
-        label="Seats",
+        label=gettext_lazy("Seats"),
         required=False,
         widget=forms.NumberInput(attrs={"min": "1", "max": "10000", "step": "1"}),
     )
     captions_enabled = forms.BooleanField(
-        label="Live captions",
+        label=gettext_lazy("Live captions"),
         required=False,
-        help_text="Speech is turned into captions on our server; listeners can hide them. "
-        "You can switch them on or off while live.",
+        help_text=gettext_lazy(
+            "Speech is turned into captions on our server; listeners can hide them. "
+            "You can switch them on or off while live."
+        ),
     )
 
     def __init__(self, *args, room: Room | None = None, **kwargs):
         if room is not None:
             kwargs.setdefault("initial", initial_for(room))
         super().__init__(*args, **kwargs)
-        self.fields["title"].label = f"Title (at most {MAX_TITLE_LENGTH} characters)"
+        # Written here, in the page's language (a class attribute is written once, at import).
+        self.fields["title"].label = _("Title (at most %(count)s characters)") % {"count": MAX_TITLE_LENGTH}
+        self.fields["topics"].help_text = _(
+            "Up to %(count)s, separated by commas, for example: python, music."
+        ) % {"count": MAX_TOPICS}
+        if "large_audience" in self.fields:
+            self.fields["large_audience"].help_text = _(
+                "Every listener hears the room through a stream any CDN can serve, a few seconds late; "
+                "speakers and the conversation stay live. Rooms switch to it by themselves past "
+                "%(count)s listeners."
+            ) % {"count": number_format(settings.AUDIO_WEBSOCKET_LISTENERS, force_grouping=True)}
+        if "price" in self.fields:
+            self.fields["price"].label = _("Ticket price (%(currency)s)") % {"currency": settings.CURRENCY}
         if room is not None:
             del self.fields["when"]
             del self.fields["captions_enabled"]  # switched from the live room

@@ -2,6 +2,7 @@
 as deploy/nginx/spaces.conf, whose locations answer these URLs in production before Django sees them."""
 
 from django.http import Http404, HttpResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from spaces_project.errors import ServiceError
@@ -59,7 +60,7 @@ def hls_signed(request, expires: str, md5: str, listener: str, room_id: str, nam
         room_id=room_id, listener=listener, expires=expires, md5=md5, secret=hls.hls_secret()
     )
     if verdict == "invalid":
-        raise ServiceError("not_allowed", "This link is not valid.")
+        raise ServiceError("not_allowed", _("This link is not valid."))
     if verdict == "expired":
-        raise ServiceError("expired", "This link has expired.")
+        raise ServiceError("expired", _("This link has expired."))
     return _file_response(room_id, files.PRIVATE, name)

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from spaces_project import protocol
 
@@ -46,15 +47,15 @@ class Tag(models.Model):
 
 class Room(models.Model):
     class State(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        LIVE = "live", "Live"
-        ENDED = "ended", "Ended"
-        CANCELLED = "cancelled", "Cancelled"
+        SCHEDULED = "scheduled", gettext_lazy("Scheduled")
+        LIVE = "live", gettext_lazy("Live")
+        ENDED = "ended", gettext_lazy("Ended")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
     class SpeakerPolicy(models.TextChoices):
-        EVERYONE = "everyone", "Everyone"
-        FOLLOWED = "followed", "People the host follows"
-        INVITED = "invited", "Only people the host invites"
+        EVERYONE = "everyone", gettext_lazy("Everyone")
+        FOLLOWED = "followed", gettext_lazy("People the host follows")
+        INVITED = "invited", gettext_lazy("Only people the host invites")
 
     title = models.CharField(max_length=MAX_TITLE_LENGTH)
     description = models.TextField(max_length=MAX_DESCRIPTION_LENGTH, blank=True)
@@ -187,10 +188,10 @@ class Participant(models.Model):
     """A signed-in person's place in a room. Anonymous listeners live only in presence."""
 
     class Role(models.TextChoices):
-        HOST = protocol.ROLE_HOST, "Host"
-        COHOST = protocol.ROLE_COHOST, "Co-host"
-        SPEAKER = protocol.ROLE_SPEAKER, "Speaker"
-        LISTENER = protocol.ROLE_LISTENER, "Listener"
+        HOST = protocol.ROLE_HOST, gettext_lazy("Host")
+        COHOST = protocol.ROLE_COHOST, gettext_lazy("Co-host")
+        SPEAKER = protocol.ROLE_SPEAKER, gettext_lazy("Speaker")
+        LISTENER = protocol.ROLE_LISTENER, gettext_lazy("Listener")
 
     # Defined once, in the protocol the browsers and the mixer follow too.
     STAGE_ROLES = protocol.STAGE_ROLES
@@ -310,10 +311,10 @@ class Ticket(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending payment"
-        PAID = "paid", "Paid"
-        REFUNDED = "refunded", "Refunded"
-        EXPIRED = "expired", "Expired"
+        PENDING = "pending", gettext_lazy("Pending payment")
+        PAID = "paid", gettext_lazy("Paid")
+        REFUNDED = "refunded", gettext_lazy("Refunded")
+        EXPIRED = "expired", gettext_lazy("Expired")
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="tickets")
     # None once the buyer deleted their account: a sale stays in the host's accounts (sold, revenue,
@@ -402,12 +403,12 @@ class Question(models.Model):
     """
 
     class State(models.TextChoices):
-        OPEN = "open", "Open"
-        ANSWERING = "answering", "Being answered"
-        ANSWERED = "answered", "Answered"
-        DISMISSED = "dismissed", "Dismissed"
-        WITHDRAWN = "withdrawn", "Withdrawn"
-        REMOVED = "removed", "Removed"
+        OPEN = "open", gettext_lazy("Open")
+        ANSWERING = "answering", gettext_lazy("Being answered")
+        ANSWERED = "answered", gettext_lazy("Answered")
+        DISMISSED = "dismissed", gettext_lazy("Dismissed")
+        WITHDRAWN = "withdrawn", gettext_lazy("Withdrawn")
+        REMOVED = "removed", gettext_lazy("Removed")
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="questions")
     asker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="questions")

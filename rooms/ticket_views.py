@@ -10,6 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -31,7 +32,7 @@ def ticket_sales(request, pk):
     """The host puts a scheduled room on sale, or changes its capacity; or makes it free again."""
     if request.POST.get("action") == "stop":
         services.ticket_sales_stop(room_id=pk, actor=request.user)
-        messages.success(request, "This room is free again.")
+        messages.success(request, _("This room is free again."))
     else:
         room = services.ticket_sales_set(
             room_id=pk,
@@ -56,7 +57,7 @@ def ticket_buy(request, pk):
     if ticket.status == Ticket.Status.PENDING and ticket.checkout_url:
         return redirect(ticket.checkout_url)
     if ticket.status == Ticket.Status.PAID:
-        messages.success(request, "You have a ticket for this room.")
+        messages.success(request, _("You have a ticket for this room."))
     return redirect("tickets:detail", pk=ticket.pk)
 
 
@@ -106,9 +107,9 @@ def ticket_return(request, pk):
     ticket = selectors.ticket_get_for_buyer(ticket_id=pk, viewer=request.user)
     ticket = services.ticket_confirm_return(ticket=ticket)
     if ticket.status == Ticket.Status.PAID:
-        messages.success(request, "Payment received: you have a ticket.")
+        messages.success(request, _("Payment received: you have a ticket."))
     elif ticket.status == Ticket.Status.PENDING:
-        messages.info(request, "Your payment is being confirmed; this page shows it once it is.")
+        messages.info(request, _("Your payment is being confirmed; this page shows it once it is."))
     return redirect("tickets:detail", pk=ticket.pk)
 
 

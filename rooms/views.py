@@ -8,6 +8,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -88,7 +89,7 @@ def room_create(request):
 def room_edit(request, pk):
     room = selectors.room_get_for_host(room_id=pk, actor=request.user)
     if room.is_over:
-        messages.error(request, "An ended or cancelled room cannot be edited.")
+        messages.error(request, _("An ended or cancelled room cannot be edited."))
         return redirect("rooms:detail", pk=room.pk)
     form = RoomForm(request.POST or None, room=room)
     if request.method == "POST" and form.is_valid():
@@ -108,7 +109,7 @@ def room_edit(request, pk):
             ),
         )
         if updated is not None:
-            messages.success(request, "Room updated.")
+            messages.success(request, _("Room updated."))
             return redirect("rooms:detail", pk=room.pk)
     return render(request, "rooms/room_form.html", {"form": form, "room": room})
 

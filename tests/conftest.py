@@ -5,9 +5,16 @@ from django.core.cache import cache
 from playwright.sync_api import sync_playwright
 
 from rooms.live.seat_gate import get_seat_gate
+from spaces_project.compile_messages import compile_stale
 
 from .browser.instruments import CHROMIUM, CHROMIUM_ARGS
 from .factories import RoomFactory, UserFactory
+
+
+def pytest_sessionstart(session):
+    """The translations' .mo files, from the committed .po files, as `make test` makes them: so that
+    pytest run by hand sees the pages in Spanish too (docs/i18n.md)."""
+    compile_stale()
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,8 @@ from django.core import signing
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from spaces_project.errors import ServiceError
 
@@ -31,10 +32,10 @@ def unsubscribe_check(*, token: str) -> tuple[User, str]:
     try:
         user_id, kind = signing.loads(token, salt=UNSUBSCRIBE_SALT)
     except (signing.BadSignature, ValueError, TypeError):
-        raise ServiceError("bad_link", "This unsubscribe link is not valid.") from None
+        raise ServiceError("bad_link", _("This unsubscribe link is not valid.")) from None
     user = User.objects.filter(pk=user_id, is_active=True).first() if isinstance(user_id, int) else None
     if user is None or kind not in Notification.Kind.values:
-        raise ServiceError("bad_link", "This unsubscribe link is not valid.")
+        raise ServiceError("bad_link", _("This unsubscribe link is not valid."))
     return user, kind
 
 
@@ -54,6 +55,12 @@ def _site_url(path: str) -> str:
 
 
 def _notification_email(notification: Notification, connection) -> EmailMessage:
+    """The email of a notice, in its recipient's language (its text was written in it: notify)."""
+    with translation.override(notification.recipient.language or settings.LANGUAGE_CODE):
+        return _notification_email_in_language(notification, connection)
+
+
+def _notification_email_in_language(notification: Notification, connection) -> EmailMessage:
     kind = Notification.Kind(notification.kind)
     unsubscribe = _site_url(
         reverse(
@@ -70,14 +77,21 @@ def _notification_email(notification: Notification, connection) -> EmailMessage:
             notification.text,
             link,
             "--",
-            f"You get this email because email is on for: {kind.label.lower()}.\n"
-            f"Stop these emails (one click): {unsubscribe}\n"
-            f"Choose which notifications you get: {_site_url(reverse('accounts:notification_settings'))}",
+            _(
+                "You get this email because email is on for: %(kind)s.\n"
+                "Stop these emails (one click): %(unsubscribe)s\n"
+                "Choose which notifications you get: %(settings)s"
+            )
+            % {
+                "kind": str(kind.label).lower(),
+                "unsubscribe": unsubscribe,
+                "settings": _site_url(reverse("accounts:notification_settings")),
+            },
         )
         if part
     )
     return EmailMessage(
-        subject=one_line(f"Spaces: {notification.text}")[:150],
+        subject=one_line(_("Spaces: %(text)s") % {"text": notification.text})[:150],
         body=body,
         to=[notification.recipient.email],
         connection=connection,

@@ -3,6 +3,7 @@
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from spaces_project.errors import ServiceError
 
@@ -16,11 +17,11 @@ def follow_create(*, follower: User, followee: User) -> Follow:
     """Follow `followee`; following twice is the same as following once."""
     require_not_suspended(follower)
     if follower.pk == followee.pk:
-        raise ServiceError("self_follow", "You cannot follow yourself.")
+        raise ServiceError("self_follow", _("You cannot follow yourself."))
     if Block.objects.filter(
         Q(blocker=follower, blocked=followee) | Q(blocker=followee, blocked=follower)
     ).exists():
-        raise ServiceError("blocked", "You cannot follow this account.")
+        raise ServiceError("blocked", _("You cannot follow this account."))
     try:
         with transaction.atomic():
             follow, created = Follow.objects.get_or_create(follower=follower, followee=followee)
@@ -32,7 +33,9 @@ def follow_create(*, follower: User, followee: User) -> Follow:
             recipients=[followee.pk],
             kind=Notification.Kind.NEW_FOLLOWER,
             actor=follower,
-            text=f"{follower.name} (@{follower.handle}) followed you",
+            text=lambda _zone: (
+                _("%(name)s (@%(handle)s) followed you") % {"name": follower.name, "handle": follower.handle}
+            ),
             url=f"/@{follower.handle}/",
             key=f"follow:{follower.pk}:{timezone.now().date().isoformat()}",
         )
@@ -48,8 +51,8 @@ def block_create(*, blocker: User, blocked: User) -> Block:
     """Block `blocked`: follows are removed both ways and neither sees the other's rooms (the apps
     above do their part: hooks.on_block)."""
     if blocker.pk == blocked.pk:
-        raise ServiceError("self_block", "You cannot block yourself.")
-    block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+        raise ServiceError("self_block", _("You cannot block yourself."))
+    block, _ignored = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
     Follow.objects.filter(
         Q(follower=blocker, followee=blocked) | Q(follower=blocked, followee=blocker)
     ).delete()

@@ -4,8 +4,10 @@ open pages (the `user.<id>` channel). Their emails: emails.py; their pushes to d
 from collections.abc import Callable, Iterable
 from datetime import tzinfo
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
@@ -43,9 +45,12 @@ def notify(
     that want `kind` (a notice that calls a person to a room now: docs/push.md).
 
     A notice that names a time passes `text` as a function of the reader's zone (``lambda zone:
-    f"… {format_moment(when, zone)}"``): each person reads it in their own (User.time_zone).
+    f"… {format_moment(when, zone)}"``): each person reads it in their own (User.time_zone). A
+    function is also called in each reader's language (User.language; settings.LANGUAGE_CODE when
+    they chose none), so a notice whose words are marked (``lambda zone: _("…") % {…}``) is written
+    in the recipient's language when it is made, and shown, emailed and pushed so (docs/i18n.md).
     """
-    text_for = _texts_by_zone(text)
+    text_for = _texts_by_reader(text)
     made: list[tuple[int, bool, bool, bool]] = []  # (notification id, in app, email, push)
     push = push and kind in PUSH_KINDS and push_available()
     people = list(dict.fromkeys(int(pk) for pk in recipients))
@@ -62,14 +67,14 @@ def notify(
                 wanted.pop(pk, None)
         if not wanted:
             continue
-        zones = _zones_of(list(wanted)) if callable(text) else {}
+        readers = _readers_of(list(wanted)) if callable(text) else {}
         rows = [
             Notification(
                 recipient_id=pk,
                 kind=kind,
                 actor=actor,
                 room=room,
-                text=text_for(zones.get(pk)),
+                text=text_for(readers.get(pk)),
                 url=url,
                 dedupe_key=key,
                 in_app=choice.in_app,
@@ -103,23 +108,32 @@ def notify(
     return [pk for pk, _, _, _ in made]
 
 
-def _texts_by_zone(text: str | Callable[[tzinfo], str]) -> Callable[[str | None], str]:
-    """A notice's text for a reader in the zone named (each zone's text written once)."""
+def _texts_by_reader(text: str | Callable[[tzinfo], str]) -> Callable[[tuple[str, str] | None], str]:
+    """A notice's text for a reader with the (zone name, language) given (each pair's text written
+    once, in that language)."""
     if not callable(text):
         fixed = one_line(text)[:200]
-        return lambda _zone_name: fixed
-    written: dict[str | None, str] = {}
+        return lambda _reader: fixed
+    written: dict[tuple[str, str] | None, str] = {}
 
-    def text_for(zone_name: str | None) -> str:
-        if zone_name not in written:
-            written[zone_name] = one_line(text(zone_named(zone_name)))[:200]
-        return written[zone_name]
+    def text_for(reader: tuple[str, str] | None) -> str:
+        if reader not in written:
+            zone_name, language = reader or (None, "")
+            with translation.override(language or settings.LANGUAGE_CODE):
+                written[reader] = one_line(str(text(zone_named(zone_name))))[:200]
+        return written[reader]
 
     return text_for
 
 
-def _zones_of(user_ids: list[int]) -> dict[int, str]:
-    return dict(User.objects.filter(pk__in=user_ids).values_list("pk", "time_zone"))
+def _readers_of(user_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """Each person's time zone and language, as their notices are written."""
+    return {
+        pk: (zone, language)
+        for pk, zone, language in User.objects.filter(pk__in=user_ids).values_list(
+            "pk", "time_zone", "language"
+        )
+    }
 
 
 def notifications_push(*, notification_ids: list[int]) -> None:
@@ -166,7 +180,7 @@ def notification_preferences_set(*, user: User, choices: dict[str, tuple[bool, b
     """Save `user`'s choice of (in app, email) for each kind in `choices`."""
     for kind, (in_app, email) in choices.items():
         if kind not in Notification.Kind.values:
-            raise ServiceError("bad_kind", "That kind of notification does not exist.")
+            raise ServiceError("bad_kind", _("That kind of notification does not exist."))
         NotificationPreference.objects.update_or_create(
             user=user, kind=kind, defaults={"in_app": bool(in_app), "email": bool(email)}
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from spaces_project.errors import ServiceError
 from spaces_project.tasks import dispatch
@@ -37,7 +38,7 @@ def _delete_export_files(exports) -> None:
 def data_export_request(*, user: User) -> DataExport:
     """Start building an archive of `user`'s data; an archive already in the making is returned instead."""
     if not getattr(user, "is_authenticated", False):
-        raise ServiceError("not_signed_in", "Sign in to download your data.")
+        raise ServiceError("not_signed_in", _("Sign in to download your data."))
     User.objects.select_for_update().filter(pk=user.pk).first()  # one request at a time per person
     in_progress = DataExport.objects.filter(
         user=user, status__in=[DataExport.Status.PENDING, DataExport.Status.BUILDING]
@@ -125,7 +126,7 @@ def user_delete_account(*, user: User, password: str) -> bool:
     above accounts do their part through hooks.before_account_deletion and on_account_deletion.
     """
     if not user.check_password(password):
-        raise ServiceError("wrong_password", "That is not your password.", field="password")
+        raise ServiceError("wrong_password", _("That is not your password."), field="password")
     user = User.objects.select_for_update().get(pk=user.pk)
     for before_account_deletion in hooks.before_account_deletion:
         before_account_deletion(user=user)

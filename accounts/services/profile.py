@@ -18,7 +18,7 @@ from ..timezones import is_time_zone
 def require_not_suspended(user) -> None:
     """Refuse a suspended account: it may read and leave, not act on others or change its face."""
     if getattr(user, "is_suspended", False):
-        raise ServiceError("suspended", "Your account is suspended.")
+        raise ServiceError("suspended", _("Your account is suspended."))
 
 
 def user_update_profile(*, user: User, display_name: str, bio: str) -> User:
@@ -114,7 +114,7 @@ def user_set_time_zone(*, user: User, time_zone: str) -> User:
     """Write notices' and emails' times for `user` in `time_zone`, an IANA name the server knows.
     Allowed to a suspended account too: it changes only what they read."""
     if not is_time_zone(time_zone):
-        raise ServiceError("bad_time_zone", "Choose a time zone from the list.", field="time_zone")
+        raise ServiceError("bad_time_zone", _("Choose a time zone from the list."), field="time_zone")
     if user.time_zone != time_zone:
         user.time_zone = time_zone
         user.save(update_fields=["time_zone"])

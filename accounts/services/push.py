@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.templatetags.static import static
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from pywebpush import WebPushException, webpush
 
 from spaces_project.errors import Invalid, ServiceError
@@ -60,33 +61,37 @@ def push_available() -> bool:
 
 def _check_endpoint(endpoint: object) -> str:
     if not isinstance(endpoint, str) or not endpoint:
-        raise Invalid("bad_endpoint", "The subscription has no endpoint.")
+        raise Invalid("bad_endpoint", _("The subscription has no endpoint."))
     if len(endpoint) > ENDPOINT_MAX_CHARS:
-        raise Invalid("bad_endpoint", f"An endpoint has at most {ENDPOINT_MAX_CHARS} characters.")
+        raise Invalid(
+            "bad_endpoint",
+            _("An endpoint has at most %(ENDPOINT_MAX_CHARS)s characters.")
+            % {"ENDPOINT_MAX_CHARS": ENDPOINT_MAX_CHARS},
+        )
     try:
         parts = urlsplit(endpoint)
         host = parts.hostname or ""
         parts.port  # noqa: B018 (raises ValueError for a port out of range)
     except ValueError:
-        raise Invalid("bad_endpoint", "The endpoint is not a URL.") from None
+        raise Invalid("bad_endpoint", _("The endpoint is not a URL.")) from None
     if not host or parts.username or parts.password or any(c.isspace() for c in endpoint):
-        raise Invalid("bad_endpoint", "The endpoint is not a URL.")
+        raise Invalid("bad_endpoint", _("The endpoint is not a URL."))
     local = host in LOCALHOST_NAMES and settings.PUSH_ALLOW_INSECURE_LOCALHOST
     if parts.scheme != "https" and not (parts.scheme == "http" and local):
-        raise Invalid("bad_endpoint", "A push endpoint must be an https:// URL.")
+        raise Invalid("bad_endpoint", _("A push endpoint must be an https:// URL."))
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         address = None
     # Push services have public names: the server must not be made to post to its own network.
     if address is not None and not address.is_global and not local:
-        raise Invalid("bad_endpoint", "A push endpoint must be a push service on the internet.")
+        raise Invalid("bad_endpoint", _("A push endpoint must be a push service on the internet."))
     return endpoint
 
 
 def _check_keys(keys: object) -> tuple[str, str]:
     if not isinstance(keys, dict):
-        raise Invalid("bad_keys", "The subscription's keys are missing.")
+        raise Invalid("bad_keys", _("The subscription's keys are missing."))
     p256dh, auth = keys.get("p256dh"), keys.get("auth")
     try:
         point = b64url_decode(p256dh)
@@ -95,21 +100,25 @@ def _check_keys(keys: object) -> tuple[str, str]:
             raise ValueError("not an uncompressed point")
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
     except (ValueError, TypeError):
-        raise Invalid("bad_keys", "The subscription's p256dh key is not a P-256 public key.") from None
+        raise Invalid("bad_keys", _("The subscription's p256dh key is not a P-256 public key.")) from None
     try:
         if len(b64url_decode(auth)) != 16:
             raise ValueError("not 16 bytes")
     except (ValueError, TypeError):
-        raise Invalid("bad_keys", "The subscription's auth secret is not 16 bytes of base64url.") from None
+        raise Invalid("bad_keys", _("The subscription's auth secret is not 16 bytes of base64url.")) from None
     return p256dh, auth
 
 
 def _check_kinds(kinds: object) -> list[str]:
     if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
-        raise Invalid("bad_kinds", "kinds is a list of kinds of notification.")
+        raise Invalid("bad_kinds", _("kinds is a list of kinds of notification."))
     unknown = set(kinds) - set(_KIND_VALUES)
     if unknown:
-        raise Invalid("bad_kinds", f"These are not kinds a device is pushed: {', '.join(sorted(unknown))}.")
+        raise Invalid(
+            "bad_kinds",
+            _("These are not kinds a device is pushed: %(join_sorted_unknown)s.")
+            % {"join_sorted_unknown": ", ".join(sorted(unknown))},
+        )
     return [kind for kind in _KIND_VALUES if kind in kinds]
 
 
@@ -122,16 +131,16 @@ def push_subscription_save(
     new keys renews them. An endpoint another person had moves to `user`: one browser, whoever turned
     push on there last. Invalid (400) for malformed data or an 11th device."""
     if not getattr(user, "is_authenticated", False):
-        raise ServiceError("sign_in_required", "Sign in to get notifications on this device.")
+        raise ServiceError("sign_in_required", _("Sign in to get notifications on this device."))
     if not push_available():
-        raise ServiceError("push_off", "This site does not send push notifications.")
+        raise ServiceError("push_off", _("This site does not send push notifications."))
     endpoint = _check_endpoint(endpoint)
     p256dh, auth = _check_keys(keys)
     chosen = None if kinds is None else _check_kinds(kinds)
     # The person's row is the lock that keeps two devices saved at once within the limit.
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.is_suspended or not user.is_active:
-        raise ServiceError("suspended", "Your account is suspended.")
+        raise ServiceError("suspended", _("Your account is suspended."))
     existing = PushSubscription.objects.select_for_update().filter(endpoint=endpoint).first()
     if existing is not None and existing.user_id != user.pk:
         existing.delete()
@@ -140,7 +149,8 @@ def push_subscription_save(
         if PushSubscription.objects.filter(user=user).count() >= settings.PUSH_SUBSCRIPTIONS_PER_USER:
             raise Invalid(
                 "too_many_devices",
-                f"Push is on for {settings.PUSH_SUBSCRIPTIONS_PER_USER} devices already: turn it off on one first.",
+                _("Push is on for %(PUSH_SUBSCRIPTIONS_PER_USER)s devices already: turn it off on one first.")
+                % {"PUSH_SUBSCRIPTIONS_PER_USER": settings.PUSH_SUBSCRIPTIONS_PER_USER},
             )
         return PushSubscription.objects.create(
             user=user,
@@ -159,10 +169,10 @@ def push_subscription_save(
 def push_subscription_delete(*, user: User, endpoint: object) -> bool:
     """Stop pushes to the device `endpoint` names (only one of `user`'s); whether there was one."""
     if not getattr(user, "is_authenticated", False):
-        raise ServiceError("sign_in_required", "Sign in to change notifications on this device.")
+        raise ServiceError("sign_in_required", _("Sign in to change notifications on this device."))
     if not isinstance(endpoint, str) or not endpoint or len(endpoint) > ENDPOINT_MAX_CHARS:
-        raise Invalid("bad_endpoint", "The subscription has no endpoint.")
-    deleted, _ = PushSubscription.objects.filter(user=user, endpoint=endpoint).delete()
+        raise Invalid("bad_endpoint", _("The subscription has no endpoint."))
+    deleted, _ignored = PushSubscription.objects.filter(user=user, endpoint=endpoint).delete()
     return bool(deleted)
 
 
@@ -180,7 +190,7 @@ def push_subscriptions_sign_out(*, user: User, endpoints: object) -> int:
 
 def push_subscriptions_delete_all(*, user: User) -> int:
     """Forget every device of `user` (suspended: nothing may reach them any more); how many."""
-    _, deleted = PushSubscription.objects.filter(user=user).delete()
+    _ignored, deleted = PushSubscription.objects.filter(user=user).delete()
     return deleted.get(PushSubscription._meta.label, 0)
 
 
@@ -345,5 +355,5 @@ def push_delivery_give_up(*, delivery_id: int, reason: str) -> int:
 
 def push_deliveries_purge(*, older_than: timedelta = timedelta(days=7)) -> int:
     """Forget the deliveries finished long ago (a notice is not pushed again after its TTL)."""
-    deleted, _ = PushDelivery.objects.filter(done_at__lt=timezone.now() - older_than).delete()
+    deleted, _ignored = PushDelivery.objects.filter(done_at__lt=timezone.now() - older_than).delete()
     return deleted

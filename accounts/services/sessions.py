@@ -6,6 +6,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
@@ -39,12 +40,14 @@ def user_suspend(*, user: User, reason: str = "", until: datetime | None = None)
     (hooks.on_suspension). Every path that suspends someone (the moderation services behind admin
     actions) calls this. `until` None: until lifted."""
     if User.objects.select_for_update().get(pk=user.pk).is_suspended:
-        raise ServiceError("already_suspended", f"{user} is already suspended.")
+        raise ServiceError("already_suspended", _("%(user)s is already suspended.") % {"user": user})
     reason = " ".join(reason.split())
     if len(reason) > 300:
-        raise ServiceError("reason_too_long", "A reason has at most 300 characters.", field="reason")
+        raise ServiceError("reason_too_long", _("A reason has at most 300 characters."), field="reason")
     if until is not None and until <= timezone.now():
-        raise ServiceError("until_in_past", "The end of a suspension must be in the future.", field="until")
+        raise ServiceError(
+            "until_in_past", _("The end of a suspension must be in the future."), field="until"
+        )
     user.is_suspended = True
     user.suspended_at = timezone.now()
     user.suspension_reason = reason

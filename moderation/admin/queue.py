@@ -10,6 +10,8 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from spaces_project.errors import ServiceError
 from spaces_project.refusals import for_each
@@ -45,9 +47,11 @@ class SuspendForm(forms.Form):
 
     reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
     until = forms.DateTimeField(
-        label="Until (UTC, optional)",
+        label=gettext_lazy("Until (UTC, optional)"),
         required=False,
-        help_text="Leave empty to suspend until a moderator lifts it. Format: 2026-12-31 18:00.",
+        help_text=gettext_lazy(
+            "Leave empty to suspend until a moderator lifts it. Format: 2026-12-31 18:00."
+        ),
         widget=DateTimeLocalInput(format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
     )
@@ -195,7 +199,7 @@ class ReportAdmin(admin.ModelAdmin):
     def end_reported_room(self, request, queryset):
         def act(report):
             if report.target_room is None:
-                raise ServiceError("not_a_room", "this report is not about a room.")
+                raise ServiceError("not_a_room", _("this report is not about a room."))
             room = services.moderation_end_room(
                 moderator=request.user, room=report.target_room, report=report
             )
@@ -239,7 +243,7 @@ class ReportAdmin(admin.ModelAdmin):
     def remove_reported_recording(self, request, queryset):
         def act(report):
             if report.target_recording is None:
-                raise ServiceError("not_a_recording", "this report is not about a recording.")
+                raise ServiceError("not_a_recording", _("this report is not about a recording."))
             services.moderation_remove_recording(
                 moderator=request.user, recording=report.target_recording, report=report
             )
@@ -251,7 +255,7 @@ class ReportAdmin(admin.ModelAdmin):
     def remove_reported_clip(self, request, queryset):
         def act(report):
             if report.target_clip is None:
-                raise ServiceError("not_a_clip", "this report is not about a clip.")
+                raise ServiceError("not_a_clip", _("this report is not about a clip."))
             clip = services.moderation_remove_clip(
                 moderator=request.user, clip=report.target_clip, report=report
             )
@@ -263,7 +267,7 @@ class ReportAdmin(admin.ModelAdmin):
     def remove_reported_question(self, request, queryset):
         def act(report):
             if report.target_question is None:
-                raise ServiceError("not_a_question", "this report is not about a question.")
+                raise ServiceError("not_a_question", _("this report is not about a question."))
             services.moderation_remove_question(
                 moderator=request.user, question=report.target_question, report=report
             )

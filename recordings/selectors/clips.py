@@ -4,6 +4,7 @@ selectors.replays.recording_get_for_listener (a ticketed room's clips: its ticke
 from __future__ import annotations
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces_project.errors import NotFound
@@ -23,7 +24,7 @@ def clip_get_for_viewer(*, clip_id: int, viewer) -> Clip:
         .first()
     )
     if clip is None:
-        raise NotFound("This clip does not exist.")
+        raise NotFound(_("This clip does not exist."))
     recording_get_for_listener(recording_id=clip.recording_id, viewer=viewer)
     return clip
 

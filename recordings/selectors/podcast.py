@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces_project.errors import NotFound, ServiceError
@@ -32,15 +33,17 @@ def podcast_refusal(*, recording: Recording) -> ServiceError | None:
     if room.is_ticketed:
         return ServiceError(
             "ticketed",
-            "A ticketed room cannot be published to your podcast: its replay is only for ticket holders.",
+            _("A ticketed room cannot be published to your podcast: its replay is only for ticket holders."),
         )
     if not room.allow_anonymous:
         return ServiceError(
             "sign_in_only",
-            "This room was only for signed-in listeners, so its replay cannot go to your podcast, "
-            "where anyone can download it.",
+            _(
+                "This room was only for signed-in listeners, so its replay cannot go to your podcast, "
+                "where anyone can download it."
+            ),
         )
-    return ServiceError("not_public", "Only a replay anyone may play can go to your podcast.")
+    return ServiceError("not_public", _("Only a replay anyone may play can go to your podcast."))
 
 
 def podcast_episodes(*, host: User) -> QuerySet[Recording]:
@@ -52,7 +55,7 @@ def podcast_episode_get(*, recording_id: int) -> Recording:
     """A published episode, for anyone (a podcast app has no session); NotFound for anything else."""
     recording = _episodes().filter(pk=recording_id).first()
     if recording is None or recording.room.host.is_suspended or not recording.room.host.is_active:
-        raise NotFound("This episode does not exist.")
+        raise NotFound(_("This episode does not exist."))
     return recording
 
 

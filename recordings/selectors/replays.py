@@ -10,6 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Follow, User
 from accounts.selectors import blocked_user_ids, is_blocked_between
@@ -38,24 +39,24 @@ def recording_get_for_listener(*, recording_id: int, viewer) -> Recording:
         .first()
     )
     if recording is None:
-        raise NotFound("This recording does not exist.")
+        raise NotFound(_("This recording does not exist."))
     room = recording.room
     if getattr(viewer, "is_authenticated", False) and viewer.pk == room.host_id:
         return recording
     if not getattr(viewer, "is_authenticated", False):
         if room.is_ticketed:
-            raise ServiceError("sign_in_required", "This replay is for ticket holders: sign in.")
+            raise ServiceError("sign_in_required", _("This replay is for ticket holders: sign in."))
         if not room.allow_anonymous:
-            raise ServiceError("sign_in_required", "Sign in to listen to this replay.")
+            raise ServiceError("sign_in_required", _("Sign in to listen to this replay."))
         return recording
     if is_blocked_between(a=viewer, b=room.host):
-        raise NotFound("This recording does not exist.")
+        raise NotFound(_("This recording does not exist."))
     if viewer.is_suspended:
-        raise ServiceError("suspended", "Your account is suspended.")
+        raise ServiceError("suspended", _("Your account is suspended."))
     if Participant.objects.filter(room=room, user=viewer, is_removed=True).exists():
-        raise ServiceError("removed", "You were removed from this room, so you cannot replay it.")
+        raise ServiceError("removed", _("You were removed from this room, so you cannot replay it."))
     if room.is_ticketed and not ticketed_room_admits(room=room, user=viewer):
-        raise ServiceError("ticket_required", "This replay is for the room's ticket holders.")
+        raise ServiceError("ticket_required", _("This replay is for the room's ticket holders."))
     return recording
 
 
@@ -229,7 +230,7 @@ def recording_get_for_host(*, recording_id: int, actor) -> Recording:
     """Return the recording for its host to download or delete; not_allowed for anyone else."""
     recording = recording_get_for_listener(recording_id=recording_id, viewer=actor)
     if not getattr(actor, "is_authenticated", False) or actor.pk != recording.room.host_id:
-        raise ServiceError("not_allowed", "Only the host can do that.")
+        raise ServiceError("not_allowed", _("Only the host can do that."))
     return recording
 
 
@@ -265,17 +266,17 @@ def recording_progress(*, recording: Recording) -> list[Step]:
         recording.status == Recording.Status.READY,
     ]
     labels = [
-        "Room ended, recording stopped",
-        "Checking the capture and writing the audio",
-        "Writing the transcript",
-        "Drawing the cover and the waveform",
-        "Publishing the replay",
+        _("Room ended, recording stopped"),
+        _("Checking the capture and writing the audio"),
+        _("Writing the transcript"),
+        _("Drawing the cover and the waveform"),
+        _("Publishing the replay"),
     ]
     first_open = next((i for i, is_done in enumerate(done) if not is_done), None)
     if processing and first_open == 2:
         percent = recording_transcribe_progress(recording_id=recording.pk)
         if percent is not None:
-            labels[2] = f"Writing the transcript ({percent}%)"
+            labels[2] = _("Writing the transcript (%(percent)s%%)") % {"percent": percent}
     return [
         Step(label, is_done, processing and i == first_open)
         for i, (label, is_done) in enumerate(zip(labels, done, strict=True))
@@ -390,6 +391,8 @@ def question_replay_ms(*, question: Question, recording: Recording) -> int | Non
         return None
     wall_ms = question.answered_at.timestamp() * 1000
     if recording.segment_times:
-        at, _ = transcripts.place_live_line(wall_ms, wall_ms, recording.segment_times, recording.duration_ms)
+        at, _ignored = transcripts.place_live_line(
+            wall_ms, wall_ms, recording.segment_times, recording.duration_ms
+        )
         return at
     return max(0, int(wall_ms - room.started_at.timestamp() * 1000))

@@ -4,6 +4,7 @@ listener rule lets the actor know."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces_project.errors import NotFound, ServiceError
@@ -36,7 +37,7 @@ def locked_for_host(recording_id: int, actor, message: str) -> Recording:
         .first()
     )
     if recording is None:
-        raise NotFound("This recording does not exist.")
+        raise NotFound(_("This recording does not exist."))
     if not getattr(actor, "is_authenticated", False) or actor.pk != recording.room.host_id:
         refuse_who_is_not_the_host(recording_id, actor, message)
     return recording

@@ -23,6 +23,8 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from rooms.models import Room
@@ -50,12 +52,12 @@ DURATION_TOLERANCE_MS = 40
 
 def _require_clipper(actor) -> None:
     if not getattr(actor, "is_authenticated", False):
-        raise ServiceError("sign_in_required", "Sign in to make a clip.")
+        raise ServiceError("sign_in_required", _("Sign in to make a clip."))
 
 
 def _require_clips_on(recording: Recording) -> None:
     if not recording.clips_enabled:
-        raise ServiceError("clips_off", "The host turned clipping off for this room.")
+        raise ServiceError("clips_off", _("The host turned clipping off for this room."))
 
 
 def _seconds(value, field: str) -> Decimal:
@@ -63,9 +65,9 @@ def _seconds(value, field: str) -> Decimal:
     try:
         seconds = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise ServiceError("bad_time", "Give the clip's start and end in seconds.", field=field) from None
+        raise ServiceError("bad_time", _("Give the clip's start and end in seconds."), field=field) from None
     if not seconds.is_finite() or seconds < 0:
-        raise ServiceError("bad_time", "Give the clip's start and end in seconds.", field=field)
+        raise ServiceError("bad_time", _("Give the clip's start and end in seconds."), field=field)
     return seconds
 
 
@@ -78,7 +80,10 @@ def _title(title: str, room: Room) -> str:
     title = " ".join((title or "").split())
     if len(title) > MAX_TITLE_LENGTH:
         raise ServiceError(
-            "title_too_long", f"A clip's title has at most {MAX_TITLE_LENGTH} characters.", field="title"
+            "title_too_long",
+            _("A clip's title has at most %(MAX_TITLE_LENGTH)s characters.")
+            % {"MAX_TITLE_LENGTH": MAX_TITLE_LENGTH},
+            field="title",
         )
     return title or room.title[:MAX_TITLE_LENGTH]
 
@@ -87,7 +92,9 @@ def _check_rate(actor: User) -> None:
     per_hour = settings.CLIPS_PER_HOUR
     if not get_rate_limiter().allow(f"clips:{actor.pk}", per_second=per_hour / 3600, burst=per_hour):
         raise ServiceError(
-            "rate_limited", f"You can make at most {per_hour} clips an hour. Please try again later."
+            "rate_limited",
+            _("You can make at most %(per_hour)s clips an hour. Please try again later.")
+            % {"per_hour": per_hour},
         )
 
 
@@ -114,26 +121,31 @@ def clip_create_from_replay(*, recording_id: int, actor, start, end, title: str 
     _require_clipper(actor)
     recording = recording_get_for_listener(recording_id=recording_id, viewer=actor)
     if recording.status != Recording.Status.READY:
-        raise ServiceError("not_ready", "This replay is not ready yet.")
+        raise ServiceError("not_ready", _("This replay is not ready yet."))
     _require_clips_on(recording)
     start_s, end_s = _seconds(start, "start"), _seconds(end, "end")
     length_ms = (end_s - start_s) * 1000
     if length_ms > MAX_CLIP_MS:
         raise ServiceError(
             "clip_too_long",
-            f"A clip lasts at most {MAX_CLIP_MS // 1000} seconds; this one would last {length_ms / 1000:.1f} s.",
+            _("A clip lasts at most %(max)s seconds; this one would last %(length)s s.")
+            % {"max": MAX_CLIP_MS // 1000, "length": number_format(length_ms / 1000, 1)},
             field="end",
         )
     if length_ms < MIN_CLIP_MS:
         raise ServiceError(
-            "clip_too_short", f"A clip lasts at least {MIN_CLIP_MS // 1000} second.", field="end"
+            "clip_too_short",
+            _("A clip lasts at least %(MIN_CLIP_MS_1000)s second.")
+            % {"MIN_CLIP_MS_1000": MIN_CLIP_MS // 1000},
+            field="end",
         )
     start_ms = _frame(start_s * 1000)
     end_ms = min(_frame(end_s * 1000), start_ms + MAX_CLIP_MS)
     if end_ms > recording.duration_ms:
         raise ServiceError(
             "outside_replay",
-            f"The replay lasts {recording.duration_ms / 1000:.1f} s: the clip must end before that.",
+            _("The replay lasts %(length)s s: the clip must end before that.")
+            % {"length": number_format(recording.duration_ms / 1000, 1)},
             field="end",
         )
     return _create(
@@ -154,22 +166,30 @@ def clip_create_live(*, room_id: int, actor, seconds, title: str = "") -> Clip:
     room = room_get_for_viewer(room_id=room_id, viewer=actor)
     recording = Recording.objects.exclude(status=Recording.Status.REMOVED).filter(room=room).first()
     if not room.is_recorded or recording is None:
-        raise ServiceError("not_recorded", "This room is not recorded, so it cannot be clipped.")
+        raise ServiceError("not_recorded", _("This room is not recorded, so it cannot be clipped."))
     recording = recording_get_for_listener(recording_id=recording.pk, viewer=actor)
     if not room.is_live or recording.status != Recording.Status.CAPTURING:
-        raise ServiceError("not_live", "This room is not live any more: clip its replay instead.")
+        raise ServiceError("not_live", _("This room is not live any more: clip its replay instead."))
     _require_clips_on(recording)
     try:
         wanted = int(str(seconds).strip())
     except ValueError:
-        raise ServiceError("bad_time", "Say how many seconds to clip (up to 60).", field="seconds") from None
+        raise ServiceError(
+            "bad_time", _("Say how many seconds to clip (up to 60)."), field="seconds"
+        ) from None
     if wanted * 1000 > MAX_CLIP_MS:
         raise ServiceError(
-            "clip_too_long", f"A clip lasts at most {MAX_CLIP_MS // 1000} seconds.", field="seconds"
+            "clip_too_long",
+            _("A clip lasts at most %(MAX_CLIP_MS_1000)s seconds.")
+            % {"MAX_CLIP_MS_1000": MAX_CLIP_MS // 1000},
+            field="seconds",
         )
     if wanted * 1000 < MIN_CLIP_MS:
         raise ServiceError(
-            "clip_too_short", f"A clip lasts at least {MIN_CLIP_MS // 1000} second.", field="seconds"
+            "clip_too_short",
+            _("A clip lasts at least %(MIN_CLIP_MS_1000)s second.")
+            % {"MIN_CLIP_MS_1000": MIN_CLIP_MS // 1000},
+            field="seconds",
         )
     return _create(
         recording=recording,
@@ -339,12 +359,12 @@ def clip_delete(*, clip_id: int, actor) -> Clip:
     clip = clip_get_for_viewer(clip_id=clip_id, viewer=actor)  # NotFound for whoever may not see it
     clip = Clip.objects.select_for_update(of=("self",)).select_related("recording__room").get(pk=clip.pk)
     if clip.is_gone:
-        raise NotFound("This clip does not exist.")
+        raise NotFound(_("This clip does not exist."))
     is_clipper = actor.pk == clip.created_by_id
     is_host = actor.pk == clip.recording.room.host_id
     if not (is_clipper or is_host):
         raise ServiceError(
-            "not_allowed", "Only the person who made this clip, or the room's host, can delete it."
+            "not_allowed", _("Only the person who made this clip, or the room's host, can delete it.")
         )
     return _discard(clip, Clip.Status.DELETED)
 

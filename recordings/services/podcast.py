@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from spaces_project.errors import ServiceError
 
@@ -26,7 +27,7 @@ def recording_set_podcast(*, recording_id: int, actor, published: bool) -> Recor
     if refusal is not None:
         raise refusal
     if recording.status != Recording.Status.READY:
-        raise ServiceError("not_ready", "This replay is not ready yet.")
+        raise ServiceError("not_ready", _("This replay is not ready yet."))
     if recording.podcast_published_at is None:
         recording.podcast_published_at = timezone.now()
         recording.save(update_fields=["podcast_published_at"])

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Follow, Notification, User
 from accounts.services import notify
@@ -58,7 +59,7 @@ def recording_start_capture(*, room: Room) -> Recording | None:
     """Open the recording of a recorded room that just went live. Call inside `transaction.atomic`."""
     if not room.is_recorded:
         return None
-    recording, _ = Recording.objects.get_or_create(room=room)
+    recording, _ignored = Recording.objects.get_or_create(room=room)
     # Live captions make the transcript only if they were on from the start (and stay on).
     Transcript.objects.get_or_create(recording=recording, defaults={"live_complete": room.captions_enabled})
     return recording
@@ -69,7 +70,7 @@ def recording_end_capture(*, room: Room) -> Recording | None:
     start the finalizing chain. Call inside `transaction.atomic`, after the room is ended."""
     if not room.is_recorded:
         return None
-    recording, _ = Recording.objects.get_or_create(room=room)
+    recording, _ignored = Recording.objects.get_or_create(room=room)
     recording = Recording.objects.select_for_update().get(pk=recording.pk)
     if recording.status != Recording.Status.CAPTURING:
         return recording
@@ -249,7 +250,9 @@ def recording_publish(*, recording_id: int) -> Recording | None:
         kind=Notification.Kind.RECORDING_READY,
         actor=host,
         room=room,
-        text=f"Replay of {host.name}'s room is ready: {room.title}",
+        text=lambda _zone: (
+            _("Replay of %(host)s's room is ready: %(title)s") % {"host": host.name, "title": room.title}
+        ),
         url=f"/recordings/{recording.pk}/",
         key=f"recording:{recording.pk}",
     )
@@ -261,7 +264,11 @@ def recording_retry(*, recording_id: int) -> Recording:
     """Run the chain again for a recording that failed or got stuck (from the admin)."""
     recording = Recording.objects.select_for_update().get(pk=recording_id)
     if recording.status not in (Recording.Status.FAILED, Recording.Status.PROCESSING):
-        raise ServiceError("bad_state", f"The {recording} is {recording.get_status_display().lower()}.")
+        raise ServiceError(
+            "bad_state",
+            _("The %(recording)s is %(status_display_lower)s.")
+            % {"recording": recording, "status_display_lower": recording.get_status_display().lower()},
+        )
     recording.status = Recording.Status.PROCESSING
     recording.failure_reason = ""
     recording.save(update_fields=["status", "failure_reason"])
@@ -294,7 +301,7 @@ def recording_count_play(*, recording: Recording, session, address: str = "") ->
     client address, so a script that opens fresh sessions cannot inflate the count either.
     """
     if recording.status != Recording.Status.READY:
-        raise ServiceError("not_ready", "This replay is not ready yet.")
+        raise ServiceError("not_ready", _("This replay is not ready yet."))
     played = list(session.get(SESSION_PLAYED_KEY, []))
     if recording.pk in played or recording.pk not in session.get(SESSION_VIEWED_KEY, []):
         return False
@@ -330,9 +337,9 @@ def recording_delete(*, recording_id: int, actor: User) -> Recording:
     """The host deletes their recording: gone for everyone, files removed."""
     recording = Recording.objects.select_for_update().select_related("room").filter(pk=recording_id).first()
     if recording is None or recording.status == Recording.Status.REMOVED:
-        raise NotFound("This recording does not exist.")
+        raise NotFound(_("This recording does not exist."))
     # Whoever may not see it (blocked either way) learns nothing: NotFound, not "not allowed".
     recording_get_for_listener(recording_id=recording.pk, viewer=actor)
     if not getattr(actor, "is_authenticated", False) or actor.pk != recording.room.host_id:
-        raise ServiceError("not_allowed", "Only the host can delete this recording.")
+        raise ServiceError("not_allowed", _("Only the host can delete this recording."))
     return recording_remove(recording=recording)

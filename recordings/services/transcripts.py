@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from rooms.audio.speech import shared_engine
@@ -92,7 +93,9 @@ def recording_transcribe(*, recording_id: int) -> Recording | None:
         return recording
     if recording.transcribed_at:
         return recording
-    transcript, _ = Transcript.objects.get_or_create(recording=recording, defaults={"live_complete": False})
+    transcript, _ignored = Transcript.objects.get_or_create(
+        recording=recording, defaults={"live_complete": False}
+    )
     recognized = None
     if not transcript.is_gone and not (transcript.live_complete and recording.room.captions_enabled):
         recognized = _recognize_recording(recording)
@@ -148,14 +151,16 @@ def transcript_line_correct(*, recording_id: int, line_id: int, actor: User, tex
         .first()
     )
     if line is None or line.transcript.is_gone:
-        raise NotFound("This line does not exist.")
+        raise NotFound(_("This line does not exist."))
     if not getattr(actor, "is_authenticated", False) or actor.pk != line.transcript.recording.room.host_id:
         refuse_who_is_not_the_host(recording_id, actor, "Only the host can correct the transcript.")
     text = " ".join(text.split())
     if not text:
-        raise ServiceError("text_required", "A line needs some text; delete the transcript to remove it all.")
+        raise ServiceError(
+            "text_required", _("A line needs some text; delete the transcript to remove it all.")
+        )
     if len(text) > 2000:
-        raise ServiceError("text_too_long", "A line has at most 2,000 characters.")
+        raise ServiceError("text_too_long", _("A line has at most 2,000 characters."))
     line.text = text
     line.edited_at = timezone.now()
     line.save(update_fields=["text", "edited_at"])
@@ -179,7 +184,7 @@ def transcript_delete(*, recording_id: int, actor: User) -> Transcript:
         .first()
     )
     if transcript is None or transcript.is_gone:
-        raise NotFound("This transcript does not exist.")
+        raise NotFound(_("This transcript does not exist."))
     if not getattr(actor, "is_authenticated", False) or actor.pk != transcript.recording.room.host_id:
         refuse_who_is_not_the_host(recording_id, actor, "Only the host can delete the transcript.")
     return _discard_transcript(transcript, Transcript.Status.DELETED)

@@ -1,6 +1,8 @@
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.templatetags.accounts_tags import avatar
 from recordings.selectors import clock as clock_label
@@ -20,18 +22,18 @@ def replay_card(recording) -> SafeString:
     recorded = room.started_at or recording.created_at
     return format_html(
         '<article class="card room-card replay-card" data-recording-id="{}">'
-        '<div class="room-meta"><span class="pill pill-rec">REPLAY</span>'
+        '<div class="room-meta"><span class="pill pill-rec">{}</span>'
         '<span><time datetime="{}" data-local-time>{} UTC</time></span>'
-        '<span class="room-count">{} · {} play{}</span></div>'
+        '<span class="room-count">{} · {}</span></div>'
         '<h3><a class="room-link" href="{}">{}</a></h3>'
         '<p class="room-host">{} <a href="{}">{}</a> <span class="handle">@{}</span></p></article>',
         recording.pk,
+        _("REPLAY"),
         recorded.isoformat(),
         # As dateformat's "D j M, H:i", for a fraction of its cost; the page shows local time anyway.
         f"{recorded:%a} {recorded.day} {recorded:%b, %H:%M}",
         duration(recording.duration_ms / 1000),
-        plays,
-        "" if plays == 1 else "s",
+        ngettext("%(count)s play", "%(count)s plays", plays) % {"count": plays},
         _url("recordings:detail", recording.pk),
         room.title,
         avatar(host, 24),

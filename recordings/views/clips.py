@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -114,7 +115,7 @@ def _created(request: HttpRequest, clip: Clip) -> HttpResponse:
     url = reverse("clips:detail", args=[clip.pk])
     if wants_json(request):
         return JsonResponse({"id": clip.pk, "url": url, "status": clip.status}, status=201)
-    messages.success(request, "Your clip is being cut; it is ready in a moment.")
+    messages.success(request, _("Your clip is being cut; it is ready in a moment."))
     return redirect(url)
 
 
@@ -152,7 +153,7 @@ def clip_create_live(request, pk):
 @refusal_page(REFUSED_PAGE)
 def clip_delete(request, pk):
     clip = services.clip_delete(clip_id=pk, actor=request.user)
-    messages.success(request, "The clip is deleted.")
+    messages.success(request, _("The clip is deleted."))
     return redirect("recordings:detail", pk=clip.recording_id)
 
 

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from spaces_project.files import serve_file
@@ -132,7 +133,7 @@ def recording_download(request, pk):
 @refusal_page(REFUSED_PAGE)
 def recording_delete(request, pk):
     recording = services.recording_delete(recording_id=pk, actor=request.user)
-    messages.success(request, "The recording is deleted.")
+    messages.success(request, _("The recording is deleted."))
     return redirect(reverse("rooms:detail", args=[recording.room_id]))
 
 
@@ -171,7 +172,7 @@ def transcript_line_edit(request, pk, line_id):
     services.transcript_line_correct(
         recording_id=pk, line_id=line_id, actor=request.user, text=request.POST.get("text", "")
     )
-    messages.success(request, "The line is corrected.")
+    messages.success(request, _("The line is corrected."))
     return redirect(_line_url(request, pk, line_id))
 
 
@@ -180,5 +181,5 @@ def transcript_line_edit(request, pk, line_id):
 @refusal_page(REFUSED_PAGE)
 def transcript_delete(request, pk):
     services.transcript_delete(recording_id=pk, actor=request.user)
-    messages.success(request, "The transcript is deleted.")
+    messages.success(request, _("The transcript is deleted."))
     return redirect("recordings:detail", pk=pk)

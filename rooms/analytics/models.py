@@ -3,28 +3,29 @@ room's figures (kept with the room). Re-exported by rooms.models, so they belong
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 
 class Route(models.TextChoices):
-    WEBSOCKET = "websocket", "Websocket"
-    HLS = "hls", "HLS"
+    WEBSOCKET = "websocket", gettext_lazy("Websocket")
+    HLS = "hls", gettext_lazy("HLS")
 
 
 class Source(models.TextChoices):
     """Where a listener came from: the `src` of the project's own links, else the referrer."""
 
-    HOME = "home", "Home"
-    TOPIC = "topic", "Topic"
-    SEARCH = "search", "Search"
-    PROFILE = "profile", "Profile"
-    NOTIFICATION = "notification", "Notification"
-    PUSH = "push", "Push notification"
-    INVITE = "invite", "Invitation"
-    SHARE = "share", "Shared link"
-    CLIP = "clip", "Clip"
-    EMBED = "embed", "Embed"
-    OTHER_SITE = "other_site", "Another site"
-    DIRECT = "direct", "Direct"
+    HOME = "home", gettext_lazy("Home")
+    TOPIC = "topic", gettext_lazy("Topic")
+    SEARCH = "search", gettext_lazy("Search")
+    PROFILE = "profile", gettext_lazy("Profile")
+    NOTIFICATION = "notification", gettext_lazy("Notification")
+    PUSH = "push", gettext_lazy("Push notification")
+    INVITE = "invite", gettext_lazy("Invitation")
+    SHARE = "share", gettext_lazy("Shared link")
+    CLIP = "clip", gettext_lazy("Clip")
+    EMBED = "embed", gettext_lazy("Embed")
+    OTHER_SITE = "other_site", gettext_lazy("Another site")
+    DIRECT = "direct", gettext_lazy("Direct")
 
 
 class ListenerSession(models.Model):
@@ -65,9 +66,9 @@ class RoomTally(models.Model):
     delivered twice is counted once."""
 
     class Kind(models.TextChoices):
-        REACTION = "reaction", "Reaction"
-        HAND = "hand", "Raised hand"
-        TALK_MS = "talk_ms", "Talk time (ms)"
+        REACTION = "reaction", gettext_lazy("Reaction")
+        HAND = "hand", gettext_lazy("Raised hand")
+        TALK_MS = "talk_ms", gettext_lazy("Talk time (ms)")
 
     room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="tallies")
     event = models.CharField(max_length=60, unique=True)

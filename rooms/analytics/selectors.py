@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces_project.errors import NotFound
@@ -59,7 +60,7 @@ def room_for_report(*, room_id: int, viewer) -> Room:
     """The room whose report `viewer` may see; NotFound for anyone else (they learn nothing)."""
     room = Room.objects.select_related("host").filter(pk=room_id).first()
     if room is None or room.started_at is None or not may_see_room_report(room=room, viewer=viewer):
-        raise NotFound("This room does not exist.")
+        raise NotFound(_("This room does not exist."))
     return room
 
 
@@ -183,7 +184,7 @@ def host_for_report(*, handle: str, viewer) -> User:
     """The host whose report `viewer` may see: only their own. NotFound for anyone else's."""
     host = User.objects.filter(handle__iexact=handle).first()
     if host is None or not getattr(viewer, "is_authenticated", False) or viewer.pk != host.pk:
-        raise NotFound("This page does not exist.")
+        raise NotFound(_("This page does not exist."))
     return host
 
 

@@ -5,6 +5,7 @@ import logging
 import time
 
 from channels.db import database_sync_to_async
+from django.utils.translation import gettext as _
 
 from spaces_project.errors import ServiceError
 
@@ -57,7 +58,7 @@ class HlsRenewer(RoomLoop):
                     continue  # closed or moved to the stage meanwhile
                 refusal = refusals.get(member.user_id)
                 if member.user_id is None:
-                    refusal = ServiceError("sign_in_required", "Sign in to listen to this room.")
+                    refusal = ServiceError("sign_in_required", _("Sign in to listen to this room."))
                 try:
                     if refusal is None:
                         await member.renew_hls(checked_at)

@@ -21,6 +21,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Follow, User
 from accounts.selectors import blocked_user_ids
@@ -77,7 +78,7 @@ def room_get_for_viewer(*, room_id: int, viewer) -> Room:
     """Return the room if `viewer` may see it; raise NotFound otherwise (never reveal it exists)."""
     room = rooms_visible_to(viewer=viewer).select_related("host").filter(pk=room_id).first()
     if room is None:
-        raise NotFound("This room does not exist.")
+        raise NotFound(_("This room does not exist."))
     return room
 
 
@@ -85,7 +86,7 @@ def room_get_for_host(*, room_id: int, actor) -> Room:
     """Return the room for its host to manage. NotFound if `actor` may not see it; not_allowed if not the host."""
     room = room_get_for_viewer(room_id=room_id, viewer=actor)
     if not getattr(actor, "is_authenticated", False) or actor.pk != room.host_id:
-        raise ServiceError("not_allowed", "Only the host can manage this room.")
+        raise ServiceError("not_allowed", _("Only the host can manage this room."))
     return room
 
 
@@ -162,7 +163,18 @@ def live_bar(*, viewer, limit: int = 5, hidden: set[int] | None = None) -> LiveB
         hidden = blocked_user_ids(user=viewer)
     rows = _live_bar_rows(viewer_id=viewer.pk, hidden=sorted(hidden), limit=limit)
     items = []
-    for _, _total, user_id, handle, display_name, avatar_64, avatar_128, avatar_256, room_id, title in rows:
+    for (
+        _rank,
+        _total,
+        user_id,
+        handle,
+        display_name,
+        avatar_64,
+        avatar_128,
+        avatar_256,
+        room_id,
+        title,
+    ) in rows:
         person = User.from_db(
             connection.alias,
             ["id", "handle", "display_name", "avatar_64", "avatar_128", "avatar_256"],

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import blocked_user_ids
@@ -84,7 +85,7 @@ def room_for_calendar(*, room_id: int, viewer) -> Room:
     """A room that was scheduled (it has a start time), if `viewer` may see it; NotFound otherwise."""
     room = room_get_for_viewer(room_id=room_id, viewer=viewer)
     if room.scheduled_for is None:
-        raise NotFound("This room was never scheduled.")
+        raise NotFound(_("This room was never scheduled."))
     return room
 
 

@@ -3,6 +3,8 @@ of the room is sent."""
 
 from dataclasses import dataclass, field, replace
 
+from django.utils.translation import gettext as _
+
 from spaces_project import protocol
 from spaces_project.errors import NotFound
 
@@ -57,7 +59,7 @@ def room_live_view(
     does not exist."""
     room = Room.objects.select_related("host").filter(pk=room_id).first()
     if room is None:
-        raise NotFound("This room does not exist.")
+        raise NotFound(_("This room does not exist."))
     participants = list(
         Participant.objects.filter(room_id=room_id, is_removed=False)
         .select_related("user")

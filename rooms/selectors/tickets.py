@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
+from django.utils.translation import gettext as _
 
 from spaces_project.errors import NotFound
 
@@ -84,7 +85,7 @@ def ticket_get_for_buyer(*, ticket_id: int, viewer) -> Ticket:
         else None
     )
     if ticket is None or ticket.buyer_id != viewer.pk:
-        raise NotFound("This ticket does not exist.")
+        raise NotFound(_("This ticket does not exist."))
     return ticket
 
 
@@ -125,7 +126,7 @@ def ticket_sales(*, room: Room) -> TicketSales:
     )
     by_status = {row["status"]: (row["count"], row["amount"] or 0) for row in rows}
     sold, revenue = by_status.get(Ticket.Status.PAID, (0, 0))
-    held, _ = by_status.get(Ticket.Status.PENDING, (0, 0))
+    held, _ignored = by_status.get(Ticket.Status.PENDING, (0, 0))
     refunds, refunded = by_status.get(Ticket.Status.REFUNDED, (0, 0))
     currency = (
         Ticket.objects.filter(room=room).values_list("currency", flat=True).first() or settings.CURRENCY

@@ -4,6 +4,7 @@ participant changes, the stage's limits, and how notices name a room and a time.
 from datetime import UTC, datetime, tzinfo
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.timezones import format_moment
@@ -29,9 +30,9 @@ def _change(participant: Participant, **changes) -> bool:
 def _live_room_for_update(room_id: int) -> Room:
     room = Room.objects.select_for_update().filter(pk=room_id).first()
     if room is None:
-        raise ServiceError("not_found", "This room does not exist.")
+        raise ServiceError("not_found", _("This room does not exist."))
     if room.state != Room.State.LIVE:
-        raise ServiceError("not_live", "This room is not live.")
+        raise ServiceError("not_live", _("This room is not live."))
     return room
 
 
@@ -39,9 +40,9 @@ def _stage_room_for_update(room_id: int) -> Room:
     """The room, locked, if it is live or its backstage is open: the stage works in both."""
     room = Room.objects.select_for_update().filter(pk=room_id).first()
     if room is None:
-        raise ServiceError("not_found", "This room does not exist.")
+        raise ServiceError("not_found", _("This room does not exist."))
     if room.state != Room.State.LIVE and not room.in_backstage:
-        raise ServiceError("not_live", "This room is not live.")
+        raise ServiceError("not_live", _("This room is not live."))
     return room
 
 
@@ -51,7 +52,7 @@ def _participant(room: Room, user_id: int, *, for_update: bool = True) -> Partic
         queryset = queryset.select_for_update(of=("self",))
     participant = queryset.filter(room=room, user_id=user_id, is_removed=False).first()
     if participant is None:
-        raise ServiceError("not_in_room", "That person is not in this room.")
+        raise ServiceError("not_in_room", _("That person is not in this room."))
     return participant
 
 
@@ -66,7 +67,11 @@ def _stage_has_room_for(room: Room, role: str) -> bool:
 def _check_stage_has_room_for(room: Room, role: str) -> None:
     if not _stage_has_room_for(room, role):
         what = "co-hosts" if role == Participant.Role.COHOST else "speakers"
-        raise ServiceError("stage_full", f"The stage is full: at most {_stage_limit(role)} {what}.")
+        raise ServiceError(
+            "stage_full",
+            _("The stage is full: at most %(stage_limit_role)s %(what)s.")
+            % {"stage_limit_role": _stage_limit(role), "what": what},
+        )
 
 
 def _stage_has_room_for_a_speaker(room: Room) -> bool:

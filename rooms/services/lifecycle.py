@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from accounts.models import Notification, User
 from accounts.selectors import follower_count
@@ -46,33 +47,42 @@ def tags_from_names(names: list[str]) -> list[Tag]:
         if not slug or slug in seen:
             continue
         seen.add(slug)
-        tag, _ = Tag.objects.get_or_create(slug=slug, defaults={"name": name[:40]})
+        tag, _ignored = Tag.objects.get_or_create(slug=slug, defaults={"name": name[:40]})
         tags.append(tag)
     if len(tags) > MAX_TOPICS:
-        raise ServiceError("too_many_topics", f"A room has at most {MAX_TOPICS} topics.", field="topics")
+        raise ServiceError(
+            "too_many_topics",
+            _("A room has at most %(MAX_TOPICS)s topics.") % {"MAX_TOPICS": MAX_TOPICS},
+            field="topics",
+        )
     return tags
 
 
 def host_check_eligible(*, user: User) -> None:
     """Raise unless `user` may host a room now."""
     if not user.is_authenticated:
-        raise ServiceError("not_signed_in", "Sign in to host a room.")
+        raise ServiceError("not_signed_in", _("Sign in to host a room."))
     if user.is_suspended:
-        raise ServiceError("suspended", "Your account is suspended and cannot host rooms.")
+        raise ServiceError("suspended", _("Your account is suspended and cannot host rooms."))
     needed = settings.MIN_FOLLOWERS_TO_HOST
     if needed and follower_count(user=user) < needed:
         raise ServiceError(
-            "not_eligible", f"You need at least {needed} followers to host a room.", field=None
+            "not_eligible",
+            _("You need at least %(needed)s followers to host a room.") % {"needed": needed},
+            field=None,
         )
 
 
 def _clean_title(title: str) -> str:
     title = " ".join(title.split())
     if not title:
-        raise ServiceError("title_required", "Give the room a title.", field="title")
+        raise ServiceError("title_required", _("Give the room a title."), field="title")
     if len(title) > MAX_TITLE_LENGTH:
         raise ServiceError(
-            "title_too_long", f"A title has at most {MAX_TITLE_LENGTH} characters.", field="title"
+            "title_too_long",
+            _("A title has at most %(MAX_TITLE_LENGTH)s characters.")
+            % {"MAX_TITLE_LENGTH": MAX_TITLE_LENGTH},
+            field="title",
         )
     return title
 
@@ -91,11 +101,12 @@ def _clean_description(description: str) -> str:
 def _check_schedule_time(when: datetime) -> None:
     now = timezone.now()
     if when <= now:
-        raise ServiceError("schedule_in_past", "Pick a time in the future.", field="scheduled_for")
+        raise ServiceError("schedule_in_past", _("Pick a time in the future."), field="scheduled_for")
     if when > now + timedelta(days=MAX_SCHEDULE_DAYS):
         raise ServiceError(
             "schedule_too_far",
-            f"Rooms can be scheduled at most {MAX_SCHEDULE_DAYS} days ahead.",
+            _("Rooms can be scheduled at most %(MAX_SCHEDULE_DAYS)s days ahead.")
+            % {"MAX_SCHEDULE_DAYS": MAX_SCHEDULE_DAYS},
             field="scheduled_for",
         )
 
@@ -135,7 +146,7 @@ def room_create(
     title = _clean_title(title)
     tags = tags_from_names(topics or [])
     if speaker_policy not in Room.SpeakerPolicy.values:
-        raise ServiceError("bad_policy", "Choose who may speak.", field="speaker_policy")
+        raise ServiceError("bad_policy", _("Choose who may speak."), field="speaker_policy")
     room = Room(
         title=title,
         description=_clean_description(description),
@@ -150,7 +161,7 @@ def room_create(
     if start_now and sells_tickets:
         raise ServiceError(
             "tickets_need_schedule",
-            "Tickets are sold before a room starts: schedule it, or leave the price and seats empty.",
+            _("Tickets are sold before a room starts: schedule it, or leave the price and seats empty."),
             field="price",
         )
     if start_now:
@@ -159,13 +170,14 @@ def room_create(
         room.started_at = timezone.now()
     else:
         if scheduled_for is None:
-            raise ServiceError("schedule_required", "Pick when the room starts.", field="scheduled_for")
+            raise ServiceError("schedule_required", _("Pick when the room starts."), field="scheduled_for")
         _check_schedule_time(scheduled_for)
         upcoming = Room.objects.filter(host=host, state=Room.State.SCHEDULED).count()
         if upcoming >= MAX_UPCOMING_PER_HOST:
             raise ServiceError(
                 "too_many_upcoming",
-                f"You can have at most {MAX_UPCOMING_PER_HOST} upcoming rooms.",
+                _("You can have at most %(MAX_UPCOMING_PER_HOST)s upcoming rooms.")
+                % {"MAX_UPCOMING_PER_HOST": MAX_UPCOMING_PER_HOST},
             )
         room.state = Room.State.SCHEDULED
         room.scheduled_for = scheduled_for
@@ -181,7 +193,7 @@ def room_create(
 
 def _check_not_already_live(host: User) -> None:
     if Room.objects.filter(host=host, state=Room.State.LIVE).exists():
-        raise ServiceError("already_live", "You are already hosting a live room; end it first.")
+        raise ServiceError("already_live", _("You are already hosting a live room; end it first."))
 
 
 def _room_went_live(room: Room) -> None:
@@ -200,7 +212,7 @@ def _room_went_live(room: Room) -> None:
 
 def _require_host(room: Room, actor: User, action: str) -> None:
     if not actor.is_authenticated or actor.pk != room.host_id:
-        raise ServiceError("not_allowed", f"Only the host can {action} this room.")
+        raise ServiceError("not_allowed", _("Only the host can %(action)s this room.") % {"action": action})
 
 
 @transaction.atomic
@@ -208,7 +220,7 @@ def room_start(*, room: Room, actor: User) -> Room:
     room = Room.objects.select_for_update().get(pk=room.pk)
     _require_host(room, actor, "start")
     if room.state != Room.State.SCHEDULED:
-        raise ServiceError("bad_state", "Only a scheduled room can be started.")
+        raise ServiceError("bad_state", _("Only a scheduled room can be started."))
     host_check_eligible(user=actor)
     _check_not_already_live(actor)
     from_backstage = room.backstage_opened_at is not None
@@ -246,12 +258,12 @@ def room_open_backstage(*, room: Room, actor: User) -> Room:
     room = Room.objects.select_for_update().get(pk=room.pk)
     _require_host(room, actor, "open the backstage of")
     if room.state != Room.State.SCHEDULED:
-        raise ServiceError("bad_state", "Only a scheduled room has a backstage.")
+        raise ServiceError("bad_state", _("Only a scheduled room has a backstage."))
     if room.backstage_opened_at is not None:
         return room
     opens_at = backstage_opens_at(room)
     if opens_at is None or timezone.now() < opens_at:
-        raise ServiceError("too_early", "The backstage opens 15 minutes before the room's scheduled time.")
+        raise ServiceError("too_early", _("The backstage opens 15 minutes before the room's scheduled time."))
     host_check_eligible(user=actor)
     _check_not_already_live(actor)
     room.backstage_opened_at = timezone.now()
@@ -274,7 +286,7 @@ def room_end(*, room: Room, actor: User) -> Room:
 
 def _room_close(room: Room) -> Room:
     if room.state != Room.State.LIVE:
-        raise ServiceError("bad_state", "Only a live room can be ended.")
+        raise ServiceError("bad_state", _("Only a live room can be ended."))
     room.state = Room.State.ENDED
     room.ended_at = timezone.now()
     room.save(update_fields=["state", "ended_at"])
@@ -359,7 +371,7 @@ def room_cancel(*, room: Room, actor: User) -> Room:
     room = Room.objects.select_for_update().get(pk=room.pk)
     _require_host(room, actor, "cancel")
     if room.state != Room.State.SCHEDULED:
-        raise ServiceError("bad_state", "Only a scheduled room can be cancelled.")
+        raise ServiceError("bad_state", _("Only a scheduled room can be cancelled."))
     was_backstage = room.backstage_opened_at is not None
     room.state = Room.State.CANCELLED
     room.calendar_sequence += 1
@@ -378,7 +390,10 @@ def room_cancel(*, room: Room, actor: User) -> Room:
         kind=Notification.Kind.REMINDER,
         actor=room.host,
         room=room,
-        text=lambda zone: f"{room.host.name} cancelled {room.title} ({_when(room.scheduled_for, zone)})",
+        text=lambda zone: (
+            _("%(host)s cancelled %(title)s (%(when)s)")
+            % {"host": room.host.name, "title": room.title, "when": _when(room.scheduled_for, zone)}
+        ),
         url=_room_url(room),
         key=f"cancelled:{room.pk}",
     )
@@ -403,11 +418,11 @@ def room_update(
     room = Room.objects.select_for_update().get(pk=room.pk)
     _require_host(room, actor, "edit")
     if room.is_over:
-        raise ServiceError("bad_state", "An ended or cancelled room cannot be edited.")
+        raise ServiceError("bad_state", _("An ended or cancelled room cannot be edited."))
     room.title = _clean_title(title)
     room.description = _clean_description(description)
     if speaker_policy not in Room.SpeakerPolicy.values:
-        raise ServiceError("bad_policy", "Choose who may speak.", field="speaker_policy")
+        raise ServiceError("bad_policy", _("Choose who may speak."), field="speaker_policy")
     room.speaker_policy = speaker_policy
     room.allow_anonymous = allow_anonymous
     if large_audience is not None:
@@ -433,7 +448,9 @@ def room_update(
             room.is_recorded = is_recorded
     elif is_recorded is not None and is_recorded != room.is_recorded:
         raise ServiceError(
-            "recording_locked", "Recording can only be switched before the room starts.", field="is_recorded"
+            "recording_locked",
+            _("Recording can only be switched before the room starts."),
+            field="is_recorded",
         )
     room.save()
     _set_topics(room, tags_from_names(topics))
@@ -453,7 +470,8 @@ def _reminders_follow_the_new_time(room: Room) -> None:
         actor=room.host,
         room=room,
         text=lambda zone: (
-            f"{room.host.name} moved {room.title} to {_when(room.scheduled_for, zone)}; your reminder moved too"
+            _("%(host)s moved %(title)s to %(when)s; your reminder moved too")
+            % {"host": room.host.name, "title": room.title, "when": _when(room.scheduled_for, zone)}
         ),
         url=_room_url(room),
         key=f"moved:{room.pk}:{room.calendar_sequence}",
@@ -469,12 +487,12 @@ def room_start_by_id(*, room_id: int, actor: User) -> Room:
     """Go live (from the backstage, or straight from the schedule)."""
     room = Room.objects.filter(pk=room_id).first()
     if room is None:
-        raise ServiceError("not_found", "This room does not exist.")
+        raise ServiceError("not_found", _("This room does not exist."))
     return room_start(room=room, actor=actor)
 
 
 def room_end_by_id(*, room_id: int, actor: User) -> Room:
     room = Room.objects.filter(pk=room_id).first()
     if room is None:
-        raise ServiceError("not_found", "This room does not exist.")
+        raise ServiceError("not_found", _("This room does not exist."))
     return room_end(room=room, actor=actor)

@@ -20,7 +20,7 @@ def participant_force_mute(*, participant: Participant) -> Participant:
     """Mute a stage member, the host included."""
     _, target = _live_participant_for_update(participant)
     if not target.on_stage:
-        raise ServiceError("not_on_stage", f"{target.user} is not on stage.")
+        raise ServiceError("not_on_stage", _("%(user)s is not on stage.") % {"user": target.user})
     _change(target, is_muted=True)
     return target
 
@@ -30,9 +30,9 @@ def participant_force_to_audience(*, participant: Participant) -> Participant:
     """Move a co-host or speaker back to the audience. The host stays: end the room instead."""
     _, target = _live_participant_for_update(participant)
     if target.role == Participant.Role.HOST:
-        raise ServiceError("not_allowed", "The host stays on stage; end the room instead.")
+        raise ServiceError("not_allowed", _("The host stays on stage; end the room instead."))
     if not target.on_stage:
-        raise ServiceError("not_on_stage", f"{target.user} is not on stage.")
+        raise ServiceError("not_on_stage", _("%(user)s is not on stage.") % {"user": target.user})
     _change(target, role=Participant.Role.LISTENER, is_muted=True)
     return target
 
@@ -42,7 +42,7 @@ def participant_force_remove(*, participant: Participant) -> Participant:
     """Remove someone from the room for good; their sockets close. The host stays: end the room instead."""
     _, target = _live_participant_for_update(participant)
     if target.role == Participant.Role.HOST:
-        raise ServiceError("not_allowed", "The host cannot be removed; end the room instead.")
+        raise ServiceError("not_allowed", _("The host cannot be removed; end the room instead."))
     _remove_participant(target, close_code=protocol.CLOSE_REMOVED)
     return target
 

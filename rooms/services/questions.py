@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from spaces_project import protocol, realtime
@@ -31,33 +32,33 @@ def _live_room(room_id: int) -> Room:
     """The live room, locked: changes to one room's queue happen one after the other."""
     room = Room.objects.select_for_update().filter(pk=room_id).first()
     if room is None:
-        raise ServiceError("not_found", "This room does not exist.")
+        raise ServiceError("not_found", _("This room does not exist."))
     if room.state != Room.State.LIVE:
-        raise ServiceError("not_live", "Questions are for live rooms.")
+        raise ServiceError("not_live", _("Questions are for live rooms."))
     return room
 
 
 def _member(room: Room, actor: User) -> Participant:
     if not getattr(actor, "is_authenticated", False):
-        raise ServiceError("sign_in_required", "Sign in to do that.")
+        raise ServiceError("sign_in_required", _("Sign in to do that."))
     if actor.is_suspended:
-        raise ServiceError("suspended", "Your account is suspended.")
+        raise ServiceError("suspended", _("Your account is suspended."))
     participant = Participant.objects.filter(room=room, user=actor, is_removed=False).first()
     if participant is None:
-        raise ServiceError("not_in_room", "Join the room first.")
+        raise ServiceError("not_in_room", _("Join the room first."))
     return participant
 
 
 def _moderator(room: Room, actor: User) -> Participant:
     participant = _member(room, actor)
     if participant.role not in Participant.MODERATOR_ROLES:
-        raise ServiceError("not_allowed", "Only the host or a co-host can do that.")
+        raise ServiceError("not_allowed", _("Only the host or a co-host can do that."))
     return participant
 
 
 def _require_queue_on(room: Room) -> None:
     if not room.qa_enabled:
-        raise ServiceError("qa_off", "The host turned questions off.")
+        raise ServiceError("qa_off", _("The host turned questions off."))
 
 
 def _question(room: Room, question_id: int) -> Question:
@@ -68,7 +69,7 @@ def _question(room: Room, question_id: int) -> Question:
         .first()
     )
     if question is None or question.state == Question.State.REMOVED:
-        raise ServiceError("no_such_question", "That question is not in this room's queue.")
+        raise ServiceError("no_such_question", _("That question is not in this room's queue."))
     return question
 
 
@@ -83,11 +84,12 @@ def clean_question_text(text: str) -> str:
     """The question as it will be shown: blanks collapsed. Raise ServiceError if empty or too long."""
     text = " ".join(text.split())
     if not text:
-        raise ServiceError("question_required", "Type a question first.", field="text")
+        raise ServiceError("question_required", _("Type a question first."), field="text")
     if len(text) > MAX_QUESTION_LENGTH:
         raise ServiceError(
             "question_too_long",
-            f"A question has at most {MAX_QUESTION_LENGTH} characters; this one has {len(text)}.",
+            _("A question has at most %(MAX_QUESTION_LENGTH)s characters; this one has %(len_text)s.")
+            % {"MAX_QUESTION_LENGTH": MAX_QUESTION_LENGTH, "len_text": len(text)},
             field="text",
         )
     return text
@@ -100,7 +102,7 @@ def question_ask(*, room_id: int, actor: User, text: str) -> Question:
     _require_queue_on(room)
     participant = _member(room, actor)
     if participant.on_stage:
-        raise ServiceError("on_stage", "You are on stage: ask your question out loud.")
+        raise ServiceError("on_stage", _("You are on stage: ask your question out loud."))
     text = clean_question_text(text)
     # One person's questions are counted one at a time (their seat is locked), so two at once
     # cannot both squeeze under the limit. Withdrawn and removed questions count too.
@@ -109,7 +111,9 @@ def question_ask(*, room_id: int, actor: User, text: str) -> Question:
     asked = Question.objects.filter(room=room, asker=actor, created_at__gte=since).count()
     if asked >= QUESTIONS_PER_HOUR:
         raise ServiceError(
-            "rate_limited", f"You can ask at most {QUESTIONS_PER_HOUR} questions an hour in a room."
+            "rate_limited",
+            _("You can ask at most %(QUESTIONS_PER_HOUR)s questions an hour in a room.")
+            % {"QUESTIONS_PER_HOUR": QUESTIONS_PER_HOUR},
         )
     question = Question.objects.create(room=room, asker=actor, text=text)
     questions_changed(room.pk, enabled=room.qa_enabled)
@@ -142,14 +146,14 @@ def question_vote(*, room_id: int, actor: User, question_id: int) -> Question:
     _member(room, actor)
     question = _question(room, question_id)
     if question.state != Question.State.OPEN:
-        raise ServiceError("question_closed", "Only questions still in the queue take votes.")
+        raise ServiceError("question_closed", _("Only questions still in the queue take votes."))
     if question.asker_id == actor.pk:
-        raise ServiceError("own_question", "You cannot upvote your own question.")
+        raise ServiceError("own_question", _("You cannot upvote your own question."))
     try:
         with transaction.atomic():
             QuestionVote.objects.create(question=question, user=actor)
     except IntegrityError:
-        raise ServiceError("already_voted", "You already upvoted this question.") from None
+        raise ServiceError("already_voted", _("You already upvoted this question.")) from None
     Question.objects.filter(pk=question.pk).update(vote_count=F("vote_count") + 1)
     question.refresh_from_db(fields=["vote_count"])
     questions_changed(room.pk, enabled=room.qa_enabled)
@@ -163,9 +167,9 @@ def question_unvote(*, room_id: int, actor: User, question_id: int) -> Question:
     room = _live_room(room_id)
     _member(room, actor)
     question = _question(room, question_id)
-    deleted, _ = QuestionVote.objects.filter(question=question, user=actor).delete()
+    deleted, _ignored = QuestionVote.objects.filter(question=question, user=actor).delete()
     if not deleted:
-        raise ServiceError("not_voted", "You have not upvoted this question.")
+        raise ServiceError("not_voted", _("You have not upvoted this question."))
     Question.objects.filter(pk=question.pk, vote_count__gt=0).update(vote_count=F("vote_count") - 1)
     question.refresh_from_db(fields=["vote_count"])
     questions_changed(room.pk, enabled=room.qa_enabled)
@@ -187,9 +191,9 @@ def question_withdraw(*, room_id: int, actor: User, question_id: int) -> Questio
     _member(room, actor)
     question = _question(room, question_id)
     if question.asker_id != actor.pk:
-        raise ServiceError("not_allowed", "Only the person who asked can withdraw a question.")
+        raise ServiceError("not_allowed", _("Only the person who asked can withdraw a question."))
     if question.state != Question.State.OPEN:
-        raise ServiceError("question_closed", "Only a question still in the queue can be withdrawn.")
+        raise ServiceError("question_closed", _("Only a question still in the queue can be withdrawn."))
     _close(question, Question.State.WITHDRAWN)
     questions_changed(room.pk, enabled=room.qa_enabled)
     return question
@@ -214,7 +218,7 @@ def question_answer(*, room_id: int, actor: User, question_id: int) -> Question:
     """Host or co-host: this question is being answered now (shown to everyone under the stage)."""
     room, question = _moderated_question(room_id, actor, question_id)
     if question.state != Question.State.OPEN:
-        raise ServiceError("question_closed", "Only a question in the queue can be taken up.")
+        raise ServiceError("question_closed", _("Only a question in the queue can be taken up."))
     _start_answering(room, question)
     questions_changed(room.pk, enabled=room.qa_enabled)
     return question
@@ -225,7 +229,7 @@ def question_done(*, room_id: int, actor: User, question_id: int) -> Question:
     """Host or co-host: the question being answered has been answered."""
     room, question = _moderated_question(room_id, actor, question_id)
     if question.state != Question.State.ANSWERING:
-        raise ServiceError("not_answering", "That question is not being answered.")
+        raise ServiceError("not_answering", _("That question is not being answered."))
     _close(question, Question.State.ANSWERED)
     questions_changed(room.pk, enabled=room.qa_enabled)
     return question
@@ -236,7 +240,7 @@ def question_dismiss(*, room_id: int, actor: User, question_id: int) -> Question
     """Host or co-host sets an open question aside (it stays in the record, unanswered)."""
     room, question = _moderated_question(room_id, actor, question_id)
     if question.state != Question.State.OPEN:
-        raise ServiceError("question_closed", "Only a question in the queue can be dismissed.")
+        raise ServiceError("question_closed", _("Only a question in the queue can be dismissed."))
     _close(question, Question.State.DISMISSED)
     questions_changed(room.pk, enabled=room.qa_enabled)
     return question
@@ -256,9 +260,9 @@ def question_invite_asker(*, room_id: int, actor: User, question_id: int) -> Que
     """Host or co-host invites the asker to speak, and takes the question up (it is being answered)."""
     room, question = _moderated_question(room_id, actor, question_id)
     if question.state not in (Question.State.OPEN, Question.State.ANSWERING):
-        raise ServiceError("question_closed", "That question is no longer in the queue.")
+        raise ServiceError("question_closed", _("That question is no longer in the queue."))
     if not Participant.objects.filter(room=room, user_id=question.asker_id, is_removed=False).exists():
-        raise ServiceError("not_in_room", "The person who asked is not in the room.")
+        raise ServiceError("not_in_room", _("The person who asked is not in the room."))
     speaker_invite(room_id=room.pk, actor=actor, user_id=question.asker_id)
     if question.state == Question.State.OPEN:
         _start_answering(room, question)
@@ -272,11 +276,11 @@ def room_set_qa(*, room_id: int, actor: User, enabled: bool) -> Room:
     far stay (and stay in the record)."""
     room = Room.objects.select_for_update().filter(pk=room_id).first()
     if room is None:
-        raise ServiceError("not_found", "This room does not exist.")
+        raise ServiceError("not_found", _("This room does not exist."))
     if room.is_over:
-        raise ServiceError("bad_state", "This room is over.")
+        raise ServiceError("bad_state", _("This room is over."))
     if not getattr(actor, "is_authenticated", False) or actor.pk != room.host_id:
-        raise ServiceError("not_allowed", "Only the host can turn questions on or off.")
+        raise ServiceError("not_allowed", _("Only the host can turn questions on or off."))
     if room.qa_enabled != enabled:
         room.qa_enabled = enabled
         room.save(update_fields=["qa_enabled"])

@@ -1,12 +1,15 @@
 """Bringing people back: reminders, invitations, going-live notices and the timed notices that
 the periodic task (rooms/tasks.py, under Celery beat) sends when they are due."""
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta, tzinfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import Follow, Notification, User
 from accounts.selectors import blocked_user_ids, is_blocked_between, user_get_by_handle
@@ -25,7 +28,7 @@ DUE_BATCH = 100
 
 def _visible_room_for(room_id: int, user, *, doing: str) -> Room:
     if not getattr(user, "is_authenticated", False):
-        raise ServiceError("sign_in_required", f"Sign in to {doing}.")
+        raise ServiceError("sign_in_required", _("Sign in to %(doing)s.") % {"doing": doing})
     return room_get_for_viewer(room_id=room_id, viewer=user)
 
 
@@ -44,14 +47,14 @@ def reminder_set(*, room_id: int, user: User) -> bool:
     """Remind `user` when the scheduled room starts. True if set now; setting it twice is one reminder."""
     room = _visible_room_for(room_id, user, doing="set a reminder")
     if room.host_id == user.pk:
-        raise ServiceError("own_room", "You host this room: you will be told 30 minutes before it starts.")
+        raise ServiceError("own_room", _("You host this room: you will be told 30 minutes before it starts."))
     if user.is_suspended:
-        raise ServiceError("suspended", "Your account is suspended.")
+        raise ServiceError("suspended", _("Your account is suspended."))
     if room.state != Room.State.SCHEDULED:
-        raise ServiceError("not_scheduled", "Reminders are for rooms that have not started yet.")
+        raise ServiceError("not_scheduled", _("Reminders are for rooms that have not started yet."))
     try:
         with transaction.atomic():
-            _, created = Reminder.objects.get_or_create(room=room, user=user)
+            _ignored, created = Reminder.objects.get_or_create(room=room, user=user)
     except IntegrityError:  # the same person, twice at once
         created = False
     if created:
@@ -63,7 +66,7 @@ def reminder_set(*, room_id: int, user: User) -> bool:
 def reminder_delete(*, room_id: int, user: User) -> bool:
     """Take a reminder back. True if there was one."""
     room = _visible_room_for(room_id, user, doing="change a reminder")
-    deleted, _ = Reminder.objects.filter(room=room, user=user).delete()
+    deleted, _ignored = Reminder.objects.filter(room=room, user=user).delete()
     if deleted:
         _announce_reminder_count(room)
     return bool(deleted)
@@ -79,7 +82,7 @@ def _may_invite(room: Room, actor: User) -> None:
         ).exists()
     ):
         return
-    raise ServiceError("not_allowed", "Only the host or a co-host can invite people to this room.")
+    raise ServiceError("not_allowed", _("Only the host or a co-host can invite people to this room."))
 
 
 @transaction.atomic
@@ -94,19 +97,27 @@ def room_invite(*, room_id: int, actor: User, handle: str) -> tuple[User, bool]:
     room = Room.objects.select_for_update().select_related("host").get(pk=room.pk)
     _may_invite(room, actor)
     if room.state not in (Room.State.SCHEDULED, Room.State.LIVE):
-        raise ServiceError("bad_state", "Only a scheduled or live room takes invitations.")
+        raise ServiceError("bad_state", _("Only a scheduled or live room takes invitations."))
     name = handle.strip().lstrip("@").strip()
     if not name:
-        raise ServiceError("handle_required", "Type the @handle of the person to invite.", field="handle")
+        raise ServiceError("handle_required", _("Type the @handle of the person to invite."), field="handle")
     invitee = user_get_by_handle(handle=name[:30])
     if invitee is None:
-        raise ServiceError("no_such_person", f"Nobody has the handle @{name[:30]}.", field="handle")
+        raise ServiceError(
+            "no_such_person",
+            _("Nobody has the handle @%(name_30)s.") % {"name_30": name[:30]},
+            field="handle",
+        )
     if invitee.pk == actor.pk:
-        raise ServiceError("self_invite", "You cannot invite yourself.", field="handle")
+        raise ServiceError("self_invite", _("You cannot invite yourself."), field="handle")
     if invitee.pk == room.host_id:
-        raise ServiceError("host_invite", f"@{invitee.handle} hosts this room.", field="handle")
+        raise ServiceError(
+            "host_invite", _("@%(handle)s hosts this room.") % {"handle": invitee.handle}, field="handle"
+        )
     if is_blocked_between(a=invitee, b=room.host) or is_blocked_between(a=invitee, b=actor):
-        raise ServiceError("blocked", f"You cannot invite @{invitee.handle}.", field="handle")
+        raise ServiceError(
+            "blocked", _("You cannot invite @%(handle)s.") % {"handle": invitee.handle}, field="handle"
+        )
     live = room.state == Room.State.LIVE
     participant = (
         Participant.objects.select_for_update().select_related("user").filter(room=room, user=invitee).first()
@@ -114,7 +125,11 @@ def room_invite(*, room_id: int, actor: User, handle: str) -> tuple[User, bool]:
         else None
     )
     if participant is not None and participant.is_removed:
-        raise ServiceError("removed", f"@{invitee.handle} was removed from this room.", field="handle")
+        raise ServiceError(
+            "removed",
+            _("@%(handle)s was removed from this room.") % {"handle": invitee.handle},
+            field="handle",
+        )
     to_speak = live and not (participant and participant.on_stage) and _stage_has_room_for_a_speaker(room)
     try:
         with transaction.atomic():
@@ -128,17 +143,30 @@ def room_invite(*, room_id: int, actor: User, handle: str) -> tuple[User, bool]:
         invitation.save(update_fields=["speak_offered_at"])
         _ask_to_speak(room, participant, actor)
     if to_speak:
-        kind, text = (
-            Notification.Kind.SPEAK_INVITE,
-            f"{actor.name} invited you to speak in {room.title}, live now",
-        )
+        kind = Notification.Kind.SPEAK_INVITE
+
+        def text(_zone):
+            return _("%(name)s invited you to speak in %(title)s, live now") % {
+                "name": actor.name,
+                "title": room.title,
+            }
     elif live:
-        kind, text = Notification.Kind.ROOM_INVITE, f"{actor.name} invited you to {room.title}, live now"
+        kind = Notification.Kind.ROOM_INVITE
+
+        def text(_zone):
+            return _("%(name)s invited you to %(title)s, live now") % {
+                "name": actor.name,
+                "title": room.title,
+            }
     else:
         kind = Notification.Kind.ROOM_INVITE
 
         def text(zone):
-            return f"{actor.name} invited you to {room.title}, {_when(room.scheduled_for, zone)}"
+            return _("%(name)s invited you to %(title)s, %(when)s") % {
+                "name": actor.name,
+                "title": room.title,
+                "when": _when(room.scheduled_for, zone),
+            }
 
     notify(
         recipients=[invitee.pk],
@@ -153,7 +181,9 @@ def room_invite(*, room_id: int, actor: User, handle: str) -> tuple[User, bool]:
     return invitee, True
 
 
-def _fire_reminders(room: Room, *, text: str, now: datetime, notify_anyone: bool = True) -> int:
+def _fire_reminders(
+    room: Room, *, text: Callable[[tzinfo], str], now: datetime, notify_anyone: bool = True
+) -> int:
     """Tell everyone whose reminder for `room` has not fired yet; return how many were told.
 
     Reminders another transaction holds are left to it. Call inside `transaction.atomic`.
@@ -193,7 +223,13 @@ def room_live_notify(*, room_id: int) -> None:
     # Noted first: if what follows fails, the task's retries (and the notices' keys) finish it; the
     # mark only says the task ran, so that rooms_announce_missed does not queue it again.
     Room.objects.filter(pk=room.pk, live_announced_at__isnull=True).update(live_announced_at=now)
-    _fire_reminders(room, text=f"{room.host.name} started {room.title}: join now", now=now)
+    _fire_reminders(
+        room,
+        text=lambda _zone: (
+            _("%(host)s started %(title)s: join now") % {"host": room.host.name, "title": room.title}
+        ),
+        now=now,
+    )
     reminded = Reminder.objects.filter(room=room).values("user_id")
     # Those who paid to be there are told it started, reminder or not (PRODUCT, "On a phone").
     holders = (
@@ -207,7 +243,7 @@ def room_live_notify(*, room_id: int) -> None:
         room,
         holders,
         kind=Notification.Kind.TICKET,
-        text=f"{room.title} has started: your ticket is ready, join now",
+        text=lambda _zone: _("%(title)s has started: your ticket is ready, join now") % {"title": room.title},
         key=f"ticket-live:{room.pk}",
     )
     # One conditional UPDATE decides, under the host row's lock: starting and ending rooms in a
@@ -230,12 +266,12 @@ def room_live_notify(*, room_id: int) -> None:
         room,
         followers,
         kind=Notification.Kind.HOST_LIVE,
-        text=f"{room.host.name} is live: {room.title}",
+        text=lambda _zone: _("%(host)s is live: %(title)s") % {"host": room.host.name, "title": room.title},
         key=f"live:{room.pk}",
     )
 
 
-def _tell_it_is_live(room: Room, recipients, *, kind: str, text: str, key: str) -> None:
+def _tell_it_is_live(room: Room, recipients, *, kind: str, text: Callable[[tzinfo], str], key: str) -> None:
     """A going-live notice from the host, to the room's page, pushed to phones too."""
     notify(
         recipients=recipients,
@@ -299,7 +335,9 @@ def _send_due_reminders(now: datetime) -> tuple[int, bool]:
         # longer listed as upcoming: it is dropped, not sent.
         sent += _fire_reminders(
             room,
-            text=f"Starting now: {room.title} with {room.host.name}",
+            text=lambda _zone, room=room: (
+                _("Starting now: %(title)s with %(host)s") % {"title": room.title, "host": room.host.name}
+            ),
             now=now,
             notify_anyone=now - room.scheduled_for <= UPCOMING_GRACE,
         )
@@ -321,7 +359,14 @@ def _send_due_host_notices(now: datetime) -> tuple[int, bool]:
             recipients=[room.host_id],
             kind=Notification.Kind.REMINDER,
             room=room,
-            text=f"Your room {room.title} starts in {minutes} minute{'s' if minutes != 1 else ''}",
+            text=lambda _zone, room=room, minutes=minutes: (
+                ngettext(
+                    "Your room %(title)s starts in %(minutes)s minute",
+                    "Your room %(title)s starts in %(minutes)s minutes",
+                    minutes,
+                )
+                % {"title": room.title, "minutes": minutes}
+            ),
             url=_room_url(room),
             key=f"host-notice:{room.pk}:{room.calendar_sequence}",
         )

@@ -6,6 +6,7 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Follow, Notification, User
 from accounts.selectors import blocked_among
@@ -37,7 +38,7 @@ from .tickets import tickets_holder_blocked
 def _require_moderator(room: Room, actor: User) -> Participant:
     participant = _participant(room, actor.pk)
     if participant.role not in Participant.MODERATOR_ROLES:
-        raise ServiceError("not_allowed", "Only the host or a co-host can do that.")
+        raise ServiceError("not_allowed", _("Only the host or a co-host can do that."))
     return participant
 
 
@@ -51,9 +52,9 @@ def _require_host_in_room(room: Room, actor: User, message: str) -> Participant:
 def _refusal_to_act_on(actor: Participant, target: Participant) -> ServiceError | None:
     """Co-hosts act on speakers and listeners; only the host acts on co-hosts; nobody on the host."""
     if target.role == Participant.Role.HOST:
-        return ServiceError("not_allowed", "Nobody can do that to the host.")
+        return ServiceError("not_allowed", _("Nobody can do that to the host."))
     if target.role == Participant.Role.COHOST and actor.role != Participant.Role.HOST:
-        return ServiceError("not_allowed", "Only the host can do that to a co-host.")
+        return ServiceError("not_allowed", _("Only the host can do that to a co-host."))
     return None
 
 
@@ -65,23 +66,23 @@ def _check_may_act_on(actor: Participant, target: Participant) -> None:
 
 def _check_speaker_policy(room: Room, user: User) -> None:
     if room.speaker_policy == Room.SpeakerPolicy.INVITED:
-        raise ServiceError("not_allowed", "Only people the host invites can speak in this room.")
+        raise ServiceError("not_allowed", _("Only people the host invites can speak in this room."))
     if (
         room.speaker_policy == Room.SpeakerPolicy.FOLLOWED
         and not Follow.objects.filter(follower_id=room.host_id, followee=user).exists()
     ):
-        raise ServiceError("not_allowed", "Only people the host follows can ask to speak in this room.")
+        raise ServiceError("not_allowed", _("Only people the host follows can ask to speak in this room."))
 
 
 def participant_join_refusal(*, room: Room, user) -> ServiceError | None:
     """Why `user` (possibly anonymous) may not be in the live room `room`, or None if they may."""
     if room.state != Room.State.LIVE and not room.in_backstage:
-        return ServiceError("not_live", "This room is not live.")
+        return ServiceError("not_live", _("This room is not live."))
     if not getattr(user, "is_authenticated", False):
         if room.is_ticketed:
-            return ServiceError("sign_in_required", "This room is for ticket holders: sign in to listen.")
+            return ServiceError("sign_in_required", _("This room is for ticket holders: sign in to listen."))
         if not room.allow_anonymous:
-            return ServiceError("sign_in_required", "Sign in to listen to this room.")
+            return ServiceError("sign_in_required", _("Sign in to listen to this room."))
         return None
     return _join_refusals(room, [user]).get(user.pk)
 
@@ -94,10 +95,10 @@ def participants_join_refusals(*, room_id: int, user_ids) -> dict[int, ServiceEr
     wanted = set(user_ids)
     room = Room.objects.select_related("host").filter(pk=room_id).first()
     if room is None:
-        return {pk: ServiceError("not_found", "This room does not exist.") for pk in wanted}
+        return {pk: ServiceError("not_found", _("This room does not exist.")) for pk in wanted}
     users = list(User.objects.filter(pk__in=wanted))
     gone = {
-        pk: ServiceError("not_found", "This room does not exist.") for pk in wanted - {u.pk for u in users}
+        pk: ServiceError("not_found", _("This room does not exist.")) for pk in wanted - {u.pk for u in users}
     }
     return gone | _join_refusals(room, users)
 
@@ -106,23 +107,23 @@ def _join_refusals(room: Room, users: list[User]) -> dict[int, ServiceError]:
     """The door's rule for signed-in people, checked for all of `users` together, in the order
     participant_join_refusal gives the reasons: each refused person's first reason."""
     if room.state != Room.State.LIVE and not room.in_backstage:
-        return {user.pk: ServiceError("not_live", "This room is not live.") for user in users}
+        return {user.pk: ServiceError("not_live", _("This room is not live.")) for user in users}
     refusals = {
-        user.pk: ServiceError("suspended", "Your account is suspended.")
+        user.pk: ServiceError("suspended", _("Your account is suspended."))
         for user in users
         if user.is_suspended
     }
     rest = {user.pk for user in users} - refusals.keys()
     for pk in blocked_among(user=room.host, user_ids=rest):
-        refusals[pk] = ServiceError("not_found", "This room does not exist.")
+        refusals[pk] = ServiceError("not_found", _("This room does not exist."))
     if rest := rest - refusals.keys():
         for pk in Participant.objects.filter(room=room, user_id__in=rest, is_removed=True).values_list(
             "user_id", flat=True
         ):
-            refusals[pk] = ServiceError("removed", "You were removed from this room.")
+            refusals[pk] = ServiceError("removed", _("You were removed from this room."))
     if room.is_ticketed and (rest := rest - refusals.keys()):
         for pk in rest - ticketed_room_admitted_ids(room=room, user_ids=rest):
-            refusals[pk] = ServiceError("ticket_required", "This room is for ticket holders.")
+            refusals[pk] = ServiceError("ticket_required", _("This room is for ticket holders."))
     return refusals
 
 
@@ -162,7 +163,7 @@ def participant_join(*, room_id: int, user) -> Participant | None:
     """Seat `user` in the live room, keeping the place and role they had. None for anonymous."""
     room = Room.objects.select_related("host").filter(pk=room_id).first()
     if room is None:
-        raise ServiceError("not_found", "This room does not exist.")
+        raise ServiceError("not_found", _("This room does not exist."))
     participant_check_may_join(room=room, user=user)
     if not getattr(user, "is_authenticated", False):
         return None
@@ -228,7 +229,7 @@ def participant_raise_hand(*, room_id: int, actor: User) -> Participant:
     room = _live_room_for_update(room_id)
     participant = _participant(room, actor.pk)
     if participant.on_stage:
-        raise ServiceError("already_on_stage", "You are already on stage.")
+        raise ServiceError("already_on_stage", _("You are already on stage."))
     _check_speaker_policy(room, actor)
     if participant.hand_raised_at is None:
         _change(participant, hand_raised_at=timezone.now())
@@ -261,9 +262,9 @@ def speak_request_approve(*, room_id: int, actor: User, user_id: int) -> Partici
     _require_moderator(room, actor)
     target = _participant(room, user_id)
     if target.on_stage:
-        raise ServiceError("already_on_stage", "They are already on stage.")
+        raise ServiceError("already_on_stage", _("They are already on stage."))
     if target.hand_raised_at is None:
-        raise ServiceError("no_request", "They have not asked to speak.")
+        raise ServiceError("no_request", _("They have not asked to speak."))
     _bring_on_stage(room, target)
     return target
 
@@ -274,7 +275,7 @@ def speak_request_decline(*, room_id: int, actor: User, user_id: int) -> Partici
     _require_moderator(room, actor)
     target = _participant(room, user_id)
     if target.hand_raised_at is None:
-        raise ServiceError("no_request", "They have not asked to speak.")
+        raise ServiceError("no_request", _("They have not asked to speak."))
     _change(target, hand_raised_at=None)
     realtime.send_on_commit(protocol.RequestDeclined(to_user_id=user_id), room_id=room_id, to=user_id)
     return target
@@ -286,7 +287,7 @@ def speaker_invite(*, room_id: int, actor: User, user_id: int) -> Participant:
     _require_moderator(room, actor)
     target = _participant(room, user_id)
     if target.on_stage:
-        raise ServiceError("already_on_stage", "They are already on stage.")
+        raise ServiceError("already_on_stage", _("They are already on stage."))
     _check_stage_has_room_for(room, Participant.Role.SPEAKER)
     _ask_to_speak(room, target, actor)
     notify(
@@ -294,7 +295,9 @@ def speaker_invite(*, room_id: int, actor: User, user_id: int) -> Participant:
         kind=Notification.Kind.SPEAK_INVITE,
         actor=actor,
         room=room,
-        text=f"{actor.name} invited you to speak in {room.title}",
+        text=lambda _zone: (
+            _("%(name)s invited you to speak in %(title)s") % {"name": actor.name, "title": room.title}
+        ),
         url=_room_url(room),
         push=True,
     )
@@ -306,9 +309,9 @@ def speaker_invite_accept(*, room_id: int, actor: User) -> Participant:
     room = _live_room_for_update(room_id)
     participant = _participant(room, actor.pk)
     if participant.invited_to_speak_at is None:
-        raise ServiceError("not_invited", "You have not been invited to speak.")
+        raise ServiceError("not_invited", _("You have not been invited to speak."))
     if participant.on_stage:
-        raise ServiceError("already_on_stage", "You are already on stage.")
+        raise ServiceError("already_on_stage", _("You are already on stage."))
     _bring_on_stage(room, participant)
     return participant
 
@@ -327,7 +330,7 @@ def participant_set_muted(*, room_id: int, actor: User, muted: bool) -> Particip
     room = _stage_room_for_update(room_id)
     participant = _participant(room, actor.pk)
     if not participant.on_stage:
-        raise ServiceError("not_on_stage", "Only people on stage have a microphone.")
+        raise ServiceError("not_on_stage", _("Only people on stage have a microphone."))
     _change(participant, is_muted=muted)
     return participant
 
@@ -341,7 +344,7 @@ def speaker_mute(*, room_id: int, actor: User, user_id: int) -> Participant:
     if target.pk != moderator.pk:
         _check_may_act_on(moderator, target)
     if not target.on_stage:
-        raise ServiceError("not_on_stage", "They are not on stage.")
+        raise ServiceError("not_on_stage", _("They are not on stage."))
     _change(target, is_muted=True)
     return target
 
@@ -375,13 +378,13 @@ def speaker_move_to_audience(*, room_id: int, actor: User, user_id: int) -> Part
     if actor.pk == user_id:
         target = _participant(room, user_id)
         if target.role == Participant.Role.HOST:
-            raise ServiceError("not_allowed", "The host stays on stage.")
+            raise ServiceError("not_allowed", _("The host stays on stage."))
     else:
         moderator = _require_moderator(room, actor)
         target = _participant(room, user_id)
         _check_may_act_on(moderator, target)
     if not target.on_stage:
-        raise ServiceError("not_on_stage", "They are not on stage.")
+        raise ServiceError("not_on_stage", _("They are not on stage."))
     _change(target, role=Participant.Role.LISTENER, is_muted=True)
     return target
 
@@ -392,7 +395,7 @@ def participant_remove(*, room_id: int, actor: User, user_id: int) -> Participan
     room = _live_room_for_update(room_id)
     moderator = _require_moderator(room, actor)
     if actor.pk == user_id:
-        raise ServiceError("not_allowed", "You cannot remove yourself; leave instead.")
+        raise ServiceError("not_allowed", _("You cannot remove yourself; leave instead."))
     target = _participant(room, user_id)
     _check_may_act_on(moderator, target)
     _remove_participant(target, close_code=protocol.CLOSE_REMOVED)
@@ -422,7 +425,7 @@ def cohost_add(*, room_id: int, actor: User, user_id: int) -> Participant:
     _require_host_in_room(room, actor, "Only the host can add co-hosts.")
     target = _participant(room, user_id)
     if target.role in (Participant.Role.HOST, Participant.Role.COHOST):
-        raise ServiceError("already_cohost", "They are already a host of this room.")
+        raise ServiceError("already_cohost", _("They are already a host of this room."))
     _check_stage_has_room_for(room, Participant.Role.COHOST)
     _change(target, role=Participant.Role.COHOST, hand_raised_at=None, invited_to_speak_at=None)
     return target
@@ -436,7 +439,7 @@ def cohost_remove(*, room_id: int, actor: User, user_id: int) -> Participant:
     _require_host_in_room(room, actor, "Only the host can remove co-hosts.")
     target = _participant(room, user_id)
     if target.role != Participant.Role.COHOST:
-        raise ServiceError("not_cohost", "They are not a co-host.")
+        raise ServiceError("not_cohost", _("They are not a co-host."))
     if _stage_has_room_for(room, Participant.Role.SPEAKER):
         _change(target, role=Participant.Role.SPEAKER)
     else:
@@ -449,7 +452,7 @@ def room_set_speaker_policy(*, room_id: int, actor: User, policy: str) -> Room:
     room = _live_room_for_update(room_id)
     _require_moderator(room, actor)
     if policy not in Room.SpeakerPolicy.values:
-        raise ServiceError("bad_policy", "Choose everyone, followed or invited.")
+        raise ServiceError("bad_policy", _("Choose everyone, followed or invited."))
     if room.speaker_policy != policy:
         room.speaker_policy = policy
         room.save(update_fields=["speaker_policy"])
@@ -477,19 +480,19 @@ def room_set_captions(*, room_id: int, actor: User, enabled: bool) -> Room:
 def reaction_send(*, room_id: int, actor: User, emoji: str) -> None:
     """Show `emoji` on the sender's avatar for everyone; rate-limited per person and room."""
     if emoji not in protocol.REACTIONS:
-        raise ServiceError("bad_emoji", "That reaction is not available.")
+        raise ServiceError("bad_emoji", _("That reaction is not available."))
     if actor.is_suspended:
-        raise ServiceError("suspended", "Your account is suspended.")
+        raise ServiceError("suspended", _("Your account is suspended."))
     if not Participant.objects.filter(
         room_id=room_id, user=actor, is_removed=False, room__state=Room.State.LIVE
     ).exists():
-        raise ServiceError("not_in_room", "Join the room to react.")
+        raise ServiceError("not_in_room", _("Join the room to react."))
     if not get_rate_limiter().allow(
         f"reaction:{room_id}:{actor.pk}",
         per_second=protocol.REACTION_RATE_PER_SECOND,
         burst=protocol.REACTION_BURST,
     ):
-        raise ServiceError("rate_limited", "Slow down: at most one reaction a second.")
+        raise ServiceError("rate_limited", _("Slow down: at most one reaction a second."))
     realtime.send_on_commit(protocol.Reaction(user_id=actor.pk, emoji=emoji), room_id=room_id)
     analytics.tally(room_id=room_id, kind="reaction")
 
@@ -501,15 +504,18 @@ def link_pin(*, room_id: int, actor: User, title: str, url: str) -> PinnedLink:
     title = " ".join(title.split())[:100]
     url = url.strip()
     if not title:
-        raise ServiceError("title_required", "Give the link a title.")
+        raise ServiceError("title_required", _("Give the link a title."))
     try:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
-        raise ServiceError("bad_url", "Pin an http or https link.") from None
+        raise ServiceError("bad_url", _("Pin an http or https link.")) from None
     if len(url) > 500:
-        raise ServiceError("bad_url", "That link is too long.")
+        raise ServiceError("bad_url", _("That link is too long."))
     if PinnedLink.objects.filter(room=room).count() >= MAX_PINNED_LINKS:
-        raise ServiceError("too_many_links", f"At most {MAX_PINNED_LINKS} links can be pinned.")
+        raise ServiceError(
+            "too_many_links",
+            _("At most %(MAX_PINNED_LINKS)s links can be pinned.") % {"MAX_PINNED_LINKS": MAX_PINNED_LINKS},
+        )
     link = PinnedLink.objects.create(room=room, title=title, url=url, pinned_by=actor)
     realtime.send_on_commit(protocol.Links(links=links_payload(room.pk)), room_id=room.pk)
     return link
@@ -519,9 +525,9 @@ def link_pin(*, room_id: int, actor: User, title: str, url: str) -> PinnedLink:
 def link_unpin(*, room_id: int, actor: User, link_id: int) -> None:
     room = _live_room_for_update(room_id)
     _require_moderator(room, actor)
-    deleted, _ = PinnedLink.objects.filter(room=room, pk=link_id).delete()
+    deleted, _ignored = PinnedLink.objects.filter(room=room, pk=link_id).delete()
     if not deleted:
-        raise ServiceError("not_found", "That link is not pinned.")
+        raise ServiceError("not_found", _("That link is not pinned."))
     realtime.send_on_commit(protocol.Links(links=links_payload(room.pk)), room_id=room.pk)
 
 

@@ -8,12 +8,15 @@ webhook delivered twice, or a refund task run again, tells the host once.
 """
 
 from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import Notification
 from accounts.services import notify
 from spaces_project.tasks import dispatch
 
-from ..models import DELETED_BUYER, Ticket
+from ..models import Ticket
 from ..money import format_amount
 from ..selectors.tickets import ticket_sales
 
@@ -27,9 +30,11 @@ def host_notice_on_commit(ticket_id: int, *, what: str) -> None:
     dispatch("rooms.tasks.ticket_host_notify", ticket_id, what)
 
 
-def _total(room) -> str:
-    sales = ticket_sales(room=room)
-    return f"{sales.sold:,} sold, {format_amount(sales.revenue, sales.currency)}"
+def _total(sales) -> str:
+    return _("%(sold)s sold, %(revenue)s") % {
+        "sold": number_format(sales.sold, force_grouping=True),
+        "revenue": format_amount(sales.revenue, sales.currency),
+    }
 
 
 def ticket_host_notify(*, ticket_id: int, what: str) -> None:
@@ -42,13 +47,21 @@ def ticket_host_notify(*, ticket_id: int, what: str) -> None:
     if ticket is None:
         return
     room = ticket.room
-    buyer = ticket.buyer.name if ticket.buyer_id else DELETED_BUYER
+    buyer = ticket.buyer.name if ticket.buyer_id else gettext_lazy("Deleted account")
     url = reverse("rooms:detail", args=[room.pk])
     actor = ticket.buyer
     if what == "sold":
         if ticket.status != Ticket.Status.PAID:
             return
-        text = f"{buyer} bought a ticket to {room.title} — {_total(room)}"
+        sales = ticket_sales(room=room)
+
+        def text(_zone):
+            return _("%(buyer)s bought a ticket to %(title)s — %(total)s") % {
+                "buyer": buyer,
+                "title": room.title,
+                "total": _total(sales),
+            }
+
         key = f"ticket-sold:{ticket.pk}"
     elif ticket.refund_reason == "cancelled":
         if Ticket.objects.filter(
@@ -56,17 +69,34 @@ def ticket_host_notify(*, ticket_id: int, what: str) -> None:
         ).exists():
             return  # the last refund of the room tells
         sales = ticket_sales(room=room)
-        text = (
-            f"Every buyer of {room.title} has their money back: {sales.refunds:,} "
-            f"refund{'s' if sales.refunds != 1 else ''}, {format_amount(sales.refunded, sales.currency)}"
-        )
+
+        def text(_zone):
+            return ngettext(
+                "Every buyer of %(title)s has their money back: %(count)s refund, %(amount)s",
+                "Every buyer of %(title)s has their money back: %(count)s refunds, %(amount)s",
+                sales.refunds,
+            ) % {
+                "title": room.title,
+                "count": number_format(sales.refunds, force_grouping=True),
+                "amount": format_amount(sales.refunded, sales.currency),
+            }
+
         key = f"ticket-refunds-done:{room.pk}"
         actor = None
     elif ticket.refund_reason == "late":
         return
     else:
         amount = format_amount(ticket.amount, ticket.currency)
-        text = f"{buyer}'s ticket to {room.title} was refunded ({amount}) — {_total(room)}"
+        sales = ticket_sales(room=room)
+
+        def text(_zone):
+            return _("%(buyer)s's ticket to %(title)s was refunded (%(amount)s) — %(total)s") % {
+                "buyer": buyer,
+                "title": room.title,
+                "amount": amount,
+                "total": _total(sales),
+            }
+
         key = f"ticket-refunded-host:{ticket.pk}"
     notify(
         recipients=[room.host_id],

@@ -26,6 +26,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Notification, User
 from accounts.services import notify
@@ -68,7 +70,11 @@ def _clean_price(price) -> int:
     if cents is None or not MIN_TICKET_PRICE <= cents <= MAX_TICKET_PRICE:
         raise ServiceError(
             "bad_price",
-            f"A ticket costs from {price_label(MIN_TICKET_PRICE)} to {price_label(MAX_TICKET_PRICE)}.",
+            _("A ticket costs from %(bel_MIN_TICKET_PRICE)s to %(bel_MAX_TICKET_PRICE)s.")
+            % {
+                "bel_MIN_TICKET_PRICE": price_label(MIN_TICKET_PRICE),
+                "bel_MAX_TICKET_PRICE": price_label(MAX_TICKET_PRICE),
+            },
             field="price",
         )
     return cents
@@ -96,14 +102,15 @@ def ticket_sales_set(*, room_id: int, actor: User, price, capacity) -> Room:
     room = room_get_for_host(room_id=room_id, actor=actor)
     room = Room.objects.select_for_update().get(pk=room.pk)
     if room.state != Room.State.SCHEDULED:
-        raise ServiceError("bad_state", "Tickets are sold for scheduled rooms only, before they start.")
+        raise ServiceError("bad_state", _("Tickets are sold for scheduled rooms only, before they start."))
     cents = _clean_price(price)
     seats = _clean_capacity(capacity)
     sold_any = Ticket.objects.filter(room=room).exclude(status=Ticket.Status.EXPIRED).exists()
     if room.ticket_price is not None and cents != room.ticket_price and sold_any:
         raise ServiceError(
             "price_locked",
-            f"Tickets are already sold at {price_label(room.ticket_price)}: the price cannot change.",
+            _("Tickets are already sold at %(el_room_ticket_price)s: the price cannot change.")
+            % {"el_room_ticket_price": price_label(room.ticket_price)},
             field="price",
         )
     if seats < room.tickets_taken:
@@ -127,9 +134,9 @@ def ticket_sales_stop(*, room_id: int, actor: User) -> Room:
     room = room_get_for_host(room_id=room_id, actor=actor)
     room = Room.objects.select_for_update().get(pk=room.pk)
     if room.state != Room.State.SCHEDULED:
-        raise ServiceError("bad_state", "Only a scheduled room's tickets can be changed.")
+        raise ServiceError("bad_state", _("Only a scheduled room's tickets can be changed."))
     if room.tickets_taken:
-        raise ServiceError("tickets_sold", "People hold tickets for this room: it stays ticketed.")
+        raise ServiceError("tickets_sold", _("People hold tickets for this room: it stays ticketed."))
     room.ticket_price = None
     room.ticket_capacity = None
     room.save(update_fields=["ticket_price", "ticket_capacity"])
@@ -142,10 +149,10 @@ def ticket_sales_stop(*, room_id: int, actor: User) -> Room:
 
 def _sales_closed(room: Room) -> ServiceError:
     if room.state == Room.State.LIVE:
-        return ServiceError("sales_closed", "Tickets are sold until the room starts, and it is live now.")
+        return ServiceError("sales_closed", _("Tickets are sold until the room starts, and it is live now."))
     if room.state == Room.State.ENDED:
-        return ServiceError("sales_closed", "This room has ended: tickets are no longer sold.")
-    return ServiceError("sales_closed", "This room was cancelled: tickets are no longer sold.")
+        return ServiceError("sales_closed", _("This room has ended: tickets are no longer sold."))
+    return ServiceError("sales_closed", _("This room was cancelled: tickets are no longer sold."))
 
 
 def _site_url(path: str) -> str:
@@ -161,14 +168,14 @@ def ticket_purchase(*, room_id: int, buyer: User) -> Ticket:
     lock is held while the provider answers.
     """
     if not getattr(buyer, "is_authenticated", False):
-        raise ServiceError("sign_in_required", "Sign in to get a ticket.")
+        raise ServiceError("sign_in_required", _("Sign in to get a ticket."))
     room = room_get_for_viewer(room_id=room_id, viewer=buyer)
     if buyer.is_suspended:
-        raise ServiceError("suspended", "Your account is suspended.")
+        raise ServiceError("suspended", _("Your account is suspended."))
     if not room.is_ticketed:
-        raise ServiceError("not_ticketed", "This room is free: no ticket needed.")
+        raise ServiceError("not_ticketed", _("This room is free: no ticket needed."))
     if buyer.pk == room.host_id:
-        raise ServiceError("own_room", "You host this room: you need no ticket.")
+        raise ServiceError("own_room", _("You host this room: you need no ticket."))
     if room.state != Room.State.SCHEDULED:
         seats_changed(room.pk)
         raise _sales_closed(room)
@@ -185,7 +192,7 @@ def ticket_purchase(*, room_id: int, buyer: User) -> Ticket:
         provider = get_provider()
     except PaymentError as error:
         logger.error("ticket sales refused: %s", error)
-        raise ServiceError("payment_unavailable", "Payments are not available right now.") from error
+        raise ServiceError("payment_unavailable", _("Payments are not available right now.")) from error
     ticket = _take_seat(room, buyer, provider)
     if ticket.status != Ticket.Status.PENDING or ticket.checkout_id:
         # Paid at once (development provider), or the same person twice at once: the other
@@ -208,7 +215,8 @@ def ticket_purchase(*, room_id: int, buyer: User) -> Ticket:
         logger.warning("checkout for ticket %s failed: %s", ticket.pk, error)
         _expire_pending(ticket.pk)
         raise ServiceError(
-            "payment_unavailable", "The payment could not start; nothing was charged. Try again in a minute."
+            "payment_unavailable",
+            _("The payment could not start; nothing was charged. Try again in a minute."),
         ) from error
     Ticket.objects.filter(pk=ticket.pk, checkout_id__isnull=True).update(
         checkout_id=checkout.checkout_id, checkout_url=checkout.url
@@ -418,10 +426,12 @@ def _request_refund(ticket: Ticket, *, reason: str) -> None:
 
 
 REFUND_TEXT = {
-    "cancelled": "{host} cancelled {title}: your ticket ({amount}) was refunded",
-    "late": "Your payment for {title} came after your seat was released: {amount} was refunded",
+    "cancelled": gettext_lazy("%(host)s cancelled %(title)s: your ticket (%(amount)s) was refunded"),
+    "late": gettext_lazy(
+        "Your payment for %(title)s came after your seat was released: %(amount)s was refunded"
+    ),
 }
-REFUND_TEXT_DEFAULT = "Your ticket for {title} was refunded ({amount})"
+REFUND_TEXT_DEFAULT = gettext_lazy("Your ticket for %(title)s was refunded (%(amount)s)")
 
 
 def ticket_refund(*, ticket_id: int) -> Ticket | None:
@@ -450,9 +460,16 @@ def ticket_refund(*, ticket_id: int) -> Ticket | None:
         room = ticket.room
         if ticket.buyer_id is None:  # the buyer deleted their account: nobody to tell
             return ticket
-        text = REFUND_TEXT.get(ticket.refund_reason, REFUND_TEXT_DEFAULT).format(
-            host=room.host.name, title=room.title, amount=price_label(ticket.amount, ticket.currency)
-        )
+        words = {
+            "host": room.host.name,
+            "title": room.title,
+            "amount": price_label(ticket.amount, ticket.currency),
+        }
+        template = REFUND_TEXT.get(ticket.refund_reason, REFUND_TEXT_DEFAULT)
+
+        def text(_zone, template=template, words=words):
+            return str(template) % words
+
         notify(
             recipients=[ticket.buyer_id],
             kind=Notification.Kind.TICKET,
@@ -499,7 +516,8 @@ def tickets_room_rescheduled(*, room: Room) -> None:
         actor=room.host,
         room=room,
         text=lambda zone: (
-            f"{room.host.name} moved {room.title} to {_when(room.scheduled_for, zone)}; your ticket is still valid"
+            _("%(host)s moved %(title)s to %(when)s; your ticket is still valid")
+            % {"host": room.host.name, "title": room.title, "when": _when(room.scheduled_for, zone)}
         ),
         url=reverse("rooms:detail", args=[room.pk]),
         key=f"ticket-moved:{room.pk}:{room.calendar_sequence}",
@@ -547,13 +565,16 @@ def tickets_account_deleting(*, user: User) -> None:
     if held is not None:
         raise ServiceError(
             "tickets_sold",
-            f"People hold tickets for your room {held.title}: cancel it first, so that every buyer is refunded.",
+            _(
+                "People hold tickets for your room %(title)s: cancel it first, so that every buyer is refunded."
+            )
+            % {"title": held.title},
         )
     if Ticket.objects.filter(
         room__host=user, refund_requested_at__isnull=False, refunded_at__isnull=True
     ).exists():
         raise ServiceError(
-            "refunds_pending", "Refunds for your rooms are still being made: try again in a few minutes."
+            "refunds_pending", _("Refunds for your rooms are still being made: try again in a few minutes.")
         )
     mine = Ticket.objects.select_for_update(of=("self",)).select_related("room").filter(buyer=user)
     for ticket in mine:

@@ -5,7 +5,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import dateformat
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from accounts.templatetags.accounts_tags import avatar
 from rooms.money import format_amount
@@ -33,11 +34,13 @@ def duration(seconds) -> str:
     """
     minutes = int(seconds or 0) // 60
     if minutes < 1:
-        return "less than a minute"
+        return _("less than a minute")
     hours, minutes = divmod(minutes, 60)
     if not hours:
-        return f"{minutes} min"
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        return _("%(minutes)s min") % {"minutes": minutes}
+    if minutes:
+        return _("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+    return _("%(hours)s h") % {"hours": hours}
 
 
 @register.simple_tag
@@ -66,7 +69,7 @@ def room_card(room, src: str = "", level: int = 3) -> SafeString:
     dozens of cards, and each template include with its URL tags cost about a millisecond.
     """
     if room.state == "live":
-        state = mark_safe('<span class="pill pill-live">LIVE</span>')
+        state = format_html('<span class="pill pill-live">{}</span>', _("LIVE"))
     elif room.state == "scheduled":
         state = format_html(
             '<span class="pill pill-muted"><time datetime="{}" data-local-time>{} UTC</time></span>',
@@ -76,21 +79,23 @@ def room_card(room, src: str = "", level: int = 3) -> SafeString:
     else:
         state = format_html('<span class="pill pill-muted">{}</span>', room.get_state_display())
     recorded = (
-        format_html('<span class="pill pill-rec" title="This room is recorded">REC</span>')
+        format_html('<span class="pill pill-rec" title="{}">{}</span>', _("This room is recorded"), _("REC"))
         if room.is_recorded
         else ""
     )
     ticketed = (
         format_html(
-            '<span class="pill pill-ticket" title="Ticketed room">Ticket {}</span>',
-            format_amount(room.ticket_price, settings.CURRENCY),
+            '<span class="pill pill-ticket" title="{}">{}</span>',
+            _("Ticketed room"),
+            _("Ticket %(price)s") % {"price": format_amount(room.ticket_price, settings.CURRENCY)},
         )
         if room.ticket_price is not None
         else ""
     )
     count = (
         format_html(
-            '<span class="room-count">{} in the room</span>', getattr(room, "participant_count", 0) or 0
+            '<span class="room-count">{}</span>',
+            _("%(count)s in the room") % {"count": getattr(room, "participant_count", 0) or 0},
         )
         if room.state == "live"
         else ""
@@ -98,7 +103,8 @@ def room_card(room, src: str = "", level: int = 3) -> SafeString:
     topics = ""
     if room.card_topics:
         topics = format_html(
-            '<ul class="topics" aria-label="Topics">{}</ul>',
+            '<ul class="topics" aria-label="{}">{}</ul>',
+            _("Topics"),
             format_html_join(
                 "",
                 '<li><a class="pill" href="{}">#{}</a></li>',

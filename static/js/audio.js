@@ -24,6 +24,7 @@
 // window.spacesAudio exposes the analyser, counters and marks, for people debugging and for tests.
 
 import { HlsPlayer, canPlayHls } from "./hls-player.js";
+import { gettext, ngettext, interpolate } from "./i18n.js";
 
 // The wire format's constants are kept in step with rooms/audio/wire.py
 // (tests/browser/test_room_js_in_step.py checks them, and the offsets read and written below).
@@ -82,12 +83,12 @@ function micConstraints() {
 }
 
 const MESSAGES = {
-  micRefused: "Microphone access was refused. Allow the microphone for this site in your browser's settings, then unmute again.",
-  micMissing: "No microphone was found. Connect one, then unmute again.",
-  micBusy: "Your microphone could not be started: another app may be using it.",
-  micFailed: "Your microphone could not be started.",
-  micLost: "Your microphone stopped. Unmute again to speak.",
-  insecure: "Speaking needs a secure (https) connection to this site.",
+  micRefused: gettext("Microphone access was refused. Allow the microphone for this site in your browser's settings, then unmute again."),
+  micMissing: gettext("No microphone was found. Connect one, then unmute again."),
+  micBusy: gettext("Your microphone could not be started: another app may be using it."),
+  micFailed: gettext("Your microphone could not be started."),
+  micLost: gettext("Your microphone stopped. Unmute again to speak."),
+  insecure: gettext("Speaking needs a secure (https) connection to this site."),
 };
 
 // -- the wire format (rooms/audio/wire.py) ---------------------------------------------------------
@@ -130,21 +131,21 @@ export function parseBundle(buffer) {
 
 function listeningGaps() {
   const missing = [];
-  if (!window.AudioContext) missing.push("Web Audio");
+  if (!window.AudioContext) missing.push(gettext("Web Audio"));
   else if (!window.AudioWorkletNode) missing.push("AudioWorklet");
-  if (!window.AudioDecoder) missing.push("WebCodecs audio decoding (AudioDecoder)");
+  if (!window.AudioDecoder) missing.push(gettext("WebCodecs audio decoding (AudioDecoder)"));
   return missing;
 }
 
 function speakingGaps() {
   const missing = [];
-  if (!window.AudioEncoder) missing.push("WebCodecs audio encoding (AudioEncoder)");
+  if (!window.AudioEncoder) missing.push(gettext("WebCodecs audio encoding (AudioEncoder)"));
   if (!window.MediaStreamTrackProcessor && !window.AudioWorkletNode) missing.push("AudioWorklet");
   return missing;
 }
 
 function cannot(what, missing) {
-  return `${what} doesn't work in this browser: it lacks ${missing.join(" and ")}. Try a recent Chrome, Edge, Firefox or Safari.`;
+  return interpolate(gettext("%(what)s doesn't work in this browser: it lacks %(missing)s. Try a recent Chrome, Edge, Firefox or Safari."), { what, missing: missing.join(gettext(" and ")) }, true);
 }
 
 // -- sample-rate conversion --------------------------------------------------------------------------
@@ -288,12 +289,12 @@ export class RoomAudio {
 
     const missing = listeningGaps();
     if (missing.length) {
-      this.setMessage("listen", cannot("Listening to live audio", missing));
+      this.setMessage("listen", cannot(gettext("Listening to live audio"), missing));
       this.ready = Promise.resolve(false);
     } else {
       this.ready = this.startPlayback().catch((error) => {
         console.error("live audio: playback could not start", error);
-        this.setMessage("listen", "Live audio could not start in this browser.");
+        this.setMessage("listen", gettext("Live audio could not start in this browser."));
         return false;
       });
     }
@@ -312,7 +313,7 @@ export class RoomAudio {
 
   async startPlayback() {
     if (!(await AudioDecoder.isConfigSupported(DECODER_CONFIG)).supported) {
-      this.setMessage("listen", cannot("Listening to live audio", ["an Opus decoder for WebCodecs"]));
+      this.setMessage("listen", cannot(gettext("Listening to live audio"), [gettext("an Opus decoder for WebCodecs")]));
       return false;
     }
     try {
@@ -516,7 +517,7 @@ export class RoomAudio {
     element.dataset.testid = "hls-audio";
     element.hidden = true;
     if (!canPlayHls(element)) {
-      this.setMessage("listen", cannot("Listening to this large room", ["HLS (Media Source Extensions with Opus)"]));
+      this.setMessage("listen", cannot(gettext("Listening to this large room"), [gettext("HLS (Media Source Extensions with Opus)")]));
       return;
     }
     if (new URL(playlist, location.href).origin !== location.origin) element.crossOrigin = "anonymous";
@@ -712,7 +713,7 @@ export class RoomAudio {
     if (!onStage) this.setMessage("speak", "");
     else {
       const missing = speakingGaps();
-      if (missing.length) this.setMessage("speak", cannot("Speaking", missing));
+      if (missing.length) this.setMessage("speak", cannot(gettext("Speaking"), missing));
     }
     if (!onStage || muted) {
       this.stopMic();
@@ -742,15 +743,15 @@ export class RoomAudio {
     this.resume();
     const missing = speakingGaps();
     if (missing.length) {
-      this.setMessage("speak", cannot("Speaking", missing));
+      this.setMessage("speak", cannot(gettext("Speaking"), missing));
       return false;
     }
     if (!navigator.mediaDevices?.getUserMedia) {
-      this.setMessage("speak", window.isSecureContext ? cannot("Speaking", ["microphone access"]) : MESSAGES.insecure);
+      this.setMessage("speak", window.isSecureContext ? cannot(gettext("Speaking"), [gettext("microphone access")]) : MESSAGES.insecure);
       return false;
     }
     if (!(await AudioEncoder.isConfigSupported(ENCODER_CONFIG)).supported) {
-      this.setMessage("speak", cannot("Speaking", ["an Opus encoder for WebCodecs"]));
+      this.setMessage("speak", cannot(gettext("Speaking"), [gettext("an Opus encoder for WebCodecs")]));
       return false;
     }
     let stream;

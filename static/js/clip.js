@@ -2,6 +2,7 @@
 // the form is checked before it is sent (at most 60 s); on a live room page, "Last 30 s / 60 s" is sent
 // without leaving the room and the clip's link is shown; on a clip's page, the page reloads once the
 // clip is cut. Everything also works without this script (plain forms, a <noscript> refresh).
+import { gettext, ngettext, interpolate, pageLanguage } from "./i18n.js";
 
 const MAX_CLIP_S = 60;
 
@@ -36,8 +37,8 @@ function setUpReplayForm(form) {
   form.addEventListener("submit", (event) => {
     const length = Number(end.value) - Number(start.value);
     let message = "";
-    if (!(length > 0)) message = "The clip must end after it starts.";
-    else if (length > MAX_CLIP_S) message = `A clip lasts at most ${MAX_CLIP_S} seconds; this one would last ${length.toFixed(1)} s.`;
+    if (!(length > 0)) message = gettext("The clip must end after it starts.");
+    else if (length > MAX_CLIP_S) message = interpolate(gettext("A clip lasts at most %(max)s seconds; this one would last %(length)s s."), { max: MAX_CLIP_S, length: length.toLocaleString(pageLanguage, { maximumFractionDigits: 1 }) }, true);
     if (message) {
       event.preventDefault();
       error.textContent = message;
@@ -53,7 +54,7 @@ function setUpLiveForm(form) {
     const seconds = event.submitter ? event.submitter.value : "30";
     const body = new FormData(form);
     body.set("seconds", seconds);
-    result.textContent = "Clipping…";
+    result.textContent = gettext("Clipping…");
     try {
       const response = await fetch(form.action, {
         method: "POST",
@@ -63,10 +64,10 @@ function setUpLiveForm(form) {
       });
       const answer = await response.json();
       if (!response.ok) {
-        result.textContent = answer.message || "The clip could not be made.";
+        result.textContent = answer.message || gettext("The clip could not be made.");
         return;
       }
-      result.replaceChildren("Your clip: ");
+      result.replaceChildren(gettext("Your clip: "));
       const link = document.createElement("a");
       link.href = answer.url;
       link.target = "_blank";
@@ -75,7 +76,7 @@ function setUpLiveForm(form) {
       link.dataset.testid = "live-clip-link";
       result.append(link, " (it is ready in a moment).");
     } catch (error) {
-      result.textContent = "The clip could not be made: check your connection.";
+      result.textContent = gettext("The clip could not be made: check your connection.");
     }
   });
 }

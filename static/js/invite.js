@@ -1,6 +1,7 @@
 // The room page's invite form. It posts with fetch, so that inviting from a live room does not
 // reload the page (and cut the host's audio), and it suggests people the inviter follows as they
 // type. Without script the form posts normally and the page comes back with a message.
+import { gettext, ngettext, interpolate } from "./i18n.js";
 
 const form = document.querySelector("[data-invite-form]");
 
@@ -28,7 +29,7 @@ if (form) {
         headers: { Accept: "application/json", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
         credentials: "same-origin",
       });
-      const answer = await response.json().catch(() => ({ ok: false, message: "Something went wrong; try again." }));
+      const answer = await response.json().catch(() => ({ ok: false, message: gettext("Something went wrong; try again.") }));
       show(answer.message, answer.ok);
       if (answer.ok) {
         if (answer.invited && invitees) {
@@ -41,7 +42,7 @@ if (form) {
         datalist?.querySelector(`option[value="@${CSS.escape(answer.handle)}"]`)?.remove();
       }
     } catch {
-      show("Could not reach the server; try again.", false);
+      show(gettext("Could not reach the server; try again."), false);
     } finally {
       button.disabled = false;
       input.focus();

@@ -6,6 +6,7 @@
 // The room page (templates/rooms/room_detail.html) gives what to show on #live-room:
 // data-media-title, data-media-artist and data-media-artwork (the host's avatar at 64, 128 and
 // 256 px, space-separated, or nothing: then the site's icon).
+import { gettext, ngettext, interpolate } from "./i18n.js";
 
 const ARTWORK_SIZES = [64, 128, 256];
 const FALLBACK_ARTWORK = { src: "/apple-touch-icon.png", sizes: "180x180", type: "image/png" };

@@ -2,6 +2,7 @@
 // the unread badge, the notification list and a host's reminder count up to date without a reload.
 // The server sends the whole count each time, so a missed or repeated event cannot leave it wrong,
 // and after every reconnect it sends the count again (user.snapshot).
+import { gettext, ngettext, interpolate } from "./i18n.js";
 
 // Kept in step with spaces_project/protocol (tests/browser/test_notifications_js_in_step.py checks it).
 const USER_SOCKET_PATH = "/ws/me/";
@@ -20,7 +21,7 @@ function setUnread(count) {
     badge.textContent = String(count);
     badge.hidden = count === 0;
   }
-  if (bellLink) bellLink.setAttribute("aria-label", count ? `Notifications, ${count} unread` : "Notifications");
+  if (bellLink) bellLink.setAttribute("aria-label", count ? interpolate(ngettext("Notifications, %(counter)s unread", "Notifications, %(counter)s unread", count), { counter: count }, true) : gettext("Notifications"));
   const markRead = document.querySelector("[data-mark-read]");
   if (markRead) markRead.hidden = count === 0;
 }
@@ -62,7 +63,7 @@ function addToList(notification) {
   body.className = "notification-body";
   const unread = document.createElement("span");
   unread.className = "visually-hidden";
-  unread.textContent = "Unread: ";
+  unread.textContent = gettext("Unread: ");
   body.append(unread);
   if (safePath(notification.url)) {
     const link = document.createElement("a");
@@ -81,7 +82,7 @@ function addToList(notification) {
   const pill = document.createElement("span");
   pill.className = "pill";
   pill.setAttribute("aria-hidden", "true");
-  pill.textContent = "New";
+  pill.textContent = gettext("New");
   item.append(avatarFor(notification.actor), body, pill);
   list.prepend(item);
   document.querySelector("[data-notifications-empty]")?.remove();

@@ -2,6 +2,7 @@
 // The switches belong to this browser's subscription: the page asks the service worker's push manager
 // for it, sends its toJSON() to the server (which answers with the kinds it takes), and sends it again
 // with the kinds chosen. A new device starts with every kind on (accounts/services/push.py).
+import { gettext, ngettext, interpolate } from "./i18n.js";
 
 const section = document.querySelector("[data-push-settings]");
 
@@ -35,7 +36,7 @@ async function start() {
       body: JSON.stringify(body),
     });
     const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.message || "The server did not take it; try again.");
+    if (!response.ok) throw new Error(data.message || gettext("The server did not take it; try again."));
     return data;
   }
 
@@ -76,7 +77,7 @@ async function start() {
           (await registration.pushManager.getSubscription()) ||
           (await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: serverKey }));
         show((await post(section.dataset.subscribeUrl, subscription.toJSON())).kinds);
-        say("Push is on for this device.");
+        say(gettext("Push is on for this device."));
       } else {
         if (subscription) {
           await post(section.dataset.unsubscribeUrl, { endpoint: subscription.endpoint });
@@ -84,7 +85,7 @@ async function start() {
           subscription = null;
         }
         show(null);
-        say("Push is off for this device.");
+        say(gettext("Push is off for this device."));
       }
     } catch (error) {
       toggle.checked = !toggle.checked;
@@ -100,7 +101,7 @@ async function start() {
     const chosen = [...kinds.querySelectorAll("input:checked")].map((box) => box.value);
     try {
       show((await post(section.dataset.subscribeUrl, { ...subscription.toJSON(), kinds: chosen })).kinds);
-      say("Saved for this device.");
+      say(gettext("Saved for this device."));
     } catch (error) {
       say(error.message);
     }
@@ -109,6 +110,6 @@ async function start() {
 
 if (section && "serviceWorker" in navigator && "PushManager" in window && "Notification" in window) {
   start().catch((error) => {
-    section.querySelector("[data-push-status]").textContent = `Push is not available here: ${error.message}`;
+    section.querySelector("[data-push-status]").textContent = interpolate(gettext("Push is not available here: %(reason)s"), { reason: error.message }, true);
   });
 }

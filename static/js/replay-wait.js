@@ -2,6 +2,7 @@
 // (recordings/views/replays.py recording_status) and, once the replay is published, put a link to it in
 // place of the promise. Used by room.js when a room ends under a listener's eyes, and by the room
 // page of an ended room whose replay is still being made ([data-replay-wait]).
+import { gettext, ngettext, interpolate } from "./i18n.js";
 
 const DEFAULT_POLL_MS = 2000;
 const GIVE_UP_MS = 30 * 60 * 1000; // processing takes seconds; a stuck chain is the admin's to retry
@@ -27,16 +28,16 @@ export function waitForReplay(holder) {
           link.className = "button button-primary";
           link.href = replayUrl;
           link.dataset.testid = "replay-link";
-          link.textContent = "Play the replay";
+          link.textContent = gettext("Play the replay");
           const note = document.createElement("p");
-          note.textContent = "The replay is ready.";
+          note.textContent = gettext("The replay is ready.");
           show(note, link);
           holder.setAttribute("data-replay-state", "ready");
           return;
         }
         if (status.failed || status.status === "removed") {
           const note = document.createElement("p");
-          note.textContent = "The replay of this room could not be made.";
+          note.textContent = gettext("The replay of this room could not be made.");
           show(note);
           holder.setAttribute("data-replay-state", "failed");
           return;

@@ -1,6 +1,7 @@
 // The replay page: progress while the recording is processed, then the player (play, speed, waveform
 // seek, who-spoke-when timeline) and the play count. The page works without this script too: the
 // <audio> element keeps the browser's controls, and a <noscript> refresh follows the progress.
+import { gettext, ngettext, interpolate } from "./i18n.js";
 
 function clock(seconds) {
   const s = Math.max(0, Math.floor(seconds));
@@ -55,7 +56,7 @@ function setUpPlayer(section) {
   const showPlaying = () => {
     const playing = !audio.paused;
     play.querySelector("use").setAttribute("href", playing ? "#icon-pause" : "#icon-play");
-    play.querySelector("[data-play-label]").textContent = playing ? "Pause" : "Play";
+    play.querySelector("[data-play-label]").textContent = playing ? gettext("Pause") : gettext("Play");
   };
   play.addEventListener("click", () => (audio.paused ? audio.play().catch(() => {}) : audio.pause()));
   audio.addEventListener("play", showPlaying);

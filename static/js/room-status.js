@@ -3,13 +3,14 @@
 // ROOM_STATUSES). Each part that belongs to some statuses only says which with data-show-in="scheduled
 // backstage"; room.js calls showStatus with the status of each room.status event and of each snapshot,
 // so every open page, the host's and the listeners', shows that status's parts and only those.
+import { gettext, ngettext, interpolate, pageLanguage } from "./i18n.js";
 
 const PILLS = {
-  scheduled: ["Scheduled", "pill pill-muted"],
-  backstage: ["Starting soon", "pill pill-muted"],
+  scheduled: [gettext("Scheduled"), "pill pill-muted"],
+  backstage: [gettext("Starting soon"), "pill pill-muted"],
   live: ["LIVE", "pill pill-live"],
-  ended: ["Ended", "pill pill-muted"],
-  cancelled: ["Cancelled", "pill pill-muted"],
+  ended: [gettext("Ended"), "pill pill-muted"],
+  cancelled: [gettext("Cancelled"), "pill pill-muted"],
 };
 
 export function showStatus(status, { startedAt = null } = {}) {
@@ -25,7 +26,7 @@ export function showStatus(status, { startedAt = null } = {}) {
   const since = page.querySelector("[data-live-since] time");
   if (startedAt && since && since.getAttribute("datetime") !== startedAt) {
     since.setAttribute("datetime", startedAt);
-    since.textContent = new Date(startedAt).toLocaleString([], {
+    since.textContent = new Date(startedAt).toLocaleString(pageLanguage, {
       weekday: "short",
       day: "numeric",
       month: "short",

@@ -9,10 +9,11 @@ import {
 import { roomMediaSession } from "./media-session.js";
 import { waitForReplay } from "./replay-wait.js";
 import { showStatus } from "./room-status.js";
+import { gettext, ngettext, interpolate, pageLanguage } from "./i18n.js";
 
 // Kept in step with spaces_project/protocol (tests/browser/test_room_js_in_step.py checks it; docs/protocol.md).
 const REACTIONS = ["😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋"];
-const REACTION_NAMES = ["Laugh", "Wow", "Sad", "Love", "100", "Clap", "Solidarity", "Thumbs up", "Thumbs down", "Wave"];
+const REACTION_NAMES = [gettext("Laugh"), gettext("Wow"), gettext("Sad"), gettext("Love"), "100", gettext("Clap"), gettext("Solidarity"), gettext("Thumbs up"), gettext("Thumbs down"), gettext("Wave")];
 // Reactions are drawn from images shipped with the site (Twemoji, CC-BY 4.0: static/emoji/LICENSE.md),
 // so they look the same on every system, with or without an emoji font.
 const REACTION_IMAGES = new Map(
@@ -26,11 +27,11 @@ const CLOSE_SUSPENDED = 4005;
 const CLOSE_NOT_LIVE = 4009;
 const CLOSE_ENDED = 4010;
 const CLOSE_REASONS = {
-  [CLOSE_SIGN_IN_REQUIRED]: "Sign in to listen to this room.",
-  [CLOSE_TICKET_REQUIRED]: "This room is for ticket holders.",
-  [CLOSE_REMOVED]: "You were removed from this room.",
-  [CLOSE_NOT_FOUND]: "This room does not exist.",
-  [CLOSE_SUSPENDED]: "Your account is suspended.",
+  [CLOSE_SIGN_IN_REQUIRED]: gettext("Sign in to listen to this room."),
+  [CLOSE_TICKET_REQUIRED]: gettext("This room is for ticket holders."),
+  [CLOSE_REMOVED]: gettext("You were removed from this room."),
+  [CLOSE_NOT_FOUND]: gettext("This room does not exist."),
+  [CLOSE_SUSPENDED]: gettext("Your account is suspended."),
 };
 // Reconnecting cannot help after these: the answer would be the same.
 const FINAL_CLOSE_CODES = new Set([
@@ -55,7 +56,7 @@ const CAPTIONS_HIDDEN_KEY = "spaces:captions-hidden";
 // The Q&A queue's limit on a question (spaces_project/protocol MAX_QUESTION_CHARS).
 const MAX_QUESTION_CHARS = 280;
 
-const ROLE_LABELS = { host: "Host", cohost: "Co-host", speaker: "Speaker", listener: "Listener" };
+const ROLE_LABELS = { host: gettext("Host"), cohost: gettext("Co-host"), speaker: gettext("Speaker"), listener: gettext("Listener") };
 // Who is on stage, in the order the stage shows them, and who runs it (spaces_project/protocol).
 const STAGE_ROLES = ["host", "cohost", "speaker"];
 const MODERATOR_ROLES = ["host", "cohost"];
@@ -206,13 +207,13 @@ class LiveRoom {
     const qaText = this.el.qaForm.elements.text;
     qaText.addEventListener("input", () => {
       const left = MAX_QUESTION_CHARS - qaText.value.length;
-      this.el.qaChars.textContent = left === 1 ? "1 character left" : `${left} characters left`;
+      this.el.qaChars.textContent = left === 1 ? "1 character left" : interpolate(ngettext("%(count)s character left", "%(count)s characters left", left), { count: left }, true);
     });
     this.el.qaForm.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = qaText.value.trim();
       if (!text) {
-        this.toast("Type a question first.", { kind: "error" });
+        this.toast(gettext("Type a question first."), { kind: "error" });
         return;
       }
       // Cleared when the queue comes back with it (room.questions); a refusal keeps the text.
@@ -234,7 +235,7 @@ class LiveRoom {
       const title = form.elements.title.value.trim();
       const url = form.elements.url.value.trim();
       if (!title || !url) {
-        this.toast("Give the link a title and an http(s) address.", { kind: "error" });
+        this.toast(gettext("Give the link a title and an http(s) address."), { kind: "error" });
         return;
       }
       if (this.send("link.pin", { title, url })) {
@@ -341,7 +342,7 @@ class LiveRoom {
 
   send(type, fields = {}) {
     if (!this.socket || this.socket.readyState !== WebSocket.OPEN) {
-      this.toast("Not connected right now; trying again…", { kind: "error" });
+      this.toast(gettext("Not connected right now; trying again…"), { kind: "error" });
       return false;
     }
     this.socket.send(JSON.stringify({ type, ...fields }));
@@ -384,7 +385,7 @@ class LiveRoom {
       case "room.speak_invited":
         return this.showInvitation(event.by, event.recorded ?? this.state.room.is_recorded);
       case "room.request_declined":
-        return this.toast("The host declined your request to speak this time.", { testid: "request-declined" });
+        return this.toast(gettext("The host declined your request to speak this time."), { testid: "request-declined" });
       case "room.reaction":
         return this.showReaction(event.user_id, event.emoji);
       case "room.links":
@@ -420,7 +421,7 @@ class LiveRoom {
         return this.renderQuestions();
       case "room.went_live":
         // What the page shows follows room.status, which comes next.
-        return this.toast("The room is live.", { testid: "went-live" });
+        return this.toast(gettext("The room is live."), { testid: "went-live" });
       case "room.status":
         return this.statusChanged(event.status, event.started_at);
       case "room.audio_route":
@@ -528,13 +529,13 @@ class LiveRoom {
     if (!onStage(before) && onStage(now)) {
       this.dismissInvitation();
       this.announcer.say(before.hand_raised ? SAY.handApproved() : SAY.invitedOnStage(), "you");
-      this.toast("You're on stage. Your mic is off: unmute when you're ready.", { testid: "on-stage", announce: false });
+      this.toast(gettext("You're on stage. Your mic is off: unmute when you're ready."), { testid: "on-stage", announce: false });
     } else if (onStage(before) && !onStage(now)) {
-      this.toast("You're back in the audience.");
+      this.toast(gettext("You're back in the audience."));
     } else if (before.role !== now.role) {
-      this.toast(now.role === "cohost" ? "You're now a co-host." : `You're now a ${ROLE_LABELS[now.role].toLowerCase()}.`);
+      this.toast(now.role === "cohost" ? gettext("You're now a co-host.") : interpolate(gettext("You're now a %(role)s."), { role: ROLE_LABELS[now.role].toLowerCase() }, true));
     } else if (!before.muted && now.muted && onStage(now) && this.pendingMute !== true) {
-      this.toast("A host muted your mic.", { announce: false });
+      this.toast(gettext("A host muted your mic."), { announce: false });
       this.announcer.say(SAY.mutedByHost(), "you");
     }
     if (before.invited && !now.invited) this.dismissInvitation();
@@ -559,7 +560,7 @@ class LiveRoom {
     if (you.muted) {
       // Ask for the microphone first: if it is refused, the room never sees you unmuted.
       if (!(await this.audio.startMic())) {
-        this.toast(this.audio.messages.speak || "Your microphone could not be started.", { kind: "error", testid: "mic-error" });
+        this.toast(this.audio.messages.speak || gettext("Your microphone could not be started."), { kind: "error", testid: "mic-error" });
         return;
       }
       this.pendingMute = false;
@@ -607,10 +608,10 @@ class LiveRoom {
     syncList(this.el.listeners, s.listeners, (p) => this.buildListener(p), (el, p) => this.updateListener(el, p));
     this.el.listenerCount.textContent = `${s.listener_count}`;
     this.el.waitingCount.textContent = `${s.listener_count}`;
-    this.el.waitingLabel.textContent = s.listener_count === 1 ? "person is" : "people are";
+    this.el.waitingLabel.textContent = ngettext("person is", "people are", s.listener_count);
     const hidden = s.listener_count - s.listeners.length;
     this.el.listenersEmpty.hidden = s.listener_count > 0;
-    this.el.listeners.dataset.more = hidden > 0 ? `and ${hidden} more` : "";
+    this.el.listeners.dataset.more = hidden > 0 ? interpolate(gettext("and %(count)s more"), { count: hidden }, true) : "";
   }
 
   renderHands() {
@@ -652,8 +653,8 @@ class LiveRoom {
             h("button", {
               type: "button",
               class: "button-small button-ghost",
-              text: "Unpin",
-              "aria-label": `Unpin ${link.title}`,
+              text: gettext("Unpin"),
+              "aria-label": interpolate(gettext("Unpin %(title)s"), { title: link.title }, true),
               onclick: () => this.send("link.unpin", { link_id: link.id }),
             }),
         );
@@ -745,7 +746,7 @@ class LiveRoom {
     if (mine) {
       this.pendingQuestion = null;
       this.el.qaForm.reset();
-      this.el.qaChars.textContent = `${MAX_QUESTION_CHARS} characters left`;
+      this.el.qaChars.textContent = interpolate(ngettext("%(count)s character left", "%(count)s characters left", MAX_QUESTION_CHARS), { count: MAX_QUESTION_CHARS }, true);
     }
   }
 
@@ -763,7 +764,7 @@ class LiveRoom {
     this.el.answering.hidden = !live || !answering;
     if (answering) {
       this.el.answering.querySelector("[data-answering-text]").textContent = answering.text;
-      this.el.answering.querySelector("[data-answering-asker]").textContent = `asked by ${answering.asker_name}`;
+      this.el.answering.querySelector("[data-answering-asker]").textContent = interpolate(gettext("asked by %(name)s"), { name: answering.asker_name }, true);
     }
     const moderator = isModerator(you);
     const key = JSON.stringify([s.questions, answering, s.my_votes, you?.user_id, moderator, on]);
@@ -782,27 +783,27 @@ class LiveRoom {
         const isVoted = voted.has(q.id);
         const actions = [];
         if (moderator && q.state === "answering") {
-          actions.push(button("Answered", "question-done", () => this.send("question.done", { question_id: q.id }), { cls: "button-small button-primary" }));
+          actions.push(button(gettext("Answered"), "question-done", () => this.send("question.done", { question_id: q.id }), { cls: "button-small button-primary" }));
         } else if (moderator) {
-          actions.push(button("Answer now", "question-answer", () => this.send("question.answer", { question_id: q.id }), { cls: "button-small button-primary" }));
-          actions.push(button("Invite to speak", "question-invite", () => this.send("question.invite", { question_id: q.id }), { cls: "button-small", label: `Invite ${q.asker_name} to speak` }));
-          actions.push(button("Dismiss", "question-dismiss", () => this.send("question.dismiss", { question_id: q.id }), { cls: "button-small" }));
+          actions.push(button(gettext("Answer now"), "question-answer", () => this.send("question.answer", { question_id: q.id }), { cls: "button-small button-primary" }));
+          actions.push(button(gettext("Invite to speak"), "question-invite", () => this.send("question.invite", { question_id: q.id }), { cls: "button-small", label: interpolate(gettext("Invite %(name)s to speak"), { name: q.asker_name }, true) }));
+          actions.push(button(gettext("Dismiss"), "question-dismiss", () => this.send("question.dismiss", { question_id: q.id }), { cls: "button-small" }));
         }
         if (moderator) {
-          actions.push(button("Remove", "question-remove", () => this.send("question.remove", { question_id: q.id }), { cls: "button-small button-danger" }));
+          actions.push(button(gettext("Remove"), "question-remove", () => this.send("question.remove", { question_id: q.id }), { cls: "button-small button-danger" }));
         }
         if (mine && q.state === "open") {
-          actions.push(button("Withdraw", "question-withdraw", () => this.send("question.withdraw", { question_id: q.id }), { cls: "button-small" }));
+          actions.push(button(gettext("Withdraw"), "question-withdraw", () => this.send("question.withdraw", { question_id: q.id }), { cls: "button-small" }));
         }
         if (you && !mine) {
-          actions.push(h("a", { class: "button button-small button-ghost", href: reportBase.replace(/\/0\/$/, `/${q.id}/`), target: "_blank", rel: "noopener", "data-testid": "question-report", text: "Report" }));
+          actions.push(h("a", { class: "button button-small button-ghost", href: reportBase.replace(/\/0\/$/, `/${q.id}/`), target: "_blank", rel: "noopener", "data-testid": "question-report", text: gettext("Report") }));
         }
         const vote = h("button", {
           type: "button",
           class: isVoted ? "button-small vote-button is-voted" : "button-small vote-button",
           "data-testid": "question-vote",
           "aria-pressed": String(isVoted),
-          "aria-label": isVoted ? `Take back your upvote (${q.votes})` : `Upvote (${q.votes})`,
+          "aria-label": isVoted ? interpolate(gettext("Take back your upvote (%(count)s)"), { count: q.votes }, true) : interpolate(gettext("Upvote (%(count)s)"), { count: q.votes }, true),
           disabled: !you || mine || !on || q.state !== "open",
           text: `▲ ${q.votes}`,
           onclick: () => this.send(isVoted ? "question.unvote" : "question.vote", { question_id: q.id }),
@@ -819,7 +820,7 @@ class LiveRoom {
             "div",
             {},
             h("p", { class: "question-text", "data-testid": "question-text", text: q.text }),
-            h("small", { text: `${q.asker_name} @${q.asker_handle}${q.state === "answering" ? " · being answered" : ""}` }),
+            h("small", { text: `${q.asker_name} @${q.asker_handle}${q.state === "answering" ? gettext(" · being answered") : ""}` }),
             actions.length ? h("div", { class: "question-actions" }, ...actions) : null,
           ),
         );
@@ -833,7 +834,7 @@ class LiveRoom {
     this.el.captions.hidden = !on;
     this.el.captionLines.hidden = this.captionsHidden;
     this.el.captions.classList.toggle("is-collapsed", this.captionsHidden);
-    this.el.captionsVisibility.textContent = this.captionsHidden ? "Show captions" : "Hide captions";
+    this.el.captionsVisibility.textContent = this.captionsHidden ? gettext("Show captions") : gettext("Hide captions");
     this.el.captionsVisibility.setAttribute("aria-pressed", String(!this.captionsHidden));
   }
 
@@ -884,14 +885,14 @@ class LiveRoom {
     this.controlsKey = key;
     const buttons = [];
     if (mutedHint) {
-      const hint = s.room.backstage ? "You're backstage and muted. Unmute to check your mic." : "You're live and muted. Unmute to talk.";
+      const hint = s.room.backstage ? gettext("You're backstage and muted. Unmute to check your mic.") : gettext("You're live and muted. Unmute to talk.");
       buttons.push(h("p", { class: "live-hint", role: "status", "data-testid": "muted-hint", text: hint }));
     }
     const waiting = s.room.backstage && !(you && onStage(you));
     if (waiting) {
-      buttons.push(h("span", { class: "control-note", text: "The room starts soon." }));
+      buttons.push(h("span", { class: "control-note", text: gettext("The room starts soon.") }));
     } else if (you === null) {
-      buttons.push(h("a", { class: "button button-primary", href: this.signInUrl, text: "Sign in to react or speak" }));
+      buttons.push(h("a", { class: "button button-primary", href: this.signInUrl, text: gettext("Sign in to react or speak") }));
     } else if (onStage(you)) {
       buttons.push(
         h(
@@ -901,43 +902,43 @@ class LiveRoom {
             class: you.muted ? "mic-button is-muted" : "mic-button is-live",
             "data-testid": "mic-toggle",
             "aria-keyshortcuts": "M",
-            "aria-label": you.muted ? "Unmute your mic" : "Mute your mic",
+            "aria-label": you.muted ? gettext("Unmute your mic") : gettext("Mute your mic"),
             onclick: () => this.toggleMic(),
           },
           icon(you.muted ? "micOff" : "mic"),
-          h("span", { text: you.muted ? "Unmute" : "Mute" }),
+          h("span", { text: you.muted ? gettext("Unmute") : gettext("Mute") }),
         ),
       );
       if (you.role !== "host") {
         buttons.push(
-          button("Step down", "step-down", () => this.send("speaker.to_audience", { user_id: you.user_id }), {
-            label: "Step down to the audience",
+          button(gettext("Step down"), "step-down", () => this.send("speaker.to_audience", { user_id: you.user_id }), {
+            label: gettext("Step down to the audience"),
           }),
         );
       }
     } else if (you.hand_raised) {
-      buttons.push(button("Lower hand", "lower-hand", () => this.send("hand.lower"), { label: "Lower your hand", cls: "is-raised", icon: "hand", keys: "H" }));
+      buttons.push(button(gettext("Lower hand"), "lower-hand", () => this.send("hand.lower"), { label: gettext("Lower your hand"), cls: "is-raised", icon: "hand", keys: "H" }));
     } else if (s.room.speaker_policy === "invited") {
-      buttons.push(h("span", { class: "control-note", text: "Only people the host invites can speak." }));
+      buttons.push(h("span", { class: "control-note", text: gettext("Only people the host invites can speak.") }));
     } else {
-      buttons.push(button("Raise hand", "raise-hand", () => this.raiseHand(), { label: "Raise your hand to ask to speak", icon: "hand", keys: "H" }));
+      buttons.push(button(gettext("Raise hand"), "raise-hand", () => this.raiseHand(), { label: gettext("Raise your hand to ask to speak"), icon: "hand", keys: "H" }));
     }
     buttons.push(h("span", { class: "control-spacer" }));
     if (you?.role === "host" && !s.room.backstage) {
-      buttons.push(button("End room", "end-room", () => this.confirmEnd(), { cls: "button-danger" }));
+      buttons.push(button(gettext("End room"), "end-room", () => this.confirmEnd(), { cls: "button-danger" }));
     }
     buttons.push(
       h(
         "details",
         { class: "leave-menu" },
-        h("summary", { class: "button button-ghost", "data-testid": "leave-menu" }, "Leave"),
+        h("summary", { class: "button button-ghost", "data-testid": "leave-menu" }, gettext("Leave")),
         h(
           "div",
-          { class: "menu-body", role: "group", "aria-label": "Leave the room" },
-          button("Leave", "leave", () => this.leave(false), { cls: "button-small" }),
-          button("Leave quietly", "leave-quietly", () => this.leave(true), {
+          { class: "menu-body", role: "group", "aria-label": gettext("Leave the room") },
+          button(gettext("Leave"), "leave", () => this.leave(false), { cls: "button-small" }),
+          button(gettext("Leave quietly"), "leave-quietly", () => this.leave(true), {
             cls: "button-small",
-            label: "Leave quietly, without telling the room",
+            label: gettext("Leave quietly, without telling the room"),
           }),
         ),
       ),
@@ -1004,10 +1005,10 @@ class LiveRoom {
     const flags = [];
     // Raised hands are for the hosts to see (and for the person themself).
     if (p.hand_raised && (isModerator(you) || you?.user_id === p.user_id)) {
-      flags.push(h("span", { class: "flag", title: "Hand raised" }, icon("hand", "Hand raised")));
+      flags.push(h("span", { class: "flag", title: gettext("Hand raised") }, icon("hand", gettext("Hand raised"))));
     }
-    if (p.invited && isModerator(you)) flags.push(h("span", { class: "pill", text: "Invited" }));
-    if (you?.user_id === p.user_id) flags.push(h("span", { class: "pill", text: "You" }));
+    if (p.invited && isModerator(you)) flags.push(h("span", { class: "pill", text: gettext("Invited") }));
+    if (you?.user_id === p.user_id) flags.push(h("span", { class: "pill", text: gettext("You") }));
     el.querySelector(".listener-flags").replaceChildren(...flags);
     this.renderMemberMenu(el, p, this.listenerActions(p));
   }
@@ -1025,16 +1026,16 @@ class LiveRoom {
           type: "button",
           class: "button-small button-primary",
           "data-testid": "approve",
-          text: "Approve",
-          "aria-label": `Approve ${p.name}'s request to speak`,
+          text: gettext("Approve"),
+          "aria-label": interpolate(gettext("Approve %(name)s's request to speak"), { name: p.name }, true),
           onclick: () => this.send("request.approve", { user_id: p.user_id }),
         }),
         h("button", {
           type: "button",
           class: "button-small",
           "data-testid": "decline",
-          text: "Decline",
-          "aria-label": `Decline ${p.name}'s request to speak`,
+          text: gettext("Decline"),
+          "aria-label": interpolate(gettext("Decline %(name)s's request to speak"), { name: p.name }, true),
           onclick: () => this.send("request.decline", { user_id: p.user_id }),
         }),
       ),
@@ -1047,13 +1048,13 @@ class LiveRoom {
     if (!isModerator(you) || p.user_id === you.user_id || p.role === "host") return [];
     if (p.role === "cohost" && you.role !== "host") return [];
     const actions = [];
-    if (!p.muted) actions.push(["Mute", "mute", () => this.send("speaker.mute", { user_id: p.user_id })]);
-    actions.push(["Move to audience", "to-audience", () => this.send("speaker.to_audience", { user_id: p.user_id })]);
+    if (!p.muted) actions.push([gettext("Mute"), "mute", () => this.send("speaker.mute", { user_id: p.user_id })]);
+    actions.push([gettext("Move to audience"), "to-audience", () => this.send("speaker.to_audience", { user_id: p.user_id })]);
     if (you.role === "host") {
-      if (p.role === "cohost") actions.push(["Remove co-host", "cohost-remove", () => this.send("cohost.remove", { user_id: p.user_id })]);
-      else actions.push(["Make co-host", "cohost-add", () => this.send("cohost.add", { user_id: p.user_id })]);
+      if (p.role === "cohost") actions.push([gettext("Remove co-host"), "cohost-remove", () => this.send("cohost.remove", { user_id: p.user_id })]);
+      else actions.push([gettext("Make co-host"), "cohost-add", () => this.send("cohost.add", { user_id: p.user_id })]);
     }
-    actions.push(["Remove from room…", "remove", () => this.confirmRemove(p), "danger"]);
+    actions.push([gettext("Remove from room…"), "remove", () => this.confirmRemove(p), "danger"]);
     return actions;
   }
 
@@ -1061,9 +1062,9 @@ class LiveRoom {
     const you = this.state.you;
     if (!isModerator(you) || p.user_id === you.user_id) return [];
     const actions = [];
-    if (!p.invited) actions.push(["Invite to speak", "invite", () => this.send("speaker.invite", { user_id: p.user_id })]);
-    if (you.role === "host") actions.push(["Make co-host", "cohost-add", () => this.send("cohost.add", { user_id: p.user_id })]);
-    actions.push(["Remove from room…", "remove", () => this.confirmRemove(p), "danger"]);
+    if (!p.invited) actions.push([gettext("Invite to speak"), "invite", () => this.send("speaker.invite", { user_id: p.user_id })]);
+    if (you.role === "host") actions.push([gettext("Make co-host"), "cohost-add", () => this.send("cohost.add", { user_id: p.user_id })]);
+    actions.push([gettext("Remove from room…"), "remove", () => this.confirmRemove(p), "danger"]);
     return actions;
   }
 
@@ -1083,8 +1084,8 @@ class LiveRoom {
       );
       holder.replaceChildren(menu);
     }
-    menu.querySelector("summary .visually-hidden").textContent = `Actions for ${p.name}`;
-    menu.querySelector(".menu-body").setAttribute("aria-label", `Actions for ${p.name}`);
+    menu.querySelector("summary .visually-hidden").textContent = interpolate(gettext("Actions for %(name)s"), { name: p.name }, true);
+    menu.querySelector(".menu-body").setAttribute("aria-label", interpolate(gettext("Actions for %(name)s"), { name: p.name }, true));
     menu.querySelector(".menu-body").replaceChildren(
       ...actions.map(([label, testid, run, kind]) =>
         h("button", {
@@ -1138,9 +1139,9 @@ class LiveRoom {
       return;
     }
     this.confirm({
-      title: "This room is being recorded",
-      text: "If the host brings you on stage, your voice will be in the recording.",
-      action: "Raise hand",
+      title: gettext("This room is being recorded"),
+      text: gettext("If the host brings you on stage, your voice will be in the recording."),
+      action: gettext("Raise hand"),
       danger: false,
       run: () => this.send("hand.raise"),
     });
@@ -1148,20 +1149,20 @@ class LiveRoom {
 
   confirmRemove(p) {
     this.confirm({
-      title: `Remove ${p.name}?`,
-      text: "They leave the room at once and cannot come back to it.",
-      action: "Remove",
+      title: interpolate(gettext("Remove %(name)s?"), { name: p.name }, true),
+      text: gettext("They leave the room at once and cannot come back to it."),
+      action: gettext("Remove"),
       run: () => this.send("participant.remove", { user_id: p.user_id }),
     });
   }
 
   confirmEnd() {
     this.confirm({
-      title: "End this room for everyone?",
+      title: gettext("End this room for everyone?"),
       text: this.state.room.is_recorded
-        ? "Everyone is told the room has ended. The recording stops and is published as a replay."
-        : "Everyone is told the room has ended.",
-      action: this.state.room.is_recorded ? "End room and recording" : "End room",
+        ? gettext("Everyone is told the room has ended. The recording stops and is published as a replay.")
+        : gettext("Everyone is told the room has ended."),
+      action: this.state.room.is_recorded ? gettext("End room and recording") : gettext("End room"),
       run: () => this.send("room.end"),
     });
   }
@@ -1188,22 +1189,22 @@ class LiveRoom {
 
   showInvitation(by, recorded) {
     if (this.el.toasts.querySelector("[data-testid=invite-toast]")) return;
-    const who = by ? `${by} invited you` : "You're invited";
+    const who = by ? interpolate(gettext("%(name)s invited you"), { name: by }, true) : gettext("You're invited");
     const message = h("div", { class: "toast-text" }, h("strong", { text: `${who} to speak.` }));
-    if (recorded) message.append(h("p", { class: "toast-rec", text: "This room is being recorded: your voice will be in the recording." }));
+    if (recorded) message.append(h("p", { class: "toast-rec", text: gettext("This room is being recorded: your voice will be in the recording.") }));
     const toast = h(
       "div",
-      { class: "toast toast-invite", "data-testid": "invite-toast", role: "group", "aria-label": "Invitation to speak" },
+      { class: "toast toast-invite", "data-testid": "invite-toast", role: "group", "aria-label": gettext("Invitation to speak") },
       message,
       h(
         "div",
         { class: "toast-actions" },
-        h("button", { type: "button", class: "button-small button-primary", "data-testid": "invite-accept", text: "Join the stage", onclick: () => this.send("invite.accept") }),
+        h("button", { type: "button", class: "button-small button-primary", "data-testid": "invite-accept", text: gettext("Join the stage"), onclick: () => this.send("invite.accept") }),
         h("button", {
           type: "button",
           class: "button-small",
           "data-testid": "invite-decline",
-          text: "Not now",
+          text: gettext("Not now"),
           onclick: () => {
             this.send("invite.decline");
             toast.remove();
@@ -1223,7 +1224,7 @@ class LiveRoom {
     // A toast is seen, and heard through the live region (the toasts are not a live region themselves).
     if (announce) this.announcer.say(text);
     const toast = h("div", { class: `toast toast-${kind}`, "data-testid": testid }, h("span", { class: "toast-text", text }));
-    toast.append(h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss", text: "×", onclick: () => toast.remove() }));
+    toast.append(h("button", { type: "button", class: "toast-close", "aria-label": gettext("Dismiss"), text: "×", onclick: () => toast.remove() }));
     this.el.toasts.append(toast);
     setTimeout(() => toast.remove(), TOAST_SHOWN_MS);
   }
@@ -1286,16 +1287,16 @@ class LiveRoom {
       ? h(
           "div",
           { class: "replay-wait", "data-testid": "replay-wait", dataset: { statusUrl: replayStatusUrl, replayUrl } },
-          h("p", { text: "Thanks for listening. The replay will appear on this page once it is ready." }),
+          h("p", { text: gettext("Thanks for listening. The replay will appear on this page once it is ready.") }),
         )
-      : h("p", { text: "Thanks for listening." });
+      : h("p", { text: gettext("Thanks for listening.") });
     this.root.replaceChildren(
       h(
         "section",
         { class: "card notice ended-view", "data-testid": "room-ended", tabindex: "-1" },
-        h("h2", { text: "This room has ended" }),
+        h("h2", { text: gettext("This room has ended") }),
         replay,
-        h("p", {}, h("a", { class: "button", href: "/", text: "Find another room" })),
+        h("p", {}, h("a", { class: "button", href: "/", text: gettext("Find another room") })),
       ),
     );
     if (recorded) waitForReplay(replay);
@@ -1310,9 +1311,9 @@ class LiveRoom {
       h(
         "section",
         { class: "card notice", "data-testid": "room-cancelled", role: "status", tabindex: "-1" },
-        h("h2", { text: "This room was cancelled" }),
-        h("p", { text: "The host cancelled it before it started." }),
-        h("p", {}, h("a", { class: "button", href: "/", text: "Find another room" })),
+        h("h2", { text: gettext("This room was cancelled") }),
+        h("p", { text: gettext("The host cancelled it before it started.") }),
+        h("p", {}, h("a", { class: "button", href: "/", text: gettext("Find another room") })),
       ),
     );
     this.showStatus("cancelled");
@@ -1328,9 +1329,9 @@ class LiveRoom {
     const end = new Date(new Date(started.getAttribute("datetime")).getTime() + ranS * 1000);
     const ended = h("time", {
       datetime: end.toISOString(),
-      text: end.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+      text: end.toLocaleTimeString(pageLanguage, { hour: "2-digit", minute: "2-digit" }),
     });
-    when.replaceChildren("Ran ", started, " – ", ended, ` · ${durationLabel(ranS)}`);
+    when.replaceChildren(gettext("Ran "), started, " – ", ended, ` · ${durationLabel(ranS)}`);
     delete when.dataset.liveForS;
   }
 
@@ -1339,12 +1340,12 @@ class LiveRoom {
     const body =
       kind === "left"
         ? [
-            h("h2", { text: "You left the room" }),
-            h("p", {}, h("button", { type: "button", class: "button-primary", "data-testid": "rejoin", text: "Rejoin", onclick: () => window.location.reload() }), " ", h("a", { class: "button", href: "/", text: "Back to rooms" })),
+            h("h2", { text: gettext("You left the room") }),
+            h("p", {}, h("button", { type: "button", class: "button-primary", "data-testid": "rejoin", text: gettext("Rejoin"), onclick: () => window.location.reload() }), " ", h("a", { class: "button", href: "/", text: gettext("Back to rooms") })),
           ]
         : [
-            h("h2", { text: reason || "You are no longer in this room." }),
-            signIn ? h("p", {}, h("a", { class: "button button-primary", href: this.signInUrl, text: "Sign in" })) : h("p", {}, h("a", { class: "button", href: "/", text: "Back to rooms" })),
+            h("h2", { text: reason || gettext("You are no longer in this room.") }),
+            signIn ? h("p", {}, h("a", { class: "button button-primary", href: this.signInUrl, text: gettext("Sign in") })) : h("p", {}, h("a", { class: "button", href: "/", text: gettext("Back to rooms") })),
           ];
     this.shell.replaceChildren(h("section", { class: "card notice", "data-testid": "room-left", role: "status" }, ...body));
   }
@@ -1365,11 +1366,11 @@ class LiveRoom {
 // How long a room ran, as rooms_tags.duration says it.
 function durationLabel(seconds) {
   const minutes = Math.floor(seconds / 60);
-  if (minutes < 1) return "less than a minute";
+  if (minutes < 1) return gettext("less than a minute");
   const hours = Math.floor(minutes / 60);
   const rest = minutes % 60;
-  if (!hours) return `${rest} min`;
-  return rest ? `${hours} h ${rest} min` : `${hours} h`;
+  if (!hours) return interpolate(gettext("%(minutes)s min"), { minutes: rest }, true);
+  return rest ? interpolate(gettext("%(hours)s h %(minutes)s min"), { hours, minutes: rest }, true) : interpolate(gettext("%(hours)s h"), { hours }, true);
 }
 
 function readSession(key) {

@@ -3,6 +3,7 @@
 // room page already shows (room.js updates it on every `room.listeners` event): the current minute's
 // point is the most listeners seen at once in it, and a new point starts each minute.
 
+import { gettext, ngettext, interpolate } from "./i18n.js";
 const MINUTES = 10;
 const WIDTH = 160;
 const HEIGHT = 36;
@@ -14,7 +15,7 @@ function draw(root, values) {
   const step = values.length > 1 ? (WIDTH - 2) / (values.length - 1) : 0;
   const points = values.map((v, i) => `${(1 + i * step).toFixed(1)},${(HEIGHT - 2 - (v / top) * (HEIGHT - 4)).toFixed(1)}`);
   line.setAttribute("points", points.join(" "));
-  label.textContent = `Listeners over the last ${MINUTES} minutes: ${values.join(", ")}`;
+  label.textContent = interpolate(gettext("Listeners over the last %(minutes)s minutes: %(values)s"), { minutes: MINUTES, values: values.join(", ") }, true);
   root.dataset.values = values.join(",");
 }
 
