@@ -5,6 +5,7 @@ how a message travels through here is in docs/architecture.md.
 """
 
 import asyncio
+import functools
 import logging
 import random
 import secrets
@@ -15,10 +16,12 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from spaces_project import protocol
 from spaces_project.errors import ServiceError
+from spaces_project.websocket import socket_language
 
 from . import selectors, services
 from .analytics import collect as analytics
@@ -262,7 +265,14 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        # Refusals this socket sends are written in its page's language (docs/i18n.md).
+        with translation.override(self.language):
+            await handler(message)
+
+    @functools.cached_property
+    def language(self) -> str:
+        """The page's language as LocaleMiddleware chose it: the language cookie, then Accept-Language."""
+        return socket_language(self.scope)
 
     # -- frames from the browser ------------------------------------------------------------
 

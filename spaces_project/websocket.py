@@ -10,11 +10,13 @@ Behind the routes, `unknown_path_route` answers a socket to a path no route serv
 """
 
 import logging
+from http.cookies import CookieError, SimpleCookie
 
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.urls import re_path
+from django.utils import translation
 
 from spaces_project.protocol import CLOSE_UNKNOWN_PATH
 
@@ -75,3 +77,24 @@ async def refuse_unknown_path(scope, receive, send) -> None:
 
 # Matches every path: it goes after the real routes.
 unknown_path_route = re_path(r"", refuse_unknown_path)
+
+
+def socket_language(scope) -> str:
+    """The language of the page that opened a socket, as LocaleMiddleware chose it for that page: the
+    language cookie, then Accept-Language, then LANGUAGE_CODE (docs/i18n.md)."""
+    headers = {name.lower(): value.decode("latin-1") for name, value in scope.get("headers") or []}
+    candidates = []
+    try:
+        cookie = SimpleCookie(headers.get(b"cookie", ""))
+    except CookieError:
+        cookie = SimpleCookie()
+    if settings.LANGUAGE_COOKIE_NAME in cookie:
+        candidates.append(cookie[settings.LANGUAGE_COOKIE_NAME].value)
+    candidates += [part.split(";")[0].strip() for part in headers.get(b"accept-language", "").split(",")]
+    for code in candidates:
+        if code and code != "*":
+            try:
+                return translation.get_supported_language_variant(code)
+            except LookupError:
+                continue
+    return settings.LANGUAGE_CODE

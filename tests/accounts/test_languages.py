@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import Notification, User
 from rooms import services
 from rooms.models import Room
+from spaces_project.websocket import socket_language
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +132,12 @@ def test_a_notice_naming_a_time_writes_it_in_the_readers_language(django_capture
     assert (
         f" {local.day} {month}, {local:%H:%M} " in text.lower()
     )  # the month's name in Spanish, the time in Madrid
+
+
+def test_a_room_socket_speaks_the_language_of_its_page():
+    """Refusals sent over a room's socket are written in its page's language (rooms/consumers.py)."""
+    assert socket_language({"headers": [(b"accept-language", b"es-ES,es;q=0.9,en;q=0.5")]}) == "es"
+    cookie = (b"cookie", f"csrftoken=x; {settings.LANGUAGE_COOKIE_NAME}=es".encode())
+    assert socket_language({"headers": [cookie, (b"accept-language", b"en")]}) == "es"
+    assert socket_language({"headers": [(b"accept-language", b"de, fr;q=0.8")]}) == "en"
+    assert socket_language({"headers": []}) == "en"
