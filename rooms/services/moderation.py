@@ -2,6 +2,7 @@
 they check the moderator and write the audit log. Each change is announced like any other."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from spaces_project import protocol, realtime
 from spaces_project.errors import ServiceError
@@ -18,7 +19,7 @@ def _live_participant_for_update(participant: Participant) -> tuple[Room, Partic
 @transaction.atomic
 def participant_force_mute(*, participant: Participant) -> Participant:
     """Mute a stage member, the host included."""
-    _, target = _live_participant_for_update(participant)
+    _room, target = _live_participant_for_update(participant)
     if not target.on_stage:
         raise ServiceError("not_on_stage", _("%(user)s is not on stage.") % {"user": target.user})
     _change(target, is_muted=True)
@@ -28,7 +29,7 @@ def participant_force_mute(*, participant: Participant) -> Participant:
 @transaction.atomic
 def participant_force_to_audience(*, participant: Participant) -> Participant:
     """Move a co-host or speaker back to the audience. The host stays: end the room instead."""
-    _, target = _live_participant_for_update(participant)
+    _room, target = _live_participant_for_update(participant)
     if target.role == Participant.Role.HOST:
         raise ServiceError("not_allowed", _("The host stays on stage; end the room instead."))
     if not target.on_stage:
@@ -40,7 +41,7 @@ def participant_force_to_audience(*, participant: Participant) -> Participant:
 @transaction.atomic
 def participant_force_remove(*, participant: Participant) -> Participant:
     """Remove someone from the room for good; their sockets close. The host stays: end the room instead."""
-    _, target = _live_participant_for_update(participant)
+    _room, target = _live_participant_for_update(participant)
     if target.role == Participant.Role.HOST:
         raise ServiceError("not_allowed", _("The host cannot be removed; end the room instead."))
     _remove_participant(target, close_code=protocol.CLOSE_REMOVED)
