@@ -45,7 +45,7 @@ def _announce_reminder_count(room: Room) -> None:
 @transaction.atomic
 def reminder_set(*, room_id: int, user: User) -> bool:
     """Remind `user` when the scheduled room starts. True if set now; setting it twice is one reminder."""
-    room = _visible_room_for(room_id, user, doing="set a reminder")
+    room = _visible_room_for(room_id, user, doing=_("set a reminder"))
     if room.host_id == user.pk:
         raise ServiceError("own_room", _("You host this room: you will be told 30 minutes before it starts."))
     if user.is_suspended:
@@ -65,7 +65,7 @@ def reminder_set(*, room_id: int, user: User) -> bool:
 @transaction.atomic
 def reminder_delete(*, room_id: int, user: User) -> bool:
     """Take a reminder back. True if there was one."""
-    room = _visible_room_for(room_id, user, doing="change a reminder")
+    room = _visible_room_for(room_id, user, doing=_("change a reminder"))
     deleted, _ignored = Reminder.objects.filter(room=room, user=user).delete()
     if deleted:
         _announce_reminder_count(room)
@@ -93,7 +93,7 @@ def room_invite(*, room_id: int, actor: User, handle: str) -> tuple[User, bool]:
     whose stage has a free place, they are also asked to speak, at once if they are in the room,
     or when they come in.
     """
-    room = _visible_room_for(room_id, actor, doing="invite people")
+    room = _visible_room_for(room_id, actor, doing=_("invite people"))
     room = Room.objects.select_for_update().select_related("host").get(pk=room.pk)
     _may_invite(room, actor)
     if room.state not in (Room.State.SCHEDULED, Room.State.LIVE):
