@@ -179,7 +179,7 @@ def participants_join(*, room_id: int, users: list[User]) -> dict[int, Participa
     participant_join would have raised."""
     room = Room.objects.select_related("host").filter(pk=room_id).first()
     if room is None:
-        return {user.pk: ServiceError("not_found", "This room does not exist.") for user in users}
+        return {user.pk: ServiceError("not_found", _("This room does not exist.")) for user in users}
     out: dict[int, Participant | ServiceError] = dict(_join_refusals(room, users))
     admitted = [user for user in users if user.pk not in out]
     had = {
