@@ -38,7 +38,7 @@ function setUpReplayForm(form) {
     const length = Number(end.value) - Number(start.value);
     let message = "";
     if (!(length > 0)) message = gettext("The clip must end after it starts.");
-    else if (length > MAX_CLIP_S) message = interpolate(gettext("A clip lasts at most %(max)s seconds; this one would last %(length)s s."), { max: MAX_CLIP_S, length: length.toLocaleString(pageLanguage, { maximumFractionDigits: 1 }) }, true);
+    else if (length > MAX_CLIP_S) message = interpolate(gettext("A clip lasts at most %(max)s seconds; this one would last %(length)s s."), { max: MAX_CLIP_S, length: length.toLocaleString(pageLanguage, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) }, true);
     if (message) {
       event.preventDefault();
       error.textContent = message;
