@@ -138,20 +138,21 @@ class NotificationSettingsForm(forms.Form):
 # The admin's forms for the user model (its admin is registered by moderation/admin/people.py, whose
 # actions suspend people): handles and email addresses are unique ignoring case, as at sign-up.
 class _UniqueIgnoringCase:
-    def _clean_unique_ci(self, name: str, label: str) -> str:
+    def _clean_unique_ci(self, name: str, refusal: str) -> str:
+        """`refusal` is the whole translated sentence, one msgid per field."""
         value = self.cleaned_data.get(name, "")
         others = User.objects.filter(**{f"{name}__iexact": value})
         if self.instance.pk:
             others = others.exclude(pk=self.instance.pk)
         if value and others.exists():
-            raise forms.ValidationError(_("A user with that %(label)s already exists.") % {"label": label})
+            raise forms.ValidationError(refusal)
         return value
 
     def clean_handle(self) -> str:
-        return self._clean_unique_ci("handle", "handle")
+        return self._clean_unique_ci("handle", _("A user with that handle already exists."))
 
     def clean_email(self) -> str:
-        return self._clean_unique_ci("email", "email address")
+        return self._clean_unique_ci("email", _("A user with that email address already exists."))
 
 
 class SpacesUserCreationForm(_UniqueIgnoringCase, AdminUserCreationForm):

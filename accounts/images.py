@@ -28,8 +28,7 @@ def make_avatar_thumbnails(raw: bytes, sizes: tuple[int, ...], *, max_bytes: int
     """
     if len(raw) > max_bytes:
         raise AvatarError(
-            _("The image is too large: at most %(max_bytes_1024_1024)s MB.")
-            % {"max_bytes_1024_1024": max_bytes // (1024 * 1024)}
+            _("The image is too large: at most %(megabytes)s MB.") % {"megabytes": max_bytes // (1024 * 1024)}
         )
     try:
         with Image.open(io.BytesIO(raw)) as probe:

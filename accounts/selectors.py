@@ -5,6 +5,7 @@ from typing import NamedTuple
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from spaces_project import protocol  # the realtime contract: no Django, no models
@@ -150,13 +151,13 @@ def data_export_expired(*, export: DataExport) -> bool:
 
 def suspension_message(*, user: User) -> str:
     """What a suspended person is told when they try to sign in."""
-    text = "Your account is suspended"
     if user.suspended_until:
         until = user.suspended_until.astimezone(zone_named(user.time_zone))  # in the person's own zone
-        text += f" until {until:%d %B %Y, %H:%M %Z}"
-    text += "."
+        text = _("Your account is suspended until %(until)s.") % {"until": date_format(until, "d F Y, H:i T")}
+    else:
+        text = _("Your account is suspended.")
     if user.suspension_reason:
-        text += f" Reason: {user.suspension_reason}"
+        text += " " + _("Reason: %(reason)s") % {"reason": user.suspension_reason}
     return text
 
 

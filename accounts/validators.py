@@ -3,6 +3,7 @@ import unicodedata
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .timezones import is_time_zone
 
@@ -11,7 +12,7 @@ HANDLE_PATTERN = r"^[A-Za-z0-9_]{2,30}$"
 handle_validators = [
     RegexValidator(
         HANDLE_PATTERN,
-        "A handle is 2 to 30 letters, digits or underscores.",
+        gettext_lazy("A handle is 2 to 30 letters, digits or underscores."),
         code="invalid_handle",
     )
 ]

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -52,15 +53,18 @@ def report_create(*, reporter, target_type: str, target_id: int, reason: str, no
     note = note.strip()
     if len(note) > MAX_NOTE_LENGTH:
         raise ServiceError(
-            "note_too_long", f"A note has at most {MAX_NOTE_LENGTH:,} characters.", field="note"
+            "note_too_long",
+            _("A note has at most %(count)s characters.")
+            % {"count": number_format(MAX_NOTE_LENGTH, force_grouping=True)},
+            field="note",
         )
     # One reporter's submissions are serialized, so the hourly limit holds under a burst.
     User.objects.select_for_update().filter(pk=reporter.pk).first()
     if reports_touched_recently(reporter=reporter) >= REPORTS_PER_HOUR:
         raise ServiceError(
             "rate_limited",
-            _("You can send at most %(REPORTS_PER_HOUR)s reports an hour. Please try again later.")
-            % {"REPORTS_PER_HOUR": REPORTS_PER_HOUR},
+            _("You can send at most %(count)s reports an hour. Please try again later.")
+            % {"count": REPORTS_PER_HOUR},
         )
     existing = open_report_by(reporter=reporter, target_type=target_type, target=target)
     if existing is not None:
@@ -223,7 +227,8 @@ def moderation_remove_recording(
     recording = Recording.objects.select_for_update().select_related("room").get(pk=recording.pk)
     if recording.status == Recording.Status.REMOVED:
         raise ServiceError(
-            "already_removed", _("%(recording)s is already removed.") % {"recording": recording}
+            "already_removed",
+            _("The recording of %(room)s is already removed.") % {"room": recording.room},
         )
     previous = recording.status
     recording = recording_remove(recording=recording)
@@ -262,7 +267,8 @@ def moderation_remove_transcript(
     _require_moderator(moderator)
     if transcript.is_gone:
         raise ServiceError(
-            "already_removed", _("%(transcript)s is already gone.") % {"transcript": transcript}
+            "already_removed",
+            _("The transcript of %(room)s is already gone.") % {"room": transcript.recording.room},
         )
     previous = transcript.status
     transcript = transcript_remove(transcript=transcript)
@@ -282,7 +288,11 @@ def moderation_remove_clip(*, moderator: User, clip: Clip, report: Report | None
     """Take a clip down for everyone; its files are deleted once this commits."""
     _require_moderator(moderator)
     if clip.is_gone:
-        raise ServiceError("already_removed", _("%(clip)s is already gone.") % {"clip": clip})
+        raise ServiceError(
+            "already_removed",
+            _("Clip #%(number)s of %(room)s is already gone.")
+            % {"number": clip.pk, "room": clip.recording.room},
+        )
     previous = clip.status
     clip = clip_remove(clip=clip)
     _acted_on(

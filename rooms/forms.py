@@ -51,7 +51,7 @@ class RoomForm(forms.Form):
     )
     when = forms.ChoiceField(
         label=gettext_lazy("When"),
-        choices=[(WHEN_NOW, "Start now"), (WHEN_SCHEDULE, "Schedule for later")],
+        choices=[(WHEN_NOW, gettext_lazy("Start now")), (WHEN_SCHEDULE, gettext_lazy("Schedule for later"))],
         initial=WHEN_NOW,
         widget=forms.RadioSelect,
     )
@@ -66,9 +66,9 @@ class RoomForm(forms.Form):
     speaker_policy = forms.ChoiceField(
         label=gettext_lazy("Who may speak"),
         choices=[
-            (Room.SpeakerPolicy.EVERYONE, "Everyone"),
-            (Room.SpeakerPolicy.FOLLOWED, "People I follow"),
-            (Room.SpeakerPolicy.INVITED, "Only people I invite"),
+            (Room.SpeakerPolicy.EVERYONE, gettext_lazy("Everyone")),
+            (Room.SpeakerPolicy.FOLLOWED, gettext_lazy("People I follow")),
+            (Room.SpeakerPolicy.INVITED, gettext_lazy("Only people I invite")),
         ],
         initial=Room.SpeakerPolicy.EVERYONE,
         widget=forms.RadioSelect,

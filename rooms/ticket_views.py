@@ -10,6 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -42,7 +43,11 @@ def ticket_sales(request, pk):
         )
         messages.success(
             request,
-            f"Tickets on sale: {services.price_label(room.ticket_price)}, {room.ticket_capacity:,} seats.",
+            _("Tickets on sale: %(price)s, %(capacity)s seats.")
+            % {
+                "price": services.price_label(room.ticket_price),
+                "capacity": number_format(room.ticket_capacity, force_grouping=True),
+            },
         )
     return redirect("rooms:detail", pk=pk)
 

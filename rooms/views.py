@@ -8,6 +8,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -47,13 +48,13 @@ def topic(request, slug):
 
 def _created_message(room) -> str:
     if room.is_live:
-        return "Your room is live."
+        return _("Your room is live.")
     if room.is_ticketed:
-        return (
-            f"Your room is scheduled, with tickets on sale: {services.price_label(room.ticket_price)}, "
-            f"{room.ticket_capacity:,} seats."
-        )
-    return "Your room is scheduled."
+        return _("Your room is scheduled, with tickets on sale: %(price)s, %(capacity)s seats.") % {
+            "price": services.price_label(room.ticket_price),
+            "capacity": number_format(room.ticket_capacity, force_grouping=True),
+        }
+    return _("Your room is scheduled.")
 
 
 @login_required
@@ -130,7 +131,7 @@ def _back_to_room(request: HttpRequest, pk: int) -> str:
 @login_required
 @refusal_redirect(to=_back_to_room)
 def room_start(request, pk):
-    return _host_action(request, pk, services.room_start, "Your room is live.")
+    return _host_action(request, pk, services.room_start, _("Your room is live."))
 
 
 @require_POST
@@ -138,7 +139,7 @@ def room_start(request, pk):
 @refusal_redirect(to=_back_to_room)
 def room_backstage(request, pk):
     return _host_action(
-        request, pk, services.room_open_backstage, "The backstage is open: your speakers can join you."
+        request, pk, services.room_open_backstage, _("The backstage is open: your speakers can join you.")
     )
 
 
@@ -146,14 +147,14 @@ def room_backstage(request, pk):
 @login_required
 @refusal_redirect(to=_back_to_room)
 def room_end(request, pk):
-    return _host_action(request, pk, services.room_end, "The room has ended.")
+    return _host_action(request, pk, services.room_end, _("The room has ended."))
 
 
 @require_POST
 @login_required
 @refusal_redirect(to=_back_to_room)
 def room_cancel(request, pk):
-    return _host_action(request, pk, services.room_cancel, "The room is cancelled.")
+    return _host_action(request, pk, services.room_cancel, _("The room is cancelled."))
 
 
 def _room_action(request: HttpRequest, pk: int, action, done) -> HttpResponse:
@@ -169,14 +170,14 @@ def _room_action(request: HttpRequest, pk: int, action, done) -> HttpResponse:
 @refusal_redirect(to=_back_to_room)
 def reminder_set(request, pk):
     return _room_action(
-        request, pk, services.reminder_set, "Reminder set: you will be notified when the room starts."
+        request, pk, services.reminder_set, _("Reminder set: you will be notified when the room starts.")
     )
 
 
 @require_POST
 @refusal_redirect(to=_back_to_room)
 def reminder_delete(request, pk):
-    return _room_action(request, pk, services.reminder_delete, "Reminder removed.")
+    return _room_action(request, pk, services.reminder_delete, _("Reminder removed."))
 
 
 @require_POST
@@ -186,14 +187,14 @@ def room_invite(request, pk):
     host's audio) and reads a JSON answer; without script the form posts and comes back."""
     if not request.user.is_authenticated:
         if wants_json(request):
-            return JsonResponse({"ok": False, "message": "Sign in to invite people."}, status=403)
+            return JsonResponse({"ok": False, "message": _("Sign in to invite people.")}, status=403)
         return redirect_to_login(reverse("rooms:detail", args=[pk]))
     handle = request.POST.get("handle", "")
     invitee, invited_now = services.room_invite(room_id=pk, actor=request.user, handle=handle)
     message = (
-        f"Invited @{invitee.handle}: they will get a notification with the link."
+        _("Invited @%(handle)s: they will get a notification with the link.") % {"handle": invitee.handle}
         if invited_now
-        else f"@{invitee.handle} is already invited."
+        else _("@%(handle)s is already invited.") % {"handle": invitee.handle}
     )
     if wants_json(request):
         return JsonResponse(
@@ -225,7 +226,10 @@ def host_calendar(request: HttpRequest, handle: str) -> HttpResponse:
     Routed as ``accounts:calendar``, ``/@<handle>/calendar.ics``, with the person's other pages."""
     person = profile_get_for_viewer(handle=handle, viewer=request.user)  # NotFound: a 404
     rooms = selectors.calendar_rooms_of_host(host=person, viewer=request.user)
-    body = calendar_ics(rooms, name=f"Spaces: rooms by {person.name} (@{person.handle})")
+    body = calendar_ics(
+        rooms,
+        name=_("Spaces: rooms by %(name)s (@%(handle)s)") % {"name": person.name, "handle": person.handle},
+    )
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'inline; filename="{person.handle}.ics"'
     return response

@@ -65,8 +65,7 @@ def _check_endpoint(endpoint: object) -> str:
     if len(endpoint) > ENDPOINT_MAX_CHARS:
         raise Invalid(
             "bad_endpoint",
-            _("An endpoint has at most %(ENDPOINT_MAX_CHARS)s characters.")
-            % {"ENDPOINT_MAX_CHARS": ENDPOINT_MAX_CHARS},
+            _("An endpoint has at most %(count)s characters.") % {"count": ENDPOINT_MAX_CHARS},
         )
     try:
         parts = urlsplit(endpoint)
@@ -116,8 +115,7 @@ def _check_kinds(kinds: object) -> list[str]:
     if unknown:
         raise Invalid(
             "bad_kinds",
-            _("These are not kinds a device is pushed: %(join_sorted_unknown)s.")
-            % {"join_sorted_unknown": ", ".join(sorted(unknown))},
+            _("These are not kinds a device is pushed: %(kinds)s.") % {"kinds": ", ".join(sorted(unknown))},
         )
     return [kind for kind in _KIND_VALUES if kind in kinds]
 
@@ -149,8 +147,8 @@ def push_subscription_save(
         if PushSubscription.objects.filter(user=user).count() >= settings.PUSH_SUBSCRIPTIONS_PER_USER:
             raise Invalid(
                 "too_many_devices",
-                _("Push is on for %(PUSH_SUBSCRIPTIONS_PER_USER)s devices already: turn it off on one first.")
-                % {"PUSH_SUBSCRIPTIONS_PER_USER": settings.PUSH_SUBSCRIPTIONS_PER_USER},
+                _("Push is on for %(count)s devices already: turn it off on one first.")
+                % {"count": settings.PUSH_SUBSCRIPTIONS_PER_USER},
             )
         return PushSubscription.objects.create(
             user=user,

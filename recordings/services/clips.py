@@ -81,8 +81,7 @@ def _title(title: str, room: Room) -> str:
     if len(title) > MAX_TITLE_LENGTH:
         raise ServiceError(
             "title_too_long",
-            _("A clip's title has at most %(MAX_TITLE_LENGTH)s characters.")
-            % {"MAX_TITLE_LENGTH": MAX_TITLE_LENGTH},
+            _("A clip's title has at most %(count)s characters.") % {"count": MAX_TITLE_LENGTH},
             field="title",
         )
     return title or room.title[:MAX_TITLE_LENGTH]
@@ -135,8 +134,7 @@ def clip_create_from_replay(*, recording_id: int, actor, start, end, title: str 
     if length_ms < MIN_CLIP_MS:
         raise ServiceError(
             "clip_too_short",
-            _("A clip lasts at least %(MIN_CLIP_MS_1000)s second.")
-            % {"MIN_CLIP_MS_1000": MIN_CLIP_MS // 1000},
+            _("A clip lasts at least %(seconds)s second.") % {"seconds": MIN_CLIP_MS // 1000},
             field="end",
         )
     start_ms = _frame(start_s * 1000)
@@ -180,15 +178,13 @@ def clip_create_live(*, room_id: int, actor, seconds, title: str = "") -> Clip:
     if wanted * 1000 > MAX_CLIP_MS:
         raise ServiceError(
             "clip_too_long",
-            _("A clip lasts at most %(MAX_CLIP_MS_1000)s seconds.")
-            % {"MAX_CLIP_MS_1000": MAX_CLIP_MS // 1000},
+            _("A clip lasts at most %(seconds)s seconds.") % {"seconds": MAX_CLIP_MS // 1000},
             field="seconds",
         )
     if wanted * 1000 < MIN_CLIP_MS:
         raise ServiceError(
             "clip_too_short",
-            _("A clip lasts at least %(MIN_CLIP_MS_1000)s second.")
-            % {"MIN_CLIP_MS_1000": MIN_CLIP_MS // 1000},
+            _("A clip lasts at least %(seconds)s second.") % {"seconds": MIN_CLIP_MS // 1000},
             field="seconds",
         )
     return _create(
@@ -395,7 +391,7 @@ def clips_remove_of_recording(*, recording: Recording) -> int:
 @transaction.atomic
 def recording_set_clipping(*, recording_id: int, actor, enabled: bool) -> Recording:
     """The host turns clipping of their room on or off (clips already made stay until deleted)."""
-    recording = locked_for_host(recording_id, actor, "Only the host can turn clipping on or off.")
+    recording = locked_for_host(recording_id, actor, _("Only the host can turn clipping on or off."))
     recording.clips_enabled = bool(enabled)
     recording.save(update_fields=["clips_enabled"])
     return recording

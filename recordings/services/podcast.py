@@ -18,7 +18,7 @@ from .access import locked_for_host
 @transaction.atomic
 def recording_set_podcast(*, recording_id: int, actor, published: bool) -> Recording:
     """The host publishes a ready replay to their podcast feed, or takes it out again."""
-    recording = locked_for_host(recording_id, actor, "Only the host can publish this replay.")
+    recording = locked_for_host(recording_id, actor, _("Only the host can publish this replay."))
     if not published:
         recording.podcast_published_at = None
         recording.save(update_fields=["podcast_published_at"])

@@ -264,11 +264,13 @@ def recording_retry(*, recording_id: int) -> Recording:
     """Run the chain again for a recording that failed or got stuck (from the admin)."""
     recording = Recording.objects.select_for_update().get(pk=recording_id)
     if recording.status not in (Recording.Status.FAILED, Recording.Status.PROCESSING):
-        raise ServiceError(
-            "bad_state",
-            _("The %(recording)s is %(status_display_lower)s.")
-            % {"recording": recording, "status_display_lower": recording.get_status_display().lower()},
-        )
+        if recording.status == Recording.Status.READY:
+            refusal = _("The recording of %(room)s is ready: there is nothing to retry.")
+        elif recording.status == Recording.Status.REMOVED:
+            refusal = _("The recording of %(room)s was removed: there is nothing to retry.")
+        else:
+            refusal = _("The recording of %(room)s is still being captured: there is nothing to retry yet.")
+        raise ServiceError("bad_state", refusal % {"room": recording.room})
     recording.status = Recording.Status.PROCESSING
     recording.failure_reason = ""
     recording.save(update_fields=["status", "failure_reason"])

@@ -153,7 +153,7 @@ def transcript_line_correct(*, recording_id: int, line_id: int, actor: User, tex
     if line is None or line.transcript.is_gone:
         raise NotFound(_("This line does not exist."))
     if not getattr(actor, "is_authenticated", False) or actor.pk != line.transcript.recording.room.host_id:
-        refuse_who_is_not_the_host(recording_id, actor, "Only the host can correct the transcript.")
+        refuse_who_is_not_the_host(recording_id, actor, _("Only the host can correct the transcript."))
     text = " ".join(text.split())
     if not text:
         raise ServiceError(
@@ -186,7 +186,7 @@ def transcript_delete(*, recording_id: int, actor: User) -> Transcript:
     if transcript is None or transcript.is_gone:
         raise NotFound(_("This transcript does not exist."))
     if not getattr(actor, "is_authenticated", False) or actor.pk != transcript.recording.room.host_id:
-        refuse_who_is_not_the_host(recording_id, actor, "Only the host can delete the transcript.")
+        refuse_who_is_not_the_host(recording_id, actor, _("Only the host can delete the transcript."))
     return _discard_transcript(transcript, Transcript.Status.DELETED)
 
 

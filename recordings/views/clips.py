@@ -165,7 +165,7 @@ def recording_clipping(request, pk):
     enabled = request.POST.get("enabled") == "1"
     recording = services.recording_set_clipping(recording_id=pk, actor=request.user, enabled=enabled)
     messages.success(
-        request, "Listeners can clip this room." if enabled else "Clipping is off for this room."
+        request, _("Listeners can clip this room.") if enabled else _("Clipping is off for this room.")
     )
     if recording.status == recording.Status.CAPTURING:
         return redirect("rooms:detail", pk=recording.room_id)

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import profile_get_for_viewer
@@ -26,7 +27,8 @@ def podcast_publish(request, pk):
     published = request.POST.get("published") == "1"
     services.recording_set_podcast(recording_id=pk, actor=request.user, published=published)
     messages.success(
-        request, "Published to your podcast." if published else "This replay is no longer in your podcast."
+        request,
+        _("Published to your podcast.") if published else _("This replay is no longer in your podcast."),
     )
     return redirect("recordings:detail", pk=pk)
 

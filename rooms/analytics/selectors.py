@@ -143,11 +143,13 @@ def report_period(*, start: str | None, end: str | None, today: date | None = No
         last = date.fromisoformat(end) if end else today
         first = date.fromisoformat(start) if start else last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
     except ValueError:
-        return Period(default.first, default.last, "Give the dates as YYYY-MM-DD.")
+        return Period(default.first, default.last, _("Give the dates as YYYY-MM-DD."))
     if first > last:
-        return Period(default.first, default.last, "The period starts after it ends: swap the two dates.")
+        return Period(default.first, default.last, _("The period starts after it ends: swap the two dates."))
     if (last - first).days + 1 > MAX_PERIOD_DAYS:
-        return Period(default.first, default.last, "A report covers at most a year: choose a shorter period.")
+        return Period(
+            default.first, default.last, _("A report covers at most a year: choose a shorter period.")
+        )
     return Period(first, last)
 
 

@@ -66,12 +66,11 @@ def _stage_has_room_for(room: Room, role: str) -> bool:
 
 def _check_stage_has_room_for(room: Room, role: str) -> None:
     if not _stage_has_room_for(room, role):
-        what = "co-hosts" if role == Participant.Role.COHOST else "speakers"
-        raise ServiceError(
-            "stage_full",
-            _("The stage is full: at most %(stage_limit_role)s %(what)s.")
-            % {"stage_limit_role": _stage_limit(role), "what": what},
-        )
+        if role == Participant.Role.COHOST:
+            refusal = _("The stage is full: at most %(count)s co-hosts.")
+        else:
+            refusal = _("The stage is full: at most %(count)s speakers.")
+        raise ServiceError("stage_full", refusal % {"count": _stage_limit(role)})
 
 
 def _stage_has_room_for_a_speaker(room: Room) -> bool:

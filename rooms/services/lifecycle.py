@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -52,7 +53,7 @@ def tags_from_names(names: list[str]) -> list[Tag]:
     if len(tags) > MAX_TOPICS:
         raise ServiceError(
             "too_many_topics",
-            _("A room has at most %(MAX_TOPICS)s topics.") % {"MAX_TOPICS": MAX_TOPICS},
+            _("A room has at most %(count)s topics.") % {"count": MAX_TOPICS},
             field="topics",
         )
     return tags
@@ -80,8 +81,7 @@ def _clean_title(title: str) -> str:
     if len(title) > MAX_TITLE_LENGTH:
         raise ServiceError(
             "title_too_long",
-            _("A title has at most %(MAX_TITLE_LENGTH)s characters.")
-            % {"MAX_TITLE_LENGTH": MAX_TITLE_LENGTH},
+            _("A title has at most %(count)s characters.") % {"count": MAX_TITLE_LENGTH},
             field="title",
         )
     return title
@@ -92,7 +92,8 @@ def _clean_description(description: str) -> str:
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise ServiceError(
             "description_too_long",
-            f"A description has at most {MAX_DESCRIPTION_LENGTH:,} characters.",
+            _("A description has at most %(count)s characters.")
+            % {"count": number_format(MAX_DESCRIPTION_LENGTH, force_grouping=True)},
             field="description",
         )
     return description
@@ -105,8 +106,7 @@ def _check_schedule_time(when: datetime) -> None:
     if when > now + timedelta(days=MAX_SCHEDULE_DAYS):
         raise ServiceError(
             "schedule_too_far",
-            _("Rooms can be scheduled at most %(MAX_SCHEDULE_DAYS)s days ahead.")
-            % {"MAX_SCHEDULE_DAYS": MAX_SCHEDULE_DAYS},
+            _("Rooms can be scheduled at most %(days)s days ahead.") % {"days": MAX_SCHEDULE_DAYS},
             field="scheduled_for",
         )
 
@@ -176,8 +176,7 @@ def room_create(
         if upcoming >= MAX_UPCOMING_PER_HOST:
             raise ServiceError(
                 "too_many_upcoming",
-                _("You can have at most %(MAX_UPCOMING_PER_HOST)s upcoming rooms.")
-                % {"MAX_UPCOMING_PER_HOST": MAX_UPCOMING_PER_HOST},
+                _("You can have at most %(count)s upcoming rooms.") % {"count": MAX_UPCOMING_PER_HOST},
             )
         room.state = Room.State.SCHEDULED
         room.scheduled_for = scheduled_for
@@ -210,15 +209,17 @@ def _room_went_live(room: Room) -> None:
     dispatch("rooms.tasks.notify_room_live", room.pk)
 
 
-def _require_host(room: Room, actor: User, action: str) -> None:
+def _require_host(room: Room, actor: User, refusal: str) -> None:
+    """`refusal` is the whole translated sentence ("Only the host can end this room."), one msgid per
+    action, so a translator never sees an English verb dropped into a sentence."""
     if not actor.is_authenticated or actor.pk != room.host_id:
-        raise ServiceError("not_allowed", _("Only the host can %(action)s this room.") % {"action": action})
+        raise ServiceError("not_allowed", refusal)
 
 
 @transaction.atomic
 def room_start(*, room: Room, actor: User) -> Room:
     room = Room.objects.select_for_update().get(pk=room.pk)
-    _require_host(room, actor, "start")
+    _require_host(room, actor, _("Only the host can start this room."))
     if room.state != Room.State.SCHEDULED:
         raise ServiceError("bad_state", _("Only a scheduled room can be started."))
     host_check_eligible(user=actor)
@@ -256,7 +257,7 @@ def room_open_backstage(*, room: Room, actor: User) -> Room:
     recorded until `room_start`.
     """
     room = Room.objects.select_for_update().get(pk=room.pk)
-    _require_host(room, actor, "open the backstage of")
+    _require_host(room, actor, _("Only the host can open the backstage of this room."))
     if room.state != Room.State.SCHEDULED:
         raise ServiceError("bad_state", _("Only a scheduled room has a backstage."))
     if room.backstage_opened_at is not None:
@@ -280,7 +281,7 @@ def room_open_backstage(*, room: Room, actor: User) -> Room:
 def room_end(*, room: Room, actor: User) -> Room:
     """End a live room. Only the host (or a moderator, through the moderation services) may."""
     room = Room.objects.select_for_update().get(pk=room.pk)
-    _require_host(room, actor, "end")
+    _require_host(room, actor, _("Only the host can end this room."))
     return _room_close(room)
 
 
@@ -369,7 +370,7 @@ def rooms_force_end_hosted_by(*, host: User) -> list[Room]:
 @transaction.atomic
 def room_cancel(*, room: Room, actor: User) -> Room:
     room = Room.objects.select_for_update().get(pk=room.pk)
-    _require_host(room, actor, "cancel")
+    _require_host(room, actor, _("Only the host can cancel this room."))
     if room.state != Room.State.SCHEDULED:
         raise ServiceError("bad_state", _("Only a scheduled room can be cancelled."))
     was_backstage = room.backstage_opened_at is not None
@@ -416,7 +417,7 @@ def room_update(
 ) -> Room:
     """Edit a scheduled or live room. The schedule and the record switch change only before the start."""
     room = Room.objects.select_for_update().get(pk=room.pk)
-    _require_host(room, actor, "edit")
+    _require_host(room, actor, _("Only the host can edit this room."))
     if room.is_over:
         raise ServiceError("bad_state", _("An ended or cancelled room cannot be edited."))
     room.title = _clean_title(title)

@@ -88,8 +88,8 @@ def clean_question_text(text: str) -> str:
     if len(text) > MAX_QUESTION_LENGTH:
         raise ServiceError(
             "question_too_long",
-            _("A question has at most %(MAX_QUESTION_LENGTH)s characters; this one has %(len_text)s.")
-            % {"MAX_QUESTION_LENGTH": MAX_QUESTION_LENGTH, "len_text": len(text)},
+            _("A question has at most %(most)s characters; this one has %(length)s.")
+            % {"most": MAX_QUESTION_LENGTH, "length": len(text)},
             field="text",
         )
     return text
@@ -112,8 +112,7 @@ def question_ask(*, room_id: int, actor: User, text: str) -> Question:
     if asked >= QUESTIONS_PER_HOUR:
         raise ServiceError(
             "rate_limited",
-            _("You can ask at most %(QUESTIONS_PER_HOUR)s questions an hour in a room.")
-            % {"QUESTIONS_PER_HOUR": QUESTIONS_PER_HOUR},
+            _("You can ask at most %(count)s questions an hour in a room.") % {"count": QUESTIONS_PER_HOUR},
         )
     question = Question.objects.create(room=room, asker=actor, text=text)
     questions_changed(room.pk, enabled=room.qa_enabled)

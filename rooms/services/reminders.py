@@ -26,9 +26,10 @@ from ._common import _ask_to_speak, _room_url, _stage_has_room_for_a_speaker, _w
 DUE_BATCH = 100
 
 
-def _visible_room_for(room_id: int, user, *, doing: str) -> Room:
+def _visible_room_for(room_id: int, user, *, sign_in_prompt: str) -> Room:
+    """`sign_in_prompt` is the whole translated sentence ("Sign in to set a reminder.")."""
     if not getattr(user, "is_authenticated", False):
-        raise ServiceError("sign_in_required", _("Sign in to %(doing)s.") % {"doing": doing})
+        raise ServiceError("sign_in_required", sign_in_prompt)
     return room_get_for_viewer(room_id=room_id, viewer=user)
 
 
@@ -45,7 +46,7 @@ def _announce_reminder_count(room: Room) -> None:
 @transaction.atomic
 def reminder_set(*, room_id: int, user: User) -> bool:
     """Remind `user` when the scheduled room starts. True if set now; setting it twice is one reminder."""
-    room = _visible_room_for(room_id, user, doing=_("set a reminder"))
+    room = _visible_room_for(room_id, user, sign_in_prompt=_("Sign in to set a reminder."))
     if room.host_id == user.pk:
         raise ServiceError("own_room", _("You host this room: you will be told 30 minutes before it starts."))
     if user.is_suspended:
@@ -65,7 +66,7 @@ def reminder_set(*, room_id: int, user: User) -> bool:
 @transaction.atomic
 def reminder_delete(*, room_id: int, user: User) -> bool:
     """Take a reminder back. True if there was one."""
-    room = _visible_room_for(room_id, user, doing=_("change a reminder"))
+    room = _visible_room_for(room_id, user, sign_in_prompt=_("Sign in to change a reminder."))
     deleted, _ignored = Reminder.objects.filter(room=room, user=user).delete()
     if deleted:
         _announce_reminder_count(room)
@@ -93,7 +94,7 @@ def room_invite(*, room_id: int, actor: User, handle: str) -> tuple[User, bool]:
     whose stage has a free place, they are also asked to speak, at once if they are in the room,
     or when they come in.
     """
-    room = _visible_room_for(room_id, actor, doing=_("invite people"))
+    room = _visible_room_for(room_id, actor, sign_in_prompt=_("Sign in to invite people."))
     room = Room.objects.select_for_update().select_related("host").get(pk=room.pk)
     _may_invite(room, actor)
     if room.state not in (Room.State.SCHEDULED, Room.State.LIVE):
@@ -105,7 +106,7 @@ def room_invite(*, room_id: int, actor: User, handle: str) -> tuple[User, bool]:
     if invitee is None:
         raise ServiceError(
             "no_such_person",
-            _("Nobody has the handle @%(name_30)s.") % {"name_30": name[:30]},
+            _("Nobody has the handle @%(handle)s.") % {"handle": name[:30]},
             field="handle",
         )
     if invitee.pk == actor.pk:

@@ -422,7 +422,7 @@ def room_remove_blocked(*, host: User, blocked: User) -> None:
 @transaction.atomic
 def cohost_add(*, room_id: int, actor: User, user_id: int) -> Participant:
     room = _stage_room_for_update(room_id)
-    _require_host_in_room(room, actor, "Only the host can add co-hosts.")
+    _require_host_in_room(room, actor, _("Only the host can add co-hosts."))
     target = _participant(room, user_id)
     if target.role in (Participant.Role.HOST, Participant.Role.COHOST):
         raise ServiceError("already_cohost", _("They are already a host of this room."))
@@ -436,7 +436,7 @@ def cohost_remove(*, room_id: int, actor: User, user_id: int) -> Participant:
     """The host takes co-host rights away; the person stays on stage as a speaker if there is room,
     and goes back to the audience (muted) if the ten speakers' places are taken."""
     room = _stage_room_for_update(room_id)
-    _require_host_in_room(room, actor, "Only the host can remove co-hosts.")
+    _require_host_in_room(room, actor, _("Only the host can remove co-hosts."))
     target = _participant(room, user_id)
     if target.role != Participant.Role.COHOST:
         raise ServiceError("not_cohost", _("They are not a co-host."))
@@ -514,7 +514,7 @@ def link_pin(*, room_id: int, actor: User, title: str, url: str) -> PinnedLink:
     if PinnedLink.objects.filter(room=room).count() >= MAX_PINNED_LINKS:
         raise ServiceError(
             "too_many_links",
-            _("At most %(MAX_PINNED_LINKS)s links can be pinned.") % {"MAX_PINNED_LINKS": MAX_PINNED_LINKS},
+            _("At most %(count)s links can be pinned.") % {"count": MAX_PINNED_LINKS},
         )
     link = PinnedLink.objects.create(room=room, title=title, url=url, pinned_by=actor)
     realtime.send_on_commit(protocol.Links(links=links_payload(room.pk)), room_id=room.pk)

@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -70,10 +71,10 @@ def _clean_price(price) -> int:
     if cents is None or not MIN_TICKET_PRICE <= cents <= MAX_TICKET_PRICE:
         raise ServiceError(
             "bad_price",
-            _("A ticket costs from %(bel_MIN_TICKET_PRICE)s to %(bel_MAX_TICKET_PRICE)s.")
+            _("A ticket costs from %(lowest)s to %(highest)s.")
             % {
-                "bel_MIN_TICKET_PRICE": price_label(MIN_TICKET_PRICE),
-                "bel_MAX_TICKET_PRICE": price_label(MAX_TICKET_PRICE),
+                "lowest": price_label(MIN_TICKET_PRICE),
+                "highest": price_label(MAX_TICKET_PRICE),
             },
             field="price",
         )
@@ -88,10 +89,19 @@ def _clean_capacity(capacity) -> int:
     if not MIN_TICKET_CAPACITY <= seats <= MAX_TICKET_CAPACITY:
         raise ServiceError(
             "bad_capacity",
-            f"A room has from {MIN_TICKET_CAPACITY} to {MAX_TICKET_CAPACITY:,} seats.",
+            _("A room has from %(least)s to %(most)s seats.")
+            % {"least": MIN_TICKET_CAPACITY, "most": number_format(MAX_TICKET_CAPACITY, force_grouping=True)},
             field="capacity",
         )
     return seats
+
+
+def _sold_out(capacity: int) -> ServiceError:
+    return ServiceError(
+        "sold_out",
+        _("Sold out: all %(capacity)s seats are taken.")
+        % {"capacity": number_format(capacity, force_grouping=True)},
+    )
 
 
 @transaction.atomic
@@ -109,14 +119,15 @@ def ticket_sales_set(*, room_id: int, actor: User, price, capacity) -> Room:
     if room.ticket_price is not None and cents != room.ticket_price and sold_any:
         raise ServiceError(
             "price_locked",
-            _("Tickets are already sold at %(el_room_ticket_price)s: the price cannot change.")
-            % {"el_room_ticket_price": price_label(room.ticket_price)},
+            _("Tickets are already sold at %(price)s: the price cannot change.")
+            % {"price": price_label(room.ticket_price)},
             field="price",
         )
     if seats < room.tickets_taken:
         raise ServiceError(
             "capacity_below_sold",
-            f"{room.tickets_taken:,} seats are sold or held: the capacity cannot be lower.",
+            _("%(taken)s seats are sold or held: the capacity cannot be lower.")
+            % {"taken": number_format(room.tickets_taken, force_grouping=True)},
             field="capacity",
         )
     # Conditional, like every change of the seats: the check constraint would refuse it anyway.
@@ -187,7 +198,7 @@ def ticket_purchase(*, room_id: int, buyer: User) -> Ticket:
         # _take_seat is what decides. The seat gate hears of it (rooms/live/seat_gate.py), so the rest
         # of the rush is answered before Django.
         seats_changed(room.pk)
-        raise ServiceError("sold_out", f"Sold out: all {room.ticket_capacity:,} seats are taken.")
+        raise _sold_out(room.ticket_capacity)
     try:
         provider = get_provider()
     except PaymentError as error:
@@ -252,7 +263,7 @@ def _take_seat(room: Room, buyer: User, provider) -> Ticket:
                 if state and state[0] != Room.State.SCHEDULED:
                     raise _sales_closed(Room(state=state[0]))
                 capacity = state[1] if state else room.ticket_capacity
-                raise ServiceError("sold_out", f"Sold out: all {capacity:,} seats are taken.")
+                raise _sold_out(capacity)
             seats_changed(room.pk)
             instant = provider.instant_checkout()
             ticket = Ticket.objects.create(
