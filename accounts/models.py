@@ -39,7 +39,7 @@ class User(AbstractUser):
         validators=handle_validators,
         help_text=gettext_lazy("Shown as @handle. Letters, digits and underscores."),
     )
-    email = models.EmailField("email address", unique=True)
+    email = models.EmailField(gettext_lazy("email address"), unique=True)
     display_name = models.CharField(max_length=50, blank=True, validators=[validate_display_name])
     bio = models.CharField(max_length=280, blank=True)
     avatar_64 = models.ImageField(upload_to="avatars/", blank=True)

@@ -31,7 +31,7 @@ class Recording(models.Model):
     finalized_at = models.DateTimeField(null=True, blank=True)
     artwork_at = models.DateTimeField(null=True, blank=True)
     transcribed_at = models.DateTimeField(null=True, blank=True)
-    size_bytes = models.PositiveBigIntegerField("replay size in bytes", default=0)
+    size_bytes = models.PositiveBigIntegerField(gettext_lazy("replay size in bytes"), default=0)
     segment_count = models.PositiveSmallIntegerField(default=0)
     # What finalizing noticed in the capture (a torn last page after a mixer crash, missing frames).
     capture_notes = models.TextField(blank=True)
@@ -44,7 +44,7 @@ class Recording(models.Model):
     segment_times = models.JSONField(default=list, blank=True)
     # Clips (issue 15): listeners may clip the room while it is live and its replay, unless the host
     # turned clipping off for this room.
-    clips_enabled = models.BooleanField("listeners may clip this room", default=True)
+    clips_enabled = models.BooleanField(gettext_lazy("listeners may clip this room"), default=True)
     # In the host's podcast feed since then (null: not published; off by default, since a published
     # episode can be downloaded by anyone). Set only by services.recording_set_podcast.
     podcast_published_at = models.DateTimeField(null=True, blank=True)

@@ -4,6 +4,7 @@ call moderation's services."""
 
 from django.contrib import admin
 from django.db.models import Count
+from django.utils.translation import gettext_lazy
 
 from .models import Participant, PinnedLink, Question, RoomTopic, Tag, Ticket
 
@@ -17,7 +18,7 @@ class TagAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(room_count=Count("room_topics"))
 
-    @admin.display(description="rooms", ordering="room_count")
+    @admin.display(description=gettext_lazy("rooms"), ordering="room_count")
     def room_count(self, tag: Tag) -> int:
         return tag.room_count
 

@@ -65,10 +65,12 @@ class Room(models.Model):
     speaker_policy = models.CharField(
         "who may speak", max_length=16, choices=SpeakerPolicy.choices, default=SpeakerPolicy.EVERYONE
     )
-    is_recorded = models.BooleanField("record this room", default=False)
-    allow_anonymous = models.BooleanField("visitors who are not signed in may listen", default=True)
+    is_recorded = models.BooleanField(gettext_lazy("record this room"), default=False)
+    allow_anonymous = models.BooleanField(
+        gettext_lazy("visitors who are not signed in may listen"), default=True
+    )
     # Live captions from the server's speech recognizer; the host (or a co-host) turns them on or off.
-    captions_enabled = models.BooleanField("live captions", default=False)
+    captions_enabled = models.BooleanField(gettext_lazy("live captions"), default=False)
     # The Q&A queue beside the raised hands; the host turns it off or on (rooms/services/questions.py).
     qa_enabled = models.BooleanField("Q&A queue", default=True)
     # When the host opened the backstage of this scheduled room (None: closed). Only the stage
@@ -76,7 +78,7 @@ class Room(models.Model):
     backstage_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Every listener hears the room over HLS (docs/hls.md), not only those past
     # AUDIO_WEBSOCKET_LISTENERS: for a host who expects a crowd from the first minute.
-    large_audience = models.BooleanField("large audience", default=False)
+    large_audience = models.BooleanField(gettext_lazy("large audience"), default=False)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

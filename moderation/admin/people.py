@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.forms import SpacesUserChangeForm, SpacesUserCreationForm
 from accounts.models import User
@@ -33,10 +35,13 @@ class UserAdmin(DjangoUserAdmin):
     add_form = SpacesUserCreationForm
     fieldsets = (
         (None, {"fields": ("handle", "email", "password")}),
-        ("Profile", {"fields": ("display_name", "bio", "avatar_64", "avatar_128", "avatar_256")}),
-        ("Moderation", {"fields": ("is_suspended", "suspended_at")}),
-        ("Permissions", {"fields": ADMIN_ONLY_FIELDS}),
-        ("Important dates", {"fields": ("last_login", "date_joined")}),
+        (
+            gettext_lazy("Profile"),
+            {"fields": ("display_name", "bio", "avatar_64", "avatar_128", "avatar_256")},
+        ),
+        (gettext_lazy("Moderation"), {"fields": ("is_suspended", "suspended_at")}),
+        (gettext_lazy("Permissions"), {"fields": ADMIN_ONLY_FIELDS}),
+        (gettext_lazy("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
         (
@@ -74,7 +79,7 @@ class UserAdmin(DjangoUserAdmin):
         return super().user_change_password(request, id, form_url)
 
     @admin.action(
-        description="Suspend the selected users (no sign-in, sockets closed, live rooms ended)",
+        description=gettext_lazy("Suspend the selected users (no sign-in, sockets closed, live rooms ended)"),
         permissions=["change"],
     )
     def suspend_users(self, request, queryset: QuerySet[User]):
@@ -82,10 +87,12 @@ class UserAdmin(DjangoUserAdmin):
             self, request, queryset, action="suspend_users", person_of=lambda u: u, report_of=lambda u: None
         )
 
-    @admin.action(description="Lift the suspension of the selected users", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Lift the suspension of the selected users"), permissions=["change"]
+    )
     def unsuspend_users(self, request, queryset: QuerySet[User]):
         def act(user: User) -> str:
             services.moderation_unsuspend_user(moderator=request.user, user=user)
-            return f"Lifted the suspension of {user}."
+            return _("Lifted the suspension of %(user)s.") % {"user": user}
 
         for_each(request, queryset, act)

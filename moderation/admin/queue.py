@@ -26,7 +26,7 @@ class AuditLogInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name_plural = "what moderators did"
+    verbose_name_plural = gettext_lazy("what moderators did")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -144,11 +144,11 @@ class ReportAdmin(admin.ModelAdmin):
         # The queue's own order (selectors.report_queue); a column header still sorts by that column.
         return selectors.REPORT_QUEUE_ORDER
 
-    @admin.display(description="open on target", ordering="target_open")
+    @admin.display(description=gettext_lazy("open on target"), ordering="target_open")
     def open_on_target(self, report: Report):
         return getattr(report, "target_open", 0)
 
-    @admin.display(description="what was reported")
+    @admin.display(description=gettext_lazy("what was reported"))
     def target_summary(self, report: Report):
         return render_to_string(
             "admin/moderation/report_target.html", selectors.report_target_summary(report=report)
@@ -158,7 +158,7 @@ class ReportAdmin(admin.ModelAdmin):
         # Reports come from the people using the site, through the report form.
         return False
 
-    @admin.display(description="reported")
+    @admin.display(description=gettext_lazy("reported"))
     def target_link(self, report: Report):
         target = report.target
         if target is None:
@@ -169,33 +169,33 @@ class ReportAdmin(admin.ModelAdmin):
 
     def _each(self, request, queryset: QuerySet[Report], act: Callable[[Report], str]) -> None:
         """Run `act` on each selected report; one refusal does not stop the others."""
-        for_each(request, queryset, act, label=lambda report: f"Report #{report.pk}")
+        for_each(request, queryset, act, label=_report_label)
 
-    @admin.action(description="Assign to me", permissions=["change"])
+    @admin.action(description=gettext_lazy("Assign to me"), permissions=["change"])
     def assign_to_me(self, request, queryset):
         def act(report):
             services.report_assign(moderator=request.user, report=report)
-            return "assigned to you."
+            return _("assigned to you.")
 
         self._each(request, queryset, act)
 
-    @admin.action(description="Resolve", permissions=["change"])
+    @admin.action(description=gettext_lazy("Resolve"), permissions=["change"])
     def resolve(self, request, queryset):
         def act(report):
             services.report_resolve(moderator=request.user, report=report)
-            return "resolved."
+            return _("resolved.")
 
         self._each(request, queryset, act)
 
-    @admin.action(description="Dismiss", permissions=["change"])
+    @admin.action(description=gettext_lazy("Dismiss"), permissions=["change"])
     def dismiss(self, request, queryset):
         def act(report):
             services.report_dismiss(moderator=request.user, report=report)
-            return "dismissed."
+            return _("dismissed.")
 
         self._each(request, queryset, act)
 
-    @admin.action(description="End the reported live room", permissions=["change"])
+    @admin.action(description=gettext_lazy("End the reported live room"), permissions=["change"])
     def end_reported_room(self, request, queryset):
         def act(report):
             if report.target_room is None:
@@ -203,12 +203,12 @@ class ReportAdmin(admin.ModelAdmin):
             room = services.moderation_end_room(
                 moderator=request.user, room=report.target_room, report=report
             )
-            return f"ended “{room}”."
+            return _("ended “%(room)s”.") % {"room": room}
 
         self._each(request, queryset, act)
 
     @admin.action(
-        description="Suspend the reported person (or the reported room's or recording's host)…",
+        description=gettext_lazy("Suspend the reported person (or the reported room's or recording's host)…"),
         permissions=["change"],
     )
     def suspend_reported_user(self, request, queryset):
@@ -225,11 +225,13 @@ class ReportAdmin(admin.ModelAdmin):
             report_of=lambda r: r,
         )
 
-    @admin.action(description="Lift the suspension of the reported person", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Lift the suspension of the reported person"), permissions=["change"]
+    )
     def lift_suspension_of_reported_user(self, request, queryset):
         def act(report):
             user = services.moderation_unsuspend_user(moderator=request.user, user=_reported_person(report))
-            return f"lifted the suspension of {user}."
+            return _("lifted the suspension of %(user)s.") % {"user": user}
 
         self._each(
             request,
@@ -239,7 +241,7 @@ class ReportAdmin(admin.ModelAdmin):
             act,
         )
 
-    @admin.action(description="Remove the reported recording", permissions=["change"])
+    @admin.action(description=gettext_lazy("Remove the reported recording"), permissions=["change"])
     def remove_reported_recording(self, request, queryset):
         def act(report):
             if report.target_recording is None:
@@ -247,11 +249,11 @@ class ReportAdmin(admin.ModelAdmin):
             services.moderation_remove_recording(
                 moderator=request.user, recording=report.target_recording, report=report
             )
-            return f"removed the {report.target_recording}."
+            return _("removed the recording of %(room)s.") % {"room": report.target_recording.room}
 
         self._each(request, queryset, act)
 
-    @admin.action(description="Remove the reported clip", permissions=["change"])
+    @admin.action(description=gettext_lazy("Remove the reported clip"), permissions=["change"])
     def remove_reported_clip(self, request, queryset):
         def act(report):
             if report.target_clip is None:
@@ -259,11 +261,14 @@ class ReportAdmin(admin.ModelAdmin):
             clip = services.moderation_remove_clip(
                 moderator=request.user, clip=report.target_clip, report=report
             )
-            return f"removed {clip}."
+            return _("removed clip #%(number)s of %(room)s.") % {
+                "number": clip.pk,
+                "room": clip.recording.room,
+            }
 
         self._each(request, queryset, act)
 
-    @admin.action(description="Remove the reported question", permissions=["change"])
+    @admin.action(description=gettext_lazy("Remove the reported question"), permissions=["change"])
     def remove_reported_question(self, request, queryset):
         def act(report):
             if report.target_question is None:
@@ -271,9 +276,13 @@ class ReportAdmin(admin.ModelAdmin):
             services.moderation_remove_question(
                 moderator=request.user, question=report.target_question, report=report
             )
-            return "removed the question."
+            return _("removed the question.")
 
         self._each(request, queryset, act)
+
+
+def _report_label(report: Report) -> str:
+    return _("Report #%(number)s") % {"number": report.pk}
 
 
 def suspend_with_reason(modeladmin, request, queryset, *, action: str, person_of, report_of):
@@ -290,13 +299,13 @@ def suspend_with_reason(modeladmin, request, queryset, *, action: str, person_of
                 reason=form.cleaned_data["reason"],
                 until=form.cleaned_data["until"],
             )
-            return f"suspended {user}."
+            return _("suspended %(user)s.") % {"user": user}
 
         for_each(
             request,
             queryset,
             act,
-            label=lambda obj: f"Report #{obj.pk}" if isinstance(obj, Report) else str(obj),
+            label=lambda obj: _report_label(obj) if isinstance(obj, Report) else str(obj),
         )
         return None
     opts = modeladmin.model._meta
@@ -340,7 +349,7 @@ class AuditLogEntryAdmin(admin.ModelAdmin):
     fields = ("created_at", "actor", "action", "target_repr", "report", "detail")
     readonly_fields = fields
 
-    @admin.display(description="report", ordering="report_id")
+    @admin.display(description=gettext_lazy("report"), ordering="report_id")
     def report_number(self, entry: AuditLogEntry):
         if entry.report_id is None:
             return "—"

@@ -4,6 +4,8 @@ recordings')."""
 
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from recordings import services
 from recordings.models import Clip, Recording, Transcript, TranscriptLine
@@ -46,23 +48,25 @@ class RecordingAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.display(description="host", ordering="room__host__handle")
+    @admin.display(description=gettext_lazy("host"), ordering="room__host__handle")
     def host(self, recording: Recording):
         return recording.room.host
 
-    @admin.action(description="Remove the selected recordings", permissions=["change"])
+    @admin.action(description=gettext_lazy("Remove the selected recordings"), permissions=["change"])
     def remove_recordings(self, request, queryset: QuerySet[Recording]):
         def act(recording: Recording) -> str:
             moderation_services.moderation_remove_recording(moderator=request.user, recording=recording)
-            return f"Removed the {recording}."
+            return _("Removed the recording of %(room)s.") % {"room": recording.room}
 
         for_each(request, queryset, act)
 
-    @admin.action(description="Run the finalizing chain again (after a failure)", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Run the finalizing chain again (after a failure)"), permissions=["change"]
+    )
     def process_again(self, request, queryset: QuerySet[Recording]):
         def act(recording: Recording) -> str:
             services.recording_retry(recording_id=recording.pk)
-            return f"Processing the {recording} again."
+            return _("Processing the recording of %(room)s again.") % {"room": recording.room}
 
         for_each(request, queryset, act)
 
@@ -98,11 +102,11 @@ class TranscriptAdmin(admin.ModelAdmin):
         queryset, _ = super().get_search_results(request, queryset, search_term)
         return queryset.distinct(), False
 
-    @admin.action(description="Remove the selected transcripts", permissions=["change"])
+    @admin.action(description=gettext_lazy("Remove the selected transcripts"), permissions=["change"])
     def remove_transcripts(self, request, queryset: QuerySet[Transcript]):
         def act(transcript: Transcript) -> str:
             moderation_services.moderation_remove_transcript(moderator=request.user, transcript=transcript)
-            return f"Removed the {transcript}."
+            return _("Removed the transcript of %(room)s.") % {"room": transcript.recording.room}
 
         for_each(request, queryset, act)
 
@@ -137,10 +141,13 @@ class ClipAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Remove the selected clips", permissions=["change"])
+    @admin.action(description=gettext_lazy("Remove the selected clips"), permissions=["change"])
     def remove_clips(self, request, queryset: QuerySet[Clip]):
         def act(clip: Clip) -> str:
             moderation_services.moderation_remove_clip(moderator=request.user, clip=clip)
-            return f"Removed {clip}."
+            return _("Removed clip #%(number)s of %(room)s.") % {
+                "number": clip.pk,
+                "room": clip.recording.room,
+            }
 
         for_each(request, queryset, act)

@@ -5,6 +5,8 @@ other change. The inlines of a room's page are rooms' (rooms/admin.py)."""
 
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from rooms.admin import ParticipantInline, PinnedLinkInline, QuestionInline, RoomTopicInline
 from rooms.models import Participant, Room
@@ -43,19 +45,21 @@ class RoomAdmin(admin.ModelAdmin):
         # A room is opened by its host through the site, which checks they may host.
         return False
 
-    @admin.action(description="End the selected live rooms", permissions=["change"])
+    @admin.action(description=gettext_lazy("End the selected live rooms"), permissions=["change"])
     def end_rooms(self, request, queryset: QuerySet[Room]):
         def act(room: Room) -> str:
             moderation_services.moderation_end_room(moderator=request.user, room=room)
-            return "ended."
+            return _("ended.")
 
         for_each(request, queryset, act, label=str)
 
-    @admin.action(description="Unpin every link of the selected live rooms", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Unpin every link of the selected live rooms"), permissions=["change"]
+    )
     def unpin_links(self, request, queryset: QuerySet[Room]):
         def act(room: Room) -> str:
             count = moderation_services.moderation_unpin_links(moderator=request.user, room=room)
-            return f"{count} link(s) unpinned."
+            return ngettext("%(count)s link unpinned.", "%(count)s links unpinned.", count) % {"count": count}
 
         for_each(request, queryset, act, label=str)
 
@@ -93,19 +97,24 @@ class ParticipantAdmin(admin.ModelAdmin):
             return done
 
         for_each(
-            request, queryset.select_related("user", "room"), act, label=lambda p: f"{p.user} in “{p.room}”"
+            request,
+            queryset.select_related("user", "room"),
+            act,
+            label=lambda p: _("%(user)s in “%(room)s”") % {"user": p.user, "room": p.room},
         )
 
-    @admin.action(description="Mute on stage", permissions=["change"])
+    @admin.action(description=gettext_lazy("Mute on stage"), permissions=["change"])
     def mute(self, request, queryset: QuerySet[Participant]):
-        self._each(request, queryset, moderation_services.moderation_mute_participant, "muted.")
+        self._each(request, queryset, moderation_services.moderation_mute_participant, _("muted."))
 
-    @admin.action(description="Move back to the audience", permissions=["change"])
+    @admin.action(description=gettext_lazy("Move back to the audience"), permissions=["change"])
     def move_to_audience(self, request, queryset: QuerySet[Participant]):
         self._each(
-            request, queryset, moderation_services.moderation_move_to_audience, "moved to the audience."
+            request, queryset, moderation_services.moderation_move_to_audience, _("moved to the audience.")
         )
 
-    @admin.action(description="Remove from the room (they cannot come back)", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Remove from the room (they cannot come back)"), permissions=["change"]
+    )
     def remove_from_room(self, request, queryset: QuerySet[Participant]):
-        self._each(request, queryset, moderation_services.moderation_remove_participant, "removed.")
+        self._each(request, queryset, moderation_services.moderation_remove_participant, _("removed."))
