@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from allauth.account.models import EmailAddress
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.translation import gettext, gettext_noop
 
 from .models import Block, Follow, Notification, NotificationPreference, User
 from .selectors import notification_preferences
@@ -27,6 +28,8 @@ from .selectors import notification_preferences
 
 @dataclass(frozen=True)
 class Section:
+    # The step's name shown while the archive is built: an English msgid (gettext_noop) kept in
+    # DataExport.step and translated where it is shown (accounts/views.py, the settings page).
     label: str
     write: Callable[[zipfile.ZipFile, User], None]
     # Each way a row is tied to the person that this section exports, as "app_label.Model.lookup"
@@ -56,9 +59,11 @@ def register(*sections: Section, not_exported: Mapping[str, str] | None = None) 
 
 
 def readme() -> str:
-    """README.txt of the archive: what each file holds."""
-    lines = [f"{name:<25} {what}" for section in SECTIONS for name, what in section.readme.items()]
-    return "This archive holds the data Spaces keeps about you.\n\n" + "\n".join(lines) + "\n"
+    """README.txt of the archive: what each file holds, in the active language (the task builds it
+    inside the person's language). The sections' labels and descriptions are marked with
+    gettext_noop where they are declared and translated here, when they are read."""
+    lines = [f"{name:<25} {gettext(what)}" for section in SECTIONS for name, what in section.readme.items()]
+    return gettext("This archive holds the data Spaces keeps about you.") + "\n\n" + "\n".join(lines) + "\n"
 
 
 def iso(value) -> str | None:
@@ -146,31 +151,34 @@ def write_notifications(archive: zipfile.ZipFile, user: User) -> None:
 
 register(
     Section(
-        "Your profile",
+        gettext_noop("Your profile"),
         write_profile,
         {"account.EmailAddress.user": "profile.json"},
-        {"profile.json": "your profile and email addresses (and avatar.jpg, if you had one)"},
+        {"profile.json": gettext_noop("your profile and email addresses (and avatar.jpg, if you had one)")},
     ),
     Section(
-        "Follows and blocks",
+        gettext_noop("Follows and blocks"),
         write_social_graph,
         {
             "accounts.Follow.follower": "follows.json",
             "accounts.Follow.followee": "follows.json",
             "accounts.Block.blocker": "blocks.json",
         },
-        {"follows.json": "who you follow and who follows you", "blocks.json": "who you blocked"},
+        {
+            "follows.json": gettext_noop("who you follow and who follows you"),
+            "blocks.json": gettext_noop("who you blocked"),
+        },
     ),
     Section(
-        "Notifications",
+        gettext_noop("Notifications"),
         write_notifications,
         {
             "accounts.Notification.recipient": "notifications.json",
             "accounts.NotificationPreference.user": "notification_settings.json",
         },
         {
-            "notifications.json": "your notifications",
-            "notification_settings.json": "how you get each kind of notification",
+            "notifications.json": gettext_noop("your notifications"),
+            "notification_settings.json": gettext_noop("how you get each kind of notification"),
         },
     ),
     not_exported={

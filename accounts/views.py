@@ -280,7 +280,7 @@ def data_export_status(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "status": export.status,
             "progress": export.progress,
-            "step": export.step,
+            "step": _(export.step) if export.step else "",  # an English msgid (accounts/services/privacy.py)
             "ready": export.status == "ready",
         }
     )

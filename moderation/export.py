@@ -4,6 +4,8 @@ registers this section."""
 
 import zipfile
 
+from django.utils.translation import gettext_noop
+
 from accounts.export import Section, iso, register, write_json
 from accounts.models import User
 
@@ -33,10 +35,10 @@ _REPORTS_ABOUT = "Reports are the moderators' record, and would name who filed t
 
 SECTIONS = (
     Section(
-        "Reports you filed",
+        gettext_noop("Reports you filed"),
         write_reports,
         {"moderation.Report.reporter": "reports_filed.json"},
-        {"reports_filed.json": "the reports you filed"},
+        {"reports_filed.json": gettext_noop("the reports you filed")},
     ),
 )
 

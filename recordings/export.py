@@ -4,6 +4,8 @@ they made with their audio. RecordingsConfig.ready registers these sections."""
 
 import zipfile
 
+from django.utils.translation import gettext_noop
+
 from accounts.export import Section, iso, register, write_json
 from accounts.models import User
 
@@ -61,26 +63,30 @@ def write_clips(archive: zipfile.ZipFile, user: User) -> None:
 
 SECTIONS = (
     Section(
-        "Your recordings",
+        gettext_noop("Your recordings"),
         write_recordings,
         {"recordings.Recording.room__host": "recordings/recordings.json"},
-        {"recordings/": "your recordings: recordings.json and the audio of each replay"},
+        {"recordings/": gettext_noop("your recordings: recordings.json and the audio of each replay")},
     ),
     Section(
-        "Transcripts",
+        gettext_noop("Transcripts"),
         write_transcripts,
         {
             "recordings.Transcript.recording__room__host": "transcripts.json",
             "recordings.TranscriptLine.transcript__recording__room__host": "transcripts.json",
             "recordings.TranscriptLine.speaker": "transcripts.json",
         },
-        {"transcripts.json": "the transcripts of your replays, and your lines in other people's replays"},
+        {
+            "transcripts.json": gettext_noop(
+                "the transcripts of your replays, and your lines in other people's replays"
+            )
+        },
     ),
     Section(
-        "Your clips",
+        gettext_noop("Your clips"),
         write_clips,
         {"recordings.Clip.created_by": "clips/clips.json"},
-        {"clips/": "the clips you made: clips.json and the audio of each clip"},
+        {"clips/": gettext_noop("the clips you made: clips.json and the audio of each clip")},
     ),
 )
 

@@ -5,6 +5,8 @@ questions and votes, reminders and invitations. RoomsConfig.ready registers thes
 import zipfile
 from decimal import Decimal
 
+from django.utils.translation import gettext_noop
+
 from accounts.export import Section, iso, register, write_json
 from accounts.models import User
 
@@ -199,7 +201,7 @@ def write_reminders_and_invitations(archive: zipfile.ZipFile, user: User) -> Non
 
 SECTIONS = (
     Section(
-        "Your rooms",
+        gettext_noop("Your rooms"),
         write_rooms,
         {
             "rooms.Room.host": "rooms/hosted.json",
@@ -209,25 +211,27 @@ SECTIONS = (
             "rooms.PinnedLink.pinned_by": "rooms/pinned_links.json",
         },
         {
-            "rooms/hosted.json": "the rooms you hosted or scheduled, with the tickets you sold for them",
-            "rooms/joined.json": "the rooms you joined",
-            "rooms/pinned_links.json": "the links you pinned in rooms",
+            "rooms/hosted.json": gettext_noop(
+                "the rooms you hosted or scheduled, with the tickets you sold for them"
+            ),
+            "rooms/joined.json": gettext_noop("the rooms you joined"),
+            "rooms/pinned_links.json": gettext_noop("the links you pinned in rooms"),
         },
     ),
     Section(
-        "Your tickets",
+        gettext_noop("Your tickets"),
         write_tickets,
         {"rooms.Ticket.buyer": "tickets.json"},
-        {"tickets.json": "the tickets you bought: what you paid, and any refund"},
+        {"tickets.json": gettext_noop("the tickets you bought: what you paid, and any refund")},
     ),
     Section(
-        "Questions and votes",
+        gettext_noop("Questions and votes"),
         write_questions,
         {"rooms.Question.asker": "questions.json", "rooms.QuestionVote.user": "questions.json"},
-        {"questions.json": "the questions you asked in rooms, and the ones you voted for"},
+        {"questions.json": gettext_noop("the questions you asked in rooms, and the ones you voted for")},
     ),
     Section(
-        "Reminders and invitations",
+        gettext_noop("Reminders and invitations"),
         write_reminders_and_invitations,
         {
             "rooms.Reminder.user": "reminders.json",
@@ -235,8 +239,8 @@ SECTIONS = (
             "rooms.RoomInvitation.invited_by": "invitations.json",
         },
         {
-            "reminders.json": "the rooms you asked to be reminded of",
-            "invitations.json": "the invitations to rooms you received and sent",
+            "reminders.json": gettext_noop("the rooms you asked to be reminded of"),
+            "invitations.json": gettext_noop("the invitations to rooms you received and sent"),
         },
     ),
 )

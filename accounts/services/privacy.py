@@ -10,8 +10,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from spaces_project.errors import ServiceError
 from spaces_project.tasks import dispatch
@@ -22,6 +23,12 @@ from ..models import AVATAR_SIZES, DataExport, User
 from .sessions import close_sockets
 
 logger = logging.getLogger(__name__)
+
+# The archive's steps besides its sections' (accounts/export.py): English msgids kept in
+# DataExport.step, translated where they are shown (the settings page and its status URL).
+STEP_WAITING = gettext_noop("Waiting for a worker")
+STEP_FAILED = gettext_noop("Something went wrong")
+STEP_READY = gettext_noop("Ready")
 
 
 def data_export_directory() -> Path:
@@ -49,7 +56,7 @@ def data_export_request(*, user: User) -> DataExport:
     old = list(DataExport.objects.filter(user=user))
     transaction.on_commit(lambda: _delete_export_files(old))
     DataExport.objects.filter(pk__in=[e.pk for e in old]).delete()
-    export = DataExport.objects.create(user=user, step="Waiting for a worker")
+    export = DataExport.objects.create(user=user, step=STEP_WAITING)
     dispatch("accounts.tasks.build_data_export", export.pk)
     return export
 
@@ -59,7 +66,7 @@ def data_export_give_up(*, export_id: int, reason: str) -> None:
     logger.error("giving up on data export %s: %s", export_id, reason)
     DataExport.objects.filter(
         pk=export_id, status__in=(DataExport.Status.PENDING, DataExport.Status.BUILDING)
-    ).update(status=DataExport.Status.FAILED, step="Something went wrong")
+    ).update(status=DataExport.Status.FAILED, step=STEP_FAILED)
 
 
 def data_export_build(*, export_id: int) -> DataExport | None:
@@ -80,7 +87,8 @@ def data_export_build(*, export_id: int) -> DataExport | None:
     sections = list(SECTIONS)
     try:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("README.txt", readme())
+            with translation.override(export.user.language or settings.LANGUAGE_CODE):
+                archive.writestr("README.txt", readme())
             for done, section in enumerate(sections):
                 DataExport.objects.filter(pk=export.pk).update(
                     step=section.label, progress=int(100 * done / len(sections))
@@ -89,15 +97,13 @@ def data_export_build(*, export_id: int) -> DataExport | None:
         os.replace(partial, final)
     except Exception:
         partial.unlink(missing_ok=True)
-        DataExport.objects.filter(pk=export.pk).update(
-            status=DataExport.Status.FAILED, step="Something went wrong"
-        )
+        DataExport.objects.filter(pk=export.pk).update(status=DataExport.Status.FAILED, step=STEP_FAILED)
         raise
     now = timezone.now()
     DataExport.objects.filter(pk=export.pk).update(
         status=DataExport.Status.READY,
         progress=100,
-        step="Ready",
+        step=STEP_READY,
         size_bytes=final.stat().st_size,
         finished_at=now,
         expires_at=now + timedelta(hours=settings.DATA_EXPORT_LINK_HOURS),

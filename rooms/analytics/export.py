@@ -3,6 +3,8 @@ registers it). Other people's listening is in no one's archive: hosts see aggreg
 
 import zipfile
 
+from django.utils.translation import gettext_noop
+
 from accounts.export import Section, iso, write_json
 from accounts.models import User
 
@@ -30,11 +32,13 @@ def write_listening(archive: zipfile.ZipFile, user: User) -> None:
 
 
 SECTION = Section(
-    "Your listening",
+    gettext_noop("Your listening"),
     write_listening,
     {"rooms.ListenerSession.user": "listening.json"},
     {
-        "listening.json": "when you listened to rooms (kept for the analytics' retention period), and from where"
+        "listening.json": gettext_noop(
+            "when you listened to rooms (kept for the analytics' retention period), and from where"
+        )
     },
 )
 
