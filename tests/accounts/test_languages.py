@@ -1,6 +1,7 @@
 """Pages, sign-up, emails and notices in the person's language (docs/i18n.md): Spanish by
 Accept-Language, by the footer's choice, and by the account's saved language across sign-ins."""
 
+import zipfile
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -8,13 +9,16 @@ import pytest
 from django.conf import settings
 from django.core import mail
 from django.test import Client
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 
-from accounts.models import Notification, User
+from accounts.models import DataExport, Notification, User
+from accounts.services import data_export_build, data_export_directory, data_export_request
 from rooms import services
 from rooms.models import Room
+from spaces_project.errors import ServiceError
 from spaces_project.websocket import socket_language
-from tests.factories import UserFactory
+from tests.factories import RoomFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +41,7 @@ def test_the_home_page_speaks_the_language_the_browser_asks_for():
     assert '<html lang="en">' in english and "Sign in" in english
     assert '<html lang="es">' in page
     assert "Iniciar sesión" in page and "Registrarse" in page
-    assert "Busca salas, @anfitriones, #temas" in page
+    assert "Busca salas, @usuarios, #temas" in page
     # The scripts' catalogue is loaded before the modules, and answers in Spanish too.
     assert 'src="/jsi18n/"' in page
     catalogue = spanish().get("/jsi18n/").content.decode()
@@ -141,3 +145,39 @@ def test_a_room_socket_speaks_the_language_of_its_page():
     assert socket_language({"headers": [cookie, (b"accept-language", b"en")]}) == "es"
     assert socket_language({"headers": [(b"accept-language", b"de, fr;q=0.8")]}) == "en"
     assert socket_language({"headers": []}) == "en"
+
+
+def test_the_data_archive_speaks_its_owners_language(settings, tmp_path):
+    """The archive's README.txt is written in its owner's language, and its steps (kept in English
+    in DataExport.step) are shown in the page's language."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    person = UserFactory(language="es")
+    english = UserFactory(language="")
+    for user in (person, english):
+        export = data_export_build(export_id=data_export_request(user=user).pk)
+        with zipfile.ZipFile(data_export_directory() / export.file_name) as archive:
+            readme = archive.read("README.txt").decode()
+        if user is person:
+            assert readme.startswith("Este archivo contiene los datos que Spaces guarda sobre ti.")
+            assert "a quién sigues y quién te sigue" in readme and "who you follow" not in readme
+        else:
+            assert readme.startswith("This archive holds the data Spaces keeps about you.")
+            assert "who you follow and who follows you" in readme
+    assert DataExport.objects.get(user=person).step == "Ready"  # the msgid; shown translated
+    client = spanish()
+    client.force_login(person)
+    export = DataExport.objects.get(user=person)
+    status = client.get(reverse("accounts:export_status", args=[export.pk])).json()
+    assert status["step"] == "Listo"
+
+
+def test_a_refusal_is_one_whole_sentence_in_spanish():
+    """Each refusal is its own msgid: no English verb dropped into a Spanish sentence."""
+    room = RoomFactory(state=Room.State.LIVE)
+    stranger = UserFactory()
+    with translation.override("es"), pytest.raises(ServiceError) as refused:
+        services.room_end(room=room, actor=stranger)
+    assert refused.value.message == "Solo la persona anfitriona puede terminar esta sala."
+    with translation.override("en"), pytest.raises(ServiceError) as refused:
+        services.room_end(room=room, actor=stranger)
+    assert refused.value.message == "Only the host can end this room."
