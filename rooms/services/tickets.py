@@ -72,10 +72,7 @@ def _clean_price(price) -> int:
         raise ServiceError(
             "bad_price",
             _("A ticket costs from %(lowest)s to %(highest)s.")
-            % {
-                "lowest": price_label(MIN_TICKET_PRICE),
-                "highest": price_label(MAX_TICKET_PRICE),
-            },
+            % {"lowest": price_label(MIN_TICKET_PRICE), "highest": price_label(MAX_TICKET_PRICE)},
             field="price",
         )
     return cents
@@ -97,11 +94,8 @@ def _clean_capacity(capacity) -> int:
 
 
 def _sold_out(capacity: int) -> ServiceError:
-    return ServiceError(
-        "sold_out",
-        _("Sold out: all %(capacity)s seats are taken.")
-        % {"capacity": number_format(capacity, force_grouping=True)},
-    )
+    seats = number_format(capacity, force_grouping=True)
+    return ServiceError("sold_out", _("Sold out: all %(capacity)s seats are taken.") % {"capacity": seats})
 
 
 @transaction.atomic
