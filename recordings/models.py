@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 
 class Recording(models.Model):
@@ -53,7 +53,7 @@ class Recording(models.Model):
         indexes = [models.Index(fields=["status", "-published_at"])]
 
     def __str__(self) -> str:
-        return f"Recording of {self.room}"
+        return gettext("Recording of %(room)s") % {"room": self.room}
 
 
 class Transcript(models.Model):
@@ -83,7 +83,7 @@ class Transcript(models.Model):
     ready_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"Transcript of {self.recording.room}"
+        return gettext("Transcript of %(room)s") % {"room": self.recording.room}
 
     @property
     def is_gone(self) -> bool:
@@ -172,7 +172,7 @@ class Clip(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Clip #{self.pk} of {self.recording.room}"
+        return gettext("Clip #%(number)s of %(room)s") % {"number": self.pk, "room": self.recording.room}
 
     @property
     def is_gone(self) -> bool:

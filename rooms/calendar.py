@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from icalendar import Calendar, Event
 
 from .models import Room
@@ -45,8 +46,9 @@ def room_event(room: Room, *, stamp: datetime) -> Event:
     event.add("sequence", room.calendar_sequence)
     event.add("status", "CANCELLED" if room.state == Room.State.CANCELLED else "CONFIRMED")
     event.add("summary", room.title)
-    host = f"Hosted by {room.host.name} (@{room.host.handle})"
-    description = "\n\n".join(part for part in (room.description, host, f"Join: {url}") if part)
+    host = _("Hosted by %(name)s (@%(handle)s)") % {"name": room.host.name, "handle": room.host.handle}
+    join = _("Join: %(url)s") % {"url": url}
+    description = "\n\n".join(part for part in (room.description, host, join) if part)
     event.add("description", description)
     event.add("url", url)
     event.add("location", url)
