@@ -42,8 +42,11 @@ from django.contrib.messages import constants
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
 from spaces_project.redis_options import async_options, sync_options
+from spaces_project.websocket import socket_language
 
 from ..models import Room
 
@@ -58,7 +61,8 @@ INFLIGHT_TTL_S = 30
 GATE_CONNECTIONS = 8
 
 BUY_PATH = re.compile(r"^/rooms/(\d+)/tickets/buy/$")
-SOLD_OUT = "Sold out: every seat is taken or being paid for."
+# An English msgid, translated into the buyer's page language when the gate answers.
+SOLD_OUT = gettext_noop("Sold out: every seat is taken or being paid for.")
 
 # KEYS: left, inflight. ARGV: inflight TTL (s). Returns 0: refuse (sold out), 1: let through
 # uncounted (nothing known), 2: let through and counted.
@@ -231,7 +235,7 @@ class SeatGateMiddleware:
         gate = get_seat_gate()
         verdict = await gate.admit(room_id)
         if verdict == REFUSE:
-            return await _answer_sold_out(room_id, send)
+            return await _answer_sold_out(room_id, send, language=socket_language(scope))
         try:
             return await self.app(scope, receive, send)
         finally:
@@ -241,13 +245,15 @@ class SeatGateMiddleware:
                 await asyncio.shield(gate.release(room_id))
 
 
-async def _answer_sold_out(room_id: int, send) -> None:
+async def _answer_sold_out(room_id: int, send, *, language: str) -> None:
     """Back to the room page with Django's own "Sold out" flash message, carried in the message
-    cookie (the session is not opened: that is the work the gate saves)."""
+    cookie (the session is not opened: that is the work the gate saves), in the page's language (the
+    language cookie, then Accept-Language, as LocaleMiddleware chooses)."""
     response = HttpResponseRedirect(f"/rooms/{room_id}/")
     response["Cache-Control"] = "no-store"
     storage = CookieStorage(HttpRequest())
-    storage.add(constants.ERROR, SOLD_OUT)
+    with translation.override(language):
+        storage.add(constants.ERROR, gettext(SOLD_OUT))
     storage.update(response)
     headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
     headers += [

@@ -38,7 +38,7 @@ def session_of(user) -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-def buy(app, room, user, *, csrf: bool = True) -> tuple[int, dict]:
+def buy(app, room, user, *, csrf: bool = True, language: str = "") -> tuple[int, dict]:
     """POST "Get a ticket" as a browser would (session and CSRF cookie and token), through the ASGI
     stack. Returns the status and the headers (names lowercased; set-cookie values joined)."""
     token = secrets.token_hex(16)
@@ -46,6 +46,8 @@ def buy(app, room, user, *, csrf: bool = True) -> tuple[int, dict]:
     headers = [(b"host", b"testserver"), (b"cookie", cookies.encode())]
     if csrf:
         headers.append((b"x-csrftoken", token.encode()))
+    if language:
+        headers.append((b"accept-language", language.encode()))
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -104,6 +106,20 @@ def test_a_sold_out_room_is_answered_by_the_gate_before_django(app, on_sale):
     page = client.get(headers["location"]).content.decode()
     assert seat_gate.SOLD_OUT in page
     assert "Sold out" in client.get(headers["location"]).content.decode()  # the seats box
+
+
+def test_the_gates_sold_out_message_is_in_the_buyers_language(app, on_sale):
+    for _ in range(2):
+        buy(app, on_sale, UserFactory())
+    late = UserFactory()
+    status, headers = buy(app, on_sale, late, csrf=False, language="es")
+    assert status == 302 and not Ticket.objects.filter(buyer=late).exists()
+    client = Client(HTTP_ACCEPT_LANGUAGE="es")
+    client.force_login(late)
+    client.cookies.load(headers["set-cookie"].split(";")[0])
+    page = client.get(headers["location"]).content.decode()
+    assert "Agotado: todas las plazas están ocupadas o en proceso de pago." in page
+    assert seat_gate.SOLD_OUT not in page
 
 
 def test_a_seat_given_back_opens_the_gate_again(app, on_sale):
