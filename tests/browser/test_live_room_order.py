@@ -3,12 +3,11 @@ screen of a phone (390 x 844) and of a desktop (1280 x 900) with captions on, co
 captions nor by the control bar; the parts in order; and a Q&A count that says what the list shows."""
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
-from rooms.models import Question
 from spaces_project import protocol, realtime
-from tests.factories import RoomFactory, UserFactory
+from tests.browser.scenes import busy_qa_room, open_room
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.browser
 
@@ -34,38 +33,16 @@ def test_the_stage_comes_first_uncovered_by_captions_and_the_bar_and_questions_c
         pytest.skip("the caption lines this test sends reach the server's pages through Redis")
     host = UserFactory(display_name="Alice Martin")
     chen, dana = UserFactory(display_name="Chen Wei"), UserFactory(display_name="Dana Levi")
-    room = RoomFactory(
-        host=host,
-        title="Live Q&A: building audio rooms",
-        description="Ask us anything about running live audio on your own server.",
-        captions_enabled=True,
-        qa_enabled=True,
-    )
-    Question.objects.create(
-        room=room,
-        asker=dana,
-        text="Is there a mobile app?",
-        state=Question.State.ANSWERED,
-        answered_at=timezone.now(),
-    )
-    answering = Question.objects.create(
-        room=room,
-        asker=chen,
-        text="How many listeners fit on one small server?",
-        state=Question.State.ANSWERING,
-        answered_at=timezone.now(),
-    )
-    Question.objects.create(room=room, asker=dana, text="Do replays keep the captions?")
+    room, answering = busy_qa_room(host=host, asker=dana, other_asker=chen)
 
-    pages = {}
-    for name, who, viewport in (("host", host, DESKTOP), ("desktop", chen, DESKTOP), ("phone", dana, PHONE)):
-        context = browser.new_context(viewport=viewport)
-        asgi_live_server.sign_in(context, who)
-        page = context.new_page()
-        page.goto(f"{asgi_live_server.url}/rooms/{room.pk}/")
-        # In the room: its socket's snapshot shows the control bar.
-        expect(page.locator("[data-controls]")).to_be_visible()
-        pages[name] = page
+    pages = {
+        name: open_room(browser, asgi_live_server, who, room, viewport)
+        for name, who, viewport in (
+            ("host", host, DESKTOP),
+            ("desktop", chen, DESKTOP),
+            ("phone", dana, PHONE),
+        )
+    }
     for line, text in enumerate(SAID):
         realtime.send(
             protocol.CaptionLine(

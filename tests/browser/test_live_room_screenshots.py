@@ -12,13 +12,13 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 from PIL import Image
 from playwright.sync_api import expect
 
 from rooms.models import Participant, Question
 from spaces_project import protocol, realtime
-from tests.factories import RoomFactory, UserFactory
+from tests.browser.scenes import busy_qa_room, open_room
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.browser
 
@@ -48,39 +48,15 @@ def test_the_hosts_first_screen_of_a_busy_live_room_at_both_sizes(browser, asgi_
     host = UserFactory(display_name="Alice Martin", handle="alice")
     speaker = UserFactory(display_name="Chen Wei", handle="chen")
     listener = UserFactory(display_name="Dana Levi", handle="dana")
-    room = RoomFactory(
-        host=host,
-        title="Live Q&A: building audio rooms",
-        description="Ask us anything about running live audio on your own server.",
-        captions_enabled=True,
-        qa_enabled=True,
-    )
+    room, _ = busy_qa_room(host=host, asker=listener, other_asker=listener)
     Participant.objects.create(room=room, user=speaker, role=Participant.Role.SPEAKER, is_muted=False)
-    Question.objects.create(
-        room=room,
-        asker=listener,
-        text="Is there a mobile app?",
-        state=Question.State.ANSWERED,
-        answered_at=timezone.now(),
-    )
-    Question.objects.create(
-        room=room,
-        asker=listener,
-        text="How many listeners fit on one small server?",
-        state=Question.State.ANSWERING,
-        answered_at=timezone.now(),
-    )
-    Question.objects.create(room=room, asker=speaker, text="Do replays keep the captions?")
+    # The speaker asked the open question (the scene's asker of it is the listener): as the pictures were made.
+    Question.objects.filter(room=room, text="Do replays keep the captions?").update(asker=speaker)
 
-    pages = {}
-    for who, viewport in ((speaker, SIZES["phone"]), (listener, SIZES["phone"]), (host, SIZES["desktop"])):
-        context = browser.new_context(viewport=viewport)
-        asgi_live_server.sign_in(context, who)
-        page = context.new_page()
-        page.goto(f"{asgi_live_server.url}/rooms/{room.pk}/")
-        # In the room: its socket's snapshot shows the control bar.
-        expect(page.locator("[data-controls]")).to_be_visible()
-        pages[who] = page
+    pages = {
+        who: open_room(browser, asgi_live_server, who, room, viewport)
+        for who, viewport in ((speaker, SIZES["phone"]), (listener, SIZES["phone"]), (host, SIZES["desktop"]))
+    }
     page = pages[host]
     for size in ("desktop", "phone"):
         if size != "desktop":
