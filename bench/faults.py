@@ -47,8 +47,6 @@ import traceback
 from importlib import import_module
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,7 +55,8 @@ import redis  # noqa: E402
 from harness import database_urls, percentile, progress, recreate_database, setup_django  # noqa: E402
 
 from deploy import harness as stack  # noqa: E402
-from rooms.audio import codec, wire  # noqa: E402
+from rooms.audio import wire  # noqa: E402
+from tests.faults.tone import talk  # noqa: E402
 
 TARGETS = {"mixer_gap_p95_ms": 1000, "host_gap_p95_ms": 1000, "reconnect_p99_s": 2.5}
 LEASE_KEY = "spaces:mixer:lease:{}"
@@ -135,26 +134,6 @@ async def _listeners_main(pipe, url: str, origin: str, cookies: list[str]) -> No
 
 
 # -- the host ---------------------------------------------------------------------------------------
-
-
-async def talk(host: stack.RoomClient, stop: asyncio.Event) -> None:
-    """A tone in 20 ms Opus frames, paced like a microphone, sent whenever the host's socket is open
-    (the page's capture goes on while it reconnects; what it captures meanwhile is lost)."""
-    encoder = codec.make_encoder()
-    t = np.arange(wire.FRAME_SAMPLES) / 48_000
-    loop = asyncio.get_running_loop()
-    started, sequence = loop.time(), 0
-    while not stop.is_set():
-        phase = sequence * wire.FRAME_SAMPLES / 48_000
-        pcm = (0.3 * np.sin(2 * np.pi * 440 * (t + phase))).astype(np.float32)
-        packet = encoder.encode(pcm)
-        sequence += 1
-        if host.ws is not None and host.snapshots:
-            try:
-                await host.send_bytes(wire.encode_uplink(sequence, time.time() * 1000, packet))
-            except Exception:
-                pass
-        await asyncio.sleep(max(0.0, started + sequence * wire.FRAME_MS / 1000 - loop.time()))
 
 
 # -- the figures ------------------------------------------------------------------------------------

@@ -211,3 +211,19 @@ def start_web_unit(processes: harness.Processes, deploy: dict, instance: int, en
         ready=lambda _: harness.unix_listening(socket_path),
         timeout=60,
     )
+
+
+def start_web_units_behind_nginx(
+    processes: harness.Processes, redis_server, media_root: Path, stack_dir: Path
+) -> dict:
+    """deploy/'s site on this machine: two web processes (spaces-web@1 and @2) behind its nginx.
+    Returns the rendered deploy, with the processes' environment as deploy["env"]."""
+    deploy = render_deploy(stack_dir / "deploy", media_root=media_root)
+    env = server_env(redis_server.url(), media_root)
+    for instance in (1, 2):
+        start_web_unit(processes, deploy, instance, env)
+    harness.start_nginx(
+        processes, stack_dir / "nginx", deploy["files"]["nginx/spaces.conf"], ready_port=deploy["https_port"]
+    )
+    deploy["env"] = env
+    return deploy

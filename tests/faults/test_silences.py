@@ -12,16 +12,16 @@ import asyncio
 import sys
 import time
 
-import numpy as np
 import pytest
 import redis
 
 from deploy import harness
-from rooms.audio import codec, wire
+from rooms.audio import wire
 from rooms.models import Participant
 from tests.factories import RoomFactory, UserFactory
 
-from .conftest import render_deploy, server_env, session_cookie, start_web_unit
+from .conftest import session_cookie, start_web_units_behind_nginx
+from .tone import talk
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LIMIT_MS = 2000
@@ -29,14 +29,7 @@ LIMIT_MS = 2000
 
 @pytest.fixture(scope="module")
 def stack(processes, redis_server, media_root, stack_dir, django_db_setup):
-    deploy = render_deploy(stack_dir / "deploy", media_root=media_root)
-    env = server_env(redis_server.url(), media_root)
-    for instance in (1, 2):
-        start_web_unit(processes, deploy, instance, env)
-    harness.start_nginx(
-        processes, stack_dir / "nginx", deploy["files"]["nginx/spaces.conf"], ready_port=deploy["https_port"]
-    )
-    deploy["env"] = env
+    deploy = start_web_units_behind_nginx(processes, redis_server, media_root, stack_dir)
     deploy["mixers"] = []
     for _ in range(2):
         start_mixer(processes, deploy)
@@ -54,24 +47,6 @@ def start_mixer(processes: harness.Processes, deploy: dict) -> str:
     )
     deploy["mixers"].append(name)
     return name
-
-
-async def talk(host: harness.RoomClient, stop: asyncio.Event) -> None:
-    """A tone, 50 Opus frames a second, sent whenever the host's socket is open."""
-    encoder = codec.make_encoder()
-    t = np.arange(wire.FRAME_SAMPLES) / 48_000
-    loop = asyncio.get_running_loop()
-    started, sequence = loop.time(), 0
-    while not stop.is_set():
-        pcm = (0.3 * np.sin(2 * np.pi * 440 * (t + sequence * wire.FRAME_MS / 1000))).astype(np.float32)
-        packet = encoder.encode(pcm)
-        sequence += 1
-        if host.ws is not None and host.snapshots:
-            try:
-                await host.send_bytes(wire.encode_uplink(sequence, time.time() * 1000, packet))
-            except Exception:
-                pass
-        await asyncio.sleep(max(0.0, started + sequence * wire.FRAME_MS / 1000 - loop.time()))
 
 
 def silence_ms(client: harness.RoomClient, killed: float) -> float | None:

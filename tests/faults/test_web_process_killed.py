@@ -14,21 +14,14 @@ from deploy import harness, render
 from rooms.models import Participant
 from tests.factories import RoomFactory, UserFactory
 
-from .conftest import render_deploy, server_env, session_cookie, start_web_unit
+from .conftest import session_cookie, start_web_unit, start_web_units_behind_nginx
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(scope="module")
 def stack(processes, redis_server, media_root, stack_dir, django_db_setup):
-    deploy = render_deploy(stack_dir / "deploy", media_root=media_root)
-    env = server_env(redis_server.url(), media_root)
-    for instance in (1, 2):
-        start_web_unit(processes, deploy, instance, env)
-    harness.start_nginx(
-        processes, stack_dir / "nginx", deploy["files"]["nginx/spaces.conf"], ready_port=deploy["https_port"]
-    )
-    return deploy
+    return start_web_units_behind_nginx(processes, redis_server, media_root, stack_dir)
 
 
 def test_people_on_a_killed_web_process_are_back_on_the_other_within_5_s(stack, processes):
@@ -99,7 +92,7 @@ def test_a_web_process_being_restarted_gets_no_new_sockets_once_its_unit_stops_i
     so nginx sends every new socket to the other process, not to a daphne that is shutting down
     (that one accepted them and dropped them a moment later; bench/reconnect_storm.py)."""
     if not processes.running.get("web1") or not processes.running["web1"].alive():
-        start_web_unit(processes, stack, 1, server_env(redis_server.url(), media_root))
+        start_web_unit(processes, stack, 1, stack["env"])
     room = RoomFactory(title="A restart")
     origin = stack["origin"]
     url = origin.replace("https://", "wss://") + f"/ws/rooms/{room.pk}/"
