@@ -7,9 +7,9 @@ from rooms.models import Question
 from tests.factories import RoomFactory
 
 
-def busy_qa_room(*, host, asker, other_asker):
+def busy_qa_room(*, host, asker, other_asker, open_asker=None):
     """A live room with captions and Q&A on: one question answered (by `asker`), one being answered
-    (by `other_asker`), one open (by `asker`). Returns the room and the question being answered."""
+    (by `other_asker`), one open (by `open_asker`, else `asker`). Returns the room and the question being answered."""
     room = RoomFactory(
         host=host,
         title="Live Q&A: building audio rooms",
@@ -31,7 +31,7 @@ def busy_qa_room(*, host, asker, other_asker):
         state=Question.State.ANSWERING,
         answered_at=timezone.now(),
     )
-    Question.objects.create(room=room, asker=asker, text="Do replays keep the captions?")
+    Question.objects.create(room=room, asker=open_asker or asker, text="Do replays keep the captions?")
     return room, answering
 
 
