@@ -9,6 +9,7 @@ from spaces_project.compile_messages import compile_stale
 
 from .browser.instruments import CHROMIUM, CHROMIUM_ARGS
 from .factories import RoomFactory, UserFactory
+from .s3 import S3Server
 
 
 def pytest_sessionstart(session):
@@ -24,6 +25,24 @@ def fresh_cache():
     cache.clear()
     get_seat_gate().forget()
     yield
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3-compatible server on 127.0.0.1 for this run (tests/s3.py), started on first use."""
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_media(settings, s3_server):
+    """MEDIA_STORAGE=s3 for one test: a bucket of its own on the tests' S3 server. Yields
+    (server, bucket); processes the test starts take ``server.environment(bucket)``."""
+    bucket = s3_server.new_bucket()
+    settings.MEDIA_STORAGE = "s3"
+    settings.STORAGES = {**settings.STORAGES, **s3_server.storages(bucket)}
+    yield s3_server, bucket
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from pathlib import Path
 import dj_database_url
 
 from spaces_project.redis_options import sync_options
+from spaces_project.storage import s3_storages
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -189,6 +190,38 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Where media files live (docs/production.md, "Media in object storage"): "local" (MEDIA_ROOT, the
+# default) or "s3", any S3-compatible object storage (AWS S3, Cloudflare R2, MinIO, Garage, Ceph)
+# through django-storages, so that several machines share one store. Private files (replays, clips,
+# transcripts, data exports) go out only after the permission check, by presigned URLs valid for
+# S3_PRESIGN_SECONDS; public ones (avatars) by plain URLs under S3_PUBLIC_URL (a CDN in front of the
+# bucket), or the bucket's own URL when that is empty.
+MEDIA_STORAGE = os.environ.get("MEDIA_STORAGE", "local").strip().lower()
+if MEDIA_STORAGE not in ("local", "s3"):
+    raise ValueError("MEDIA_STORAGE must be local or s3")
+S3_BUCKET = os.environ.get("S3_BUCKET", "")
+S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL", "")  # empty: AWS S3 itself
+S3_REGION = os.environ.get("S3_REGION", "us-east-1")
+S3_ACCESS_KEY_ID = os.environ.get("S3_ACCESS_KEY_ID", "")
+S3_SECRET_ACCESS_KEY = os.environ.get("S3_SECRET_ACCESS_KEY", "")
+S3_PUBLIC_URL = os.environ.get("S3_PUBLIC_URL", "").rstrip("/")
+S3_PRESIGN_SECONDS = int(os.environ.get("S3_PRESIGN_SECONDS", "300"))
+if MEDIA_STORAGE == "s3":
+    if not S3_BUCKET:
+        raise ValueError("MEDIA_STORAGE=s3 needs S3_BUCKET")
+    STORAGES.update(
+        s3_storages(
+            bucket=S3_BUCKET,
+            endpoint_url=S3_ENDPOINT_URL,
+            region=S3_REGION,
+            access_key=S3_ACCESS_KEY_ID,
+            secret_key=S3_SECRET_ACCESS_KEY,
+            public_url=S3_PUBLIC_URL,
+            presign_seconds=S3_PRESIGN_SECONDS,
+        )
+    )
+else:
+    STORAGES["public"] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 
 # Uploads larger than this are refused before Pillow ever sees them.
 AVATAR_MAX_BYTES = int(os.environ.get("AVATAR_MAX_BYTES", str(5 * 1024 * 1024)))

@@ -19,10 +19,8 @@ if os.environ.get("TEST_EMAIL_FILE_PATH"):
     EMAIL_FILE_PATH = os.environ["TEST_EMAIL_FILE_PATH"]
 # A test that starts other processes (a Celery worker) gives them its own MEDIA_ROOT.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "test-artifacts" / "media"))  # noqa: F405
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
+# The media storages stay as base.py chose them (MEDIA_STORAGE).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 STATIC_ROOT = BASE_DIR / "test-artifacts" / "static"  # noqa: F405
 # Live HLS files (rooms/live/hls.py); mixer processes a test starts get the same directory.
 HLS_ROOT = Path(os.environ.get("HLS_ROOT", BASE_DIR / "test-artifacts" / "hls"))  # noqa: F405
