@@ -296,7 +296,10 @@ def test_a_page_frozen_for_ten_seconds_comes_back_at_the_live_edge_on_one_socket
         wait_until(page, quiet, 15_000)
     frozen_last = frozen.evaluate(f"window.__ears.last[{HOST_HZ}]")
     steady_last = steady.evaluate(f"window.__ears.last[{HOST_HZ}]")
-    assert abs(frozen_last - steady_last) <= 500, (
+    # A page that played what queued would fall silent seconds after the steady one; two pages at
+    # the live edge differ by their players' reserves, which on a loaded machine grow (500 ms
+    # failed 2 of about 9 runs under heavy load), so the bound is 1.5 s.
+    assert abs(frozen_last - steady_last) <= 1500, (
         f"the resumed page fell silent {frozen_last - steady_last} ms after the steady one "
         f"(resumed: {frozen.evaluate('window.spacesAudio.stats')}, "
         f"{frozen.evaluate('window.spacesAudio.playoutStats')}; "
