@@ -251,7 +251,8 @@ class RedisServer:
         except OSError:
             return False
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> None:
+        """Start it; `extra` are further redis-server options (``--replicaof``, ``--sentinel``, ...)."""
         self.processes.start(
             self.name,
             [
@@ -268,6 +269,7 @@ class RedisServer:
                 str(self.directory),
                 "--maxclients",
                 "10000",
+                *extra,
             ],
             env=base_env(),
             ready=lambda _: self.ping(),

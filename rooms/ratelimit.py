@@ -7,8 +7,9 @@ it is no later than `burst` intervals ahead of now.
 import threading
 import time
 
-import redis
 from django.conf import settings
+
+from spaces_project.redis_clients import sync_client
 
 # KEYS[1]: bucket. ARGV: now (ms), interval (ms), burst. Returns 1 when allowed.
 _GCRA = """
@@ -41,7 +42,7 @@ class MemoryRateLimiter:
 
 class RedisRateLimiter:
     def __init__(self, url: str) -> None:
-        self.redis = redis.Redis.from_url(url)
+        self.redis = sync_client(url)
         self._script = self.redis.register_script(_GCRA)
 
     def allow(self, key: str, *, per_second: float, burst: int, now: float | None = None) -> bool:

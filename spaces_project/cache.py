@@ -5,14 +5,21 @@ only reads must not answer 500 because Redis restarted: reads miss, writes are d
 page computes what it needs. Rate limits that keep their history in the cache (allauth's) do not
 count while Redis is down: people can still sign in during an outage, and the limits hold again
 once it is back. That is the trade this project makes; the outage is logged.
+
+With Redis Sentinel (REDIS_SENTINELS) the cache talks to the Sentinels' master through
+`SentinelCacheClient`: Django's RedisCache knows only addresses, and this small client class keeps
+its backend (and the degradation above) instead of switching to django-redis, another backend with
+its own options, for the one thing missing.
 """
 
 import logging
 import time
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import RedisError
+
+from .redis_clients import sync_client, uses_sentinel
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +29,15 @@ RETRY_AFTER_S = 2.0
 
 class _Unavailable(RedisError):
     """Redis failed a moment ago: this request does not wait for it to fail again."""
+
+
+class SentinelCacheClient(RedisCacheClient):
+    """Django's Redis cache client on the master the Sentinels name (one pool: reads go there too)."""
+
+    def _get_connection_pool(self, write):
+        if 0 not in self._pools:
+            self._pools[0] = sync_client(self._servers[0], **self._pool_options).connection_pool
+        return self._pools[0]
 
 
 class ResilientRedisCache(RedisCache):
@@ -36,7 +52,8 @@ class ResilientRedisCache(RedisCache):
             raise _Unavailable("Redis failed a moment ago")
         client = self.__dict__.get("_client")
         if client is None:
-            client = self.__dict__["_client"] = self._class(self._servers, **self._options)
+            client_class = SentinelCacheClient if uses_sentinel() else self._class
+            client = self.__dict__["_client"] = client_class(self._servers, **self._options)
         return client
 
     def _unavailable(self, operation: str, error: Exception) -> None:

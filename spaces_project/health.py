@@ -11,7 +11,6 @@ import json
 import logging
 import threading
 
-import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
@@ -19,6 +18,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from . import realtime
+from .redis_clients import sync_client
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _redis():
         if _redis_client is None:
             # One retry, at once: after a Redis restart the pooled connection is dead and the
             # retry takes a fresh one; a Redis that is really down fails both, quickly.
-            _redis_client = redis.Redis.from_url(
+            _redis_client = sync_client(
                 settings.REDIS_URL,
                 socket_connect_timeout=REDIS_TIMEOUT_S,
                 socket_timeout=REDIS_TIMEOUT_S,

@@ -49,3 +49,17 @@ def async_options(*, socket_timeout: float | None = None) -> dict:
         "retry": AsyncRetry(_backoff(), RETRIES),
         "retry_on_error": [ConnectionError, TimeoutError],
     }
+
+
+def parse_sentinels(value: str) -> list[tuple[str, int]]:
+    """REDIS_SENTINELS ("host:port,host:port,...") as (host, port) pairs; a bad entry raises ValueError
+    naming it, so a typo stops the process at start rather than at the first failover."""
+    sentinels = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"REDIS_SENTINELS: {entry!r} is not host:port")
+        sentinels.append((host.strip("[]"), int(port)))
+    return sentinels

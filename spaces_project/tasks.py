@@ -4,12 +4,13 @@ never finish, and `dispatch`, the one way services queue a task."""
 import logging
 from collections.abc import Sequence
 
-import redis
 from celery import Task, current_app
 from celery.contrib.django.task import DjangoTask
 from celery.exceptions import Ignore
 from django.conf import settings
 from django.db import transaction
+
+from .redis_clients import sync_client
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ class _DeliveryCounter:
     @classmethod
     def incr(cls, key: str) -> int:
         if cls._client is None:
-            cls._client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+            cls._client = sync_client(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
         with cls._client.pipeline() as pipe:
             pipe.incr(key)
             pipe.expire(key, DELIVERY_KEY_TTL_S)

@@ -20,10 +20,9 @@ import time
 from collections import deque
 from urllib.parse import parse_qs, urlsplit
 
-import redis
-import redis.asyncio as aioredis
 from django.conf import settings
 
+from spaces_project.redis_clients import async_client, sync_client
 from spaces_project.redis_options import async_options, sync_options
 
 from .models import Route, Source
@@ -192,7 +191,7 @@ class Buffer:
         if not events:
             return
         if self._sync_client is None:
-            self._sync_client = redis.Redis.from_url(settings.REDIS_URL, **sync_options())
+            self._sync_client = sync_client(settings.REDIS_URL, **sync_options())
         self._sync_client.rpush(LIST_KEY, *[json.dumps(e) for e in events])
 
     def _async_client(self):
@@ -200,9 +199,7 @@ class Buffer:
         client = self._async_clients.get(loop)
         if client is None:
             self._async_clients.clear()  # one loop per process in production; one per test
-            client = self._async_clients[loop] = aioredis.Redis.from_url(
-                settings.REDIS_URL, **async_options()
-            )
+            client = self._async_clients[loop] = async_client(settings.REDIS_URL, **async_options())
         return client
 
 

@@ -10,13 +10,13 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 
-import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import Follow, User
+from spaces_project.redis_clients import sync_client
 from spaces_project.redis_options import sync_options
 
 from ..models import Room
@@ -39,7 +39,7 @@ _redis_client = None
 def _redis():
     global _redis_client
     if _redis_client is None:
-        _redis_client = redis.Redis.from_url(settings.REDIS_URL, **sync_options())
+        _redis_client = sync_client(settings.REDIS_URL, **sync_options())
     return _redis_client
 
 

@@ -28,12 +28,11 @@ from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlparse
 
-import redis
-import redis.asyncio as aioredis
 from django.conf import settings
 
 from spaces_project import protocol
 from spaces_project.protocol import closes
+from spaces_project.redis_clients import async_client, sync_client
 from spaces_project.redis_options import async_options, sync_options
 
 from ..audio import wire
@@ -311,7 +310,7 @@ class RedisBus(_BusBase):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._publisher = redis.Redis.from_url(url, **sync_options())
+        self._publisher = sync_client(url, **sync_options())
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RedisLoopState] = (
             weakref.WeakKeyDictionary()
         )
@@ -358,7 +357,7 @@ class _RedisLoopState:
 
     def publisher(self):
         if self._publisher is None:
-            self._publisher = aioredis.Redis.from_url(self.url)
+            self._publisher = async_client(self.url)
         return self._publisher
 
     async def attach(self, room_id: int, member: BusMember) -> None:
@@ -400,7 +399,7 @@ class _RedisLoopState:
         # checks either: redis-py's reads the connection from whichever coroutine sends a command,
         # while _read_forever is reading it ("readuntil() called while another coroutine is
         # already waiting"); _read_forever PINGs a quiet connection itself.
-        client = aioredis.Redis.from_url(
+        client = async_client(
             self.url,
             **{
                 **async_options(),

@@ -26,12 +26,12 @@ import queue
 import threading
 import weakref
 
-import redis.asyncio as aioredis
 from django.conf import settings
 from django.db import close_old_connections, connection
 
 from accounts.models import User
 from spaces_project import protocol, realtime
+from spaces_project.redis_clients import async_client
 
 from .. import hooks
 from ..audio.captioner import Caption, Captioner, PieceFeed, StreamingVad, child_main
@@ -131,7 +131,7 @@ class RedisVoiceQueue:
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is None or state[1].done():
-            client = aioredis.Redis.from_url(self.url, socket_timeout=None)
+            client = async_client(self.url, socket_timeout=None)
             pending: asyncio.Queue = asyncio.Queue(maxsize=self.MAX_QUEUED)
             state = self._states[loop] = (pending, loop.create_task(self._append_forever(client, pending)))
         return state[0]

@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
+
+from spaces_project.redis_clients import async_client
 
 RENEW_EVERY_S = 1.0
 # A holder stops acting this long before its lease can lapse (publishes in flight, clock rates).
@@ -53,7 +54,7 @@ class LeaseWorker:
         self.name = name
         self.max_rooms = max_rooms
         self.max_following = max_rooms if max_following is None else max_following
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=None)
+        self.redis = async_client(url, socket_timeout=None)
         self.renew = self.redis.register_script(_RENEW)
         self.release = self.redis.register_script(_RELEASE)
         self.rooms: dict[int, object] = {}  # the rooms held, with what the subclass keeps for each

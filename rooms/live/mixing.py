@@ -18,12 +18,12 @@ import asyncio
 import logging
 import weakref
 
-import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Q
 
 from spaces_project import protocol, realtime
+from spaces_project.redis_clients import async_client
 
 from ..analytics import collect as analytics
 from ..audio import wire
@@ -190,7 +190,7 @@ class RedisUplink:
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is None or state[1].done():
-            client = aioredis.Redis.from_url(self.url, socket_timeout=None)
+            client = async_client(self.url, socket_timeout=None)
             queue: asyncio.Queue = asyncio.Queue(maxsize=self.MAX_QUEUED)
             state = self._states[loop] = (queue, loop.create_task(self._publish_forever(client, queue)))
         return state

@@ -16,10 +16,9 @@ import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import redis
-import redis.asyncio as aioredis
 from django.conf import settings
 
+from spaces_project.redis_clients import async_client, sync_client
 from spaces_project.redis_options import async_options, sync_options
 
 
@@ -199,13 +198,12 @@ class RedisPresence:
             # A blocking pool: when a thousand sockets leave at once, more commands are in flight
             # than the pool holds, and the plain pool raised MaxConnectionsError for the excess
             # (bench/room_events.py). These wait for a free connection instead.
-            pool = aioredis.BlockingConnectionPool.from_url(
+            client = async_client(
                 self.url,
                 max_connections=settings.REDIS_MAX_CONNECTIONS,
-                timeout=20,
+                blocking_timeout=20,
                 **async_options(),
             )
-            client = aioredis.Redis(connection_pool=pool)
             client.add_script = client.register_script(_ADD)
             client.beat_many_script = client.register_script(_BEAT_MANY)
             client.remove_script = client.register_script(_REMOVE)
@@ -300,7 +298,7 @@ def present_user_ids(room_ids: list[int]) -> dict[int, set[int]]:
             }
             for room_id in room_ids
         }
-    client = redis.Redis.from_url(store.url, **sync_options())
+    client = sync_client(store.url, **sync_options())
     try:
         with client.pipeline(transaction=False) as pipe:
             for room_id in room_ids:
@@ -319,7 +317,7 @@ def flag_is_set(name: str) -> bool:
     store = get_presence()
     if isinstance(store, MemoryPresence):
         return name in store.flags
-    client = redis.Redis.from_url(store.url, **sync_options())
+    client = sync_client(store.url, **sync_options())
     try:
         return bool(client.exists(f"spaces:flag:{name}"))
     finally:

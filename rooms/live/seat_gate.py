@@ -35,8 +35,6 @@ import re
 import threading
 import time
 
-import redis
-import redis.asyncio as aioredis
 from django.conf import settings
 from django.contrib.messages import constants
 from django.contrib.messages.storage.cookie import CookieStorage
@@ -45,6 +43,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
 
+from spaces_project.redis_clients import async_client, sync_client
 from spaces_project.redis_options import async_options, sync_options
 from spaces_project.websocket import socket_language
 
@@ -138,7 +137,7 @@ class RedisSeatGate:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.redis = redis.Redis.from_url(url, **sync_options(socket_timeout=1.0))
+        self.redis = sync_client(url, **sync_options(socket_timeout=1.0))
         # An asyncio client per event loop: the gate runs in daphne's loop, tests run several.
         self._async: dict[int, object] = {}
 
@@ -149,13 +148,12 @@ class RedisSeatGate:
             # A blocking pool, as the presence store's: a rush brings hundreds of purchases at once,
             # and a plain pool refused the ones beyond its size ("Too many connections"), which the
             # gate then let through to Django. These wait a moment for a free connection instead.
-            pool = aioredis.BlockingConnectionPool.from_url(
+            client = async_client(
                 self.url,
                 max_connections=GATE_CONNECTIONS,
-                timeout=5,
+                blocking_timeout=5,
                 **async_options(socket_timeout=1.0),
             )
-            client = aioredis.Redis(connection_pool=pool)
             client.admit_script = client.register_script(_ADMIT)
             client.release_script = client.register_script(_RELEASE)
             self._async[id(loop)] = client

@@ -2,10 +2,11 @@
 
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import dj_database_url
 
-from spaces_project.redis_options import sync_options
+from spaces_project.redis_options import parse_sentinels, sync_options
 from spaces_project.storage import s3_storages
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -363,14 +364,45 @@ STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rs
 # tasks in-process, so one command runs the whole site on one machine.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 REDIS_MAX_CONNECTIONS = int(os.environ.get("REDIS_MAX_CONNECTIONS", "1000"))
+# Redis Sentinel (docs/production.md): "host:port,host:port,..." of the Sentinels, and the name they
+# know the master by. Every client then asks them where the master is (spaces_project/redis_clients.py)
+# and follows a failover; REDIS_URL gives only the database number and password (and defaults to
+# database 0 of that master).
+REDIS_SENTINELS = parse_sentinels(os.environ.get("REDIS_SENTINELS", ""))
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "")
+if REDIS_SENTINELS and not REDIS_SENTINEL_MASTER:
+    raise ValueError("REDIS_SENTINELS is set: REDIS_SENTINEL_MASTER must name the master the Sentinels watch")
+if REDIS_SENTINEL_MASTER and not REDIS_SENTINELS:
+    raise ValueError("REDIS_SENTINEL_MASTER is set: REDIS_SENTINELS must list the Sentinels (host:port,...)")
+if REDIS_SENTINELS and not REDIS_URL:
+    REDIS_URL = f"redis://{REDIS_SENTINEL_MASTER}/0"
 if REDIS_URL:
+    _redis_url = urlparse(REDIS_URL)
+    _redis_db = int((_redis_url.path or "/0").strip("/") or 0)
+    if REDIS_SENTINELS:
+        _layer_host = {
+            "sentinels": REDIS_SENTINELS,
+            "master_name": REDIS_SENTINEL_MASTER,
+            "sentinel_kwargs": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+            "db": _redis_db,
+            **({"password": unquote(_redis_url.password)} if _redis_url.password else {}),
+        }
+        # kombu and Celery's result backend take the Sentinels as `;`-separated sentinel:// URLs and
+        # the master's name as a transport option.
+        _auth = f":{_redis_url.password}@" if _redis_url.password else ""
+        _celery_url = ";".join(
+            f"sentinel://{_auth}{host}:{port}/{_redis_db}" for host, port in REDIS_SENTINELS
+        )
+    else:
+        _layer_host = {"address": REDIS_URL}
+        _celery_url = REDIS_URL
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": REDIS_URL,
+                        **_layer_host,
                         # redis-py 8 defaults to a 5 s socket timeout, which closes
                         # every consumer idle that long (channels_redis#422).
                         "socket_timeout": None,
@@ -391,8 +423,8 @@ if REDIS_URL:
             "OPTIONS": sync_options(socket_timeout=1.0),
         }
     }
-    CELERY_BROKER_URL = REDIS_URL
-    CELERY_RESULT_BACKEND = REDIS_URL
+    CELERY_BROKER_URL = _celery_url
+    CELERY_RESULT_BACKEND = _celery_url
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -432,6 +464,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
     "unacked_mutex_expire": 15,
 }
+if REDIS_SENTINELS:
+    _sentinel_options = {"master_name": REDIS_SENTINEL_MASTER, "sentinel_kwargs": {"socket_timeout": 0.5}}
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(_sentinel_options)
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = _sentinel_options
 TASK_LEASE_RENEW_EVERY_S = 10
 CELERY_TIMEZONE = TIME_ZONE
 # Every task has a time limit (tasks that need longer set their own): a task that hangs must not
