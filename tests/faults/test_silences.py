@@ -49,10 +49,12 @@ def start_mixer(processes: harness.Processes, deploy: dict) -> str:
     return name
 
 
-def silence_ms(client: harness.RoomClient, killed: float) -> float | None:
-    """The longest wait between two bundles around `killed`, less the audio the earlier one carried
-    (only the host talks, without pause, and silence is never sent: every bundle is the host's voice)."""
-    heard = [(at, data[22]) for at, data in client.audio if killed - 1 <= at <= killed + 6]
+def silence_ms(client: harness.RoomClient, killed: float, until: float | None = None) -> float | None:
+    """The longest wait between two bundles from a second before `killed` to `until` (6 s after it),
+    less the audio the earlier one carried (only the host talks, without pause, and silence is never
+    sent: every bundle is the host's voice)."""
+    until = killed + 6 if until is None else until
+    heard = [(at, data[22]) for at, data in client.audio if killed - 1 <= at <= until]
     if not any(at > killed for at, _ in heard):
         return None
     return 1000 * max(
