@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.sentinel import MasterNotFoundError
 
 from deploy import harness
+from rooms.live import mixing
+from rooms.live.lease import LeaseWorker
 from spaces_project import health
 from spaces_project.cache import ResilientRedisCache
 from spaces_project.redis_clients import async_client, sync_client
@@ -110,12 +113,27 @@ def sentinels(tmp_path_factory):
         yield group
 
 
+def use_sentinels(settings, group: SentinelSet) -> SentinelSet:
+    settings.REDIS_SENTINELS = [("127.0.0.1", port) for port in group.sentinel_ports]
+    settings.REDIS_SENTINEL_MASTER = group.master
+    settings.REDIS_URL = f"redis://{group.master}/3"
+    return group
+
+
 @pytest.fixture
 def through_sentinels(settings, sentinels):
-    settings.REDIS_SENTINELS = [("127.0.0.1", port) for port in sentinels.sentinel_ports]
-    settings.REDIS_SENTINEL_MASTER = sentinels.master
-    settings.REDIS_URL = f"redis://{sentinels.master}/3"
-    return sentinels
+    return use_sentinels(settings, sentinels)
+
+
+@pytest.fixture
+def fresh_sentinels(settings, tmp_path):
+    """A group of its own, for a test that fails it over."""
+    if not shutil.which("redis-server"):
+        pytest.skip("these tests start their own redis-server and Sentinels")
+    with harness.Processes(tmp_path / "logs") as processes:
+        group = SentinelSet(processes, tmp_path)
+        group.start()
+        yield use_sentinels(settings, group)
 
 
 def test_no_master_is_a_clear_error(through_sentinels, settings, monkeypatch):
@@ -213,3 +231,61 @@ def test_every_kind_of_client_follows_a_failover(through_sentinels, settings):
     assert heard == [1, 2], heard
     assert group.master_server() is group.replica
     print(f"sentinel: the replica was promoted {failover_s:.1f} s after the primary was killed")
+
+
+class OneRoomWorker(LeaseWorker):
+    """Holds room 1 on the mixer's lease terms, and does nothing with it."""
+
+    kind = "test"
+    lease_prefix = "failover:lease:"
+    lease_ms = mixing.LEASE_MS
+    keep_every_s = mixing.KEEP_EVERY_S
+
+    def wanted_room_ids(self) -> list[int]:
+        return [1]
+
+    async def take(self, room_id: int) -> None:
+        self.rooms[room_id] = True
+
+
+def test_a_room_lease_is_never_held_twice_across_a_failover(fresh_sentinels):
+    """The mixer's 500 ms lease lapses during the failover, on the new master as in its holder's view:
+    the holder fences itself `lease_ms` after its last confirmed renewal, and the Sentinels promote no
+    replica before `down-after-milliseconds`, which is longer, so by the time anyone can take the lease
+    on the new master the old holder has stopped acting for the room (even if the dead master had
+    acknowledged a renewal that its replica never received: replication is asynchronous)."""
+    group = fresh_sentinels
+    assert mixing.LEASE_MS < int(group.sentinel().sentinel_master(group.master)["down-after-milliseconds"])
+
+    async def scenario():
+        workers = [OneRoomWorker(None, name=f"worker{n}", max_rooms=1) for n in (1, 2)]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        runs = [loop.create_task(worker.run(stop=stop)) for worker in workers]
+        timeline: list[tuple[float, list[str]]] = []
+
+        async def watch():
+            while True:
+                timeline.append((time.monotonic(), [w.name for w in workers if w.holds(1)]))
+                await asyncio.sleep(0.005)
+
+        watcher = loop.create_task(watch())
+        try:
+            await asyncio.sleep(2)
+            old, killed = group.kill_master()
+            promoted = await asyncio.to_thread(group.wait_failover, old)
+            await asyncio.sleep(3)
+        finally:
+            watcher.cancel()
+            stop.set()
+            await asyncio.gather(*runs, return_exceptions=True)
+        return timeline, killed, promoted
+
+    timeline, killed, promoted = asyncio.run(scenario())
+    twice = [(round(at - killed, 3), names) for at, names in timeline if len(names) > 1]
+    assert not twice, f"the lease was held twice: {twice[:5]}"
+    assert all(names for at, names in timeline if killed - 1 < at < killed), (
+        "nobody held the room before the kill"
+    )
+    back = next(at for at, names in timeline if at > promoted and names)
+    assert back - promoted < 2, f"nobody held the room {back - promoted:.1f} s after the promotion"

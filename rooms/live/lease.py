@@ -16,6 +16,16 @@ lapsing and carries on with its work already warm.
 A holder knows when its lease is certainly still its own (``holds``): until ``lease_ms`` after it
 *sent* the renewal Redis last confirmed, since Redis can only have let the key lapse later than that.
 A worker whose loop stalled past that stops acting for the room before another can have taken it.
+
+Across a Redis failover (Sentinel, docs/production.md): replication is asynchronous, so the promoted
+replica may lack the holder's last renewals (a write the dead master acknowledged and never passed
+on), and its copy of the key lapses earlier than the holder believes. That cannot put a room in two
+hands as long as ``lease_ms`` is shorter than the Sentinels' ``down-after-milliseconds``: the new
+master accepts no write before that long after the old one died, and by then the holder, which could
+confirm no renewal since, has stopped acting (``holds`` is False). The mixer's lease (500 ms) is far
+below any sane setting (1 s at the least); the captioner's (10 s) may outlast a failover, and then a
+lost renewal can let a second captioner caption a room for at most one renewal period (1 s) before
+the first sees its lease gone. tests/test_redis_sentinel.py fails a lease over.
 """
 
 from __future__ import annotations

@@ -124,3 +124,21 @@ class SentinelSet:
 
         harness.wait_for(promoted, timeout, "the Sentinels to promote the replica", interval=0.05)
         return time.monotonic()
+
+    def rejoin(self, server: harness.RedisServer, timeout: float = 60) -> None:
+        """Start a killed former master again, as a replica of the current one, and wait until it is
+        in sync and every Sentinel counts it as a healthy replica (ready for the next failover)."""
+        server.start("--replicaof", "127.0.0.1", str(self.master_port()))
+        harness.wait_for(lambda: self._replica_synced(server), timeout, "the former master to sync")
+
+        def healthy() -> bool:
+            for index in range(len(self.sentinel_ports)):
+                try:
+                    replicas = self.sentinel(index).sentinel_slaves(self.master)
+                except redis.RedisError:
+                    return False
+                if not any(int(r["port"]) == server.port and not r["is_sdown"] for r in replicas):
+                    return False
+            return True
+
+        harness.wait_for(healthy, timeout, "the Sentinels to count the former master as a replica")
