@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 VAD_CHUNK = 512  # samples Silero VAD looks at once (32 ms at 16 kHz)
 VAD_CONTEXT = 64
+# A partial line is recognized again once this much more of the utterance has been heard.
+PARTIAL_EVERY_S = 2.0
+# At most this many stretches (finals, or partials) go through the recognizer in one pass.
+BATCH = 4
 
 
 @dataclass
@@ -117,8 +121,9 @@ class Captioner:
         *,
         on_caption: Callable[[Caption], None],
         pause_s: float = 0.5,
-        partial_every_s: float = 1.0,
+        partial_every_s: float = PARTIAL_EVERY_S,
         max_utterance_s: float = 12.0,
+        batch: int = BATCH,
         max_delay_s: float = 8.0,
         speech_threshold: float = 0.5,
         silence_threshold: float = 0.35,
@@ -141,7 +146,8 @@ class Captioner:
         self._speakers: dict[tuple[int, int], _Speaker] = {}
         self._finals: deque[_Utterance] = deque()
         self._wake = threading.Condition()
-        self.stats = {"finals": 0, "partials": 0, "skipped": 0, "busy_s": 0.0}
+        self.batch = batch
+        self.stats = {"finals": 0, "partials": 0, "passes": 0, "skipped": 0, "busy_s": 0.0}
 
     # -- input (any thread) ------------------------------------------------------------------------
 
@@ -263,18 +269,20 @@ class Captioner:
 
     # -- the worker ----------------------------------------------------------------------------------
 
-    def _next_job(self) -> tuple[_Utterance, np.ndarray, bool] | None:
-        """Call holding ``_wake``: the oldest final, else the most overdue partial, else None."""
+    def _next_jobs(self) -> list[tuple[_Utterance, np.ndarray, bool]]:
+        """Call holding ``_wake``: the oldest finals (up to ``batch``), else the most overdue partials
+        (up to ``batch``), else nothing."""
         self._close_idle()
-        while self._finals:
+        jobs = []
+        while self._finals and len(jobs) < self.batch:
             utterance = self._finals.popleft()
             if self.clock() - utterance.closed_at > self.max_delay_s:
                 # Too late to be a live caption: say it was skipped and catch up.
                 threading.Thread(target=self._emit_dropped, args=(utterance,), daemon=True).start()
                 continue
-            return utterance, utterance.audio(), True
-        if not self.partials:
-            return None
+            jobs.append((utterance, utterance.audio(), True))
+        if jobs or not self.partials:
+            return jobs
         due = [
             s.utterance
             for s in self._speakers.values()
@@ -284,51 +292,66 @@ class Captioner:
             # A pause has begun: the final comes soon, and a partial now would only delay it.
             and s.silence < self.pause_samples // 3
         ]
-        if not due:
-            return None
-        utterance = min(due, key=lambda u: u.partial_at_samples - u.samples)
-        utterance.partial_at_samples = utterance.samples
-        return utterance, utterance.audio(), False
+        due = sorted(due, key=lambda u: u.partial_at_samples - u.samples)[: self.batch]
+        for utterance in due:
+            utterance.partial_at_samples = utterance.samples
+        return [(utterance, utterance.audio(), False) for utterance in due]
+
+    def _recognize(self, pieces: list[np.ndarray], finals: list[bool]) -> list[list[Word]]:
+        """One pass over several stretches: a batch where the engine can (``transcribe_many``), and word
+        times only for finals (a partial shows its text only)."""
+        many = getattr(self.engine, "transcribe_many", None)
+        if many is not None:
+            try:
+                return many(pieces, timings=finals)
+            except Exception:
+                logger.exception("captions engine failed on %d stretches", len(pieces))
+                return [[] for _ in pieces]
+        answers = []
+        for piece in pieces:
+            try:
+                answers.append(self.engine.transcribe(piece))
+            except Exception:
+                logger.exception("captions engine failed on %.1f s of audio", len(piece) / SAMPLE_RATE)
+                answers.append([])
+        return answers
 
     def run_once(self, timeout: float = 0.1) -> bool:
-        """Do one piece of recognition, waiting up to ``timeout`` for one; return whether it did."""
+        """Do one pass of recognition, waiting up to ``timeout`` for work; return whether it did."""
         with self._wake:
-            job = self._next_job()
-            if job is None:
+            jobs = self._next_jobs()
+            if not jobs:
                 self._wake.wait(timeout)
-                job = self._next_job()
-            if job is None:
+                jobs = self._next_jobs()
+            if not jobs:
                 return False
-        utterance, audio, final = job
         started = self.clock()
-        try:
-            words = self.engine.transcribe(audio)
-        except Exception:
-            logger.exception("captions engine failed on %.1f s of audio", len(audio) / SAMPLE_RATE)
-            words = []
+        answers = self._recognize([audio for _, audio, _ in jobs], [final for _, _, final in jobs])
         self.stats["busy_s"] += self.clock() - started
-        self.stats["finals" if final else "partials"] += 1
-        start_ms = utterance.start_ms
-        end_ms = start_ms + len(audio) * 1000 / SAMPLE_RATE
-        if words:
-            end_ms = start_ms + words[-1].end * 1000
-            start_ms = start_ms + words[0].start * 1000
-        if not words and not final:
-            return True
-        self.on_caption(
-            Caption(
-                utterance.room_id,
-                utterance.user_id,
-                utterance.number,
-                final,
-                words_text(words),
-                start_ms,
-                end_ms,
-                words=words,
-                closed_at=utterance.closed_at,
-                made_at=self.clock(),
+        self.stats["passes"] += 1
+        for (utterance, audio, final), words in zip(jobs, answers, strict=True):
+            self.stats["finals" if final else "partials"] += 1
+            if not words and not final:
+                continue
+            start_ms = utterance.start_ms
+            end_ms = start_ms + len(audio) * 1000 / SAMPLE_RATE
+            if words and final:
+                end_ms = start_ms + words[-1].end * 1000
+                start_ms = start_ms + words[0].start * 1000
+            self.on_caption(
+                Caption(
+                    utterance.room_id,
+                    utterance.user_id,
+                    utterance.number,
+                    final,
+                    words_text(words),
+                    start_ms,
+                    end_ms,
+                    words=words,
+                    closed_at=utterance.closed_at,
+                    made_at=self.clock(),
+                )
             )
-        )
         return True
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -359,7 +382,14 @@ class PieceFeed:
         self.captioner.forget(room_id)
 
 
-def child_main(engine_name: str, inbox, outbox, model_dir: str = "", max_delay_s: float = 8.0) -> None:
+def child_main(
+    engine_name: str,
+    inbox,
+    outbox,
+    model_dir: str = "",
+    max_delay_s: float = 8.0,
+    partial_every_s: float = PARTIAL_EVERY_S,
+) -> None:
     """The recognizer process of embedded mode (started by rooms/live/captions.py without Redis).
 
     ``inbox`` carries ``(room_id, piece bytes)`` or ``(room_id, None)`` (forget the room);
@@ -374,7 +404,9 @@ def child_main(engine_name: str, inbox, outbox, model_dir: str = "", max_delay_s
     except EngineError as error:
         outbox.put(str(error))
         return
-    captioner = Captioner(engine, on_caption=outbox.put, max_delay_s=max_delay_s)
+    captioner = Captioner(
+        engine, on_caption=outbox.put, max_delay_s=max_delay_s, partial_every_s=partial_every_s
+    )
     feed = PieceFeed(captioner)
     stop = threading.Event()
     threading.Thread(target=captioner.run_forever, args=(stop,), daemon=True, name="recognizer").start()

@@ -123,6 +123,7 @@ class WhisperEngine:
         check_model(directory)
         try:
             # Optional engines, and heavy: imported by the process that chooses one.
+            import ctranslate2  # noqa: PLC0415 (optional engine)
             from faster_whisper import WhisperModel  # noqa: PLC0415 (optional engine)
             from faster_whisper.tokenizer import Tokenizer  # noqa: PLC0415 (optional engine)
         except ImportError:
@@ -138,44 +139,103 @@ class WhisperEngine:
         )
         self.tokenizer = Tokenizer(self.model.hf_tokenizer, False, task="transcribe", language="en")
         self.prompt = [*self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        self._storage = ctranslate2.StorageView.from_array
         self._lock = threading.Lock()
 
-    def transcribe(self, audio: np.ndarray) -> list[Word]:
+    def transcribe(self, audio: np.ndarray, *, timings: bool = True) -> list[Word]:
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         words: list[Word] = []
         step = int((MAX_WINDOW_S - TAIL_S) * SAMPLE_RATE)
         for offset in range(0, len(audio), step):
-            piece = audio[offset : offset + step]
             start = offset / SAMPLE_RATE
-            words += [Word(w.text, w.start + start, w.end + start) for w in self._window(piece)]
+            [found] = self._windows([audio[offset : offset + step]], [timings])
+            words += [Word(w.text, w.start + start, w.end + start) for w in found]
         return words
 
-    def _window(self, audio: np.ndarray) -> list[Word]:
-        seconds = len(audio) / SAMPLE_RATE
-        if seconds < 0.2:
-            return []
-        padded = max(len(audio) + int(TAIL_S * SAMPLE_RATE), int(WINDOW_S * SAMPLE_RATE))
-        audio = np.pad(audio, (0, padded - len(audio)))
+    def transcribe_many(self, pieces: list[np.ndarray], *, timings: list[bool]) -> list[list[Word]]:
+        """Recognize several speakers' stretches in one pass: one answer per piece, in order.
+
+        Pieces padded to the same window are encoded together and their answers generated as one
+        batch: the decoder's steps cost about as much for four answers as for one and a half
+        (bench/captions.py), while the encoder costs the same either way. ``timings[i]`` False skips
+        piece i's word alignment (a partial line needs its text only): its words then all span the
+        whole piece."""
+        pieces = [np.asarray(piece, dtype=np.float32).reshape(-1) for piece in pieces]
+        answers: list[list[Word]] = [[] for _ in pieces]
+        within = int((MAX_WINDOW_S - TAIL_S) * SAMPLE_RATE)
+        short = [i for i, piece in enumerate(pieces) if len(piece) <= within]
+        for i in set(range(len(pieces))) - set(short):
+            answers[i] = self.transcribe(pieces[i], timings=timings[i])
+        found = self._windows([pieces[i] for i in short], [timings[i] for i in short])
+        for i, words in zip(short, found, strict=True):
+            answers[i] = words
+        return answers
+
+    def _windows(self, pieces: list[np.ndarray], timings: list[bool]) -> list[list[Word]]:
+        """Each piece (at most one window long) padded to its window; same windows in one batch."""
+        answers: list[list[Word]] = [[] for _ in pieces]
+        groups: dict[int, list[int]] = {}
+        for i, piece in enumerate(pieces):
+            if len(piece) >= 0.2 * SAMPLE_RATE:
+                padded = max(len(piece) + int(TAIL_S * SAMPLE_RATE), int(WINDOW_S * SAMPLE_RATE))
+                groups.setdefault(padded, []).append(i)
+        for padded, members in groups.items():
+            batch = [pieces[i] for i in members]
+            found = self._batch(batch, padded, [timings[i] for i in members])
+            for i, words in zip(members, found, strict=True):
+                answers[i] = words
+        return answers
+
+    def _batch(self, pieces: list[np.ndarray], padded: int, timings: list[bool]) -> list[list[Word]]:
+        seconds = [len(piece) / SAMPLE_RATE for piece in pieces]
+        # Speech is ~3 words a second, ~1.3 tokens a word: a longer answer is Whisper looping.
+        limits = [int(s * 6) + 8 for s in seconds]
         with self._lock:
-            features = self.model.feature_extractor(audio)
-            frames = (features.shape[1] - 1) // 2 * 2
-            features = features[:, :frames]
-            encoded = self.model.encode(features)
-            # Speech is ~3 words a second, ~1.3 tokens a word: a longer answer is Whisper looping.
-            result = self.model.model.generate(
+            features = np.stack(
+                [self.model.feature_extractor(np.pad(piece, (0, padded - len(piece)))) for piece in pieces]
+            )
+            frames = (features.shape[2] - 1) // 2 * 2
+            features = np.ascontiguousarray(features[:, :, :frames])
+            encoded = self.model.model.encode(self._storage(features), to_cpu=False)
+            results = self.model.model.generate(
                 encoded,
-                [self.prompt],
+                [self.prompt] * len(pieces),
                 beam_size=1,
-                max_length=len(self.prompt) + int(seconds * 6) + 8,
+                max_length=len(self.prompt) + max(limits),
                 suppress_blank=True,
                 suppress_tokens=[-1],
                 return_scores=True,
                 return_no_speech_prob=True,
-            )[0]
-            tokens = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
-            if not tokens or (result.no_speech_prob > 0.6 and result.scores[0] < -1.0):
-                return []
-            alignment = self.model.find_alignment(self.tokenizer, [tokens], encoded, frames)[0]
+            )
+            answers = []
+            for result, limit in zip(results, limits, strict=True):
+                tokens = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot][:limit]
+                if result.no_speech_prob > 0.6 and result.scores[0] < -1.0:
+                    tokens = []
+                answers.append(tokens)
+            aligned = [i for i, tokens in enumerate(answers) if tokens and timings[i]]
+            alignments: dict[int, list[dict]] = {}
+            if aligned:
+                if len(aligned) < len(pieces):
+                    encoded = self._storage(np.asarray(encoded)[aligned])
+                found = self.model.find_alignment(
+                    self.tokenizer, [answers[i] for i in aligned], encoded, frames
+                )
+                alignments = dict(zip(aligned, found, strict=True))
+        words: list[list[Word]] = []
+        for i, tokens in enumerate(answers):
+            if not tokens:
+                words.append([])
+            elif i in alignments:
+                words.append(self._timed_words(alignments[i], seconds[i]))
+            else:
+                text = self.tokenizer.decode(tokens)
+                span = round(seconds[i], 2)
+                words.append(_drop_repeats([Word(" " + w, 0.0, span) for w in text.split()]))
+        return words
+
+    @staticmethod
+    def _timed_words(alignment: list[dict], seconds: float) -> list[Word]:
         words = []
         for item in alignment:
             text = item["word"]

@@ -190,6 +190,11 @@ class EmbeddedCaptioner:
             self._process = context.Process(
                 target=child_main,
                 args=(settings.CAPTIONS_ENGINE, self._inbox, outbox),
+                kwargs={
+                    "model_dir": settings.CAPTIONS_MODEL_DIR,
+                    "max_delay_s": settings.CAPTIONS_MAX_DELAY_S,
+                    "partial_every_s": settings.CAPTIONS_PARTIAL_EVERY_S,
+                },
                 daemon=True,
                 name="captioner",
             )
@@ -259,7 +264,10 @@ class CaptionerProcess(LeaseWorker):
     def __init__(self, url: str, *, name: str, engine, max_rooms: int = 50, sink=None) -> None:
         super().__init__(url, name=name, max_rooms=max_rooms)
         self.captioner = Captioner(
-            engine, on_caption=sink or CaptionSink(), max_delay_s=settings.CAPTIONS_MAX_DELAY_S
+            engine,
+            on_caption=sink or CaptionSink(),
+            max_delay_s=settings.CAPTIONS_MAX_DELAY_S,
+            partial_every_s=settings.CAPTIONS_PARTIAL_EVERY_S,
         )
         StreamingVad()  # load the VAD model now, not on the event loop when the first voice arrives
         self.feed = PieceFeed(self.captioner)

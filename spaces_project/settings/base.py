@@ -289,6 +289,11 @@ CAPTIONS_MODEL_DIR = os.environ.get("CAPTIONS_MODEL_DIR", "")
 # A final caption line that would come more than this many seconds after its speech is not made: it is
 # shown as skipped. Captions fall behind by a bounded amount, never for ever.
 CAPTIONS_MAX_DELAY_S = float(os.environ.get("CAPTIONS_MAX_DELAY_S", "8"))
+# A speaker's partial line is recognized again after this many more seconds of their speech: the main
+# cost of captions (docs/captions.md). 1 halves the wait for a line's first words and doubles the CPU.
+CAPTIONS_PARTIAL_EVERY_S = float(os.environ.get("CAPTIONS_PARTIAL_EVERY_S", "2"))
+if not 0.5 <= CAPTIONS_PARTIAL_EVERY_S <= 12:
+    raise ValueError("CAPTIONS_PARTIAL_EVERY_S must be between 0.5 and 12")
 # The recognizer's nice level: under CPU pressure the mixers and web processes come first.
 CAPTIONS_NICE = int(os.environ.get("CAPTIONS_NICE", "10"))
 

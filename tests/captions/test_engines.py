@@ -1,6 +1,7 @@
 """The speech engines on speech made here with espeak-ng, the pinned model check, and the captioner's
 partial and final lines."""
 
+import itertools
 import shutil
 
 import numpy as np
@@ -42,6 +43,26 @@ def test_whisper_hears_what_espeak_says_with_word_times(whisper, voice):
 
 def test_whisper_finds_no_words_in_silence(whisper):
     assert whisper.transcribe(np.zeros(2 * SAMPLE_RATE, np.float32)) == []
+
+
+def test_one_batch_hears_each_speaker_as_alone_and_times_only_the_finals(whisper):
+    """Several speakers' stretches in one pass (the captioner's batch): each answer is the one that
+    stretch gets alone, in order, silence stays empty, and a stretch asked without timings (a partial)
+    gets its text only."""
+    first, second = (
+        espeak(text, voice=voice, rate=SAMPLE_RATE) for text, voice in zip(SENTENCES[:2], VOICES, strict=True)
+    )
+    silence = np.zeros(SAMPLE_RATE, np.float32)
+    answers = whisper.transcribe_many([first, silence, second], timings=[True, True, False])
+    assert [words_text(a) for a in answers] == [
+        words_text(whisper.transcribe(first)),
+        "",
+        words_text(whisper.transcribe(second, timings=False)),
+    ]
+    assert share_heard(SENTENCES[0], words_text(answers[0])) >= 0.8
+    assert share_heard(SENTENCES[1], words_text(answers[2])) >= 0.8
+    assert len({w.start for w in answers[0]}) > 1, "a final's words have their own times"
+    assert {(w.start, w.end) for w in answers[2]} == {(0.0, round(len(second) / SAMPLE_RATE, 2))}
 
 
 def test_pocketsphinx_is_offered_behind_the_same_interface():
@@ -141,6 +162,32 @@ def test_two_speakers_get_separate_lines(whisper):
         pass
     finals = {line.user_id: line.text for line in lines if line.final}
     assert share_heard(SENTENCES[0], finals[1]) >= 0.8 and share_heard(SENTENCES[1], finals[2]) >= 0.8
+    # Both finals were waiting together: they went through the recognizer in one pass.
+    assert captioner.stats["passes"] == 1 and captioner.stats["finals"] == 2
+
+
+def test_a_partial_line_is_recognized_once_per_two_seconds_of_speech(whisper):
+    """Fed in real-time order with the recognizer free after every piece, a speaker's line is
+    recognized again only every ``partial_every_s`` of speech, and the final still hears it all."""
+    lines = []
+    captioner = Captioner(whisper, on_caption=lines.append, partial_every_s=2.0)
+    speech = np.concatenate([espeak(SENTENCES[0], rate=SAMPLE_RATE), espeak(SENTENCES[2], rate=SAMPLE_RATE)])
+    audio = np.concatenate([speech, np.zeros(SAMPLE_RATE, np.float32)])
+    heard_at = []
+    for offset in range(0, len(audio), 1600):
+        captioner.push(3, 42, offset / 16, audio[offset : offset + 1600])
+        before = captioner.stats["partials"]
+        captioner.run_once(0)
+        if captioner.stats["partials"] > before:
+            heard_at.append((offset + 1600) / SAMPLE_RATE)
+    while captioner.run_once(0):
+        pass
+    seconds = len(speech) / SAMPLE_RATE
+    # One partial per two seconds; one more if the last mark fell just after the speech stopped.
+    assert int(seconds // 2) <= len(heard_at) <= int(seconds // 2) + 1, (heard_at, seconds)
+    assert all(later - earlier >= 1.9 for earlier, later in itertools.pairwise(heard_at))
+    finals = [line for line in lines if line.final]
+    assert len(finals) == 1 and share_heard(SENTENCES[0] + " " + SENTENCES[2], finals[0].text) >= 0.7
 
 
 def test_copying_the_model_elsewhere_keeps_it_trusted(tmp_path, whisper):
