@@ -25,16 +25,14 @@ NOT_YET = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQU
 def _file_response(room_id: int, access: str, name: str) -> HttpResponse:
     if not files.FILE_NAME.match(name):
         raise Http404("No such file.")
-    path = hls.room_directory(room_id, access) / name
-    try:
-        data = path.read_bytes()
-    except OSError:
+    data = hls.read_file(room_id, access, name)
+    if data is None:
         if name == files.PLAYLIST:
             response = HttpResponse(NOT_YET, content_type=CONTENT_TYPES[".m3u8"])
             response["Cache-Control"] = "no-cache"
             return response
-        raise Http404("No such file.") from None
-    suffix = path.suffix
+        raise Http404("No such file.")
+    suffix = name[name.rindex(".") :]
     response = HttpResponse(data, content_type=CONTENT_TYPES[suffix])
     scope = "public" if access == files.PUBLIC else "private"
     if suffix == ".m3u8":

@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from .codec import DTX_PACKET
 
@@ -295,7 +296,32 @@ def parse_playlist(text: str) -> Playlist:
     return playlist
 
 
-# -- writing a room's HLS ---------------------------------------------------------------------
+# -- where a room's files go -----------------------------------------------------------------
+
+
+class HlsStore(Protocol):
+    """Where one room's HLS files go: a directory (``DirectoryStore``) or an object store's prefix
+    (rooms/live/hls_s3.py, which keeps this module free of its client). Every method is called from
+    the mixer's clock, so none may wait on a network: a store that uploads queues the work."""
+
+    def read_playlist(self) -> str | None:
+        """The playlist a previous writer left, or None."""
+
+    def names(self) -> list[str]:
+        """The file names there now (asked once, when a writer opens)."""
+
+    def put(self, name: str, data: bytes) -> None:
+        """Store an init segment."""
+
+    def publish(self, name: str, data: bytes, playlist: str) -> None:
+        """Store media segment `name`, then `playlist`, which names it: never the playlist first, and
+        never a playlist naming a segment that was not stored."""
+
+    def delete(self, names: list[str]) -> None:
+        """Remove files that left the playlist long enough ago."""
+
+    def close(self, *, remove: bool = False) -> None:
+        """No more writes; with `remove` (the room ended) delete every file of the room."""
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -305,32 +331,78 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
+class DirectoryStore:
+    """A room's files in a directory that nginx serves. Every file is written under a temporary name
+    and renamed, the playlist after its segment, so a reader never sees half a file or a playlist
+    naming a segment not there yet. To the page cache, with no fsync: these files live for seconds."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def read_playlist(self) -> str | None:
+        try:
+            return (self.directory / PLAYLIST).read_text()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def names(self) -> list[str]:
+        return [path.name for path in self.directory.iterdir()]
+
+    def put(self, name: str, data: bytes) -> None:
+        _write_atomically(self.directory / name, data)
+
+    def publish(self, name: str, data: bytes, playlist: str) -> None:
+        _write_atomically(self.directory / name, data)
+        _write_atomically(self.directory / PLAYLIST, playlist.encode())
+
+    def delete(self, names: list[str]) -> None:
+        for name in names:
+            (self.directory / name).unlink(missing_ok=True)
+
+    def close(self, *, remove: bool = False) -> None:
+        if remove:
+            remove_directory(self.directory)
+
+
+# -- writing a room's HLS ---------------------------------------------------------------------
+
+
 class HlsWriter:
-    """Write one room's program mix as HLS into `directory`, continuing whatever playlist is there.
+    """Write one room's program mix as HLS into `target` (a directory, or any ``HlsStore``),
+    continuing whatever playlist is there.
 
     ``write`` is called from the mixer's clock with every 20 ms program packet; every
-    ``segment_frames`` packets it writes a segment (a few KB, to the page cache: no fsync, these files
-    live for seconds) and then the playlist. A gap in the mixer's sequence numbers is filled with
-    DTX packets so a segment's duration is always its packet count times 20 ms.
+    ``segment_frames`` packets it hands the store a segment and then the playlist. A gap in the
+    mixer's sequence numbers is filled with DTX packets so a segment's duration is always its packet
+    count times 20 ms.
     """
 
     def __init__(
-        self, directory: Path, *, segment_frames: int = SEGMENT_FRAMES, window: int = WINDOW
+        self, target: Path | HlsStore, *, segment_frames: int = SEGMENT_FRAMES, window: int = WINDOW
     ) -> None:
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.store: HlsStore = DirectoryStore(Path(target)) if isinstance(target, (str, Path)) else target
+        self.directory = getattr(self.store, "directory", None)
         self.segment_frames = segment_frames
         self.window = window
         self.keep = 2 * window
         self.target_s = max(1, round(segment_frames * FRAME_MS / 1000 + 0.499))
         self.playlist = self._existing_playlist()
-        last = self.playlist.entries[-1].number if self.playlist.entries else self._last_segment_on_disk()
+        # What is there: the writer deletes from this (no listing while it writes).
+        self._segments = {int(m.group(1)) for name in self.store.names() if (m := _SEGMENT_NAME.match(name))}
+        self._old_inits = {name for name in self.store.names() if _INIT_NAME.match(name)}
+        last = (
+            self.playlist.entries[-1].number if self.playlist.entries else max(self._segments, default=None)
+        )
         self.next_number = 0 if last is None else last + 1
+        self.first_number = self.next_number
         # After a takeover (anything was here before), the first segment is a discontinuity.
         self.discontinuity = last is not None
-        self.generation = self._next_generation()
+        self.generation = (
+            max((int(_INIT_NAME.match(name).group(1)) for name in self._old_inits), default=0) + 1
+        )
         self.init_name = f"init-{self.generation}.mp4"
-        _write_atomically(self.directory / self.init_name, init_segment())
+        self.store.put(self.init_name, init_segment())
         self._packets: list[bytes] = []
         self._started_ms: float | None = None
         self._next_sequence: int | None = None
@@ -343,18 +415,11 @@ class HlsWriter:
         return len(self._packets)
 
     def _existing_playlist(self) -> Playlist:
+        text = self.store.read_playlist()
         try:
-            return parse_playlist((self.directory / PLAYLIST).read_text())
-        except (OSError, ValueError):
+            return parse_playlist(text) if text is not None else Playlist()
+        except ValueError:
             return Playlist()
-
-    def _last_segment_on_disk(self) -> int | None:
-        numbers = [int(m.group(1)) for p in self.directory.iterdir() if (m := _SEGMENT_NAME.match(p.name))]
-        return max(numbers) if numbers else None
-
-    def _next_generation(self) -> int:
-        numbers = [int(m.group(1)) for p in self.directory.iterdir() if (m := _INIT_NAME.match(p.name))]
-        return max(numbers, default=0) + 1
 
     def write(
         self, sequence: int, mixed_ms: float, packet: bytes, voices: frozenset[int] = frozenset()
@@ -393,28 +458,31 @@ class HlsWriter:
             discontinuity=self.discontinuity,
         )
         self.discontinuity = False
-        _write_atomically(self.directory / entry.uri, data)
         self.playlist.add(entry, window=self.window)
-        _write_atomically(self.directory / PLAYLIST, self.playlist.render(target_s=self.target_s).encode())
+        self.store.publish(entry.uri, data, self.playlist.render(target_s=self.target_s))
+        self._segments.add(number)
         self.segments_written += 1
         self._remove_old(number)
 
     def _remove_old(self, newest: int) -> None:
+        """Delete the segments `keep` behind the newest: they left the playlist `window` segments ago,
+        so a player that read it just before still found them. An earlier mixer's init segments go
+        once the last of its segments has."""
         if newest % self.window:
-            return  # a directory listing every few segments is plenty
-        needed_inits = {entry.init for entry in self.playlist.entries} | {self.init_name}
-        for path in self.directory.iterdir():
-            segment = _SEGMENT_NAME.match(path.name)
-            old_segment = segment and int(segment.group(1)) <= newest - self.keep
-            old_init = _INIT_NAME.match(path.name) and path.name not in needed_inits
-            if old_segment or (old_init and time.time() - path.stat().st_mtime > self.keep):
-                path.unlink(missing_ok=True)
+            return  # every few segments is plenty
+        old = sorted(number for number in self._segments if number <= newest - self.keep)
+        names = [f"seg-{number}.m4s" for number in old]
+        if self._old_inits and self.first_number <= newest - self.keep:
+            names += sorted(self._old_inits)
+            self._old_inits = set()
+        if names:
+            self._segments.difference_update(old)
+            self.store.delete(names)
 
     def close(self, *, remove: bool = False) -> None:
         """Stop writing. With `remove` (the room ended), delete the room's files."""
         self.closed = True
-        if remove:
-            remove_directory(self.directory)
+        self.store.close(remove=remove)
 
 
 def remove_directory(directory: Path) -> None:

