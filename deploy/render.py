@@ -35,6 +35,15 @@ TEMPLATES = {
     "systemd/spaces.target": DEPLOY / "systemd" / "spaces.target",
 }
 PLACEHOLDER = re.compile(r"{{([A-Z_]+)}}")
+# The site's /hls/ locations (and what they need at the http level) come from one of two fragments:
+# files on this machine's disk (HLS_STORAGE=local) or the bucket the mixers upload to (s3).
+HLS_FRAGMENTS = {
+    "local": {"HLS_HTTP": None, "HLS_LOCATIONS": DEPLOY / "nginx" / "hls-disk.conf"},
+    "s3": {
+        "HLS_HTTP": DEPLOY / "nginx" / "hls-bucket-http.conf",
+        "HLS_LOCATIONS": DEPLOY / "nginx" / "hls-bucket.conf",
+    },
+}
 
 
 class RenderError(Exception):
@@ -102,6 +111,7 @@ def template_values(env: dict[str, str], *, env_file: Path | None = None) -> dic
         raise RenderError(
             "HLS_SIGNING_SECRET may hold letters, digits and _.~+/=- only (it goes in nginx's site)"
         )
+    hls_values = _hls_storage_values(env)
     env_path = env.get("SPACES_ENV_FILE") or (str(Path(env_file).resolve()) if env_file else "")
     if not env_path:
         raise RenderError("the environment file must set SPACES_ENV_FILE")
@@ -127,6 +137,7 @@ def template_values(env: dict[str, str], *, env_file: Path | None = None) -> dic
         "HLS_ROOT": (env.get("HLS_ROOT") or f"{app_dir}/hls").rstrip("/"),
         "HLS_URL_PATH": hls_path,
         "HLS_SIGNING_SECRET": hls_secret,
+        **hls_values,
         # max_fails=0: a process is never marked down, only skipped for the request it refused (a
         # refused connect to a dead socket costs microseconds). Marking down a live process whose
         # backlog overflowed in a reconnect storm would leave nginx with no live process at all.
@@ -136,6 +147,52 @@ def template_values(env: dict[str, str], *, env_file: Path | None = None) -> dic
         "WEB_UNITS": " ".join(f"spaces-web@{n}.service" for n in range(1, web + 1)),
         "MIXER_UNITS": " ".join(f"spaces-mixer@{n}.service" for n in range(1, mixers + 1)),
     }
+
+
+def _hls_storage_values(env: dict[str, str]) -> dict[str, str]:
+    """Where nginx finds the HLS files: HLS_STORAGE (or MEDIA_STORAGE, as the settings default it),
+    and for object storage the bucket's origin, HLS_S3_ORIGIN (the endpoint and the bucket, path
+    style, when unset; AWS's own host for the bucket without an endpoint)."""
+    storage = (env.get("HLS_STORAGE") or env.get("MEDIA_STORAGE") or "local").strip().lower()
+    if storage not in HLS_FRAGMENTS:
+        raise RenderError("HLS_STORAGE must be local or s3")
+    values = {"HLS_STORAGE": storage}
+    if storage == "local":
+        return values
+    bucket = (env.get("HLS_S3_BUCKET") or env.get("S3_BUCKET") or "").strip()
+    origin = env.get("HLS_S3_ORIGIN", "").strip()
+    if not origin:
+        if not bucket:
+            raise RenderError("HLS_STORAGE=s3 needs HLS_S3_ORIGIN, or S3_BUCKET (or HLS_S3_BUCKET)")
+        endpoint = env.get("S3_ENDPOINT_URL", "").strip().rstrip("/")
+        region = env.get("S3_REGION", "").strip() or "us-east-1"
+        origin = f"{endpoint}/{bucket}" if endpoint else f"https://{bucket}.s3.{region}.amazonaws.com"
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise RenderError("HLS_S3_ORIGIN must be an http(s) URL of the bucket")
+    prefix = env.get("HLS_S3_PREFIX", "hls/") or "hls/"
+    if prefix.startswith("/") or not prefix.endswith("/") or not re.fullmatch(r"[A-Za-z0-9_./-]+", prefix):
+        raise RenderError("HLS_S3_PREFIX must be letters, digits and _.-/, end with / and not start with /")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    segment_s = int(env.get("HLS_SEGMENT_SECONDS") or "1")
+    values.update(
+        HLS_BUCKET_SCHEME=parts.scheme,
+        HLS_BUCKET_SERVER=f"{parts.hostname}:{port}",
+        HLS_BUCKET_HOST=parts.netloc,
+        HLS_BUCKET_NAME=parts.hostname,
+        HLS_BUCKET_PATH=parts.path.rstrip("/") + "/" + prefix,
+        HLS_PROXY_CACHE_DIR=(env.get("HLS_PROXY_CACHE_DIR") or "/var/lib/nginx/spaces-hls").rstrip("/"),
+        HLS_PLAYLIST_MAX_AGE=str(segment_s // 2),
+    )
+    return values
+
+
+def _fragment(path: Path | None, values: dict[str, str]) -> str:
+    """A fragment's text, without its header comment (down to the first empty line), filled in."""
+    if path is None:
+        return ""
+    body = path.read_text().split("\n\n", 1)[1]
+    return render_text(body, values, name=path.name).rstrip("\n")
 
 
 def render_text(text: str, values: dict[str, str], *, name: str = "template") -> str:
@@ -148,6 +205,10 @@ def render_text(text: str, values: dict[str, str], *, name: str = "template") ->
 def render(env_file: Path, out_dir: Path) -> dict[str, Path]:
     """Render every template into `out_dir`; return where each went, by template name."""
     values = template_values(read_env_file(env_file), env_file=env_file)
+    fragments = HLS_FRAGMENTS[values["HLS_STORAGE"]]
+    values["HLS_LOCATIONS"] = _fragment(fragments["HLS_LOCATIONS"], values)
+    http = _fragment(fragments["HLS_HTTP"], values)
+    values["HLS_HTTP"] = http + "\n\n" if http else ""
     written = {}
     for name, template in TEMPLATES.items():
         target = Path(out_dir) / name
