@@ -44,6 +44,40 @@ def playlist_cache_control(segment_seconds: int) -> str:
     return f"public, max-age={int(segment_seconds) // 2}"
 
 
+def edge_read_policy(*, bucket: str, prefix: str, source_ips: list[str]) -> dict:
+    """A bucket policy letting the edge (nginx, from `source_ips`) read (and list) the HLS objects
+    under `prefix` without credentials, and nobody else: nginx cannot sign S3 requests, and private rooms'
+    signatures are checked by nginx before it asks (docs/hls.md, "In object storage"). Apply it with
+    ``aws s3api put-bucket-policy`` (or MinIO's ``mc anonymous set-json``); the rest of the bucket
+    stays private."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SpacesHlsEdgeRead",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
+                "Condition": {"IpAddress": {"aws:SourceIp": list(source_ips)}},
+            },
+            {
+                # So that a file not there is a 404 (a playlist not uploaded yet: the live playlist
+                # with no segments), not the 403 S3 gives readers that may not list.
+                "Sid": "SpacesHlsEdgeList",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:ListBucket",
+                "Resource": f"arn:aws:s3:::{bucket}",
+                "Condition": {
+                    "IpAddress": {"aws:SourceIp": list(source_ips)},
+                    "StringLike": {"s3:prefix": f"{prefix}*"},
+                },
+            },
+        ],
+    }
+
+
 def client():
     """The process's S3 client for HLS (boto3's clients are thread-safe): the S3_* settings."""
     return _client(
