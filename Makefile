@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test messages lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout bench-slow-readers bench-faults bench-hls bench-browser-audio bench-analytics clean
+.PHONY: run demo test messages lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout bench-slow-readers bench-faults bench-multinode bench-hls bench-browser-audio bench-analytics clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ bench-slow-readers: $(VENV)/.installed-test
 # Kills the room's mixer and the host's web process, 10 times each, under 200 listeners (nginx, its own Redis).
 bench-faults: $(VENV)/.installed-test
 	$(BIN)/python bench/faults.py $(BENCH_ARGS)
+
+# Three nodes behind one nginx (docs/scaling-out.md); needs Debian's nginx, redis-server and PostgreSQL.
+bench-multinode: $(VENV)/.installed-test
+	$(BIN)/python bench/multinode.py $(BENCH_ARGS)
 
 # Needs Debian's nginx and a C compiler with OpenSSL's headers (cc, libssl-dev).
 bench-hls: $(VENV)/.installed-test
