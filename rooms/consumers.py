@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from spaces_project import protocol
+from spaces_project import metrics, protocol
 from spaces_project.errors import ServiceError
 from spaces_project.websocket import socket_language
 
@@ -114,6 +114,8 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
     # that a listener invited to (or put on) the stage moves to websocket audio.
     audio_route: str | None = None
     route_changed = False
+    # Where this socket is counted in the listeners metric (None: nowhere).
+    metered_route: str | None = None
     # A private room's HLS (signed URLs): this socket's listener token, when the person last passed
     # the door's rule (time.monotonic()), and when their URL is renewed next (HlsRenewer).
     hls_private = False
@@ -224,6 +226,7 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
     async def unregister(self) -> None:
         """Leave the bus and the roster. Safe to call more than once, and when Redis is down."""
         self.joined = False
+        self.meter_route()
         if self.counted:
             self.counted = False
             analytics.session_ended(room_id=self.room_id, session=self.conn_id)
@@ -351,6 +354,7 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
 
     def drop_audio(self, reason: str) -> None:
         self.audio_dropped[reason] = self.audio_dropped.get(reason, 0) + 1
+        metrics.AUDIO_UPLINK_DROPPED.labels(reason=reason).inc()
 
     def take_token(self) -> bool:
         now = time.monotonic()
@@ -392,6 +396,7 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
                 # The room's mixer starts writing HLS when it sees this (its next stage reload).
                 await get_presence().flag(hls.hls_flag(self.room_id))
         self.route_changed = False
+        self.meter_route()
         await self.send(text_data=view.encode_for(self.user_id))
         await self.send_route(view.room)
 
@@ -466,6 +471,20 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
             # Before the stage: a speaker must hear the room as it is, not seconds late.
             self.audio_route = hls.WEBSOCKET
             self.route_changed = True
+        self.meter_route()
+
+    def meter_route(self) -> None:
+        """Keep this socket counted under how it hears the room now (docs/metrics.md): the stage,
+        or a listener over the websocket or HLS; a socket that left is counted nowhere."""
+        route = None
+        if self.joined and not self.closing and self.audio_route is not None:
+            route = "stage" if self.on_stage else self.audio_route
+        if route != self.metered_route:
+            if self.metered_route is not None:
+                metrics.LISTENERS.labels(route=self.metered_route).dec()
+            if route is not None:
+                metrics.LISTENERS.labels(route=route).inc()
+            self.metered_route = route
 
     def track_event(self, event: dict) -> None:
         """Follow this person's own role and mute, which decide whether their audio is forwarded."""

@@ -18,6 +18,7 @@ from rooms.middleware import SessionAuthMiddleware  # noqa: E402
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 from spaces_project.embedded_beat import start_embedded_beat  # noqa: E402
 from spaces_project.http_limit import ConcurrencyLimit  # noqa: E402
+from spaces_project.metrics.http import CountedWebsockets  # noqa: E402
 from spaces_project.middleware import WebsocketClientAddressMiddleware  # noqa: E402
 from spaces_project.websocket import ExactOriginValidator, unknown_path_route  # noqa: E402
 from spaces_project.websocket_tuning import quiet_autobahn_debug_formatting  # noqa: E402
@@ -33,9 +34,11 @@ application = ProtocolTypeRouter(
     {
         # The seat gate answers a sold-out ticket rush before the queue into Django.
         "http": SeatGateMiddleware(ConcurrencyLimit(django_asgi_app, settings.HTTP_MAX_CONCURRENT)),
-        "websocket": WebsocketClientAddressMiddleware(
-            ExactOriginValidator(
-                SessionAuthMiddleware(URLRouter([*websocket_urlpatterns, unknown_path_route]))
+        "websocket": CountedWebsockets(
+            WebsocketClientAddressMiddleware(
+                ExactOriginValidator(
+                    SessionAuthMiddleware(URLRouter([*websocket_urlpatterns, unknown_path_route]))
+                )
             )
         ),
     }

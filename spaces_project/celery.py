@@ -3,6 +3,7 @@ import os
 from celery import Celery
 
 from .broker_leases import RenewBrokerLeases
+from .metrics import tasks as task_metrics  # noqa: F401 (connects the signals that time tasks)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings.local")
 

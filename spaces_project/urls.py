@@ -13,6 +13,7 @@ from rooms import ticket_views
 from rooms import urls as rooms_urls
 from rooms import views as room_views
 from spaces_project import pwa
+from spaces_project.metrics.exposition import metrics
 
 admin.site.site_header = "Spaces moderation"
 admin.site.site_title = "Spaces admin"
@@ -58,6 +59,8 @@ urlpatterns = [
     # static/js/, a script of our own origin that every page loads before its modules.
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript_catalog"),
     path("admin/", admin.site.urls),
+    # Prometheus's scrape: for METRICS_TOKEN's bearer or METRICS_ALLOWED_NETWORKS only (docs/metrics.md).
+    path("metrics", metrics, name="metrics"),
     path("accounts/", include("allauth.urls")),
     path("", include(people)),
     path("rooms/", include(room_routes)),

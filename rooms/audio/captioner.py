@@ -149,6 +149,10 @@ class Captioner:
         self.batch = batch
         self.stats = {"finals": 0, "partials": 0, "passes": 0, "skipped": 0, "busy_s": 0.0}
 
+    def waiting(self) -> int:
+        """Finished sentences waiting for recognition (the queue that makes captions late)."""
+        return len(self._finals)
+
     # -- input (any thread) ------------------------------------------------------------------------
 
     def push(self, room_id: int, user_id: int, start_ms: float, pcm: np.ndarray) -> None:

@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
-from spaces_project import protocol
+from spaces_project import metrics, protocol
 from spaces_project.protocol import closes
 from spaces_project.redis_clients import async_client, sync_client
 from spaces_project.redis_options import async_options, sync_options
@@ -186,15 +186,20 @@ class _LoopFanout:
                 logger.debug("room bus could not deliver to one member of room %s", room_id, exc_info=True)
 
     async def deliver_audio(self, room_id: int, receiver: int, bundle: bytes) -> None:
+        sent = 0
         for number, member in enumerate(list(self.rooms.get(room_id, ()))):
             if number % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
             if member.audio_receiver == receiver:
                 try:
                     await member.send_audio(bundle)
+                    sent += 1
                     await self._check_backlog(room_id, member, bundle)
                 except Exception:  # a socket closing mid-send must not cost the others
+                    metrics.AUDIO_BUNDLES_DROPPED.labels(reason="send_failed").inc()
                     logger.debug("could not send audio to one member of room %s", room_id, exc_info=True)
+        if sent:  # once per fan-out, not per socket: a thousand listeners cost one count
+            metrics.AUDIO_BUNDLES_SENT.inc(sent)
 
     async def _check_backlog(self, room_id: int, member: BusMember, bundle: bytes) -> None:
         """Cut loose a socket whose reader left more than 5 s of audio waiting: sending never waits
@@ -215,6 +220,7 @@ class _LoopFanout:
                 backlog.pending(),
             )
             self.backlogs[member] = None
+            metrics.AUDIO_BUNDLES_DROPPED.labels(reason="slow_reader").inc(len(backlog.bundles))
             try:
                 await member.close_from_bus(closes.CLOSE_SLOW_READER)
             finally:

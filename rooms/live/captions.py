@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from accounts.models import User
-from spaces_project import protocol, realtime
+from spaces_project import metrics, protocol, realtime
 from spaces_project.redis_clients import async_client
 
 from .. import hooks
@@ -84,6 +84,9 @@ class CaptionSink:
         return name
 
     def __call__(self, caption: Caption) -> None:
+        metrics.CAPTION_LINES.labels(
+            kind="skipped" if caption.skipped else "final" if caption.final else "partial"
+        ).inc()
         close_old_connections()
         try:
             name = self._name(caption.user_id)
@@ -146,6 +149,7 @@ class RedisVoiceQueue:
                     pending.put_nowait((key, piece))
                 except asyncio.QueueFull:
                     self.dropped += 1
+                    metrics.CAPTION_VOICE_DROPPED.inc()
 
         return send
 
@@ -226,6 +230,7 @@ class EmbeddedCaptioner:
                     inbox.put_nowait((room_id, piece))
                 except queue.Full:
                     self.dropped += 1
+                    metrics.CAPTION_VOICE_DROPPED.inc()
 
         return send
 
@@ -294,6 +299,7 @@ class CaptionerProcess(LeaseWorker):
 
     def round_done(self) -> None:
         self._rounds += 1
+        metrics.CAPTION_QUEUE.set(self.captioner.waiting())
         if self._rounds % 30 == 0 and self.rooms:
             logger.info("captioner %s: rooms %s, %s", self.name, sorted(self.rooms), self.captioner.stats)
 

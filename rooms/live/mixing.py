@@ -22,7 +22,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Q
 
-from spaces_project import protocol, realtime
+from spaces_project import metrics, protocol, realtime
 from spaces_project.redis_clients import async_client
 
 from ..analytics import collect as analytics
@@ -200,6 +200,7 @@ class RedisUplink:
         try:
             queue.put_nowait((f"{UPLINK_PREFIX}{room_id}", tagged))
         except asyncio.QueueFull:
+            metrics.AUDIO_UPLINK_DROPPED.labels(reason="queue_full").inc()
             logger.warning("uplink queue full: dropping a frame for room %s", room_id)
 
     @staticmethod
@@ -319,7 +320,11 @@ class MixerProcess(LeaseWorker):
     def _start_runner(self, room_id: int, *, standby: bool) -> RoomAudioRunner:
         async def send_bundle(receiver: int, bundle: bytes) -> None:
             if self.holds(room_id):
-                await self.redis.publish(f"{AUDIO_PREFIX}{room_id}", wire.tag(receiver, bundle))
+                try:
+                    await self.redis.publish(f"{AUDIO_PREFIX}{room_id}", wire.tag(receiver, bundle))
+                except Exception:
+                    metrics.AUDIO_BUNDLES_DROPPED.labels(reason="publish_failed").inc()
+                    raise
 
         async def send_levels(levels: protocol.Levels) -> None:
             if self.holds(room_id):

@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from spaces_project import protocol
+from spaces_project import metrics, protocol
 
 from ..audio import wire
 from ..audio.mixer import RoomMixer
@@ -272,8 +272,11 @@ class RoomAudioRunner:
             delay = next_at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            elif -delay > MAX_LAG_S:
-                next_at = loop.time()
+            started = loop.time()
+            # Late past its slot: what asyncio.sleep overslept, or how far behind the clock was.
+            metrics.MIXER_LAG.observe(max(0.0, started - next_at))
+            if delay <= 0 and -delay > MAX_LAG_S:
+                next_at = started
             try:
                 bundles = self.mixer.tick(now_ms())
                 if self.standby:
@@ -298,6 +301,7 @@ class RoomAudioRunner:
                     self._hand_over_talk()
                 if ticks % CAPTURE_FLUSH_TICKS == 0:
                     self._flush_capture(loop)
+                metrics.MIXER_TICK.observe(loop.time() - started)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -7,6 +7,7 @@ committed by then (two sales committed together both see both). Each carries its
 webhook delivered twice, or a refund task run again, tells the host once.
 """
 
+from django.db import transaction
 from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -14,6 +15,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import Notification
 from accounts.services import notify
+from spaces_project import metrics
 from spaces_project.tasks import dispatch
 
 from ..models import Ticket
@@ -26,7 +28,8 @@ def host_notice_on_commit(ticket_id: int, *, what: str) -> None:
     room that it was sold (`what="sold"`) or refunded (`"refunded"`). A task, not the request: the
     notice reads the room's sales and writes the bell (and maybe an email), work a buyer in a rush
     must not wait for (bench/tickets.py). Robust: a broker that is away never cancels the hooks
-    after it (the sale itself is committed)."""
+    after it (the sale itself is committed). Counted then in the ticket sales metric too."""
+    transaction.on_commit(metrics.TICKETS.labels(event=what).inc, robust=True)
     dispatch("rooms.tasks.ticket_host_notify", ticket_id, what)
 
 

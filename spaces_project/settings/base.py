@@ -1,5 +1,6 @@
 """Settings shared by every environment; each value comes from the environment."""
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -51,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Times every request, the other middleware included, by view (docs/metrics.md).
+    "spaces_project.metrics.http.RequestMetricsMiddleware",
     # Before anything that reads the host, the session or the scheme: load balancers call it often.
     "spaces_project.middleware.HealthCheckMiddleware",
     "spaces_project.middleware.ClientAddressMiddleware",
@@ -78,6 +81,27 @@ MIDDLEWARE = [
 # ALLAUTH_TRUSTED_PROXY_COUNT stays 0 on purpose: it reads the REMOTE_ADDR resolved here, so
 # there is one rule, not two that could disagree.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or networks (``10.0.0.0/8``, ``127.0.0.1``); a value that is
+    neither stops the process with its name."""
+    networks = []
+    for item in env_list(name, ""):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{name}: {item!r} is not an address or a network") from None
+    return networks
+
+
+# /metrics (docs/metrics.md): served to a request with "Authorization: Bearer <METRICS_TOKEN>" and/or
+# from an address in METRICS_ALLOWED_NETWORKS (the client's address, after TRUSTED_PROXY_COUNT);
+# each one set must hold. Neither set: /metrics answers 404 (off), whoever asks.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ValueError("METRICS_TOKEN must be at least 16 characters (secrets.token_urlsafe(32) makes one)")
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS")
 
 ROOT_URLCONF = "spaces_project.urls"
 ASGI_APPLICATION = "spaces_project.asgi.application"

@@ -1,0 +1,52 @@
+"""What the web processes measure of their requests and sockets."""
+
+import time
+
+from django.http import HttpRequest, HttpResponse
+
+from . import HTTP_DURATION, HTTP_RESPONSES, WEBSOCKETS_OPEN
+
+# Answered before a view was chosen: /healthz, a redirect to HTTPS, a static file, a host refused.
+NO_VIEW = "(none)"
+# No URL pattern matched.
+NOT_FOUND = "(not found)"
+
+
+def view_label(request: HttpRequest, status: int) -> str:
+    """The name of the URL pattern that answered (``rooms:detail``), never the path: one series
+    per view however many rooms there are. A view without a name goes by its function's path."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return NOT_FOUND if status == 404 else NO_VIEW
+    return match.view_name or match._func_path
+
+
+class RequestMetricsMiddleware:
+    """Time every request from here to its response, and count responses by view and status class.
+    First in MIDDLEWARE, so that the time includes the other middleware."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        view = view_label(request, response.status_code)
+        HTTP_DURATION.labels(view=view).observe(time.perf_counter() - started)
+        HTTP_RESPONSES.labels(view=view, status=f"{response.status_code // 100}xx").inc()
+        return response
+
+
+class CountedWebsockets:
+    """ASGI middleware: how many websockets this process has open, from the handshake to the end of
+    the connection, whatever way it ends."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        WEBSOCKETS_OPEN.inc()
+        try:
+            return await self.inner(scope, receive, send)
+        finally:
+            WEBSOCKETS_OPEN.dec()
