@@ -52,6 +52,9 @@ def test_production_settings_pass_check_deploy_without_warnings():
         ({"VAPID_PRIVATE_KEY": ""}, "VAPID_PRIVATE_KEY"),
         ({"VAPID_PUBLIC_KEY": new_pair().public_key}, "VAPID_PUBLIC_KEY"),
         ({"VAPID_SUBJECT": "admin@spaces.example.org"}, "VAPID_SUBJECT"),
+        # /metrics behind a token anyone could guess, or networks that are not networks.
+        ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
+        ({"METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"}, "METRICS_ALLOWED_NETWORKS: 'intranet'"),
     ],
 )
 def test_production_refuses_unsafe_configuration(override, complaint):

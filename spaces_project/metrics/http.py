@@ -27,13 +27,24 @@ class RequestMetricsMiddleware:
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
+        # Each view's series, looked up once (prometheus-client's `labels` takes a lock each time).
+        self.durations: dict[str, object] = {}
+        self.responses: dict[tuple[str, int], object] = {}
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
+        elapsed = time.perf_counter() - started
         view = view_label(request, response.status_code)
-        HTTP_DURATION.labels(view=view).observe(time.perf_counter() - started)
-        HTTP_RESPONSES.labels(view=view, status=f"{response.status_code // 100}xx").inc()
+        duration = self.durations.get(view)
+        if duration is None:
+            duration = self.durations[view] = HTTP_DURATION.labels(view=view)
+        duration.observe(elapsed)
+        key = (view, response.status_code // 100)
+        responses = self.responses.get(key)
+        if responses is None:
+            responses = self.responses[key] = HTTP_RESPONSES.labels(view=view, status=f"{key[1]}xx")
+        responses.inc()
         return response
 
 

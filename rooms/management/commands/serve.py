@@ -1,4 +1,5 @@
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,18 @@ def worker_queues() -> list[str]:
     default = celery_app.conf.task_default_queue
     routed = {route["queue"] for route in celery_app.conf.task_routes.values()}
     return [default, *sorted(routed - {default})]
+
+
+def metrics_directory(port: str) -> str:
+    """The directory where every process started here writes its metrics (docs/metrics.md): the
+    PROMETHEUS_MULTIPROC_DIR given, else one per port under the temporary directory. Emptied now:
+    the figures of an earlier run are not this run's."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
+        tempfile.gettempdir(), f"spaces-metrics-{port}"
+    )
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+    return directory
 
 
 class Command(BaseCommand):
@@ -58,7 +71,9 @@ class Command(BaseCommand):
             # them itself (spaces_project/embedded_beat.py).
             schedule = os.path.join(tempfile.gettempdir(), f"spaces-celerybeat-{port}")
             commands["beat"] = [celery, "-A", "spaces_project", "beat", "-l", "info", "-s", schedule]
-        processes = {name: subprocess.Popen(command) for name, command in commands.items()}
+        # One metrics directory for all of them: /metrics on the web process adds them up.
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_directory(str(port))}
+        processes = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
         self.stdout.write(
             f"Spaces is running at http://{host}:{port}/ ({', '.join(processes)}); Ctrl-C stops it."
         )
