@@ -83,25 +83,17 @@ MIDDLEWARE = [
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 
-def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """Comma-separated addresses or networks (``10.0.0.0/8``, ``127.0.0.1``); a value that is
-    neither stops the process with its name."""
-    networks = []
-    for item in env_list(name, ""):
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(f"{name}: {item!r} is not an address or a network") from None
-    return networks
-
-
-# /metrics (docs/metrics.md): served to a request with "Authorization: Bearer <METRICS_TOKEN>" and/or
-# from an address in METRICS_ALLOWED_NETWORKS (the client's address, after TRUSTED_PROXY_COUNT);
-# each one set must hold. Neither set: /metrics answers 404 (off), whoever asks.
+# /metrics (docs/metrics.md): served to "Authorization: Bearer <METRICS_TOKEN>" and/or to addresses in
+# METRICS_ALLOWED_NETWORKS (after TRUSTED_PROXY_COUNT); each one set must hold. Neither: 404 (off).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
 if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
     raise ValueError("METRICS_TOKEN must be at least 16 characters (secrets.token_urlsafe(32) makes one)")
-METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS")
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(n, strict=False) for n in env_list("METRICS_ALLOWED_NETWORKS", "")
+    ]
+except ValueError as error:  # names the value: "'intranet' does not appear to be an IPv4 or IPv6 network"
+    raise ValueError(f"METRICS_ALLOWED_NETWORKS: {error}") from None
 
 ROOT_URLCONF = "spaces_project.urls"
 ASGI_APPLICATION = "spaces_project.asgi.application"
