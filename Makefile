@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test messages lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout bench-slow-readers bench-faults bench-multinode bench-hls bench-browser-audio bench-analytics clean
+.PHONY: run demo test messages lint format bench-pages bench-room-events bench-audio-latency bench-audio-fanout bench-slow-readers bench-faults bench-multinode bench-hls bench-browser-audio bench-analytics bench-capacity clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,13 @@ bench-browser-audio: $(VENV)/.installed-test
 # its own daphne and flushing process on a throwaway database; needs PostgreSQL and Redis.
 bench-analytics: $(VENV)/.installed-test
 	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
+
+# The capacity of one box: 1, 2, 3... live rooms (host and two speakers taking turns, 50 listeners each,
+# recording and captions on) until one loses a bundle, mixer lag p99 passes 100 ms or captions skip
+# more than 5 %; at most 16 rooms and 30 minutes. Starts its own daphne, run_mixer, run_captioner and
+# Celery worker on a throwaway database; needs PostgreSQL, Redis and espeak-ng. Measure it alone.
+bench-capacity: $(VENV)/.installed-test
+	$(BIN)/python bench/capacity.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache $(MO_FILES)

@@ -95,7 +95,6 @@ def seed(args: argparse.Namespace, *, migrate: bool) -> dict:
     if migrate:
         call_command("migrate", verbosity=0, interactive=False)
 
-    store = import_module(settings.SESSION_ENGINE).SessionStore
     tag = f"b{int(time.time()) % 100000}"  # unique handles, so --target can run more than once
     password = make_password(None)  # unusable: these accounts only ever sign in by session
 
@@ -131,16 +130,8 @@ def seed(args: argparse.Namespace, *, migrate: bool) -> dict:
         Participant(room=room, user=user, role=Participant.Role.SPEAKER, is_muted=True) for user in speakers
     )
 
-    def cookie(user) -> str:
-        session = store()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.save()
-        return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
-
     def accounts(users: list) -> list[tuple[int, str]]:
-        return [(user.pk, cookie(user)) for user in users]
+        return [(user.pk, session_cookie(user)) for user in users]
 
     return {
         "room_id": room.pk,
@@ -150,6 +141,16 @@ def seed(args: argparse.Namespace, *, migrate: bool) -> dict:
         "raisers": accounts(raisers),
         "listeners": [c for _, c in accounts(signed_in)],
     }
+
+
+def session_cookie(user) -> str:
+    """The Cookie header of a new signed-in session of ``user`` (after setup_django())."""
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
 def clear_room_keys(redis_url: str, room_id: int) -> None:
