@@ -91,3 +91,21 @@ def test_a_histograms_buckets_named_in_an_alert_exist(exported):
 def test_promtool_accepts_the_alert_rules():
     result = subprocess.run(["promtool", "check", "rules", str(ALERTS)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+UNITS = ROOT / "deploy" / "systemd"
+APP_UNITS = [
+    "spaces-web@.service",
+    "spaces-mixer@.service",
+    "spaces-captioner.service",
+    "spaces-worker.service",
+    "spaces-push-worker.service",
+]
+
+
+@pytest.mark.parametrize("unit", APP_UNITS)
+def test_every_unit_that_counts_writes_to_the_one_metrics_directory_a_boot_empties(unit):
+    text = (UNITS / unit).read_text()
+    assert "Environment=PROMETHEUS_MULTIPROC_DIR={{RUN_DIR}}/metrics\n" in text
+    # /run/spaces (RUN_DIR), a tmpfs emptied at boot, kept while any unit restarts.
+    assert "RuntimeDirectory=spaces\n" in text and "RuntimeDirectoryPreserve=yes\n" in text

@@ -1,14 +1,21 @@
 """/metrics across a machine's processes (prometheus-client's multiprocess mode): two real daphne web
 processes and a real Celery worker share one metrics directory; either web process reports all of
-them, and a web process killed with SIGKILL stops being reported as holding sockets."""
+them, and a web process killed with SIGKILL stops being reported as holding sockets. Where Debian's
+Prometheus is installed (.ci/run installs it), a real Prometheus scrapes a web process with the token
+and evaluates every expression of deploy/'s dashboard and alert rules against what it scraped."""
 
+import json
+import shutil
+import urllib.parse
 import urllib.request
 
 import pytest
+import yaml
 from celery import Celery
 from websockets.sync.client import connect
 
 from deploy import harness
+from tests.deploy.test_metrics_deploy import ALERTS, dashboard_expressions
 from tests.factories import RoomFactory
 from tests.metrics_reader import samples, value
 
@@ -55,6 +62,66 @@ def test_a_task_run_by_a_real_worker_shows_in_either_web_process(machine, redis_
         text = scrape(port)
         assert value(text, runs[0], **runs[1]) == before + 1
         assert value(text, "spaces_task_duration_seconds_count", task=TASK) == before + 1
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus is not installed")
+def test_a_real_prometheus_scrapes_a_web_process_and_evaluates_the_dashboard_and_the_alerts(
+    machine, processes, stack_dir
+):
+    port = machine["ports"][1]
+    directory = stack_dir / "prometheus"
+    directory.mkdir()
+    (directory / "token").write_text(TOKEN)
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(ALERTS)],
+        "scrape_configs": [
+            {
+                "job_name": "spaces",
+                "authorization": {"credentials_file": str(directory / "token")},
+                "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
+            }
+        ],
+    }
+    (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
+    web = harness.free_port()
+    processes.start(
+        "prometheus",
+        [
+            shutil.which("prometheus"),
+            f"--config.file={directory / 'prometheus.yml'}",
+            f"--storage.tsdb.path={directory / 'data'}",
+            f"--web.listen-address=127.0.0.1:{web}",
+        ],
+        env=harness.base_env(),
+        ready=lambda _: harness.tcp_listening(web),
+        timeout=60,
+    )
+
+    def api(path: str, **query: str) -> dict:
+        url = f"http://127.0.0.1:{web}{path}?{urllib.parse.urlencode(query)}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.load(response)
+
+    def scraped() -> bool:
+        targets = api("/api/v1/targets")["data"]["activeTargets"]
+        return bool(targets) and targets[0]["health"] == "up"
+
+    harness.wait_for(scraped, 60, "Prometheus's first good scrape")
+    assert api("/api/v1/query", query="spaces_http_responses_total")["data"]["result"]
+    for expression in dashboard_expressions():
+        answer = api("/api/v1/query", query=expression)
+        assert answer["status"] == "success", (expression, answer)
+
+    def rules() -> list[dict]:
+        return [rule for group in api("/api/v1/rules")["data"]["groups"] for rule in group["rules"]]
+
+    harness.wait_for(
+        lambda: len(rules()) == 8 and all(r["health"] == "ok" for r in rules()), 30, "rules evaluated"
+    )
+    # Nothing is wrong on this machine: no alert is pending or firing.
+    assert [rule["name"] for rule in rules() if rule["state"] != "inactive"] == []
+    processes.stop("prometheus")
 
 
 def test_sockets_are_reported_per_process_and_a_killed_process_is_forgotten(machine, processes):
