@@ -3,9 +3,9 @@
 The mixer hands every speaker's decoded voice, at 16 kHz, to ``Captioner.push`` (through a bounded
 queue, in another process: see rooms/live/captions.py). Per speaker, Silero VAD (shipped with
 faster-whisper, run incrementally on 32 ms pieces) finds where speech starts and stops. While someone
-speaks, the utterance so far is recognized about once a second and sent as a *partial* line that
-refines itself; once they pause for ``pause_s`` the whole utterance is recognized once more and sent
-as the *final* line. A long monologue is cut into finals every ``max_utterance_s``.
+speaks, the utterance so far is recognized every ``partial_every_s`` (2 s) and sent as a *partial*
+line that refines itself; once they pause for ``pause_s`` the whole utterance is recognized once
+more and sent as the *final* line. A long monologue is cut into finals every ``max_utterance_s``.
 
 Recognition runs in one worker (``run_forever``, in a thread of its own) that never holds up
 ``push``. When it falls behind, partial lines are simply not made, and a final line that would come

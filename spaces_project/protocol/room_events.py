@@ -166,7 +166,7 @@ class CaptionsChanged(ServerEvent):
 
 @event("room.caption")
 class CaptionLine(ServerEvent):
-    """One speaker's caption line. Partials (about once a second while they talk) refine the line
+    """One speaker's caption line. Partials (every 2 s of their speech, by default) refine the line
     ``line`` in place until its final arrives at their pause; a final with ``skipped`` (and no text)
     marks a stretch the recognizer could not keep up with. A final with neither text nor ``skipped``
     withdraws the line (nothing was made of the sound)."""
