@@ -94,10 +94,10 @@ def recording_status(room_id: int):
     from recordings.models import Recording  # noqa: PLC0415 (after setup_django())
 
     try:
-        found = Recording.objects.filter(room_id=room_id).values_list("pk", "status").first()
+        fields = ("id", "status", "segment_times", "capture_notes", "failure_reason")
+        return Recording.objects.filter(room_id=room_id).values(*fields).first()
     finally:
         connection.close()  # polled from a worker thread: no connection left behind
-    return tuple(found) if found else None
 
 
 async def run(args: argparse.Namespace, database_url: str, seeded: dict, work: Path, s3: S3Server) -> dict:

@@ -59,13 +59,16 @@ class Node:
         self.directory = Path(directory)
         self.media_root = self.directory / "media"
         self.hls_root = self.directory / "hls"
-        for path in (self.media_root, self.hls_root):
+        # The machine's own temporary directory: what a process spools there is on this node only.
+        self.tmp = self.directory / "tmp"
+        for path in (self.media_root, self.hls_root, self.tmp):
             path.mkdir(parents=True, exist_ok=True)
         self.processes = harness.Processes(self.directory / "logs")
         self.env = {
             **shared_env,
             "MEDIA_ROOT": str(self.media_root),
             "HLS_ROOT": str(self.hls_root),
+            "TMPDIR": str(self.tmp),
         }
         self.web_ports = [harness.free_port() for _ in range(web)]
         self.mixer = f"mixer-{name}"
@@ -126,8 +129,15 @@ class Node:
         return total
 
     def local_files(self) -> list[Path]:
-        """Every file this node left in its own media and HLS directories (none, with S3 storage)."""
-        return sorted(p for root in (self.media_root, self.hls_root) for p in root.rglob("*") if p.is_file())
+        """Every file this node left in its own media and HLS directories and the application's
+        spools in its temporary directory (``spaces-*``): with S3 storage none should be there once
+        the room is over (a file left is one no other node could read)."""
+        roots = (self.media_root, self.hls_root, *self.tmp.glob("spaces-*"))
+        return sorted(p for root in roots for p in [root, *root.rglob("*")] if p.is_file())
+
+    def other_temporary_files(self) -> list[str]:
+        """Names of what else is in the node's temporary directory (libraries' own files)."""
+        return sorted(p.name for p in self.tmp.iterdir() if not p.name.startswith("spaces-"))
 
     def log(self, name: str) -> str:
         process = self.processes.running.get(name)
@@ -328,7 +338,7 @@ async def run_room(
     room_id: int,
     host_cookie: str,
     listener_cookies: list[str],
-    recording_status: Callable[[], tuple[int, str] | None],
+    recording_status: Callable[[], dict | None],
     before_kill_s: float = 4.0,
     after_kill_s: float = 5.0,
     bundle_frames: int = 10,
@@ -338,7 +348,8 @@ async def run_room(
     """Run the scripted room on a started cluster whose only mixer is node B's; return the figures.
 
     The room `room_id` is scheduled and recorded; its host starts it through node A. `recording_status`
-    returns (recording id, status) of the room's recording, or None (it reads the shared database);
+    returns the room's recording as a dict (`id`, `status`, `segment_times`, `capture_notes`,
+    `failure_reason`), or None (it reads the shared database);
     `talk(host, stop)` is the host's voice (tests/faults/tone.py's steady tone)."""
 
     a, b, c = (cluster.nodes[name] for name in NODES)
@@ -364,7 +375,7 @@ async def run_room(
     await asyncio.to_thread(
         harness.wait_for, lambda: holder() == b.mixer, 30, "node B's mixer to take the room"
     )
-    on_air_from = time.monotonic()
+    on_air_from, on_air_wall_ms = time.monotonic(), time.time() * 1000
     figures["mixer_before"] = holder()
     standbys = [(node, [node.launch_mixer()]) for node in (a, c)]
     for node, launched in standbys:
@@ -405,7 +416,7 @@ async def run_room(
         figures["heard_before_kill"] = sum(1 for client in listeners if client.audio)
 
         # 3. Node B loses power: every process of it, kill -9.
-        killed = time.monotonic()
+        killed, killed_wall_ms = time.monotonic(), time.time() * 1000
         await asyncio.to_thread(b.kill)
         say("node B killed")
         await asyncio.sleep(after_kill_s)
@@ -428,12 +439,15 @@ async def run_room(
     # 5. The recording is finalized (by node C), and its replay played through node A.
     def finished():
         found = recording_status()
-        return found if found and found[1] in ("ready", "failed") else None
+        return found if found and found["status"] in ("ready", "failed") else None
 
-    recording_id, status = await asyncio.to_thread(
-        harness.wait_for, finished, 180, "the recording to finish", 0.5
-    )
+    recording = await asyncio.to_thread(harness.wait_for, finished, 180, "the recording to finish", 0.5)
+    recording_id, status = recording["id"], recording["status"]
     figures["recording_status"] = status
+    figures["recording_notes"] = " ".join(
+        filter(None, (recording["failure_reason"], recording["capture_notes"]))
+    )
+    figures.update(recording_coverage(recording["segment_times"], on_air_wall_ms, killed_wall_ms))
     figures["finalized_by"] = [
         name for name, node in cluster.nodes.items() if "finalize_recording[" in node.log("worker")
     ]
@@ -459,8 +473,30 @@ async def run_room(
     files = cluster.local_files()
     figures["files_outside_storage"] = len(files)
     figures["files_outside_storage_examples"] = [str(p.relative_to(cluster.directory)) for p in files[:5]]
+    figures["other_temporary_files"] = sorted(
+        {name for node in cluster.nodes.values() for name in node.other_temporary_files()}
+    )
     keys.close()
     return figures
+
+
+def recording_coverage(segment_times: list, on_air_ms: float, killed_ms: float) -> dict:
+    """Where the replay's capture segments lie against the room's time (recordings' `segment_times`:
+    [wall-clock start ms, replay offset ms, length ms] each): how late the first began after the room
+    went on air, and the hole between the segment that ended last before the kill and the next one
+    (what node B's death took from the recording)."""
+    spans = sorted((start, start + length) for start, _, length in segment_times)
+    if not spans:
+        return {"recording_segments": 0}
+    hole = None
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        if start >= killed_ms - 5000 and (hole is None or start - end > hole):
+            hole = start - end
+    return {
+        "recording_segments": len(spans),
+        "recording_began_after_s": round((spans[0][0] - on_air_ms) / 1000, 2),
+        "recording_failover_hole_s": None if hole is None else round(hole / 1000, 2),
+    }
 
 
 def listened(listeners: list[harness.RoomClient], killed: float, bundle_frames: int) -> dict:

@@ -14,6 +14,7 @@ import pytest
 
 from deploy import harness, multinode
 from recordings.models import Recording
+from rooms.live import capture as live_capture
 from rooms.models import Room
 from tests.factories import RoomFactory, UserFactory
 
@@ -45,8 +46,8 @@ def figures(tmp_path_factory, s3_server, django_db_setup, django_db_blocker):
         listener_cookies = [session_cookie(UserFactory()) for _ in range(LISTENERS)]
 
         def recording_status():
-            found = Recording.objects.filter(room=room).values_list("pk", "status").first()
-            return tuple(found) if found else None
+            fields = ("id", "status", "segment_times", "capture_notes", "failure_reason")
+            return Recording.objects.filter(room=room).values(*fields).first()
 
         with multinode.Cluster(directory / "cluster", env) as cluster:
             cluster.start(mixers_on=("b",))
@@ -91,15 +92,29 @@ def test_the_recording_is_finalized_by_node_c_while_node_a_stops_consuming(figur
     assert figures["finalized_by"] == ["c"], figures
 
 
+# Until the mixer's capture goes to the bucket (the media moving to the storage API, issue 27), each
+# node's capture stays under its own MEDIA_ROOT and node C cannot finalize what the others captured.
+CAPTURE_STORED = hasattr(live_capture, "StoredCapture")
+
+
+@pytest.mark.xfail(
+    not CAPTURE_STORED,
+    strict=True,
+    reason="each node writes the capture under its own MEDIA_ROOT: node C finds none, or only its own part",
+)
+def test_node_c_finalizes_the_whole_room_and_node_a_plays_it_from_the_bucket(figures):
+    assert figures["recording_status"] == "ready", figures
+    assert figures["replay_answer"] == 302, "in S3 mode the replay is a presigned link to the bucket"
+    assert figures["replay_s"] and figures["replay_s"] > figures["on_air_s"] / 2, figures
+
+
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "every node's capture is still written under its own MEDIA_ROOT, so node C finds no capture "
-        "to finalize: the media moving to the storage API (issue 27) makes this pass; then drop this mark"
+        "node B's death takes what its mixer had captured but not yet stored (it stays on B's disk, "
+        "counted by files_outside_storage), and before the capture goes to the bucket every node keeps its own"
     ),
 )
-def test_the_replay_holds_the_whole_room_and_no_node_keeps_a_file(figures):
-    assert figures["recording_status"] == "ready", figures
-    assert figures["replay_answer"] == 302, "in S3 mode the replay is a presigned redirect"
+def test_nothing_is_lost_and_no_node_keeps_a_file(figures):
     assert figures["replay_ok"], figures
     assert figures["files_outside_storage"] == 0, figures
