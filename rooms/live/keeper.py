@@ -22,6 +22,8 @@ from .room_loop import RoomLoop
 logger = logging.getLogger(__name__)
 
 LISTENERS_BROADCAST_SECONDS = 0.5
+# While the audience churns, the list goes out at most this often (the count every broadcast).
+LISTENERS_LIST_SECONDS = 3.0
 
 
 def heartbeat_seconds() -> float:
@@ -102,7 +104,11 @@ async def broadcast_listeners(room_id: int) -> None:
     """Publish the audience at most every LISTENERS_BROADCAST_SECONDS per room, across processes.
 
     Every change raises a flag; one process at a time holds the room's lock and publishes until no
-    flag is left, so a burst of a thousand joins costs a few broadcasts, not a thousand.
+    flag is left, so a burst of a thousand joins costs a few broadcasts, not a thousand. While the
+    audience keeps changing (another change came during the wait) a broadcast carries the count
+    only, with the list (up to a hundred profiles, ~15 KB, to every socket of the room) at most
+    every LISTENERS_LIST_SECONDS; the last broadcast of a burst always carries it, since the loop
+    ends only after a wait that brought no change.
     """
     store = get_presence()
     pending = f"listeners:{room_id}"
@@ -112,9 +118,16 @@ async def broadcast_listeners(room_id: int) -> None:
             try:
                 while await store.take_flag(pending):
                     await asyncio.sleep(LISTENERS_BROADCAST_SECONDS)
+                    churning = await store.has_flag(pending)
+                    # Claimed whether or not the audience is still, so the list's interval counts
+                    # from the last list sent, whichever process sent it.
+                    slot = await store.claim(f"listeners-list:{room_id}", LISTENERS_LIST_SECONDS)
                     present = await store.snapshot(room_id)
                     event = await database_sync_to_async(selectors.room_listeners_event)(
-                        room_id=room_id, present_user_ids=present.user_ids, anonymous=present.anonymous
+                        room_id=room_id,
+                        present_user_ids=present.user_ids,
+                        anonymous=present.anonymous,
+                        with_list=slot or not churning,
                     )
                     await realtime.send_async(event, room_id=room_id)
             finally:

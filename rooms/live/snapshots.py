@@ -44,11 +44,10 @@ class _LoopViews:
         self.observed: set[int] = set()
 
     def changed(self, room_id: int, event: dict) -> None:
-        kind = event.get("type")
-        if kind == protocol.Batch.TYPE:
-            if all(inner.get("type") in KEEPS_SNAPSHOT for inner in event.get("events", ())):
+        if event.get("type") == protocol.Batch.TYPE:
+            if all(_keeps_snapshot(inner) for inner in event.get("events", ())):
                 return
-        elif kind in KEEPS_SNAPSHOT:
+        elif _keeps_snapshot(event):
             return
         self.generations[room_id] = self.generations.get(room_id, 0) + 1
         self.entries.pop(room_id, None)
@@ -116,6 +115,14 @@ class RoomViews:
             anonymous=present.anonymous,
             heartbeat_seconds=heartbeat_seconds,
         )
+
+
+def _keeps_snapshot(event: dict) -> bool:
+    """Whether a shared read stays valid after `event`. The audience's count alone (a
+    `room.listeners` without its list, while the audience churns) leaves it: the read's count is a
+    moment old, as it may be anyway (MAX_AGE_S), and the next broadcast brings the count again."""
+    kind = event.get("type")
+    return kind in KEEPS_SNAPSHOT or (kind == protocol.Listeners.TYPE and "listeners" not in event)
 
 
 def _missing_from(view: selectors.RoomLiveView, viewer_id: int) -> bool:

@@ -137,16 +137,21 @@ def room_live_state(
     return view.for_viewer(viewer_id)
 
 
-def room_listeners_event(*, room_id: int, present_user_ids: set[int], anonymous: int) -> protocol.Listeners:
-    """The `room.listeners` event: the audience as it is now."""
-    audience = list(
-        Participant.objects.filter(
-            room_id=room_id, is_removed=False, user_id__in=present_user_ids, role=Participant.Role.LISTENER
-        )
-        .select_related("user")
-        .order_by("joined_at", "pk")
+def room_listeners_event(
+    *, room_id: int, present_user_ids: set[int], anonymous: int, with_list: bool = True
+) -> protocol.Listeners:
+    """The `room.listeners` event: the audience as it is now; without `with_list`, its count only
+    (and the list when it is empty)."""
+    audience = Participant.objects.filter(
+        room_id=room_id, is_removed=False, user_id__in=present_user_ids, role=Participant.Role.LISTENER
     )
+    if not with_list:
+        signed_in = audience.count()
+        # An empty list costs nothing to send: then the page need not wait for it.
+        return protocol.Listeners(listener_count=signed_in + anonymous, listeners=None if signed_in else [])
+    shown = list(audience.select_related("user").order_by("joined_at", "pk")[:LISTENERS_SHOWN])
+    # Only an audience longer than the list is counted apart.
+    signed_in = len(shown) if len(shown) < LISTENERS_SHOWN else audience.count()
     return protocol.Listeners(
-        listener_count=len(audience) + anonymous,
-        listeners=[participant_payload(p) for p in audience[:LISTENERS_SHOWN]],
+        listener_count=signed_in + anonymous, listeners=[participant_payload(p) for p in shown]
     )

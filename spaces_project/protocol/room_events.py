@@ -97,10 +97,13 @@ class ParticipantLeft(ServerEvent):
 
 @event("room.listeners")
 class Listeners(ServerEvent):
-    """The audience, at most twice a second."""
+    """The audience, at most twice a second. While it keeps changing (a web process's listeners
+    moving to another all at once) an event carries the count only, unless the list is empty: the
+    list follows when the audience has been still for one interval, and every few seconds while it
+    is not."""
 
     listener_count: int
-    listeners: list[ParticipantInfo]
+    listeners: list[ParticipantInfo] | None = optional()  # present signed-in listeners, at most 100
 
 
 @event("room.speak_invited")

@@ -378,8 +378,11 @@ class LiveRoom {
       case "room.participant_left":
         return this.participantLeft(event.user_id);
       case "room.listeners":
-        event.listeners.forEach((p) => this.people.set(p.user_id, p));
-        this.state.listeners = event.listeners;
+        // Without its list (the audience is churning) only the count changed: keep the list shown.
+        if (event.listeners) {
+          event.listeners.forEach((p) => this.people.set(p.user_id, p));
+          this.state.listeners = event.listeners;
+        }
         this.state.listener_count = event.listener_count;
         return this.renderListeners();
       case "room.speak_invited":
