@@ -9,8 +9,8 @@ unix sockets (spaces-web@.service's command, settings `spaces_project.settings.b
 `run_mixer` processes, a redis-server and a PostgreSQL database of the benchmark's own. The host talks
 (a 440 Hz tone, real Opus frames, 50 a second, whenever their socket is open) through nginx like the
 page does, and reconnects on the page's schedule (a stage member's first retry at once); the
-listeners connect through nginx from a client process of their own and reconnect on the listeners'
-schedule (0.5 s, +-30 %).
+listeners connect through nginx from --client-processes processes of their own (2) and reconnect on
+the page's schedule too (static/js/reconnect.js: a socket that was open a while within 0.3 s).
 
 1. Mixer kills: the mixer holding the room (its lease in Redis) is killed with SIGKILL once the other
    one follows the room as its standby; a new mixer process is started 2.5 s later (systemd's
@@ -281,14 +281,19 @@ class Run:
             talking = asyncio.get_running_loop().create_task(talk(host, stop_talking))
             progress(f"host on web{host_on}; {args.listeners} listeners connecting")
             context = multiprocessing.get_context("spawn")
-            pipe, child = context.Pipe()
-            listeners = context.Process(
-                target=_listeners, args=(child, url, origin, self.seeded["listeners"]), daemon=True
-            )
-            listeners.start()
-            ask = self._asker(pipe)
+            pipes, children = [], []
+            cookies = self.seeded["listeners"]
+            for n in range(args.client_processes):
+                pipe, child = context.Pipe()
+                share = cookies[n :: args.client_processes]
+                children.append(
+                    context.Process(target=_listeners, args=(child, url, origin, share), daemon=True)
+                )
+                children[-1].start()
+                pipes.append(pipe)
+            ask = self._asker(pipes)
             try:
-                self.figures["listeners_connected"] = await asyncio.to_thread(pipe.recv)
+                self.figures["listeners_connected"] = sum([await asyncio.to_thread(p.recv) for p in pipes])
                 await asyncio.sleep(3)
                 mixer_kills: list[float] = []
                 host_kills: list[float] = []
@@ -308,18 +313,32 @@ class Run:
                     await ask("stop")
                 except Exception:
                     pass
-                listeners.join(10)
-                if listeners.is_alive():
-                    listeners.kill()
+                for listeners in children:
+                    listeners.join(10)
+                    if listeners.is_alive():
+                        listeners.kill()
                 keys.close()
         return self.figures
 
-    def _asker(self, pipe):
+    def _asker(self, pipes):
+        """Ask every listeners' process; their answers summed (counts) or joined (reports)."""
+
         async def ask(command: str, payload=None):
-            pipe.send((command, payload))
-            if not await asyncio.to_thread(pipe.poll, 60):
-                raise TimeoutError(f"the listeners did not answer {command!r}")
-            return pipe.recv()
+            for n, pipe in enumerate(pipes):
+                share = payload
+                if command == "drop":  # `payload` sockets in all, shared out
+                    share = payload // len(pipes) + (1 if n < payload % len(pipes) else 0)
+                pipe.send((command, share))
+            answers = []
+            for pipe in pipes:
+                if not await asyncio.to_thread(pipe.poll, 60):
+                    raise TimeoutError(f"the listeners did not answer {command!r}")
+                answers.append(pipe.recv())
+            if command == "connected":
+                return sum(answers)
+            if command == "report":
+                return [row for answer in answers for row in answer]
+            return None
 
         return ask
 
@@ -451,6 +470,12 @@ def main() -> int:
     parser.add_argument("--mixer-kills", type=int, default=10)
     parser.add_argument("--host-kills", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=600, help="the whole run at most")
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=2,
+        help="processes the listeners are spread over (one alone fell behind with 200 TLS sockets)",
+    )
     parser.add_argument("--db-name", default="bench_faults")
     args = parser.parse_args()
     admin_url, bench_url = database_urls(args.db_name)

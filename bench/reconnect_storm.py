@@ -10,8 +10,10 @@ Production's layout, from deploy/: nginx with the rendered site (TLS) in front o
 unix sockets, each started with spaces-web@.service's command (settings `spaces_project.settings.bench`),
 on a redis-server of its own and a PostgreSQL database of its own, all on 127.0.0.1. Signed-in
 listeners (each with a session of their own, as people who have an account; --anonymous for
-listeners without one, who cost the server less) connect through nginx from --workers client processes; like room.js they beat, re-read the
-room on `room.resync`, and after a drop reconnect after 0.5 s doubling to 10 s, +-30 % jitter.
+listeners without one, who cost the server less) connect through nginx from --workers client processes
+(4: the clients' TLS and JSON work shares the two cores with the server's); like room.js they beat,
+re-read the room on `room.resync`, and reconnect on its schedule (static/js/reconnect.js: a socket
+that was open a while is tried again within 0.3 s, then 0.5 s doubling to 10 s, +-30 % jitter).
 
 Web process 1 is then restarted the way `systemctl restart spaces-web@1` does it: the unit's ExecStop (its
 socket file removed, out of nginx's rotation), SIGTERM, wait for it
@@ -19,7 +21,10 @@ to exit, start it again. Its listeners lose their sockets and reconnect through 
 while process 1 is down). For each of them, the time from the restart to its next snapshot
 (CLOCK_MONOTONIC, shared by all processes; it includes the client's own TLS and handshake work, so it
 errs high); `reconnect_p99_s` is the 99th percentile (target <= 2.5 s). `reconnect_failures` counts
-listeners with no snapshot within --reconnect-timeout. The last line printed is one JSON object.
+listeners with no snapshot within --reconnect-timeout. Whether the clients kept up: `client_cpu_busy_max`
+is the busiest client process's CPU time over that window (1.0 is a whole core: that client, not the
+server, would be measured), `web_cpu_busy` the surviving web process's. The last line printed is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -94,6 +99,8 @@ async def _worker_main(pipe, url: str, origin: str, cookies: list[str | None], c
                     ],
                 )
             )
+        elif command == "cpu":
+            pipe.send(("cpu", time.process_time()))
         elif command == "stop":
             for client in clients:
                 await client.stop()
@@ -109,6 +116,19 @@ def percentile(values: list[float], fraction: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+
+
+def ask_cpu(pipes) -> list[float]:
+    """Each client process's CPU time so far (seconds)."""
+    for pipe in pipes:
+        pipe.send("cpu")
+    return [pipe.recv()[1] for pipe in pipes]
+
+
+def process_cpu_s(pid: int) -> float:
+    """A process's CPU time so far (user and system, seconds), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def seed_room(signed_in: int = 0) -> tuple[int, list[str | None]]:
@@ -154,7 +174,7 @@ def run_storm(
     *,
     database_url: str,
     listeners: int,
-    workers: int = 2,
+    workers: int = 4,
     connect_rate: float = 300.0,
     reconnect_timeout: float = 30.0,
     work: Path | None = None,
@@ -228,6 +248,11 @@ def run_storm(
             on_web1 = harness.unix_health(work / "run" / "web1.sock")["room_sockets"]
             figures["storm_on_restarted_process"] = on_web1
 
+            # Whether the clients kept up: the CPU each client process and the process that takes
+            # the storm used from the restart until the bench stopped waiting for the listeners.
+            clients_cpu = ask_cpu(pipes)
+            web2_cpu = process_cpu_s(processes["web2"].popen.pid)
+
             # systemctl restart spaces-web@1: the unit's ExecStop, SIGTERM, wait for the exit, start again.
             restarted_at = time.monotonic()
             stop_command = render.unit_command(unit_file, instance="1")["stop_argv"]
@@ -251,6 +276,13 @@ def run_storm(
                     and all(any(t >= restarted_at for t in s) for _, s in dropped)
                 ):
                     break
+            window = time.monotonic() - restarted_at
+            figures["client_cpu_busy_max"] = round(
+                max(b - a for a, b in zip(clients_cpu, ask_cpu(pipes), strict=True)) / window, 2
+            )
+            figures["web_cpu_busy"] = round(
+                (process_cpu_s(processes["web2"].popen.pid) - web2_cpu) / window, 2
+            )
             dropped = [(c, s) for c, s, *_ in reports if any(t >= restarted_at for t in c)]
             times = [
                 min(t for t in s if t >= restarted_at) - restarted_at
@@ -316,7 +348,9 @@ def run_storm(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listeners", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--workers", type=int, default=4, help="client processes (so that no one of them is what is measured)"
+    )
     parser.add_argument("--connect-rate", type=float, default=300.0, help="listeners connecting per second")
     parser.add_argument("--reconnect-timeout", type=float, default=30.0)
     parser.add_argument("--db-name", default="bench_reconnect_storm")

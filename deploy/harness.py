@@ -35,12 +35,28 @@ from deploy import render
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = "/usr/sbin/nginx"
 
-# The page's reconnect schedule (static/js/room.js): 0.5 s doubling to 10 s, +-30 % jitter; a stage
-# member's first retry is at once.
+# The page's reconnect schedule (static/js/reconnect.js; tests/browser/test_reconnect_in_step.py):
+# a stage member's first retry is at once; a socket that was open SETTLED_S or more is tried again
+# within RETRY_SPREAD_S; otherwise 0.5 s doubling to 10 s, +-30 % jitter.
 STAGE_ROLES = {"host", "cohost", "speaker"}
+SETTLED_S = 2.0
+RETRY_SPREAD_S = 0.3
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
 BACKOFF_JITTER = 0.3
+
+
+def reconnect_delay(*, attempt: int, on_stage: bool, settled: bool, rand: float) -> tuple[float, bool]:
+    """Seconds before the next try, and whether that try is a step of the backoff (reconnect.js's
+    reconnectDelay). `attempt`: tries since the last snapshot; `rand` in [0, 1)."""
+    if attempt == 0 and on_stage:
+        return 0.0, True
+    if attempt == 0 and settled:
+        return rand * RETRY_SPREAD_S, False
+    base = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**attempt)
+    return base * (1 + BACKOFF_JITTER * (2 * rand - 1)), True
+
+
 # Close codes after which the page does not reconnect (spaces_project/protocol).
 FINAL_CLOSE_CODES = {4001, 4003, 4004, 4005, 4009, 4010}
 
@@ -616,6 +632,7 @@ class RoomClient:
         attempt = 0
         while not self.finished:
             code = None
+            opened_at = None
             try:
                 headers = {"Cookie": self.cookie} if self.cookie else None
                 self.attempts.append(time.monotonic())
@@ -630,7 +647,8 @@ class RoomClient:
                     max_queue=4096,
                     proxy=None,
                 ) as ws:
-                    self.opened.append(time.monotonic())
+                    opened_at = time.monotonic()
+                    self.opened.append(opened_at)
                     self.ws = ws
                     beat = None
                     try:
@@ -669,12 +687,16 @@ class RoomClient:
             if self.finished or code in FINAL_CLOSE_CODES:
                 self.finished = True
                 return
-            base = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**attempt)
             you = (self.last_snapshot or {}).get("you") or {}
-            stage_first = attempt == 0 and you.get("role") in STAGE_ROLES
-            attempt += 1
-            if not stage_first:
-                await asyncio.sleep(base * (1 + BACKOFF_JITTER * (2 * random.random() - 1)))
+            delay, backoff = reconnect_delay(
+                attempt=attempt,
+                on_stage=you.get("role") in STAGE_ROLES,
+                settled=opened_at is not None and time.monotonic() - opened_at >= SETTLED_S,
+                rand=random.random(),
+            )
+            attempt += backoff
+            if delay:
+                await asyncio.sleep(delay)
 
     @staticmethod
     async def _beat(ws, interval: float) -> None:

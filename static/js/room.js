@@ -9,6 +9,7 @@ import {
 import { roomMediaSession } from "./media-session.js";
 import { waitForReplay } from "./replay-wait.js";
 import { showStatus } from "./room-status.js";
+import { SETTLED_MS, reconnectDelay } from "./reconnect.js";
 import { gettext, ngettext, interpolate, pageLanguage } from "./i18n.js";
 
 // Kept in step with spaces_project/protocol (tests/browser/test_room_js_in_step.py checks it; docs/protocol.md).
@@ -39,15 +40,9 @@ const FINAL_CLOSE_CODES = new Set([
   CLOSE_ENDED,
 ]);
 
-// After a drop: 0.5 s doubling to 10 s, +-30 % jitter, so a web process's listeners do not all come
-// back in the same instant. A stage member's first retry is at once: the room hears nobody while the
-// speaker is away, and the stage is a dozen people, not a storm (docs/audio.md, "When a process dies").
-const BACKOFF_FIRST_MS = 500;
 // A socket that closes this soon after the page was resumed from a freeze was closed by the
-// browser for the freeze: the page reconnects at once.
+// browser for the freeze: the page reconnects at once. Other drops: reconnect.js.
 const RESUME_CLOSE_MS = 2000;
-const BACKOFF_MAX_MS = 10_000;
-const BACKOFF_JITTER = 0.3;
 const REACTION_SHOWN_MS = 2400;
 const TOAST_SHOWN_MS = 5000;
 const UNMUTE_ANSWER_MS = 5000;
@@ -110,6 +105,7 @@ class LiveRoom {
     this.socket = null;
     this.attempt = 0;
     this.reconnectTimer = null;
+    this.openedAt = null; // when the current socket opened (performance.now())
     this.heartbeatTimer = null;
     this.resumedAt = null; // when the browser last resumed this page from a freeze
     this.everConnected = false;
@@ -274,6 +270,10 @@ class LiveRoom {
     const socket = new WebSocket(`${scheme}//${window.location.host}${this.wsPath}`);
     this.socket = socket;
     socket.binaryType = "arraybuffer";
+    this.openedAt = null;
+    socket.addEventListener("open", () => {
+      if (socket === this.socket) this.openedAt = performance.now();
+    });
     socket.addEventListener("message", (event) => {
       // A socket this page has moved on from (rejoin) has nothing more to say to it.
       if (socket !== this.socket) return;
@@ -297,6 +297,8 @@ class LiveRoom {
 
   closed(code) {
     this.socket = null;
+    const settled = this.openedAt !== null && performance.now() - this.openedAt >= SETTLED_MS;
+    this.openedAt = null;
     clearInterval(this.heartbeatTimer);
     this.setConnected(false);
     if (this.finished) return;
@@ -324,14 +326,15 @@ class LiveRoom {
       this.connect();
       return;
     }
-    this.scheduleReconnect();
+    this.scheduleReconnect(settled);
   }
 
-  scheduleReconnect() {
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
-    const stageFirst = this.attempt === 0 && Boolean(this.state?.you && onStage(this.state.you));
-    const delay = stageFirst ? 0 : base * (1 + BACKOFF_JITTER * (2 * Math.random() - 1));
-    this.attempt += 1;
+  scheduleReconnect(settled = false) {
+    const { delay, backoff } = reconnectDelay(
+      { attempt: this.attempt, onStage: Boolean(this.state?.you && onStage(this.state.you)), settled },
+      Math.random(),
+    );
+    if (backoff) this.attempt += 1;
     this.el.banner.hidden = false;
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }

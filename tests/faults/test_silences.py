@@ -171,6 +171,10 @@ def test_listeners_hear_the_host_again_within_2_s_after_the_hosts_web_process_is
     assert stayed, "every listener was on the host's process"
     assert None not in stayed, f"a listener never heard the host again: {stayed}"
     assert max(stayed) <= LIMIT_MS, f"silence after the host's process was killed: {stayed} ms"
+    # Those who were on the killed process too: their pages try again at once (static/js/reconnect.js).
+    assert moved, "no listener was on the host's process"
+    assert None not in moved, f"a listener who moved never heard the host again: {moved}"
+    assert max(moved) <= LIMIT_MS, f"silence of the listeners who moved with the host: {moved} ms"
     print(
         f"faults: kill -9 of the host's web process: host back in {back * 1000:.0f} ms, silence "
         f"{[round(g) for g in stayed]} ms (listeners on the other process), "
