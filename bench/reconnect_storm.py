@@ -23,8 +23,9 @@ while process 1 is down). For each of them, the time from the restart to its nex
 errs high); `reconnect_p99_s` is the 99th percentile (target <= 2.5 s). `reconnect_failures` counts
 listeners with no snapshot within --reconnect-timeout. Whether the clients kept up: `client_cpu_busy_max`
 is the busiest client process's CPU time over that window (1.0 is a whole core: that client, not the
-server, would be measured), `web_cpu_busy` the surviving web process's. The last line printed is one
-JSON object.
+server, would be measured), `web_cpu_busy` the surviving web process's; `web_cpu_s` and
+`clients_cpu_s` are the CPU seconds they used, the work itself whatever else runs on the machine.
+The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -277,12 +278,14 @@ def run_storm(
                 ):
                     break
             window = time.monotonic() - restarted_at
-            figures["client_cpu_busy_max"] = round(
-                max(b - a for a, b in zip(clients_cpu, ask_cpu(pipes), strict=True)) / window, 2
-            )
-            figures["web_cpu_busy"] = round(
-                (process_cpu_s(processes["web2"].popen.pid) - web2_cpu) / window, 2
-            )
+            clients_used = [b - a for a, b in zip(clients_cpu, ask_cpu(pipes), strict=True)]
+            web2_used = process_cpu_s(processes["web2"].popen.pid) - web2_cpu
+            figures["client_cpu_busy_max"] = round(max(clients_used) / window, 2)
+            figures["web_cpu_busy"] = round(web2_used / window, 2)
+            # The work itself, whatever else ran on the machine: CPU seconds of the process that took
+            # the storm, and of all the clients.
+            figures["web_cpu_s"] = round(web2_used, 2)
+            figures["clients_cpu_s"] = round(sum(clients_used), 2)
             dropped = [(c, s) for c, s, *_ in reports if any(t >= restarted_at for t in c)]
             times = [
                 min(t for t in s if t >= restarted_at) - restarted_at
