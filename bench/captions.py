@@ -14,6 +14,11 @@ pace with a pause after each sentence, exactly as the mixer's voice tap delivers
     python bench/captions.py                   # both engines; the last line is the default's
     python bench/captions.py --engine pocketsphinx
     python bench/captions.py --engine whisper --partial-every 1   # the cadence before issue 27
+    python bench/captions.py --engine whisper --speakers 4        # four talking at once, staggered
+
+With ``--speakers N`` each speaker says the sentences in its own order and voice, starting
+STAGGER_S after the one before, all into one Captioner: what is waiting together goes through the
+recognizer in one batch, and the CPU is divided by the speakers' seconds of audio.
 
 Needs espeak-ng (`apt-get install espeak-ng`). Targets: WER <= 0.15, p95 <= 2000 ms, <= 10 % of a core.
 """
@@ -65,6 +70,7 @@ VOICES = ["en-us", "en-gb-x-rp+m2"]
 SPEED = 140  # words a minute: a calm speaker
 PAUSE_S = 1.5
 PIECE_S = 0.1
+STAGGER_S = 0.7  # with --speakers N, speaker k starts k x this later
 
 
 def speak(text: str, voice: str) -> np.ndarray:
@@ -100,10 +106,29 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def run(engine_name: str, sentences: list[str], verbose: bool, partial_every_s: float) -> dict:
+def run(
+    engine_name: str, sentences: list[str], verbose: bool, partial_every_s: float, speakers: int = 1
+) -> dict:
     engine = make_engine(engine_name)
     engine.transcribe(np.zeros(SAMPLE_RATE, np.float32))  # warm up (first-call allocations)
-    audio = [speak(text, VOICES[i % len(VOICES)]) for i, text in enumerate(sentences)]
+    # Speaker k says the sentences from the k-th on, each in the voice after k's, and starts k x
+    # STAGGER_S later: what each says differs, and their pauses fall at different moments.
+    scripts = [
+        [(sentences[(i + k) % len(sentences)], VOICES[(i + k) % len(VOICES)]) for i in range(len(sentences))]
+        for k in range(speakers)
+    ]
+    spoken = {line: speak(*line) for line in {line for script in scripts for line in script}}
+    pause = np.zeros(int(PAUSE_S * SAMPLE_RATE), np.float32)
+    streams, marks = [], []  # per speaker: its audio; (text, first sample, end of speech) of each sentence
+    for k, script in enumerate(scripts):
+        parts, here, mine = [np.zeros(int(k * STAGGER_S * SAMPLE_RATE), np.float32)], 0, []
+        here = len(parts[0])
+        for line in script:
+            mine.append((line, here, here + len(spoken[line])))
+            parts += [spoken[line], pause]
+            here += len(spoken[line]) + len(pause)
+        streams.append(np.concatenate(parts))
+        marks.append(mine)
     finals: list[tuple[float, Caption]] = []
     lock = threading.Lock()
 
@@ -117,55 +142,59 @@ def run(engine_name: str, sentences: list[str], verbose: bool, partial_every_s: 
     worker = threading.Thread(target=captioner.run_forever, args=(stop,), daemon=True)
     worker.start()
     piece = int(PIECE_S * SAMPLE_RATE)
-    spans = []  # (wall ms of the first sample, wall ms when the last piece was pushed)
+    ended_ms: dict[tuple[int, int], float] = {}  # (speaker, sentence): wall ms its last piece was pushed
     cpu_start, load_start = time.process_time(), os.getloadavg()[0]
-    audio_s = 0.0
-    clock = time.monotonic()
-    for speech in audio:
-        stream = np.concatenate([speech, np.zeros(int(PAUSE_S * SAMPLE_RATE), np.float32)])
-        first_ms = time.time() * 1000
-        end_ms = None
-        for offset in range(0, len(stream), piece):
+    clock, start_ms = time.monotonic(), time.time() * 1000
+    for offset in range(0, max(map(len, streams)), piece):
+        for k, stream in enumerate(streams):
             chunk = stream[offset : offset + piece]
-            captioner.push(1, 7, first_ms + offset * 1000 / SAMPLE_RATE, chunk)
-            if end_ms is None and offset + piece >= len(speech):
-                end_ms = time.time() * 1000
-            clock += len(chunk) / SAMPLE_RATE
-            audio_s += len(chunk) / SAMPLE_RATE
-            time.sleep(max(0.0, clock - time.monotonic()))
-        spans.append((first_ms, end_ms))
+            if len(chunk):
+                captioner.push(1, 7 + k, start_ms + offset * 1000 / SAMPLE_RATE, chunk)
+            for j, (_, _, speech_end) in enumerate(marks[k]):
+                if offset < speech_end <= offset + piece:
+                    ended_ms[(k, j)] = time.time() * 1000
+        clock += piece / SAMPLE_RATE
+        time.sleep(max(0.0, clock - time.monotonic()))
     time.sleep(3.0)  # let the last final come
     stop.set()
     worker.join()
     cpu = time.process_time() - cpu_start
+    speaker_s = sum(map(len, streams)) / SAMPLE_RATE
 
     errors = total = 0
     latencies = []
-    for i, (text, (first_ms, end_ms)) in enumerate(zip(sentences, spans, strict=True)):
-        next_first = spans[i + 1][0] if i + 1 < len(spans) else float("inf")
-        mine = [
-            (at, c) for at, c in finals if first_ms - 500 <= c.start_ms < next_first - 500 and not c.skipped
-        ]
-        heard = " ".join(c.text for _, c in mine)
-        ref = words_of(text)
-        errors += edit_distance(ref, words_of(heard))
-        total += len(ref)
-        if mine:
-            latencies.append(max(at for at, _ in mine) * 1000 - end_ms)
-        if verbose:
-            print(f"  {VOICES[i % len(VOICES)]:>14}: {text!r} -> {heard!r}", file=sys.stderr)
+    for k in range(speakers):
+        for j, ((text, voice), first, _) in enumerate(marks[k]):
+            first_ms = start_ms + first * 1000 / SAMPLE_RATE
+            next_ms = (
+                start_ms + marks[k][j + 1][1] * 1000 / SAMPLE_RATE if j + 1 < len(marks[k]) else float("inf")
+            )
+            mine = [
+                (at, c)
+                for at, c in finals
+                if c.user_id == 7 + k and first_ms - 500 <= c.start_ms < next_ms - 500 and not c.skipped
+            ]
+            heard = " ".join(c.text for _, c in mine)
+            ref = words_of(text)
+            errors += edit_distance(ref, words_of(heard))
+            total += len(ref)
+            if mine:
+                latencies.append(max(at for at, _ in mine) * 1000 - ended_ms[(k, j)])
+            if verbose:
+                print(f"  {k} {voice:>14}: {text!r} -> {heard!r}", file=sys.stderr)
     return {
         "engine": engine_name,
         "wer": round(errors / total, 3),
         "final_latency_p50_ms": round(percentile(latencies, 50)),
         "final_latency_p95_ms": round(percentile(latencies, 95)),
-        "cpu_pct_per_speaker": round(100 * cpu / audio_s, 1),
-        "audio_s": round(audio_s, 1),
+        "cpu_pct_per_speaker": round(100 * cpu / speaker_s, 1),
+        "speakers": speakers,
+        "audio_s": round(speaker_s, 1),
         "partial_every_s": partial_every_s,
         "partials": captioner.stats["partials"],
         "passes": captioner.stats["passes"],
-        "sentences": len(sentences),
-        "finals_missing": len(sentences) - len(latencies),
+        "sentences": len(sentences) * speakers,
+        "finals_missing": len(sentences) * speakers - len(latencies),
         "skipped": captioner.stats["skipped"],
         "voices": VOICES,
         "load_avg_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
@@ -179,13 +208,19 @@ def main() -> None:
     parser.add_argument(
         "--partial-every", type=float, default=PARTIAL_EVERY_S, help="seconds of speech between partials"
     )
+    parser.add_argument(
+        "--speakers",
+        type=int,
+        default=1,
+        help="speakers talking at once (their lines share the recognizer's passes)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sentences = SENTENCES[: args.sentences]
     engines = ["pocketsphinx", "whisper"] if args.engine == "both" else [args.engine]
     for name in engines:
-        print(json.dumps(run(name, sentences, args.verbose, args.partial_every)), flush=True)
+        print(json.dumps(run(name, sentences, args.verbose, args.partial_every, args.speakers)), flush=True)
 
 
 if __name__ == "__main__":
