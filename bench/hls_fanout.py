@@ -2,6 +2,7 @@
 
     python bench/hls_fanout.py                       # 10,000 listeners, 60 s
     python bench/hls_fanout.py --listeners 2000 --seconds 20
+    python bench/hls_fanout.py --listeners 2000 --seconds 20 --s3   # through object storage
 
 What runs, all on 127.0.0.1 (no database, no Redis: nothing of them is on this path):
 
@@ -19,6 +20,12 @@ What runs, all on 127.0.0.1 (no database, no Redis: nothing of them is on this p
   START_MARGIN_MS behind the end of the newest segment it holds, once it holds that much, fetches
   every segment in order, and loads the playlist one segment after the load that last found a new
   segment was due (a retry after a miss).
+
+With ``--s3`` the mixer's writer uploads to a bucket (rooms/live/hls_s3.py's store, as HLS_STORAGE=s3
+builds it) on an S3 server started here (moto's standalone server, as the tests use), and nginx runs
+the site's bucket variant (deploy/nginx/hls-bucket.conf): it fetches from the bucket and keeps
+segments and, for 100 ms, playlists. Upload times (a segment handed over to its playlist stored) and
+the S3 server's CPU are printed above the last line.
 
 Listeners join evenly over --ramp seconds (20: ten thousand TLS handshakes at once would measure the
 handshakes), then all of them listen for --seconds.
@@ -63,6 +70,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -76,6 +84,7 @@ from rooms.audio import wire  # noqa: E402
 from rooms.audio.codec import make_encoder  # noqa: E402
 from rooms.audio.hls import HlsWriter  # noqa: E402
 from rooms.audio.mixer import RoomMixer  # noqa: E402
+from rooms.live import hls_s3  # noqa: E402
 from rooms.live.runner import RoomAudioRunner  # noqa: E402
 from spaces_project.protocol import hls_player  # noqa: E402
 
@@ -155,7 +164,28 @@ class ToneSpeaker:
             frame += 1
 
 
-def mixer_main(directory: str, onsets_path: str, seconds: float, segment_frames: int) -> None:
+def bucket_store(bucket: dict, segment_frames: int) -> hls_s3.S3HlsStore:
+    """The room's store in the benchmark's bucket, as rooms/live/hls_s3.py's open_store builds it."""
+    segment_s = round(segment_frames * wire.FRAME_MS / 1000)
+    s3 = hls_s3.make_client(bucket["endpoint"], bucket["region"], bucket["access_key"], bucket["secret_key"])
+    return hls_s3.S3HlsStore(
+        s3=s3, bucket=bucket["name"], prefix=f"hls/public/{ROOM_ID}/", segment_seconds=segment_s
+    )
+
+
+def dump_timings(store: hls_s3.S3HlsStore, path: Path) -> None:
+    """Every second, the store's upload times so far (the process is stopped from outside)."""
+    while True:
+        time.sleep(1)
+        rows = [[t.segment_stored_ms, t.playlist_stored_ms] for t in list(store.timings)]
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"timings": rows, "dropped": store.dropped_segments}))
+        temporary.replace(path)
+
+
+def mixer_main(
+    directory: str, onsets_path: str, seconds: float, segment_frames: int, bucket: dict | None = None
+) -> None:
     async def main() -> None:
         speaker = ToneSpeaker()
 
@@ -166,7 +196,14 @@ def mixer_main(directory: str, onsets_path: str, seconds: float, segment_frames:
             return None
 
         async def open_hls():
-            writer = HlsWriter(Path(directory), segment_frames=segment_frames)
+            if bucket is None:
+                writer = HlsWriter(Path(directory), segment_frames=segment_frames)
+            else:
+                store = bucket_store(bucket, segment_frames)
+                threading.Thread(
+                    target=dump_timings, args=(store, Path(bucket["timings_path"])), daemon=True
+                ).start()
+                writer = HlsWriter(store, segment_frames=segment_frames)
             return OnsetRecorder(writer, Path(onsets_path), speaker)
 
         # As rooms/live/mixing.py's make_runner builds it (settings' bundle sizes).
@@ -293,12 +330,21 @@ def analyse(records_path: Path, onsets_path: Path, *, segment_ms: float, steady_
 # -- the run -------------------------------------------------------------------------------------
 
 
-def render_site(work: Path, hls_root: Path) -> tuple[Path, int]:
+def render_site(work: Path, hls_root: Path, bucket: dict | None = None) -> tuple[Path, int]:
+    storage = {}
+    if bucket is not None:
+        storage = {
+            "HLS_STORAGE": "s3",
+            "S3_BUCKET": bucket["name"],
+            "S3_ENDPOINT_URL": bucket["endpoint"],
+            "HLS_PROXY_CACHE_DIR": str(work / "hls-cache"),
+        }
     site = harness.render_local_site(
         work,
         MEDIA_ROOT=str(work / "media"),
         HLS_ROOT=str(hls_root),
         HLS_SIGNING_SECRET="bench-only-secret",
+        **storage,
     )
     return site["files"]["nginx/spaces.conf"], site["https_port"]
 
@@ -312,20 +358,84 @@ def build_client(work: Path) -> Path:
     return binary
 
 
-def run(*, listeners: int, seconds: float, ramp: float, segment_s: float, work: Path) -> dict:
+def start_bucket(work: Path) -> tuple[object, dict]:
+    """moto's S3 server (tests/s3.py) with a bucket nginx may read the HLS prefix of."""
+    from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server  # noqa: PLC0415 (only with --s3: moto)
+
+    server = S3Server().start()
+    name = server.new_bucket()
+    policy = hls_s3.edge_read_policy(bucket=name, prefix="hls/", source_ips=["127.0.0.1/32"])
+    server.client().put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
+    return server, {
+        "name": name,
+        "endpoint": server.endpoint,
+        "region": REGION,
+        "access_key": ACCESS_KEY,
+        "secret_key": SECRET_KEY,
+        "timings_path": str(work / "uploads.json"),
+    }
+
+
+def bucket_playlist(bucket: dict) -> str:
+    s3 = hls_s3.make_client(bucket["endpoint"], bucket["region"], bucket["access_key"], bucket["secret_key"])
+    try:
+        answer = s3.get_object(Bucket=bucket["name"], Key=f"hls/public/{ROOM_ID}/index.m3u8")
+    except s3.exceptions.NoSuchKey:
+        return ""
+    return answer["Body"].read().decode()
+
+
+def upload_figures(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    stored = [row[0] for row in data["timings"]]
+    listed = [row[1] for row in data["timings"] if row[1] is not None]
+    return {
+        "upload_segment_p50_ms": round(percentile(stored, 0.5), 1),
+        "upload_segment_p95_ms": round(percentile(stored, 0.95), 1),
+        "upload_playlist_p50_ms": round(percentile(listed, 0.5), 1),
+        "upload_playlist_p95_ms": round(percentile(listed, 0.95), 1),
+        "upload_playlists_skipped": len(stored) - len(listed),
+        "upload_segments_dropped": data["dropped"],
+    }
+
+
+def run(
+    *, listeners: int, seconds: float, ramp: float, segment_s: float, work: Path, s3: bool = False
+) -> dict:
+    client = build_client(work)
+    s3_server, bucket = start_bucket(work) if s3 else (None, None)
+    try:
+        return _run(
+            listeners=listeners,
+            seconds=seconds,
+            ramp=ramp,
+            segment_s=segment_s,
+            work=work,
+            client=client,
+            bucket=bucket,
+            s3_server=s3_server,
+        )
+    finally:
+        if s3_server is not None:
+            s3_server.stop()
+
+
+def _run(*, listeners, seconds, ramp, segment_s, work, client, bucket, s3_server) -> dict:
     hls_root = work / "hls"
     room_dir = hls_root / "public" / str(ROOM_ID)
     onsets_path = work / "onsets.jsonl"
     records_path = work / "records.txt"
-    client = build_client(work)
-    site, https_port = render_site(work, hls_root)
+    site, https_port = render_site(work, hls_root, bucket)
     segment_frames = round(segment_s * 1000 / wire.FRAME_MS)
     segment_ms = segment_frames * wire.FRAME_MS
     holding = math.ceil(hls_player.hold_ms(segment_ms) / segment_ms)
     context = multiprocessing.get_context("spawn")
     mixer = context.Process(
         target=mixer_main,
-        args=(str(room_dir), str(onsets_path), ramp + seconds + 15, segment_frames),
+        args=(str(room_dir), str(onsets_path), ramp + seconds + 15, segment_frames, bucket),
         daemon=True,
     )
     figures: dict = {}
@@ -340,17 +450,20 @@ def run(*, listeners: int, seconds: float, ramp: float, segment_s: float, work: 
         )
         mixer.start()
         try:
+
+            def playlist() -> str:
+                if bucket is not None:
+                    return bucket_playlist(bucket)
+                return (room_dir / "index.m3u8").read_text() if (room_dir / "index.m3u8").exists() else ""
+
             harness.wait_for(
-                lambda: (
-                    (room_dir / "index.m3u8").exists()
-                    and (room_dir / "index.m3u8").read_text().count("seg-") >= holding + 1
-                ),
-                30,
-                "the mixer's first segments",
+                lambda: playlist().count("seg-") >= holding + 1, 30, "the mixer's first segments"
             )
             nginx_pids = [nginx.pid, *children_of(nginx.pid)]
             nginx_cpu = cpu_seconds(nginx_pids)
             mixer_cpu = cpu_seconds([mixer.pid])
+            store_pids = [s3_server.process.pid] if s3_server is not None else []
+            store_cpu = cpu_seconds(store_pids)
             machine = machine_busy_seconds()
             started = time.monotonic()
             steady_from_ms = time.time() * 1000 + ramp * 1000
@@ -375,6 +488,7 @@ def run(*, listeners: int, seconds: float, ramp: float, segment_s: float, work: 
             wall = time.monotonic() - started
             nginx_cpu = cpu_seconds(nginx_pids) - nginx_cpu
             mixer_cpu = cpu_seconds([mixer.pid]) - mixer_cpu
+            store_cpu = cpu_seconds(store_pids) - store_cpu
             busy, softirq = machine_busy_seconds()
             machine = busy - machine[0], softirq - machine[1]
             if result.returncode != 0:
@@ -391,12 +505,16 @@ def run(*, listeners: int, seconds: float, ramp: float, segment_s: float, work: 
             )
             figures["nginx_workers"] = len(nginx_pids) - 1
             figures["mixer_cpu_pct"] = round(100 * mixer_cpu / wall, 1)
+            if bucket is not None:
+                figures["s3_server_cpu_pct"] = round(100 * store_cpu / wall, 1)
+                figures.update(upload_figures(Path(bucket["timings_path"])))
             # Everything this machine ran meanwhile, this benchmark included (200 % = both cores
             # busy): what else was running shows as the difference.
             figures["machine_cpu_pct"] = round(100 * machine[0] / wall, 1)
             figures["softirq_cpu_pct"] = round(100 * machine[1] / wall, 1)
             figures["others_cpu_pct"] = round(
-                100 * (machine[0] - machine[1] - nginx_cpu - mixer_cpu - summary["cpu_s"]) / wall, 1
+                100 * (machine[0] - machine[1] - nginx_cpu - mixer_cpu - store_cpu - summary["cpu_s"]) / wall,
+                1,
             )
         finally:
             mixer.terminate()
@@ -417,6 +535,11 @@ def main() -> int:
         default=1.0,
         help="seconds per segment (settings.HLS_SEGMENT_SECONDS)",
     )
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="through object storage: moto's S3 server, nginx proxying the bucket",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, records)")
     args = parser.parse_args()
     if not shutil.which("cc") or not shutil.which(harness.NGINX):
@@ -432,6 +555,7 @@ def main() -> int:
             ramp=args.ramp,
             segment_s=args.segment_seconds,
             work=work,
+            s3=args.s3,
         )
     finally:
         if not args.keep:
@@ -445,6 +569,7 @@ def main() -> int:
         json.dumps(
             {
                 "listeners": args.listeners,
+                **({"storage": "s3"} if args.s3 else {}),
                 "segment_s": figures["segment_s"],
                 "speaker_to_ear_p50_ms": figures["speaker_to_ear_p50_ms"],
                 "speaker_to_ear_p95_ms": figures["speaker_to_ear_p95_ms"],
@@ -454,6 +579,7 @@ def main() -> int:
                 "segment_fetch_p95_ms": figures["segment_fetch_p95_ms"],
                 "nginx_cpu_pct": figures["nginx_cpu_pct"],
                 "nginx_cpu_pct_per_1000": figures["nginx_cpu_pct_per_1000"],
+                **({"upload_playlist_p95_ms": figures.get("upload_playlist_p95_ms")} if args.s3 else {}),
             }
         )
     )

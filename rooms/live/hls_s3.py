@@ -80,7 +80,7 @@ def edge_read_policy(*, bucket: str, prefix: str, source_ips: list[str]) -> dict
 
 def client():
     """The process's S3 client for HLS (boto3's clients are thread-safe): the S3_* settings."""
-    return _client(
+    return make_client(
         settings.S3_ENDPOINT_URL or None,
         settings.S3_REGION,
         settings.S3_ACCESS_KEY_ID or None,
@@ -89,7 +89,7 @@ def client():
 
 
 @functools.cache
-def _client(endpoint: str | None, region: str, access_key: str | None, secret_key: str | None):
+def make_client(endpoint: str | None, region: str, access_key: str | None, secret_key: str | None):
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
