@@ -53,11 +53,29 @@ def room_directory(room_id: int, access: str) -> Path:
     return hls.room_directory(Path(settings.HLS_ROOT), room_id, access)
 
 
+# Rooms whose playlist this process found missing from the bucket, and when: asked at every stage
+# reload (2 s) of every room without HLS, the bucket is asked once a minute per room instead (a
+# request each is cheap, not free). A takeover is what it is for, and a room's HLS listeners keep
+# its flag up meanwhile.
+_NO_PLAYLIST_SEEN: dict[tuple[int, str], float] = {}
+NO_PLAYLIST_RECHECK_S = 60.0
+
+
 def room_has_files(room_id: int, access: str) -> bool:
     """Whether a mixer has been writing the room's HLS (its directory, or its playlist in the bucket)."""
-    if in_bucket():
-        return hls_s3.playlist_exists(room_id, access)
-    return room_directory(room_id, access).is_dir()
+    if not in_bucket():
+        return room_directory(room_id, access).is_dir()
+    now = time.monotonic()
+    seen = _NO_PLAYLIST_SEEN.get((room_id, access))
+    if seen is not None and now - seen < NO_PLAYLIST_RECHECK_S:
+        return False
+    if hls_s3.playlist_exists(room_id, access):
+        _NO_PLAYLIST_SEEN.pop((room_id, access), None)
+        return True
+    if len(_NO_PLAYLIST_SEEN) > 10_000:
+        _NO_PLAYLIST_SEEN.clear()
+    _NO_PLAYLIST_SEEN[(room_id, access)] = now
+    return False
 
 
 def read_file(room_id: int, access: str, name: str) -> bytes | None:

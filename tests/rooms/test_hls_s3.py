@@ -6,12 +6,14 @@ import time
 
 import numpy as np
 import pytest
+from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from rooms.audio import hls as files
 from rooms.audio.codec import make_encoder
 from rooms.audio.wire import FRAME_SAMPLES, SAMPLE_RATE
 from rooms.live import hls, hls_s3
+from rooms.live.presence import get_presence
 from rooms.models import Room
 from tests.factories import RoomFactory
 from tests.hls_s3 import PausableProxy, PlaylistWatcher, use_bucket
@@ -176,3 +178,21 @@ def test_without_nginx_django_serves_the_bucket_s_files(client, s3_server, bucke
     waiting = client.get(f"/hls/{room.pk}/index.m3u8")
     assert waiting.status_code == 200 and b"#EXT-X-MEDIA-SEQUENCE:0" in waiting.content
     assert waiting["Cache-Control"] == "no-cache"
+
+
+def test_a_room_whose_playlist_is_in_the_bucket_goes_on_with_hls_and_the_bucket_is_asked_once_a_minute(
+    s3_server, bucket
+):
+    room, other = RoomFactory(), RoomFactory()
+    # Room ids come round again in a new test database: no flag left from an earlier run.
+    for each in (room, other):
+        async_to_sync(get_presence().take_flag)(hls.hls_flag(each.pk))
+    s3_server.client().put_object(Bucket=bucket, Key=f"hls/public/{room.pk}/index.m3u8", Body=b"#EXTM3U\n")
+    assert hls.hls_wanted(room.pk) == files.PUBLIC  # a mixer taking it over continues it
+    assert hls.hls_wanted(other.pk) is None
+    # Asked again at the next stage reload: the answer this process had is kept for a minute, and
+    # the room's HLS flag (raised by a socket sending a listener to HLS) still starts it at once.
+    s3_server.client().put_object(Bucket=bucket, Key=f"hls/public/{other.pk}/index.m3u8", Body=b"#EXTM3U\n")
+    assert hls.hls_wanted(other.pk) is None
+    async_to_sync(get_presence().flag)(hls.hls_flag(other.pk))
+    assert hls.hls_wanted(other.pk) == files.PUBLIC
