@@ -104,3 +104,35 @@ def test_the_readme_production_section_uses_deploy(tmp_path):
         "python -m deploy.smoke",
     ):
         assert step in section, step
+
+
+def test_hls_in_object_storage_renders_the_bucket_variant_or_says_what_is_missing(tmp_path):
+    base = EXAMPLE.read_text()
+
+    def site(*lines: str) -> str:
+        env = tmp_path / "spaces.env"
+        env.write_text(base + "\n".join(lines) + "\n")
+        return render.render(env, tmp_path / "out")["nginx/spaces.conf"].read_text()
+
+    disk = site()
+    assert "alias /var/lib/spaces/hls/public/$hls_room/$hls_file;" in disk and "spaces_hls_bucket" not in disk
+    # MEDIA_STORAGE=s3 brings HLS with it (as the settings do); the bucket's origin, path style.
+    bucket = site("MEDIA_STORAGE=s3", "S3_BUCKET=spaces", "S3_ENDPOINT_URL=http://10.0.0.5:9000")
+    assert "alias /var/lib/spaces/hls" not in bucket
+    assert "server 10.0.0.5:9000 max_fails=0;" in bucket
+    assert "proxy_pass http://spaces_hls_bucket/spaces/hls/private/$hls_room/$hls_file;" in bucket
+    assert bucket.count('secure_link_md5 "$hls_expires/$hls_listener/$hls_room/ ') == 2
+    # Kept on disk although the media are in the bucket.
+    assert "alias /var/lib/spaces/hls/" in site("MEDIA_STORAGE=s3", "S3_BUCKET=spaces", "HLS_STORAGE=local")
+    # AWS itself: the bucket's own host, over TLS.
+    aws = site("HLS_STORAGE=s3", "S3_BUCKET=spaces", "S3_REGION=eu-west-1", "HLS_S3_PREFIX=live/")
+    assert "server spaces.s3.eu-west-1.amazonaws.com:443 max_fails=0;" in aws
+    assert "proxy_pass https://spaces_hls_bucket/live/public/$hls_room/$hls_file;" in aws
+    for lines, message in (
+        (("HLS_STORAGE=ftp",), "HLS_STORAGE must be local or s3"),
+        (("HLS_STORAGE=s3",), "HLS_STORAGE=s3 needs"),
+        (("HLS_STORAGE=s3", "HLS_S3_ORIGIN=ftp://x/"), "HLS_S3_ORIGIN must be"),
+        (("HLS_STORAGE=s3", "S3_BUCKET=b", "HLS_S3_PREFIX=/hls/"), "HLS_S3_PREFIX must"),
+    ):
+        with pytest.raises(render.RenderError, match=message):
+            site(*lines)
