@@ -54,9 +54,11 @@ if MULTIPROC_DIR:
 
 # -- web processes ---------------------------------------------------------------------------------
 
+# Labelled, so that only processes that hold sockets (web processes) have a series at all.
 WEBSOCKETS_OPEN = Gauge(
     "spaces_websockets_open",
-    "Websockets open in each web process (room and personal sockets)",
+    "Websockets open in each web process, by kind: room, personal (/ws/me/), other (refused paths)",
+    ["kind"],
     multiprocess_mode="liveall",
 )
 LISTENERS = Gauge(

@@ -4,6 +4,8 @@ import time
 
 from django.http import HttpRequest, HttpResponse
 
+from spaces_project.protocol import USER_SOCKET_PATH
+
 from . import HTTP_DURATION, HTTP_RESPONSES, WEBSOCKETS_OPEN
 
 # Answered before a view was chosen: /healthz, a redirect to HTTPS, a static file, a host refused.
@@ -48,16 +50,23 @@ class RequestMetricsMiddleware:
         return response
 
 
+def socket_kind(path: str) -> str:
+    if path.startswith("/ws/rooms/"):
+        return "room"
+    return "personal" if path == USER_SOCKET_PATH else "other"
+
+
 class CountedWebsockets:
-    """ASGI middleware: how many websockets this process has open, from the handshake to the end of
-    the connection, whatever way it ends."""
+    """ASGI middleware: how many websockets this process has open, by kind, from the handshake to
+    the end of the connection, whatever way it ends."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
 
     async def __call__(self, scope, receive, send):
-        WEBSOCKETS_OPEN.inc()
+        gauge = WEBSOCKETS_OPEN.labels(kind=socket_kind(scope.get("path", "")))
+        gauge.inc()
         try:
             return await self.inner(scope, receive, send)
         finally:
-            WEBSOCKETS_OPEN.dec()
+            gauge.dec()

@@ -158,7 +158,9 @@ def test_sockets_are_reported_per_process_and_a_killed_process_is_forgotten(mach
     with connect(f"ws://127.0.0.1:{first}/ws/rooms/{room.pk}/", origin=f"http://127.0.0.1:{first}") as socket:
         socket.recv(timeout=30)  # the snapshot: the listener is in
         harness.wait_for(
-            lambda: value(scrape(second), "spaces_websockets_open", pid=str(web1)) == 1, 10, "web1's socket"
+            lambda: value(scrape(second), "spaces_websockets_open", pid=str(web1), kind="room") == 1,
+            10,
+            "web1's socket",
         )
         assert value(scrape(second), "spaces_listeners", route="websocket") == listening + 1
         processes.kill("web1")
@@ -167,5 +169,8 @@ def test_sockets_are_reported_per_process_and_a_killed_process_is_forgotten(mach
         s for s in samples(text) if s.name == "spaces_websockets_open" and s.labels["pid"] == str(web1)
     ] == []
     assert value(text, "spaces_listeners", route="websocket") == listening
+    # Only web processes hold sockets: the mixer and the worker have no such series at all.
+    holders = {s.labels["pid"] for s in samples(text) if s.name == "spaces_websockets_open"}
+    assert holders <= {str(processes["web2"].pid)}
     # Its counters stay: the totals of the machine never go back.
     assert value(text, "spaces_http_responses_total") > 0

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _figures() -> dict[str, float]:
     text = scrape().decode()
     return {
-        "sockets": value(text, "spaces_websockets_open"),
+        "sockets": value(text, "spaces_websockets_open", kind="room"),
         "stage": value(text, "spaces_listeners", route="stage"),
         "websocket": value(text, "spaces_listeners", route="websocket"),
         "hls": value(text, "spaces_listeners", route="hls"),
