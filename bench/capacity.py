@@ -306,10 +306,10 @@ class Room:
     def captioned(self, start: float, end: float) -> tuple[int, int]:
         """(sentences that ended in [start, end), how many of them got their final line in time)."""
         done = 0
-        ended = [(user, first, last) for user, first, last in self.turns if start <= last < end]
-        for user, first, last in ended:
+        ended = [(user, last) for user, _, last in self.turns if start <= last < end]
+        for user, last in ended:
             done += any(
-                first <= at <= last + CAPTION_GRACE_S
+                last <= at <= last + CAPTION_GRACE_S  # a final comes at the pause, never before
                 and line["user_id"] == user
                 and line["final"]
                 and not line["skipped"]
