@@ -501,21 +501,27 @@ def recording_coverage(segment_times: list, on_air_ms: float, killed_ms: float) 
 
 def listened(listeners: list[harness.RoomClient], killed: float, bundle_frames: int) -> dict:
     """The figures of what the listeners heard around the kill (see `silence_ms`, `lost_bundles`)."""
-    stayed, moved, deaf, lost = [], [], 0, []
+    stayed, moved, deaf = [], [], 0
+    losses: dict[float, list[int]] = {}  # when (0.5 s steps from the kill): [bundles, listeners, of node B]
     heard_by = [arrivals(client) for client in listeners]
     sent = {(s + k) % 2**32 for heard in heard_by for _, s, n in heard for k in range(n)}
     for client, heard in zip(listeners, heard_by, strict=True):
-        lost += lost_bundles(heard, sent, killed, bundle_frames)
+        dropped = any(killed - 0.1 <= t <= killed + DROPPED_WITHIN_S for t, _ in client.closes)
+        for at, bundles in lost_bundles(heard, sent, killed, bundle_frames):
+            tally = losses.setdefault(round(at * 2) / 2, [0, 0, 0])
+            tally[0] += bundles
+            tally[1] += 1
+            tally[2] += dropped
         gap = silence_ms(heard, killed)
         if gap is None:
             deaf += 1
             continue
-        dropped = any(killed - 0.1 <= t <= killed + DROPPED_WITHIN_S for t, _ in client.closes)
         (moved if dropped else stayed).append(gap)
     return {
-        "lost_bundles": sum(n for _, n in lost),
-        # When (seconds from the kill) and how many, the first few: where to look when it is not 0.
-        "lost_at": sorted(lost)[:10],
+        "lost_bundles": sum(bundles for bundles, _, _ in losses.values()),
+        # Where to look when it is not 0: [seconds from the kill, bundles, listeners, of them node
+        # B's], the first ten moments (a whole node's listeners at once points at its web process).
+        "lost_at": [[at, *tally] for at, tally in sorted(losses.items())][:10],
         # The mixer's move, as the listeners whose own web process lived heard it.
         "mixer_failover_gap_ms": round(percentile(stayed, 95) or 0),
         "mixer_failover_gap_max_ms": round(max(stayed, default=0)),
