@@ -419,13 +419,22 @@ async def run_room(
         killed, killed_wall_ms = time.monotonic(), time.time() * 1000
         await asyncio.to_thread(b.kill)
         say("node B killed")
-        await asyncio.sleep(after_kill_s)
-        figures["mixer_after"] = holder()
+        # Who holds the room's lease next, and when (read every 50 ms: a loaded holder may let a
+        # renewal slip and take the lease again a moment later).
+        moved_to, moved_after = None, None
+        while time.monotonic() < killed + after_kill_s:
+            now_holding = await asyncio.to_thread(holder)
+            if moved_to is None and now_holding not in (None, b.mixer):
+                moved_to, moved_after = now_holding, time.monotonic() - killed
+            await asyncio.sleep(0.05)
+        figures["mixer_after"] = moved_to
+        figures["lease_moved_after_ms"] = moved_after and round(moved_after * 1000)
 
         # 4. Only node C's worker takes work now; the host ends the room through node A.
         figures["worker_a_cancelled"] = "OK" in await asyncio.to_thread(
             celery_control, a.env, "cancel_consumer", "celery", "--destination", a.worker
         )
+        figures["mixer_at_end"] = holder()
         await host.send("room.end")
         on_air_s = time.monotonic() - on_air_from
     finally:

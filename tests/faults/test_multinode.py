@@ -11,6 +11,7 @@ defect breaks them.
 import asyncio
 
 import pytest
+from django.db import connection
 
 from deploy import harness, multinode
 from recordings.models import Recording
@@ -47,7 +48,10 @@ def figures(tmp_path_factory, s3_server, django_db_setup, django_db_blocker):
 
         def recording_status():
             fields = ("id", "status", "segment_times", "capture_notes", "failure_reason")
-            return Recording.objects.filter(room=room).values(*fields).first()
+            try:
+                return Recording.objects.filter(room=room).values(*fields).first()
+            finally:
+                connection.close()  # polled from a worker thread: no connection left behind
 
         with multinode.Cluster(directory / "cluster", env) as cluster:
             cluster.start(mixers_on=("b",))
