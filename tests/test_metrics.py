@@ -12,8 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from recordings.models import Recording
+from rooms.audio.captioner import Caption
+from rooms.live.captions import CaptionSink
 from rooms.models import Ticket
 from rooms.services import tickets
+from spaces_project.celery import app as celery_app
 from spaces_project.metrics import exposition
 from tests.factories import ReplayFactory, RoomFactory, UserFactory
 from tests.metrics_reader import family_names, value
@@ -183,3 +186,41 @@ def test_an_app_collector_is_registered_once(client, token):
 
     exposition.register_collector(room_metrics.collect)
     assert scrape(client).count("# TYPE spaces_live_rooms gauge") == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the sink closes stale connections, as its thread must
+def test_caption_lines_are_counted_by_kind_skipped_ones_apart(client, token):
+    room = RoomFactory(captions_enabled=True)
+    sink = CaptionSink()
+    before = scrape(client)
+    sink(Caption(room.pk, room.host_id, 1, False, "hello", 0.0, 500.0))
+    sink(Caption(room.pk, room.host_id, 1, True, "hello there", 0.0, 900.0))
+    sink(Caption(room.pk, room.host_id, 2, True, "", 900.0, 4000.0, skipped=True))
+    after = scrape(client)
+    for kind in ("partial", "final", "skipped"):
+        lines = "spaces_captions_lines_total"
+        assert value(after, lines, kind=kind) - value(before, lines, kind=kind) == 1, kind
+
+
+@celery_app.task(name="tests.test_metrics.sometimes_fails")
+def sometimes_fails(fail: bool) -> str:
+    if fail:
+        raise ValueError("asked to fail")
+    return "done"
+
+
+def test_task_runs_are_timed_and_successes_counted(client, token):
+    """Run eagerly, as the tests run tasks. An eager failure propagates before Celery sends
+    task_failure; a real worker's failures are counted in tests/faults/test_metrics_processes.py."""
+    name = sometimes_fails.name
+    runs, timed = "spaces_tasks_total", "spaces_task_duration_seconds_count"
+    before = scrape(client)
+    sometimes_fails.apply(args=(False,))
+    with pytest.raises(ValueError):
+        sometimes_fails.apply(args=(True,))
+    after = scrape(client)
+    assert (
+        value(after, runs, task=name, outcome="success") - value(before, runs, task=name, outcome="success")
+        == 1
+    )
+    assert value(after, timed, task=name) - value(before, timed, task=name) == 2

@@ -72,6 +72,20 @@ def test_a_task_run_by_a_real_worker_shows_in_either_web_process(machine, redis_
         assert value(text, "spaces_task_duration_seconds_count", task=TASK) == before + 1
 
 
+def test_a_task_that_fails_in_a_real_worker_is_counted_as_a_failure(machine, redis_server):
+    first, _ = machine["ports"]
+    failures = ("spaces_tasks_total", {"task": TASK, "outcome": "failure"})
+    before = value(scrape(first), failures[0], **failures[1])
+    producer = Celery(broker=redis_server.url())
+    try:
+        producer.send_task(TASK, kwargs={"no_such_argument": 1})  # a TypeError in the worker
+    finally:
+        producer.close()
+    harness.wait_for(
+        lambda: value(scrape(first), failures[0], **failures[1]) == before + 1, 60, "the failure in /metrics"
+    )
+
+
 def test_a_mixer_process_ticking_a_live_room_shows_in_the_web_processes(machine):
     first, second = machine["ports"]
     before = scrape(first)
