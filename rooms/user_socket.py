@@ -54,6 +54,16 @@ class UserConsumer(AsyncWebsocketConsumer):
         """A per-person event from the channel layer (protocol.user_envelope): pass it on."""
         await self.send(text_data=protocol.encode(message["event"]))
 
+    async def channel_layer_reconnected(self, message: dict) -> None:
+        """The layer lost Redis for a moment and reads again (spaces_project/channel_layer.py): events
+        sent meanwhile were lost, and the group membership may have been (a failover). Join again and
+        send the state, as after a reconnect."""
+        if self.group is None:
+            return
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        snapshot = await database_sync_to_async(_snapshot)(self.scope["user"])
+        await self.send(text_data=snapshot.encode())
+
     async def user_close(self, message: dict) -> None:
         """The person's sessions ended (protocol.user_close_envelope): close this socket."""
         await self.close(code=message["code"])

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
-from channels_redis.core import RedisChannelLayer
 from kombu import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.sentinel import MasterNotFoundError
@@ -24,6 +23,7 @@ from rooms.live import mixing
 from rooms.live.lease import LeaseWorker
 from spaces_project import health
 from spaces_project.cache import ResilientRedisCache
+from spaces_project.channel_layer import RECONNECTED, ResilientRedisChannelLayer
 from spaces_project.redis_clients import async_client, sync_client
 from spaces_project.redis_options import async_options, parse_sentinels, sync_options
 from tests.faults.sentinel import SentinelSet
@@ -157,7 +157,7 @@ def test_every_kind_of_client_follows_a_failover(through_sentinels, settings):
         "db": 3,
         "socket_timeout": None,
     }
-    layer = RedisChannelLayer(hosts=[hosts], prefix=f"failover-{uuid.uuid4().hex[:8]}")
+    layer = ResilientRedisChannelLayer(hosts=[hosts], prefix=f"failover-{uuid.uuid4().hex[:8]}")
     options = {"master_name": group.master}
     broker = ";".join(f"sentinel://127.0.0.1:{port}/3" for port in group.sentinel_ports)
     celery = Celery("failover", broker=broker, backend=broker)
@@ -215,8 +215,13 @@ def test_every_kind_of_client_follows_a_failover(through_sentinels, settings):
         await asyncio.sleep(0.3)
         assert heard == [1]
 
+        # A consumer waiting on the layer as the master dies: it waits for the new one, and is told.
+        waiting_channel = await layer.new_channel()
+        waiting = asyncio.get_running_loop().create_task(layer.receive(waiting_channel))
+        await asyncio.sleep(0.2)
         old, killed = group.kill_master()
         promoted = await asyncio.to_thread(group.wait_failover, old)
+        assert await asyncio.wait_for(waiting, 10) == RECONNECTED
         # Once the Sentinels name the new master, the first use of every client reaches it.
         await asyncio.to_thread(use_every_client, 2)
         await asyncio.sleep(0.5)  # the subscriber's reconnect (as the bus's, within a second)

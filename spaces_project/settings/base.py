@@ -433,7 +433,9 @@ if REDIS_URL:
         _celery_url = REDIS_URL
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis, whose consumers wait for Redis (a restart, a failover) instead of
+            # dying with it (spaces_project/channel_layer.py).
+            "BACKEND": "spaces_project.channel_layer.ResilientRedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {

@@ -8,14 +8,18 @@ socket stays open or is open again within 5 s, every listener hears the host aga
 nothing committed is lost: the raised hand (and one raised during the failover) reaches the host, the
 recording is finalized once, and people who tried to join during the failover are in the room. A
 second recorded room, ended after the promotion, is finalized too (its task goes through the new
-master to the same worker).
+master to the same worker). Ten of the listeners' pages also hold their per-person socket (/ws/me/,
+through the channel layer): those stay open too, and get their state again.
 """
 
 import asyncio
+import json
+import random
 import sys
 import time
 
 import pytest
+from websockets.asyncio.client import connect
 
 from deploy import harness
 from recordings.models import Recording
@@ -84,6 +88,60 @@ def room_client(stack, room_id: int, cookie: str, name: str, **kwargs) -> harnes
     )
 
 
+class PersonSocket:
+    """A signed-in page's per-person socket (/ws/me/, delivered through the channel layer), reconnecting
+    as static/js/notifications.js does: 1 s doubling, +-30 %. Notes every open, close and snapshot."""
+
+    def __init__(self, stack, cookie: str) -> None:
+        self.url = stack["origin"].replace("https://", "wss://") + "/ws/me/"
+        self.origin, self.cookie = stack["origin"], cookie
+        self.tls = harness.Browser(stack["origin"]).ssl_context
+        self.opened: list[float] = []
+        self.closes: list[tuple[float, int | None]] = []
+        self.snapshots: list[float] = []
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            code = None
+            try:
+                async with connect(
+                    self.url,
+                    origin=self.origin,
+                    additional_headers={"Cookie": self.cookie},
+                    ssl=self.tls,
+                    ping_interval=None,
+                    open_timeout=10,
+                    proxy=None,
+                ) as ws:
+                    self.opened.append(time.monotonic())
+                    async for raw in ws:
+                        if json.loads(raw).get("type") == "user.snapshot":
+                            self.snapshots.append(time.monotonic())
+                            attempt = 0
+                    code = ws.close_code
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                code = getattr(getattr(error, "rcvd", None), "code", None)
+            self.closes.append((time.monotonic(), code))
+            await asyncio.sleep(min(30.0, 2**attempt) * (1 + 0.3 * (2 * random.random() - 1)))
+            attempt += 1
+
+    def state_again(self, killed: float) -> float:
+        """From the kill to the page's next snapshot (infinite when none came)."""
+        return next((at - killed for at in self.snapshots if at > killed), float("inf"))
+
+
 def back_within(client: harness.RoomClient, killed: float) -> float:
     """0 when the socket never closed after the kill; else how long after the kill it was open again
     (infinite when it never was)."""
@@ -119,6 +177,7 @@ def test_a_failover_under_100_listeners_keeps_the_room_and_loses_nothing_committ
             room_client(stack, room.pk, c, f"listener{n}", keep_audio=True) for n, c in enumerate(cookies)
         ]
         during: list[harness.RoomClient] = []
+        pages = [PersonSocket(stack, c) for c in cookies[:10]]
         stop = asyncio.Event()
         talking = None
         try:
@@ -130,7 +189,10 @@ def test_a_failover_under_100_listeners_keeps_the_room_and_loses_nothing_committ
                 await asyncio.sleep(0.02)
             for client in listeners:
                 await client.wait(lambda c=client: c.snapshots, 60, "a listener's snapshot")
+            for page in pages:
+                page.start()
             await asyncio.sleep(2)
+            assert all(page.snapshots for page in pages), "a page's per-person socket never opened"
             deaf = [c.name for c in listeners if not c.audio]
             assert not deaf, f"listeners heard nothing before the kill: {deaf}"
 
@@ -200,15 +262,23 @@ def test_a_failover_under_100_listeners_keeps_the_room_and_loses_nothing_committ
                 [back_within(c, killed) for c in (host, *listeners)],
                 [silence_ms(c, killed, until=killed + 8) for c in listeners],
                 resynced,
+                [[code for at, code in page.closes if at >= killed] for page in pages],
+                [page.state_again(killed) for page in pages],
             )
         finally:
+            for page in pages:
+                await page.stop()
             stop.set()
             if talking is not None:
                 await talking
             for client in (host, *listeners, *during):
                 await client.stop()
 
-    killed, failover_s, back, gaps, resynced = asyncio.run(scenario())
+    killed, failover_s, back, gaps, resynced, pages_closed, pages_again = asyncio.run(scenario())
+    # The pages' per-person sockets (the channel layer) stay open too, and get their state again once
+    # the layer reads from the new master (spaces_project/channel_layer.py).
+    assert not any(pages_closed), f"per-person sockets closed: {pages_closed}"
+    assert max(pages_again) <= 10, f"per-person sockets without their state again: {pages_again}"
     assert sentinels.master_server() is sentinels.replica
     assert max(back) <= LIMIT_S, f"sockets not back within {LIMIT_S} s: {sorted(back)[-5:]}"
     assert None not in gaps, f"listeners never heard the host again: {gaps.count(None)}"
@@ -227,5 +297,6 @@ def test_a_failover_under_100_listeners_keeps_the_room_and_loses_nothing_committ
         f"faults: Redis failover under {LISTENERS} listeners: promoted {failover_s:.1f} s after kill -9; "
         f"{sum(1 for b in back if b)} sockets reconnected (slowest {max(back):.1f} s); silence p50 "
         f"{sorted(gaps)[len(gaps) // 2]:.0f} ms, max {max(gaps):.0f} ms; every page re-read the room "
-        f"{max(resynced):.1f} s after the kill"
+        f"{max(resynced):.1f} s after the kill, the per-person sockets had their state again "
+        f"{max(pages_again):.1f} s after it"
     )

@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
 from accounts.models import Notification, NotificationPreference
 from accounts.services import (
@@ -186,3 +187,18 @@ async def test_every_page_socket_closes_when_the_persons_sessions_end(sockets, e
     # Someone else's page stays connected and still hears its events.
     await db(notify)(recipients=[other.pk], kind=Notification.Kind.REMINDER, text="Still here")
     assert (await elsewhere.wait_for("user.notification"))["unread_count"] == 1
+
+
+async def test_after_the_layer_lost_redis_the_page_gets_its_state_again(sockets):
+    """spaces_project/channel_layer.py: a layer that read again after losing Redis tells its consumers,
+    and the per-person socket sends the state (events meanwhile were lost), still in its group."""
+    person = await db(UserFactory)()
+    socket = await sockets(person)
+    assert (await socket.wait_for("user.snapshot"))["unread_count"] == 0
+    # Written while the layer was away: no event reached the page.
+    await db(Notification.objects.create)(recipient=person, kind=Notification.Kind.REMINDER, text="Missed")
+    layer = get_channel_layer()
+    await layer.group_send(protocol.user_group(person.pk), {"type": "channel_layer.reconnected"})
+    assert (await socket.wait_for("user.snapshot"))["unread_count"] == 1
+    await db(notify)(recipients=[person.pk], kind=Notification.Kind.REMINDER, text="Next")
+    assert (await socket.wait_for("user.notification", timeout=10))["unread_count"] == 2
