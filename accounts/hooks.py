@@ -30,11 +30,12 @@ work where that part belongs. What is registered today:
     Registered: ``rooms.services.tickets.tickets_account_deleting`` (refused while people hold
     tickets for their rooms; the tickets they bought stay in the hosts' sales without them).
 
-``on_account_deletion(user=) -> directories``
+``on_account_deletion(user=) -> media prefixes``
     Called by ``user_delete_account`` after the person's sockets close, before their row goes;
-    returns the directories of their files, removed once the deletion commits.
+    returns the media prefixes of their files (``recordings/12/``: a directory under MEDIA_ROOT or a
+    prefix in the bucket, spaces_project/media.py), removed once the deletion commits.
     Registered: ``rooms.account_hooks.end_rooms_of_deleted_host`` (their live rooms end, as when a
-    moderator ends them), ``recordings.account_hooks.file_directories`` (their rooms' recordings and
+    moderator ends them), ``recordings.account_hooks.file_prefixes`` (their rooms' recordings and
     their clips).
 
 A person's data archive has a registry of its own, of sections: ``accounts.export.register``, which
@@ -48,7 +49,6 @@ tests/accounts/test_hooks.py holds the list above to what is registered.
 """
 
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from .models import User
@@ -71,7 +71,7 @@ class BeforeAccountDeletion(Protocol):
 
 
 class OnAccountDeletion(Protocol):
-    def __call__(self, *, user: User) -> Iterable[Path]: ...
+    def __call__(self, *, user: User) -> Iterable[str]: ...
 
 
 Hook = TypeVar("Hook")

@@ -4,6 +4,8 @@ from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy
 
+from spaces_project.media import public_storage
+
 from .timezones import DEFAULT_TIME_ZONE
 from .validators import handle_validators, validate_display_name, validate_time_zone
 
@@ -42,9 +44,11 @@ class User(AbstractUser):
     email = models.EmailField(gettext_lazy("email address"), unique=True)
     display_name = models.CharField(max_length=50, blank=True, validators=[validate_display_name])
     bio = models.CharField(max_length=280, blank=True)
-    avatar_64 = models.ImageField(upload_to="avatars/", blank=True)
-    avatar_128 = models.ImageField(upload_to="avatars/", blank=True)
-    avatar_256 = models.ImageField(upload_to="avatars/", blank=True)
+    # Avatars are public by design: in the "public" storage (MEDIA_ROOT served at MEDIA_URL, or the
+    # bucket with plain URLs a CDN caches; spaces_project/media.py).
+    avatar_64 = models.ImageField(upload_to="avatars/", storage=public_storage, blank=True)
+    avatar_128 = models.ImageField(upload_to="avatars/", storage=public_storage, blank=True)
+    avatar_256 = models.ImageField(upload_to="avatars/", storage=public_storage, blank=True)
     is_suspended = models.BooleanField(default=False)
     suspended_at = models.DateTimeField(null=True, blank=True)
     # Told to the person when sign-in is refused; an empty end date means until a moderator lifts it.

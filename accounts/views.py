@@ -18,7 +18,7 @@ from django.views import i18n
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from spaces_project.files import serve_file
+from spaces_project import media
 from spaces_project.refusals import into_form, refusal_page, refusal_redirect
 
 from . import selectors, services
@@ -291,11 +291,11 @@ def data_export_download(request: HttpRequest, pk: int) -> HttpResponse:
     export = _own_export(request, pk)
     if export.status != export.Status.READY or selectors.data_export_expired(export=export):
         return render(request, "accounts/export_expired.html", {}, status=410)
-    path = services.data_export_directory() / export.file_name
-    if not path.exists():
+    stored = services.data_export_name(export)
+    if not media.exists(stored):
         raise Http404(_("This archive is gone."))
     name = f"spaces-{request.user.handle}-{export.finished_at:%Y-%m-%d}.zip"
-    return serve_file(request, path, content_type="application/zip", attachment_name=name)
+    return media.serve(request, stored, content_type="application/zip", attachment_name=name)
 
 
 @login_required

@@ -303,12 +303,14 @@ def email_texts(mail_dir: Path) -> list[str]:
 
 def media_directories_written_by_the_code() -> set[str]:
     """The top-level directories under MEDIA_ROOT that the code writes, read from the code itself:
-    file fields' upload_to, and paths built on settings.MEDIA_ROOT. A new kind of file is covered
+    file fields' upload_to, paths built on settings.MEDIA_ROOT, and media trees (spaces_project/media.py's
+    tree()). A new kind of file is covered
     by the check without anyone remembering to add it."""
     found: set[str] = set()
     patterns = (
         re.compile(r"""upload_to\s*=\s*["']([^"'/]+)"""),
         re.compile(r"""MEDIA_ROOT\)?\s*/\s*["']([^"'/]+)"""),
+        re.compile(r"""media\.tree\(\s*["']([^"'/]+)"""),
     )
     for app in ("accounts", "rooms", "recordings", "moderation", "spaces_project"):
         for source in (ROOT / app).rglob("*.py"):

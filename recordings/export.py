@@ -8,6 +8,7 @@ from django.utils.translation import gettext_noop
 
 from accounts.export import Section, iso, register, write_json
 from accounts.models import User
+from spaces_project import media
 
 from .files import ClipFiles, RecordingFiles
 from .models import Recording
@@ -25,11 +26,12 @@ def write_recordings(archive: zipfile.ZipFile, user: User) -> None:
             "published_at": iso(recording.published_at),
             "audio": None,
         }
-        replay = RecordingFiles(recording.room_id).replay
-        if recording.status == Recording.Status.READY and replay.exists():
+        replay = RecordingFiles(recording.room_id).replay_name
+        if recording.status == Recording.Status.READY and media.exists(replay):
             entry["audio"] = f"recordings/{recording.pk}.m4a"
             # Audio is already compressed: store it, do not spend CPU deflating it again.
-            archive.write(replay, entry["audio"], compress_type=zipfile.ZIP_STORED)
+            with media.fetched(replay) as path:  # in the bucket: a temporary copy, one at a time
+                archive.write(path, entry["audio"], compress_type=zipfile.ZIP_STORED)
         listing.append(entry)
     write_json(archive, "recordings/recordings.json", listing)
 
@@ -53,10 +55,11 @@ def write_clips(archive: zipfile.ZipFile, user: User) -> None:
             "captions": clip.caption_text,
             "audio": None,
         }
-        audio = ClipFiles(clip.pk).audio
-        if clip.status == clip.Status.READY and audio.exists():
+        audio = ClipFiles(clip.pk).audio_name
+        if clip.status == clip.Status.READY and media.exists(audio):
             entry["audio"] = f"clips/{clip.pk}.ogg"
-            archive.write(audio, entry["audio"], compress_type=zipfile.ZIP_STORED)
+            with media.fetched(audio) as path:
+                archive.write(path, entry["audio"], compress_type=zipfile.ZIP_STORED)
         listing.append(entry)
     write_json(archive, "clips/clips.json", listing)
 

@@ -1,19 +1,26 @@
 """Where a recording's and a clip's files are. Services write them, selectors, views and the data export
-read them: every path is named here once, with one fixed name per file, so every run of a task writes
-the same files."""
+read them: every file is named here once, with one fixed name per file, so every run of a task writes
+the same files.
+
+Each file has a media *name* (``recordings/12/replay.m4a``): its path under MEDIA_ROOT on disk and its
+key in the bucket with MEDIA_STORAGE=s3 (spaces_project/media.py reads and writes either way). The
+``Path`` properties say where the file is on disk in local mode.
+"""
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-
-from rooms.live.capture import capture_directory
+from rooms.live.capture import capture_directory, capture_prefix
+from spaces_project import media
 
 from . import finalize
+
+RECORDINGS = media.tree("recordings")
+COVER_NAME = "cover.jpg"
+WAVEFORM_NAME = "waveform.png"
+CLIP_AUDIO_NAME = "clip.ogg"
 
 
 @dataclass(frozen=True)
@@ -22,30 +29,58 @@ class RecordingFiles:
 
     room_id: int
 
+    # -- media names (disk or bucket) ---------------------------------------------------------------
+
+    @property
+    def prefix(self) -> str:
+        return f"{RECORDINGS}{self.room_id}/"
+
+    @property
+    def capture_prefix(self) -> str:
+        # Written by the live machinery, inside this tree (rooms/live/capture.py).
+        return capture_prefix(self.room_id)
+
+    @property
+    def original_name(self) -> str:
+        return self.prefix + finalize.ORIGINAL_NAME
+
+    @property
+    def replay_name(self) -> str:
+        return self.prefix + finalize.REPLAY_NAME
+
+    @property
+    def cover_name(self) -> str:
+        return self.prefix + COVER_NAME
+
+    @property
+    def waveform_name(self) -> str:
+        return self.prefix + WAVEFORM_NAME
+
+    # -- on disk (MEDIA_STORAGE=local) ------------------------------------------------------------
+
     @property
     def directory(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / "recordings" / str(self.room_id)
+        return media.local_path(self.prefix)
 
     @property
     def capture(self) -> Path:
-        # Written by the live machinery, inside this directory (rooms/live/capture.py).
         return capture_directory(self.room_id)
 
     @property
     def original(self) -> Path:
-        return self.directory / finalize.ORIGINAL_NAME
+        return media.local_path(self.original_name)
 
     @property
     def replay(self) -> Path:
-        return self.directory / finalize.REPLAY_NAME
+        return media.local_path(self.replay_name)
 
     @property
     def cover(self) -> Path:
-        return self.directory / "cover.jpg"
+        return media.local_path(self.cover_name)
 
     @property
     def waveform(self) -> Path:
-        return self.directory / "waveform.png"
+        return media.local_path(self.waveform_name)
 
 
 @dataclass(frozen=True)
@@ -55,32 +90,29 @@ class ClipFiles:
     clip_id: int
 
     @property
+    def prefix(self) -> str:
+        return f"{RECORDINGS}clips/{self.clip_id}/"
+
+    @property
+    def audio_name(self) -> str:
+        return self.prefix + CLIP_AUDIO_NAME
+
+    @property
+    def waveform_name(self) -> str:
+        return self.prefix + WAVEFORM_NAME
+
+    @property
     def root(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / "recordings"
+        return media.local_path(RECORDINGS)
 
     @property
     def directory(self) -> Path:
-        return self.root / "clips" / str(self.clip_id)
+        return media.local_path(self.prefix)
 
     @property
     def audio(self) -> Path:
-        return self.directory / "clip.ogg"
+        return media.local_path(self.audio_name)
 
     @property
     def waveform(self) -> Path:
-        return self.directory / "waveform.png"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` under a temporary name and rename it into place: a reader (or a task killed
-    half-way and run again) only ever sees a complete file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+        return media.local_path(self.waveform_name)

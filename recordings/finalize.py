@@ -52,6 +52,8 @@ PEAK_COUNT = 1000
 DURATION_TOLERANCE_MS = 100
 # Two turns of the same voice closer than this are one turn in the timeline.
 TURN_MERGE_MS = 1500
+# How much of a segment's end holds its last page header (a page is at most 65,307 bytes).
+TAIL_BYTES = 64 * 1024
 _ORIGINAL_SERIAL = 0x53504143  # "SPAC": one fixed serial, so the original is the same file every run
 
 
@@ -127,11 +129,9 @@ def capture_is_closed(directory: Path, *, quiet_s: float) -> bool:
         return True
     with open(last, "rb") as handle:
         size = handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, size - 64 * 1024))
+        handle.seek(max(0, size - TAIL_BYTES))
         tail = handle.read()
-    # The EOS page is the last page written; its header is the last "OggS" in the file.
-    at = tail.rfind(b"OggS")
-    return at >= 0 and len(tail) - at >= 27 and bool(tail[at + 5] & ogg.FLAG_EOS)
+    return ogg.ends_stream(tail)
 
 
 def read_capture(directory: Path) -> Capture:

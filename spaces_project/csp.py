@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils.functional import SimpleLazyObject
 
+from . import media
+
 
 def _origin(url: str) -> str:
     """scheme://host[:port] of an absolute URL, "" for a path."""
@@ -40,6 +42,10 @@ def _policy(request, nonce: str) -> str:
         # Live HLS from a CDN (docs/hls.md): the player fetches it, the <audio> element plays it.
         directives["connect-src"].append(hls_origin)
         directives["media-src"].append(hls_origin)
+    for origin in media.origins():
+        # Media in object storage (docs/production.md): replays, covers and avatars come from there.
+        directives["img-src"].append(origin)
+        directives["media-src"].append(origin)
     for name, extra in getattr(settings, "CSP_EXTRA_SOURCES", {}).items():
         directives.setdefault(name, []).extend(extra)
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())

@@ -7,7 +7,9 @@ Range), as does a Range header that does not parse. A range that starts past the
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
 from pathlib import Path
 
 from django.conf import settings
@@ -108,3 +110,18 @@ def serve_file(
     # Every request checks permission: nothing on the way may keep a copy for someone else.
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` under a temporary name and rename it into place: a reader (or a task killed
+    half-way and run again) only ever sees a complete file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)

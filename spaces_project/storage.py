@@ -8,9 +8,13 @@ tests that start their own S3 server build the same configuration.
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 S3_BACKEND = "storages.backends.s3.S3Storage"
+# The only files anyone may fetch straight from the bucket (deploy/'s nginx site serves the same
+# tree from disk): everything else goes out after the permission check, by presigned URLs.
+PUBLIC_PREFIXES = ("avatars/",)
 
 
 def s3_storages(
@@ -52,3 +56,23 @@ def s3_storages(
         },
         "public": {"BACKEND": S3_BACKEND, "OPTIONS": public},
     }
+
+
+def public_read_policy(bucket: str) -> str:
+    """The bucket policy (JSON) that lets anyone, or a CDN, read PUBLIC_PREFIXES and nothing else;
+    docs/production.md shows it and the tests' S3 server enforces it."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PublicAvatars",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": [f"arn:aws:s3:::{bucket}/{prefix}*" for prefix in PUBLIC_PREFIXES],
+                }
+            ],
+        },
+        indent=2,
+    )

@@ -12,7 +12,7 @@ import uuid
 
 import boto3
 
-from spaces_project.storage import s3_storages
+from spaces_project.storage import public_read_policy, s3_storages
 
 ACCESS_KEY = "test-access-key"
 SECRET_KEY = "test-secret-key"
@@ -71,8 +71,11 @@ class S3Server:
         )
 
     def new_bucket(self) -> str:
+        """A bucket set up as docs/production.md says: avatars readable by anyone, nothing else."""
         name = f"spaces-test-{uuid.uuid4().hex[:12]}"
-        self.client().create_bucket(Bucket=name)
+        client = self.client()
+        client.create_bucket(Bucket=name)
+        client.put_bucket_policy(Bucket=name, Policy=public_read_policy(name))
         return name
 
     def storages(self, bucket: str) -> dict[str, dict]:

@@ -3,7 +3,7 @@
 import logging
 import os
 import secrets
-import shutil
+import tempfile
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +14,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from spaces_project import media
 from spaces_project.errors import ServiceError
 from spaces_project.tasks import dispatch
 
@@ -31,14 +32,23 @@ STEP_FAILED = gettext_noop("Something went wrong")
 STEP_READY = gettext_noop("Ready")
 
 
+EXPORTS = media.tree("exports")
+
+
+def data_export_name(export: DataExport) -> str:
+    """The archive's media name (spaces_project/media.py: under MEDIA_ROOT or in the bucket)."""
+    return EXPORTS + export.file_name
+
+
 def data_export_directory() -> Path:
-    return Path(settings.MEDIA_ROOT) / "exports"
+    """Where the archives are on disk (MEDIA_STORAGE=local)."""
+    return media.local_path(EXPORTS)
 
 
 def _delete_export_files(exports) -> None:
     for export in exports:
         if export.file_name:
-            (data_export_directory() / export.file_name).unlink(missing_ok=True)
+            media.delete(data_export_name(export))
 
 
 @transaction.atomic
@@ -80,10 +90,17 @@ def data_export_build(*, export_id: int) -> DataExport | None:
         export.status = DataExport.Status.BUILDING
         export.file_name = export.file_name or f"{export.user_id}-{secrets.token_hex(16)}.zip"
         export.save(update_fields=["status", "file_name"])
-    directory = data_export_directory()
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / export.file_name
-    partial = final.with_suffix(".part")
+    if media.is_local():
+        directory = data_export_directory()
+        directory.mkdir(parents=True, exist_ok=True)
+        final = directory / export.file_name
+        partial = final.with_suffix(".part")
+    else:
+        # For the bucket the archive is built in a temporary file, uploaded (multipart when large)
+        # and removed; the audio in it is read from the bucket one file at a time (recordings/export.py).
+        handle, name = tempfile.mkstemp(prefix="spaces-export-", suffix=".zip")
+        os.close(handle)
+        final = partial = Path(name)
     sections = list(SECTIONS)
     try:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -94,17 +111,22 @@ def data_export_build(*, export_id: int) -> DataExport | None:
                     step=section.label, progress=int(100 * done / len(sections))
                 )
                 section.write(archive, export.user)
-        os.replace(partial, final)
+        size = partial.stat().st_size
+        if media.is_local():
+            os.replace(partial, final)
+        else:
+            media.upload(partial, data_export_name(export))
     except Exception:
-        partial.unlink(missing_ok=True)
         DataExport.objects.filter(pk=export.pk).update(status=DataExport.Status.FAILED, step=STEP_FAILED)
         raise
+    finally:
+        partial.unlink(missing_ok=True)
     now = timezone.now()
     DataExport.objects.filter(pk=export.pk).update(
         status=DataExport.Status.READY,
         progress=100,
         step=STEP_READY,
-        size_bytes=final.stat().st_size,
+        size_bytes=size,
         finished_at=now,
         expires_at=now + timedelta(hours=settings.DATA_EXPORT_LINK_HOURS),
     )
@@ -137,10 +159,10 @@ def user_delete_account(*, user: User, password: str) -> bool:
     for before_account_deletion in hooks.before_account_deletion:
         before_account_deletion(user=user)
     close_sockets(user=user, code="signed_out", message="This account was deleted.")
-    directories = [
-        directory
+    prefixes = [
+        prefix
         for on_account_deletion in hooks.on_account_deletion
-        for directory in on_account_deletion(user=user)
+        for prefix in on_account_deletion(user=user)
     ]
     avatars = [getattr(user, f"avatar_{size}").name for size in AVATAR_SIZES]
     exports = list(DataExport.objects.filter(user=user))
@@ -148,8 +170,8 @@ def user_delete_account(*, user: User, password: str) -> bool:
     user.delete()
 
     def delete_files() -> None:
-        for directory in directories:
-            shutil.rmtree(directory, ignore_errors=True)
+        for prefix in prefixes:
+            media.delete_tree(prefix)
         _delete_export_files(exports)
         storage = User._meta.get_field("avatar_64").storage
         for name in filter(None, avatars):

@@ -10,9 +10,9 @@ The public names of each are re-exported here, so ``recordings.selectors.<name>`
 
 from .clips import (
     clip_captions_withdrawn,
-    clip_directories_of,
     clip_get_for_viewer,
     clip_may_delete,
+    clip_prefixes_of,
     clip_status_payload,
     clips_for_export,
     clips_of_recording,
@@ -59,7 +59,7 @@ __all__ = [
     "Step",
     "Turn",
     "clip_captions_withdrawn",
-    "clip_directories_of",
+    "clip_prefixes_of",
     "clip_get_for_viewer",
     "clip_may_delete",
     "clip_status_payload",

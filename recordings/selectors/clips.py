@@ -58,11 +58,11 @@ def clip_status_payload(*, clip: Clip) -> dict:
     }
 
 
-def clip_directories_of(*, user: User) -> list:
-    """The file directories of the clips `user` made and of the clips of rooms they hosted (their
+def clip_prefixes_of(*, user: User) -> list[str]:
+    """The media prefixes of the clips `user` made and of the clips of rooms they hosted (their
     account is being deleted: the rows cascade, the files must go too)."""
     ids = Clip.objects.filter(Q(created_by=user) | Q(recording__room__host=user)).values_list("pk", flat=True)
-    return [ClipFiles(clip_id).directory for clip_id in ids]
+    return [ClipFiles(clip_id).prefix for clip_id in ids]
 
 
 def clips_for_export(*, user: User) -> list[Clip]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -30,11 +29,12 @@ from accounts.models import User
 from rooms.models import Room
 from rooms.ratelimit import get_rate_limiter
 from rooms.selectors import room_get_for_viewer
+from spaces_project import media
 from spaces_project.errors import NotFound, ServiceError
 from spaces_project.tasks import dispatch
 
 from .. import artwork, clips, finalize
-from ..files import ClipFiles, RecordingFiles, write_atomic
+from ..files import CLIP_AUDIO_NAME, ClipFiles, RecordingFiles
 from ..models import MAX_CLIP_MS, MIN_CLIP_MS, Clip, Recording, Transcript, TranscriptLine
 from ..selectors import clip_get_for_viewer, recording_get_for_listener
 from .access import locked_for_host
@@ -277,44 +277,52 @@ def clip_cut(*, clip_id: int) -> Clip | None:
     if recording.status == Recording.Status.REMOVED:
         return _fail(clip, "The recording was removed.")
     files = RecordingFiles(recording.room_id)
-    capture = None
-    if clip.source == Clip.Source.LIVE:
-        try:
-            capture = finalize.read_capture(files.capture)
-        except finalize.FinalizeError as error:
-            return _fail(clip, str(error))
-        packets, pre_skip, turns = capture.packets, capture.pre_skip, capture.turns
-        total_ms = len(packets) * finalize.FRAME_MS
-        length = clip.end_ms - clip.start_ms
-        # End one packet before the newest audio: the encoder's delay means the very last packet
-        # cannot be played to its end, and the clip should last exactly what was asked.
-        end_ms = total_ms - finalize.FRAME_MS if total_ms - finalize.FRAME_MS >= length else total_ms
-        start_ms = max(0, end_ms - length)
-    else:
-        if not files.original.exists():
-            return _fail(clip, "The replay's audio is missing.")
-        packets, pre_skip = clips.read_packets(files.original)
-        turns = recording.turns
-        start_ms, end_ms = clip.start_ms, clip.end_ms
     target = ClipFiles(clip.pk)
-    room = recording.room
-    try:
-        result = clips.cut_opus(
-            packets,
-            pre_skip=pre_skip,
-            start_ms=start_ms,
-            end_ms=end_ms,
-            out_path=target.audio,
-            comments=[f"TITLE={clip.title}", f"ARTIST={room.host.name}", f"ALBUM={room.title}"],
-        )
-    except clips.ClipError as error:
-        return _fail(clip, str(error))
-    pcm, rate = clips.decode_ogg(target.audio)
-    decoded_ms = len(pcm) * 1000 // rate
-    if abs(decoded_ms - result.duration_ms) > DURATION_TOLERANCE_MS:
-        return _fail(clip, f"The clip decodes to {decoded_ms} ms, not {result.duration_ms} ms.")
+    # In the bucket: the source is downloaded to a temporary directory and the clip written in
+    # another, then uploaded; both are removed whatever happens (spaces_project/media.py).
+    with media.workspace(target.prefix) as out:
+        capture = None
+        if clip.source == Clip.Source.LIVE:
+            try:
+                with media.fetched_tree(files.capture_prefix) as directory:
+                    capture = finalize.read_capture(directory)
+            except finalize.FinalizeError as error:
+                return _fail(clip, str(error))
+            packets, pre_skip, turns = capture.packets, capture.pre_skip, capture.turns
+            total_ms = len(packets) * finalize.FRAME_MS
+            length = clip.end_ms - clip.start_ms
+            # End one packet before the newest audio: the encoder's delay means the very last packet
+            # cannot be played to its end, and the clip should last exactly what was asked.
+            end_ms = total_ms - finalize.FRAME_MS if total_ms - finalize.FRAME_MS >= length else total_ms
+            start_ms = max(0, end_ms - length)
+        else:
+            try:
+                with media.fetched(files.original_name) as original:
+                    packets, pre_skip = clips.read_packets(original)
+            except FileNotFoundError:
+                return _fail(clip, "The replay's audio is missing.")
+            turns = recording.turns
+            start_ms, end_ms = clip.start_ms, clip.end_ms
+        room = recording.room
+        audio = out / CLIP_AUDIO_NAME
+        try:
+            result = clips.cut_opus(
+                packets,
+                pre_skip=pre_skip,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                out_path=audio,
+                comments=[f"TITLE={clip.title}", f"ARTIST={room.host.name}", f"ALBUM={room.title}"],
+            )
+        except clips.ClipError as error:
+            return _fail(clip, str(error))
+        pcm, rate = clips.decode_ogg(audio)
+        decoded_ms = len(pcm) * 1000 // rate
+        if abs(decoded_ms - result.duration_ms) > DURATION_TOLERANCE_MS:
+            return _fail(clip, f"The clip decodes to {decoded_ms} ms, not {result.duration_ms} ms.")
+        media.store(out, target.prefix, [CLIP_AUDIO_NAME])
     peaks = clips.peaks_of(pcm)
-    write_atomic(target.waveform, artwork.render_waveform(peaks))
+    media.save_bytes(target.waveform_name, artwork.render_waveform(peaks))
     clip.start_ms, clip.end_ms = result.start_ms, result.end_ms
     clip.duration_ms = result.duration_ms
     clip.size_bytes = result.size_bytes
@@ -344,8 +352,8 @@ def clip_fail(*, clip_id: int, reason: str) -> None:
 def _discard(clip: Clip, status: str) -> Clip:
     clip.status = status
     clip.save(update_fields=["status"])
-    directory = ClipFiles(clip.pk).directory
-    transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
+    prefix = ClipFiles(clip.pk).prefix
+    transaction.on_commit(lambda: media.delete_tree(prefix))
     return clip
 
 
@@ -380,8 +388,8 @@ def clips_remove_of_recording(*, recording: Recording) -> int:
         .values_list("pk", flat=True)
     )
     Clip.objects.filter(pk__in=clip_ids).update(status=Clip.Status.REMOVED)
-    directories = [ClipFiles(clip_id).directory for clip_id in clip_ids]
-    transaction.on_commit(lambda: [shutil.rmtree(d, ignore_errors=True) for d in directories])
+    prefixes = [ClipFiles(clip_id).prefix for clip_id in clip_ids]
+    transaction.on_commit(lambda: [media.delete_tree(prefix) for prefix in prefixes])
     return len(clip_ids)
 
 

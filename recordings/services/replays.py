@@ -9,10 +9,8 @@ anything twice.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from celery import chain
 from django.conf import settings
@@ -23,13 +21,16 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Follow, Notification, User
 from accounts.services import notify
+from rooms.audio import ogg
+from rooms.audio.capture import SEGMENT_PATTERN
 from rooms.models import Room
 from rooms.ratelimit import get_rate_limiter
+from spaces_project import media
 from spaces_project.errors import NotFound, ServiceError
 from spaces_project.tasks import registered_task
 
 from .. import artwork, finalize
-from ..files import RecordingFiles, write_atomic
+from ..files import RecordingFiles
 from ..models import Recording, Transcript
 from ..selectors import recording_get_for_listener
 from .analytics import replay_play_started
@@ -135,12 +136,35 @@ def _cover_for(tags: finalize.ReplayTags) -> bytes:
     return artwork.render_cover(title=tags.title, host=tags.artist, topics=tags.topics)
 
 
-def _wait_for_capture_to_close(directory: Path) -> None:
+def _stored_capture_is_closed(prefix: str, *, quiet_s: float) -> bool:
+    """finalize.capture_is_closed for a capture in the bucket (MEDIA_STORAGE=s3), where the mixer
+    may run on another machine: the newest segment object ended its stream, or has not changed for
+    ``quiet_s`` by the store's own clock (rooms/live/capture.py's StoredCapture uploads an open
+    segment every RECORDINGS_CAPTURE_UPLOAD_S; the store keeps whole seconds, hence the margin)."""
+    segments = [item for item in media.objects(prefix) if SEGMENT_PATTERN.match(item.name.rsplit("/", 1)[-1])]
+    if not segments:
+        return True
+    last = max(segments, key=lambda item: int(SEGMENT_PATTERN.match(item.name.rsplit("/", 1)[-1]).group(1)))
+    quiet_s = max(quiet_s, settings.RECORDINGS_CAPTURE_UPLOAD_S + 2)
+    if media.age_s(last.name) >= quiet_s:
+        return True
+    return ogg.ends_stream(media.read_tail(last.name, finalize.TAIL_BYTES))
+
+
+def _capture_is_closed(files: RecordingFiles, *, quiet_s: float) -> bool:
+    if media.is_local():
+        return finalize.capture_is_closed(files.capture, quiet_s=quiet_s)
+    return _stored_capture_is_closed(files.capture_prefix, quiet_s=quiet_s)
+
+
+def _wait_for_capture_to_close(files: RecordingFiles) -> None:
     """The mixer closes the capture when it hears the room ended, a moment after the commit that
     dispatched us; a mixer that died never will, and a quiet period says so."""
     quiet_s = settings.RECORDINGS_CAPTURE_QUIET_S
+    if not media.is_local():
+        quiet_s = max(quiet_s, settings.RECORDINGS_CAPTURE_UPLOAD_S + 2)
     deadline = time.monotonic() + quiet_s + 2
-    while not finalize.capture_is_closed(directory, quiet_s=quiet_s) and time.monotonic() < deadline:
+    while not _capture_is_closed(files, quiet_s=quiet_s) and time.monotonic() < deadline:
         time.sleep(0.2)
 
 
@@ -157,7 +181,7 @@ def recording_finalize(*, recording_id: int) -> Recording | None:
         recording.finalize_attempts = F("finalize_attempts") + 1
         recording.save(update_fields=["finalize_attempts"])
     files = RecordingFiles(recording.room_id)
-    _wait_for_capture_to_close(files.capture)
+    _wait_for_capture_to_close(files)
     with transaction.atomic():
         recording = (
             Recording.objects.select_for_update().select_related("room__host").filter(pk=recording_id).first()
@@ -167,7 +191,11 @@ def recording_finalize(*, recording_id: int) -> Recording | None:
         tags = _tags_for(recording)
         tags.cover_jpeg = _cover_for(tags)
         try:
-            result = finalize.finalize_capture(files.capture, files.directory, tags=tags)
+            # In the bucket: the capture is downloaded to a temporary directory, the replay written
+            # in another and uploaded; both are removed whatever happens (spaces_project/media.py).
+            with media.fetched_tree(files.capture_prefix) as capture, media.workspace(files.prefix) as out:
+                result = finalize.finalize_capture(capture, out, tags=tags)
+                media.store(out, files.prefix, [finalize.ORIGINAL_NAME, finalize.REPLAY_NAME])
         except finalize.FinalizeError as error:
             logger.warning("recording %s cannot be finalized: %s", recording_id, error)
             recording.status = Recording.Status.FAILED
@@ -217,10 +245,10 @@ def recording_make_artwork(*, recording_id: int) -> Recording | None:
     if recording is None or recording.status != Recording.Status.PROCESSING or not recording.finalized_at:
         return recording
     files = RecordingFiles(recording.room_id)
-    if recording.artwork_at and files.cover.exists() and files.waveform.exists():
+    if recording.artwork_at and media.exists(files.cover_name) and media.exists(files.waveform_name):
         return recording
-    write_atomic(files.cover, _cover_for(_tags_for(recording)))
-    write_atomic(files.waveform, artwork.render_waveform(recording.peaks))
+    media.save_bytes(files.cover_name, _cover_for(_tags_for(recording)))
+    media.save_bytes(files.waveform_name, artwork.render_waveform(recording.peaks))
     recording.artwork_at = timezone.now()
     recording.save(update_fields=["artwork_at"])
     return recording
@@ -327,8 +355,8 @@ def recording_remove(*, recording: Recording) -> Recording:
     """
     recording.status = Recording.Status.REMOVED
     recording.save(update_fields=["status"])
-    directory = RecordingFiles(recording.room_id).directory
-    transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
+    prefix = RecordingFiles(recording.room_id).prefix
+    transaction.on_commit(lambda: media.delete_tree(prefix))
     # Its clips go with it (issue 15): they are cut from this audio.
     clips_remove_of_recording(recording=recording)
     return recording

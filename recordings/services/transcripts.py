@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from rooms.audio.speech import shared_engine
 from rooms.models import Room
+from spaces_project import media
 from spaces_project.errors import NotFound, ServiceError
 
 from .. import transcripts
@@ -70,7 +71,8 @@ def transcript_note_captions_off(*, room: Room) -> None:
 def _recognize_recording(recording: Recording) -> tuple[list[transcripts.Line], str]:
     """Recognize the recording's audio, line by line (outside any transaction: it takes a while)."""
     files = RecordingFiles(recording.room_id)
-    audio = transcripts.decode_16k(files.original)
+    with media.fetched(files.original_name) as original:  # in the bucket: a temporary copy
+        audio = transcripts.decode_16k(original)
     key = transcribe_progress_key(recording.pk)
 
     def progress(done: int, total: int) -> None:

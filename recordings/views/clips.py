@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from spaces_project.files import serve_file
+from spaces_project import media
 from spaces_project.refusals import (
     refusal_json_or_redirect,
     refusal_page,
@@ -25,13 +25,18 @@ from ..models import Clip
 from .common import REFUSED_PAGE, absolute_url, back_to_replay
 
 STATUS_POLL_MS = 1000
+
+
 # The card's player in an iframe elsewhere (twitter:player): any site may frame it; it runs one script
 # of ours (static/js/play-report.js: the play it counts for the room's host) and nothing inline.
-EMBED_POLICY = (
-    "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self'; connect-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors *"
-)
+# With media in object storage the audio and images come from the bucket too (docs/production.md).
+def embed_policy() -> str:
+    media_sources = " ".join(["'self'", *media.origins()])
+    return (
+        f"default-src 'none'; img-src {media_sources}; media-src {media_sources}; "
+        "style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors *"
+    )
 
 
 def _clip_context(request: HttpRequest, clip: Clip) -> dict:
@@ -73,7 +78,7 @@ def clip_embed(request, pk):
     if clip.status != Clip.Status.READY:
         raise Http404("This clip is not ready.")
     response = render(request, "recordings/clip_embed.html", _clip_context(request, clip))
-    response["Content-Security-Policy"] = EMBED_POLICY
+    response["Content-Security-Policy"] = embed_policy()
     return response
 
 
@@ -87,11 +92,10 @@ def clip_status(request, pk):
 def _clip_file(request: HttpRequest, clip: Clip, which: str, content_type: str) -> HttpResponse:
     if clip.status != Clip.Status.READY:
         raise Http404("This clip is not ready.")
-    files = ClipFiles(clip.pk)
-    path = getattr(files, which)
-    if not path.exists():
+    name = getattr(ClipFiles(clip.pk), f"{which}_name")
+    if not media.exists(name):
         raise Http404("This file is missing.")
-    return serve_file(request, path, content_type=content_type)
+    return media.serve(request, name, content_type=content_type)
 
 
 @require_http_methods(["GET", "HEAD"])

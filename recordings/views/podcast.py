@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import profile_get_for_viewer
-from spaces_project.files import serve_file
+from spaces_project import media
 from spaces_project.refusals import refusal_redirect
 
 from .. import artwork, podcast, selectors, services
@@ -43,8 +43,8 @@ def podcast_feed(request, handle):
     if host.is_active and not host.is_suspended:
         for recording in selectors.podcast_episodes(host=host):
             room = recording.room
-            replay = RecordingFiles(room.pk).replay
-            if not replay.exists():
+            replay = RecordingFiles(room.pk).replay_name
+            if not media.exists(replay):
                 continue
             episodes.append(
                 podcast.Episode(
@@ -53,7 +53,7 @@ def podcast_feed(request, handle):
                     link=absolute_url(reverse("recordings:detail", args=[recording.pk])),
                     published=room.started_at or recording.published_at or recording.created_at,
                     audio_url=absolute_url(reverse("podcast:audio", args=[recording.pk])),
-                    audio_bytes=replay.stat().st_size,
+                    audio_bytes=media.size(replay),
                     duration_s=round(recording.duration_ms / 1000),
                     notes=selectors.podcast_show_notes(recording=recording).as_text()
                     or f"Recorded live on Spaces, hosted by {host.name}.",
@@ -87,11 +87,10 @@ def podcast_image(request, handle):
 
 def _episode_file(request: HttpRequest, pk: int, which: str, content_type: str) -> HttpResponse:
     recording = selectors.podcast_episode_get(recording_id=pk)
-    files = RecordingFiles(recording.room_id)
-    path = getattr(files, which)
-    if not path.exists():
+    name = getattr(RecordingFiles(recording.room_id), f"{which}_name")
+    if not media.exists(name):
         raise Http404("This file is missing.")
-    return serve_file(request, path, content_type=content_type)
+    return media.serve(request, name, content_type=content_type)
 
 
 @require_http_methods(["GET", "HEAD"])

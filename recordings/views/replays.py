@@ -11,7 +11,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from spaces_project.files import serve_file
+from spaces_project import media
 from spaces_project.refusals import refusal_json, refusal_page, refusal_redirect, refusal_text
 
 from .. import selectors, services
@@ -73,11 +73,10 @@ def _ready_file(request: HttpRequest, pk: int, which: str, content_type: str) ->
     recording = _for_listener(request, pk)
     if recording.status != Recording.Status.READY:
         raise Http404("This replay is not ready yet.")
-    files = RecordingFiles(recording.room_id)
-    path = getattr(files, which)
-    if not path.exists():
+    name = getattr(RecordingFiles(recording.room_id), f"{which}_name")
+    if not media.exists(name):
         raise Http404("This file is missing.")
-    return serve_file(request, path, content_type=content_type)
+    return media.serve(request, name, content_type=content_type)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -120,9 +119,9 @@ def recording_download(request, pk):
         raise Http404("This replay is not ready yet.")
     files = RecordingFiles(recording.room_id)
     name = f"{slugify(recording.room.title) or 'replay'}-{recording.room.started_at:%Y-%m-%d}.m4a"
-    return serve_file(
+    return media.serve(
         request,
-        files.replay,
+        files.replay_name,
         content_type="audio/mp4",
         attachment_name=name,
     )

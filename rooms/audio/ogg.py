@@ -147,6 +147,13 @@ class StreamReport:
     damaged_bytes: int = 0
 
 
+def ends_stream(tail: bytes) -> bool:
+    """Whether the last page in ``tail`` (the end of a stream's bytes, 64 KiB is plenty) carries the
+    end-of-stream flag: the EOS page is the last page written, its header the last "OggS"."""
+    at = tail.rfind(b"OggS")
+    return at >= 0 and len(tail) - at >= 27 and bool(tail[at + 5] & FLAG_EOS)
+
+
 def iter_pages(data: bytes) -> Iterator[Page]:
     """Yield the pages of ``data`` in order; raise OggError at the first one that is not sound."""
     offset = 0

@@ -339,6 +339,10 @@ CLIPS_PER_HOUR = int(os.environ.get("CLIPS_PER_HOUR", "10"))
 # A capture whose last segment has not changed for this long is complete even without its end mark
 # (its mixer died); a live capture is written every second.
 RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "5"))
+# With MEDIA_STORAGE=s3 the mixer uploads the capture's open segment this often (a mixer that dies loses
+# at most that much) and starts a new segment this often (no upload is larger than one segment).
+RECORDINGS_CAPTURE_UPLOAD_S = float(os.environ.get("RECORDINGS_CAPTURE_UPLOAD_S", "2"))
+RECORDINGS_CAPTURE_SEGMENT_S = float(os.environ.get("RECORDINGS_CAPTURE_SEGMENT_S", "60"))
 # A recording still "processing" this long after its chain was last dispatched is dispatched again
 # (its dispatch was lost: the broker was down when the host ended the room). Every step is
 # idempotent, so a chain that was only slow is not harmed.

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from rooms.live.mixing import MixerProcess
+from spaces_project import media
 
 
 class Command(BaseCommand):
@@ -25,6 +26,9 @@ class Command(BaseCommand):
     def handle(self, *args, name, max_rooms, max_following, **options):
         if not settings.REDIS_URL:
             raise CommandError("run_mixer needs REDIS_URL; without Redis the web process mixes rooms itself.")
+        # With media in object storage, build the store's client before taking rooms: building it
+        # holds the GIL longer than a room's lease lives (spaces_project/media.py).
+        media.warm_up()
         self.stdout.write(f"mixer {name} running")
         asyncio.run(self._run(name, max_rooms, max_following))
 
