@@ -20,6 +20,7 @@ Public files (avatars) use the storage ``public_storage()`` returns, whose URLs 
 from __future__ import annotations
 
 import email.utils
+import math
 import mimetypes
 import shutil
 import tempfile
@@ -360,13 +361,20 @@ def origins() -> list[str]:
 
 
 def serve(
-    request: HttpRequest, name: str, *, content_type: str, attachment_name: str | None = None
+    request: HttpRequest,
+    name: str,
+    *,
+    content_type: str,
+    attachment_name: str | None = None,
+    plays_s: float = 0,
 ) -> HttpResponse:
     """Answer GET/HEAD for the private file ``name``; the caller has checked permission.
 
     On disk: spaces_project/files.py (Range, or X-Accel-Redirect / X-Sendfile). In the bucket: a 302
     to a presigned URL that lives S3_PRESIGN_SECONDS and names the type and disposition the bucket
-    answers with; the store answers Range itself, so a player seeks as it does on disk.
+    answers with; the store answers Range itself, so a player seeks as it does on disk. Audio that
+    plays for ``plays_s`` gets a URL that lasts that much longer: a player keeps the redirected URL
+    and asks it for later ranges as it plays and seeks, and one listening must not end in a 403.
     """
     if is_local():
         return serve_file(
@@ -380,6 +388,7 @@ def serve(
             "ResponseContentDisposition": disposition,
             "ResponseCacheControl": "private, no-store",
         },
+        expire=settings.S3_PRESIGN_SECONDS + math.ceil(plays_s),
     )
     response = HttpResponseRedirect(url)
     # The redirect carries a signature: nothing on the way may keep it for someone else.

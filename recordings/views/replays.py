@@ -76,7 +76,8 @@ def _ready_file(request: HttpRequest, pk: int, which: str, content_type: str) ->
     name = getattr(RecordingFiles(recording.room_id), f"{which}_name")
     if not media.exists(name):
         raise Http404("This file is missing.")
-    return media.serve(request, name, content_type=content_type)
+    plays_s = recording.duration_ms / 1000 if which == "replay" else 0
+    return media.serve(request, name, content_type=content_type, plays_s=plays_s)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -123,6 +124,7 @@ def recording_download(request, pk):
         request,
         files.replay_name,
         content_type="audio/mp4",
+        plays_s=recording.duration_ms / 1000,
         attachment_name=name,
     )
 

@@ -331,7 +331,7 @@ CAPTIONS_NICE = int(os.environ.get("CAPTIONS_NICE", "10"))
 # it (with HTTP Range). Behind nginx set "x-accel-redirect" (and an `internal` location at
 # RECORDINGS_ACCEL_PREFIX aliased to MEDIA_ROOT/, as deploy/'s site has it: replays, clips and data
 # exports all go out through it, named by their path under MEDIA_ROOT), behind Apache or lighttpd
-# "x-sendfile".
+# "x-sendfile". For files on disk only: with MEDIA_STORAGE=s3 they go out by presigned URLs.
 RECORDINGS_SENDFILE = os.environ.get("RECORDINGS_SENDFILE", "")
 RECORDINGS_ACCEL_PREFIX = os.environ.get("RECORDINGS_ACCEL_PREFIX", "/protected-recordings/")
 # Clips (docs/clips-and-podcast.md): how many clips one person may make in an hour.
