@@ -339,8 +339,7 @@ CLIPS_PER_HOUR = int(os.environ.get("CLIPS_PER_HOUR", "10"))
 # A capture whose last segment has not changed for this long is complete even without its end mark
 # (its mixer died); a live capture is written every second.
 RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "5"))
-# With MEDIA_STORAGE=s3 the mixer uploads the capture's open segment this often (a mixer that dies loses
-# at most that much) and starts a new segment this often (no upload is larger than one segment).
+# MEDIA_STORAGE=s3: a mixer uploads the open capture segment, and starts a new one, this often.
 RECORDINGS_CAPTURE_UPLOAD_S = float(os.environ.get("RECORDINGS_CAPTURE_UPLOAD_S", "2"))
 RECORDINGS_CAPTURE_SEGMENT_S = float(os.environ.get("RECORDINGS_CAPTURE_SEGMENT_S", "60"))
 # A recording still "processing" this long after its chain was last dispatched is dispatched again

@@ -258,6 +258,9 @@ def test_a_capture_whose_mixer_died_is_closed_by_the_quiet_rule_on_the_stores_cl
     s3, host, settings, django_capture_on_commit_callbacks
 ):
     settings.RECORDINGS_CAPTURE_QUIET_S = 1
+    # The quiet period is then 5 s (at least the upload interval plus 2 s for the store's whole
+    # seconds): room enough for a loaded machine between an upload and the next look.
+    settings.RECORDINGS_CAPTURE_UPLOAD_S = 3
     room = room_services.room_create(host=host, title="Cut short", is_recorded=True)
     files = RecordingFiles(room.pk)
     capture = open_capture(room.pk)
@@ -266,8 +269,7 @@ def test_a_capture_whose_mixer_died_is_closed_by_the_quiet_rule_on_the_stores_cl
     capture._upload(capture.writer)  # its last upload before the process died (no end of stream)
     assert stored_segment_numbers(room.pk) == [1]
     assert not services.replays._stored_capture_is_closed(files.capture_prefix, quiet_s=1)
-    # The quiet period is at least the upload interval and the store's one-second resolution.
-    time.sleep(settings.RECORDINGS_CAPTURE_UPLOAD_S + 2.2)
+    time.sleep(settings.RECORDINGS_CAPTURE_UPLOAD_S + 2 + 1.2)
     assert services.replays._stored_capture_is_closed(files.capture_prefix, quiet_s=1)
     # A mixer taking the room over goes on in the next segment, after the stored ones.
     takeover = open_capture(room.pk)
