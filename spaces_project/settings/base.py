@@ -327,17 +327,15 @@ if not 0.5 <= CAPTIONS_PARTIAL_EVERY_S <= 12:
 # The recognizer's nice level: under CPU pressure the mixers and web processes come first.
 CAPTIONS_NICE = int(os.environ.get("CAPTIONS_NICE", "10"))
 
-# Replays. The audio goes out through a view that checks who may listen; by default Django streams
-# it (with HTTP Range). Behind nginx set "x-accel-redirect" (and an `internal` location at
-# RECORDINGS_ACCEL_PREFIX aliased to MEDIA_ROOT/, as deploy/'s site has it: replays, clips and data
-# exports all go out through it, named by their path under MEDIA_ROOT), behind Apache or lighttpd
-# "x-sendfile". For files on disk only: with MEDIA_STORAGE=s3 they go out by presigned URLs.
+# Replays, clips and data exports go out through views that check who may have them; on disk Django
+# streams them (HTTP Range), or "x-accel-redirect" hands them to nginx (an `internal` location at
+# RECORDINGS_ACCEL_PREFIX aliased to MEDIA_ROOT/, as deploy/'s site has it, the file named by its path
+# under MEDIA_ROOT), "x-sendfile" to Apache or lighttpd. With MEDIA_STORAGE=s3: presigned URLs.
 RECORDINGS_SENDFILE = os.environ.get("RECORDINGS_SENDFILE", "")
 RECORDINGS_ACCEL_PREFIX = os.environ.get("RECORDINGS_ACCEL_PREFIX", "/protected-recordings/")
 # Clips (docs/clips-and-podcast.md): how many clips one person may make in an hour.
 CLIPS_PER_HOUR = int(os.environ.get("CLIPS_PER_HOUR", "10"))
-# A capture whose last segment has not changed for this long is complete even without its end mark
-# (its mixer died); a live capture is written every second.
+# A capture whose last segment has not changed this long is complete without its end mark (mixer died).
 RECORDINGS_CAPTURE_QUIET_S = float(os.environ.get("RECORDINGS_CAPTURE_QUIET_S", "5"))
 # MEDIA_STORAGE=s3: a mixer uploads the open capture segment, and starts a new one, this often.
 RECORDINGS_CAPTURE_UPLOAD_S = float(os.environ.get("RECORDINGS_CAPTURE_UPLOAD_S", "2"))
