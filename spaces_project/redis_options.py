@@ -8,6 +8,8 @@ retries a failed command on a new connection, gives up on an unreachable server 
 second, and checks an idle connection before using it.
 """
 
+from urllib.parse import unquote, urlparse
+
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
@@ -63,3 +65,37 @@ def parse_sentinels(value: str) -> list[tuple[str, int]]:
             raise ValueError(f"REDIS_SENTINELS: {entry!r} is not host:port")
         sentinels.append((host.strip("[]"), int(port)))
     return sentinels
+
+
+def sentinel_checked_url(url: str, sentinels: list[tuple[str, int]], master: str) -> str:
+    """REDIS_URL, checked against the Sentinel settings: both of them or neither (ValueError naming the
+    one missing); with Sentinels and no REDIS_URL, database 0 of the master."""
+    if sentinels and not master:
+        raise ValueError(
+            "REDIS_SENTINELS is set: REDIS_SENTINEL_MASTER must name the master the Sentinels watch"
+        )
+    if master and not sentinels:
+        raise ValueError(
+            "REDIS_SENTINEL_MASTER is set: REDIS_SENTINELS must list the Sentinels (host:port,...)"
+        )
+    return url or (f"redis://{master}/0" if sentinels else "")
+
+
+def redis_endpoints(url: str, sentinels: list[tuple[str, int]], master: str) -> tuple[dict, str]:
+    """The channel layer's host entry and Celery's broker (and result backend) URL for REDIS_URL, or,
+    with Sentinels, for the master they name (REDIS_URL then gives the database and password)."""
+    if not sentinels:
+        return {"address": url}, url
+    parsed = urlparse(url)
+    db = int((parsed.path or "/0").strip("/") or 0)
+    layer_host = {
+        "sentinels": sentinels,
+        "master_name": master,
+        "sentinel_kwargs": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+        "db": db,
+        **({"password": unquote(parsed.password)} if parsed.password else {}),
+    }
+    # kombu and Celery's result backend take the Sentinels as `;`-separated sentinel:// URLs and the
+    # master's name as a transport option.
+    auth = f":{parsed.password}@" if parsed.password else ""
+    return layer_host, ";".join(f"sentinel://{auth}{host}:{port}/{db}" for host, port in sentinels)

@@ -3,11 +3,10 @@
 import ipaddress
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import dj_database_url
 
-from spaces_project.redis_options import parse_sentinels, sync_options
+from spaces_project.redis_options import parse_sentinels, redis_endpoints, sentinel_checked_url, sync_options
 from spaces_project.storage import s3_storages
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -406,32 +405,9 @@ REDIS_MAX_CONNECTIONS = int(os.environ.get("REDIS_MAX_CONNECTIONS", "1000"))
 # database 0 of that master).
 REDIS_SENTINELS = parse_sentinels(os.environ.get("REDIS_SENTINELS", ""))
 REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "")
-if REDIS_SENTINELS and not REDIS_SENTINEL_MASTER:
-    raise ValueError("REDIS_SENTINELS is set: REDIS_SENTINEL_MASTER must name the master the Sentinels watch")
-if REDIS_SENTINEL_MASTER and not REDIS_SENTINELS:
-    raise ValueError("REDIS_SENTINEL_MASTER is set: REDIS_SENTINELS must list the Sentinels (host:port,...)")
-if REDIS_SENTINELS and not REDIS_URL:
-    REDIS_URL = f"redis://{REDIS_SENTINEL_MASTER}/0"
+REDIS_URL = sentinel_checked_url(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER)
 if REDIS_URL:
-    _redis_url = urlparse(REDIS_URL)
-    _redis_db = int((_redis_url.path or "/0").strip("/") or 0)
-    if REDIS_SENTINELS:
-        _layer_host = {
-            "sentinels": REDIS_SENTINELS,
-            "master_name": REDIS_SENTINEL_MASTER,
-            "sentinel_kwargs": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
-            "db": _redis_db,
-            **({"password": unquote(_redis_url.password)} if _redis_url.password else {}),
-        }
-        # kombu and Celery's result backend take the Sentinels as `;`-separated sentinel:// URLs and
-        # the master's name as a transport option.
-        _auth = f":{_redis_url.password}@" if _redis_url.password else ""
-        _celery_url = ";".join(
-            f"sentinel://{_auth}{host}:{port}/{_redis_db}" for host, port in REDIS_SENTINELS
-        )
-    else:
-        _layer_host = {"address": REDIS_URL}
-        _celery_url = REDIS_URL
+    _layer_host, _celery_url = redis_endpoints(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER)
     CHANNEL_LAYERS = {
         "default": {
             # channels-redis, whose consumers wait for Redis (a restart, a failover) instead of
