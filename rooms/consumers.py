@@ -106,6 +106,7 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
     user_id: int | None = None
     joined = False
     on_stage = False
+    knows_role = False  # on_stage comes from this person's entry in a snapshot or event
     muted = True
     # The room's backstage is open: only the stage hears the stage; the audience gets no audio.
     backstage = False
@@ -248,7 +249,11 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
 
     async def person_changed(self, user_id: int | None, *, gone: bool) -> None:
         """After a connection went away: announce a stage member who left, update the audience."""
-        if gone and user_id is not None and not self.quiet_leave:
+        # Only a stage member's going is announced: a socket that knows its person is in the
+        # audience asks the database nothing (a restarting process's hundreds of listeners queued
+        # one query each on its one database thread before their sockets could close).
+        may_be_on_stage = self.on_stage or not self.knows_role
+        if gone and user_id is not None and not self.quiet_leave and may_be_on_stage:
             await database_sync_to_async(services.participant_disconnected)(
                 room_id=self.room_id, user_id=user_id
             )
@@ -464,6 +469,7 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
         await self.close_from_bus(protocol.close_code_for(refusal.code))
 
     def track_self(self, participant: protocol.ParticipantInfo) -> None:
+        self.knows_role = True
         self.on_stage = protocol.is_on_stage(participant["role"])
         self.muted = participant["muted"]
         self.invited = participant["invited"]
