@@ -265,6 +265,7 @@ class Run:
                 self.work / "nginx",
                 self.site["files"]["nginx/spaces.conf"],
                 ready_port=self.site["https_port"],
+                workers="auto",  # as Debian's nginx.conf runs it
             )
             for _ in range(2):
                 await asyncio.to_thread(self.start_mixer)

@@ -6,7 +6,8 @@
 
 bench/room_events.py runs this as its last phase and adds the figures to its JSON line.
 
-Production's layout, from deploy/: nginx with the rendered site (TLS) in front of two web processes on
+Production's layout, from deploy/: nginx with the rendered site (TLS; a worker per core, as Debian's
+nginx.conf runs it) in front of two web processes on
 unix sockets, each started with spaces-web@.service's command (settings `spaces_project.settings.bench`),
 on a redis-server of its own and a PostgreSQL database of its own, all on 127.0.0.1. Signed-in
 listeners (each with a session of their own, as people who have an account; --anonymous for
@@ -223,7 +224,11 @@ def run_storm(
 
         start_web(1)
         start_web(2)
-        harness.start_nginx(processes, work / "nginx", rendered["nginx/spaces.conf"], ready_port=https_port)
+        # As Debian's nginx.conf runs it (`worker_processes auto`): one worker alone did every TLS
+        # handshake of the storm on one core.
+        harness.start_nginx(
+            processes, work / "nginx", rendered["nginx/spaces.conf"], ready_port=https_port, workers="auto"
+        )
         origin = f"https://localhost:{https_port}"
         url = f"wss://localhost:{https_port}/ws/rooms/{room_id}/"
         context = multiprocessing.get_context("spawn")
