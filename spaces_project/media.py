@@ -348,13 +348,17 @@ def origins() -> list[str]:
     the bucket's origin (presigned URLs) and S3_PUBLIC_URL's (avatars through a CDN)."""
     if is_local():
         return []
-    found = []
-    for storage in (default_storage, _public):
-        url = urlsplit(storage.url("origin-probe"))
-        origin = f"{url.scheme}://{url.netloc}"
-        if url.scheme in ("http", "https") and origin not in found:
-            found.append(origin)
-    return found
+    private = storages["default"]
+    found = getattr(private, "_spaces_origins", None)  # asked for every page: worked out once
+    if found is None:
+        found = []
+        for storage in (private, _public):
+            url = urlsplit(storage.url("origin-probe"))
+            origin = f"{url.scheme}://{url.netloc}"
+            if url.scheme in ("http", "https") and origin not in found:
+                found.append(origin)
+        private._spaces_origins = found
+    return list(found)
 
 
 # -- serving --------------------------------------------------------------------------------------------

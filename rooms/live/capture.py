@@ -177,6 +177,7 @@ class StoredCapture:
                 )
             else:
                 shutil.rmtree(self.spool, ignore_errors=True)
+            logger.info("capture of room %s closed: %d ms stored", self.room_id, self.duration_ms)
 
     @property
     def duration_ms(self) -> int:
