@@ -18,11 +18,13 @@ import logging
 from channels_redis.core import RedisChannelLayer
 from redis.exceptions import ConnectionError, TimeoutError
 
+from spaces_project import protocol
+
 logger = logging.getLogger(__name__)
 
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 1.0
-RECONNECTED = {"type": "channel_layer.reconnected"}
+RECONNECTED = protocol.layer_reconnected_envelope()
 
 
 class ResilientRedisChannelLayer(RedisChannelLayer):

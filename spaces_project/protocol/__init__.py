@@ -128,6 +128,7 @@ from .room_events import (
     levels_event,
 )
 from .user_events import (
+    LAYER_RECONNECTED_MESSAGE,
     USER_CLOSE_CODES,
     USER_CLOSE_MESSAGE,
     USER_GROUP_MESSAGE,
@@ -139,6 +140,7 @@ from .user_events import (
     UserReminderCount,
     UserSnapshot,
     UserUnread,
+    layer_reconnected_envelope,
     user_close_envelope,
     user_envelope,
     user_group,
@@ -222,6 +224,7 @@ __all__ = [
     "levels_event",
     # user_events
     "USER_CLOSE_CODES",
+    "LAYER_RECONNECTED_MESSAGE",
     "USER_CLOSE_MESSAGE",
     "USER_GROUP_MESSAGE",
     "USER_SOCKET_PATH",
@@ -232,6 +235,7 @@ __all__ = [
     "UserReminderCount",
     "UserSnapshot",
     "UserUnread",
+    "layer_reconnected_envelope",
     "user_close_envelope",
     "user_envelope",
     "user_group",

@@ -98,3 +98,15 @@ def user_close_envelope(code: int) -> dict[str, Any]:
     if code not in USER_CLOSE_CODES:
         raise ValueError(f"a person's channel closes with one of {sorted(USER_CLOSE_CODES)}, not {code}")
     return {"type": USER_CLOSE_MESSAGE, "code": code}
+
+
+# The channel layer message every consumer waiting on the layer gets once Redis answers again after
+# an outage or failover (spaces_project/channel_layer.py): what was sent meanwhile is lost, so the
+# consumer re-joins its groups and sends its page the state again (its `channel_layer_reconnected`
+# handler).
+LAYER_RECONNECTED_MESSAGE = "channel_layer.reconnected"
+
+
+def layer_reconnected_envelope() -> dict[str, Any]:
+    """The channel layer message that tells a consumer the layer lost messages and is back."""
+    return {"type": LAYER_RECONNECTED_MESSAGE}

@@ -198,7 +198,7 @@ async def test_after_the_layer_lost_redis_the_page_gets_its_state_again(sockets)
     # Written while the layer was away: no event reached the page.
     await db(Notification.objects.create)(recipient=person, kind=Notification.Kind.REMINDER, text="Missed")
     layer = get_channel_layer()
-    await layer.group_send(protocol.user_group(person.pk), {"type": "channel_layer.reconnected"})
+    await layer.group_send(protocol.user_group(person.pk), protocol.layer_reconnected_envelope())
     assert (await socket.wait_for("user.snapshot"))["unread_count"] == 1
     await db(notify)(recipients=[person.pk], kind=Notification.Kind.REMINDER, text="Next")
     assert (await socket.wait_for("user.notification", timeout=10))["unread_count"] == 2
