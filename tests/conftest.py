@@ -1,10 +1,12 @@
 import os
 
 import pytest
+from celery import current_app
 from django.core.cache import cache
 from playwright.sync_api import sync_playwright
 
 from rooms.live.seat_gate import get_seat_gate
+from spaces_project.celery import app as celery_app
 from spaces_project.compile_messages import compile_stale
 
 from .browser.instruments import CHROMIUM, CHROMIUM_ARGS
@@ -25,6 +27,9 @@ def fresh_cache():
     cache.clear()
     get_seat_gate().forget()
     yield
+    # A test that makes a Celery app of its own (a producer for another broker) must not leave it
+    # the current one: every task the rest of the run sends would go to that broker.
+    assert current_app._get_current_object() is celery_app, "make other Celery apps with set_as_current=False"
 
 
 @pytest.fixture(scope="session")

@@ -160,7 +160,8 @@ def test_every_kind_of_client_follows_a_failover(through_sentinels, settings):
     layer = ResilientRedisChannelLayer(hosts=[hosts], prefix=f"failover-{uuid.uuid4().hex[:8]}")
     options = {"master_name": group.master}
     broker = ";".join(f"sentinel://127.0.0.1:{port}/3" for port in group.sentinel_ports)
-    celery = Celery("failover", broker=broker, backend=broker)
+    # Not the current app: the tasks of the rest of the run must still go to the project's broker.
+    celery = Celery("failover", broker=broker, backend=broker, set_as_current=False)
     celery.conf.broker_transport_options = options
     celery.conf.result_backend_transport_options = options
 

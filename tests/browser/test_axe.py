@@ -171,6 +171,7 @@ NOT_PAGES = {
     "podcast:publish": "POST",
     "hls:signed": "HLS playlists and segments",
     "hls:public": "HLS playlists and segments",
+    "metrics": "Prometheus's text format, for the operator's scraper",
 }
 
 

@@ -58,7 +58,7 @@ def test_a_task_run_by_a_real_worker_shows_in_either_web_process(machine, redis_
     first, second = machine["ports"]
     runs = ("spaces_tasks_total", {"task": TASK, "outcome": "success"})
     before = value(scrape(first), runs[0], **runs[1])
-    producer = Celery(broker=redis_server.url())
+    producer = Celery(broker=redis_server.url(), set_as_current=False)  # the run's tasks keep their broker
     try:
         producer.send_task(TASK)
     finally:
@@ -76,7 +76,7 @@ def test_a_task_that_fails_in_a_real_worker_is_counted_as_a_failure(machine, red
     first, _ = machine["ports"]
     failures = ("spaces_tasks_total", {"task": TASK, "outcome": "failure"})
     before = value(scrape(first), failures[0], **failures[1])
-    producer = Celery(broker=redis_server.url())
+    producer = Celery(broker=redis_server.url(), set_as_current=False)  # the run's tasks keep their broker
     try:
         producer.send_task(TASK, kwargs={"no_such_argument": 1})  # a TypeError in the worker
     finally:
