@@ -1,6 +1,6 @@
 // When the room page opens its socket again after it closed (docs/audio.md, "When a process dies").
-// deploy/harness.py's RoomClient, which the benchmarks and fault tests drive, follows the same
-// schedule (tests/browser/test_reconnect_in_step.py runs both).
+// deploy/harness/room_client.py's RoomClient, which the benchmarks and fault tests drive, follows
+// the same schedule (tests/browser/test_reconnect_in_step.py runs both).
 
 // A socket that was open this long had a working server behind it: its drop is a process that
 // died or restarted, so the page tries again at once, spread over RETRY_SPREAD_MS so that a dead

@@ -25,7 +25,7 @@ ARRIVING = 20
 
 class Audience:
     """Signed-in listeners' sockets, each reconnecting and beating as the room page does
-    (deploy/harness.RoomClient), on an event loop in a thread of its own."""
+    (deploy/harness/room_client.py's RoomClient), on an event loop in a thread of its own."""
 
     def __init__(self, server_url: str, room_id: int) -> None:
         self.origin = server_url

@@ -1,10 +1,10 @@
 """The room page and the benchmarks' simulated pages reconnect on one schedule.
 
-static/js/reconnect.js decides when the page tries its socket again; deploy/harness.py's RoomClient
-(bench/reconnect_storm.py, bench/faults.py, the fault tests) repeats it in Python. Both run here, the
-page's in node, on the same cases, and must decide the same; and the schedule is the one
-docs/audio.md describes: the stage at once, a listener whose socket had been open a while within
-0.3 s, everyone else 0.5 s doubling to 10 s with +-30 % jitter.
+static/js/reconnect.js decides when the page tries its socket again; the RoomClient of
+deploy/harness/room_client.py (bench/reconnect_storm.py, bench/faults.py, the fault tests) repeats it
+in Python. Both run here, the page's in node, on the same cases, and must decide the same; and the
+schedule is the one docs/audio.md describes: the stage at once, a listener whose socket had been open
+a while within 0.3 s, everyone else 0.5 s doubling to 10 s with +-30 % jitter.
 """
 
 import json
