@@ -5,7 +5,7 @@
 writes ``nginx/spaces.conf`` and ``systemd/*`` under ``--out``. Every double-braced placeholder in the templates
 comes from the environment file (``SPACES_*``, and ``STATIC_ROOT``, ``MEDIA_ROOT``, ``MEDIA_URL``,
 ``RECORDINGS_ACCEL_PREFIX``, the same values the application reads); a placeholder without a value
-is an error, never an empty string. The production smoke test (deploy/smoke.py) renders the same
+is an error, never an empty string. The production smoke test (deploy/smoke/) renders the same
 templates, so what CI runs is what README's "Production" steps install.
 """
 

@@ -78,7 +78,7 @@ def _check(name: str) -> str:
 
 def tree(top: str) -> str:
     """The prefix of one top-level tree of media (``tree("recordings")`` is "recordings/"). Every
-    tree the code writes is named through this, so deploy/smoke.py finds them all in the source and
+    tree the code writes is named through this, so deploy/smoke/ finds them all in the source and
     checks that none is public on disk."""
     if not top or "/" in top or top.startswith("."):
         raise ValueError(f"not a top-level media tree: {top!r}")

@@ -1,4 +1,4 @@
-"""The production smoke test (deploy/smoke.py): README's production steps, then a visit through nginx."""
+"""The production smoke test (deploy/smoke/, run as python -m deploy.smoke): README's production steps, then a visit through nginx."""
 
 import json
 import subprocess
