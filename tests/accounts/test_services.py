@@ -135,7 +135,7 @@ def test_profile_update_rejects_overlong_name_and_keeps_the_old_one(user):
 
 
 def test_suspending_ends_the_live_rooms_they_host_and_nothing_else(user):
-    # Their sockets closing: tests/live/test_room_socket.py; sign-in refused: test_allauth.py.
+    # Their sockets closing: tests/live/test_room_socket_access.py; sign-in refused: test_allauth.py.
     hosted, upcoming = RoomFactory(host=user), RoomFactory(host=user, scheduled=True)
     elsewhere = RoomFactory()
     Participant.objects.create(room=elsewhere, user=user)
