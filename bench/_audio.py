@@ -2,7 +2,7 @@
 that speaks (sends uplink frames in real time) and keeps what it hears.
 
 The database, the server and mixer processes, accounting and the lean listener are in
-bench/harness.py.
+bench/harness/.
 """
 
 import asyncio

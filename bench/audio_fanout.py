@@ -12,7 +12,7 @@ All on 127.0.0.1, bounded by --timeout; it stops by itself.
    process, and each process subscribes to the room's audio channel once and writes every bundle
    to its own sockets) and one `manage.py run_mixer` process on Redis.
 2. The host unmutes. The listeners connect from --workers client processes. Each is a lean
-   websocket client (bench/harness.py LeanListener: asyncio Protocol, parses frames itself) that
+   websocket client (bench/harness/lean.py LeanListener: asyncio Protocol, parses frames itself) that
    answers daphne's pings and sends the protocol's heartbeat every `heartbeat_seconds`.
 3. The host talks continuously (speech-like audio, Opus 32 kbps, real-time 20 ms frames, so no bundle
    is silent). After --warmup seconds the window of --seconds starts. A Redis subscriber in the

@@ -6,7 +6,7 @@
 
 All on 127.0.0.1, bounded by --timeout. It drops and recreates its own PostgreSQL database
 (--db-name, next to the one DATABASE_URL names), seeds a live room (a host, a guest on stage, muted,
-and listeners; bench/harness.py), collects the static files, and starts daphne (settings
+and listeners; bench/harness/), collects the static files, and starts daphne (settings
 `spaces_project.settings.bench`) and one mixer process on Redis, the production layout. Debian's
 Chromium runs three times, each with its own fake microphone (tests/conftest.py's launcher): the
 host's plays a 440 Hz tone, the guest's an 880 Hz tone with a 100 ms 1,000 Hz marker every second,

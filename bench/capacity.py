@@ -15,7 +15,7 @@ All on 127.0.0.1, bounded by --max-rooms and --timeout; it stops by itself at th
    and a captioner takes it. The host and two speakers are full clients (bench/_audio.py) that
    take turns saying espeak-ng sentences (a different voice each, real-time 20 ms Opus frames, with
    nothing sent between sentences, as the browser's DTX does); a caption reader (one more listener)
-   notes every `room.caption` line; 50 lean listeners (bench/harness.py) per room connect from
+   notes every `room.caption` line; 50 lean listeners (bench/harness/lean.py) per room connect from
    --workers client processes.
 3. Each level: --warmup seconds, then a window of --level-seconds, then a grace of
    CAPTION_GRACE_S for the last captions. The level fails when
@@ -106,77 +106,6 @@ def spoken_packets(text: str, voice: str) -> list[bytes]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Worker processes: hold the lean listeners of every room
-# ---------------------------------------------------------------------------------------------
-
-
-def worker_main(conn, port: int, options: dict) -> None:
-    try:
-        asyncio.run(_worker(conn, port, options))
-    except KeyboardInterrupt:
-        pass
-
-
-async def _worker(conn, port: int, options: dict) -> None:
-    loop = asyncio.get_running_loop()
-    rooms: dict[int, list] = {}
-    failures: Counter = Counter()
-    while True:
-        remaining = options["deadline"] - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            command, payload = await asyncio.wait_for(loop.run_in_executor(None, conn.recv), remaining)
-        except (TimeoutError, EOFError):
-            break
-        if command == "connect":  # payload: [(room id, count)]
-            limit = asyncio.Semaphore(options["connect_concurrency"])
-
-            async def one(room_id: int, limit=limit) -> None:
-                async with limit:
-                    try:
-                        listener = await harness.open_lean(
-                            port, LISTENER_PATH.format(room_id), None, options["connect_timeout"]
-                        )
-                        rooms.setdefault(room_id, []).append(listener)
-                    except Exception as error:  # every failure is counted, whatever its kind
-                        failures[str(error) or type(error).__name__] += 1
-
-            await asyncio.gather(*(one(room_id) for room_id, count in payload for _ in range(count)))
-            conn.send({"ok": sum(map(len, rooms.values())), "failures": dict(failures)})
-        elif command == "cpu":
-            conn.send(time.process_time())
-        elif command == "results":  # payload: {room id: [program sequences published in the window]}
-            lost = received = 0
-            lags = array("f")
-            for room_id, sequences in payload.items():
-                expected = set(sequences)
-                for listener in rooms.get(room_id, []):
-                    got = 0
-                    for seq, lag in zip(listener.seqs, listener.lags, strict=True):
-                        if seq in expected:
-                            got += 1
-                            lags.append(lag)
-                    lost += len(expected) - got
-                    received += got
-            closed = Counter(
-                listener.close_code for group in rooms.values() for listener in group if listener.close_code
-            )
-            conn.send({"lost": lost, "received": received, "lags": lags.tobytes(), "closed": dict(closed)})
-        elif command == "close":
-            for group in rooms.values():
-                for listener in group:
-                    listener.close()
-            await asyncio.sleep(0.5)
-            conn.send("closed")
-        elif command == "exit":
-            break
-    for group in rooms.values():
-        for listener in group:
-            listener.close()
-
-
-# ---------------------------------------------------------------------------------------------
 # The rooms
 # ---------------------------------------------------------------------------------------------
 
@@ -203,22 +132,15 @@ def create_room(index: int) -> dict:
     """A recorded room with captions on, started by its host; two speakers seated, muted. Sync ORM:
     run it in a thread."""
     # Models exist only once setup_django() has run with the database the script chose.
-    from django.contrib.auth.hashers import make_password  # noqa: PLC0415 (after setup_django())
     from django.utils import timezone  # noqa: PLC0415 (after setup_django())
 
-    from accounts.models import User  # noqa: PLC0415 (after setup_django())
     from rooms.models import Participant, Room  # noqa: PLC0415 (after setup_django())
     from rooms.services import room_start  # noqa: PLC0415 (after setup_django())
 
     tag = f"c{int(time.time()) % 100000}r{index}"
-    people = User.objects.bulk_create(
-        User(
-            handle=f"{tag}_{role}",
-            email=f"{tag}_{role}@bench.invalid",
-            display_name=f"Bench {role} {index}",
-            password=make_password(None),
-        )
-        for role in ("host", "speaker1", "speaker2")
+    roles = ("host", "speaker1", "speaker2")
+    people = harness.seed_people(
+        [f"{tag}_{role}" for role in roles], display_names=[f"Bench {role} {index}" for role in roles]
     )
     # Far above a fresh database's ids: pub/sub channels ignore the Redis database number.
     room = Room.objects.create(
@@ -376,7 +298,9 @@ class Capacity(harness.WorkerPipes):
         }
         for _ in range(self.args.workers):
             parent, child = context.Pipe()
-            process = context.Process(target=worker_main, args=(child, self.port, options), daemon=True)
+            process = context.Process(
+                target=harness.rooms_worker_main, args=(child, self.port, options), daemon=True
+            )
             process.start()
             self.pipes.append(parent)
             self.workers.append(process)
@@ -519,19 +443,6 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def start_process(
-    command: list[str], bench_url: str, redis_url: str, log: Path, extra: dict
-) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, *command],
-        cwd=harness.ROOT,
-        env=harness.server_env(bench_url, redis_url, extra),
-        stdout=open(log, "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 def summary(args, driver: Capacity | None, started: float, load0: float) -> dict:
     levels = driver.levels if driver else []
     held = [level for level in levels if not level["failed"]]
@@ -581,8 +492,9 @@ def main() -> int:
     extra = {"MEDIA_ROOT": str(media)}
     processes: list[subprocess.Popen] = []
     driver = None
-    failed = None
-    try:
+
+    def run() -> dict:
+        nonlocal driver
         harness.progress("speech: espeak-ng sentences in three voices, encoded")
         packets = [[spoken_packets(text, voice) for text in SENTENCES] for voice in VOICES]
         harness.progress(f"creating database {args.db_name}")
@@ -597,29 +509,29 @@ def main() -> int:
         port, daphnes = harness.start_daphnes(
             args.server_processes, bench_url, args.redis_url, logs / "bench-capacity-daphne.log", extra
         )
-        processes += daphnes
-        mixer = start_process(
+        processes.extend(daphnes)
+        mixer = harness.start_process(
             ["manage.py", "run_mixer", "--name", f"capacity-{os.getpid()}"],
             bench_url,
             args.redis_url,
             logs / "bench-capacity-mixer.log",
             extra,
         )
-        captioner = start_process(
+        captioner = harness.start_process(
             ["manage.py", "run_captioner", "--name", f"capacity-{os.getpid()}"],
             bench_url,
             args.redis_url,
             logs / "bench-capacity-captioner.log",
             extra,
         )
-        worker = start_process(
+        worker = harness.start_process(
             ["-m", "celery", "-A", "spaces_project", "worker", "--loglevel", "WARNING", "--concurrency", "1"],
             bench_url,
             args.redis_url,
             logs / "bench-capacity-worker.log",
             extra,
         )
-        processes += [mixer, captioner, worker]
+        processes.extend([mixer, captioner, worker])
         pids = {
             "daphne": [d.pid for d in daphnes],
             "mixer": [mixer.pid],
@@ -628,9 +540,9 @@ def main() -> int:
         }
         driver = Capacity(args, port, pids)
         asyncio.run(asyncio.wait_for(driver.run(packets), args.timeout - 15))
-    except BaseException as error:
-        failed = error
-    finally:
+        return {}
+
+    def cleanup() -> None:
         if driver is not None:
             driver.stop_workers()
         for process in processes:
@@ -640,11 +552,13 @@ def main() -> int:
         if not args.keep_db:
             harness.recreate_database(admin_url, args.db_name, drop_only=True)
         shutil.rmtree(media, ignore_errors=True)
-    if failed is not None:
-        print(f"benchmark did not finish: {type(failed).__name__}: {failed}", file=sys.stderr)
-    line = summary(args, driver, started, load0)
-    print(json.dumps(line))
-    return 1 if failed is not None else 0
+
+    return harness.run_and_report(
+        run,
+        cleanup=cleanup,
+        line=lambda figures, failed: summary(args, driver, started, load0),
+        print_traceback=False,
+    )
 
 
 if __name__ == "__main__":

@@ -35,16 +35,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 import traceback
-from importlib import import_module
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import redis  # noqa: E402
-from harness import database_urls, percentile, progress, recreate_database, setup_django  # noqa: E402
+from harness import host_and_listeners, percentile, progress, run_seeded, seed_people  # noqa: E402
 
 from deploy import harness as stack  # noqa: E402
 from rooms.audio import wire  # noqa: E402
@@ -163,21 +159,14 @@ def pooled(values: list[float]) -> dict:
 
 
 def seed(listeners: int) -> dict:
-    from django.conf import settings  # noqa: PLC0415 (after setup_django())
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: PLC0415
-    from django.contrib.auth.hashers import make_password  # noqa: PLC0415
-    from django.core.management import call_command  # noqa: PLC0415
-    from django.utils import timezone  # noqa: PLC0415
+    """A live room whose host talks unmuted, and `listeners` signed-in listeners (after setup_django())."""
+    from django.core.management import call_command  # noqa: PLC0415 (after setup_django())
+    from django.utils import timezone  # noqa: PLC0415 (after setup_django())
 
-    from accounts.models import User  # noqa: PLC0415 (after setup_django())
     from rooms.models import Participant, Room  # noqa: PLC0415 (after setup_django())
 
     call_command("migrate", verbosity=0, interactive=False)
-    password = make_password(None)
-    people = User.objects.bulk_create(
-        User(handle=f"faults{i}", email=f"faults{i}@bench.invalid", password=password)
-        for i in range(listeners + 1)
-    )
+    people = seed_people([f"faults{i}" for i in range(listeners + 1)])
     host = people[0]
     room = Room.objects.create(
         id=random.randrange(900_000_000, 2_000_000_000),  # pub/sub channels are named after it
@@ -187,17 +176,7 @@ def seed(listeners: int) -> dict:
         started_at=timezone.now(),
     )
     Participant.objects.create(room=room, user=host, role=Participant.Role.HOST, is_muted=False)
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-
-    def cookie(user) -> str:
-        session = store()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.save()
-        return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
-
-    return {"room_id": room.pk, "host": cookie(host), "listeners": [cookie(u) for u in people[1:]]}
+    return host_and_listeners(room.pk, people)
 
 
 class Run:
@@ -479,30 +458,13 @@ def main() -> int:
     )
     parser.add_argument("--db-name", default="bench_faults")
     args = parser.parse_args()
-    admin_url, bench_url = database_urls(args.db_name)
-    work = Path(tempfile.mkdtemp(prefix="bench-faults-"))
-    figures: dict = {}
-    failed = None
-    try:
-        progress(f"recreating {args.db_name}; {args.listeners} listeners")
-        recreate_database(admin_url, args.db_name)
-        setup_django(bench_url, "")
-        seeded = seed(args.listeners)
-        from django.db import connections  # noqa: PLC0415 (after setup_django())
-
-        connections.close_all()
-        figures = asyncio.run(asyncio.wait_for(Run(args, bench_url, seeded, work).main(), args.seconds))
-    except BaseException as error:
-        traceback.print_exc()
-        failed = error
-    finally:
-        recreate_database(admin_url, args.db_name, drop_only=True)
-        shutil.rmtree(work, ignore_errors=True)
-    if failed is not None:
-        print(f"benchmark did not finish: {type(failed).__name__}: {failed}", file=sys.stderr)
-    figures["targets"] = TARGETS
-    print(json.dumps(figures))
-    return 1 if failed is not None else 0
+    return run_seeded(
+        args,
+        work_prefix="bench-faults-",
+        seed=seed,
+        benchmark=lambda database_url, seeded, work: Run(args, database_url, seeded, work).main(),
+        targets=TARGETS,
+    )
 
 
 if __name__ == "__main__":

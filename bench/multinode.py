@@ -29,21 +29,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import shutil
 import sys
-import tempfile
-import traceback
 from datetime import timedelta
-from importlib import import_module
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import database_urls, progress, recreate_database, setup_django  # noqa: E402
+from harness import host_and_listeners, progress, run_seeded, seed_people  # noqa: E402
 
 from deploy import harness as stack  # noqa: E402
 from deploy import multinode  # noqa: E402
@@ -54,38 +49,22 @@ TARGETS = {"mixer_failover_gap_ms": 1000, "lost_bundles": 0, "replay_ok": True, 
 
 
 def seed(listeners: int) -> dict:
-    from django.conf import settings  # noqa: PLC0415 (after setup_django())
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: PLC0415
-    from django.contrib.auth.hashers import make_password  # noqa: PLC0415
-    from django.core.management import call_command  # noqa: PLC0415
-    from django.utils import timezone  # noqa: PLC0415
+    """A recorded room scheduled for an hour from now, its host, and `listeners` signed-in listeners
+    (after setup_django())."""
+    from django.core.management import call_command  # noqa: PLC0415 (after setup_django())
+    from django.utils import timezone  # noqa: PLC0415 (after setup_django())
 
-    from accounts.models import User  # noqa: PLC0415 (after setup_django())
     from rooms.models import Room  # noqa: PLC0415 (after setup_django())
 
     call_command("migrate", verbosity=0, interactive=False)
-    password = make_password(None)
-    people = User.objects.bulk_create(
-        User(handle=f"nodes{i}", email=f"nodes{i}@bench.invalid", password=password)
-        for i in range(listeners + 1)
-    )
+    people = seed_people([f"nodes{i}" for i in range(listeners + 1)])
     room = Room.objects.create(
         title="Several machines",
         host=people[0],
         is_recorded=True,
         scheduled_for=timezone.now() + timedelta(hours=1),
     )
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-
-    def cookie(user) -> str:
-        session = store()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.save()
-        return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
-
-    return {"room_id": room.pk, "host": cookie(people[0]), "listeners": [cookie(u) for u in people[1:]]}
+    return host_and_listeners(room.pk, people)
 
 
 def recording_status(room_id: int):
@@ -100,7 +79,9 @@ def recording_status(room_id: int):
         connection.close()  # polled from a worker thread: no connection left behind
 
 
-async def run(args: argparse.Namespace, database_url: str, seeded: dict, work: Path, s3: S3Server) -> dict:
+async def run_nodes(
+    args: argparse.Namespace, database_url: str, seeded: dict, work: Path, s3: S3Server
+) -> dict:
     with stack.Processes(work / "redis-logs") as shared:
         redis_server = stack.RedisServer(shared, work / "redis")
         redis_server.start()
@@ -146,46 +127,42 @@ def main() -> int:
     args = parser.parse_args()
     if args.listeners < 3:
         parser.error("--listeners must be at least 3 (one on each node)")
-    admin_url, bench_url = database_urls(args.db_name)
-    work = Path(tempfile.mkdtemp(prefix="bench-multinode-"))
-    figures: dict = {}
-    failed = None
     s3 = None
-    try:
-        progress(f"recreating {args.db_name}; {args.listeners} listeners")
-        recreate_database(admin_url, args.db_name)
-        setup_django(bench_url, "")
-        seeded = seed(args.listeners)
-        from django.db import connections  # noqa: PLC0415 (after setup_django())
 
-        connections.close_all()
-        s3 = S3Server().start()
-        figures = asyncio.run(asyncio.wait_for(run(args, bench_url, seeded, work, s3), args.seconds))
-    except BaseException as error:
-        traceback.print_exc()
-        failed = error
-    finally:
+    def nodes(database_url: str, seeded: dict, work: Path):
+        nonlocal s3
+        s3 = S3Server().start()  # once the database is seeded, before the run's --seconds begin
+        return run_nodes(args, database_url, seeded, work, s3)
+
+    def cleanup() -> None:
         if s3 is not None:
             s3.stop()
         if "django.db" in sys.modules:  # setup_django() ran: its connection must not hold the database
             sys.modules["django.db"].connections.close_all()
-        recreate_database(admin_url, args.db_name, drop_only=True)
-        shutil.rmtree(work, ignore_errors=True)
-    if failed is not None:
-        print(f"benchmark did not finish: {type(failed).__name__}: {failed}", file=sys.stderr)
-        figures["load_average"] = round(os.getloadavg()[0], 1)
-    result = {
-        "nodes": figures.get("nodes", 3),
-        "listeners": args.listeners,
-        "lost_bundles": figures.get("lost_bundles"),
-        "mixer_failover_gap_ms": figures.get("mixer_failover_gap_ms"),
-        "replay_ok": figures.get("replay_ok", False),
-        "files_outside_storage": figures.get("files_outside_storage"),
-    }
-    result.update({k: v for k, v in figures.items() if k not in result})
-    result["targets"] = TARGETS
-    print(json.dumps(result))
-    return 1 if failed is not None else 0
+
+    def line(figures: dict, failed: BaseException | None) -> dict:
+        if failed is not None:
+            figures["load_average"] = round(os.getloadavg()[0], 1)
+        result = {
+            "nodes": figures.get("nodes", 3),
+            "listeners": args.listeners,
+            "lost_bundles": figures.get("lost_bundles"),
+            "mixer_failover_gap_ms": figures.get("mixer_failover_gap_ms"),
+            "replay_ok": figures.get("replay_ok", False),
+            "files_outside_storage": figures.get("files_outside_storage"),
+        }
+        result.update({k: v for k, v in figures.items() if k not in result})
+        return result
+
+    return run_seeded(
+        args,
+        work_prefix="bench-multinode-",
+        seed=seed,
+        benchmark=nodes,
+        targets=TARGETS,
+        line=line,
+        cleanup=cleanup,
+    )
 
 
 if __name__ == "__main__":

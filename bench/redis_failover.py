@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -39,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import faults  # noqa: E402
-from harness import database_urls, percentile, progress, recreate_database, setup_django  # noqa: E402
+from harness import percentile, progress, run_seeded  # noqa: E402
 
 from deploy import harness as stack  # noqa: E402
 from rooms.audio import wire  # noqa: E402
@@ -186,32 +183,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=400, help="the whole run at most")
     parser.add_argument("--db-name", default="bench_redis_failover")
     args = parser.parse_args()
-    admin_url, bench_url = database_urls(args.db_name)
-    work = Path(tempfile.mkdtemp(prefix="bench-failover-"))
-    figures: dict = {}
-    failed = None
-    try:
-        progress(f"recreating {args.db_name}; {args.listeners} listeners")
-        recreate_database(admin_url, args.db_name)
-        setup_django(bench_url, "")
-        seeded = faults.seed(args.listeners)
-        from django.db import connections  # noqa: PLC0415 (after setup_django())
-
-        connections.close_all()
-        figures = asyncio.run(
-            asyncio.wait_for(FailoverRun(args, bench_url, seeded, work).main(), args.seconds)
-        )
-    except BaseException as error:
-        traceback.print_exc()
-        failed = error
-    finally:
-        recreate_database(admin_url, args.db_name, drop_only=True)
-        shutil.rmtree(work, ignore_errors=True)
-    if failed is not None:
-        print(f"benchmark did not finish: {type(failed).__name__}: {failed}", file=sys.stderr)
-    figures["targets"] = TARGETS
-    print(json.dumps(figures))
-    return 1 if failed is not None else 0
+    return run_seeded(
+        args,
+        work_prefix="bench-failover-",
+        seed=faults.seed,
+        benchmark=lambda database_url, seeded, work: FailoverRun(args, database_url, seeded, work).main(),
+        targets=TARGETS,
+    )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ printed is one JSON object with the figures.
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import os
 import random
@@ -51,31 +50,29 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.db import connections
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
     ROOT,
-    LeanListener,
+    EventClient,
     WorkerPipes,
     clear_room_keys,
     cpu_seconds,
     database_urls,
-    failure_reason,
+    events_worker_main,
     free_port,
     machine_busy_seconds,
-    open_lean,
     percentile,
     progress,
     recreate_database,
     rss_kib,
+    run_and_report,
     seed,
     setup_django,
     start_daphne,
@@ -96,241 +93,6 @@ TARGETS = {
     "connect_failures": 0,
     "reconnect_p99_s": 3.0,
 }
-
-
-def event_key(event: dict) -> tuple | None:
-    """What identifies an event the benchmark caused; None for the others (room.listeners...)."""
-    kind = event.get("type")
-    if kind == "room.reaction":
-        return ("reaction", event["user_id"], event["emoji"])
-    if kind == "room.participant_updated":
-        p = event["participant"]
-        return ("participant", p["user_id"], p["role"], p["muted"], p["hand_raised"])
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Client side: one socket, used by the workers (listeners) and the driver (actors).
-# ---------------------------------------------------------------------------------------------
-
-
-class Client:
-    def __init__(self, url: str, origin: str, cookie: str | None = None) -> None:
-        self.url = url
-        self.origin = origin
-        self.cookie = cookie
-        self.ws = None
-        self.snapshot: dict | None = None
-        self.seen: Counter = Counter()  # key -> occurrences so far
-        self.received: list[tuple[tuple, int, float]] = []  # (key, occurrence, monotonic time)
-        self.errors: list[dict] = []
-        self.close_code: int | None = None
-        self.tasks: list[asyncio.Task] = []
-
-    async def open(self, timeout: float) -> None:
-        """Connect and wait for the snapshot; raise on anything else."""
-        headers = {"Cookie": self.cookie} if self.cookie else None
-        self.ws = await connect(
-            self.url,
-            origin=self.origin,
-            additional_headers=headers,
-            compression=None,
-            ping_interval=None,  # daphne pings us; the protocol's heartbeat is what counts
-            open_timeout=timeout,
-            max_queue=1024,
-            proxy=None,
-        )
-        async with asyncio.timeout(timeout):
-            while True:
-                event = json.loads(await self.ws.recv())
-                if event.get("type") == "room.snapshot":
-                    self.snapshot = event
-                    break
-        interval = float(self.snapshot["heartbeat_seconds"])
-        self.tasks = [
-            asyncio.create_task(self._read()),
-            asyncio.create_task(self._beat(interval)),
-        ]
-
-    async def _read(self) -> None:
-        try:
-            async for raw in self.ws:
-                now = time.monotonic()
-                if isinstance(raw, bytes):
-                    continue  # audio (rooms/audio); this benchmark times events only
-                event = json.loads(raw)
-                # The server batches events that queue up behind a slow delivery (room.batch).
-                for each in event["events"] if event.get("type") == "room.batch" else (event,):
-                    key = event_key(each)
-                    if key is not None:
-                        self.seen[key] += 1
-                        self.received.append((key, self.seen[key], now))
-                    elif each.get("type") == "error":
-                        self.errors.append(each)
-        except ConnectionClosed:
-            pass
-        self.close_code = self.ws.close_code
-
-    async def _beat(self, interval: float) -> None:
-        await asyncio.sleep(random.uniform(0.2, interval))
-        try:
-            while True:
-                await self.ws.send('{"type":"heartbeat"}')
-                await asyncio.sleep(interval)
-        except ConnectionClosed:
-            pass  # the reader records the close code
-
-    async def send(self, message: dict) -> None:
-        await self.ws.send(json.dumps(message))
-
-    async def close(self) -> None:
-        for task in self.tasks[1:]:
-            task.cancel()
-        if self.ws is not None:
-            try:
-                await asyncio.wait_for(self.ws.close(), 5)
-            except Exception:
-                pass
-        for task in self.tasks:
-            task.cancel()
-
-
-# ---------------------------------------------------------------------------------------------
-# Worker processes: hold the listeners, answer the driver's commands over a pipe.
-# ---------------------------------------------------------------------------------------------
-
-
-class LeanClient:
-    """A listener socket on the lean asyncio client of bench/harness.py: the load generator should
-    not spend more CPU than the server it measures (the `websockets` client took half a core for
-    a thousand listeners). Same interface as Client for what the workers use."""
-
-    def __init__(self, url: str, origin: str, cookie: str | None = None) -> None:
-        parsed = urlparse(url)
-        self.port, self.path, self.cookie = parsed.port, parsed.path, cookie
-        self.ws = None
-        self.seen: Counter = Counter()
-        self.raw: list[tuple[bytes, float]] = []
-        self._received: list[tuple[tuple, int, float]] = []
-        self.errors: list[dict] = []
-
-    @property
-    def close_code(self) -> int | None:
-        return self.ws.close_code if self.ws is not None else None
-
-    async def open(self, timeout: float) -> None:
-        client = self
-
-        class Listener(LeanListener):
-            def on_text(self, payload: bytes) -> None:
-                # Only stamp the frame now; parsing waits until the run is over, so the clients
-                # spend as little CPU as possible while the server is being measured.
-                client.raw.append((payload, time.monotonic()))
-
-        self.ws = await open_lean(self.port, self.path, self.cookie, timeout, protocol_class=Listener)
-
-    @property
-    def received(self) -> list[tuple[tuple, int, float]]:
-        for payload, now in self.raw:
-            event = json.loads(payload)
-            for each in event["events"] if event.get("type") == "room.batch" else (event,):
-                key = event_key(each)
-                if key is not None:
-                    self.seen[key] += 1
-                    self._received.append((key, self.seen[key], now))
-                elif each.get("type") == "error":
-                    self.errors.append(each)
-        self.raw = []
-        return self._received
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            self.ws.close()
-
-
-def worker_main(conn, url: str, origin: str, cookies: list[str | None], args: dict) -> None:
-    try:
-        asyncio.run(_worker(conn, url, origin, cookies, args))
-    except KeyboardInterrupt:
-        pass
-
-
-async def _worker(conn, url: str, origin: str, cookies: list[str | None], args: dict) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = args["deadline"]
-    clients: list[Client] = []
-
-    async def connect_one(client: Client, limit: asyncio.Semaphore | None) -> tuple[str | None, float]:
-        started = time.monotonic()
-        try:
-            if limit is None:
-                await client.open(args["connect_timeout"])
-            else:
-                async with limit:
-                    await client.open(args["connect_timeout"])
-            return None, (time.monotonic() - started) * 1000
-        except Exception as error:  # every failure is counted, whatever its kind
-            return failure_reason(error), (time.monotonic() - started) * 1000
-
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            command, payload = await asyncio.wait_for(loop.run_in_executor(None, conn.recv), remaining)
-        except (TimeoutError, EOFError):
-            break
-        if command == "connect":
-            clients = [LeanClient(url, origin, cookie) for cookie in cookies]
-            limit = asyncio.Semaphore(args["connect_concurrency"])
-            results = await asyncio.gather(*(connect_one(c, limit) for c in clients))
-            failures = Counter(reason for reason, _ in results if reason)
-            conn.send({"ok": sum(1 for r, _ in results if r is None), "failures": dict(failures)})
-        elif command == "cpu":
-            conn.send(time.process_time())
-        elif command == "count":
-            conn.send(sum(len(c.received) for c in clients))
-        elif command == "results":
-            sent: dict = payload  # (key, occurrence) -> send time
-            latencies, matched, unexpected = [], 0, 0
-            first: dict = {}  # (key, occurrence) -> earliest and latest arrival in this worker
-            for client in clients:
-                for key, n, at in client.received:
-                    t0 = sent.get((key, n))
-                    if t0 is None:
-                        unexpected += 1
-                        continue
-                    matched += 1
-                    latencies.append((at - t0) * 1000)
-                    low, high = first.get((key, n), (at, at))
-                    first[(key, n)] = (min(low, at), max(high, at))
-            closed = Counter(c.close_code for c in clients if c.ws is not None and c.close_code is not None)
-            conn.send(
-                {
-                    "latencies": latencies,
-                    "spread": first,
-                    "matched": matched,
-                    "unexpected": unexpected,
-                    "closed_early": dict(closed),
-                    "cpu_seconds": time.process_time(),
-                }
-            )
-        elif command == "close":
-            await asyncio.gather(*(c.close() for c in clients))
-            clients = []
-            conn.send("closed")
-        elif command == "burst":
-            count, start_at = payload
-            burst = [Client(url, origin) for _ in range(count)]
-            await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-            results = await asyncio.gather(*(connect_one(c, None) for c in burst))
-            failures = Counter(reason for reason, _ in results if reason)
-            await asyncio.gather(*(c.close() for c in burst))
-            conn.send({"failures": dict(failures), "connect_ms": [ms for r, ms in results if r is None]})
-        elif command == "exit":
-            break
-    for client in clients:
-        await client.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,7 +161,7 @@ class Driver(WorkerPipes):
         for share in shares:
             parent, child = context.Pipe()
             process = context.Process(
-                target=worker_main, args=(child, self.url, self.origin, share, options), daemon=True
+                target=events_worker_main, args=(child, self.url, self.origin, share, options), daemon=True
             )
             process.start()
             self.pipes.append(parent)
@@ -412,10 +174,10 @@ class Driver(WorkerPipes):
         self.start_workers(deadline)
 
         # Actors first, so that their own joins are over before any listener is there.
-        host = Client(self.url, self.origin, seeded["host"][1])
-        speakers = [Client(self.url, self.origin, c) for _, c in seeded["speakers"]]
-        reactors = [Client(self.url, self.origin, c) for _, c in seeded["reactors"]]
-        raisers = [Client(self.url, self.origin, c) for _, c in seeded["raisers"]]
+        host = EventClient(self.url, self.origin, seeded["host"][1])
+        speakers = [EventClient(self.url, self.origin, c) for _, c in seeded["speakers"]]
+        reactors = [EventClient(self.url, self.origin, c) for _, c in seeded["reactors"]]
+        raisers = [EventClient(self.url, self.origin, c) for _, c in seeded["raisers"]]
         actors = [host, *speakers, *reactors, *raisers]
         for actor in actors:
             await actor.open(args.connect_timeout)
@@ -544,7 +306,7 @@ class Driver(WorkerPipes):
         finally:
             await client.aclose()
 
-    async def send_events(self, host: Client, speakers: list, reactors: list, raisers: list) -> dict:
+    async def send_events(self, host: EventClient, speakers: list, reactors: list, raisers: list) -> dict:
         """Send the actions on schedule; return {(event key, occurrence): send time}."""
         args = self.args
         sent: dict = {}
@@ -708,69 +470,71 @@ def main() -> int:
     admin_url, bench_url = database_urls(args.db_name)
     daphnes: list[subprocess.Popen] = []
     driver = None
-    failed = None
     mode = f"running server {args.target}"
-    try:
-        if args.target:
-            setup_django(os.environ.get("DATABASE_URL") or bench_url, args.redis_url)
-            seeded = seed(args, migrate=False)
-            url_base, server_pids = args.target.rstrip("/"), [args.server_pid] if args.server_pid else []
-        else:
-            progress(f"creating database {args.db_name}")
-            recreate_database(admin_url, args.db_name)
-            setup_django(bench_url, args.redis_url)
-            seeded = seed(args, migrate=True)
-            clear_room_keys(args.redis_url, seeded["room_id"])
-            port = free_port()
-            log_path = ROOT / "test-artifacts" / "bench-room-events-daphne.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            if args.server_processes == 1:
-                daphnes.append(start_daphne(port, bench_url, args.redis_url, log_path))
+
+    def run() -> dict:
+        nonlocal driver, mode
+        try:
+            if args.target:
+                setup_django(os.environ.get("DATABASE_URL") or bench_url, args.redis_url)
+                seeded = seed(args, migrate=False)
+                url_base, server_pids = args.target.rstrip("/"), [args.server_pid] if args.server_pid else []
             else:
-                # The processes share one listening socket; the kernel hands each connection to one.
-                listener = socket.socket()
-                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                listener.bind(("127.0.0.1", port))
-                listener.listen(1024)
-                for n in range(args.server_processes):
-                    log = log_path.with_name(f"{log_path.stem}-{n}.log")
-                    daphnes.append(start_daphne(port, bench_url, args.redis_url, log, listener))
-                listener.close()
-            url_base, server_pids = f"ws://127.0.0.1:{port}", [d.pid for d in daphnes]
-            mode = (
-                f"daphne pid {' '.join(map(str, server_pids))} on 127.0.0.1:{port} "
-                f"(log {log_path.relative_to(ROOT).parent}/{log_path.stem}*)"
-            )
-        mode += f"; DEBUG {settings.DEBUG}, CONN_MAX_AGE {settings.DATABASES['default']['CONN_MAX_AGE']}"
-        url = f"{url_base}/ws/rooms/{seeded['room_id']}/"
-        driver = Driver(args, url, f"http://{urlsplit(url_base).netloc}", seeded, server_pids)
-        remaining = run_deadline - time.monotonic() - 10
-        asyncio.run(asyncio.wait_for(driver.run(), remaining))
-    except BaseException as error:  # still report what we have, and clean up
-        failed = error
-    finally:
-        if driver is not None:
-            driver.stop_workers()
-        for daphne in daphnes:
-            stop_process(daphne)
-        if failed is None and driver is not None and not args.target and not args.no_restart:
-            try:
-                progress("phase 6: a web process restart behind nginx")
-                driver.figures.update(
-                    run_storm(database_url=bench_url, listeners=args.listeners, workers=args.workers)
+                progress(f"creating database {args.db_name}")
+                recreate_database(admin_url, args.db_name)
+                setup_django(bench_url, args.redis_url)
+                seeded = seed(args, migrate=True)
+                clear_room_keys(args.redis_url, seeded["room_id"])
+                port = free_port()
+                log_path = ROOT / "test-artifacts" / "bench-room-events-daphne.log"
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                if args.server_processes == 1:
+                    daphnes.append(start_daphne(port, bench_url, args.redis_url, log_path))
+                else:
+                    # The processes share one listening socket; the kernel hands each connection to one.
+                    listener = socket.socket()
+                    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    listener.bind(("127.0.0.1", port))
+                    listener.listen(1024)
+                    for n in range(args.server_processes):
+                        log = log_path.with_name(f"{log_path.stem}-{n}.log")
+                        daphnes.append(start_daphne(port, bench_url, args.redis_url, log, listener))
+                    listener.close()
+                url_base, server_pids = f"ws://127.0.0.1:{port}", [d.pid for d in daphnes]
+                mode = (
+                    f"daphne pid {' '.join(map(str, server_pids))} on 127.0.0.1:{port} "
+                    f"(log {log_path.relative_to(ROOT).parent}/{log_path.stem}*)"
                 )
-            except BaseException as error:
-                failed = error
+            mode += f"; DEBUG {settings.DEBUG}, CONN_MAX_AGE {settings.DATABASES['default']['CONN_MAX_AGE']}"
+            url = f"{url_base}/ws/rooms/{seeded['room_id']}/"
+            driver = Driver(args, url, f"http://{urlsplit(url_base).netloc}", seeded, server_pids)
+            remaining = run_deadline - time.monotonic() - 10
+            asyncio.run(asyncio.wait_for(driver.run(), remaining))
+        finally:
+            if driver is not None:
+                driver.stop_workers()
+            for daphne in daphnes:
+                stop_process(daphne)
+        if not args.target and not args.no_restart:
+            progress("phase 6: a web process restart behind nginx")
+            driver.figures.update(
+                run_storm(database_url=bench_url, listeners=args.listeners, workers=args.workers)
+            )
+        return driver.figures
+
+    def cleanup() -> None:
         if not args.target:
             if settings.configured:  # Django was set up
                 connections.close_all()
             if not args.keep_db:
                 recreate_database(admin_url, args.db_name, drop_only=True)
-    if failed is not None:
-        print(f"benchmark did not finish: {type(failed).__name__}: {failed}", file=sys.stderr)
-    line = report(args, driver.figures if driver else {}, mode)
-    print(json.dumps(line))
-    return 1 if failed is not None else 0
+
+    return run_and_report(
+        run,
+        cleanup=cleanup,
+        line=lambda figures, failed: report(args, driver.figures if driver else {}, mode),
+        print_traceback=False,
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ COMMIT = re.compile(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}\b")
 
 
 def benchmark_scripts() -> list[Path]:
-    """The scripts of bench/ that run on their own; the helpers they import (harness.py, _audio.py) have no
+    """The scripts of bench/ that run on their own; the helpers they import (harness/, _audio.py) have no
     `__main__` block."""
     return sorted(
         path
