@@ -9,8 +9,6 @@ HLS <audio> element feeds too.
 """
 
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +24,8 @@ from rooms.models import Room
 from spaces_project.protocol import hls_player
 from tests.factories import RoomFactory, UserFactory
 
-from .conftest import _test_database_url, session_key_for, wait_until_idle, wait_until_nothing_else_queries
+from . import audio_stack
+from .conftest import session_key_for, wait_until_idle, wait_until_nothing_else_queries
 from .instruments import ears_script, launch_with_microphone, mouth_script, write_tone
 from .test_live_audio import EARS, GUEST_HZ, HOST_HZ, microphones, wait_heard, wait_until  # noqa: F401 (a fixture)
 
@@ -52,49 +51,12 @@ def stack(tmp_path_factory, django_db_setup, django_db_blocker):
     with harness.Processes(work / "logs") as processes:
         redis_server = harness.RedisServer(processes, work / "redis")
         redis_server.start()
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "spaces_project.settings.test",
-            "DATABASE_URL": _test_database_url(),
-            "REDIS_URL": redis_server.url(),
-            "AUDIO_MIXER": "external",
-            "AUDIO_WEBSOCKET_LISTENERS": "1",
-            "HLS_SIGNED_URL_SECONDS": "6",
-            "HLS_ROOT": str(work / "hls"),
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        port = harness.free_port()
-        processes.start(
-            "daphne",
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "tests.browser.asgi:application",
-            ],
-            env=env,
-            cwd=ROOT,
-            ready=lambda _: harness.tcp_listening(port),
-            timeout=60,
+        url, env = audio_stack.start_daphne(
+            processes, redis_server.url(), HLS_SIGNED_URL_SECONDS="6", HLS_ROOT=str(work / "hls")
         )
-
-        def start_mixer(name: str) -> None:
-            processes.start(
-                name,
-                [sys.executable, "manage.py", "run_mixer", "--name", name],
-                env=env,
-                cwd=ROOT,
-                ready=lambda process: "running" in process.output(),
-            )
-
         yield {
-            "start_mixer": start_mixer,
-            "url": f"http://127.0.0.1:{port}",
+            "start_mixer": lambda name: audio_stack.start_mixer(processes, env, name),
+            "url": url,
             "processes": processes,
             "redis": redis_server.url(),
             "hls_root": work / "hls",

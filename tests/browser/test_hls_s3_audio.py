@@ -3,14 +3,12 @@ bucket (HLS_STORAGE=s3, moto's S3 server), deploy/'s nginx serves it from the bu
 (deploy/nginx/hls-bucket.conf) at HLS_URL_PREFIX, as a CDN would be, and a listener in Chromium hears
 the host's tone from there. Ending the room empties the bucket.
 
-Its own stack, as tests/browser/test_hls_audio.py's: a private redis-server, daphne with
-AUDIO_WEBSOCKET_LISTENERS=1 and one `manage.py run_mixer`, all in S3 mode, plus the S3 server and
-nginx in front of it.
+Its own stack, as tests/browser/test_hls_audio.py's (tests/browser/audio_stack.py): a private
+redis-server, daphne with AUDIO_WEBSOCKET_LISTENERS=1 and one `manage.py run_mixer`, all in S3 mode,
+plus the S3 server and nginx in front of it.
 """
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,8 @@ from tests.factories import RoomFactory, UserFactory
 from tests.hls_s3 import hls_environment
 from tests.s3 import S3Server
 
-from .conftest import _test_database_url, session_key_for, wait_until_idle, wait_until_nothing_else_queries
+from . import audio_stack
+from .conftest import session_key_for, wait_until_idle, wait_until_nothing_else_queries
 from .test_hls_audio import hearing_over_hls, unmute
 from .test_live_audio import EARS, HOST_HZ, microphones, wait_heard  # noqa: F401 (a fixture)
 
@@ -62,48 +61,18 @@ def stack(tmp_path_factory, django_db_setup, django_db_blocker):
             )
             redis_server = harness.RedisServer(processes, work / "redis")
             redis_server.start()
-            env = {
-                **os.environ,
+            url, env = audio_stack.start_daphne(
+                processes,
+                redis_server.url(),
                 **hls_environment(server, bucket),
-                "DJANGO_SETTINGS_MODULE": "spaces_project.settings.test",
-                "DATABASE_URL": _test_database_url(),
-                "REDIS_URL": redis_server.url(),
-                "AUDIO_MIXER": "external",
-                "AUDIO_WEBSOCKET_LISTENERS": "1",
-                "HLS_SIGNING_SECRET": SECRET,
+                HLS_SIGNING_SECRET=SECRET,
                 # The pages fetch HLS from nginx, another origin, as they would from a CDN.
-                "HLS_URL_PREFIX": f"{site['origin']}/hls/",
-                "HLS_ROOT": str(work / "no-hls-on-disk"),
-                "PYTHONUNBUFFERED": "1",
-            }
-            env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-            port = harness.free_port()
-            processes.start(
-                "daphne",
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "tests.browser.asgi:application",
-                ],
-                env=env,
-                cwd=ROOT,
-                ready=lambda _: harness.tcp_listening(port),
-                timeout=60,
+                HLS_URL_PREFIX=f"{site['origin']}/hls/",
+                HLS_ROOT=str(work / "no-hls-on-disk"),
             )
-            processes.start(
-                "mixer",
-                [sys.executable, "manage.py", "run_mixer", "--name", "hls-s3-mixer"],
-                env=env,
-                cwd=ROOT,
-                ready=lambda process: "running" in process.output(),
-            )
+            audio_stack.start_mixer(processes, env, "hls-s3-mixer")
             yield {
-                "url": f"http://127.0.0.1:{port}",
+                "url": url,
                 "processes": processes,
                 "server": server,
                 "bucket": bucket,
@@ -162,5 +131,5 @@ def test_a_listener_hears_the_host_from_the_bucket_through_nginx(stack, micropho
         for context in contexts:
             context.close()
         wait_until_idle(stack["url"])
-        stack["processes"].stop("mixer")
+        stack["processes"].stop("hls-s3-mixer")
         wait_until_nothing_else_queries()

@@ -5,18 +5,15 @@ A Python client speaking the browser's protocol plays the microphone (a 440 Hz t
 Skipped without PostgreSQL and Redis, which CI has.
 """
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
 from mutagen.mp4 import MP4
 
-from recordings.models import Recording
 from recordings.services import RecordingFiles
 from rooms import services as room_services
 from tests.factories import UserFactory
@@ -25,6 +22,7 @@ from tests.live.test_audio import Ear, _wait_for_holder, speak
 from tests.live.wsclient import join
 
 from .helpers import amplitude_at, decode_m4a
+from .ready import wait_until_ready
 from .test_worker import _test_database_url, workers  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,14 +72,7 @@ async def test_a_live_room_is_recorded_finalized_by_a_worker_and_published(mixer
     await socket.send({"type": "room.end"})
     await socket.wait_for("room.ended")
 
-    deadline = time.monotonic() + 90
-    while True:
-        recording = await db(Recording.objects.get)(room=room)
-        if recording.status == Recording.Status.READY:
-            break
-        assert recording.status != Recording.Status.FAILED, recording.failure_reason
-        assert time.monotonic() < deadline, f"still {recording.status}"
-        await asyncio.sleep(0.5)
+    recording = await wait_until_ready(room)
 
     files = RecordingFiles(room.pk)
     pcm, rate = decode_m4a(files.replay)

@@ -6,12 +6,10 @@ MEDIA_ROOT of its own that none of them may create.
 Skipped without PostgreSQL and Redis, which CI has.
 """
 
-import asyncio
 import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +19,6 @@ from channels.db import database_sync_to_async
 from django.test import Client
 from django.urls import reverse
 
-from recordings.models import Recording
 from recordings.services import RecordingFiles
 from rooms import services as room_services
 from spaces_project import media as media_files
@@ -30,6 +27,7 @@ from tests.live.conftest import close_worker_thread_connections  # noqa: F401 (a
 from tests.live.test_audio import Ear, _wait_for_holder, speak
 from tests.live.wsclient import join
 from tests.recordings.helpers import amplitude_at, decode_m4a
+from tests.recordings.ready import wait_until_ready
 from tests.recordings.test_worker import _test_database_url, workers  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,14 +107,7 @@ async def test_a_room_mixed_on_one_node_is_finalized_on_another_and_replayed_fro
     await socket.send({"type": "room.end"})
     await socket.wait_for("room.ended")
 
-    deadline = time.monotonic() + 90
-    while True:
-        recording = await db(Recording.objects.get)(room=room)
-        if recording.status == Recording.Status.READY:
-            break
-        assert recording.status != Recording.Status.FAILED, recording.failure_reason
-        assert time.monotonic() < deadline, f"still {recording.status}"
-        await asyncio.sleep(0.5)
+    recording = await wait_until_ready(room)
 
     stored = server.keys(bucket)
     assert {files.original_name, files.replay_name, files.cover_name, files.waveform_name} <= set(stored)
