@@ -10,7 +10,10 @@ and every 20 ms `tick` runs and its bundles go to `send_bundle`. Speaking levels
 A runner started as a standby (``standby=True``: another mixer process holds the room, rooms/live/
 lease.py) mixes everything it hears and sends, records and publishes nothing; `promote` makes it the
 room's mixer, with its speakers' jitter buffers and decoders already warm, and sends at once the part
-of a bundle it has mixed.
+of a bundle it has mixed. Until its recording is open (a standby's, or any runner's before the
+capture is opened) it keeps its last BACK_FILL_S of program packets in memory; a capture that can
+back-fill (rooms/live/capture.py's StoredCapture) gets them first and writes those its predecessor
+had not stored, so a mixer that dies takes nothing of the recording with it.
 
 A room in its backstage is mixed for its stage only: until the runner is on air (``load_on_air``
 says the room is live, or it sees ``room.went_live``) it sends no program bundle (what listeners
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -65,9 +69,16 @@ MAX_LAG_S = 0.2
 # A recording is flushed to disk (and fsynced, off the event loop) this often: a mixer that dies
 # loses at most this much of it.
 CAPTURE_FLUSH_TICKS = 50
+# Program packets kept until the recording is open, for its back-fill: more than a dead holder can
+# have left unstored (its upload interval, 2 s, plus the lease's lapse and the takeover).
+BACK_FILL_S = 10
+BACK_FILL_PACKETS = BACK_FILL_S * 1000 // wire.FRAME_MS
 
 
 class Capture(Protocol):
+    """A recording being written. One may also have ``back_fill(packets)``: it is then handed, before
+    any write, the program packets this runner mixed before it opened it (see the module)."""
+
     def write(self, sequence: int, mixed_ms: float, packet: bytes, voices: frozenset[int]) -> None: ...
 
     def flush(self) -> None: ...
@@ -109,6 +120,8 @@ class RoomAudioRunner:
         self.send_levels = send_levels
         self.open_capture = open_capture
         self.capture: Capture | None = None
+        # The last program packets while no recording is open (None once one is decided): the back-fill.
+        self._recent: deque | None = deque(maxlen=BACK_FILL_PACKETS) if open_capture is not None else None
         self._flushing: asyncio.Future | None = None
         self.stopped = asyncio.Event()
         self._last_levels: dict[int, float] = {}
@@ -188,9 +201,18 @@ class RoomAudioRunner:
     async def _start_capture(self) -> None:
         capture = await self.open_capture()
         if capture is not None and not self.stopped.is_set():
-            self.capture = capture  # _program_packet hands it every packet from now on
+            self._use_capture(capture)
         elif capture is not None:
             capture.close()
+
+    def _use_capture(self, capture: Capture | None) -> None:
+        """From now on _program_packet hands ``capture`` every packet; first it gets those mixed
+        before (no await in between: none is lost or written twice)."""
+        back_fill = getattr(capture, "back_fill", None)
+        if back_fill is not None and self._recent:
+            back_fill(list(self._recent))
+        self._recent = None
+        self.capture = capture
 
     def set_captions(self, enabled: bool) -> None:
         """Start or stop handing each speaker's voice to the captioner (never backstage)."""
@@ -222,7 +244,7 @@ class RoomAudioRunner:
         if self.load_on_air is not None:
             self.on_air = await self.load_on_air()
         if self.open_capture is not None and self.on_air and not self.standby:
-            self.capture = await self.open_capture()
+            self._use_capture(await self.open_capture())
         self.mixer.on_program_packet = self._program_packet
         reloader = loop.create_task(self._reload_stage_forever())
         try:
@@ -246,7 +268,11 @@ class RoomAudioRunner:
     def _program_packet(self, sequence: int, mixed_ms: float, packet: bytes, voices: frozenset[int]) -> None:
         """Every 20 ms program packet goes, as it is, to the recording and to HLS listeners; none
         while the room is in its backstage."""
-        if not self.on_air or self.standby:
+        if not self.on_air:
+            return
+        if self.capture is None and self._recent is not None:
+            self._recent.append((sequence, mixed_ms, packet, voices))
+        if self.standby:
             return
         for user in voices:
             self._talk_ms[user] = self._talk_ms.get(user, 0) + wire.FRAME_MS
