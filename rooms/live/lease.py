@@ -16,6 +16,9 @@ lapsing and carries on with its work already warm.
 A holder knows when its lease is certainly still its own (``holds``): until ``lease_ms`` after it
 *sent* the renewal Redis last confirmed, since Redis can only have let the key lapse later than that.
 A worker whose loop stalled past that stops acting for the room before another can have taken it.
+Its next renewal takes the lease again if nobody took it meanwhile (a loaded machine's stall), so
+the room keeps its warm work (its mixer, its recording) instead of stopping and starting again a
+round later; if another worker took it, the room is let go.
 
 Across a Redis failover (Sentinel, docs/production.md): replication is asynchronous, so the promoted
 replica may lack the holder's last renewals (a write the dead master acknowledged and never passed
@@ -40,8 +43,15 @@ from spaces_project.redis_clients import async_client
 RENEW_EVERY_S = 1.0
 # A holder stops acting this long before its lease can lapse (publishes in flight, clock rates).
 FENCE_MARGIN_S = 0.05
-# Renew only a lease we still hold; give it up only if it is ours.
-_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+# Renew a lease we still hold, or take it again if it lapsed and nobody took it since (2); give it
+# up only if it is ours.
+_RENEW = (
+    "local holder = redis.call('GET', KEYS[1]) "
+    "if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end "
+    "return 0"
+)
+RETAKEN = 2
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
@@ -200,6 +210,10 @@ class LeaseWorker:
                 self.logger.warning("%s %s: lost the lease of room %s", self.kind, self.name, room_id)
                 self._drop(room_id)
             else:
+                if renewed == RETAKEN:
+                    self.logger.warning(
+                        "%s %s: the lease of room %s had lapsed; took it again", self.kind, self.name, room_id
+                    )
                 self._confirmed(room_id, sent_at)
         rest = answers[len(held) :]
         for n, room_id in enumerate(followed):

@@ -139,3 +139,26 @@ async def test_a_standby_follows_a_held_room_and_takes_it_over_once_the_holders_
     assert await holder(prefix, "standby:1") is None  # free for the next standby
     stop_second.set()
     await running_second
+
+
+async def test_a_holder_whose_lease_lapsed_unclaimed_takes_it_again_and_keeps_its_work(prefix):
+    """A loaded machine's stall: the holder missed its renewals and nobody took the room meanwhile.
+    It stops acting while the lease is uncertain, then takes the lease again in place: its work (a
+    mixer with its recording) goes on instead of stopping and starting again a round later."""
+    first = Worker(prefix, [1], name="first")
+    running = asyncio.create_task(first.run(stop=(stop := asyncio.Event())))
+    await until(lambda: 1 in first.rooms and first.holds(1), 3)
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    try:
+        await client.delete(f"{prefix}1")  # lapsed, as after a stall longer than the lease
+        await asyncio.sleep(3 * first.keep_every_s + 0.2)
+        assert await holder(prefix, 1) == "first" and first.holds(1)
+        assert first.taken == [1] and first.let_go_of == [], "the work stopped and started again"
+
+        await client.set(f"{prefix}1", "second", px=5000)  # another worker took it meanwhile
+        await until(lambda: first.let_go_of == [1], first.keep_every_s + 2)
+        assert not first.holds(1) and await holder(prefix, 1) == "second"
+    finally:
+        stop.set()
+        await running
+        await client.aclose()
