@@ -505,6 +505,8 @@ def recording_coverage(segment_times: list, on_air_ms: float, killed_ms: float) 
         "recording_segments": len(spans),
         "recording_began_after_s": round((spans[0][0] - on_air_ms) / 1000, 2),
         "recording_failover_hole_s": None if hole is None else round(hole / 1000, 2),
+        # Each segment as [start, end] in seconds from the kill (where a hole or an overlap is).
+        "recording_spans_s": [[round((t - killed_ms) / 1000, 2) for t in span] for span in spans],
     }
 
 

@@ -74,5 +74,6 @@ def test_the_recordings_coverage_names_the_hole_the_kill_made():
         "recording_segments": 2,
         "recording_began_after_s": 0.4,
         "recording_failover_hole_s": 2.1,
+        "recording_spans_s": [[-9.6, -1.5], [0.6, 5.6]],
     }
     assert multinode.recording_coverage([], on_air, killed) == {"recording_segments": 0}
