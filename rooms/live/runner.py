@@ -203,14 +203,22 @@ class RoomAudioRunner:
         if capture is not None and not self.stopped.is_set():
             self._use_capture(capture)
         elif capture is not None:
-            capture.close()
+            # Stopped meanwhile: what was mixed before still goes to the recording.
+            self._hand_back_fill(capture)
+            await asyncio.get_running_loop().run_in_executor(None, capture.close)
+        self._recent = None
+
+    def _hand_back_fill(self, capture: Capture) -> None:
+        back_fill = getattr(capture, "back_fill", None)
+        if back_fill is not None and self._recent:
+            back_fill(list(self._recent))
+        self._recent = None
 
     def _use_capture(self, capture: Capture | None) -> None:
         """From now on _program_packet hands ``capture`` every packet; first it gets those mixed
         before (no await in between: none is lost or written twice)."""
-        back_fill = getattr(capture, "back_fill", None)
-        if back_fill is not None and self._recent:
-            back_fill(list(self._recent))
+        if capture is not None:
+            self._hand_back_fill(capture)
         self._recent = None
         self.capture = capture
 
