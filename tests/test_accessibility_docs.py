@@ -1,12 +1,14 @@
 """docs/accessibility.md lists the live room's keyboard shortcuts: the same keys as the page installs
-(static/js/room.js) and lists in its "Keyboard shortcuts" dialog (templates/rooms/_live_room.html)."""
+(static/js/room.js and its package static/js/room/) and lists in its "Keyboard shortcuts" dialog
+(templates/rooms/_live_room.html)."""
 
 import re
 from pathlib import Path
 
 BASE = Path(__file__).resolve().parents[1]
 DOC = (BASE / "docs" / "accessibility.md").read_text()
-ROOM_JS = (BASE / "static" / "js" / "room.js").read_text()
+JS = BASE / "static" / "js"
+ROOM_JS = "\n".join(path.read_text() for path in [JS / "room.js", *sorted((JS / "room").glob("*.js"))])
 TEMPLATE = (BASE / "templates" / "rooms" / "_live_room.html").read_text()
 # Escape is no shortcut of the room's: every dialog and menu closes on it (static/js/menus.js).
 CLOSES = "Esc"

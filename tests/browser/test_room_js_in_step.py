@@ -1,5 +1,7 @@
 """static/js/room.js and audio.js repeat constants of spaces_project/protocol and rooms/audio/wire.py; a drift
-would break the page quietly, so each repeated constant is checked here against its one definition."""
+would break the page quietly, so each repeated constant is checked here against its one definition.
+room.js is an entry module with its package of modules beside it (static/js/room/): what the page does
+is read from all of them."""
 
 import json
 import re
@@ -10,12 +12,20 @@ from rooms.audio import wire
 from spaces_project import protocol
 
 JS = Path(__file__).resolve().parents[2] / "static" / "js"
-ROOM_JS = (JS / "room.js").read_text(encoding="utf-8")
+
+
+def package_source(name: str) -> str:
+    """The entry module static/js/NAME.js and every module of its package static/js/NAME/, as one text."""
+    files = [JS / f"{name}.js", *sorted((JS / name).glob("*.js"))]
+    return "\n".join(path.read_text(encoding="utf-8") for path in files)
+
+
+ROOM_JS = package_source("room")
 AUDIO_JS = (JS / "audio.js").read_text(encoding="utf-8")
 
 
 def js_constant(source: str, name: str) -> str:
-    match = re.search(rf"^const {name} = (.+?);(?: *//.*)?$", source, re.M | re.S)
+    match = re.search(rf"^(?:export )?const {name} = (.+?);(?: *//.*)?$", source, re.M | re.S)
     assert match, f"const {name} is missing"
     return match.group(1)
 
@@ -33,12 +43,17 @@ def js_function(source: str, name: str) -> str:
 # -- room.js ------------------------------------------------------------------------------------------
 
 
+def test_the_room_page_is_read_whole():
+    # An empty package would make every check below vacuous.
+    assert len(list((JS / "room").glob("*.js"))) > 1
+
+
 def test_reaction_bar_offers_exactly_the_server_reactions_in_order():
     assert tuple(json.loads(js_constant(ROOM_JS, "REACTIONS"))) == protocol.REACTIONS
 
 
 def test_close_codes_match_the_server():
-    names = re.findall(r"^const CLOSE_([A-Z_]+) = \d+;", ROOM_JS, re.M)
+    names = re.findall(r"^(?:export )?const CLOSE_([A-Z_]+) = \d+;", ROOM_JS, re.M)
     assert names
     for name in names:
         assert js_number(ROOM_JS, f"CLOSE_{name}") == getattr(protocol, f"CLOSE_{name}"), name
