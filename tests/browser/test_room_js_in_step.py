@@ -1,7 +1,7 @@
 """static/js/room.js and audio.js repeat constants of spaces_project/protocol and rooms/audio/wire.py; a drift
-would break the page quietly, so each repeated constant is checked here against its one definition.
-room.js is an entry module with its package of modules beside it (static/js/room/): what the page does
-is read from all of them."""
+would break the page quietly, so each repeated constant is checked here against its one definition. Each
+is an entry module with its package of modules beside it (static/js/room/, static/js/audio/): what the
+page does is read from all of them."""
 
 import json
 import re
@@ -21,7 +21,7 @@ def package_source(name: str) -> str:
 
 
 ROOM_JS = package_source("room")
-AUDIO_JS = (JS / "audio.js").read_text(encoding="utf-8")
+AUDIO_JS = package_source("audio")
 
 
 def js_constant(source: str, name: str) -> str:
@@ -43,9 +43,9 @@ def js_function(source: str, name: str) -> str:
 # -- room.js ------------------------------------------------------------------------------------------
 
 
-def test_the_room_page_is_read_whole():
+def test_both_pages_are_read_whole():
     # An empty package would make every check below vacuous.
-    assert len(list((JS / "room").glob("*.js"))) > 1
+    assert len(list((JS / "room").glob("*.js"))) > 1 and len(list((JS / "audio").glob("*.js"))) > 1
 
 
 def test_reaction_bar_offers_exactly_the_server_reactions_in_order():
