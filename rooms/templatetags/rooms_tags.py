@@ -30,7 +30,8 @@ def price_input(amount) -> str:
 def duration(seconds) -> str:
     """How long something ran, as a person says it: "less than a minute", "47 min", "1 h 5 min".
 
-    static/js/room.js says the same for a room that ends while its page is open.
+    static/js/room/lifecycle.js (durationLabel) says the same for a room that ends while its page is
+    open.
     """
     minutes = int(seconds or 0) // 60
     if minutes < 1:

@@ -7,9 +7,9 @@ says), the nested shapes events carry, the close codes (``closes``), which roles
 (``roles``), and the envelope in which events travel between processes on the room bus
 (``bus_envelope``). It sits in the bottom layer, under every app, so that each may import it: ``from
 spaces_project import protocol``, then ``protocol.CLOSE_ENDED``. The binary audio frames are declared
-in ``rooms/audio/wire.py``. ``static/js/room.js``, ``static/js/audio.js`` and
-``static/js/notifications.js`` repeat a few constants, which the tests in ``tests/browser/`` named
-``test_*_js_in_step.py`` keep in step; ``tests/rooms/test_protocol.py`` holds the code to these
+in ``rooms/audio/wire.py``. The room page (``static/js/room.js`` and ``static/js/room/``), its audio
+(``static/js/audio.js`` and ``static/js/audio/``) and ``static/js/notifications.js`` repeat a few
+constants, which the tests in ``tests/browser/`` named ``test_*_js_in_step.py`` keep in step; ``tests/rooms/test_protocol.py`` holds the code to these
 declarations, and every frame the socket tests receive is checked against them
 (``tests/protocol_checker.py``). ``docs/protocol.md`` is generated from this package (``python -m
 spaces_project.protocol.reference > docs/protocol.md``; a test checks it is current).
@@ -51,7 +51,8 @@ Adding an event
     ``user_events.py`` with ``@user_event``) and its fields; build it where the service decides to
     send it, and send it after the commit
     (``realtime.send_on_commit(SomethingHappened(...), room_id=room_id)``, spaces_project/realtime.py);
-    handle it in ``room.js`` and regenerate ``docs/protocol.md``. The contract tests then cover it.
+    handle it in the room page (``RoomEvents.handle``, ``static/js/room/events.js``) and regenerate
+    ``docs/protocol.md``. The contract tests then cover it.
 """
 
 from .bus_envelope import Delivery, envelope, open_envelope

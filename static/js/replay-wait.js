@@ -1,7 +1,7 @@
 // Wait for a recorded room's replay where a page promises it: poll the status the replay page polls
 // (recordings/views/replays.py recording_status) and, once the replay is published, put a link to it in
-// place of the promise. Used by room.js when a room ends under a listener's eyes, and by the room
-// page of an ended room whose replay is still being made ([data-replay-wait]).
+// place of the promise. Used by the room page (room/lifecycle.js) when a room ends under a listener's
+// eyes, and by the room page of an ended room whose replay is still being made ([data-replay-wait]).
 import { gettext, ngettext, interpolate } from "./i18n.js";
 
 const DEFAULT_POLL_MS = 2000;

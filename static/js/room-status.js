@@ -1,8 +1,9 @@
 // Where a room is in its life, as its page shows it: one function puts every part of the page in step
 // with the room's status ("scheduled", "backstage", "live", "ended", "cancelled"; spaces_project/protocol
 // ROOM_STATUSES). Each part that belongs to some statuses only says which with data-show-in="scheduled
-// backstage"; room.js calls showStatus with the status of each room.status event and of each snapshot,
-// so every open page, the host's and the listeners', shows that status's parts and only those.
+// backstage"; the room page (room/lifecycle.js) calls showStatus with the status of each room.status
+// event and of each snapshot, so every open page, the host's and the listeners', shows that status's
+// parts and only those.
 import { gettext, ngettext, interpolate, pageLanguage } from "./i18n.js";
 
 const PILLS = {
