@@ -81,7 +81,12 @@ class User(AbstractUser):
 
     @property
     def name(self) -> str:
-        return self.display_name or self.handle
+        return self.name_from(self.display_name, self.handle)
+
+    @staticmethod
+    def name_from(display_name: str, handle: str) -> str:
+        """The name shown for someone, from the two fields (for reads of plain rows)."""
+        return display_name or handle
 
     def _get_session_auth_hash(self, secret=None):
         # Django checks this hash on every request: a session made before the password changed,

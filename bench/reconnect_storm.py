@@ -74,7 +74,15 @@ async def _worker_main(pipe, url: str, origin: str, cookies: list[str | None], c
     loop = asyncio.get_running_loop()
     tls = harness.Browser(origin).ssl_context
     clients = [
-        harness.RoomClient(url, origin=origin, cookie=cookie, ssl_context=tls, name=str(n))
+        harness.RoomClient(
+            url,
+            origin=origin,
+            cookie=cookie,
+            ssl_context=tls,
+            name=str(n),
+            address="127.0.0.1",
+            only_snapshots=True,
+        )
         for n, cookie in enumerate(cookies)
     ]
     for client in clients:
@@ -312,11 +320,18 @@ def run_storm(
             ]
             # From a listener's last connection attempt to its snapshot: the handshake through nginx
             # (TLS included) and the join, apart from the back-off before it.
-            waits = []
-            for c, s, attempts, _ in reports:
+            waits, handshakes, joins = [], [], []
+            for c, s, attempts, opened in reports:
                 first = next((t for t in s if t >= restarted_at), None)
                 if first is not None and any(t >= restarted_at for t in c):
-                    waits.append(first - max(t for t in attempts if t <= first))
+                    tried = max(t for t in attempts if t <= first)
+                    waits.append(first - tried)
+                    # Split at the handshake's end (TLS, nginx, daphne's upgrade and the session's
+                    # sign-in): what is left is the join and the snapshot.
+                    was_open = max((t for t in opened if tried <= t <= first), default=None)
+                    if was_open is not None:
+                        handshakes.append(was_open - tried)
+                        joins.append(first - was_open)
             figures.update(
                 {
                     "dropped_p50_s": round(percentile(closed, 0.50), 2),
@@ -331,6 +346,10 @@ def run_storm(
                     "reopened_then_dropped": sum(d for _, d in again),
                     "last_attempt_to_snapshot_p50_s": round(percentile(waits, 0.50), 2),
                     "last_attempt_to_snapshot_p99_s": round(percentile(waits, 0.99), 2),
+                    "handshake_p50_s": round(percentile(handshakes, 0.50), 2),
+                    "handshake_p99_s": round(percentile(handshakes, 0.99), 2),
+                    "open_to_snapshot_p50_s": round(percentile(joins, 0.50), 2),
+                    "open_to_snapshot_p99_s": round(percentile(joins, 0.99), 2),
                 }
             )
             figures["after_restart_sockets"] = [

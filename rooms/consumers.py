@@ -193,7 +193,7 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
         self.joined = True
         RoomKeeper.ensure(self.room_id)
         get_audio_uplink().room_opened(self.room_id)
-        await self.send_snapshot()
+        await self.send_snapshot(people=change.people)
         self.counted = self.joined and not self.closing and analytics.note_join(self)
         self.schedule_listeners_broadcast()
 
@@ -372,7 +372,9 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
 
     # -- frames to the browser -----------------------------------------------------------------
 
-    async def send_snapshot(self) -> None:
+    async def send_snapshot(self, *, people: int | None = None) -> None:
+        """Send this socket its room snapshot. `people`: the room's people count, if just read (the
+        presence add of a join reads it), for the first snapshot's choice of audio route."""
         # Shared with the other sockets of the room asking now (a reconnect storm): one read.
         view = await get_room_views().view_for(
             self.room_id, self.user_id, heartbeat_seconds=heartbeat_seconds()
@@ -389,7 +391,8 @@ class RoomConsumer(BackgroundRoute, AsyncWebsocketConsumer):
         if snapshot.you is not None:
             self.track_self(snapshot.you)
         if self.audio_route is None:
-            people = await get_presence().people_count(self.room_id)
+            if people is None:
+                people = await get_presence().people_count(self.room_id)
             self.audio_route = hls.listener_route(
                 on_stage=self.on_stage,
                 invited=self.invited,

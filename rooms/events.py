@@ -4,6 +4,7 @@ The events themselves are declared in spaces_project/protocol; build them there,
 ``spaces_project.realtime.send_on_commit`` as every service does.
 """
 
+from accounts.models import User
 from spaces_project import protocol, realtime
 
 from .models import Participant, PinnedLink, Question
@@ -21,6 +22,39 @@ def participant_payload(participant: Participant) -> protocol.ParticipantInfo:
         hand_raised=participant.hand_raised,
         invited=participant.invited_to_speak_at is not None,
     )
+
+
+# What participant_row_payload() needs of a participant, read with values_list().
+PAYLOAD_FIELDS = (
+    "user_id",
+    "user__handle",
+    "user__display_name",
+    "user__avatar_128",
+    "role",
+    "is_muted",
+    "hand_raised_at",
+    "invited_to_speak_at",
+)
+
+
+def participant_row_payload(row: tuple) -> protocol.ParticipantInfo:
+    """participant_payload() of a participant read as a row of PAYLOAD_FIELDS: a live room reads a
+    thousand of them at once, which as model instances (with their accounts) cost ten times more."""
+    user_id, handle, display_name, avatar, role, muted, hand_raised_at, invited_at = row
+    return protocol.ParticipantInfo(
+        user_id=user_id,
+        handle=handle,
+        name=User.name_from(display_name, handle),
+        avatar=_avatar_storage().url(avatar) if avatar else "",
+        role=role,
+        muted=muted,
+        hand_raised=hand_raised_at is not None,
+        invited=invited_at is not None,
+    )
+
+
+def _avatar_storage():
+    return User._meta.get_field("avatar_128").storage
 
 
 def participant_updated(participant: Participant) -> None:

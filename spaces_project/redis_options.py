@@ -35,6 +35,9 @@ def sync_options(*, socket_timeout: float | None = 5.0) -> dict:
         "health_check_interval": HEALTH_CHECK_S,
         "retry": Retry(_backoff(), RETRIES),
         "retry_on_error": [ConnectionError, TimeoutError],
+        # No CLIENT SETINFO: two round trips more for every new connection, and redis-py reads its
+        # own package metadata from disk for each (a reconnect storm opens hundreds at once).
+        "driver_info": None,
     }
 
 
@@ -50,6 +53,9 @@ def async_options(*, socket_timeout: float | None = None) -> dict:
         "health_check_interval": HEALTH_CHECK_S,
         "retry": AsyncRetry(_backoff(), RETRIES),
         "retry_on_error": [ConnectionError, TimeoutError],
+        # No CLIENT SETINFO: two round trips more for every new connection, and redis-py reads its
+        # own package metadata from disk for each (a reconnect storm opens hundreds at once).
+        "driver_info": None,
     }
 
 

@@ -6,6 +6,7 @@ from django.core.cache import cache
 from playwright.sync_api import sync_playwright
 
 from rooms.live.seat_gate import get_seat_gate
+from rooms.live.snapshots import close_reader_connection
 from spaces_project.celery import app as celery_app
 from spaces_project.compile_messages import compile_stale
 
@@ -30,6 +31,13 @@ def fresh_cache():
     # A test that makes a Celery app of its own (a producer for another broker) must not leave it
     # the current one: every task the rest of the run sends would go to that broker.
     assert current_app._get_current_object() is celery_app, "make other Celery apps with set_as_current=False"
+
+
+@pytest.fixture(autouse=True)
+def reader_connection_closed():
+    """The room snapshots' reader thread keeps no connection past a test (rooms/live/snapshots.py)."""
+    yield
+    close_reader_connection()
 
 
 @pytest.fixture(scope="session")

@@ -52,8 +52,16 @@ class RoomClient:
         ssl_context: ssl.SSLContext | None = None,
         name: str = "",
         keep_audio: bool = False,
+        address: str | None = None,
+        only_snapshots: bool = False,
     ) -> None:
+        """`address`: connect there, the URL's host still named in the handshake (a browser's DNS
+        cache: the load generators of a benchmark resolve the name once, not once per socket).
+        `only_snapshots`: decode only the frames that carry a snapshot or a resync (a benchmark's
+        thousand clients on the server's own cores), so `events` stays empty."""
         self.url = url
+        self.address = address
+        self.only_snapshots = only_snapshots
         self.origin = origin
         self.cookie = cookie
         self.ssl_context = ssl_context
@@ -147,6 +155,7 @@ class RoomClient:
                     open_timeout=10,
                     max_queue=4096,
                     proxy=None,
+                    **({"host": self.address} if self.address else {}),
                 ) as ws:
                     opened_at = time.monotonic()
                     self.opened.append(opened_at)
@@ -158,6 +167,12 @@ class RoomClient:
                             if isinstance(raw, bytes):
                                 if self.keep_audio:
                                     self.audio.append((now, raw))
+                                continue
+                            if (
+                                self.only_snapshots
+                                and "room.snapshot" not in raw
+                                and "room.resync" not in raw
+                            ):
                                 continue
                             event = json.loads(raw)
                             for item in event["events"] if event.get("type") == "room.batch" else [event]:

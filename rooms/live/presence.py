@@ -37,6 +37,8 @@ class Change:
     person_changed: bool
     # After an add: how many connections this person (or anonymous address) now has in the room.
     connections: int = 1
+    # After an add: the people connected to the room (people_count()), read with it.
+    people: int | None = None
 
 
 # Identities in the store: a user's id, or "~<address>" for anonymous connections.
@@ -74,7 +76,7 @@ class MemoryPresence:
         self.beats[room_id][conn] = now
         count = sum(1 for value in self.connections[room_id].values() if value == identity)
         arrived = existing is None and count == 1 and _user_id(identity) is not None
-        return Change(_user_id(identity), arrived, count)
+        return Change(_user_id(identity), arrived, count, len(set(self.connections[room_id].values())))
 
     async def beat_many(
         self, room_id: int, members: list[tuple[str, Identity | None]], now: float | None = None
@@ -143,15 +145,27 @@ class MemoryPresence:
         return name in self.flags
 
 
-# KEYS: conns hash, beats zset, users hash. ARGV: conn, identity, now. Returns the identity's
-# connection count after the add, negated when the connection was already there.
-_ADD = """
-local existing = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-if existing then return -tonumber(redis.call('HGET', KEYS[3], existing) or 1) end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+# KEYS: conns hash, beats zset, users hash. ARGV: now, then (conn, identity) pairs, added in order.
+# Returns each identity's connection count after its add (negated when the connection was already
+# there), then the number of people in the room after them all.
+_ADD_MANY = """
+local out = {}
+for i = 2, #ARGV, 2 do
+  local conn, user = ARGV[i], ARGV[i + 1]
+  local existing = redis.call('HGET', KEYS[1], conn)
+  redis.call('ZADD', KEYS[2], ARGV[1], conn)
+  if existing then
+    out[#out + 1] = -tonumber(redis.call('HGET', KEYS[3], existing) or 1)
+  else
+    redis.call('HSET', KEYS[1], conn, user)
+    out[#out + 1] = redis.call('HINCRBY', KEYS[3], user, 1)
+  end
+end
+out[#out + 1] = redis.call('HLEN', KEYS[3])
+return out
 """
+# Connections added by one script call at most (its ARGV).
+ADD_BATCH = 500
 
 # ARGV: now, then (conn, user) pairs. Refresh each beat; put back a connection Redis lost (a
 # restart) as _ADD would. Returns how many were put back.
@@ -189,6 +203,8 @@ class RedisPresence:
         # An asyncio Redis client belongs to one event loop (production has one per process;
         # tests have one per test).
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # Per event loop, per room: the adds waiting for the next script call.
+        self._adding: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @property
     def redis(self):
@@ -204,7 +220,7 @@ class RedisPresence:
                 blocking_timeout=20,
                 **async_options(),
             )
-            client.add_script = client.register_script(_ADD)
+            client.add_many_script = client.register_script(_ADD_MANY)
             client.beat_many_script = client.register_script(_BEAT_MANY)
             client.remove_script = client.register_script(_REMOVE)
             self._clients[loop] = client
@@ -218,11 +234,42 @@ class RedisPresence:
     async def add(
         self, room_id: int, conn: str, user_id: Identity | None, now: float | None = None
     ) -> Change:
+        """Add a connection. The adds of one room that arrive together (a web process's sockets
+        reconnecting to this one) go to Redis in one script call, not one round trip each."""
         now = time.time() if now is None else now
         identity = str(identity_for(user_id, None, conn) if user_id is None else user_id)
-        count = int(await self.redis.add_script(keys=self._keys(room_id), args=[conn, identity, now]))
+        loop = asyncio.get_running_loop()
+        rooms = self._adding.setdefault(loop, {})
+        future = loop.create_future()
+        waiting = rooms.get(room_id)
+        if waiting is None:
+            waiting = rooms[room_id] = []
+            loop.create_task(self._add_waiting(room_id, waiting, rooms))
+        waiting.append((conn, identity, now, future))
+        # Shielded: a socket that closes while waiting must not cancel the others' add.
+        count, people = await asyncio.shield(future)
         arrived = count == 1 and _user_id(identity) is not None
-        return Change(_user_id(identity), arrived, abs(count))
+        return Change(_user_id(identity), arrived, abs(count), people)
+
+    async def _add_waiting(self, room_id: int, waiting: list, rooms: dict) -> None:
+        await asyncio.sleep(0)  # the adds arriving in this turn of the loop come along
+        while waiting:
+            batch, waiting[:] = waiting[:ADD_BATCH], waiting[ADD_BATCH:]
+            args: list = [max(now for _, _, now, _ in batch)]
+            for conn, identity, _, _ in batch:
+                args += [conn, identity]
+            try:
+                *counts, people = await self.redis.add_many_script(keys=self._keys(room_id), args=args)
+            except Exception as error:
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (*_, future), count in zip(batch, counts, strict=True):
+                if not future.done():
+                    future.set_result((int(count), int(people)))
+        if rooms.get(room_id) is waiting:
+            del rooms[room_id]
 
     async def beat_many(
         self, room_id: int, members: list[tuple[str, Identity | None]], now: float | None = None

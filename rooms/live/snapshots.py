@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
+from django.db import connections
 
 from spaces_project import protocol
 
@@ -22,6 +24,19 @@ from .bus import get_bus
 from .presence import get_presence
 
 MAX_AGE_S = 1.0
+# On PostgreSQL the shared reads run on a thread (and connection) of their own. A read of a big
+# room takes tens of milliseconds; on the process's one database thread, the sign-ins and seats of
+# a reconnect storm queued behind it. SQLite (the embedded mode) keeps the one thread: a second
+# connection there would wait for the writer's lock instead.
+_reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="room-snapshots")
+
+
+def close_reader_connection() -> None:
+    """Close the reader thread's database connection, once the read it may be doing is over (a test's
+    end: a read finishing after it would keep a connection to a test database about to be dropped)."""
+    _reader.submit(connections.close_all).result()
+
+
 # Events that do not change what a snapshot shows: they leave a shared read valid.
 KEEPS_SNAPSHOT = {protocol.Levels.TYPE, protocol.Reaction.TYPE, protocol.Resync.TYPE}
 
@@ -109,7 +124,12 @@ class RoomViews:
     @staticmethod
     async def _read(room_id: int, heartbeat_seconds: float) -> selectors.RoomLiveView:
         present = await get_presence().snapshot(room_id)
-        return await database_sync_to_async(selectors.room_live_view)(
+        own_thread = connections["default"].vendor == "postgresql"
+        read = database_sync_to_async(
+            selectors.room_live_view,
+            **({"thread_sensitive": False, "executor": _reader} if own_thread else {}),
+        )
+        return await read(
             room_id=room_id,
             present_user_ids=present.user_ids,
             anonymous=present.anonymous,

@@ -8,7 +8,13 @@ from django.utils.translation import gettext as _
 from spaces_project import protocol
 from spaces_project.errors import NotFound
 
-from ..events import links_payload, participant_payload, questions_payload
+from ..events import (
+    PAYLOAD_FIELDS,
+    links_payload,
+    participant_payload,
+    participant_row_payload,
+    questions_payload,
+)
 from ..models import Participant, Question, QuestionVote, Room
 
 LISTENERS_SHOWN = 100
@@ -56,25 +62,32 @@ def room_live_view(
     *, room_id: int, present_user_ids: set[int], anonymous: int, heartbeat_seconds: float
 ) -> RoomLiveView:
     """The room's live state, the same for every viewer but for their own entry. NotFound if the room
-    does not exist."""
+    does not exist. The participants are read as plain rows: this runs for every socket of a room
+    that a web process restart sends to another one."""
     room = Room.objects.select_related("host").filter(pk=room_id).first()
     if room is None:
         raise NotFound(_("This room does not exist."))
-    participants = list(
+    rows = list(
         Participant.objects.filter(room_id=room_id, is_removed=False)
-        .select_related("user")
         .order_by("joined_at", "pk")
+        .values_list(*PAYLOAD_FIELDS)
     )
-    payloads = {p.user_id: participant_payload(p) for p in participants}
+    payloads = {row[0]: participant_row_payload(row) for row in rows}
+    hand_raised_at = {row[0]: row[6] for row in rows if row[6] is not None}
     stage = sorted(
         (
             p
-            for p in participants
-            if p.on_stage and (p.user_id in present_user_ids or p.role == Participant.Role.HOST)
+            for p in payloads.values()
+            if protocol.is_on_stage(p["role"])
+            and (p["user_id"] in present_user_ids or p["role"] == Participant.Role.HOST)
         ),
-        key=lambda p: protocol.stage_position(p.role),
+        key=lambda p: protocol.stage_position(p["role"]),
     )
-    audience = [p for p in participants if not p.on_stage and p.user_id in present_user_ids]
+    audience = [
+        p
+        for p in payloads.values()
+        if not protocol.is_on_stage(p["role"]) and p["user_id"] in present_user_ids
+    ]
     queue, answering = questions_payload(room_id)
     snapshot = protocol.RoomSnapshot(
         room=protocol.RoomInfo(
@@ -90,16 +103,13 @@ def room_live_view(
             started_at=room.started_at.isoformat() if room.started_at else None,
         ),
         you=None,
-        stage=[payloads[p.user_id] for p in stage],
-        listeners=[payloads[p.user_id] for p in audience[:LISTENERS_SHOWN]],
+        stage=stage,
+        listeners=audience[:LISTENERS_SHOWN],
         listener_count=len(audience) + anonymous,
-        hands=[
-            p.user_id
-            for p in sorted(
-                (p for p in participants if p.hand_raised and p.user_id in present_user_ids),
-                key=lambda p: p.hand_raised_at,
-            )
-        ],
+        hands=sorted(
+            (user_id for user_id in hand_raised_at if user_id in present_user_ids),
+            key=lambda user_id: hand_raised_at[user_id],
+        ),
         links=links_payload(room_id),
         questions=queue,
         answering=answering,
