@@ -60,13 +60,17 @@ def languages() -> list[str]:
     return sorted(path.name for path in LOCALE_DIR.iterdir() if (path / "LC_MESSAGES").is_dir())
 
 
-def extract(*, ignore_extra: tuple[str, ...] = ()) -> None:
-    """Django's makemessages for every language and domain, from the repository's root (needs Django
-    set up, and LOCALE_PATHS naming where the catalogues go)."""
+def extract(*, root: Path = ROOT, ignore_extra: tuple[str, ...] = ()) -> None:
+    """Django's makemessages for every language and domain, from `root` (needs Django set up, and
+    LOCALE_PATHS naming where the catalogues go).
+
+    makemessages writes each file's strings to the catalogues of the nearest `locale/` above it,
+    whatever LOCALE_PATHS says: a `root` other than the repository's is a directory of symbolic links
+    to its sources beside a `locale/` of its own (the test's copy), and they are followed."""
     from django.core.management import call_command  # noqa: PLC0415 — only --extract needs Django
 
     here = Path.cwd()
-    os.chdir(ROOT)
+    os.chdir(root)
     try:
         for domain, options in DOMAINS.items():
             call_command(
@@ -77,6 +81,7 @@ def extract(*, ignore_extra: tuple[str, ...] = ()) -> None:
                 ignore_patterns=[*options["ignore"], *ignore_extra],
                 no_obsolete=True,
                 no_location=True,
+                symlinks=root != ROOT,
                 verbosity=0,
             )
     finally:

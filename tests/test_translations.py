@@ -38,10 +38,22 @@ def test_makemessages_would_add_and_drop_no_msgid(tmp_path):
     """Django's makemessages, run as `make messages` runs it, into a copy of the catalogues: the same
     msgids come out, so nothing marked in the code is missing from the committed catalogues."""
     assert shutil.which("xgettext"), "makemessages needs GNU gettext (apt-get install gettext; .ci/run does)"
-    copy = tmp_path / "locale"
+    # The repository's sources, linked into a directory whose own locale/ is the copy: makemessages
+    # writes to the nearest locale/ above each file, so run from the repository it would rewrite the
+    # committed catalogues (and leave the copy as it was, making this test unable to fail).
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for entry in compile_messages.ROOT.iterdir():
+        if entry.name not in {"locale", ".git", ".venv"}:
+            (tree / entry.name).symlink_to(entry)
+    copy = tree / "locale"
     shutil.copytree(compile_messages.LOCALE_DIR, copy, ignore=shutil.ignore_patterns("*.mo"))
+    committed_before = {path: path.read_bytes() for path in CATALOGUES.glob("*.po")}
     with override_settings(LOCALE_PATHS=[copy]):
-        compile_messages.extract(ignore_extra=("locale",))
+        compile_messages.extract(root=tree, ignore_extra=("locale",))
+    assert {path: path.read_bytes() for path in CATALOGUES.glob("*.po")} == committed_before, (
+        "makemessages rewrote the committed catalogues"
+    )
     for domain in DOMAINS:
         committed = msgids(polib.pofile(str(CATALOGUES / f"{domain}.po")))
         made = msgids(polib.pofile(str(copy / "es" / "LC_MESSAGES" / f"{domain}.po")))
