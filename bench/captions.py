@@ -23,19 +23,24 @@ recognizer in one batch, and the CPU is divided by the speakers' seconds of audi
 Needs espeak-ng (`apt-get install espeak-ng`). Targets: WER <= 0.15, p95 <= 2000 ms, <= 10 % of a core.
 """
 
-import argparse
-import io
-import json
 import os
-import re
-import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
 
-import av
-import numpy as np
+# As manage.py starts run_captioner (before numpy is imported): one BLAS thread, not one per core
+# spinning beside the recognizer's.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

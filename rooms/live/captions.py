@@ -189,6 +189,9 @@ class EmbeddedCaptioner:
             if self.error:
                 return None
             context = multiprocessing.get_context("spawn")
+            # One BLAS thread in the child, as manage.py gives run_captioner: OpenBLAS's thread per
+            # core would spin beside the recognizer's one thread (inherited by the child at start).
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
             self._inbox = context.Queue(maxsize=self.MAX_QUEUED)
             outbox = context.Queue()
             self._process = context.Process(

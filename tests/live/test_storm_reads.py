@@ -44,7 +44,7 @@ async def test_presence_adds_that_arrive_together_are_one_script_call_with_the_c
 
     assert calls == 1, f"{calls} script calls for {len(arrivals)} adds"
     by_person = {}
-    for (conn, who), change in zip(arrivals, changes, strict=True):
+    for (_conn, who), change in zip(arrivals, changes, strict=True):
         by_person.setdefault(who, []).append(change)
     for who, seen in by_person.items():
         # In arrival order, as one add after another: the first arrives, the second is a second tab.
