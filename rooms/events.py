@@ -12,15 +12,17 @@ from .models import Participant, PinnedLink, Question
 
 def participant_payload(participant: Participant) -> protocol.ParticipantInfo:
     user = participant.user
-    return protocol.ParticipantInfo(
-        user_id=user.pk,
-        handle=user.handle,
-        name=user.name,
-        avatar=user.avatar_128.url if user.avatar_128 else "",
-        role=participant.role,
-        muted=participant.is_muted,
-        hand_raised=participant.hand_raised,
-        invited=participant.invited_to_speak_at is not None,
+    return participant_row_payload(
+        (
+            user.pk,
+            user.handle,
+            user.display_name,
+            user.avatar_128.name,
+            participant.role,
+            participant.is_muted,
+            participant.hand_raised_at,
+            participant.invited_to_speak_at,
+        )
     )
 
 
@@ -38,8 +40,9 @@ PAYLOAD_FIELDS = (
 
 
 def participant_row_payload(row: tuple) -> protocol.ParticipantInfo:
-    """participant_payload() of a participant read as a row of PAYLOAD_FIELDS: a live room reads a
-    thousand of them at once, which as model instances (with their accounts) cost ten times more."""
+    """The payload of a participant read as a row of PAYLOAD_FIELDS (participant_payload() makes the
+    row from the models): a live room reads a thousand of them at once, which as model instances
+    (with their accounts) cost ten times more."""
     user_id, handle, display_name, avatar, role, muted, hand_raised_at, invited_at = row
     return protocol.ParticipantInfo(
         user_id=user_id,
