@@ -68,17 +68,9 @@ def worker_main(conn, port: int, path: str, cookies: list, options: dict) -> Non
 
 
 async def _worker(conn, port: int, path: str, cookies: list, options: dict) -> None:
-    loop = asyncio.get_running_loop()
     listeners: list = []
     failures: Counter = Counter()
-    while True:
-        remaining = options["deadline"] - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            command, payload = await asyncio.wait_for(loop.run_in_executor(None, conn.recv), remaining)
-        except (TimeoutError, EOFError):
-            break
+    async for command, payload in harness.commands(conn, options["deadline"]):
         if command == "connect":
             limit = asyncio.Semaphore(options["connect_concurrency"])
 
@@ -133,8 +125,6 @@ async def _worker(conn, port: int, path: str, cookies: list, options: dict) -> N
                 listener.close()
             await asyncio.sleep(0.5)
             conn.send("closed")
-        elif command == "exit":
-            break
     for listener in listeners:
         listener.close()
 

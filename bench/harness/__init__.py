@@ -39,7 +39,7 @@ from .processes import (
     wait_for_lease,
 )
 from .report import percentile, progress, run_and_report, run_seeded
-from .workers import WorkerPipes, failure_reason
+from .workers import WorkerPipes, commands, failure_reason
 
 __all__ = [
     "HEARTBEAT_FRAME_TEXT",
@@ -48,6 +48,7 @@ __all__ = [
     "LeanEventClient",
     "LeanListener",
     "WorkerPipes",
+    "commands",
     "clear_room_keys",
     "cpu_seconds",
     "database_urls",

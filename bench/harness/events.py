@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from .lean import LeanListener, open_lean
-from .workers import failure_reason
+from .workers import commands, failure_reason
 
 
 def event_key(event: dict) -> tuple | None:
@@ -174,7 +174,6 @@ def events_worker_main(conn, url: str, origin: str, cookies: list[str | None], a
 
 
 async def _events_worker(conn, url: str, origin: str, cookies: list[str | None], args: dict) -> None:
-    loop = asyncio.get_running_loop()
     deadline = args["deadline"]
     clients: list[EventClient] = []
 
@@ -190,14 +189,7 @@ async def _events_worker(conn, url: str, origin: str, cookies: list[str | None],
         except Exception as error:  # every failure is counted, whatever its kind
             return failure_reason(error), (time.monotonic() - started) * 1000
 
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            command, payload = await asyncio.wait_for(loop.run_in_executor(None, conn.recv), remaining)
-        except (TimeoutError, EOFError):
-            break
+    async for command, payload in commands(conn, deadline):
         if command == "connect":
             clients = [LeanEventClient(url, origin, cookie) for cookie in cookies]
             limit = asyncio.Semaphore(args["connect_concurrency"])
@@ -245,7 +237,5 @@ async def _events_worker(conn, url: str, origin: str, cookies: list[str | None],
             failures = Counter(reason for reason, _ in results if reason)
             await asyncio.gather(*(c.close() for c in burst))
             conn.send({"failures": dict(failures), "connect_ms": [ms for r, ms in results if r is None]})
-        elif command == "exit":
-            break
     for client in clients:
         await client.close()

@@ -14,6 +14,8 @@ from collections import Counter
 
 from rooms.audio import wire
 
+from .workers import commands
+
 _BUNDLE_HEAD = struct.Struct(">BBIddB")  # rooms/audio/wire.py's downlink header
 
 
@@ -186,17 +188,9 @@ def rooms_worker_main(conn, port: int, options: dict) -> None:
 
 
 async def _rooms_worker(conn, port: int, options: dict) -> None:
-    loop = asyncio.get_running_loop()
     rooms: dict[int, list] = {}
     failures: Counter = Counter()
-    while True:
-        remaining = options["deadline"] - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            command, payload = await asyncio.wait_for(loop.run_in_executor(None, conn.recv), remaining)
-        except (TimeoutError, EOFError):
-            break
+    async for command, payload in commands(conn, options["deadline"]):
         if command == "connect":  # payload: [(room id, count)]
             limit = asyncio.Semaphore(options["connect_concurrency"])
 
@@ -237,8 +231,6 @@ async def _rooms_worker(conn, port: int, options: dict) -> None:
                     listener.close()
             await asyncio.sleep(0.5)
             conn.send("closed")
-        elif command == "exit":
-            break
     for group in rooms.values():
         for listener in group:
             listener.close()

@@ -38,6 +38,20 @@ class WorkerPipes:
         return await asyncio.get_running_loop().run_in_executor(None, self.ask, command, payload, timeout)
 
 
+async def commands(conn, deadline: float):
+    """The driver's (command, payload) pairs as a worker process receives them (WorkerPipes.ask sends
+    them), until `exit` comes, the pipe closes, or `deadline` (time.monotonic()) passes."""
+    loop = asyncio.get_running_loop()
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            command, payload = await asyncio.wait_for(loop.run_in_executor(None, conn.recv), remaining)
+        except (TimeoutError, EOFError):
+            return
+        if command == "exit":
+            return
+        yield command, payload
+
+
 def failure_reason(error: BaseException) -> str:
     if isinstance(error, InvalidStatus):
         return f"http {error.response.status_code}"
