@@ -9,25 +9,16 @@ from channels.db import database_sync_to_async
 from django.test import Client, override_settings
 
 from rooms import hls_views, services, tickets
-from rooms.models import Room, Ticket
+from rooms.models import Ticket
 from spaces_project import protocol
 from tests.factories import RoomFactory, UserFactory
 
+from .room_setup import make_room, make_user
 from .wsclient import join, open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 db = database_sync_to_async
-
-
-@db
-def make_room(**kwargs) -> Room:
-    return RoomFactory(**kwargs)
-
-
-@db
-def make_user(**kwargs):
-    return UserFactory(**kwargs)
 
 
 async def route_of(socket) -> dict:
