@@ -11,9 +11,6 @@ one query (with the database session engine) and their accounts in another; each
 as channels' `get_user` checks it.
 """
 
-import asyncio
-import weakref
-
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import (
@@ -32,6 +29,8 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 
+from .live.together import Together
+
 MAX_BATCH = 200
 
 
@@ -39,7 +38,8 @@ class SessionAuthMiddleware:
     def __init__(self, inner) -> None:
         self.inner = inner
         self.session_store = import_string(settings.SESSION_ENGINE + ".SessionStore")
-        self._waiting: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # The sockets connecting together, signed in with one trip to the database thread.
+        self._sign_ins = Together(self._sign_in, max_batch=MAX_BATCH)
 
     async def __call__(self, scope, receive, send):
         cookies = {}
@@ -50,36 +50,11 @@ class SessionAuthMiddleware:
         session_key = cookies.get(settings.SESSION_COOKIE_NAME)
         scope = dict(scope, cookies=cookies)
         scope["session"] = self.session_store(session_key)
-        scope["user"] = await self._user(scope) if session_key else AnonymousUser()
+        scope["user"] = await self._sign_ins.call(None, scope) if session_key else AnonymousUser()
         return await self.inner(scope, receive, send)
 
-    async def _user(self, scope):
-        loop = asyncio.get_running_loop()
-        waiting = self._waiting.get(loop)
-        if waiting is None:
-            waiting = self._waiting[loop] = []
-            loop.create_task(self._sign_in(waiting, loop))
-        future = loop.create_future()
-        waiting.append((scope, future))
-        # Shielded: a socket that closes while waiting must not cancel the others' sign-in.
-        return await asyncio.shield(future)
-
-    async def _sign_in(self, waiting: list, loop) -> None:
-        await asyncio.sleep(0)  # those arriving in this turn of the loop come along
-        while waiting:
-            batch, waiting[:] = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
-            try:
-                users = await database_sync_to_async(self._users)([scope for scope, _ in batch])
-            except Exception as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for (_, future), user in zip(batch, users, strict=True):
-                if not future.done():
-                    future.set_result(user)
-        if self._waiting.get(loop) is waiting:
-            del self._waiting[loop]
+    async def _sign_in(self, _key, scopes: list) -> list:
+        return await database_sync_to_async(self._users)(scopes)
 
     def _users(self, scopes: list) -> list:
         """Runs on the database thread: read the database sessions in one query, then sign the

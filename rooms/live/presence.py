@@ -21,6 +21,8 @@ from django.conf import settings
 from spaces_project.redis_clients import async_client, sync_client
 from spaces_project.redis_options import async_options, sync_options
 
+from .together import Together
+
 
 @dataclass
 class Snapshot:
@@ -203,8 +205,8 @@ class RedisPresence:
         # An asyncio Redis client belongs to one event loop (production has one per process;
         # tests have one per test).
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        # Per event loop, per room: the adds waiting for the next script call.
-        self._adding: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # The adds of a room arriving together, in one script call.
+        self._adds = Together(self._add_many, max_batch=ADD_BATCH)
 
     @property
     def redis(self):
@@ -238,38 +240,17 @@ class RedisPresence:
         reconnecting to this one) go to Redis in one script call, not one round trip each."""
         now = time.time() if now is None else now
         identity = str(identity_for(user_id, None, conn) if user_id is None else user_id)
-        loop = asyncio.get_running_loop()
-        rooms = self._adding.setdefault(loop, {})
-        future = loop.create_future()
-        waiting = rooms.get(room_id)
-        if waiting is None:
-            waiting = rooms[room_id] = []
-            loop.create_task(self._add_waiting(room_id, waiting, rooms))
-        waiting.append((conn, identity, now, future))
-        # Shielded: a socket that closes while waiting must not cancel the others' add.
-        count, people = await asyncio.shield(future)
+        count, people = await self._adds.call(room_id, (conn, identity, now))
         arrived = count == 1 and _user_id(identity) is not None
         return Change(_user_id(identity), arrived, abs(count), people)
 
-    async def _add_waiting(self, room_id: int, waiting: list, rooms: dict) -> None:
-        await asyncio.sleep(0)  # the adds arriving in this turn of the loop come along
-        while waiting:
-            batch, waiting[:] = waiting[:ADD_BATCH], waiting[ADD_BATCH:]
-            args: list = [max(now for _, _, now, _ in batch)]
-            for conn, identity, _, _ in batch:
-                args += [conn, identity]
-            try:
-                *counts, people = await self.redis.add_many_script(keys=self._keys(room_id), args=args)
-            except Exception as error:
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for (*_, future), count in zip(batch, counts, strict=True):
-                if not future.done():
-                    future.set_result((int(count), int(people)))
-        if rooms.get(room_id) is waiting:
-            del rooms[room_id]
+    async def _add_many(self, room_id: int, adds: list[tuple[str, str, float]]) -> list[tuple[int, int]]:
+        """Add connections in one script call: each one's (count, people), as one by one."""
+        args: list = [max(now for _, _, now in adds)]
+        for conn, identity, _ in adds:
+            args += [conn, identity]
+        *counts, people = await self.redis.add_many_script(keys=self._keys(room_id), args=args)
+        return [(int(count), int(people)) for count in counts]
 
     async def beat_many(
         self, room_id: int, members: list[tuple[str, Identity | None]], now: float | None = None
